@@ -1,0 +1,124 @@
+// Builds the commander program (fresh per call), global options, and maps errors to exit
+// codes. Command modules are small and load their core lazily, so start-up stays fast.
+import type { Readable, Writable } from 'node:stream';
+import { Command, CommanderError, Option } from 'commander';
+import { loadSettings } from './config.js';
+import { makeContext, type Context } from './context.js';
+import { DbsError, ExitCode, isAbort } from './errors.js';
+import { Output } from './output/output.js';
+import { makePrompter } from './output/prompt.js';
+import { systemClock, type Clock } from './store/catalog.js';
+import { VERSION } from './version.js';
+import { registerPool } from './commands/pool.js';
+
+export interface CliIO {
+  stdout: Writable & { isTTY?: boolean; columns?: number };
+  stderr: Writable & { isTTY?: boolean; columns?: number };
+  stdin: Readable & { isTTY?: boolean };
+  env: NodeJS.ProcessEnv;
+  cwd: string;
+  signal: AbortSignal;
+  clock?: Clock;
+}
+
+export interface GlobalOptions {
+  home?: string;
+  config?: string;
+  json?: boolean;
+  quiet?: boolean;
+  color?: boolean;
+  yes?: boolean;
+  verbose?: boolean;
+}
+
+/** Runs one command action with a fresh context; errors become exit codes in runCli. */
+export type CommandRunner = (cmd: Command, fn: (ctx: Context) => Promise<void>) => Promise<void>;
+
+export function buildProgram(io: CliIO, state: { exitCode: number; out?: Output }): Command {
+  const program = new Command('dbs');
+  program
+    .description('dbs: backups of databases and storage into local or S3 pools, with a catalog, schedules and tested restores')
+    .version(VERSION, '-V, --version', 'print the dbs version')
+    .option('--home <dir>', 'where the catalog lives (env DBS_HOME; default ~/.local/share/dbs)')
+    .option('--config <file>', 'config file (env DBS_CONFIG; default: search dbs.config.*, .dbsrc*)')
+    .option('--json', 'machine-readable output: one JSON document, or JSON lines with a "type"')
+    .option('-q, --quiet', 'print results only, no progress or notices')
+    .option('--no-color', 'no colours (also NO_COLOR)')
+    .option('-y, --yes', 'assume yes; never prompt')
+    .option('-v, --verbose', 'more detail on stderr')
+    .addOption(new Option('--compress <kind>', 'default compression').choices(['zstd', 'gzip', 'none']).hideHelp())
+    .showSuggestionAfterError(true)
+    .exitOverride()
+    .configureOutput({
+      writeOut: (s) => io.stdout.write(s),
+      writeErr: (s) => io.stderr.write(s),
+      outputError: (s, write) => write(s.replace(/^error: /, 'error: ')),
+    })
+    .addHelpText(
+      'after',
+      `
+Examples:
+  dbs quickstart                                     try it end to end on a demo SQLite database
+  dbs pool bind local --type local --path /var/backups/dbs
+  dbs pool list --json
+
+Exit codes: 0 ok, 1 failure, 2 usage/validation, 3 not found, 4 conflict/refused,
+5 locked, 6 unreachable, 7 authentication/permission, 130 interrupted.`,
+    );
+
+  const run: CommandRunner = async (cmd, fn) => {
+    const g = cmd.optsWithGlobals() as GlobalOptions & { compress?: string };
+    const color = g.color !== false && !io.env.NO_COLOR && Boolean(io.stderr.isTTY);
+    const out = new Output(io, { json: Boolean(g.json), quiet: Boolean(g.quiet), color, verbose: Boolean(g.verbose) });
+    state.out = out;
+    const settings = await loadSettings({ flags: { home: g.home, compression: g.compress }, env: io.env, cwd: io.cwd, configPath: g.config });
+    const interactive = Boolean(io.stdin.isTTY && io.stderr.isTTY) && !g.yes && !g.json;
+    const ctx = makeContext({
+      settings,
+      out,
+      prompt: makePrompter(interactive, io.stdin, io.stderr, io.signal),
+      signal: io.signal,
+      clock: io.clock ?? systemClock,
+      env: io.env,
+      cwd: io.cwd,
+      yes: Boolean(g.yes),
+    });
+    try {
+      await fn(ctx);
+      state.exitCode = ctx.exitCode;
+    } finally {
+      ctx.close();
+    }
+  };
+
+  registerPool(program, run);
+  return program;
+}
+
+/** Runs dbs with the given argv (without node and script) and returns the exit code. */
+export async function runCli(argv: string[], io: CliIO): Promise<number> {
+  const state: { exitCode: number; out?: Output } = { exitCode: 0 };
+  const program = buildProgram(io, state);
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+    return state.exitCode;
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help') return 0;
+      // commander already printed its message; usage errors exit 2.
+      return e.exitCode === 0 ? 0 : ExitCode.usage;
+    }
+    const out = state.out ?? new Output(io, { json: argv.includes('--json'), quiet: false, color: false, verbose: argv.includes('--verbose') });
+    if (isAbort(e) || io.signal.aborted) {
+      out.error(new DbsError('INTERRUPTED', 'interrupted'));
+      return ExitCode.interrupted;
+    }
+    if (e instanceof DbsError) {
+      out.error(e);
+      return e.exitCode;
+    }
+    out.error(new DbsError('INTERNAL', `internal error: ${(e as Error)?.message ?? String(e)}`, { hint: 'run again with --verbose and report it' }));
+    if (argv.includes('--verbose') || argv.includes('-v')) io.stderr.write(`${(e as Error)?.stack ?? ''}\n`);
+    return ExitCode.failure;
+  }
+}

@@ -1,0 +1,129 @@
+// Settings: flags > environment > config file > defaults, validated once, every problem
+// reported at once with its path. Config files are found by cosmiconfig: dbs.config.*,
+// .dbsrc*, package.json "dbs", from the working directory up to $HOME, then ~/.config/dbs/.
+import { homedir } from 'node:os';
+import { isAbsolute, join, resolve } from 'node:path';
+import bytes from 'bytes';
+import { DbsError } from './errors.js';
+import { COMPRESSIONS, type Compression } from './pipeline/stages.js';
+
+export interface Settings {
+  home: string;
+  compression: Compression;
+  compressionLevel?: number;
+  /** First multipart part size for S3 pools, bytes. */
+  partSize: number;
+  /** Parts in flight per S3 upload. */
+  concurrency: number;
+  /** Where the values came from (for `dbs doctor`). */
+  configFile?: string;
+}
+
+export interface SettingsInput {
+  home?: string;
+  compression?: unknown;
+  compressionLevel?: unknown;
+  partSize?: unknown;
+  concurrency?: unknown;
+}
+
+export const DEFAULTS = {
+  compression: 'zstd' as Compression,
+  partSize: 8 * 1024 * 1024,
+  concurrency: 4,
+};
+
+export function defaultHome(env: NodeJS.ProcessEnv): string {
+  const xdg = env.XDG_DATA_HOME && isAbsolute(env.XDG_DATA_HOME) ? env.XDG_DATA_HOME : join(env.HOME || homedir(), '.local', 'share');
+  return join(xdg, 'dbs');
+}
+
+/** Parses "8MiB", "64mb", "1048576" into bytes; undefined when invalid. */
+export function parseSize(v: unknown): number | undefined {
+  if (typeof v === 'number') return Number.isSafeInteger(v) && v > 0 ? v : undefined;
+  if (typeof v !== 'string') return undefined;
+  const s = v.trim().replace(/ib$/i, 'b');
+  if (/^\d+$/.test(s)) return Number(s);
+  if (!/^\d+(\.\d+)?\s*(b|kb|mb|gb|tb)$/i.test(s)) return undefined;
+  const n = bytes.parse(s);
+  return n && n > 0 ? Math.floor(n) : undefined;
+}
+
+function layer(target: SettingsInput, source: SettingsInput): void {
+  for (const [k, v] of Object.entries(source)) if (v !== undefined && v !== '') (target as Record<string, unknown>)[k] = v;
+}
+
+export interface LoadSettingsOptions {
+  flags: SettingsInput;
+  env: NodeJS.ProcessEnv;
+  cwd: string;
+  /** Explicit config file (--config or DBS_CONFIG). */
+  configPath?: string;
+}
+
+export async function loadSettings(o: LoadSettingsOptions): Promise<Settings> {
+  const { cosmiconfig } = await import('cosmiconfig');
+  const explorer = cosmiconfig('dbs', { searchStrategy: 'global' });
+  let file: { config: unknown; filepath: string } | null = null;
+  const configPath = o.configPath ?? o.env.DBS_CONFIG;
+  try {
+    file = configPath ? await explorer.load(resolve(o.cwd, configPath)) : await explorer.search(o.cwd);
+  } catch (cause) {
+    throw new DbsError('INVALID_CONFIG', `cannot read the config file${configPath ? ` ${configPath}` : ''}: ${(cause as Error).message}`, {
+      cause,
+      hint: 'fix the file or point --config / DBS_CONFIG at another one',
+    });
+  }
+  const merged: SettingsInput = {};
+  const problems: string[] = [];
+  if (file && file.config !== undefined && file.config !== null) {
+    if (typeof file.config !== 'object' || Array.isArray(file.config)) {
+      problems.push(`${file.filepath}: the config must be an object`);
+    } else {
+      const known = new Set(['home', 'compression', 'compressionLevel', 'partSize', 'concurrency']);
+      for (const k of Object.keys(file.config)) if (!known.has(k)) problems.push(`${file.filepath}: ${k}: unknown setting`);
+      layer(merged, file.config as SettingsInput);
+    }
+  }
+  layer(merged, {
+    home: o.env.DBS_HOME,
+    compression: o.env.DBS_COMPRESSION,
+    partSize: o.env.DBS_PART_SIZE,
+    concurrency: o.env.DBS_CONCURRENCY,
+  });
+  layer(merged, o.flags);
+  const where = (k: string) => (o.flags[k as keyof SettingsInput] !== undefined ? `--${k}` : file ? `${file.filepath}: ${k}` : k);
+
+  const out: Settings = { home: '', compression: DEFAULTS.compression, partSize: DEFAULTS.partSize, concurrency: DEFAULTS.concurrency, configFile: file?.filepath };
+  if (merged.home !== undefined) {
+    if (typeof merged.home !== 'string' || merged.home.trim() === '') problems.push(`${where('home')}: must be a folder path`);
+    else out.home = resolve(o.cwd, merged.home);
+  }
+  if (!out.home) out.home = defaultHome(o.env);
+  if (merged.compression !== undefined) {
+    if (!COMPRESSIONS.includes(merged.compression as Compression)) problems.push(`${where('compression')}: must be one of ${COMPRESSIONS.join(', ')} (got ${JSON.stringify(merged.compression)})`);
+    else out.compression = merged.compression as Compression;
+  }
+  if (merged.compressionLevel !== undefined) {
+    const n = Number(merged.compressionLevel);
+    if (!Number.isInteger(n) || n < 1 || n > 19) problems.push(`${where('compressionLevel')}: must be an integer from 1 to 19`);
+    else out.compressionLevel = n;
+  }
+  if (merged.partSize !== undefined) {
+    const n = parseSize(merged.partSize);
+    if (n === undefined || n < 5 * 1024 * 1024 || n > 5 * 1024 ** 3) problems.push(`${where('partSize')}: must be a size from 5MiB to 5GiB (got ${JSON.stringify(merged.partSize)})`);
+    else out.partSize = n;
+  }
+  if (merged.concurrency !== undefined) {
+    const n = Number(merged.concurrency);
+    if (!Number.isInteger(n) || n < 1 || n > 64) problems.push(`${where('concurrency')}: must be an integer from 1 to 64 (got ${JSON.stringify(merged.concurrency)})`);
+    else out.concurrency = n;
+  }
+  if (problems.length) {
+    throw new DbsError('INVALID_CONFIG', `invalid configuration:\n  ${problems.join('\n  ')}`, {
+      hint: 'fix the settings listed above',
+      details: { problems },
+    });
+  }
+  return out;
+}

@@ -1,0 +1,39 @@
+// What a command receives instead of process globals: settings, the catalog (opened on
+// first use), output, prompts, the abort signal and the clock. Fakes enter here.
+import type { Settings } from './config.js';
+import type { Output } from './output/output.js';
+import type { Prompter } from './output/prompt.js';
+import { Catalog, type Clock } from './store/catalog.js';
+
+export interface Context {
+  readonly settings: Settings;
+  readonly out: Output;
+  readonly prompt: Prompter;
+  readonly signal: AbortSignal;
+  readonly clock: Clock;
+  /** The environment, for values a user names explicitly (--secret-key-env VAR). */
+  readonly env: NodeJS.ProcessEnv;
+  readonly cwd: string;
+  /** --yes: assume yes to confirmations. */
+  readonly yes: boolean;
+  catalog(): Catalog;
+  /** Set by a command that printed its result but must still exit non-zero. */
+  exitCode: number;
+  close(): void;
+}
+
+export function makeContext(p: Omit<Context, 'catalog' | 'close' | 'exitCode'>): Context {
+  let catalog: Catalog | undefined;
+  return {
+    ...p,
+    exitCode: 0,
+    catalog() {
+      catalog ??= Catalog.open(p.settings.home, p.clock);
+      return catalog;
+    },
+    close() {
+      catalog?.close();
+      catalog = undefined;
+    },
+  };
+}

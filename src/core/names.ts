@@ -1,0 +1,19 @@
+import { DbsError } from '../errors.js';
+
+/** Resource names: 1-64 characters, no control characters, no '/', not starting with '-'. */
+export function validateName(name: unknown, what: string, flag = 'NAME'): string {
+  if (typeof name !== 'string' || name.trim() === '') {
+    throw new DbsError('INVALID_NAME', `the ${what} name is empty`, { hint: `give a name as ${flag}` });
+  }
+  if (/[\x00-\x1f\x7f]/.test(name)) {
+    throw new DbsError('INVALID_NAME', `the ${what} name ${JSON.stringify(name)} contains control characters`, {
+      hint: 'use letters, digits, spaces, dots, dashes and underscores',
+    });
+  }
+  if (name !== name.trim() || name.length > 64 || name.startsWith('-') || name.includes('/')) {
+    throw new DbsError('INVALID_NAME', `the ${what} name ${JSON.stringify(name)} is not allowed`, {
+      hint: 'use 1-64 characters without "/", not starting with "-" and without surrounding spaces',
+    });
+  }
+  return name;
+}

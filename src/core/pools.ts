@@ -1,0 +1,351 @@
+// Pool use cases: bind, list, show, update, unbind, check.
+import { randomBytes } from 'node:crypto';
+import { statSync } from 'node:fs';
+import { isAbsolute } from 'node:path';
+import { buffer } from 'node:stream/consumers';
+import type { Context } from '../context.js';
+import { DbsError, describeError } from '../errors.js';
+import { Secret } from '../secret.js';
+import { POOL_FORMAT_VERSION, POOL_MARKER_KEY, probeKey } from '../storage/layout.js';
+import { openDriver } from '../storage/registry.js';
+import type { PoolDriver } from '../storage/types.js';
+import { newId, type Catalog, type LocalPoolConfig, type PoolConfig, type PoolRecord, type S3PoolConfig } from '../store/catalog.js';
+import { validateName } from './names.js';
+import { VERSION } from '../version.js';
+
+export const DEFAULT_BUCKET = 'dbs';
+export const DEFAULT_REGION = 'us-east-1';
+
+export interface PoolMarker {
+  format: number;
+  id: string;
+  catalogId: string;
+  createdAt: string;
+  createdBy: string;
+}
+
+export interface BindPoolOptions {
+  name: string;
+  type: string;
+  remark?: string;
+  path?: string;
+  endpoint?: string;
+  bucket?: string;
+  prefix?: string;
+  region?: string;
+  accessKey?: string;
+  secretKey?: Secret;
+  pathStyle?: boolean;
+}
+
+export interface ProbeResult {
+  latencyMs: number;
+}
+
+export interface BindPoolResult {
+  pool: PoolView;
+  adopted: boolean;
+  bucketCreated: boolean;
+}
+
+/** A pool as shown to users: no secrets, with the number of plans using it. */
+export interface PoolView extends PoolRecord {
+  location: string;
+  plans: number;
+}
+
+export function poolLocation(p: { type: PoolRecord['type']; config: PoolConfig }): string {
+  if (p.type === 'local') return (p.config as LocalPoolConfig).path;
+  const c = p.config as S3PoolConfig;
+  return `s3://${c.bucket}${c.prefix ? `/${c.prefix}` : ''} @ ${c.endpoint}`;
+}
+
+export function poolView(catalog: Catalog, p: PoolRecord): PoolView {
+  return { ...p, location: poolLocation(p), plans: catalog.plansUsingPool(p.id).length };
+}
+
+export function findPoolOrThrow(catalog: Catalog, ref: string): PoolRecord {
+  const p = catalog.findPool(ref);
+  if (!p) {
+    throw new DbsError('POOL_NOT_FOUND', `pool ${JSON.stringify(ref)} not found`, { hint: 'see the bound pools with: dbs pool list' });
+  }
+  return p;
+}
+
+function poolSecret(catalog: Catalog, id: string): Secret | undefined {
+  const v = catalog.getSecret('pool', id, 'secretKey');
+  return v === undefined ? undefined : new Secret(v);
+}
+
+/** Opens the driver of a bound pool with its stored credentials. */
+export async function openPool(ctx: Context, pool: PoolRecord): Promise<PoolDriver> {
+  return openDriver(pool, poolSecret(ctx.catalog(), pool.id), { partSize: ctx.settings.partSize, concurrency: ctx.settings.concurrency });
+}
+
+function normalizePrefix(p: string | undefined): string {
+  const s = (p ?? '').replace(/^\/+|\/+$/g, '');
+  if (s.split('/').some((seg) => seg === '..' || seg === '.') || /[\x00-\x1f\\]/.test(s)) {
+    throw new DbsError('INVALID_ARGUMENT', `invalid --prefix ${JSON.stringify(p)}`, { hint: 'use a key prefix such as backups/prod' });
+  }
+  return s;
+}
+
+function validateEndpoint(endpoint: string | undefined): string {
+  if (!endpoint) throw new DbsError('USAGE', 'an S3 pool needs --endpoint URL', { hint: 'e.g. --endpoint https://s3.us-east-1.amazonaws.com' });
+  let u: URL;
+  try {
+    u = new URL(endpoint);
+  } catch {
+    throw new DbsError('INVALID_ARGUMENT', `--endpoint ${JSON.stringify(endpoint)} is not a URL`, { hint: 'e.g. --endpoint http://127.0.0.1:9000' });
+  }
+  if (u.protocol !== 'http:' && u.protocol !== 'https:') {
+    throw new DbsError('INVALID_ARGUMENT', `--endpoint must be an http or https URL, got ${u.protocol}`, { hint: 'e.g. --endpoint https://s3.example.com' });
+  }
+  if (u.username || u.password) {
+    throw new DbsError('INVALID_ARGUMENT', '--endpoint must not contain credentials', { hint: 'pass --access-key and --secret-key-env VAR instead' });
+  }
+  return u.toString().replace(/\/$/, '');
+}
+
+function validateLocalPath(path: string | undefined): string {
+  if (!path) throw new DbsError('USAGE', 'a local pool needs --path DIR', { hint: 'e.g. --path /var/backups/dbs' });
+  if (!isAbsolute(path)) {
+    throw new DbsError('INVALID_PATH', `--path ${JSON.stringify(path)} is relative`, { hint: 'give an absolute path, e.g. --path "$PWD/backups"' });
+  }
+  let st;
+  try {
+    st = statSync(path);
+  } catch {
+    throw new DbsError('INVALID_PATH', `--path ${path} does not exist`, { hint: `create it first: mkdir -p ${path}` });
+  }
+  if (!st.isDirectory()) throw new DbsError('INVALID_PATH', `--path ${path} is not a directory`, { hint: 'give a directory' });
+  return path.replace(/\/+$/, '') || '/';
+}
+
+/**
+ * Proves a pool works: writes a probe object, reads it back, compares, deletes it.
+ * Throws the driver's error (auth, unreachable, permission) when any step fails.
+ */
+export async function probePool(driver: PoolDriver, signal?: AbortSignal): Promise<ProbeResult> {
+  const token = randomBytes(8).toString('hex');
+  const key = probeKey(token);
+  const body = Buffer.from(`dbs probe ${token}\n`);
+  const start = performance.now();
+  await driver.put(key, body, { signal });
+  try {
+    const back = await buffer(await driver.get(key, { signal }));
+    if (!back.equals(body)) {
+      throw new DbsError('POOL_CHECK_FAILED', `${driver.location}: the probe object read back differs from what was written`, {
+        hint: 'the storage returns wrong data; do not use it for backups',
+      });
+    }
+  } finally {
+    await driver.delete(key, { signal }).catch(() => undefined);
+  }
+  return { latencyMs: Math.round((performance.now() - start) * 10) / 10 };
+}
+
+async function readMarker(driver: PoolDriver, signal?: AbortSignal): Promise<PoolMarker | undefined> {
+  if (!(await driver.stat(POOL_MARKER_KEY, { signal }))) return undefined;
+  const text = (await buffer(await driver.get(POOL_MARKER_KEY, { signal }))).toString('utf8');
+  try {
+    const m = JSON.parse(text) as PoolMarker;
+    if (typeof m.id !== 'string' || typeof m.format !== 'number') throw new Error('missing fields');
+    return m;
+  } catch {
+    throw new DbsError('REFUSED', `${driver.location}: ${POOL_MARKER_KEY} exists but is not a dbs pool marker`, {
+      hint: 'choose another path or prefix; dbs will not overwrite a file it did not write',
+    });
+  }
+}
+
+export async function runPoolBind(o: BindPoolOptions, ctx: Context): Promise<BindPoolResult> {
+  const catalog = ctx.catalog();
+  const name = validateName(o.name, 'pool');
+  if (o.remark !== undefined && /[\x00-\x08\x0b-\x1f\x7f]/.test(o.remark)) {
+    throw new DbsError('INVALID_ARGUMENT', 'the --remark contains control characters', { hint: 'use plain text' });
+  }
+  let config: PoolConfig;
+  let defaultBucket = false;
+  if (o.type === 'local') {
+    for (const f of ['endpoint', 'bucket', 'prefix', 'region', 'accessKey'] as const) {
+      if (o[f] !== undefined) throw new DbsError('USAGE', `--${f.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)} applies to s3 pools only`, { hint: 'drop it for --type local' });
+    }
+    config = { path: validateLocalPath(o.path) };
+  } else if (o.type === 's3') {
+    if (o.path !== undefined) throw new DbsError('USAGE', '--path applies to local pools only', { hint: 'use --bucket and --prefix for s3 pools' });
+    defaultBucket = !o.bucket;
+    const bucket = o.bucket ?? DEFAULT_BUCKET;
+    if (!/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(bucket)) {
+      throw new DbsError('INVALID_ARGUMENT', `--bucket ${JSON.stringify(bucket)} is not a valid bucket name`, { hint: '3-63 lowercase letters, digits, dots and dashes' });
+    }
+    config = {
+      endpoint: validateEndpoint(o.endpoint),
+      bucket,
+      prefix: normalizePrefix(o.prefix),
+      region: o.region || DEFAULT_REGION,
+      pathStyle: o.pathStyle ?? true,
+      ...(o.accessKey ? { accessKey: o.accessKey } : {}),
+    } satisfies S3PoolConfig;
+    if (o.secretKey && !o.accessKey) throw new DbsError('USAGE', 'a secret key was given without --access-key', { hint: 'pass --access-key AK too' });
+  } else {
+    throw new DbsError('INVALID_ARGUMENT', `unknown pool type ${JSON.stringify(o.type)}`, { hint: 'use --type local or --type s3' });
+  }
+
+  if (catalog.findPool(name)) {
+    throw new DbsError('ALREADY_EXISTS', `a pool named ${JSON.stringify(name)} already exists`, { hint: 'choose another name, or see: dbs pool list' });
+  }
+  const location = poolLocation({ type: o.type, config });
+  const same = catalog.listPools().find((p) => poolLocation(p) === location);
+  if (same) {
+    throw new DbsError('ALREADY_EXISTS', `${location} is already bound as pool ${JSON.stringify(same.name)} (${same.id})`, {
+      hint: 'use the existing pool, or bind another path/prefix',
+    });
+  }
+
+  const driver = await openDriver({ type: o.type, config }, o.secretKey, { partSize: ctx.settings.partSize, concurrency: ctx.settings.concurrency });
+  try {
+    let bucketCreated = false;
+    if (o.type === 's3') {
+      const { S3Driver } = await import('../storage/s3.js');
+      bucketCreated = (await (driver as InstanceType<typeof S3Driver>).ensureBucket(defaultBucket, { signal: ctx.signal })) === 'created';
+    }
+    const probe = await probePool(driver, ctx.signal);
+    const marker = await readMarker(driver, ctx.signal);
+    let id: string;
+    let adopted = false;
+    if (marker) {
+      const bound = catalog.getPool(marker.id);
+      if (bound) {
+        throw new DbsError('ALREADY_EXISTS', `${location} holds pool ${marker.id}, already bound here as ${JSON.stringify(bound.name)}`, {
+          hint: 'use the existing pool',
+        });
+      }
+      id = marker.id;
+      adopted = true;
+    } else {
+      id = newId('pool');
+      const m: PoolMarker = { format: POOL_FORMAT_VERSION, id, catalogId: catalog.catalogId, createdAt: catalog.now(), createdBy: `dbs ${VERSION}` };
+      await driver.put(POOL_MARKER_KEY, `${JSON.stringify(m, null, 2)}\n`, { ifAbsent: true, signal: ctx.signal });
+    }
+    const pool = catalog.transaction(() => {
+      const p = catalog.insertPool({ id, name, type: o.type as PoolRecord['type'], config, remark: o.remark ?? '', status: 'online', latencyMs: probe.latencyMs, checkedAt: catalog.now() });
+      if (o.secretKey) catalog.setSecret('pool', id, 'secretKey', o.secretKey.reveal());
+      catalog.recordEvent({ resourceKind: 'pool', resourceId: id, type: adopted ? 'pool.adopted' : 'pool.bound', level: 'info', message: `bound ${location}` });
+      return p;
+    });
+    return { pool: poolView(catalog, pool), adopted, bucketCreated };
+  } finally {
+    await driver.close();
+  }
+}
+
+export function runPoolList(_o: object, ctx: Context): PoolView[] {
+  const catalog = ctx.catalog();
+  return catalog.listPools().map((p) => poolView(catalog, p));
+}
+
+export interface PoolShowResult extends PoolView {
+  planNames: { id: string; name: string }[];
+}
+
+export function runPoolShow(o: { pool: string }, ctx: Context): PoolShowResult {
+  const catalog = ctx.catalog();
+  const p = findPoolOrThrow(catalog, o.pool);
+  return { ...poolView(catalog, p), planNames: catalog.plansUsingPool(p.id) };
+}
+
+export interface UpdatePoolOptions {
+  pool: string;
+  name?: string;
+  remark?: string;
+  accessKey?: string;
+  secretKey?: Secret;
+}
+
+export async function runPoolUpdate(o: UpdatePoolOptions, ctx: Context): Promise<PoolView> {
+  const catalog = ctx.catalog();
+  const p = findPoolOrThrow(catalog, o.pool);
+  if (o.name === undefined && o.remark === undefined && o.accessKey === undefined && o.secretKey === undefined) {
+    throw new DbsError('USAGE', `nothing to update for pool ${JSON.stringify(p.name)}`, { hint: 'pass --name, --remark, --access-key or a secret key option' });
+  }
+  if (o.name !== undefined) {
+    validateName(o.name, 'pool', '--name');
+    const other = catalog.findPool(o.name);
+    if (other && other.id !== p.id) throw new DbsError('ALREADY_EXISTS', `a pool named ${JSON.stringify(o.name)} already exists`, { hint: 'choose another name' });
+  }
+  if (o.remark !== undefined && /[\x00-\x08\x0b-\x1f\x7f]/.test(o.remark)) {
+    throw new DbsError('INVALID_ARGUMENT', 'the --remark contains control characters', { hint: 'use plain text' });
+  }
+  let config = p.config;
+  let secret = poolSecret(catalog, p.id);
+  if (o.accessKey !== undefined || o.secretKey !== undefined) {
+    if (p.type !== 's3') throw new DbsError('USAGE', `pool ${JSON.stringify(p.name)} is a local pool; credentials apply to s3 pools`, { hint: 'drop the credential options' });
+    config = { ...(p.config as S3PoolConfig), ...(o.accessKey !== undefined ? { accessKey: o.accessKey } : {}) };
+    if (o.secretKey) secret = o.secretKey;
+    // New credentials must work before they replace the old ones.
+    const driver = await openDriver({ type: p.type, config }, secret, { partSize: ctx.settings.partSize, concurrency: ctx.settings.concurrency });
+    try {
+      await probePool(driver, ctx.signal);
+    } finally {
+      await driver.close();
+    }
+  }
+  const updated = catalog.transaction(() => {
+    const u = catalog.updatePool(p.id, { name: o.name, remark: o.remark, config });
+    if (o.secretKey) catalog.setSecret('pool', p.id, 'secretKey', o.secretKey.reveal());
+    return u;
+  });
+  return poolView(catalog, updated);
+}
+
+export function runPoolUnbind(o: { pool: string }, ctx: Context): { pool: PoolView } {
+  const catalog = ctx.catalog();
+  const p = findPoolOrThrow(catalog, o.pool);
+  const plans = catalog.plansUsingPool(p.id);
+  if (plans.length) {
+    throw new DbsError('IN_USE', `pool ${JSON.stringify(p.name)} is used by ${plans.length} plan(s): ${plans.map((x) => x.name).join(', ')}`, {
+      hint: 'delete those plans or move them to another pool first',
+    });
+  }
+  const view = poolView(catalog, p);
+  catalog.transaction(() => {
+    catalog.deletePool(p.id);
+    catalog.recordEvent({ resourceKind: 'pool', resourceId: p.id, type: 'pool.unbound', level: 'info', message: `unbound ${view.location}` });
+  });
+  return { pool: view };
+}
+
+export interface PoolCheckResult {
+  pool: string;
+  id: string;
+  status: 'online' | 'offline';
+  latencyMs: number | null;
+  error?: { code: string; message: string };
+}
+
+/** Probes a pool and records its status; a failed check sets ctx.exitCode. */
+export async function runPoolCheck(o: { pool: string }, ctx: Context): Promise<PoolCheckResult> {
+  const catalog = ctx.catalog();
+  const p = findPoolOrThrow(catalog, o.pool);
+  try {
+    const driver = await openPool(ctx, p);
+    try {
+      const probe = await probePool(driver, ctx.signal);
+      const m = await readMarker(driver, ctx.signal);
+      if (!m) throw new DbsError('POOL_CHECK_FAILED', `${driver.location}: the pool marker ${POOL_MARKER_KEY} is missing`, { hint: 'was the pool emptied? unbind and bind it again' });
+      if (m.id !== p.id) throw new DbsError('POOL_CHECK_FAILED', `${driver.location}: holds pool ${m.id}, not ${p.id}`, { hint: 'the location now belongs to another pool' });
+      catalog.setPoolStatus(p.id, 'online', '', probe.latencyMs);
+      return { pool: p.name, id: p.id, status: 'online', latencyMs: probe.latencyMs };
+    } finally {
+      await driver.close();
+    }
+  } catch (e) {
+    if (ctx.signal.aborted) throw e;
+    const err = e instanceof DbsError ? e : new DbsError('POOL_CHECK_FAILED', describeError(e), { cause: e });
+    catalog.setPoolStatus(p.id, 'offline', err.message, null);
+    catalog.recordEvent({ resourceKind: 'pool', resourceId: p.id, type: 'pool.offline', level: 'error', message: err.message });
+    ctx.exitCode = err.exitCode;
+    return { pool: p.name, id: p.id, status: 'offline', latencyMs: null, error: { code: err.code, message: err.message } };
+  }
+}

@@ -1,0 +1,27 @@
+// Process entry: wires SIGINT/SIGTERM to one AbortController and is the only process.exit.
+import { runCli } from './cli.js';
+
+const controller = new AbortController();
+let signals = 0;
+const onSignal = (sig: NodeJS.Signals) => {
+  signals++;
+  if (signals === 1) {
+    controller.abort(Object.assign(new Error(`interrupted by ${sig}`), { name: 'AbortError' }));
+  } else {
+    // A second signal while cleaning up: give up at once.
+    process.exit(130);
+  }
+};
+process.on('SIGINT', onSignal);
+process.on('SIGTERM', onSignal);
+
+const code = await runCli(process.argv.slice(2), {
+  stdout: process.stdout,
+  stderr: process.stderr,
+  stdin: process.stdin,
+  env: process.env,
+  cwd: process.cwd(),
+  signal: controller.signal,
+});
+// Let stdout drain before exiting (pipes to `jq`, files).
+process.stdout.write('', () => process.exit(code));

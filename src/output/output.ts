@@ -1,0 +1,102 @@
+// Everything dbs prints goes through here: results to stdout, everything else to stderr.
+// --json: one JSON document per result (or JSON lines with a `type` for long runs).
+import type { Writable } from 'node:stream';
+import { DbsError } from '../errors.js';
+
+export interface OutputStreams {
+  stdout: Writable & { isTTY?: boolean; columns?: number };
+  stderr: Writable & { isTTY?: boolean; columns?: number };
+}
+
+export interface OutputOptions {
+  json: boolean;
+  quiet: boolean;
+  color: boolean;
+  verbose: boolean;
+}
+
+export interface Progress {
+  update(done: number, total?: number): void;
+  finish(): void;
+}
+
+const noProgress: Progress = { update() {}, finish() {} };
+
+export class Output {
+  constructor(
+    readonly streams: OutputStreams,
+    readonly options: OutputOptions,
+  ) {}
+
+  get json(): boolean {
+    return this.options.json;
+  }
+
+  /** A command's result: JSON document with --json, else the human rendering. */
+  result<T>(data: T, human: (data: T) => string): void {
+    if (this.options.json) {
+      this.streams.stdout.write(`${JSON.stringify(data, null, 2)}\n`);
+    } else {
+      const text = human(data);
+      if (text) this.streams.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
+    }
+  }
+
+  /** One line of a long run: a JSON line with --json, else a human line to stderr. */
+  event(type: string, data: Record<string, unknown>, human?: string): void {
+    if (this.options.json) this.streams.stdout.write(`${JSON.stringify({ type, time: new Date().toISOString(), ...data })}\n`);
+    else if (human && !this.options.quiet) this.streams.stderr.write(`${human}\n`);
+  }
+
+  info(message: string): void {
+    if (!this.options.quiet && !this.options.json) this.streams.stderr.write(`${message}\n`);
+  }
+
+  warn(message: string): void {
+    if (this.options.json) this.streams.stderr.write(`${JSON.stringify({ type: 'warning', message })}\n`);
+    else this.streams.stderr.write(`${this.paint('warning:', 33)} ${message}\n`);
+  }
+
+  verbose(message: string): void {
+    if (this.options.verbose) this.streams.stderr.write(`${message}\n`);
+  }
+
+  error(e: DbsError | Error): void {
+    if (this.options.json) {
+      const body = e instanceof DbsError ? e.toJSON() : { code: 'INTERNAL', message: e.message, exitCode: 1 };
+      this.streams.stderr.write(`${JSON.stringify({ type: 'error', ...body })}\n`);
+      return;
+    }
+    const code = e instanceof DbsError ? ` [${e.code}]` : '';
+    this.streams.stderr.write(`${this.paint('error:', 31)} ${e.message}${code}\n`);
+    if (e instanceof DbsError && e.hint) this.streams.stderr.write(`  hint: ${e.hint}\n`);
+    if (this.options.verbose && e.stack && !(e instanceof DbsError)) this.streams.stderr.write(`${e.stack}\n`);
+  }
+
+  /** True when a progress bar may be drawn: stderr is a TTY and not --json/--quiet. */
+  get canShowProgress(): boolean {
+    return Boolean(this.streams.stderr.isTTY) && !this.options.json && !this.options.quiet;
+  }
+
+  progress(label: string, render: (done: number, total: number | undefined, elapsedMs: number) => string): Progress {
+    if (!this.canShowProgress) return noProgress;
+    const start = Date.now();
+    const err = this.streams.stderr;
+    let drawn = false;
+    return {
+      update: (done, total) => {
+        drawn = true;
+        const line = `${label} ${render(done, total, Date.now() - start)}`;
+        const width = err.columns ?? 80;
+        err.write(`\r${line.slice(0, width - 1).padEnd(Math.min(width - 1, line.length))}\x1b[K`);
+      },
+      finish: () => {
+        if (drawn) err.write('\r\x1b[K');
+      },
+    };
+  }
+
+  paint(text: string, code: number): string {
+    return this.options.color ? `\x1b[${code}m${text}\x1b[0m` : text;
+  }
+}

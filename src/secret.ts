@@ -1,0 +1,48 @@
+// A secret value that prints as redacted everywhere (toString, JSON, util.inspect, template
+// strings). Call reveal() only at the one place that hands it to a client library or a child
+// process environment.
+import { inspect } from 'node:util';
+
+export const REDACTED = '***';
+
+export class Secret {
+  readonly #value: string;
+
+  constructor(value: string) {
+    this.#value = value;
+  }
+
+  reveal(): string {
+    return this.#value;
+  }
+
+  get isEmpty(): boolean {
+    return this.#value.length === 0;
+  }
+
+  toString(): string {
+    return REDACTED;
+  }
+
+  toJSON(): string {
+    return REDACTED;
+  }
+
+  [inspect.custom](): string {
+    return `Secret(${REDACTED})`;
+  }
+}
+
+/**
+ * Removes every occurrence of the given secrets from a text (an error message from a library,
+ * a child's stderr). Short values are skipped: redacting "a" would mangle every message.
+ */
+export function redactText(text: string, secrets: Iterable<Secret | string | undefined>): string {
+  let out = text;
+  for (const s of secrets) {
+    const v = s instanceof Secret ? s.reveal() : s;
+    if (!v || v.length < 4) continue;
+    out = out.split(v).join(REDACTED);
+  }
+  return out;
+}

@@ -1,0 +1,231 @@
+// Local directory pool: a put writes a temp file beside its target, fsyncs it and renames
+// it into place (or hard-links it, for create-if-absent), then fsyncs the directory.
+import { createReadStream } from 'node:fs';
+import { link, mkdir, open, readdir, rename, rmdir, stat, unlink } from 'node:fs/promises';
+import { dirname, join, sep } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import type { Readable } from 'node:stream';
+import { DbsError } from '../errors.js';
+import { validateKey, validatePrefix } from './layout.js';
+import { iterateBody, throwIfAborted } from './body.js';
+import type { GetOptions, IncompleteUpload, ObjectInfo, OpOptions, PoolCapabilities, PoolDriver, PutBody, PutOptions, PutResult } from './types.js';
+
+const TMP_PREFIX = '.dbs-tmp-';
+
+function fsError(e: unknown, what: string): DbsError {
+  const err = e as NodeJS.ErrnoException;
+  if (err instanceof DbsError) return err;
+  switch (err.code) {
+    case 'ENOENT':
+      return new DbsError('OBJECT_NOT_FOUND', `${what}: not found`, { cause: e });
+    case 'EEXIST':
+      return new DbsError('ALREADY_EXISTS', `${what}: already exists`, { cause: e });
+    case 'EACCES':
+    case 'EPERM':
+    case 'EROFS':
+      return new DbsError('PERMISSION_DENIED', `${what}: permission denied (${err.code})`, {
+        cause: e,
+        hint: 'check that the dbs user may write to the pool directory',
+      });
+    case 'ENOSPC':
+    case 'EDQUOT':
+      return new DbsError('IO_ERROR', `${what}: no space left on the pool's disk`, { cause: e, hint: 'free space or move the pool' });
+    default:
+      return new DbsError('IO_ERROR', `${what}: ${err.message}`, { cause: e });
+  }
+}
+
+async function fsyncDir(dir: string): Promise<void> {
+  const fh = await open(dir, 'r');
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
+
+export class LocalDriver implements PoolDriver {
+  readonly type = 'local' as const;
+  readonly capabilities: PoolCapabilities = { createIfAbsent: true, atomicPut: true, rangedReads: true, incompleteUploads: true };
+  readonly location: string;
+  readonly #root: string;
+
+  constructor(root: string) {
+    this.#root = root;
+    this.location = root;
+  }
+
+  #path(key: string): string {
+    return join(this.#root, ...validateKey(key).split('/'));
+  }
+
+  async put(key: string, body: PutBody, options: PutOptions = {}): Promise<PutResult> {
+    const target = this.#path(key);
+    const dir = dirname(target);
+    const tmp = join(dir, `${TMP_PREFIX}${randomBytes(6).toString('hex')}-${target.slice(dir.length + 1)}`);
+    throwIfAborted(options.signal);
+    if (options.ifAbsent && (await this.stat(key))) {
+      throw new DbsError('ALREADY_EXISTS', `${this.location}: ${key} already exists`);
+    }
+    try {
+      await mkdir(dir, { recursive: true, mode: 0o700 });
+    } catch (e) {
+      throw fsError(e, `${this.location}: cannot create ${dirname(key)}`);
+    }
+    let size = 0;
+    let fh;
+    try {
+      fh = await open(tmp, 'wx', 0o600);
+    } catch (e) {
+      throw fsError(e, `${this.location}: cannot write ${key}`);
+    }
+    let placed = false;
+    try {
+      try {
+        for await (const chunk of iterateBody(body)) {
+          throwIfAborted(options.signal);
+          // FileHandle.write loops internally until the whole buffer is written.
+          await fh.write(chunk);
+          size += chunk.length;
+        }
+        throwIfAborted(options.signal);
+        await fh.sync();
+      } finally {
+        await fh.close();
+      }
+      if (options.ifAbsent) {
+        // link(2) fails with EEXIST when the target exists: an atomic create-if-absent.
+        await link(tmp, target);
+        await unlink(tmp);
+      } else {
+        await rename(tmp, target);
+      }
+      placed = true;
+      await fsyncDir(dir);
+      return { key, size };
+    } catch (e) {
+      if (!placed) await unlink(tmp).catch(() => undefined);
+      if (options.signal?.aborted) throw options.signal.reason ?? e;
+      if ((e as NodeJS.ErrnoException).code === 'EEXIST') throw new DbsError('ALREADY_EXISTS', `${this.location}: ${key} already exists`, { cause: e });
+      throw fsError(e, `${this.location}: cannot write ${key}`);
+    }
+  }
+
+  async get(key: string, options: GetOptions = {}): Promise<Readable> {
+    const path = this.#path(key);
+    throwIfAborted(options.signal);
+    // Open first so a missing key fails here, not on the first read.
+    let fh;
+    try {
+      fh = await open(path, 'r');
+    } catch (e) {
+      throw fsError(e, `${this.location}: cannot read ${key}`);
+    }
+    const range = options.range;
+    return createReadStream('', {
+      fd: fh,
+      start: range?.start,
+      end: range?.end,
+      highWaterMark: 1 << 20,
+      signal: options.signal,
+    } as Parameters<typeof createReadStream>[1]);
+  }
+
+  async stat(key: string): Promise<ObjectInfo | undefined> {
+    try {
+      const s = await stat(this.#path(key));
+      if (!s.isFile()) return undefined;
+      return { key, size: s.size, modified: s.mtime };
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT' || (e as NodeJS.ErrnoException).code === 'ENOTDIR') return undefined;
+      throw fsError(e, `${this.location}: cannot stat ${key}`);
+    }
+  }
+
+  /** Walks the tree under the prefix's directory in key order, yielding files. */
+  async *#walk(prefix: string, wantTemp: boolean): AsyncIterable<{ key: string; path: string }> {
+    validatePrefix(prefix);
+    const cut = prefix.lastIndexOf('/');
+    const baseKey = cut >= 0 ? prefix.slice(0, cut + 1) : '';
+    const stack: string[] = [baseKey];
+    // Depth-first in sorted order gives keys in lexicographic order for '/'-separated keys
+    // as long as directories are visited where their name sorts ("a/" after "a-b").
+    const visit = async function* (this: LocalDriver, dirKey: string): AsyncIterable<{ key: string; path: string }> {
+      const dirPath = join(this.#root, ...dirKey.split('/').filter(Boolean));
+      let entries;
+      try {
+        entries = await readdir(dirPath, { withFileTypes: true });
+      } catch (e) {
+        const code = (e as NodeJS.ErrnoException).code;
+        if (code === 'ENOENT' || code === 'ENOTDIR') return;
+        throw fsError(e, `${this.location}: cannot list ${dirKey || '/'}`);
+      }
+      const names = entries
+        .filter((d) => d.isFile() || d.isDirectory())
+        .map((d) => ({ name: d.isDirectory() ? `${d.name}/` : d.name, dir: d.isDirectory(), raw: d.name }))
+        .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+      for (const n of names) {
+        const key = dirKey + n.name;
+        if (n.dir) {
+          if (key.startsWith(prefix) || prefix.startsWith(key)) yield* visit.call(this, key);
+        } else {
+          const isTemp = n.raw.startsWith(TMP_PREFIX);
+          if (isTemp !== wantTemp) continue;
+          if (wantTemp ? key.startsWith(prefix.slice(0, cut + 1)) : key.startsWith(prefix)) yield { key, path: join(dirPath, n.raw) };
+        }
+      }
+    };
+    for (const d of stack) yield* visit.call(this, d);
+  }
+
+  async *list(prefix: string, options: OpOptions = {}): AsyncIterable<ObjectInfo> {
+    for await (const f of this.#walk(prefix, false)) {
+      throwIfAborted(options.signal);
+      try {
+        const s = await stat(f.path);
+        yield { key: f.key, size: s.size, modified: s.mtime };
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw fsError(e, `${this.location}: cannot stat ${f.key}`);
+      }
+    }
+  }
+
+  async delete(key: string): Promise<void> {
+    const path = this.#path(key);
+    try {
+      await unlink(path);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return;
+      throw fsError(e, `${this.location}: cannot delete ${key}`);
+    }
+    // Remove directories left empty, up to (not including) the pool root.
+    let dir = dirname(path);
+    while (dir.startsWith(this.#root + sep) && dir !== this.#root) {
+      try {
+        await rmdir(dir);
+      } catch {
+        break;
+      }
+      dir = dirname(dir);
+    }
+  }
+
+  async *listIncomplete(prefix: string): AsyncIterable<IncompleteUpload> {
+    for await (const f of this.#walk(prefix, true)) {
+      const s = await stat(f.path).catch(() => undefined);
+      yield { key: f.key, id: f.path, started: s?.mtime };
+    }
+  }
+
+  async abortIncomplete(prefix: string, options: OpOptions & { olderThan?: Date } = {}): Promise<number> {
+    let n = 0;
+    for await (const u of this.listIncomplete(prefix)) {
+      if (options.olderThan && u.started && u.started >= options.olderThan) continue;
+      await unlink(u.id).catch(() => undefined);
+      n++;
+    }
+    return n;
+  }
+
+  async close(): Promise<void> {}
+}

@@ -1,0 +1,414 @@
+// S3-compatible pool. Streams are uploaded as multipart uploads whose part size grows with
+// the stream, so the 10,000-part limit is not reached before S3's 5 TiB object limit, while
+// memory stays bounded by a byte budget rather than by the object's size. Any failure aborts
+// the multipart upload before the error is thrown. Small bodies are one PutObject, which
+// honours If-None-Match: * (create-if-absent) on AWS and on Ceph RGW.
+//
+// Why not @aws-sdk/lib-storage's Upload: it uses one fixed partSize for every part and
+// rejects a part of any other size, so it cannot grow parts with a stream of unknown length.
+import type { Readable } from 'node:stream';
+import {
+  AbortMultipartUploadCommand,
+  CompleteMultipartUploadCommand,
+  CreateBucketCommand,
+  CreateMultipartUploadCommand,
+  DeleteObjectCommand,
+  GetObjectCommand,
+  HeadBucketCommand,
+  HeadObjectCommand,
+  ListMultipartUploadsCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+  S3Client,
+  UploadPartCommand,
+  type CompletedPart,
+} from '@aws-sdk/client-s3';
+import { DbsError, isAbort } from '../errors.js';
+import { Secret, redactText } from '../secret.js';
+import { validateKey, validatePrefix } from './layout.js';
+import { iterateBody, throwIfAborted } from './body.js';
+import type { GetOptions, IncompleteUpload, ObjectInfo, OpOptions, PoolCapabilities, PoolDriver, PutBody, PutOptions, PutResult } from './types.js';
+
+export const MIN_PART_SIZE = 5 * 1024 * 1024;
+export const MAX_PART_SIZE = 5 * 1024 * 1024 * 1024;
+export const MAX_PARTS = 10_000;
+/** Parts per size step: after every this many parts the part size doubles. */
+export const PARTS_PER_STEP = 1000;
+
+export interface S3DriverOptions {
+  endpoint: string;
+  bucket: string;
+  prefix: string;
+  region: string;
+  pathStyle: boolean;
+  accessKey?: string;
+  secretKey?: Secret;
+  /** First part size in bytes (default 8 MiB). */
+  partSize?: number;
+  /** Parts uploaded at once at the first part size (default 4). */
+  concurrency?: number;
+  /** Connection timeout in ms (default 5000). */
+  connectTimeoutMs?: number;
+}
+
+/** Size of part `n` (1-based) when the first part is `base` bytes. */
+export function partSizeFor(n: number, base: number): number {
+  const step = Math.floor((n - 1) / PARTS_PER_STEP);
+  return Math.min(MAX_PART_SIZE, base * 2 ** step);
+}
+
+const NETWORK_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH', 'ETIMEDOUT', 'ECONNRESET', 'EAI_AGAIN', 'EPIPE', 'ECONNABORTED']);
+const AUTH_NAMES = new Set(['InvalidAccessKeyId', 'SignatureDoesNotMatch', 'AccessDenied', 'InvalidToken', 'ExpiredToken', 'CredentialsProviderError', 'AuthorizationHeaderMalformed']);
+
+interface AwsLikeError {
+  name?: string;
+  code?: string;
+  message?: string;
+  Code?: string;
+  $metadata?: { httpStatusCode?: number };
+  cause?: unknown;
+}
+
+function networkCode(e: unknown): string | undefined {
+  for (let cur = e as AwsLikeError | undefined, i = 0; cur && i < 6; i++, cur = cur.cause as AwsLikeError | undefined) {
+    if (cur.code && NETWORK_CODES.has(cur.code)) return cur.code;
+    if (cur.name === 'TimeoutError') return 'ETIMEDOUT';
+  }
+  return undefined;
+}
+
+export class S3Driver implements PoolDriver {
+  readonly type = 's3' as const;
+  readonly capabilities: PoolCapabilities = { createIfAbsent: true, atomicPut: true, rangedReads: true, incompleteUploads: true };
+  readonly location: string;
+  readonly client: S3Client;
+  readonly bucket: string;
+  readonly #prefix: string;
+  readonly #partSize: number;
+  readonly #budget: number;
+  readonly #secret?: Secret;
+
+  constructor(o: S3DriverOptions) {
+    this.bucket = o.bucket;
+    this.#prefix = o.prefix.replace(/^\/+|\/+$/g, '');
+    this.#partSize = Math.max(MIN_PART_SIZE, o.partSize ?? 8 * 1024 * 1024);
+    this.#budget = this.#partSize * Math.max(1, o.concurrency ?? 4);
+    this.#secret = o.secretKey;
+    this.location = `s3://${o.bucket}${this.#prefix ? `/${this.#prefix}` : ''} @ ${o.endpoint}`;
+    this.client = new S3Client({
+      endpoint: o.endpoint,
+      region: o.region,
+      forcePathStyle: o.pathStyle,
+      credentials: o.accessKey && o.secretKey ? { accessKeyId: o.accessKey, secretAccessKey: o.secretKey.reveal() } : undefined,
+      maxAttempts: 3,
+      // S3-compatible servers (RGW 16, MinIO) lag behind AWS's default CRC trailers.
+      requestChecksumCalculation: 'WHEN_REQUIRED',
+      responseChecksumValidation: 'WHEN_REQUIRED',
+      requestHandler: { connectionTimeout: o.connectTimeoutMs ?? 5000, requestTimeout: 120_000 },
+    });
+  }
+
+  #full(key: string): string {
+    validateKey(key);
+    return this.#prefix ? `${this.#prefix}/${key}` : key;
+  }
+
+  #fullPrefix(prefix: string): string {
+    validatePrefix(prefix);
+    return this.#prefix ? `${this.#prefix}/${prefix}` : prefix;
+  }
+
+  #rel(fullKey: string): string {
+    return this.#prefix ? fullKey.slice(this.#prefix.length + 1) : fullKey;
+  }
+
+  /** Maps an SDK error to a DbsError that names the object; never includes a secret. */
+  mapError(e: unknown, what: string, signal?: AbortSignal): unknown {
+    if (signal?.aborted || isAbort(e)) return signal?.reason ?? e;
+    if (e instanceof DbsError) return e;
+    const err = e as AwsLikeError;
+    const status = err.$metadata?.httpStatusCode;
+    const name = err.name ?? err.Code ?? '';
+    const msg = redactText(err.message ?? String(e), [this.#secret]);
+    const net = networkCode(e);
+    if (net) {
+      return new DbsError('POOL_UNREACHABLE', `${what}: cannot reach ${this.location} (${net})`, {
+        cause: e,
+        hint: 'check the endpoint URL, the network and that the S3 server is running',
+      });
+    }
+    if (AUTH_NAMES.has(name) || status === 403 || status === 401) {
+      return new DbsError('POOL_AUTH', `${what}: access denied by ${this.location} (${name || status})`, {
+        cause: e,
+        hint: 'check the access key and secret key (or the AWS credential chain) and the bucket policy',
+      });
+    }
+    if (name === 'NoSuchBucket') {
+      return new DbsError('NOT_FOUND', `${what}: bucket ${this.bucket} does not exist at ${this.location}`, {
+        cause: e,
+        hint: 'create the bucket, or bind without --bucket to use (and create) the bucket "dbs"',
+      });
+    }
+    if (name === 'NoSuchKey' || name === 'NotFound' || status === 404) {
+      return new DbsError('OBJECT_NOT_FOUND', `${what}: not found`, { cause: e });
+    }
+    if (name === 'PreconditionFailed' || status === 412) {
+      return new DbsError('ALREADY_EXISTS', `${what}: already exists`, { cause: e });
+    }
+    return new DbsError('IO_ERROR', `${what}: ${name ? `${name}: ` : ''}${msg}`, { cause: e });
+  }
+
+  /** Checks the bucket; creates it when missing and `create` is set. */
+  async ensureBucket(create: boolean, options: OpOptions = {}): Promise<'exists' | 'created'> {
+    try {
+      await this.client.send(new HeadBucketCommand({ Bucket: this.bucket }), { abortSignal: options.signal });
+      return 'exists';
+    } catch (e) {
+      const status = (e as AwsLikeError).$metadata?.httpStatusCode;
+      const name = (e as AwsLikeError).name;
+      if (!(status === 404 || name === 'NotFound' || name === 'NoSuchBucket')) throw this.mapError(e, `bucket ${this.bucket}`, options.signal);
+    }
+    if (!create) {
+      throw new DbsError('NOT_FOUND', `bucket ${this.bucket} does not exist at ${this.location}`, {
+        hint: 'create the bucket first, or bind without --bucket to use (and create) the bucket "dbs"',
+      });
+    }
+    try {
+      await this.client.send(new CreateBucketCommand({ Bucket: this.bucket }), { abortSignal: options.signal });
+      return 'created';
+    } catch (e) {
+      const name = (e as AwsLikeError).name;
+      if (name === 'BucketAlreadyOwnedByYou') return 'exists';
+      throw this.mapError(e, `cannot create bucket ${this.bucket}`, options.signal);
+    }
+  }
+
+  async put(key: string, body: PutBody, options: PutOptions = {}): Promise<PutResult> {
+    const Key = this.#full(key);
+    const signal = options.signal;
+    const what = `${this.location}: cannot write ${key}`;
+    throwIfAborted(signal);
+    let base = this.#partSize;
+    if (options.sizeHint && options.sizeHint > base * PARTS_PER_STEP) {
+      base = Math.min(MAX_PART_SIZE, Math.ceil(options.sizeHint / (PARTS_PER_STEP * 2)));
+    }
+    const it = iterateBody(body)[Symbol.asyncIterator]();
+    // Buffer up to the first part: a body that ends before it is a single PutObject.
+    const pending: Buffer[] = [];
+    let pendingBytes = 0;
+    let done = false;
+    const fill = async (want: number): Promise<void> => {
+      while (!done && pendingBytes < want) {
+        const r = await it.next();
+        if (r.done) done = true;
+        else if (r.value.length) {
+          pending.push(r.value);
+          pendingBytes += r.value.length;
+        }
+      }
+    };
+    const take = (n: number): Buffer => {
+      const out = Buffer.concat(pending, pendingBytes);
+      pending.length = 0;
+      pendingBytes = 0;
+      if (out.length > n) {
+        pending.push(out.subarray(n));
+        pendingBytes = out.length - n;
+        return out.subarray(0, n);
+      }
+      return out;
+    };
+    try {
+      await fill(base + 1);
+    } catch (e) {
+      await it.return?.();
+      throw this.mapError(e, what, signal);
+    }
+    if (done && pendingBytes <= base) {
+      const data = take(pendingBytes);
+      try {
+        await this.client.send(
+          new PutObjectCommand({ Bucket: this.bucket, Key, Body: data, ContentLength: data.length, IfNoneMatch: options.ifAbsent ? '*' : undefined }),
+          { abortSignal: signal },
+        );
+      } catch (e) {
+        throw this.mapError(e, options.ifAbsent ? `${this.location}: ${key}` : what, signal);
+      }
+      return { key, size: data.length };
+    }
+    if (options.ifAbsent && (await this.stat(key, { signal }))) {
+      await it.return?.();
+      throw new DbsError('ALREADY_EXISTS', `${this.location}: ${key} already exists`);
+    }
+    let uploadId: string | undefined;
+    const parts: CompletedPart[] = [];
+    const inflight = new Map<number, Promise<void>>();
+    let inflightBytes = 0;
+    let failure: unknown;
+    let size = 0;
+    try {
+      const created = await this.client.send(new CreateMultipartUploadCommand({ Bucket: this.bucket, Key }), { abortSignal: signal });
+      uploadId = created.UploadId!;
+      for (let n = 1; ; n++) {
+        if (n > MAX_PARTS) throw new DbsError('IO_ERROR', `${what}: the stream exceeds ${MAX_PARTS} parts`);
+        const want = partSizeFor(n, base);
+        await fill(want + 1);
+        if (pendingBytes === 0 && n > 1) break;
+        const data = take(want);
+        const isLast = done && pendingBytes === 0;
+        // Bounded memory: wait while the bytes in flight would exceed the budget (one part
+        // always fits, however large it has grown).
+        while (inflight.size > 0 && inflightBytes + data.length > Math.max(this.#budget, want)) {
+          await Promise.race(inflight.values());
+        }
+        if (failure) throw failure;
+        throwIfAborted(signal);
+        size += data.length;
+        inflightBytes += data.length;
+        const p = this.client
+          .send(new UploadPartCommand({ Bucket: this.bucket, Key, UploadId: uploadId, PartNumber: n, Body: data, ContentLength: data.length }), {
+            abortSignal: signal,
+          })
+          .then(
+            (r) => {
+              parts.push({ PartNumber: n, ETag: r.ETag });
+            },
+            (e) => {
+              failure ??= e;
+            },
+          )
+          .finally(() => {
+            inflight.delete(n);
+            inflightBytes -= data.length;
+          });
+        inflight.set(n, p);
+        if (isLast) break;
+      }
+      await Promise.all(inflight.values());
+      if (failure) throw failure;
+      throwIfAborted(signal);
+      parts.sort((a, b) => a.PartNumber! - b.PartNumber!);
+      await this.client.send(
+        new CompleteMultipartUploadCommand({
+          Bucket: this.bucket,
+          Key,
+          UploadId: uploadId,
+          MultipartUpload: { Parts: parts },
+          IfNoneMatch: options.ifAbsent ? '*' : undefined,
+        }),
+        { abortSignal: signal },
+      );
+      return { key, size };
+    } catch (e) {
+      failure ??= e;
+      await Promise.allSettled(inflight.values());
+      await it.return?.().catch(() => undefined);
+      if (uploadId) await this.#abortUpload(Key, uploadId);
+      throw this.mapError(failure, what, signal);
+    }
+  }
+
+  /** Aborts a multipart upload; retried because parts racing the abort can re-create state. */
+  async #abortUpload(Key: string, UploadId: string): Promise<void> {
+    for (let attempt = 0; attempt < 3; attempt++) {
+      try {
+        await this.client.send(new AbortMultipartUploadCommand({ Bucket: this.bucket, Key, UploadId }));
+        return;
+      } catch (e) {
+        const name = (e as AwsLikeError).name;
+        if (name === 'NoSuchUpload' || (e as AwsLikeError).$metadata?.httpStatusCode === 404) return;
+        await new Promise((r) => setTimeout(r, 200 * (attempt + 1)));
+      }
+    }
+  }
+
+  async get(key: string, options: GetOptions = {}): Promise<Readable> {
+    const r = options.range;
+    try {
+      const out = await this.client.send(
+        new GetObjectCommand({ Bucket: this.bucket, Key: this.#full(key), Range: r ? `bytes=${r.start}-${r.end ?? ''}` : undefined }),
+        { abortSignal: options.signal },
+      );
+      return out.Body as Readable;
+    } catch (e) {
+      const name = (e as AwsLikeError).name;
+      if (r && (name === 'InvalidRange' || (e as AwsLikeError).$metadata?.httpStatusCode === 416)) {
+        const { Readable: R } = await import('node:stream');
+        return R.from([]);
+      }
+      throw this.mapError(e, `${this.location}: cannot read ${key}`, options.signal);
+    }
+  }
+
+  async stat(key: string, options: OpOptions = {}): Promise<ObjectInfo | undefined> {
+    try {
+      const h = await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: this.#full(key) }), { abortSignal: options.signal });
+      return { key, size: h.ContentLength ?? 0, modified: h.LastModified ?? new Date(0) };
+    } catch (e) {
+      const status = (e as AwsLikeError).$metadata?.httpStatusCode;
+      if (status === 404 || (e as AwsLikeError).name === 'NotFound') return undefined;
+      throw this.mapError(e, `${this.location}: cannot stat ${key}`, options.signal);
+    }
+  }
+
+  async *list(prefix: string, options: OpOptions = {}): AsyncIterable<ObjectInfo> {
+    const Prefix = this.#fullPrefix(prefix);
+    let ContinuationToken: string | undefined;
+    do {
+      let page;
+      try {
+        page = await this.client.send(new ListObjectsV2Command({ Bucket: this.bucket, Prefix, ContinuationToken }), { abortSignal: options.signal });
+      } catch (e) {
+        throw this.mapError(e, `${this.location}: cannot list ${prefix || '/'}`, options.signal);
+      }
+      for (const o of page.Contents ?? []) {
+        yield { key: this.#rel(o.Key!), size: o.Size ?? 0, modified: o.LastModified ?? new Date(0) };
+      }
+      ContinuationToken = page.IsTruncated ? page.NextContinuationToken : undefined;
+    } while (ContinuationToken);
+  }
+
+  async delete(key: string, options: OpOptions = {}): Promise<void> {
+    try {
+      await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: this.#full(key) }), { abortSignal: options.signal });
+    } catch (e) {
+      const status = (e as AwsLikeError).$metadata?.httpStatusCode;
+      if (status === 404) return;
+      throw this.mapError(e, `${this.location}: cannot delete ${key}`, options.signal);
+    }
+  }
+
+  async *listIncomplete(prefix: string, options: OpOptions = {}): AsyncIterable<IncompleteUpload> {
+    const Prefix = this.#fullPrefix(prefix);
+    let KeyMarker: string | undefined;
+    let UploadIdMarker: string | undefined;
+    for (;;) {
+      let page;
+      try {
+        page = await this.client.send(new ListMultipartUploadsCommand({ Bucket: this.bucket, Prefix, KeyMarker, UploadIdMarker }), {
+          abortSignal: options.signal,
+        });
+      } catch (e) {
+        throw this.mapError(e, `${this.location}: cannot list multipart uploads`, options.signal);
+      }
+      for (const u of page.Uploads ?? []) yield { key: this.#rel(u.Key!), id: u.UploadId!, started: u.Initiated };
+      if (!page.IsTruncated) return;
+      KeyMarker = page.NextKeyMarker;
+      UploadIdMarker = page.NextUploadIdMarker;
+    }
+  }
+
+  async abortIncomplete(prefix: string, options: OpOptions & { olderThan?: Date } = {}): Promise<number> {
+    const found: IncompleteUpload[] = [];
+    for await (const u of this.listIncomplete(prefix, options)) {
+      if (options.olderThan && u.started && u.started >= options.olderThan) continue;
+      found.push(u);
+    }
+    for (const u of found) await this.#abortUpload(this.#full(u.key), u.id);
+    return found.length;
+  }
+
+  async close(): Promise<void> {
+    this.client.destroy();
+  }
+}

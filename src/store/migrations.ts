@@ -1,0 +1,140 @@
+// Numbered schema migrations, applied in order on open inside one transaction each.
+// Append new migrations; never edit one that has shipped.
+
+export interface Migration {
+  version: number;
+  name: string;
+  sql: string;
+}
+
+export const migrations: Migration[] = [
+  {
+    version: 1,
+    name: 'catalog, pools, secrets, events',
+    sql: `
+      CREATE TABLE meta (
+        key   TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+      );
+      CREATE TABLE pools (
+        id             TEXT PRIMARY KEY,
+        name           TEXT NOT NULL UNIQUE,
+        type           TEXT NOT NULL CHECK (type IN ('local', 's3')),
+        config         TEXT NOT NULL,            -- JSON, no secrets
+        remark         TEXT NOT NULL DEFAULT '',
+        status         TEXT NOT NULL DEFAULT 'unknown' CHECK (status IN ('online', 'offline', 'unknown')),
+        status_message TEXT NOT NULL DEFAULT '',
+        latency_ms     REAL,
+        checked_at     TEXT,
+        created_at     TEXT NOT NULL,
+        updated_at     TEXT NOT NULL
+      );
+      -- Credentials live apart from the objects that use them so that no query that lists
+      -- resources can return one by accident.
+      CREATE TABLE secrets (
+        owner_kind TEXT NOT NULL,
+        owner_id   TEXT NOT NULL,
+        name       TEXT NOT NULL,
+        value      TEXT NOT NULL,
+        PRIMARY KEY (owner_kind, owner_id, name)
+      );
+      CREATE TABLE events (
+        id            INTEGER PRIMARY KEY AUTOINCREMENT,
+        resource_kind TEXT NOT NULL,
+        resource_id   TEXT NOT NULL,
+        type          TEXT NOT NULL,
+        level         TEXT NOT NULL CHECK (level IN ('info', 'warning', 'error')),
+        message       TEXT NOT NULL,
+        count         INTEGER NOT NULL DEFAULT 1,
+        first_at      TEXT NOT NULL,
+        last_at       TEXT NOT NULL
+      );
+      CREATE INDEX events_resource ON events (resource_kind, resource_id, type);
+    `,
+  },
+  {
+    version: 2,
+    name: 'plans, tasks, backups, restores, locks',
+    sql: `
+      CREATE TABLE plans (
+        id            TEXT PRIMARY KEY,
+        name          TEXT NOT NULL UNIQUE,
+        status        TEXT NOT NULL DEFAULT 'active' CHECK (status IN ('active', 'paused')),
+        pause_reason  TEXT NOT NULL DEFAULT '',
+        source_kind   TEXT NOT NULL,
+        source        TEXT NOT NULL,            -- JSON, redacted (no password)
+        backup_type   TEXT NOT NULL,
+        selection     TEXT NOT NULL,            -- JSON
+        pool_id       TEXT NOT NULL REFERENCES pools (id),
+        schedule      TEXT NOT NULL,            -- JSON
+        retention     TEXT NOT NULL,            -- JSON
+        compression   TEXT NOT NULL,
+        options       TEXT NOT NULL DEFAULT '{}',
+        remark        TEXT NOT NULL DEFAULT '',
+        created_at    TEXT NOT NULL,
+        updated_at    TEXT NOT NULL
+      );
+      CREATE TABLE tasks (
+        id            TEXT PRIMARY KEY,
+        plan_id       TEXT NOT NULL,
+        plan_name     TEXT NOT NULL,
+        trigger       TEXT NOT NULL,
+        status        TEXT NOT NULL CHECK (status IN ('queued', 'running', 'succeeded', 'failed', 'interrupted')),
+        queued_at     TEXT NOT NULL,
+        started_at    TEXT,
+        ended_at      TEXT,
+        raw_bytes     INTEGER,
+        stored_bytes  INTEGER,
+        backup_id     TEXT,
+        error_code    TEXT,
+        error_message TEXT,
+        stderr_tail   TEXT,
+        pid           INTEGER,
+        host          TEXT
+      );
+      CREATE INDEX tasks_plan ON tasks (plan_id, queued_at);
+      CREATE TABLE backups (
+        id            TEXT PRIMARY KEY,
+        plan_id       TEXT NOT NULL,
+        plan_name     TEXT NOT NULL,
+        task_id       TEXT,
+        pool_id       TEXT NOT NULL,
+        status        TEXT NOT NULL DEFAULT 'available' CHECK (status IN ('available', 'deleting')),
+        source_kind   TEXT NOT NULL,
+        backup_type   TEXT NOT NULL,
+        parent_id     TEXT,
+        raw_bytes     INTEGER NOT NULL,
+        stored_bytes  INTEGER NOT NULL,
+        started_at    TEXT NOT NULL,
+        ended_at      TEXT NOT NULL,
+        manifest      TEXT NOT NULL            -- JSON copy of the manifest in the pool
+      );
+      CREATE INDEX backups_plan ON backups (plan_id, ended_at);
+      CREATE TABLE restores (
+        id            TEXT PRIMARY KEY,
+        backup_id     TEXT NOT NULL,
+        plan_id       TEXT NOT NULL,
+        status        TEXT NOT NULL CHECK (status IN ('running', 'succeeded', 'failed', 'interrupted')),
+        target        TEXT NOT NULL,            -- redacted
+        options       TEXT NOT NULL DEFAULT '{}',
+        started_at    TEXT NOT NULL,
+        ended_at      TEXT,
+        bytes         INTEGER,
+        error_code    TEXT,
+        error_message TEXT,
+        pid           INTEGER,
+        host          TEXT
+      );
+      CREATE INDEX restores_backup ON restores (backup_id);
+      -- Advisory locks held by a live process (plan runs, the daemon); a lock whose pid is
+      -- dead on this host is stale and may be taken over.
+      CREATE TABLE locks (
+        name        TEXT PRIMARY KEY,
+        pid         INTEGER NOT NULL,
+        host        TEXT NOT NULL,
+        owner       TEXT NOT NULL,
+        acquired_at TEXT NOT NULL
+      );
+    `,
+  },
+];
