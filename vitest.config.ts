@@ -9,6 +9,6 @@ export default defineConfig({
     // Two cores: run files in parallel forks but no more than the machine has.
     pool: 'forks',
     maxWorkers: 2,
-    reporters: ['default'],
+    reporters: ['default', './test/support/summary-reporter.ts'],
   },
 });

@@ -9,7 +9,12 @@ import { Output } from './output/output.js';
 import { makePrompter } from './output/prompt.js';
 import { systemClock, type Clock } from './store/catalog.js';
 import { VERSION } from './version.js';
+import { registerBackup } from './commands/backup.js';
+import { registerMisc } from './commands/misc.js';
+import { registerPlan } from './commands/plan.js';
 import { registerPool } from './commands/pool.js';
+import { registerRestore } from './commands/restore.js';
+import { registerTask } from './commands/task.js';
 
 export interface CliIO {
   stdout: Writable & { isTTY?: boolean; columns?: number };
@@ -91,7 +96,12 @@ Exit codes: 0 ok, 1 failure, 2 usage/validation, 3 not found, 4 conflict/refused
     }
   };
 
+  registerMisc(program, run);
   registerPool(program, run);
+  registerPlan(program, run);
+  registerTask(program, run);
+  registerBackup(program, run);
+  registerRestore(program, run);
   return program;
 }
 

@@ -63,7 +63,11 @@ export interface LoadSettingsOptions {
 
 export async function loadSettings(o: LoadSettingsOptions): Promise<Settings> {
   const { cosmiconfig } = await import('cosmiconfig');
-  const explorer = cosmiconfig('dbs', { searchStrategy: 'global' });
+  const places = ['json', 'yaml', 'yml', 'js', 'mjs', 'cjs', 'ts'];
+  const explorer = cosmiconfig('dbs', {
+    searchStrategy: 'global',
+    searchPlaces: ['package.json', '.dbsrc', ...places.map((e) => `.dbsrc.${e}`), ...places.map((e) => `dbs.config.${e}`), ...places.map((e) => `.config/dbsrc.${e}`)],
+  });
   let file: { config: unknown; filepath: string } | null = null;
   const configPath = o.configPath ?? o.env.DBS_CONFIG;
   try {
@@ -88,6 +92,7 @@ export async function loadSettings(o: LoadSettingsOptions): Promise<Settings> {
   layer(merged, {
     home: o.env.DBS_HOME,
     compression: o.env.DBS_COMPRESSION,
+    compressionLevel: o.env.DBS_COMPRESSION_LEVEL,
     partSize: o.env.DBS_PART_SIZE,
     concurrency: o.env.DBS_CONCURRENCY,
   });

@@ -31,7 +31,7 @@ export function compressStage(c: Compression, level?: number): Transform | undef
     case 'none':
       return undefined;
     case 'gzip':
-      return zlib.createGzip({ level: level ?? 6, chunkSize: 64 * 1024 });
+      return zlib.createGzip({ level: Math.min(level ?? 6, 9), chunkSize: 64 * 1024 });
     case 'zstd': {
       if (!z.createZstdCompress) needZstd();
       const key = z.constants.ZSTD_c_compressionLevel ?? 100;

@@ -59,6 +59,21 @@ export class LocalDriver implements PoolDriver {
     return join(this.#root, ...validateKey(key).split('/'));
   }
 
+  /**
+   * The pool root must exist: creating it would write backups onto whatever filesystem is
+   * underneath an unmounted disk.
+   */
+  async #checkRoot(): Promise<void> {
+    try {
+      if ((await stat(this.#root)).isDirectory()) return;
+    } catch {
+      // fall through
+    }
+    throw new DbsError('POOL_UNREACHABLE', `the pool directory ${this.#root} is missing`, {
+      hint: 'is its disk mounted? dbs does not create a missing pool root',
+    });
+  }
+
   async put(key: string, body: PutBody, options: PutOptions = {}): Promise<PutResult> {
     const target = this.#path(key);
     const dir = dirname(target);
@@ -67,6 +82,7 @@ export class LocalDriver implements PoolDriver {
     if (options.ifAbsent && (await this.stat(key))) {
       throw new DbsError('ALREADY_EXISTS', `${this.location}: ${key} already exists`);
     }
+    await this.#checkRoot();
     try {
       await mkdir(dir, { recursive: true, mode: 0o700 });
     } catch (e) {

@@ -53,6 +53,113 @@ export interface EventRecord {
   lastAt: string;
 }
 
+export type PlanStatus = 'active' | 'paused';
+export type TaskStatus = 'queued' | 'running' | 'succeeded' | 'failed' | 'interrupted';
+export type RestoreStatus = 'running' | 'succeeded' | 'failed' | 'interrupted';
+
+export interface PlanRecord {
+  id: string;
+  name: string;
+  status: PlanStatus;
+  pauseReason: string;
+  sourceKind: string;
+  /** Redacted source: the URL without password and its parts. */
+  source: Record<string, unknown> & { url: string };
+  backupType: string;
+  selection: Record<string, unknown>;
+  poolId: string;
+  schedule: Record<string, unknown> & { kind: string };
+  retention: Record<string, unknown>;
+  compression: string;
+  options: Record<string, unknown>;
+  remark: string;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export interface TaskRecord {
+  id: string;
+  planId: string;
+  planName: string;
+  trigger: string;
+  status: TaskStatus;
+  queuedAt: string;
+  startedAt: string | null;
+  endedAt: string | null;
+  rawBytes: number | null;
+  storedBytes: number | null;
+  backupId: string | null;
+  errorCode: string | null;
+  errorMessage: string | null;
+  stderrTail: string | null;
+  pid: number | null;
+  host: string | null;
+}
+
+export interface BackupRecord {
+  id: string;
+  planId: string;
+  planName: string;
+  taskId: string | null;
+  poolId: string;
+  status: 'available' | 'deleting';
+  sourceKind: string;
+  backupType: string;
+  parentId: string | null;
+  rawBytes: number;
+  storedBytes: number;
+  startedAt: string;
+  endedAt: string;
+  manifest: Record<string, unknown>;
+}
+
+export interface RestoreRecord {
+  id: string;
+  backupId: string;
+  planId: string;
+  status: RestoreStatus;
+  target: string;
+  options: Record<string, unknown>;
+  startedAt: string;
+  endedAt: string | null;
+  bytes: number | null;
+  errorCode: string | null;
+  errorMessage: string | null;
+  pid: number | null;
+  host: string | null;
+}
+
+export interface LockRecord {
+  name: string;
+  pid: number;
+  host: string;
+  owner: string;
+  acquiredAt: string;
+}
+
+const JSON_COLUMNS = new Set(['source', 'selection', 'schedule', 'retention', 'options', 'manifest', 'config']);
+
+/** snake_case row -> camelCase record, parsing the JSON columns. */
+function fromRow<T>(row: Record<string, unknown> | undefined): T | undefined {
+  if (!row) return undefined;
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(row)) {
+    out[k.replace(/_([a-z])/g, (_m, c: string) => c.toUpperCase())] = JSON_COLUMNS.has(k) && typeof v === 'string' ? JSON.parse(v) : v;
+  }
+  return out as T;
+}
+
+/** camelCase patch -> snake_case columns, serializing JSON columns. */
+function toColumns(patch: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(patch)) {
+    if (v === undefined) continue;
+    const col = k.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
+    out[col] = JSON_COLUMNS.has(col) ? JSON.stringify(v) : v;
+  }
+  return out;
+}
+
 export type Clock = () => Date;
 export const systemClock: Clock = () => new Date();
 
@@ -253,6 +360,154 @@ export class Catalog {
   /** Plans whose pool is this pool (unbind is refused while any exist). */
   plansUsingPool(poolId: string): { id: string; name: string }[] {
     return this.db.prepare('SELECT id, name FROM plans WHERE pool_id = ? ORDER BY name').all(poolId) as { id: string; name: string }[];
+  }
+
+  // ---- generic helpers -------------------------------------------------------------------
+
+  #insert(table: string, record: Record<string, unknown>): void {
+    const cols = toColumns(record);
+    const names = Object.keys(cols);
+    this.db.prepare(`INSERT INTO ${table} (${names.join(', ')}) VALUES (${names.map((n) => `@${n}`).join(', ')})`).run(cols);
+  }
+
+  #update(table: string, id: string, patch: Record<string, unknown>, idColumn = 'id'): void {
+    const cols = toColumns(patch);
+    const names = Object.keys(cols);
+    if (!names.length) return;
+    this.db.prepare(`UPDATE ${table} SET ${names.map((n) => `${n} = @${n}`).join(', ')} WHERE ${idColumn} = @__id`).run({ ...cols, __id: id });
+  }
+
+  // ---- plans ---------------------------------------------------------------------------
+
+  insertPlan(p: Omit<PlanRecord, 'createdAt' | 'updatedAt'>): PlanRecord {
+    const now = this.now();
+    this.#insert('plans', { ...p, createdAt: now, updatedAt: now });
+    return this.getPlan(p.id)!;
+  }
+
+  getPlan(id: string): PlanRecord | undefined {
+    return fromRow<PlanRecord>(this.db.prepare('SELECT * FROM plans WHERE id = ?').get(id) as Record<string, unknown>);
+  }
+
+  findPlan(idOrName: string): PlanRecord | undefined {
+    return fromRow<PlanRecord>(
+      this.db.prepare('SELECT * FROM plans WHERE id = ? UNION ALL SELECT * FROM plans WHERE name = ? LIMIT 1').get(idOrName, idOrName) as Record<string, unknown>,
+    );
+  }
+
+  listPlans(filter: { poolId?: string } = {}): PlanRecord[] {
+    return (this.db.prepare('SELECT * FROM plans WHERE (@pool IS NULL OR pool_id = @pool) ORDER BY created_at, name').all({ pool: filter.poolId ?? null }) as Record<string, unknown>[]).map(
+      (r) => fromRow<PlanRecord>(r)!,
+    );
+  }
+
+  updatePlan(id: string, patch: Partial<Omit<PlanRecord, 'id' | 'createdAt' | 'updatedAt'>>): PlanRecord {
+    this.#update('plans', id, { ...patch, updatedAt: this.now() });
+    return this.getPlan(id)!;
+  }
+
+  deletePlan(id: string): void {
+    this.transaction(() => {
+      this.db.prepare('DELETE FROM secrets WHERE owner_kind = ? AND owner_id = ?').run('plan', id);
+      this.db.prepare('DELETE FROM plans WHERE id = ?').run(id);
+    });
+  }
+
+  // ---- tasks ---------------------------------------------------------------------------
+
+  insertTask(t: Pick<TaskRecord, 'id' | 'planId' | 'planName' | 'trigger' | 'status'> & Partial<TaskRecord>): TaskRecord {
+    this.#insert('tasks', { queuedAt: this.now(), ...t });
+    return this.getTask(t.id)!;
+  }
+
+  getTask(id: string): TaskRecord | undefined {
+    return fromRow<TaskRecord>(this.db.prepare('SELECT * FROM tasks WHERE id = ?').get(id) as Record<string, unknown>);
+  }
+
+  updateTask(id: string, patch: Partial<Omit<TaskRecord, 'id'>>): TaskRecord {
+    this.#update('tasks', id, patch);
+    return this.getTask(id)!;
+  }
+
+  listTasks(filter: { planId?: string; status?: TaskStatus; limit?: number } = {}): TaskRecord[] {
+    return (
+      this.db
+        .prepare('SELECT * FROM tasks WHERE (@plan IS NULL OR plan_id = @plan) AND (@status IS NULL OR status = @status) ORDER BY queued_at DESC, id DESC LIMIT @limit')
+        .all({ plan: filter.planId ?? null, status: filter.status ?? null, limit: filter.limit ?? 1000 }) as Record<string, unknown>[]
+    ).map((r) => fromRow<TaskRecord>(r)!);
+  }
+
+  // ---- backups -------------------------------------------------------------------------
+
+  insertBackup(b: BackupRecord): BackupRecord {
+    this.#insert('backups', { ...b });
+    return this.getBackup(b.id)!;
+  }
+
+  getBackup(id: string): BackupRecord | undefined {
+    return fromRow<BackupRecord>(this.db.prepare('SELECT * FROM backups WHERE id = ?').get(id) as Record<string, unknown>);
+  }
+
+  listBackups(filter: { planId?: string; poolId?: string } = {}): BackupRecord[] {
+    return (
+      this.db
+        .prepare('SELECT * FROM backups WHERE (@plan IS NULL OR plan_id = @plan) AND (@pool IS NULL OR pool_id = @pool) ORDER BY ended_at DESC, id DESC')
+        .all({ plan: filter.planId ?? null, pool: filter.poolId ?? null }) as Record<string, unknown>[]
+    ).map((r) => fromRow<BackupRecord>(r)!);
+  }
+
+  updateBackup(id: string, patch: Partial<Omit<BackupRecord, 'id'>>): void {
+    this.#update('backups', id, patch);
+  }
+
+  deleteBackup(id: string): void {
+    this.db.prepare('DELETE FROM backups WHERE id = ?').run(id);
+  }
+
+  // ---- restores ------------------------------------------------------------------------
+
+  insertRestore(r: Pick<RestoreRecord, 'id' | 'backupId' | 'planId' | 'status' | 'target' | 'options'> & Partial<RestoreRecord>): RestoreRecord {
+    this.#insert('restores', { startedAt: this.now(), ...r });
+    return this.getRestore(r.id)!;
+  }
+
+  getRestore(id: string): RestoreRecord | undefined {
+    return fromRow<RestoreRecord>(this.db.prepare('SELECT * FROM restores WHERE id = ?').get(id) as Record<string, unknown>);
+  }
+
+  updateRestore(id: string, patch: Partial<Omit<RestoreRecord, 'id'>>): void {
+    this.#update('restores', id, patch);
+  }
+
+  listRestores(filter: { backupId?: string; status?: RestoreStatus } = {}): RestoreRecord[] {
+    return (
+      this.db
+        .prepare('SELECT * FROM restores WHERE (@b IS NULL OR backup_id = @b) AND (@s IS NULL OR status = @s) ORDER BY started_at DESC, id DESC')
+        .all({ b: filter.backupId ?? null, s: filter.status ?? null }) as Record<string, unknown>[]
+    ).map((r) => fromRow<RestoreRecord>(r)!);
+  }
+
+  // ---- locks ---------------------------------------------------------------------------
+
+  getLock(name: string): LockRecord | undefined {
+    return fromRow<LockRecord>(this.db.prepare('SELECT * FROM locks WHERE name = ?').get(name) as Record<string, unknown>);
+  }
+
+  /**
+   * Takes a lock unless a live holder has it. `isStale(lock)` decides whether an existing
+   * holder is dead; a stale lock is taken over and returned as `takenOver`.
+   */
+  acquireLock(l: Omit<LockRecord, 'acquiredAt'>, isStale: (held: LockRecord) => boolean): { ok: true; takenOver?: LockRecord } | { ok: false; holder: LockRecord } {
+    return this.transaction(() => {
+      const held = this.getLock(l.name);
+      if (held && !isStale(held)) return { ok: false as const, holder: held };
+      this.db.prepare('INSERT OR REPLACE INTO locks (name, pid, host, owner, acquired_at) VALUES (?, ?, ?, ?, ?)').run(l.name, l.pid, l.host, l.owner, this.now());
+      return { ok: true as const, ...(held ? { takenOver: held } : {}) };
+    });
+  }
+
+  releaseLock(name: string, pid: number): void {
+    this.db.prepare('DELETE FROM locks WHERE name = ? AND pid = ?').run(name, pid);
   }
 
   // ---- secrets -------------------------------------------------------------------------

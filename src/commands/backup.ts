@@ -1,0 +1,126 @@
+// `dbs backup ...`
+import type { Command } from 'commander';
+import type { CommandRunner } from '../cli.js';
+import { fields, fmtBytes, fmtDuration, fmtTime, table } from '../output/format.js';
+
+type Opts = Record<string, string | boolean | undefined>;
+
+export function registerBackup(program: Command, run: CommandRunner): void {
+  const backup = program.command('backup').description('list, inspect, verify, restore and delete backups').addHelpText(
+    'after',
+    `
+Examples:
+  dbs backup list --plan shop-nightly
+  dbs backup verify b-20261121T023000Z-3fa9
+  DB_PW=... dbs backup restore b-20261121T023000Z-3fa9 --to mysql://root@db2:3306 --password-env DB_PW \\
+      --database shop:shop_restored`,
+  );
+
+  backup
+    .command('list')
+    .description('list backups, newest first')
+    .option('--plan <plan>', 'only backups of this plan')
+    .option('--pool <pool>', 'only backups in this pool')
+    .action((o: Opts, cmd: Command) =>
+      run(cmd, async (ctx) => {
+        const { runBackupList } = await import('../core/backups.js');
+        const bs = runBackupList({ plan: o.plan as string | undefined, pool: o.pool as string | undefined }, ctx);
+        ctx.out.result(bs, (x) =>
+          x.length === 0
+            ? 'no backups'
+            : table(
+                ['BACKUP', 'PLAN', 'TYPE', 'POOL', 'ENDED', 'RAW', 'STORED', 'RATIO'],
+                x.map((b) => [b.id, b.planName, `${b.sourceKind} ${b.backupType}`, b.poolName, fmtTime(b.endedAt), fmtBytes(b.rawBytes), fmtBytes(b.storedBytes), b.ratio ?? '-']),
+              ),
+        );
+      }),
+    );
+
+  backup
+    .command('show')
+    .description("show a backup's manifest")
+    .argument('<backup>', 'backup id')
+    .action((id: string, _o: Opts, cmd: Command) =>
+      run(cmd, async (ctx) => {
+        const { runBackupShow } = await import('../core/backups.js');
+        const m = runBackupShow({ backup: id }, ctx);
+        ctx.out.result(m, (x) =>
+          [
+            fields([
+              ['Backup', x.backupId],
+              ['Plan', `${x.plan.name} (${x.plan.id})`],
+              ['Status', x.status],
+              ['Pool', x.pool],
+              ['Source', `${x.source.kind} ${x.source.url}`],
+              ['Type', x.backupType],
+              ['Selection', JSON.stringify(x.selection)],
+              ['Tool', [x.tool.name, x.tool.version].filter(Boolean).join(' ')],
+              ['Server', x.server.version],
+              ['Started', fmtTime(x.startedAt)],
+              ['Ended', fmtTime(x.endedAt)],
+              ['Duration', fmtDuration(new Date(x.endedAt).getTime() - new Date(x.startedAt).getTime())],
+              ['Raw', fmtBytes(x.rawBytes)],
+              ['Stored', fmtBytes(x.storedBytes)],
+              ['Facts', JSON.stringify(x.facts)],
+            ]),
+            '',
+            table(['ARTIFACT', 'RAW', 'STORED', 'COMPRESSION', 'SHA256'], x.artifacts.map((a) => [a.name, fmtBytes(a.rawBytes), fmtBytes(a.storedBytes), a.compression, a.sha256])),
+          ].join('\n'),
+        );
+      }),
+    );
+
+  backup
+    .command('verify')
+    .description('read every artifact back and check its size and sha256 against the manifest')
+    .argument('<backup>', 'backup id')
+    .action((id: string, _o: Opts, cmd: Command) =>
+      run(cmd, async (ctx) => {
+        const { runBackupVerify } = await import('../core/backups.js');
+        const r = await runBackupVerify({ backup: id }, ctx);
+        ctx.out.result(r, (x) => [`backup ${x.backup}: ${x.ok ? 'OK' : 'DAMAGED'}`, ...x.artifacts.map((a) => `  ${a.ok ? 'ok     ' : 'FAILED '} ${a.name} ${fmtBytes(a.bytes)}${a.problem ? `: ${a.problem}` : ''}`)].join('\n'));
+      }),
+    );
+
+  backup
+    .command('delete')
+    .description('delete a backup (artifacts, then manifest, then catalog row); refused while it is restored')
+    .argument('<backup>', 'backup id')
+    .action((id: string, _o: Opts, cmd: Command) =>
+      run(cmd, async (ctx) => {
+        const { runBackupDelete } = await import('../core/backups.js');
+        const r = await runBackupDelete({ backup: id }, ctx);
+        ctx.out.result(r, (x) => `deleted backup ${x.backup} of plan ${x.plan}`);
+      }),
+    );
+
+  backup
+    .command('restore')
+    .description('restore a backup into a target')
+    .argument('<backup>', 'backup id')
+    .requiredOption('--to <url>', 'target: mysql://USER@HOST:PORT, redis://HOST:PORT/DB, sqlite:///PATH')
+    .option('--password-env <var>', 'read the target password from this environment variable')
+    .option('--password-file <file>', 'read the target password from this file')
+    .option('--database <src:dst>', 'restore database SRC under the name DST')
+    .option('--tables <list>', 'restore only these tables: db.t1,db.t2')
+    .option('--replace', 'overwrite existing tables/keys')
+    .option('--flush', 'redis: flush the target database first')
+    .action((id: string, o: Opts, cmd: Command) =>
+      run(cmd, async (ctx) => {
+        const { runBackupRestore } = await import('../core/restore.js');
+        const { resolveSecret } = await import('../core/credentials.js');
+        const pw = await resolveSecret(ctx, { env: o.passwordEnv as string, file: o.passwordFile as string }, { flag: 'password', what: 'target password', required: false, promptMessage: 'Target password (empty for none):' });
+        const bar = ctx.out.progress(`restoring ${id}`, (done, _t, ms) => `${fmtBytes(done)}  ${fmtBytes(ms > 0 ? (done / ms) * 1000 : 0)}/s  ${fmtDuration(ms)}`);
+        try {
+          const r = await runBackupRestore(
+            { backup: id, to: o.to as string, password: pw, database: o.database as string, tables: o.tables as string, replace: Boolean(o.replace), flush: Boolean(o.flush), onProgress: (n) => bar.update(n) },
+            ctx,
+          );
+          bar.finish();
+          ctx.out.result(r, (x) => `restored ${x.backupId} into ${x.target} (${fmtBytes(x.bytes)}), restore ${x.id}`);
+        } finally {
+          bar.finish();
+        }
+      }),
+    );
+}

@@ -1,0 +1,181 @@
+// `dbs plan ...`
+import type { Command } from 'commander';
+import type { CommandRunner } from '../cli.js';
+import type { Context } from '../context.js';
+import { fields, fmtBytes, fmtDuration, fmtTime, table } from '../output/format.js';
+
+type Opts = Record<string, string | boolean | undefined>;
+
+function addPlanOptions(c: Command, create: boolean): Command {
+  return c
+    .option('--source <url>', 'mysql://USER@HOST:PORT, redis://HOST:PORT/DB, sqlite:///PATH')
+    .option('--pool <pool>', 'pool id or name')
+    .option('--type <type>', 'logical (default for mysql/redis), physical, incremental, snapshot')
+    .option('--databases <list>', 'databases to back up, comma-separated')
+    .option('--all-databases', 'every database of the server')
+    .option('--tables <list>', 'only these tables: db.t1,db.t2')
+    .option('--match <pattern>', 'redis: only keys matching this pattern')
+    .option('--password-env <var>', 'read the source password from this environment variable')
+    .option('--password-file <file>', 'read the source password from this file')
+    .option('--manual', 'run only on demand (default)')
+    .option('--cron <expr>', 'cron expression, e.g. "30 2 * * *"')
+    .option('--every <period>', 'hourly, daily or weekly')
+    .option('--at <time>', 'HH:MM (daily, weekly) or :MM (hourly)')
+    .option('--days <list>', 'weekly: mon,tue,...')
+    .option('--once <time>', 'run once at this time')
+    .option('--start <time>', 'nothing runs before this time')
+    .option('--tz <zone>', 'time zone of the schedule (default: local)')
+    .option('--keep-days <n>', 'delete backups older than N days')
+    .option('--keep-last <n>', 'keep the newest N backups')
+    .option('--compress <kind>', `zstd${create ? ' (default)' : ''}, gzip or none`)
+    .option('--remark <text>', 'free text');
+}
+
+async function password(ctx: Context, o: Opts, askIfMissing: boolean) {
+  const { resolveSecret } = await import('../core/credentials.js');
+  const given = o.passwordEnv !== undefined || o.passwordFile !== undefined;
+  if (!given && !askIfMissing) return undefined;
+  const src = String(o.source ?? '');
+  if (!given && !(src.startsWith('mysql') || src.startsWith('mariadb') || src.startsWith('redis'))) return undefined;
+  return resolveSecret(ctx, { env: o.passwordEnv as string, file: o.passwordFile as string }, { flag: 'password', what: 'source password', required: false, promptMessage: 'Source password (empty for none):' });
+}
+
+export function registerPlan(program: Command, run: CommandRunner): void {
+  const plan = program
+    .command('plan')
+    .description('create backup plans and run them (source, type, selection, pool, schedule, retention)')
+    .addHelpText(
+      'after',
+      `
+Examples:
+  DB_PW=... dbs plan create shop-nightly --source mysql://backup@db1:3306 --password-env DB_PW \\
+      --pool backups --databases shop --every daily --at 02:30 --keep-days 14
+  dbs plan run shop-nightly
+  dbs plan list`,
+    );
+
+  addPlanOptions(plan.command('create').description('create a plan after checking the source and the pool for real').argument('[name]', 'unique plan name'), true).action(
+    (name: string | undefined, o: Opts, cmd: Command) =>
+      run(cmd, async (ctx) => {
+        const { runPlanCreate } = await import('../core/plans.js');
+        const pw = await password(ctx, o, true);
+        const r = await runPlanCreate({ ...(o as object), name, password: pw } as Parameters<typeof runPlanCreate>[0], ctx);
+        ctx.out.result(r, (x) => `created plan ${x.plan.name} (${x.plan.id}): ${x.plan.sourceKind} ${x.plan.backupType} of ${x.plan.source.url} (server ${x.serverVersion}) into pool ${x.plan.poolName}, ${x.plan.timer}, ${x.plan.retentionText}`);
+      }),
+  );
+
+  plan
+    .command('list')
+    .description('list plans')
+    .option('--pool <pool>', 'only plans of this pool')
+    .action((o: Opts, cmd: Command) =>
+      run(cmd, async (ctx) => {
+        const { runPlanList } = await import('../core/plans.js');
+        const plans = runPlanList({ pool: o.pool as string | undefined }, ctx);
+        ctx.out.result(plans, (ps) =>
+          ps.length === 0
+            ? 'no plans; create one with: dbs plan create NAME --source URL --pool POOL'
+            : table(
+                ['NAME', 'ID', 'STATUS', 'POOL', 'SOURCE TYPE', 'SOURCE', 'STRATEGY', 'TIMER', 'NEXT RUN', 'BACKUP TYPE', 'RETENTION', 'CREATED', 'UPDATED'],
+                ps.map((p) => [p.name, p.id, p.status + (p.pauseReason ? ` (${p.pauseReason})` : ''), p.poolName, p.sourceKind, p.source.url, p.strategy, p.timer, fmtTime(p.nextRun), p.backupType, p.retentionText, fmtTime(p.createdAt), fmtTime(p.updatedAt)]),
+              ),
+        );
+      }),
+    );
+
+  plan
+    .command('show')
+    .description('show a plan with its backups and last tasks')
+    .argument('<plan>', 'plan id or name')
+    .action((ref: string, _o: Opts, cmd: Command) =>
+      run(cmd, async (ctx) => {
+        const { runPlanShow } = await import('../core/plans.js');
+        const p = runPlanShow({ plan: ref }, ctx);
+        ctx.out.result(p, (x) =>
+          [
+            fields([
+              ['Name', x.name],
+              ['ID', x.id],
+              ['Status', x.status + (x.pauseReason ? ` (${x.pauseReason})` : '')],
+              ['Source', `${x.sourceKind} ${x.source.url}`],
+              ['Backup type', x.backupType],
+              ['Selection', JSON.stringify(x.selection)],
+              ['Pool', x.poolName],
+              ['Schedule', x.timer],
+              ['Next runs', x.nextRuns.map(fmtTime).join(', ') || '-'],
+              ['Retention', x.retentionText],
+              ['Compression', x.compression],
+              ['Remark', x.remark],
+              ['Created', fmtTime(x.createdAt)],
+              ['Updated', fmtTime(x.updatedAt)],
+            ]),
+            '',
+            x.backups.length
+              ? table(['BACKUP', 'ENDED', 'RAW', 'STORED'], x.backups.map((b) => [b.id, fmtTime(b.endedAt), fmtBytes(b.rawBytes), fmtBytes(b.storedBytes)]))
+              : 'no backups',
+            '',
+            x.tasks.length ? table(['TASK', 'STATUS', 'TRIGGER', 'STARTED', 'ERROR'], x.tasks.map((t) => [t.id, t.status, t.trigger, fmtTime(t.startedAt), t.errorMessage ?? ''])) : 'no tasks',
+          ].join('\n'),
+        );
+      }),
+    );
+
+  addPlanOptions(plan.command('update').description('change any field of a plan; the result is checked again').argument('<plan>', 'plan id or name').option('--name <name>', 'new name'), false).action(
+    (ref: string, o: Opts, cmd: Command) =>
+      run(cmd, async (ctx) => {
+        const { runPlanUpdate } = await import('../core/plans.js');
+        const pw = await password(ctx, o, false);
+        const p = await runPlanUpdate({ ...(o as object), plan: ref, password: pw } as Parameters<typeof runPlanUpdate>[0], ctx);
+        ctx.out.result(p, (x) => `updated plan ${x.name} (${x.id})`);
+      }),
+  );
+
+  plan
+    .command('run')
+    .description('run a plan now, in the foreground; exits non-zero when the backup failed')
+    .argument('<plan>', 'plan id or name')
+    .action((ref: string, _o: Opts, cmd: Command) =>
+      run(cmd, async (ctx) => {
+        const { runPlanRun } = await import('../core/tasks.js');
+        const bar = ctx.out.progress(`backing up ${ref}`, (done, _t, ms) => `${fmtBytes(done)}  ${fmtBytes(ms > 0 ? (done / ms) * 1000 : 0)}/s  ${fmtDuration(ms)}`);
+        try {
+          const r = await runPlanRun({ plan: ref, onProgress: (n) => bar.update(n) }, ctx);
+          bar.finish();
+          ctx.out.result(r, (x) =>
+            [
+              `backup ${x.backup!.id} of plan ${x.task.planName}: ${fmtBytes(x.task.rawBytes)} raw, ${fmtBytes(x.task.storedBytes)} stored, task ${x.task.id}`,
+              ...x.pruned.map((id) => `retention deleted ${id}`),
+            ].join('\n'),
+          );
+        } finally {
+          bar.finish();
+        }
+      }),
+    );
+
+  plan
+    .command('prune')
+    .description("apply the plan's retention now")
+    .argument('<plan>', 'plan id or name')
+    .option('--dry-run', 'only show what would be deleted and why')
+    .action((ref: string, o: Opts, cmd: Command) =>
+      run(cmd, async (ctx) => {
+        const { runPlanPrune } = await import('../core/prune.js');
+        const r = await runPlanPrune({ plan: ref, dryRun: Boolean(o.dryRun) }, ctx);
+        ctx.out.result(r, (x) => (x.deleted.length ? x.deleted.map((d) => `${x.dryRun ? 'would delete' : 'deleted'} ${d.id}: ${d.reason}`).join('\n') : 'nothing to delete'));
+      }),
+    );
+
+  plan
+    .command('delete')
+    .description('delete a plan; refused while it has backups unless --with-backups')
+    .argument('<plan>', 'plan id or name')
+    .option('--with-backups', 'delete its backups first')
+    .action((ref: string, o: Opts, cmd: Command) =>
+      run(cmd, async (ctx) => {
+        const { runPlanDelete } = await import('../core/plans.js');
+        const r = await runPlanDelete({ plan: ref, withBackups: Boolean(o.withBackups) }, ctx);
+        ctx.out.result(r, (x) => `deleted plan ${x.plan.name} (${x.plan.id})${x.deletedBackups.length ? ` and ${x.deletedBackups.length} backup(s)` : ''}`);
+      }),
+    );
+}

@@ -1,0 +1,136 @@
+// Backup use cases: list, show, delete, verify.
+import { randomBytes } from 'node:crypto';
+import type { Context } from '../context.js';
+import { DbsError } from '../errors.js';
+import { backupPrefix, manifestKey } from '../storage/layout.js';
+import type { BackupRecord, Catalog } from '../store/catalog.js';
+import { VerifyStage } from './artifacts.js';
+import { pidAlive } from './locks.js';
+import type { Manifest } from './manifest.js';
+import { findPlanOrThrow } from './plans.js';
+import { findPoolOrThrow, openPool } from './pools.js';
+
+export function findBackupOrThrow(catalog: Catalog, id: string): BackupRecord {
+  const b = catalog.getBackup(id);
+  if (!b) throw new DbsError('BACKUP_NOT_FOUND', `backup ${JSON.stringify(id)} not found`, { hint: 'see the backups with: dbs backup list' });
+  return b;
+}
+
+export type BackupSummary = Omit<BackupRecord, 'manifest'> & { poolName: string; ratio: number | null };
+
+export function summarize(catalog: Catalog, b: BackupRecord): BackupSummary {
+  const { manifest: _m, ...rest } = b;
+  return { ...rest, poolName: catalog.getPool(b.poolId)?.name ?? b.poolId, ratio: b.rawBytes ? Math.round((b.storedBytes / b.rawBytes) * 1000) / 1000 : null };
+}
+
+export function runBackupList(o: { plan?: string; pool?: string }, ctx: Context): BackupSummary[] {
+  const catalog = ctx.catalog();
+  const planId = o.plan ? findPlanOrThrow(catalog, o.plan).id : undefined;
+  const poolId = o.pool ? findPoolOrThrow(catalog, o.pool).id : undefined;
+  return catalog.listBackups({ planId, poolId }).map((b) => summarize(catalog, b));
+}
+
+export function runBackupShow(o: { backup: string }, ctx: Context): Manifest & { status: string; pool: string } {
+  const catalog = ctx.catalog();
+  const b = findBackupOrThrow(catalog, o.backup);
+  return { ...(b.manifest as unknown as Manifest), status: b.status, pool: catalog.getPool(b.poolId)?.name ?? b.poolId };
+}
+
+/** Restores of this backup that are running in a live process. */
+function runningRestores(catalog: Catalog, backupId: string) {
+  return catalog.listRestores({ backupId, status: 'running' }).filter((r) => r.pid !== null && pidAlive(r.pid));
+}
+
+/**
+ * Deletes a backup: artifacts first, then the manifest, then the catalog row, so that an
+ * interrupted delete never leaves a manifest that points at missing data.
+ */
+export async function deleteBackupData(ctx: Context, b: BackupRecord): Promise<void> {
+  const catalog = ctx.catalog();
+  if (runningRestores(catalog, b.id).length) {
+    throw new DbsError('IN_USE', `backup ${b.id} is being restored`, { hint: 'wait for the restore to finish (see: dbs restore list)' });
+  }
+  const dependents = catalog.listBackups({ planId: undefined }).filter((x) => x.parentId === b.id);
+  if (dependents.length) {
+    throw new DbsError('REFUSED', `backup ${b.id} is the parent of ${dependents.map((d) => d.id).join(', ')}`, { hint: 'delete the dependent backups first' });
+  }
+  catalog.updateBackup(b.id, { status: 'deleting' });
+  const pool = catalog.getPool(b.poolId);
+  if (pool) {
+    const driver = await openPool(ctx, pool);
+    try {
+      const mkey = manifestKey(b.planId, b.id);
+      const keys: string[] = [];
+      for await (const o of driver.list(backupPrefix(b.planId, b.id), { signal: ctx.signal })) if (o.key !== mkey) keys.push(o.key);
+      for (const k of keys) await driver.delete(k, { signal: ctx.signal });
+      await driver.abortIncomplete(backupPrefix(b.planId, b.id), { signal: ctx.signal });
+      await driver.delete(mkey, { signal: ctx.signal });
+    } finally {
+      await driver.close();
+    }
+  }
+  catalog.transaction(() => {
+    catalog.deleteBackup(b.id);
+    catalog.recordEvent({ resourceKind: 'plan', resourceId: b.planId, type: 'backup.deleted', level: 'info', message: `deleted backup ${b.id}` });
+  });
+}
+
+export async function runBackupDelete(o: { backup: string }, ctx: Context): Promise<{ backup: string; plan: string }> {
+  const catalog = ctx.catalog();
+  const b = findBackupOrThrow(catalog, o.backup);
+  await deleteBackupData(ctx, b);
+  return { backup: b.id, plan: b.planName };
+}
+
+export interface VerifyResult {
+  backup: string;
+  ok: boolean;
+  artifacts: { name: string; ok: boolean; bytes: number; problem?: string }[];
+}
+
+/** Reads every artifact back and checks size and sha256 against the manifest. */
+export async function runBackupVerify(o: { backup: string }, ctx: Context): Promise<VerifyResult> {
+  const catalog = ctx.catalog();
+  const b = findBackupOrThrow(catalog, o.backup);
+  const m = b.manifest as unknown as Manifest;
+  const pool = catalog.getPool(b.poolId);
+  if (!pool) throw new DbsError('POOL_NOT_FOUND', `the pool ${b.poolId} of backup ${b.id} is not bound`, { hint: 'bind the pool again' });
+  const driver = await openPool(ctx, pool);
+  const out: VerifyResult = { backup: b.id, ok: true, artifacts: [] };
+  try {
+    const stored = await driver.stat(manifestKey(b.planId, b.id), { signal: ctx.signal });
+    if (!stored) {
+      out.ok = false;
+      out.artifacts.push({ name: 'manifest.json', ok: false, bytes: 0, problem: 'missing from the pool' });
+    }
+    for (const a of m.artifacts) {
+      const v = new VerifyStage({ sha256: a.sha256, storedBytes: a.storedBytes, name: a.name });
+      try {
+        const src = await driver.get(a.key, { signal: ctx.signal });
+        const { pipeline } = await import('node:stream/promises');
+        const { Writable } = await import('node:stream');
+        await pipeline(src, v, new Writable({ write: (_c, _e, cb) => cb() }), { signal: ctx.signal });
+        out.artifacts.push({ name: a.name, ok: true, bytes: v.bytes });
+      } catch (e) {
+        if (ctx.signal.aborted) throw e;
+        out.ok = false;
+        out.artifacts.push({ name: a.name, ok: false, bytes: v.bytes, problem: (e as Error).message });
+      }
+    }
+  } finally {
+    await driver.close();
+  }
+  catalog.recordEvent({
+    resourceKind: 'plan',
+    resourceId: b.planId,
+    type: out.ok ? 'backup.verified' : 'backup.damaged',
+    level: out.ok ? 'info' : 'error',
+    message: `${b.id}: ${out.ok ? 'verified' : out.artifacts.filter((a) => !a.ok).map((a) => `${a.name}: ${a.problem}`).join('; ')}`,
+  });
+  if (!out.ok) ctx.exitCode = 1;
+  return out;
+}
+
+export function newRandom(): string {
+  return randomBytes(2).toString('hex');
+}

@@ -1,0 +1,329 @@
+// Plan use cases: create, list, show, update, delete.
+import type { Context } from '../context.js';
+import { DbsError } from '../errors.js';
+import type { BackupType, Endpoint, Selection } from '../engines/types.js';
+import { getEngine } from '../engines/registry.js';
+import { COMPRESSIONS, type Compression } from '../pipeline/stages.js';
+import { Secret } from '../secret.js';
+import { planKey } from '../storage/layout.js';
+import { newId, type BackupRecord, type Catalog, type PlanRecord, type TaskRecord } from '../store/catalog.js';
+import { parseEndpoint } from './endpoints.js';
+import { validateName } from './names.js';
+import { findPoolOrThrow, openPool, probePool } from './pools.js';
+import { describeRetention, type Retention } from './retention.js';
+import { describeSchedule, nextRuns, parseSchedule, type Schedule, type ScheduleFlags } from './schedule.js';
+
+export const DEFAULT_TYPES: Record<string, BackupType> = { mysql: 'logical', redis: 'logical', sqlite: 'snapshot', catalog: 'snapshot', dir: 'snapshot', s3: 'snapshot' };
+
+export interface PlanInput extends ScheduleFlags {
+  name?: string;
+  source?: string;
+  pool?: string;
+  type?: string;
+  databases?: string;
+  allDatabases?: boolean;
+  tables?: string;
+  match?: string;
+  keepDays?: string | number;
+  keepLast?: string | number;
+  compress?: string;
+  remark?: string;
+  password?: Secret;
+}
+
+export interface PlanView extends PlanRecord {
+  poolName: string;
+  strategy: 'manual' | 'scheduled';
+  timer: string;
+  nextRun: string | null;
+  retentionText: string;
+}
+
+function positiveInt(v: string | number | undefined, flag: string): number | undefined {
+  if (v === undefined) return undefined;
+  const n = typeof v === 'number' ? v : /^\d+$/.test(v.trim()) ? Number(v) : NaN;
+  if (!Number.isSafeInteger(n) || n < 1) throw new DbsError('INVALID_ARGUMENT', `${flag} ${JSON.stringify(String(v))} must be a whole number of at least 1`, { hint: `e.g. ${flag} 7` });
+  return n;
+}
+
+export function parseRetention(i: Pick<PlanInput, 'keepDays' | 'keepLast'>): Retention | undefined {
+  if (i.keepDays !== undefined && i.keepLast !== undefined) throw new DbsError('USAGE', '--keep-days and --keep-last are exclusive', { hint: 'choose one retention rule' });
+  const keepDays = positiveInt(i.keepDays, '--keep-days');
+  const keepLast = positiveInt(i.keepLast, '--keep-last');
+  if (keepDays) return { keepDays };
+  if (keepLast) return { keepLast };
+  return undefined;
+}
+
+function splitList(v: string | undefined): string[] {
+  return v === undefined ? [] : v.split(',').map((s) => s.trim()).filter(Boolean);
+}
+
+export function parseSelection(kind: string, i: Pick<PlanInput, 'databases' | 'allDatabases' | 'tables' | 'match'>): Selection {
+  const databases = splitList(i.databases);
+  const tables = splitList(i.tables);
+  if (i.databases !== undefined && databases.length === 0) throw new DbsError('INVALID_ARGUMENT', '--databases is empty', { hint: 'e.g. --databases shop,crm' });
+  if (i.allDatabases && (databases.length || tables.length)) throw new DbsError('USAGE', '--all-databases cannot be combined with --databases or --tables', { hint: 'choose one' });
+  if (kind === 'mysql') {
+    for (const t of tables) {
+      if (!/^[^.\s]+\.[^.\s]+$/.test(t)) throw new DbsError('INVALID_ARGUMENT', `--tables: ${JSON.stringify(t)} is not db.table`, { hint: 'e.g. --tables shop.orders,shop.customers' });
+    }
+    if (!i.allDatabases && databases.length === 0 && tables.length === 0) {
+      throw new DbsError('USAGE', 'choose what to back up: --databases a,b, --all-databases or --tables db.t1,db.t2', { hint: 'a MySQL plan needs a selection' });
+    }
+    // `databases` are whole databases; `tables` are single tables on top of them.
+    return { databases, all: Boolean(i.allDatabases), tables };
+  }
+  if (kind === 'redis') {
+    for (const d of databases) if (!/^\d+$/.test(d)) throw new DbsError('INVALID_ARGUMENT', `--databases: redis database ${JSON.stringify(d)} must be a number`, { hint: 'e.g. --databases 0,3' });
+    if (tables.length) throw new DbsError('USAGE', '--tables applies to MySQL sources only', { hint: 'use --match PATTERN for Redis' });
+    return { databases, all: databases.length === 0, tables: [], ...(i.match ? { match: i.match } : {}) };
+  }
+  if (databases.length || tables.length || i.allDatabases) throw new DbsError('USAGE', `--databases/--tables do not apply to ${kind} sources`, { hint: 'drop them' });
+  return { databases: [], all: true, tables: [] };
+}
+
+function sourceRecord(ep: Endpoint): PlanRecord['source'] {
+  return { url: ep.url, host: ep.host, port: ep.port, user: ep.user, path: ep.path, params: ep.params };
+}
+
+/** The plan's source endpoint with its stored password. */
+export function planEndpoint(catalog: Catalog, plan: PlanRecord): Endpoint {
+  const s = plan.source as { url: string; host?: string; port?: number; user?: string; path?: string; params?: Record<string, string> };
+  const pw = catalog.getSecret('plan', plan.id, 'password');
+  return { kind: plan.sourceKind as Endpoint['kind'], url: s.url, host: s.host, port: s.port, user: s.user, path: s.path, params: s.params ?? {}, ...(pw !== undefined ? { password: new Secret(pw) } : {}) };
+}
+
+export function findPlanOrThrow(catalog: Catalog, ref: string): PlanRecord {
+  const p = catalog.findPlan(ref);
+  if (!p) throw new DbsError('PLAN_NOT_FOUND', `plan ${JSON.stringify(ref)} not found`, { hint: 'see the plans with: dbs plan list' });
+  return p;
+}
+
+export function planView(catalog: Catalog, p: PlanRecord, now: Date): PlanView {
+  const schedule = p.schedule as unknown as Schedule;
+  const next = p.status === 'active' ? nextRuns(schedule, now, 1)[0] : undefined;
+  return {
+    ...p,
+    poolName: catalog.getPool(p.poolId)?.name ?? p.poolId,
+    strategy: schedule.kind === 'manual' ? 'manual' : 'scheduled',
+    timer: describeSchedule(schedule),
+    nextRun: next ? next.toISOString() : null,
+    retentionText: describeRetention(p.retention as Retention),
+  };
+}
+
+/** Validates a complete plan definition against the real source and pool. */
+async function validatePlan(
+  ctx: Context,
+  d: { kind: string; type: string; endpoint: Endpoint; selection: Selection; poolId: string },
+): Promise<{ serverVersion: string; flavor: string }> {
+  const engine = await getEngine(d.kind);
+  if (!engine.types.includes(d.type as BackupType)) {
+    throw new DbsError('INVALID_ARGUMENT', `--type ${JSON.stringify(d.type)} is not supported for ${d.kind} sources`, { hint: `use one of: ${engine.types.join(', ')}` });
+  }
+  const probe = await engine.probe(d.endpoint, d.selection, { signal: ctx.signal });
+  if (probe.problems.length) {
+    const notFound = probe.problems.every((p) => /not exist|not found|unknown|missing/i.test(p));
+    throw new DbsError(notFound ? 'SOURCE_NOT_FOUND' : 'PERMISSION_DENIED', `the source ${d.endpoint.url} cannot be backed up as planned:\n  ${probe.problems.join('\n  ')}`, {
+      hint: notFound ? 'check the --databases/--tables names' : 'grant the missing privileges to the backup account',
+      details: { problems: probe.problems },
+    });
+  }
+  const pool = ctx.catalog().getPool(d.poolId)!;
+  const driver = await openPool(ctx, pool);
+  try {
+    await probePool(driver, ctx.signal);
+  } finally {
+    await driver.close();
+  }
+  return { serverVersion: probe.serverVersion, flavor: probe.flavor };
+}
+
+async function writePlanToPool(ctx: Context, plan: PlanRecord): Promise<void> {
+  const pool = ctx.catalog().getPool(plan.poolId)!;
+  const driver = await openPool(ctx, pool);
+  try {
+    await driver.put(planKey(plan.id), `${JSON.stringify({ format: 1, plan }, null, 2)}\n`, { signal: ctx.signal });
+  } finally {
+    await driver.close();
+  }
+}
+
+async function askMissing(ctx: Context, i: PlanInput): Promise<void> {
+  if (!ctx.prompt.enabled) return;
+  if (!i.name) i.name = await ctx.prompt.input('Plan name:');
+  if (!i.source) i.source = await ctx.prompt.input('Source URL (mysql://user@host:port, redis://host:port, sqlite:///path):');
+  if (!i.pool) {
+    const pools = ctx.catalog().listPools();
+    i.pool = await ctx.prompt.input(`Pool${pools.length ? ` (${pools.map((p) => p.name).join(', ')})` : ''}:`, pools.length === 1 ? pools[0].name : undefined);
+  }
+  if (i.source?.startsWith('mysql') && i.databases === undefined && !i.allDatabases && i.tables === undefined) {
+    const dbs = await ctx.prompt.input('Databases to back up (comma-separated, or * for all):', '*');
+    if (dbs.trim() === '*') i.allDatabases = true;
+    else i.databases = dbs;
+  }
+}
+
+export async function runPlanCreate(i: PlanInput, ctx: Context): Promise<{ plan: PlanView; serverVersion: string }> {
+  const catalog = ctx.catalog();
+  await askMissing(ctx, i);
+  const name = validateName(i.name, 'plan');
+  if (!i.source) throw new DbsError('USAGE', 'missing --source URL', { hint: 'e.g. --source mysql://backup@127.0.0.1:3306' });
+  if (!i.pool) throw new DbsError('USAGE', 'missing --pool POOL', { hint: 'see the pools with: dbs pool list' });
+  if (catalog.findPlan(name)) throw new DbsError('ALREADY_EXISTS', `a plan named ${JSON.stringify(name)} already exists`, { hint: 'choose another name, or change it with: dbs plan update' });
+  const endpoint = parseEndpoint(i.source);
+  // The platform's own database: a plan that backs up this catalog.
+  if (endpoint.kind === 'catalog') endpoint.path = catalog.path;
+  const kind = endpoint.kind;
+  const type = i.type ?? DEFAULT_TYPES[kind];
+  const selection = parseSelection(kind, i);
+  const pool = findPoolOrThrow(catalog, i.pool);
+  const schedule: Schedule = parseSchedule(i, ctx.clock()) ?? { kind: 'manual' };
+  const retention = parseRetention(i) ?? {};
+  const compression = (i.compress ?? ctx.settings.compression) as Compression;
+  if (!COMPRESSIONS.includes(compression)) throw new DbsError('INVALID_ARGUMENT', `--compress ${JSON.stringify(i.compress)} is not one of ${COMPRESSIONS.join(', ')}`, { hint: 'zstd is the default' });
+  if (i.password) endpoint.password = i.password;
+  const probe = await validatePlan(ctx, { kind, type, endpoint, selection, poolId: pool.id });
+  const id = newId('plan');
+  const plan = catalog.transaction(() => {
+    const p = catalog.insertPlan({
+      id,
+      name,
+      status: 'active',
+      pauseReason: '',
+      sourceKind: kind,
+      source: sourceRecord(endpoint),
+      backupType: type,
+      selection: selection as unknown as Record<string, unknown>,
+      poolId: pool.id,
+      schedule: schedule as unknown as PlanRecord['schedule'],
+      retention: retention as Record<string, unknown>,
+      compression,
+      options: { serverVersion: probe.serverVersion, flavor: probe.flavor },
+      remark: i.remark ?? '',
+    });
+    if (i.password) catalog.setSecret('plan', id, 'password', i.password.reveal());
+    catalog.recordEvent({ resourceKind: 'plan', resourceId: id, type: 'plan.created', level: 'info', message: `created plan ${name}` });
+    return p;
+  });
+  await writePlanToPool(ctx, plan);
+  return { plan: planView(catalog, plan, ctx.clock()), serverVersion: probe.serverVersion };
+}
+
+export function runPlanList(o: { pool?: string }, ctx: Context): PlanView[] {
+  const catalog = ctx.catalog();
+  const poolId = o.pool ? findPoolOrThrow(catalog, o.pool).id : undefined;
+  return catalog.listPlans({ poolId }).map((p) => planView(catalog, p, ctx.clock()));
+}
+
+export interface PlanShow extends PlanView {
+  nextRuns: string[];
+  backups: BackupRecord[];
+  tasks: TaskRecord[];
+}
+
+export function runPlanShow(o: { plan: string }, ctx: Context): PlanShow {
+  const catalog = ctx.catalog();
+  const p = findPlanOrThrow(catalog, o.plan);
+  const view = planView(catalog, p, ctx.clock());
+  return {
+    ...view,
+    nextRuns: p.status === 'active' ? nextRuns(p.schedule as unknown as Schedule, ctx.clock(), 3).map((d) => d.toISOString()) : [],
+    backups: catalog.listBackups({ planId: p.id }).map((b) => ({ ...b, manifest: undefined as unknown as Record<string, unknown> })),
+    tasks: catalog.listTasks({ planId: p.id, limit: 10 }),
+  };
+}
+
+export async function runPlanUpdate(i: PlanInput & { plan: string; name?: string }, ctx: Context): Promise<PlanView> {
+  const catalog = ctx.catalog();
+  const cur = findPlanOrThrow(catalog, i.plan);
+  const changes: Partial<PlanRecord> = {};
+  if (i.name !== undefined && i.name !== cur.name) {
+    changes.name = validateName(i.name, 'plan', '--name');
+    if (catalog.findPlan(i.name)) throw new DbsError('ALREADY_EXISTS', `a plan named ${JSON.stringify(i.name)} already exists`, { hint: 'choose another name' });
+  }
+  const endpoint = i.source !== undefined ? parseEndpoint(i.source) : planEndpoint(catalog, cur);
+  if (i.source !== undefined && endpoint.kind !== cur.sourceKind) {
+    throw new DbsError('INVALID_ARGUMENT', `a ${cur.sourceKind} plan cannot change its source to ${endpoint.kind}`, { hint: 'create a new plan for another kind of source' });
+  }
+  if (i.source !== undefined && !i.password) {
+    const pw = catalog.getSecret('plan', cur.id, 'password');
+    if (pw !== undefined) endpoint.password = new Secret(pw);
+  }
+  if (i.password) endpoint.password = i.password;
+  const selectionGiven = i.databases !== undefined || i.tables !== undefined || i.allDatabases !== undefined || i.match !== undefined;
+  const selection = selectionGiven ? parseSelection(cur.sourceKind, i) : (cur.selection as unknown as Selection);
+  const type = i.type ?? cur.backupType;
+  const schedule = parseSchedule(i, ctx.clock());
+  const retention = parseRetention(i);
+  if (i.compress !== undefined && !COMPRESSIONS.includes(i.compress as Compression)) throw new DbsError('INVALID_ARGUMENT', `--compress ${JSON.stringify(i.compress)} is not one of ${COMPRESSIONS.join(', ')}`, { hint: 'zstd is the default' });
+  let poolId = cur.poolId;
+  if (i.pool !== undefined) poolId = findPoolOrThrow(catalog, i.pool).id;
+  if (i.source !== undefined || i.password || selectionGiven || i.type !== undefined || poolId !== cur.poolId) {
+    const probe = await validatePlan(ctx, { kind: cur.sourceKind, type, endpoint, selection, poolId });
+    changes.options = { ...cur.options, serverVersion: probe.serverVersion, flavor: probe.flavor };
+  }
+  if (i.source !== undefined) changes.source = sourceRecord(endpoint);
+  if (selectionGiven) changes.selection = selection as unknown as Record<string, unknown>;
+  if (i.type !== undefined) changes.backupType = type;
+  if (schedule) changes.schedule = schedule as unknown as PlanRecord['schedule'];
+  if (retention) changes.retention = retention as Record<string, unknown>;
+  if (i.compress !== undefined) changes.compression = i.compress;
+  if (i.remark !== undefined) changes.remark = i.remark;
+  if (poolId !== cur.poolId) changes.poolId = poolId;
+  if (Object.keys(changes).length === 0 && !i.password) {
+    throw new DbsError('USAGE', `nothing to update for plan ${JSON.stringify(cur.name)}`, { hint: 'pass the options to change, see: dbs plan update --help' });
+  }
+  const updated = catalog.transaction(() => {
+    const u = catalog.updatePlan(cur.id, changes);
+    if (i.password) catalog.setSecret('plan', cur.id, 'password', i.password.reveal());
+    catalog.recordEvent({ resourceKind: 'plan', resourceId: cur.id, type: 'plan.updated', level: 'info', message: `updated ${Object.keys(changes).join(', ') || 'password'}` });
+    return u;
+  });
+  await writePlanToPool(ctx, updated);
+  return planView(catalog, updated, ctx.clock());
+}
+
+export interface PlanDeleteResult {
+  plan: { id: string; name: string };
+  deletedBackups: string[];
+}
+
+export async function runPlanDelete(o: { plan: string; withBackups?: boolean }, ctx: Context): Promise<PlanDeleteResult> {
+  const catalog = ctx.catalog();
+  const p = findPlanOrThrow(catalog, o.plan);
+  const backups = catalog.listBackups({ planId: p.id });
+  if (backups.length && !o.withBackups) {
+    throw new DbsError('REFUSED', `plan ${JSON.stringify(p.name)} still has ${backups.length} backup(s)`, {
+      hint: 'delete them first, or pass --with-backups to delete them with the plan',
+    });
+  }
+  const { acquire } = await import('./locks.js');
+  const lock = acquire(catalog, `plan:${p.id}`, 'plan delete', `plan ${JSON.stringify(p.name)}`);
+  try {
+    const { deleteBackupData } = await import('./backups.js');
+    const deleted: string[] = [];
+    for (const b of backups) {
+      await deleteBackupData(ctx, b);
+      deleted.push(b.id);
+      ctx.out.info(`deleted backup ${b.id}`);
+    }
+    const pool = catalog.getPool(p.poolId);
+    if (pool) {
+      const driver = await openPool(ctx, pool);
+      try {
+        await driver.delete(planKey(p.id), { signal: ctx.signal });
+      } finally {
+        await driver.close();
+      }
+    }
+    catalog.transaction(() => {
+      catalog.deletePlan(p.id);
+      catalog.recordEvent({ resourceKind: 'plan', resourceId: p.id, type: 'plan.deleted', level: 'info', message: `deleted plan ${p.name}` });
+    });
+    return { plan: { id: p.id, name: p.name }, deletedBackups: deleted };
+  } finally {
+    lock.release();
+  }
+}

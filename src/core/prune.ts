@@ -1,0 +1,31 @@
+// Applies a plan's retention: deletes what planPrune() returns, artifacts first.
+import type { Context } from '../context.js';
+import type { PlanRecord } from '../store/catalog.js';
+import { deleteBackupData } from './backups.js';
+import { findPlanOrThrow } from './plans.js';
+import { planPrune, type PruneDecision, type Retention } from './retention.js';
+
+export function pruneDecisions(plan: PlanRecord, ctx: Context): PruneDecision[] {
+  const backups = ctx.catalog().listBackups({ planId: plan.id });
+  return planPrune(plan.retention as Retention, backups, ctx.clock());
+}
+
+export async function applyRetention(plan: PlanRecord, ctx: Context): Promise<string[]> {
+  const catalog = ctx.catalog();
+  const deleted: string[] = [];
+  for (const d of pruneDecisions(plan, ctx)) {
+    const b = catalog.getBackup(d.id);
+    if (!b) continue;
+    await deleteBackupData(ctx, b);
+    catalog.recordEvent({ resourceKind: 'plan', resourceId: plan.id, type: 'retention.deleted', level: 'info', message: `${d.id}: ${d.reason}` });
+    deleted.push(d.id);
+  }
+  return deleted;
+}
+
+export async function runPlanPrune(o: { plan: string; dryRun?: boolean }, ctx: Context): Promise<{ plan: string; dryRun: boolean; deleted: PruneDecision[] }> {
+  const plan = findPlanOrThrow(ctx.catalog(), o.plan);
+  const decisions = pruneDecisions(plan, ctx);
+  if (!o.dryRun) await applyRetention(plan, ctx);
+  return { plan: plan.name, dryRun: Boolean(o.dryRun), deleted: decisions };
+}

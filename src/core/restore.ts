@@ -1,0 +1,123 @@
+// Restores a backup into a target, recorded as a restore. The data streams pool -> sha256
+// check -> decompress -> engine (-> client), with no temp copy of a streamable backup.
+import { mkdtemp, rm } from 'node:fs/promises';
+import { hostname, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Context } from '../context.js';
+import { DbsError, describeError, isAbort } from '../errors.js';
+import { getEngine } from '../engines/registry.js';
+import type { BackupType, RestoreOptions, Selection } from '../engines/types.js';
+import { redactText, type Secret } from '../secret.js';
+import { newId, type RestoreRecord } from '../store/catalog.js';
+import { artifactReaders } from './artifacts.js';
+import { findBackupOrThrow } from './backups.js';
+import { parseEndpoint } from './endpoints.js';
+import type { Manifest } from './manifest.js';
+import { openPool } from './pools.js';
+
+export interface RestoreInput {
+  backup: string;
+  to: string;
+  password?: Secret;
+  /** SRC:DST */
+  database?: string;
+  tables?: string;
+  replace?: boolean;
+  flush?: boolean;
+  onProgress?: (bytes: number) => void;
+}
+
+function parseRename(v: string | undefined): RestoreOptions['renameDatabase'] {
+  if (v === undefined) return undefined;
+  const m = /^([^:\s]+):([^:\s]+)$/.exec(v);
+  if (!m) throw new DbsError('INVALID_ARGUMENT', `--database ${JSON.stringify(v)} is not SRC:DST`, { hint: 'e.g. --database shop:shop_restored' });
+  return { from: m[1], to: m[2] };
+}
+
+export async function runBackupRestore(i: RestoreInput, ctx: Context): Promise<RestoreRecord> {
+  const catalog = ctx.catalog();
+  const b = findBackupOrThrow(catalog, i.backup);
+  const m = b.manifest as unknown as Manifest;
+  const target = parseEndpoint(i.to, '--to');
+  const compatible = target.kind === b.sourceKind || (b.sourceKind === 'catalog' && target.kind === 'sqlite');
+  if (!compatible) {
+    throw new DbsError('INVALID_ARGUMENT', `backup ${b.id} is a ${b.sourceKind} backup; --to is a ${target.kind} target`, { hint: `restore it into a ${b.sourceKind}:// target` });
+  }
+  if (i.password) target.password = i.password;
+  const renameDatabase = parseRename(i.database);
+  const tables = i.tables ? i.tables.split(',').map((s) => s.trim()).filter(Boolean) : undefined;
+  for (const t of tables ?? []) if (!/^[^.\s]+\.[^.\s]+$/.test(t)) throw new DbsError('INVALID_ARGUMENT', `--tables: ${JSON.stringify(t)} is not db.table`, { hint: 'e.g. --tables shop.orders' });
+  const sel = m.selection as unknown as Selection;
+  const dumped = (m.facts.databases as string[] | undefined) ?? sel.databases;
+  if (renameDatabase && dumped.length && !dumped.includes(renameDatabase.from)) {
+    throw new DbsError('NOT_FOUND', `backup ${b.id} holds no database ${JSON.stringify(renameDatabase.from)}`, { hint: `it holds: ${dumped.join(', ')}` });
+  }
+  const dumpedTables = m.facts.tables as string[] | undefined;
+  if (tables && dumpedTables) {
+    const missing = tables.filter((t) => !dumpedTables.includes(t));
+    if (missing.length) throw new DbsError('NOT_FOUND', `backup ${b.id} holds no table ${missing.join(', ')}`, { hint: 'see its contents with: dbs backup show ID' });
+  }
+  // Restoring over the source itself, under the same names, needs an explicit yes.
+  const src = parseEndpoint(m.source.url);
+  const sameServer = src.host === target.host && src.port === target.port && (src.path ?? '') === (target.path ?? '');
+  if (sameServer && !renameDatabase) {
+    const ok = ctx.yes || (ctx.prompt.enabled && (await ctx.prompt.confirm(`Restore ${b.id} over its own source ${target.url}?`, false)));
+    if (!ok) {
+      throw new DbsError('REFUSED', `${target.url} is the source of backup ${b.id}; restoring would overwrite it`, {
+        hint: 'pass --yes to restore over the source, or restore under another name with --database SRC:DST',
+      });
+    }
+  }
+  const pool = catalog.getPool(b.poolId);
+  if (!pool) throw new DbsError('POOL_NOT_FOUND', `the pool ${b.poolId} of backup ${b.id} is not bound`, { hint: 'bind it again' });
+  const engine = await getEngine(b.sourceKind);
+  const record = catalog.insertRestore({
+    id: newId('restore'),
+    backupId: b.id,
+    planId: b.planId,
+    status: 'running',
+    target: target.url,
+    options: { database: i.database, tables, replace: Boolean(i.replace), flush: Boolean(i.flush) },
+    pid: process.pid,
+    host: hostname(),
+  });
+  const redact = (s: string) => redactText(s, [target.password]);
+  const driver = await openPool(ctx, pool);
+  const tmpDir = await mkdtemp(join(tmpdir(), 'dbs-restore-'));
+  try {
+    const out = await engine.restore(
+      {
+        target,
+        type: b.backupType as BackupType,
+        selection: sel,
+        facts: m.facts,
+        artifacts: artifactReaders(driver, m.artifacts, ctx.signal, i.onProgress),
+        // For file targets (sqlite) --yes is the consent to replace an existing file.
+        options: { tables, renameDatabase, replace: Boolean(i.replace) || (target.kind === 'sqlite' && ctx.yes), flush: Boolean(i.flush) },
+      },
+      { signal: ctx.signal, tmpDir, log: () => undefined },
+    );
+    catalog.updateRestore(record.id, { status: 'succeeded', endedAt: ctx.clock().toISOString(), bytes: out.bytes });
+    catalog.recordEvent({ resourceKind: 'plan', resourceId: b.planId, type: 'restore.succeeded', level: 'info', message: `restored ${b.id} into ${target.url}` });
+    return catalog.getRestore(record.id)!;
+  } catch (e) {
+    const interrupted = isAbort(e) || ctx.signal.aborted;
+    const err = e instanceof DbsError ? e : new DbsError(interrupted ? 'INTERRUPTED' : 'RESTORE_FAILED', `restore of ${b.id} failed: ${redact(describeError(e))}`, { cause: e });
+    catalog.updateRestore(record.id, { status: interrupted ? 'interrupted' : 'failed', endedAt: ctx.clock().toISOString(), errorCode: err.code, errorMessage: redact(err.message) });
+    catalog.recordEvent({ resourceKind: 'plan', resourceId: b.planId, type: 'restore.failed', level: 'error', message: redact(err.message) });
+    throw interrupted ? e : err;
+  } finally {
+    await rm(tmpDir, { recursive: true, force: true });
+    await driver.close();
+  }
+}
+
+export function runRestoreList(o: { backup?: string }, ctx: Context): RestoreRecord[] {
+  return ctx.catalog().listRestores({ backupId: o.backup });
+}
+
+export function runRestoreShow(o: { restore: string }, ctx: Context): RestoreRecord {
+  const r = ctx.catalog().getRestore(o.restore);
+  if (!r) throw new DbsError('RESTORE_NOT_FOUND', `restore ${JSON.stringify(o.restore)} not found`, { hint: 'see the restores with: dbs restore list' });
+  return r;
+}

@@ -1,0 +1,191 @@
+// Runs a plan once: plan lock -> task (running) -> engine artifacts through the pipeline
+// into the pool -> manifest (last, create-if-absent) -> catalog row -> retention.
+// On failure: partial artifacts and multipart uploads removed, the task records why.
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { hostname, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Context } from '../context.js';
+import { DbsError, describeError, isAbort } from '../errors.js';
+import { getEngine } from '../engines/registry.js';
+import type { BackupType, Selection } from '../engines/types.js';
+import type { Compression } from '../pipeline/stages.js';
+import { redactText } from '../secret.js';
+import { backupPrefix, manifestKey } from '../storage/layout.js';
+import type { PoolDriver } from '../storage/types.js';
+import type { BackupRecord, PlanRecord, TaskRecord } from '../store/catalog.js';
+import { newId } from '../store/catalog.js';
+import { VERSION } from '../version.js';
+import { PoolSink } from './artifacts.js';
+import { acquire } from './locks.js';
+import { MANIFEST_FORMAT, newBackupId, type Manifest } from './manifest.js';
+import { planEndpoint } from './plans.js';
+import { openPool } from './pools.js';
+
+const STDERR_TAIL_LINES = 30;
+
+export interface RunOptions {
+  trigger: 'manual' | 'schedule' | 'due';
+  onProgress?: (rawBytes: number) => void;
+}
+
+export interface RunResult {
+  task: TaskRecord;
+  backup?: BackupRecord;
+  pruned: string[];
+}
+
+/** Removes everything under a backup's prefix and its incomplete uploads. Best effort. */
+async function cleanupBackup(driver: PoolDriver, planId: string, backupId: string): Promise<void> {
+  const prefix = backupPrefix(planId, backupId);
+  try {
+    await driver.abortIncomplete(prefix);
+    const keys: string[] = [];
+    for await (const o of driver.list(prefix)) keys.push(o.key);
+    // The manifest goes last so a half-deleted backup never looks complete.
+    keys.sort((a, b) => Number(a.endsWith('/manifest.json')) - Number(b.endsWith('/manifest.json')));
+    for (const k of keys) await driver.delete(k);
+  } catch {
+    // The task already failed; leftovers are found by `dbs pool check` / the daemon sweep.
+  }
+}
+
+export async function runPlanOnce(plan: PlanRecord, o: RunOptions, ctx: Context): Promise<RunResult> {
+  const catalog = ctx.catalog();
+  const lock = acquire(catalog, `plan:${plan.id}`, `task of plan ${plan.name}`, `plan ${JSON.stringify(plan.name)}`);
+  if (lock.takenOver) {
+    catalog.recordEvent({ resourceKind: 'plan', resourceId: plan.id, type: 'lock.takeover', level: 'warning', message: `took over the lock of dead process ${lock.takenOver.pid}` });
+  }
+  const stderrTail: string[] = [];
+  const started = ctx.clock();
+  const task = catalog.insertTask({
+    id: newId('task'),
+    planId: plan.id,
+    planName: plan.name,
+    trigger: o.trigger,
+    status: 'running',
+    queuedAt: started.toISOString(),
+    startedAt: started.toISOString(),
+    pid: process.pid,
+    host: hostname(),
+  });
+  const backupId = newBackupId(started, randomBytes(2).toString('hex'));
+  let driver: PoolDriver | undefined;
+  let tmpDir: string | undefined;
+  const endpoint = planEndpoint(catalog, plan);
+  const redact = (s: string) => redactText(s, [endpoint.password]);
+  try {
+    const pool = catalog.getPool(plan.poolId);
+    if (!pool) throw new DbsError('POOL_NOT_FOUND', `the pool ${plan.poolId} of plan ${plan.name} is not bound`, { hint: 'bind it again or update the plan' });
+    driver = await openPool(ctx, pool);
+    const engine = await getEngine(plan.sourceKind);
+    tmpDir = await mkdtemp(join(tmpdir(), 'dbs-task-'));
+    const sink = new PoolSink({
+      driver,
+      planId: plan.id,
+      backupId,
+      compression: plan.compression as Compression,
+      compressionLevel: ctx.settings.compressionLevel,
+      signal: ctx.signal,
+      onProgress: o.onProgress,
+    });
+    const outcome = await engine.backup(
+      { source: endpoint, type: plan.backupType as BackupType, selection: plan.selection as unknown as Selection, sink },
+      {
+        signal: ctx.signal,
+        tmpDir,
+        log: (line) => {
+          stderrTail.push(redact(line));
+          if (stderrTail.length > STDERR_TAIL_LINES) stderrTail.shift();
+        },
+      },
+    );
+    if (sink.stored.length === 0) throw new DbsError('BACKUP_FAILED', `the ${plan.sourceKind} engine produced no artifact`, { hint: 'see the task log' });
+    const ended = ctx.clock();
+    const rawBytes = sink.stored.reduce((n, a) => n + a.rawBytes, 0);
+    const storedBytes = sink.stored.reduce((n, a) => n + a.storedBytes, 0);
+    const manifest: Manifest = {
+      format: MANIFEST_FORMAT,
+      dbsVersion: VERSION,
+      backupId,
+      plan: { id: plan.id, name: plan.name },
+      source: { kind: plan.sourceKind, url: endpoint.url },
+      backupType: plan.backupType,
+      selection: plan.selection,
+      parentId: null,
+      tool: { name: outcome.toolName, version: outcome.toolVersion },
+      server: { version: outcome.serverVersion },
+      facts: outcome.facts,
+      artifacts: sink.stored.map((a) => ({ ...a, encryption: 'none' as const })),
+      rawBytes,
+      storedBytes,
+      startedAt: started.toISOString(),
+      endedAt: ended.toISOString(),
+    };
+    ctx.signal.throwIfAborted();
+    await driver.put(manifestKey(plan.id, backupId), `${JSON.stringify(manifest, null, 2)}\n`, { ifAbsent: true, signal: ctx.signal });
+    const result = catalog.transaction(() => {
+      const backup = catalog.insertBackup({
+        id: backupId,
+        planId: plan.id,
+        planName: plan.name,
+        taskId: task.id,
+        poolId: plan.poolId,
+        status: 'available',
+        sourceKind: plan.sourceKind,
+        backupType: plan.backupType,
+        parentId: null,
+        rawBytes,
+        storedBytes,
+        startedAt: manifest.startedAt,
+        endedAt: manifest.endedAt,
+        manifest: manifest as unknown as Record<string, unknown>,
+      });
+      const t = catalog.updateTask(task.id, {
+        status: 'succeeded',
+        endedAt: manifest.endedAt,
+        rawBytes,
+        storedBytes,
+        backupId,
+        stderrTail: stderrTail.join('\n'),
+      });
+      catalog.recordEvent({ resourceKind: 'plan', resourceId: plan.id, type: 'backup.succeeded', level: 'info', message: `backup ${backupId}` });
+      return { task: t, backup };
+    });
+    const { applyRetention } = await import('./prune.js');
+    const pruned = await applyRetention(plan, ctx).catch((e) => {
+      catalog.recordEvent({ resourceKind: 'plan', resourceId: plan.id, type: 'retention.failed', level: 'warning', message: describeError(e) });
+      return [] as string[];
+    });
+    return { ...result, pruned };
+  } catch (e) {
+    const interrupted = isAbort(e) || ctx.signal.aborted;
+    if (driver) await cleanupBackup(driver, plan.id, backupId);
+    const err =
+      e instanceof DbsError
+        ? e
+        : interrupted
+          ? new DbsError('INTERRUPTED', `the task of plan ${plan.name} was interrupted`)
+          : new DbsError('BACKUP_FAILED', `backup of plan ${plan.name} failed: ${redact(describeError(e))}`, { cause: e });
+    catalog.updateTask(task.id, {
+      status: interrupted ? 'interrupted' : 'failed',
+      endedAt: ctx.clock().toISOString(),
+      errorCode: interrupted ? 'INTERRUPTED' : err.code,
+      errorMessage: redact(err.message),
+      stderrTail: stderrTail.join('\n'),
+    });
+    catalog.recordEvent({
+      resourceKind: 'plan',
+      resourceId: plan.id,
+      type: interrupted ? 'task.interrupted' : 'backup.failed',
+      level: 'error',
+      message: redact(err.message),
+    });
+    if (interrupted) throw e;
+    throw err;
+  } finally {
+    if (tmpDir) await rm(tmpDir, { recursive: true, force: true });
+    await driver?.close();
+    lock.release();
+  }
+}

@@ -1,0 +1,171 @@
+// Plan schedules: manual, a cron expression, every hourly/daily/weekly, or once. Validated at
+// create/update; next runs computed with node-cron in the plan's time zone.
+import { createTask, validateDetailed } from 'node-cron';
+import { DbsError } from '../errors.js';
+
+export type Schedule =
+  | { kind: 'manual' }
+  | { kind: 'cron'; expr: string; tz: string; start?: string }
+  | { kind: 'every'; every: 'hourly' | 'daily' | 'weekly'; at: string; days?: string[]; expr: string; tz: string; start?: string }
+  | { kind: 'once'; at: string; tz: string };
+
+export interface ScheduleFlags {
+  manual?: boolean;
+  cron?: string;
+  every?: string;
+  at?: string;
+  days?: string;
+  once?: string;
+  start?: string;
+  tz?: string;
+}
+
+const DAYS = ['sun', 'mon', 'tue', 'wed', 'thu', 'fri', 'sat'];
+
+export function localZone(): string {
+  return Intl.DateTimeFormat().resolvedOptions().timeZone || 'UTC';
+}
+
+export function validateZone(tz: string): string {
+  try {
+    new Intl.DateTimeFormat('en-US', { timeZone: tz });
+    return tz;
+  } catch {
+    throw new DbsError('INVALID_ARGUMENT', `--tz ${JSON.stringify(tz)} is not a known time zone`, { hint: 'use an IANA name such as Europe/Berlin or UTC' });
+  }
+}
+
+/** Parses a time given by a user: ISO 8601, or "YYYY-MM-DD HH:MM[:SS]" in local time. */
+export function parseTime(s: string, flag: string): Date {
+  const t = s.trim();
+  const m = /^(\d{4})-(\d{2})-(\d{2})[ T](\d{2}):(\d{2})(?::(\d{2}))?$/.exec(t);
+  const d = m ? new Date(+m[1], +m[2] - 1, +m[3], +m[4], +m[5], m[6] ? +m[6] : 0) : new Date(t);
+  if (Number.isNaN(d.getTime()) || !/^\d{4}-\d{2}-\d{2}/.test(t)) {
+    throw new DbsError('INVALID_ARGUMENT', `${flag} ${JSON.stringify(s)} is not a time`, { hint: 'use e.g. "2026-12-01 02:30" (local time) or 2026-12-01T02:30:00Z' });
+  }
+  return d;
+}
+
+function parseAt(at: string | undefined, every: string): { h: number; m: number } {
+  if (every === 'hourly') {
+    if (at === undefined) return { h: 0, m: 0 };
+    const mm = /^:?(\d{1,2})$/.exec(at);
+    if (!mm || +mm[1] > 59) throw new DbsError('INVALID_ARGUMENT', `--at ${JSON.stringify(at)} is not a minute past the hour`, { hint: 'use --at :MM, e.g. --at :15' });
+    return { h: 0, m: +mm[1] };
+  }
+  if (at === undefined) throw new DbsError('USAGE', `--every ${every} needs --at HH:MM`, { hint: 'e.g. --at 02:30' });
+  const mm = /^(\d{1,2}):(\d{2})$/.exec(at);
+  if (!mm || +mm[1] > 23 || +mm[2] > 59) throw new DbsError('INVALID_ARGUMENT', `--at ${JSON.stringify(at)} is not a time of day`, { hint: 'use HH:MM from 00:00 to 23:59' });
+  return { h: +mm[1], m: +mm[2] };
+}
+
+/** Builds a schedule from flags; undefined when no schedule flag was given. */
+export function parseSchedule(f: ScheduleFlags, now: Date): Schedule | undefined {
+  const given = [f.manual ? '--manual' : '', f.cron !== undefined ? '--cron' : '', f.every !== undefined ? '--every' : '', f.once !== undefined ? '--once' : ''].filter(Boolean);
+  if (given.length > 1) throw new DbsError('USAGE', `${given.join(' and ')} are exclusive`, { hint: 'give one of --manual, --cron, --every, --once' });
+  if (given.length === 0) {
+    for (const [k, v] of Object.entries({ at: f.at, days: f.days, start: f.start })) {
+      if (v !== undefined) throw new DbsError('USAGE', `--${k} needs a schedule`, { hint: 'add --every, --cron or --once' });
+    }
+    return undefined;
+  }
+  const tz = validateZone(f.tz ?? localZone());
+  if (f.manual) {
+    for (const [k, v] of Object.entries({ at: f.at, days: f.days, start: f.start, tz: f.tz })) {
+      if (v !== undefined) throw new DbsError('USAGE', `--manual cannot be combined with --${k}`, { hint: `drop --${k}, or choose a schedule` });
+    }
+    return { kind: 'manual' };
+  }
+  if (f.days !== undefined && f.every !== 'weekly') {
+    throw new DbsError('USAGE', `--days applies to --every weekly only${f.every ? ` (got --every ${f.every})` : ''}`, { hint: 'use --every weekly --days mon,thu --at HH:MM' });
+  }
+  const start = f.start !== undefined ? parseTime(f.start, '--start').toISOString() : undefined;
+  if (f.once !== undefined) {
+    if (f.at !== undefined || f.start !== undefined) throw new DbsError('USAGE', '--once cannot be combined with --at or --start', { hint: 'give the time in --once' });
+    const at = parseTime(f.once, '--once');
+    if (at.getTime() <= now.getTime()) throw new DbsError('INVALID_ARGUMENT', `--once ${JSON.stringify(f.once)} is in the past`, { hint: 'give a future time' });
+    return { kind: 'once', at: at.toISOString(), tz };
+  }
+  if (f.cron !== undefined) {
+    if (f.at !== undefined) throw new DbsError('USAGE', '--at applies to --every only', { hint: 'put the time into the cron expression' });
+    const v = validateDetailed(f.cron);
+    if (!v.valid || f.cron.trim() === '') {
+      const why = v.errors.map((e) => `${e.field}: ${e.message}`).join('; ');
+      throw new DbsError('INVALID_ARGUMENT', `--cron ${JSON.stringify(f.cron)} is not a valid cron expression${why ? ` (${why})` : ''}`, {
+        hint: 'use 5 fields (minute hour day-of-month month day-of-week) or 6 with seconds first, e.g. "30 2 * * *"',
+      });
+    }
+    return { kind: 'cron', expr: f.cron.trim(), tz, ...(start ? { start } : {}) };
+  }
+  const every = f.every!;
+  if (every !== 'hourly' && every !== 'daily' && every !== 'weekly') {
+    throw new DbsError('INVALID_ARGUMENT', `--every ${JSON.stringify(every)} is not hourly, daily or weekly`, { hint: 'or use --cron EXPR' });
+  }
+  const { h, m } = parseAt(f.at, every);
+  let expr: string;
+  let days: string[] | undefined;
+  if (every === 'hourly') expr = `${m} * * * *`;
+  else if (every === 'daily') expr = `${m} ${h} * * *`;
+  else {
+    if (!f.days) throw new DbsError('USAGE', '--every weekly needs --days', { hint: 'e.g. --days mon,thu' });
+    days = f.days.split(',').map((d) => d.trim().toLowerCase().slice(0, 3));
+    const bad = days.filter((d) => !DAYS.includes(d));
+    if (bad.length || days.length < 1 || days.length > 7 || new Set(days).size !== days.length) {
+      throw new DbsError('INVALID_ARGUMENT', `--days ${JSON.stringify(f.days)} must be 1 to 7 distinct days${bad.length ? ` (unknown: ${bad.join(', ')})` : ''}`, {
+        hint: 'use mon,tue,wed,thu,fri,sat,sun',
+      });
+    }
+    days.sort((a, b) => ((DAYS.indexOf(a) + 6) % 7) - ((DAYS.indexOf(b) + 6) % 7));
+    expr = `${m} ${h} * * ${days.map((d) => DAYS.indexOf(d)).join(',')}`;
+  }
+  const at = every === 'hourly' ? `:${String(m).padStart(2, '0')}` : `${String(h).padStart(2, '0')}:${String(m).padStart(2, '0')}`;
+  return { kind: 'every', every, at, ...(days ? { days } : {}), expr, tz, ...(start ? { start } : {}) };
+}
+
+export function describeSchedule(s: Schedule): string {
+  switch (s.kind) {
+    case 'manual':
+      return 'manual';
+    case 'once':
+      return `once at ${new Date(s.at).toISOString()}`;
+    case 'cron':
+      return `cron "${s.expr}" (${s.tz})`;
+    case 'every':
+      if (s.every === 'hourly') return `hourly at ${s.at} (${s.tz})`;
+      if (s.every === 'daily') return `daily at ${s.at} (${s.tz})`;
+      return `weekly on ${s.days!.join(',')} at ${s.at} (${s.tz})`;
+  }
+}
+
+/** The next `count` run times strictly after `after` (none for manual plans). */
+export function nextRuns(s: Schedule, after: Date, count: number): Date[] {
+  if (s.kind === 'manual') return [];
+  if (s.kind === 'once') {
+    const at = new Date(s.at);
+    return at > after ? [at] : [];
+  }
+  const from = s.start && new Date(s.start) > after ? new Date(new Date(s.start).getTime() - 1) : after;
+  const task = createTask(s.expr, () => undefined, { timezone: s.tz });
+  try {
+    return nextFrom(task, from, count);
+  } finally {
+    void task.destroy();
+  }
+}
+
+function nextFrom(task: ReturnType<typeof createTask>, from: Date, count: number): Date[] {
+  // node-cron computes from "now"; walk with match() from `from` at minute (or second)
+  // granularity when `from` is not now. Cheap: at most a few days of minutes for typical use.
+  if (Math.abs(from.getTime() - Date.now()) < 1000) return task.getNextRuns(count);
+  const out: Date[] = [];
+  const seconds = task.getPattern().trim().split(/\s+/).length === 6;
+  const step = seconds ? 1000 : 60_000;
+  let t = Math.floor(from.getTime() / step) * step + step;
+  const limit = t + 366 * 24 * 3600 * 1000;
+  while (out.length < count && t < limit) {
+    const d = new Date(t);
+    if (task.match(d)) out.push(d);
+    t += step;
+  }
+  return out;
+}

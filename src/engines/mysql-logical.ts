@@ -1,0 +1,573 @@
+// MySQL/MariaDB logical backups (mysqldump / mariadb-dump -> one SQL stream) and restores
+// (the SQL stream, optionally filtered/renamed, piped into the mariadb/mysql client).
+import type { ChildProcess } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import { Transform, type Readable, type TransformCallback } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { execa, type ResultPromise } from 'execa';
+import { DbsError, describeError, isAbort } from '../errors.js';
+import { redactText } from '../secret.js';
+import type {
+  BackupOutcome,
+  BackupRequest,
+  EngineRunContext,
+  ProbeInfo,
+  RestoreOptions,
+  RestoreOutcome,
+  RestoreRequest,
+  Selection,
+  StoredArtifact,
+} from './types.js';
+import {
+  connTarget,
+  describeAddress,
+  describeTarget,
+  quoteIdent,
+  rows,
+  serverInfo,
+  toolEnv,
+  withConnection,
+  writeOptionFile,
+  type ConnTarget,
+} from './mysql-conn.js';
+import { buildDumpArgs, DumpGuard, isToolErrorLine, type DumpExit, type DumpPlan } from './mysql-dump.js';
+import { createSqlFilter, type SqlFilterOptions } from './mysql-filter.js';
+import {
+  binlogPlan,
+  checkPrivileges,
+  readGrants,
+  resolveSelection,
+  splitTableName,
+  SYSTEM_SCHEMAS,
+} from './mysql-schema.js';
+import { chooseTool, type ResolvedTool } from './mysql-tools.js';
+
+/** The artifact name of a logical backup: one SQL stream. */
+export const DUMP_ARTIFACT = 'dump';
+const STDERR_TAIL_LINES = 20;
+
+// ---------------------------------------------------------------------------------------------
+// Probe
+
+export async function probeMysql(
+  source: import('./types.js').Endpoint,
+  selection: Selection,
+  signal: AbortSignal,
+): Promise<ProbeInfo> {
+  const t = connTarget(source);
+  return withConnection(t, 'source', signal, async (conn) => {
+    const server = await serverInfo(conn);
+    const res = await resolveSelection(conn, selection);
+    const grants = await readGrants(conn, server.flavor);
+    const priv = checkPrivileges(grants, res, server.flavor);
+    const binlog = binlogPlan(server.logBin, server.flavor, server.flavor, grants);
+    const problems = [...res.missing, ...priv.problems];
+    if (res.databases.length === 0 && res.missing.length === 0) {
+      problems.push(`there is no database to back up on ${describeAddress(t)}`);
+    }
+    const warnings = [...priv.warnings];
+    if (server.logBin && !binlog.record && binlog.reason) warnings.push(binlog.reason);
+    return {
+      flavor: server.flavor,
+      serverVersion: server.version,
+      problems,
+      facts: {
+        logBin: server.logBin,
+        binlogCoordinates: binlog.record,
+        databases: res.databases,
+        objects: res.objects.length,
+        tableSubset: res.tableSubset,
+        sizeBytes: res.sizeBytes,
+        warnings,
+      },
+    };
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Backup
+
+/** Facts a logical backup records in the manifest (read back by restore). */
+export interface LogicalBackupFacts {
+  flavor: 'mariadb' | 'mysql';
+  /** Databases in the dump, in dump order. */
+  databases: string[];
+  /** Every table, view and sequence in the dump, as "db.name". */
+  tables: string[];
+  views: string[];
+  /** True when only some tables were dumped (then no routines/events). */
+  tableSubset: boolean;
+  routines: boolean;
+  events: boolean;
+  /** Binlog coordinates of the snapshot, when the server writes a binlog. */
+  binlog?: { file: string; position: number; gtid?: string };
+  /** Raw bytes of the SQL stream. */
+  dumpBytes: number;
+}
+
+export async function backupLogical(req: BackupRequest, ctx: EngineRunContext): Promise<BackupOutcome> {
+  const t = connTarget(req.source);
+  const what = describeTarget(t);
+  const secrets = [t.password];
+  const log = (line: string): void => ctx.log(redactText(line, secrets));
+  if (ctx.signal.aborted) throw new DbsError('INTERRUPTED', `the backup of ${what} was interrupted`);
+
+  const { server, res, grants } = await withConnection(t, 'source', ctx.signal, async (conn) => {
+    const server = await serverInfo(conn);
+    const res = await resolveSelection(conn, req.selection);
+    const grants = await readGrants(conn, server.flavor);
+    return { server, res, grants };
+  });
+  if (res.missing.length > 0) {
+    throw new DbsError('SOURCE_NOT_FOUND', `${res.missing[0]} on ${describeAddress(t)}${res.missing.length > 1 ? ` (and ${res.missing.length - 1} more)` : ''}`, {
+      hint: "check the plan's databases and tables",
+      details: { missing: res.missing },
+    });
+  }
+  if (res.databases.length === 0) {
+    throw new DbsError('SOURCE_NOT_FOUND', `there is no database to back up on ${describeAddress(t)}`, {
+      hint: 'create a database first, or name the databases to back up',
+    });
+  }
+  const priv = checkPrivileges(grants, res, server.flavor);
+  if (priv.problems.length > 0) {
+    throw new DbsError('PERMISSION_DENIED', `${what}: ${priv.problems[0]}`, {
+      hint: 'grant the backup user SELECT, SHOW VIEW, TRIGGER and EVENT on the selected databases',
+      details: { problems: priv.problems },
+    });
+  }
+  for (const w of priv.warnings) log(`warning: ${w}`);
+
+  const { tool, warning } = await chooseTool('dump', server.flavor);
+  if (warning) log(`warning: ${warning}`);
+  const binlog = binlogPlan(server.logBin, server.flavor, tool.flavor, grants);
+  if (server.logBin && !binlog.record && binlog.reason) log(`warning: ${binlog.reason}`);
+
+  const plan: DumpPlan = {
+    databases: res.databases,
+    ignoreTables: res.ignoreTables,
+    routinesAndEvents: !res.tableSubset,
+    binlog: binlog.record,
+  };
+  log(
+    `${tool.name} ${tool.version} of ${res.databases.length} database(s), ${res.objects.length} table(s)/view(s) ` +
+      `from ${server.flavor} ${server.version} at ${describeAddress(t)}`,
+  );
+
+  const optionFile = await writeOptionFile(ctx.tmpDir, t);
+  try {
+    const args = buildDumpArgs(tool, optionFile.path, plan);
+    const sub = execa(tool.path, args, {
+      stdin: 'ignore',
+      stdout: 'pipe',
+      stderr: 'pipe',
+      buffer: false,
+      encoding: 'buffer',
+      reject: false,
+      cancelSignal: ctx.signal,
+      forceKillAfterDelay: 5_000,
+      env: toolEnv(),
+      extendEnv: false,
+    });
+    const stderr = collectStderr(sub, log);
+    const exit: Promise<DumpExit> = (async () => {
+      const r = await sub;
+      await stderr.done;
+      return {
+        ...(r.exitCode !== undefined ? { exitCode: r.exitCode } : {}),
+        ...(r.signal ? { signal: r.signal } : {}),
+        canceled: r.isCanceled || ctx.signal.aborted,
+        ...(r.failed && r.exitCode === undefined ? { failureMessage: redactText(r.shortMessage ?? 'failed', secrets) } : {}),
+      };
+    })();
+    const guard = new DumpGuard({ toolName: tool.name, exit, stderrTail: () => [...stderr.tail], what });
+    const stdout = sub.stdout as Readable;
+    // Errors of the guard reach the sink through the guard itself.
+    pipeline(stdout, guard).catch(() => undefined);
+
+    let stored: StoredArtifact;
+    try {
+      stored = await req.sink.write(DUMP_ARTIFACT, guard, {
+        extension: '.sql',
+        ...(res.sizeBytes > 0 ? { sizeHint: res.sizeBytes } : {}),
+      });
+    } catch (err) {
+      // The sink gave up (or saw our error): stop the tool and report the real cause.
+      if (running(sub)) sub.kill('SIGKILL');
+      guard.destroy();
+      await exit;
+      if (guard.failure) throw guard.failure;
+      if (ctx.signal.aborted || isAbort(err)) {
+        throw new DbsError('INTERRUPTED', `the backup of ${what} was interrupted`, { cause: err });
+      }
+      throw err;
+    }
+    await exit;
+    if (guard.failure) throw guard.failure; // a sink that resolved despite a failed stream
+
+    const idx = guard.index;
+    const binlogFacts = binlog.record ? guard.binlog() : undefined;
+    if (binlog.record && !binlogFacts) log('warning: the dump carries no binlog coordinates');
+    const facts: LogicalBackupFacts = {
+      flavor: server.flavor,
+      databases: idx.databases.length > 0 ? [...idx.databases] : res.databases,
+      tables: idx.databases.length > 0 ? [...idx.tables] : res.objects.map((o) => `${o.db}.${o.name}`),
+      views: idx.databases.length > 0 ? [...idx.views] : res.objects.filter((o) => o.type === 'view').map((o) => `${o.db}.${o.name}`),
+      tableSubset: res.tableSubset,
+      routines: !res.tableSubset,
+      events: !res.tableSubset,
+      ...(binlogFacts ? { binlog: binlogFacts } : {}),
+      dumpBytes: guard.bytes,
+    };
+    log(`dump complete: ${guard.bytes} bytes, ${facts.tables.length} table(s)/view(s) in ${facts.databases.length} database(s)` + (binlogFacts ? `, binlog ${binlogFacts.file}:${binlogFacts.position}` : ''));
+    void stored;
+    return {
+      serverVersion: server.version,
+      toolName: tool.name,
+      toolVersion: tool.version,
+      facts: facts as unknown as Record<string, unknown>,
+    };
+  } finally {
+    await optionFile.remove().catch(() => undefined);
+  }
+}
+
+function running(sub: ResultPromise): boolean {
+  const cp = sub as unknown as ChildProcess;
+  return cp.exitCode === null && cp.signalCode === null;
+}
+
+/** Reads a child's stderr line by line: each line to the log, the last lines kept. */
+function collectStderr(sub: ResultPromise, log: (line: string) => void): { tail: string[]; done: Promise<void> } {
+  const tail: string[] = [];
+  const stream = sub.stderr as Readable | null;
+  if (!stream) return { tail, done: Promise.resolve() };
+  const rl = createInterface({ input: stream, crlfDelay: Infinity });
+  const done = (async () => {
+    for await (const raw of rl) {
+      const line = raw.replace(/\s+$/, '');
+      if (!line) continue;
+      log(line);
+      tail.push(line);
+      if (tail.length > STDERR_TAIL_LINES) tail.shift();
+    }
+  })().catch(() => undefined);
+  return { tail, done };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Restore
+
+export interface RestorePlan {
+  /** The filter to apply; undefined: the dump goes to the client as it is. */
+  filter?: SqlFilterOptions;
+  /** The tables asked for ([db, name] as in the backup), when restoring some tables only. */
+  tables?: Array<[string, string]>;
+  /** Target [db, name] pairs the restore writes; undefined when the backup does not tell. */
+  targetObjects?: Array<[string, string]>;
+  /** Target databases the restore writes into. */
+  targetDatabases: string[];
+}
+
+function strings(v: unknown): string[] | undefined {
+  return Array.isArray(v) && v.every((x) => typeof x === 'string') ? (v as string[]) : undefined;
+}
+
+/**
+ * Works out, from the backup's facts (databases, tables) and the restore options, what to keep
+ * of the dump and which target tables it writes. Throws NOT_FOUND for a table/database that is
+ * not in the backup.
+ */
+export function planRestore(facts: Record<string, unknown>, selection: Selection, options: RestoreOptions): RestorePlan {
+  const dbs = strings(facts['databases']) ?? (selection.all ? undefined : selection.databases.length > 0 ? selection.databases : undefined);
+  const tableNames = strings(facts['tables']);
+  // "db.name" strings split against the known databases (names may contain dots).
+  const dbSet = new Set(dbs ?? []);
+  const objects: Array<[string, string]> | undefined = tableNames?.map((n) => {
+    const s = splitTableName(n, (db) => dbSet.has(db));
+    return s ?? ['', n];
+  });
+  const objectKeys = new Set(objects?.map(([d, n]) => `${d}\u0000${n}`));
+
+  const rename = options.renameDatabase;
+  if (rename) {
+    if (!rename.from || !rename.to) throw new DbsError('INVALID_ARGUMENT', 'renaming a database needs both names (from and to)');
+    if (dbs && !dbs.includes(rename.from)) {
+      throw new DbsError('NOT_FOUND', `database \`${rename.from}\` is not in the backup (it holds: ${dbs.map((d) => `\`${d}\``).join(', ') || 'nothing'})`, {
+        hint: 'name a database of the backup',
+      });
+    }
+  }
+  const mapDb = (db: string): string => (rename && db === rename.from ? rename.to : db);
+  const renameMap = rename ? { [rename.from]: rename.to } : undefined;
+
+  if (options.tables && options.tables.length > 0) {
+    const pairs: Array<[string, string]> = [];
+    const missing: string[] = [];
+    for (const name of options.tables) {
+      const exists = (db: string, t: string): boolean => objectKeys.has(`${db}\u0000${t}`);
+      let split = splitTableName(name, exists);
+      // With a rename, tables may be named under the new database name.
+      if (rename && split && !exists(split[0], split[1]) && split[0] === rename.to && exists(rename.from, split[1])) {
+        split = [rename.from, split[1]];
+      }
+      if (!split) throw new DbsError('INVALID_ARGUMENT', `table "${name}" must be given as database.table`);
+      if (objects && !exists(split[0], split[1])) {
+        missing.push(name);
+        continue;
+      }
+      if (rename && split[0] !== rename.from) {
+        throw new DbsError('INVALID_ARGUMENT', `table ${name} is not in database \`${rename.from}\`, which is being renamed`, {
+          hint: 'with a database rename, restore only tables of that database',
+        });
+      }
+      if (!pairs.some(([d, t]) => d === split[0] && t === split[1])) pairs.push(split);
+    }
+    if (missing.length > 0) {
+      throw new DbsError('NOT_FOUND', `not in the backup: ${missing.join(', ')}`, {
+        hint: 'list the tables of the backup with `dbs backup show`',
+        details: { missing },
+      });
+    }
+    return {
+      filter: { tables: pairs, ...(renameMap ? { rename: renameMap } : {}) },
+      tables: pairs,
+      targetObjects: pairs.map(([d, t]) => [mapDb(d), t]),
+      targetDatabases: [...new Set(pairs.map(([d]) => mapDb(d)))],
+    };
+  }
+  if (rename) {
+    return {
+      filter: { databases: [rename.from], rename: renameMap ?? {} },
+      ...(objects ? { targetObjects: objects.filter(([d]) => d === rename.from).map(([, t]) => [rename.to, t] as [string, string]) } : {}),
+      targetDatabases: [rename.to],
+    };
+  }
+  return {
+    ...(objects ? { targetObjects: objects } : {}),
+    targetDatabases: dbs ?? [],
+  };
+}
+
+/** Objects of the list that exist on the server (tables, views, sequences). */
+async function existingObjects(
+  conn: import('mysql2/promise').Connection,
+  objects: Array<[string, string]>,
+): Promise<string[]> {
+  const dbs = [...new Set(objects.map(([d]) => d))];
+  if (dbs.length === 0) return [];
+  const r = await rows<{ s: string; n: string }>(
+    conn,
+    'SELECT TABLE_SCHEMA AS s, TABLE_NAME AS n FROM information_schema.TABLES WHERE TABLE_SCHEMA IN (?)',
+    [dbs],
+  );
+  const there = new Set(r.map((x) => `${x.s}\u0000${x.n}`));
+  return objects.filter(([d, t]) => there.has(`${d}\u0000${t}`)).map(([d, t]) => `${quoteIdent(d)}.${quoteIdent(t)}`);
+}
+
+/** Databases of the list that exist and hold at least one table. */
+async function nonEmptyDatabases(conn: import('mysql2/promise').Connection, dbs: string[]): Promise<string[]> {
+  if (dbs.length === 0) return [];
+  const r = await rows<{ s: string }>(
+    conn,
+    'SELECT DISTINCT TABLE_SCHEMA AS s FROM information_schema.TABLES WHERE TABLE_SCHEMA IN (?)',
+    [dbs],
+  );
+  return r.map((x) => quoteIdent(String(x.s)));
+}
+
+export async function restoreLogical(req: RestoreRequest, ctx: EngineRunContext): Promise<RestoreOutcome> {
+  const t = connTarget(req.target);
+  const what = describeTarget(t);
+  const secrets = [t.password];
+  const log = (line: string): void => ctx.log(redactText(line, secrets));
+  if (ctx.signal.aborted) throw new DbsError('INTERRUPTED', `the restore into ${what} was interrupted`);
+
+  const artifact = req.artifacts.find((a) => a.name === DUMP_ARTIFACT) ?? (req.artifacts.length === 1 ? req.artifacts[0] : undefined);
+  if (!artifact) {
+    throw new DbsError('RESTORE_FAILED', `the backup has no "${DUMP_ARTIFACT}" artifact to restore`, {
+      details: { artifacts: req.artifacts.map((a) => a.name) },
+    });
+  }
+  const plan = planRestore(req.facts, req.selection, req.options);
+  for (const db of plan.targetDatabases) {
+    if (SYSTEM_SCHEMAS.has(db) && db !== 'mysql') {
+      throw new DbsError('INVALID_ARGUMENT', `cannot restore into the system schema \`${db}\``);
+    }
+  }
+
+  // Refuse BEFORE writing anything when the restore would overwrite existing tables.
+  const server = await withConnection(t, 'target', ctx.signal, async (conn) => {
+    const server = await serverInfo(conn);
+    if (!req.options.replace) {
+      let existing: string[];
+      if (plan.targetObjects) existing = await existingObjects(conn, plan.targetObjects);
+      else if (plan.targetDatabases.length > 0) existing = await nonEmptyDatabases(conn, plan.targetDatabases);
+      else {
+        throw new DbsError('REFUSED', `cannot tell which tables this backup would write into ${what}`, {
+          hint: 'add --replace to restore anyway (existing tables of the same name are overwritten)',
+        });
+      }
+      if (existing.length > 0) {
+        const shown = existing.slice(0, 10).join(', ') + (existing.length > 10 ? `, +${existing.length - 10} more` : '');
+        throw new DbsError(
+          'ALREADY_EXISTS',
+          `${existing.length} ${plan.targetObjects ? 'table(s)' : 'non-empty database(s)'} that the restore would write already exist on ${describeAddress(t)}: ${shown}`,
+          {
+            hint: 'add --replace to overwrite them, or restore under another database name',
+            details: { existing },
+          },
+        );
+      }
+    }
+    return server;
+  });
+
+  const { tool, warning } = await chooseTool('client', server.flavor);
+  if (warning) log(`warning: ${warning}`);
+  // MariaDB's dump tools start with a sandbox-mode line that MySQL's client rejects.
+  const dropSandboxLine = tool.flavor === 'mysql';
+  const filterOptions: SqlFilterOptions | undefined =
+    plan.filter || dropSandboxLine ? { ...(plan.filter ?? {}), dropSandboxLine } : undefined;
+  log(
+    `restoring into ${server.flavor} ${server.version} at ${describeAddress(t)} with ${tool.name} ${tool.version}` +
+      (req.options.tables?.length ? `: tables ${req.options.tables.join(', ')}` : '') +
+      (req.options.renameDatabase ? ` (database ${req.options.renameDatabase.from} as ${req.options.renameDatabase.to})` : ''),
+  );
+
+  const optionFile = await writeOptionFile(ctx.tmpDir, t);
+  try {
+    return await runClient(tool, optionFile.path, artifact, filterOptions, plan, t, ctx, log);
+  } finally {
+    await optionFile.remove().catch(() => undefined);
+  }
+}
+
+/** The client's argv: option file first; no secret in it. */
+export function buildClientArgs(optionFile: string): string[] {
+  return [
+    `--defaults-file=${optionFile}`,
+    // \0 and \r in the dump are data, not client commands.
+    '--binary-mode',
+    '--default-character-set=utf8mb4',
+    '--max-allowed-packet=1G',
+    '--batch',
+  ];
+}
+
+async function runClient(
+  tool: ResolvedTool,
+  optionFile: string,
+  artifact: RestoreRequest['artifacts'][number],
+  filterOptions: SqlFilterOptions | undefined,
+  plan: RestorePlan,
+  t: ConnTarget,
+  ctx: EngineRunContext,
+  log: (line: string) => void,
+): Promise<RestoreOutcome> {
+  const what = describeTarget(t);
+  const secrets = [t.password];
+  const source = await artifact.open();
+  const sub = execa(tool.path, buildClientArgs(optionFile), {
+    stdin: 'pipe',
+    stdout: 'ignore',
+    stderr: 'pipe',
+    buffer: false,
+    encoding: 'buffer',
+    reject: false,
+    cancelSignal: ctx.signal,
+    forceKillAfterDelay: 5_000,
+    env: toolEnv(),
+    extendEnv: false,
+  });
+  const stderr = collectStderr(sub, log);
+  const counter = new ByteCounter();
+  const filter = filterOptions ? createSqlFilter(filterOptions) : undefined;
+  const stages: Array<Readable | Transform> = [source, counter, ...(filter ? [filter] : [])];
+
+  // A broken input (checksum, decompression, storage) must stop the client BEFORE its stdin
+  // closes, or it would run what it has as if the dump ended there. These listeners are added
+  // before pipeline's own, so they run first.
+  let inputError: unknown;
+  const onInputError = (err: unknown): void => {
+    inputError ??= err;
+    if (running(sub)) sub.kill('SIGKILL');
+  };
+  for (const s of stages) s.once('error', onInputError);
+
+  const stdin = sub.stdin;
+  if (!stdin) throw new DbsError('INTERNAL', 'the client has no stdin');
+  const piping = pipeline([...stages, stdin]).then(
+    () => undefined,
+    (err: unknown) => err,
+  );
+  const r = await sub;
+  await stderr.done;
+  const pipeErr = await piping;
+
+  const tail = [...stderr.tail];
+  const lastErr = tail.filter((l) => isToolErrorLine(l)).at(-1) ?? tail.at(-1);
+  const details = {
+    tool: tool.name,
+    ...(r.exitCode !== undefined ? { exitCode: r.exitCode } : {}),
+    ...(r.signal ? { signal: r.signal } : {}),
+    stderrTail: tail,
+    bytesRead: counter.bytes,
+  };
+  if (r.isCanceled || ctx.signal.aborted) {
+    throw new DbsError('INTERRUPTED', `the restore into ${what} was interrupted; ${tool.name} was stopped`, { details });
+  }
+  if (inputError !== undefined) {
+    throw new DbsError('RESTORE_FAILED', `reading the backup failed after ${counter.bytes} bytes: ${redactText(describeError(inputError), secrets)}`, {
+      cause: inputError,
+      hint: 'the restore into the target is incomplete; check the backup with `dbs backup verify`',
+      details,
+    });
+  }
+  if (r.exitCode !== 0 || r.signal) {
+    const how = r.signal ? `was killed by ${r.signal}` : `exited with code ${r.exitCode ?? 'unknown'}`;
+    throw new DbsError('RESTORE_FAILED', `restore into ${what} failed: ${tool.name} ${how}${lastErr ? `: ${lastErr}` : ''}`, {
+      hint: 'the target may hold a partial restore; see the log for the client\'s messages',
+      details,
+    });
+  }
+  if (tail.some((l) => /^ERROR\b/.test(l))) {
+    throw new DbsError('RESTORE_FAILED', `restore into ${what} failed: ${lastErr}`, { details });
+  }
+  if (pipeErr !== undefined) {
+    throw new DbsError('RESTORE_FAILED', `restore into ${what} failed: ${redactText(describeError(pipeErr), secrets)}`, {
+      cause: pipeErr,
+      details,
+    });
+  }
+  if (filter && plan.tables) {
+    const lost = plan.tables.filter(([d, n]) => !filter.kept.has(`${d}.${n}`)).map(([d, n]) => `${d}.${n}`);
+    if (lost.length > 0) {
+      throw new DbsError('RESTORE_FAILED', `not found in the dump: ${lost.join(', ')}`, {
+        hint: 'the backup\'s facts and its dump disagree; restore the whole database instead',
+        details: { ...details, missing: lost },
+      });
+    }
+  }
+  const facts: Record<string, unknown> = {
+    client: tool.name,
+    clientVersion: tool.version,
+    databases: filter ? [...filter.keptDatabases].map((d) => (filterOptions?.rename as Record<string, string> | undefined)?.[d] ?? d) : plan.targetDatabases,
+    objects: filter ? filter.kept.size : (plan.targetObjects?.length ?? undefined),
+    filtered: filter !== undefined,
+  };
+  log(`restore complete: ${counter.bytes} bytes of SQL applied`);
+  return { bytes: counter.bytes, facts };
+}
+
+/** Counts the bytes that pass. */
+class ByteCounter extends Transform {
+  bytes = 0;
+  constructor() {
+    super({ highWaterMark: 1024 * 1024 });
+  }
+  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
+    this.bytes += chunk.length;
+    cb(null, chunk);
+  }
+}

@@ -1,0 +1,143 @@
+// Finding the stock MySQL/MariaDB tools on PATH and choosing the one that fits a server.
+import { constants } from 'node:fs';
+import { access, stat } from 'node:fs/promises';
+import { delimiter, isAbsolute, join } from 'node:path';
+import { execa } from 'execa';
+import { DbsError } from '../errors.js';
+import type { ToolInfo } from './types.js';
+import { flavorOf, toolEnv, type MysqlFlavor } from './mysql-conn.js';
+
+export interface ResolvedTool {
+  /** The name it was found under, e.g. "mariadb-dump". */
+  name: string;
+  path: string;
+  /** The server version the tool belongs to, e.g. "10.11.19-MariaDB" or "8.0.36". */
+  version: string;
+  /** The full first line of `--version`. */
+  versionLine: string;
+  flavor: MysqlFlavor;
+}
+
+export type ToolRole = 'dump' | 'client';
+
+/** Candidate names per role, best first for each server flavor. */
+const NAMES: Record<ToolRole, Record<MysqlFlavor, string[]>> = {
+  dump: { mariadb: ['mariadb-dump', 'mysqldump'], mysql: ['mysqldump', 'mariadb-dump'] },
+  client: { mariadb: ['mariadb', 'mysql'], mysql: ['mysql', 'mariadb'] },
+};
+
+const PURPOSE: Record<string, string> = {
+  'mariadb-dump': 'mysql logical backups of MariaDB servers',
+  mysqldump: 'mysql logical backups of MySQL servers (MariaDB: mariadb-dump)',
+  mariadb: 'mysql logical restores into MariaDB servers',
+  mysql: 'mysql logical restores into MySQL servers (MariaDB: mariadb)',
+};
+
+/** Finds an executable on PATH (like `which`). */
+export async function which(name: string, pathEnv = process.env['PATH'] ?? ''): Promise<string | undefined> {
+  if (isAbsolute(name)) return (await isExecutable(name)) ? name : undefined;
+  for (const dir of pathEnv.split(delimiter)) {
+    if (!dir) continue;
+    const p = join(dir, name);
+    if (await isExecutable(p)) return p;
+  }
+  return undefined;
+}
+
+async function isExecutable(p: string): Promise<boolean> {
+  try {
+    await access(p, constants.X_OK);
+    return (await stat(p)).isFile();
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Parses `--version` output:
+ *   "mariadb-dump  Ver 10.19 Distrib 10.11.19-MariaDB, for debian-linux-gnu (x86_64)"
+ *   "mariadb-dump from 11.4.2-MariaDB, client 10.19 for Linux (x86_64)"
+ *   "mysqldump  Ver 8.0.36 for Linux on x86_64 (MySQL Community Server - GPL)"
+ */
+export function parseToolVersion(out: string): { version: string; flavor: MysqlFlavor; line: string } {
+  const line = (out.split('\n').find((l) => l.trim() !== '') ?? '').trim();
+  const m = /Distrib\s+([^\s,]+)/.exec(line) ?? /\bfrom\s+(\d[^\s,]*)/.exec(line) ?? /\bVer\s+(\d[^\s,]*)/.exec(line);
+  return { version: m?.[1] ?? '', flavor: flavorOf(line), line };
+}
+
+/** [major, minor, patch] of a version string ("8.0.36", "10.11.19-MariaDB"). */
+export function versionTuple(v: string): [number, number, number] {
+  const m = /(\d+)\.(\d+)(?:\.(\d+))?/.exec(v);
+  return m ? [Number(m[1]), Number(m[2]), Number(m[3] ?? 0)] : [0, 0, 0];
+}
+
+export function versionAtLeast(v: string, major: number, minor: number, patch = 0): boolean {
+  const [a, b, c] = versionTuple(v);
+  if (a !== major) return a > major;
+  if (b !== minor) return b > minor;
+  return c >= patch;
+}
+
+async function describeTool(name: string): Promise<ResolvedTool | undefined> {
+  const path = await which(name);
+  if (!path) return undefined;
+  try {
+    const r = await execa(path, ['--version'], {
+      reject: false,
+      timeout: 10_000,
+      stdin: 'ignore',
+      env: toolEnv(),
+      extendEnv: false,
+    });
+    const parsed = parseToolVersion(`${String(r.stdout)}\n${String(r.stderr)}`);
+    return { name, path, version: parsed.version, versionLine: parsed.line, flavor: parsed.flavor };
+  } catch {
+    return { name, path, version: '', versionLine: '', flavor: name.startsWith('mariadb') ? 'mariadb' : 'mysql' };
+  }
+}
+
+/** The four stock tools, found or not (for `dbs doctor`). */
+export async function listTools(): Promise<ToolInfo[]> {
+  const names = ['mariadb-dump', 'mysqldump', 'mariadb', 'mysql'];
+  const found = await Promise.all(names.map((n) => describeTool(n)));
+  return names.map((name, i) => {
+    const t = found[i];
+    return {
+      name,
+      found: t !== undefined,
+      ...(t ? { path: t.path } : {}),
+      ...(t?.version ? { version: t.version } : {}),
+      purpose: PURPOSE[name] ?? 'mysql',
+    };
+  });
+}
+
+/**
+ * The tool for a server: one of the server's own flavor when there is one (mariadb-dump for
+ * MariaDB, MySQL's mysqldump for MySQL); a tool of the other flavor only as a fallback, with a
+ * warning for the log. Throws TOOL_MISSING when none is on PATH.
+ */
+export async function chooseTool(
+  role: ToolRole,
+  server: MysqlFlavor,
+): Promise<{ tool: ResolvedTool; warning?: string }> {
+  const candidates = (await Promise.all(NAMES[role][server].map((n) => describeTool(n)))).filter(
+    (t): t is ResolvedTool => t !== undefined,
+  );
+  const same = candidates.find((t) => t.flavor === server);
+  if (same) return { tool: same };
+  const other = candidates[0];
+  if (other) {
+    return {
+      tool: other,
+      warning: `no ${server === 'mariadb' ? 'MariaDB' : 'MySQL'} ${role === 'dump' ? 'dump tool' : 'client'} on PATH; using ${other.name} ${other.version} (${other.flavor})`,
+    };
+  }
+  const names = NAMES[role][server].join(' or ');
+  throw new DbsError('TOOL_MISSING', `${names} was not found on PATH`, {
+    hint:
+      server === 'mariadb'
+        ? 'install the MariaDB client tools (Debian/Ubuntu: apt-get install mariadb-client)'
+        : 'install the MySQL client tools (Debian/Ubuntu: apt-get install mysql-client, or MariaDB\'s mariadb-client)',
+  });
+}

@@ -1,0 +1,148 @@
+// The interface between core and the source engines. Engines never import storage or the
+// catalog: they receive a sink to write artifact streams into, and artifact openers to read
+// from when restoring.
+import type { Readable } from 'node:stream';
+import type { Secret } from '../secret.js';
+
+export type SourceKind = 'mysql' | 'redis' | 'sqlite' | 'catalog' | 'dir' | 's3';
+export type BackupType = 'logical' | 'physical' | 'incremental' | 'snapshot';
+
+/** A parsed source or target URL. `password` never appears in `url` or in JSON. */
+export interface Endpoint {
+  kind: SourceKind;
+  /** The URL without password, safe to print and store. */
+  url: string;
+  host?: string;
+  port?: number;
+  user?: string;
+  /** sqlite/dir path; redis db index as string. */
+  path?: string;
+  password?: Secret;
+  /** Extra URL query parameters (e.g. socket=..., tls=...). */
+  params: Record<string, string>;
+}
+
+export interface Selection {
+  /** Databases to back up; empty with all=true means every database (system schemas excluded). */
+  databases: string[];
+  all: boolean;
+  /** db.table names; when set only these tables are dumped. */
+  tables: string[];
+  /** Redis only: key pattern. */
+  match?: string;
+}
+
+export interface ToolInfo {
+  name: string;
+  path?: string;
+  version?: string;
+  found: boolean;
+  /** What the tool is needed for, e.g. "mysql logical backups of MariaDB servers". */
+  purpose: string;
+}
+
+export interface ProbeInfo {
+  /** e.g. "mariadb" or "mysql". */
+  flavor: string;
+  serverVersion: string;
+  /** Problems that make a backup impossible (missing database, missing privilege). */
+  problems: string[];
+  facts: Record<string, unknown>;
+}
+
+export interface ArtifactWriteOptions {
+  /** Expected raw size in bytes, if known (lets S3 pick part sizes). */
+  sizeHint?: number;
+  /** A standard file extension of the raw stream, e.g. ".sql", ".xbstream", ".resp", ".rdb". */
+  extension: string;
+}
+
+export interface StoredArtifact {
+  name: string;
+  key: string;
+  rawBytes: number;
+  storedBytes: number;
+  sha256: string;
+  compression: string;
+}
+
+/** Where an engine writes its artifact streams. The sink compresses, hashes and stores. */
+export interface ArtifactSink {
+  /**
+   * Stores one artifact. Resolves when it is durably stored; rejects when the stream errors
+   * (an engine makes its stream error when its tool fails) or when storing fails.
+   */
+  write(name: string, stream: Readable, options: ArtifactWriteOptions): Promise<StoredArtifact>;
+}
+
+export interface EngineRunContext {
+  signal: AbortSignal;
+  /** A line of the tool's log (stderr); the runner keeps a tail for the task record. */
+  log(line: string): void;
+  /** A scratch directory that the runner removes afterwards (0700). */
+  tmpDir: string;
+}
+
+export interface BackupRequest {
+  source: Endpoint;
+  type: BackupType;
+  selection: Selection;
+  sink: ArtifactSink;
+  /** Engine facts of the parent backup (incrementals). */
+  parent?: { id: string; facts: Record<string, unknown> };
+}
+
+export interface BackupOutcome {
+  serverVersion?: string;
+  toolName?: string;
+  toolVersion?: string;
+  /** Engine facts for the manifest: binlog coordinates, LSN range, key counts... */
+  facts: Record<string, unknown>;
+}
+
+export interface ArtifactReader {
+  name: string;
+  rawBytes: number;
+  /** Opens the artifact, decompressed and checked against its sha256 at the end. */
+  open(): Promise<Readable>;
+}
+
+export interface RestoreRequest {
+  target: Endpoint;
+  type: BackupType;
+  /** The backup's selection, from its manifest. */
+  selection: Selection;
+  facts: Record<string, unknown>;
+  artifacts: ArtifactReader[];
+  options: RestoreOptions;
+}
+
+export interface RestoreOptions {
+  /** Restore only these tables (db.table) out of the backup. */
+  tables?: string[];
+  /** Restore database SRC under the name DST (others are skipped when set). */
+  renameDatabase?: { from: string; to: string };
+  /** Overwrite existing tables / keys. */
+  replace?: boolean;
+  /** Redis: flush the target db(s) first. */
+  flush?: boolean;
+  /** File targets (sqlite, rdb): where to write. */
+  toPath?: string;
+}
+
+export interface RestoreOutcome {
+  /** Raw bytes read from the artifacts. */
+  bytes: number;
+  facts: Record<string, unknown>;
+}
+
+export interface Engine {
+  readonly kind: SourceKind;
+  readonly types: readonly BackupType[];
+  /** Tools this engine runs, with versions where found (for `dbs doctor`). */
+  tools(): Promise<ToolInfo[]>;
+  /** Connects for real: reachable, version, privileges, the selection exists. */
+  probe(source: Endpoint, selection: Selection, ctx: { signal: AbortSignal }): Promise<ProbeInfo>;
+  backup(req: BackupRequest, ctx: EngineRunContext): Promise<BackupOutcome>;
+  restore(req: RestoreRequest, ctx: EngineRunContext): Promise<RestoreOutcome>;
+}

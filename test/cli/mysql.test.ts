@@ -1,0 +1,293 @@
+// MySQL/MariaDB logical backups end to end through the CLI: plans, runs, tasks, backups,
+// restores, refusals, failures. Real MariaDB from the test bed; local and S3 pools.
+import { randomBytes } from 'node:crypto';
+import { readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { ListMultipartUploadsCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
+import { execa } from 'execa';
+import type { Connection } from 'mysql2/promise';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { dbs, type CliResult } from '../support/cli.js';
+import { mysqlConn, s3Client, tempDir, testbed } from '../support/testbed.js';
+
+const tag = randomBytes(3).toString('hex');
+const DB = `shop_${tag}`;
+const PW = `pw-${randomBytes(8).toString('hex')}`;
+const USER = `dbs_${tag}`;
+let root: Connection;
+let home: string;
+let poolDir: string;
+const env = () => ({ DB_PW: PW, S3_SECRET: testbed().s3.secretKey });
+const run = (args: string[]) => dbs(args, { home, env: env() });
+const outputs: string[] = [];
+async function runLogged(args: string[]): Promise<CliResult> {
+  const r = await run(args);
+  outputs.push(r.stdout, r.stderr);
+  return r;
+}
+function src() {
+  const m = testbed().mariadb;
+  return `mysql://${USER}@127.0.0.1:${m.port}`;
+}
+
+async function tableFacts(conn: Connection, db: string) {
+  const [tables] = (await conn.query(`SELECT table_name AS t FROM information_schema.tables WHERE table_schema = ? AND table_type = 'BASE TABLE' ORDER BY table_name`, [db])) as unknown as [{ t: string }[]];
+  const out: Record<string, { rows: number; checksum: string }> = {};
+  for (const { t } of tables) {
+    const [[c]] = (await conn.query(`SELECT COUNT(*) AS n FROM \`${db}\`.\`${t}\``)) as unknown as [[{ n: number }]];
+    const [[k]] = (await conn.query(`CHECKSUM TABLE \`${db}\`.\`${t}\``)) as unknown as [[{ Checksum: string }]];
+    out[t] = { rows: Number(c.n), checksum: String(k.Checksum) };
+  }
+  return out;
+}
+
+async function objects(db: string) {
+  const q = async (sql: string) => ((await root.query(sql, [db])) as unknown as [{ n: string }[]])[0].map((r) => r.n).sort();
+  return {
+    views: await q('SELECT table_name AS n FROM information_schema.views WHERE table_schema = ?'),
+    triggers: await q('SELECT trigger_name AS n FROM information_schema.triggers WHERE trigger_schema = ?'),
+    routines: await q('SELECT routine_name AS n FROM information_schema.routines WHERE routine_schema = ?'),
+    events: await q('SELECT event_name AS n FROM information_schema.events WHERE event_schema = ?'),
+  };
+}
+
+beforeAll(async () => {
+  root = await mysqlConn(testbed().mariadb);
+  await root.query(`CREATE DATABASE \`${DB}\` CHARACTER SET utf8mb4`);
+  await root.query(`CREATE USER '${USER}'@'127.0.0.1' IDENTIFIED BY '${PW}'`);
+  await root.query(`GRANT ALL PRIVILEGES ON *.* TO '${USER}'@'127.0.0.1'`);
+  await root.query(`USE \`${DB}\``);
+  await root.query(`
+    CREATE TABLE customers (id INT PRIMARY KEY AUTO_INCREMENT, name VARCHAR(100) CHARACTER SET utf8mb4, note TEXT, balance DECIMAL(30,10), seen DATETIME(6), prefs JSON, photo BLOB);
+    CREATE TABLE orders (id BIGINT PRIMARY KEY, customer_id INT, total DECIMAL(12,2), created DATETIME(6), KEY (customer_id));
+    CREATE TABLE audit (id INT PRIMARY KEY AUTO_INCREMENT, msg VARCHAR(200));
+    INSERT INTO customers (name, note, balance, seen, prefs, photo) VALUES
+      ('Zoë 😀 Ünïcode', 'emoji 🎉 and 中文', 12345678901234567890.0123456789, '2026-11-21 12:34:56.789012', '{"a": [1, 2, {"b": null}]}', NULL),
+      (NULL, NULL, NULL, NULL, NULL, NULL),
+      ('bytes', 'all 256 byte values', -0.0000000001, '1970-01-01 00:00:01.000001', '[]', NULL);
+    UPDATE customers SET photo = (SELECT CAST(GROUP_CONCAT(CHAR(seq) SEPARATOR '') AS BINARY) FROM seq_0_to_255) WHERE name = 'bytes';
+    INSERT INTO orders SELECT seq, 1 + seq % 3, seq * 1.25, '2026-01-01' + INTERVAL seq SECOND FROM seq_1_to_120000;
+    CREATE VIEW big_orders AS SELECT id, total FROM orders WHERE total > 1000;
+    CREATE TRIGGER orders_audit AFTER INSERT ON orders FOR EACH ROW INSERT INTO audit (msg) VALUES (CONCAT('order ', NEW.id));
+    CREATE FUNCTION order_count() RETURNS INT READS SQL DATA RETURN (SELECT COUNT(*) FROM orders);
+    CREATE EVENT nightly ON SCHEDULE EVERY 1 DAY DISABLE DO DELETE FROM audit WHERE id < 0;
+  `);
+  const [[bytes]] = (await root.query('SELECT LENGTH(photo) AS n FROM customers WHERE name = ?', ['bytes'])) as unknown as [[{ n: number }]];
+  expect(bytes.n).toBe(256);
+  home = tempDir('home');
+  poolDir = tempDir('pool');
+  expect((await run(['pool', 'bind', 'local', '--type', 'local', '--path', poolDir])).code).toBe(0);
+  const s3 = testbed().s3;
+  const b = await run(['pool', 'bind', 's3', '--type', 's3', '--endpoint', s3.endpoint, '--prefix', `mysql-${tag}`, '--access-key', s3.accessKey, '--secret-key-env', 'S3_SECRET']);
+  expect(b.code, b.stderr).toBe(0);
+}, 180_000);
+
+afterAll(async () => {
+  await root?.end();
+});
+
+describe('mysql logical: plans, runs, restores', () => {
+  for (const pool of ['local', 's3']) {
+    it(`full backup to the ${pool} pool restores into another database with equal data`, async () => {
+      const plan = `full-${pool}`;
+      const c = await runLogged(['--json', 'plan', 'create', plan, '--source', src(), '--password-env', 'DB_PW', '--pool', pool, '--databases', DB, '--keep-last', '5']);
+      expect(c.code, c.stderr).toBe(0);
+      expect(c.json().plan).toMatchObject({ name: plan, sourceKind: 'mysql', backupType: 'logical', strategy: 'manual' });
+      const r = await runLogged(['--json', 'plan', 'run', plan]);
+      expect(r.code, r.stderr).toBe(0);
+      const { backup, task } = r.json();
+      expect(task.status).toBe('succeeded');
+      expect(backup.rawBytes).toBeGreaterThan(1_000_000);
+      expect(backup.storedBytes).toBeLessThan(backup.rawBytes);
+      const m = backup.manifest;
+      expect(m.artifacts).toHaveLength(1);
+      expect(m.artifacts[0].name).toBe('dump.sql.zst');
+      expect(m.tool.name).toMatch(/mariadb-dump|mysqldump/);
+      expect(JSON.stringify(m)).not.toContain(PW);
+
+      const target = `${DB}_r${pool}`;
+      const rs = await runLogged(['--json', 'backup', 'restore', backup.id, '--to', src(), '--password-env', 'DB_PW', '--database', `${DB}:${target}`]);
+      expect(rs.code, rs.stderr).toBe(0);
+      expect(rs.json()).toMatchObject({ status: 'succeeded', backupId: backup.id });
+      expect(await tableFacts(root, target)).toEqual(await tableFacts(root, DB));
+      expect(await objects(target)).toEqual(await objects(DB));
+      expect((await objects(target)).views).toEqual(['big_orders']);
+
+      const v = await runLogged(['--json', 'backup', 'verify', backup.id]);
+      expect(v.json().ok).toBe(true);
+      const list = await runLogged(['--json', 'backup', 'list', '--plan', plan]);
+      expect(list.json().map((x: { id: string }) => x.id)).toEqual([backup.id]);
+      const rl = await runLogged(['--json', 'restore', 'list', '--backup', backup.id]);
+      expect(rl.json()[0]).toMatchObject({ status: 'succeeded', target: src() });
+    });
+  }
+
+  it('a table-subset plan backs up only those tables', async () => {
+    const c = await runLogged(['plan', 'create', 'subset', '--source', src(), '--password-env', 'DB_PW', '--pool', 'local', '--tables', `${DB}.customers,${DB}.audit`]);
+    expect(c.code, c.stderr).toBe(0);
+    const r = await runLogged(['--json', 'plan', 'run', 'subset']);
+    expect(r.code, r.stderr).toBe(0);
+    const target = `${DB}_subset`;
+    const rs = await runLogged(['backup', 'restore', r.json().backup.id, '--to', src(), '--password-env', 'DB_PW', '--database', `${DB}:${target}`]);
+    expect(rs.code, rs.stderr).toBe(0);
+    const facts = await tableFacts(root, target);
+    expect(Object.keys(facts).sort()).toEqual(['audit', 'customers']);
+    expect(facts.customers).toEqual((await tableFacts(root, DB)).customers);
+  });
+
+  it('restores chosen tables out of a full backup, and refuses to overwrite without --replace', async () => {
+    const b = (await runLogged(['--json', 'backup', 'list', '--plan', 'full-local'])).json()[0];
+    const target = `${DB}_tables`;
+    await root.query(`CREATE DATABASE \`${target}\``);
+    const rs = await runLogged(['backup', 'restore', b.id, '--to', src(), '--password-env', 'DB_PW', '--database', `${DB}:${target}`, '--tables', `${DB}.customers`]);
+    expect(rs.code, rs.stderr).toBe(0);
+    expect(Object.keys(await tableFacts(root, target))).toEqual(['customers']);
+    await root.query(`INSERT INTO \`${target}\`.customers (name) VALUES ('added after restore')`);
+    const again = await runLogged(['backup', 'restore', b.id, '--to', src(), '--password-env', 'DB_PW', '--database', `${DB}:${target}`, '--tables', `${DB}.customers`]);
+    expect(again.code).toBe(4);
+    expect(again.stderr).toMatch(/--replace/);
+    const [[n]] = (await root.query(`SELECT COUNT(*) AS n FROM \`${target}\`.customers`)) as unknown as [[{ n: number }]];
+    expect(Number(n.n)).toBe(4); // nothing changed
+    const replaced = await runLogged(['backup', 'restore', b.id, '--to', src(), '--password-env', 'DB_PW', '--database', `${DB}:${target}`, '--tables', `${DB}.customers`, '--replace']);
+    expect(replaced.code, replaced.stderr).toBe(0);
+    const [[m]] = (await root.query(`SELECT COUNT(*) AS n FROM \`${target}\`.customers`)) as unknown as [[{ n: number }]];
+    expect(Number(m.n)).toBe(3);
+  });
+
+  it('refuses to restore onto the source itself without --yes', async () => {
+    const b = (await runLogged(['--json', 'backup', 'list', '--plan', 'full-local'])).json()[0];
+    const r = await runLogged(['backup', 'restore', b.id, '--to', src(), '--password-env', 'DB_PW']);
+    expect(r.code).toBe(4);
+    expect(r.stderr).toMatch(/is the source of backup/);
+  });
+
+  it('shows plans, tasks and backups as an operator expects', async () => {
+    const list = await runLogged(['plan', 'list']);
+    for (const col of ['NAME', 'STATUS', 'POOL', 'SOURCE TYPE', 'SOURCE', 'STRATEGY', 'TIMER', 'NEXT RUN', 'BACKUP TYPE', 'RETENTION', 'CREATED', 'UPDATED']) expect(list.stdout).toContain(col);
+    expect(list.stdout).toContain(src());
+    const show = await runLogged(['--json', 'plan', 'show', 'full-local']);
+    expect(show.json().backups).toHaveLength(1);
+    expect(show.json().tasks[0].status).toBe('succeeded');
+    const tasks = await runLogged(['--json', 'task', 'list', '--plan', 'full-local']);
+    const t = await runLogged(['--json', 'task', 'show', tasks.json()[0].id]);
+    expect(t.json()).toMatchObject({ status: 'succeeded', trigger: 'manual' });
+    expect(t.json().durationMs).toBeGreaterThan(0);
+    expect(t.json().ratio).toBeGreaterThan(0);
+    const bshow = await runLogged(['backup', 'show', show.json().backups[0].id]);
+    expect(bshow.stdout).toContain('dump.sql.zst');
+  });
+
+  it('updates a plan and re-validates it', async () => {
+    const bad = await runLogged(['plan', 'update', 'full-local', '--databases', 'no_such_db_xyz']);
+    expect(bad.code).toBe(3);
+    expect(bad.stderr).toMatch(/no_such_db_xyz/);
+    const ok = await runLogged(['--json', 'plan', 'update', 'full-local', '--every', 'daily', '--at', '03:15', '--remark', 'nightly']);
+    expect(ok.code, ok.stderr).toBe(0);
+    expect(ok.json()).toMatchObject({ strategy: 'scheduled', remark: 'nightly' });
+    expect(ok.json().timer).toMatch(/daily at 03:15/);
+    expect(ok.json().nextRun).not.toBeNull();
+  });
+});
+
+describe('mysql logical: failures leave nothing behind', () => {
+  it('a dump killed midway fails the task: no backup, no artifact, no multipart upload', async () => {
+    const big = `${DB}_big`;
+    await root.query(`CREATE DATABASE \`${big}\``);
+    await root.query(`CREATE TABLE \`${big}\`.t (id INT PRIMARY KEY, pad CHAR(200)) SELECT seq AS id, REPEAT(CHAR(65 + seq % 26), 200) AS pad FROM seq_1_to_1500000`);
+    const c = await runLogged(['plan', 'create', 'killme', '--source', src(), '--password-env', 'DB_PW', '--pool', 's3', '--databases', big, '--compress', 'none']);
+    expect(c.code, c.stderr).toBe(0);
+    const running = runLogged(['--json', 'plan', 'run', 'killme']);
+    let killed = false;
+    for (let i = 0; i < 200 && !killed; i++) {
+      await new Promise((r) => setTimeout(r, 50));
+      const p = await execa('pkill', ['-9', '-f', `dump.*${big}`], { reject: false });
+      killed = p.exitCode === 0;
+    }
+    expect(killed).toBe(true);
+    const r = await running;
+    expect(r.code).toBe(1);
+    const tasks = (await run(['--json', 'task', 'list', '--plan', 'killme'])).json();
+    expect(tasks[0].status).toBe('failed');
+    expect(tasks[0].errorMessage).toBeTruthy();
+    expect((await run(['--json', 'backup', 'list', '--plan', 'killme'])).json()).toEqual([]);
+    const s3 = s3Client(testbed().s3);
+    const planId = (await run(['--json', 'plan', 'show', 'killme'])).json().id;
+    const objs = await s3.send(new ListObjectsV2Command({ Bucket: 'dbs', Prefix: `mysql-${tag}/dbs/backups/${planId}/` }));
+    expect(objs.Contents ?? []).toEqual([]);
+    const ups = await s3.send(new ListMultipartUploadsCommand({ Bucket: 'dbs', Prefix: `mysql-${tag}/` }));
+    expect(ups.Uploads ?? []).toEqual([]);
+    await root.query(`DROP DATABASE \`${big}\``);
+  });
+
+  it('a wrong password fails with an auth error and a hint, and no password anywhere', async () => {
+    const wrong = 'definitely-wrong-pw-123';
+    const r = await dbs(['plan', 'create', 'badpw', '--source', src(), '--password-env', 'X', '--pool', 'local', '--databases', DB], { home, env: { X: wrong } });
+    expect(r.code).toBe(7);
+    expect(r.stderr).toMatch(/access denied/i);
+    expect(r.stderr).toMatch(/hint:.*password/);
+    expect(r.stderr + r.stdout).not.toContain(wrong);
+    // A plan whose password changed on the server: the task fails with the auth error.
+    await root.query(`CREATE USER '${USER}x'@'127.0.0.1' IDENTIFIED BY '${PW}'`);
+    await root.query(`GRANT ALL PRIVILEGES ON *.* TO '${USER}x'@'127.0.0.1'`);
+    const m = testbed().mariadb;
+    const c = await run(['plan', 'create', 'pwchange', '--source', `mysql://${USER}x@127.0.0.1:${m.port}`, '--password-env', 'DB_PW', '--pool', 'local', '--databases', DB]);
+    expect(c.code, c.stderr).toBe(0);
+    await root.query(`ALTER USER '${USER}x'@'127.0.0.1' IDENTIFIED BY 'changed-elsewhere'`);
+    const runr = await runLogged(['plan', 'run', 'pwchange']);
+    expect(runr.code).toBe(7);
+    const t = (await run(['--json', 'task', 'list', '--plan', 'pwchange'])).json()[0];
+    expect(t).toMatchObject({ status: 'failed', errorCode: 'SOURCE_AUTH' });
+    expect(readdirSync(join(poolDir, 'dbs', 'backups')).length).toBeGreaterThan(0);
+  });
+
+  it('never shows the password: outputs, task records, manifests', () => {
+    expect(outputs.join('\n')).not.toContain(PW);
+  });
+});
+
+describe('mysql logical: refusals and bad input', () => {
+  it('refuses plan delete with backups; --with-backups deletes them', async () => {
+    const r = await run(['plan', 'delete', 'subset']);
+    expect(r.code).toBe(4);
+    expect(r.stderr).toMatch(/still has 1 backup/);
+    const d = await run(['--json', 'plan', 'delete', 'subset', '--with-backups']);
+    expect(d.code, d.stderr).toBe(0);
+    expect(d.json().deletedBackups).toHaveLength(1);
+    expect((await run(['--json', 'plan', 'show', 'subset'])).code).toBe(3);
+  });
+
+  it('refuses pool unbind while a plan uses it', async () => {
+    const r = await run(['pool', 'unbind', 'local']);
+    expect(r.code).toBe(4);
+    expect(r.stderr).toMatch(/used by .* plan/);
+  });
+
+  const cases: [string, string[], number, RegExp][] = [
+    ['unknown source scheme', ['--source', 'postgres://x@h', '--databases', 'a'], 2, /unknown scheme "postgres"/],
+    ['unreachable host', ['--source', 'mysql://root@127.0.0.1:9', '--databases', 'a'], 6, /127\.0\.0\.1:9/],
+    ['missing database', ['--databases', 'nope_db_1'], 3, /nope_db_1/],
+    ['missing table', ['--tables', `${DB}.nope_table`], 3, /nope_table/],
+    ['invalid cron', ['--databases', DB, '--cron', '61 * * * *'], 2, /not a valid cron expression/],
+    ['--at 25:00', ['--databases', DB, '--every', 'daily', '--at', '25:00'], 2, /not a time of day/],
+    ['--keep-days 0', ['--databases', DB, '--keep-days', '0'], 2, /at least 1/],
+    ['--manual with a schedule', ['--databases', DB, '--manual', '--every', 'hourly'], 2, /exclusive/],
+    ['no selection', [], 2, /--databases a,b, --all-databases or --tables/],
+    ['password in the URL', ['--source', 'mysql://u:secret@127.0.0.1', '--databases', DB], 2, /must not contain a password/],
+  ];
+  it.each(cases)('%s', async (_n, extra, code, msg) => {
+    const before = (await run(['--json', 'plan', 'list'])).json().length;
+    const args = ['plan', 'create', `bad-${randomBytes(2).toString('hex')}`, '--pool', 'local', '--password-env', 'DB_PW'];
+    if (!extra.includes('--source')) args.push('--source', src());
+    const r = await run([...args, ...extra]);
+    expect(r.code, r.stderr).toBe(code);
+    expect(r.stderr).toMatch(msg);
+    expect(r.stderr).toMatch(/hint:/);
+    expect((await run(['--json', 'plan', 'list'])).json().length).toBe(before);
+  });
+
+  it('refuses a plan name that exists', async () => {
+    const r = await run(['plan', 'create', 'full-local', '--source', src(), '--password-env', 'DB_PW', '--pool', 'local', '--databases', DB]);
+    expect(r.code).toBe(4);
+    expect(r.stderr).toMatch(/already exists/);
+  });
+});

@@ -1,0 +1,60 @@
+// Runs dbs in-process (runCli) with captured output, as the command tests do.
+import { PassThrough, Writable } from 'node:stream';
+import { execa } from 'execa';
+import { runCli } from '../../src/cli.js';
+
+export interface CliResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+  json<T = any>(): T;
+}
+
+class Capture extends Writable {
+  text = '';
+  isTTY = false;
+  override _write(chunk: Buffer, _e: BufferEncoding, cb: () => void): void {
+    this.text += chunk.toString();
+    cb();
+  }
+}
+
+export interface DbsOptions {
+  home: string;
+  env?: NodeJS.ProcessEnv;
+  cwd?: string;
+  signal?: AbortSignal;
+}
+
+export async function dbs(args: string[], o: DbsOptions): Promise<CliResult> {
+  const stdout = new Capture();
+  const stderr = new Capture();
+  const stdin = new PassThrough();
+  stdin.end();
+  const code = await runCli(['--home', o.home, ...args], {
+    stdout,
+    stderr,
+    stdin,
+    env: { PATH: process.env.PATH, HOME: process.env.HOME, ...o.env },
+    cwd: o.cwd ?? o.home,
+    signal: o.signal ?? new AbortController().signal,
+  });
+  return {
+    code,
+    stdout: stdout.text,
+    stderr: stderr.text,
+    json: () => JSON.parse(stdout.text),
+  };
+}
+
+/** Spawns bin/dbs.js as a user would (compiled dist/ must exist: npm run build). */
+export async function dbsBin(args: string[], o: DbsOptions & { input?: string }) {
+  const r = await execa(process.execPath, [new URL('../../bin/dbs.js', import.meta.url).pathname, '--home', o.home, ...args], {
+    env: { ...o.env },
+    extendEnv: true,
+    reject: false,
+    input: o.input ?? '',
+    cwd: o.cwd ?? o.home,
+  });
+  return { code: r.exitCode ?? -1, stdout: String(r.stdout), stderr: String(r.stderr) };
+}
