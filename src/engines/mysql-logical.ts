@@ -63,7 +63,7 @@ export async function probeMysql(
     const binlog = binlogPlan(server.logBin, server.flavor, server.flavor, grants);
     const problems = [...res.missing, ...priv.problems];
     if (res.databases.length === 0 && res.missing.length === 0) {
-      problems.push(`there is no database to back up on ${describeAddress(t)}`);
+      problems.push(`databases to back up do not exist on ${describeAddress(t)} (it holds only system schemas)`);
     }
     const warnings = [...priv.warnings];
     if (server.logBin && !binlog.record && binlog.reason) warnings.push(binlog.reason);

@@ -329,7 +329,7 @@ export function checkPrivileges(g: Grants, res: ResolvedSelection, flavor: Mysql
       list.length === 0 ? '' : ` (${list.slice(0, 5).map((n) => quoteIdent(n)).join(', ')}${list.length > 5 ? `, +${list.length - 5} more` : ''})`;
     const why =
       priv === 'TRIGGER'
-        ? ': triggers would be missing from the dump'
+        ? ': its triggers would be left out of the dump'
         : priv === 'EVENT'
           ? ': the dump of events would fail'
           : '';
