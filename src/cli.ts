@@ -10,6 +10,7 @@ import { makePrompter } from './output/prompt.js';
 import { systemClock, type Clock } from './store/catalog.js';
 import { VERSION } from './version.js';
 import { registerBackup } from './commands/backup.js';
+import { registerDaemon } from './commands/daemon.js';
 import { registerMisc } from './commands/misc.js';
 import { registerPlan } from './commands/plan.js';
 import { registerPool } from './commands/pool.js';
@@ -102,6 +103,7 @@ Exit codes: 0 ok, 1 failure, 2 usage/validation, 3 not found, 4 conflict/refused
   registerTask(program, run);
   registerBackup(program, run);
   registerRestore(program, run);
+  registerDaemon(program, run);
   return program;
 }
 

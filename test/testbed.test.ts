@@ -94,7 +94,6 @@ describe('test bed', () => {
     }
     await srv.stop();
     expect(pidAlive(srv.pid)).toBe(false);
-    expect(existsSync(`/proc/${srv.pid}/cmdline`) ? pidAlive(srv.pid) : false).toBe(false);
     expect(existsSync(srv.dir)).toBe(false);
   });
 
@@ -124,8 +123,11 @@ describe('test bed', () => {
     expect(existsSync(srv.baseDir)).toBe(false);
   });
 
-  it('tempDir makes a directory', () => {
-    const d = tempDir('smoke');
-    expect(existsSync(d)).toBe(true);
+  it('tempDir makes a fresh directory each call', () => {
+    const a = tempDir('smoke');
+    const b = tempDir('smoke');
+    expect(a).not.toBe(b);
+    expect(existsSync(a) && existsSync(b)).toBe(true);
+    expect(a).toMatch(/dbs-test-files-.*\/smoke-/);
   });
 });

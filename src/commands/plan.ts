@@ -27,6 +27,10 @@ function addPlanOptions(c: Command, create: boolean): Command {
     .option('--tz <zone>', 'time zone of the schedule (default: local)')
     .option('--keep-days <n>', 'delete backups older than N days')
     .option('--keep-last <n>', 'keep the newest N backups')
+    .option('--keep-daily <n>', 'GFS: keep the newest backup of each of the last N days')
+    .option('--keep-weekly <n>', 'GFS: keep the newest backup of each of the last N weeks')
+    .option('--keep-monthly <n>', 'GFS: keep the newest backup of each of the last N months')
+    .option('--keep-forever', 'never delete backups (the default without --keep-* rules)')
     .option('--compress <kind>', `zstd${create ? ' (default)' : ''}, gzip or none`)
     .option('--remark <text>', 'free text');
 }
@@ -77,7 +81,7 @@ Examples:
             ? 'no plans; create one with: dbs plan create NAME --source URL --pool POOL'
             : table(
                 ['NAME', 'ID', 'STATUS', 'POOL', 'SOURCE TYPE', 'SOURCE', 'STRATEGY', 'TIMER', 'NEXT RUN', 'BACKUP TYPE', 'RETENTION', 'CREATED', 'UPDATED'],
-                ps.map((p) => [p.name, p.id, p.status + (p.pauseReason ? ` (${p.pauseReason})` : ''), p.poolName, p.sourceKind, p.source.url, p.strategy, p.timer, fmtTime(p.nextRun), p.backupType, p.retentionText, fmtTime(p.createdAt), fmtTime(p.updatedAt)]),
+                ps.map((p) => [p.name, p.id, p.status + (p.pauseReason ? ` (${p.pauseReason})` : '') + (p.available ? '' : `, unavailable (${p.unavailableReason})`), p.poolName, p.sourceKind, p.source.url, p.strategy, p.timer, fmtTime(p.nextRun), p.backupType, p.retentionText, fmtTime(p.createdAt), fmtTime(p.updatedAt)]),
               ),
         );
       }),
@@ -96,7 +100,7 @@ Examples:
             fields([
               ['Name', x.name],
               ['ID', x.id],
-              ['Status', x.status + (x.pauseReason ? ` (${x.pauseReason})` : '')],
+              ['Status', x.status + (x.pauseReason ? ` (${x.pauseReason})` : '') + (x.available ? '' : `, unavailable (${x.unavailableReason})`)],
               ['Source', `${x.sourceKind} ${x.source.url}`],
               ['Backup type', x.backupType],
               ['Selection', JSON.stringify(x.selection)],
@@ -132,10 +136,22 @@ Examples:
 
   plan
     .command('run')
-    .description('run a plan now, in the foreground; exits non-zero when the backup failed')
-    .argument('<plan>', 'plan id or name')
-    .action((ref: string, _o: Opts, cmd: Command) =>
+    .description('run a plan now in the foreground (exits non-zero when the backup failed), or every due plan with --due')
+    .argument('[plan]', 'plan id or name')
+    .option('--due', 'run every scheduled plan that is due since its last run, then exit (for cron/systemd timers)')
+    .action((ref: string | undefined, o: Opts, cmd: Command) =>
       run(cmd, async (ctx) => {
+        if (o.due) {
+          if (ref) throw new (await import('../errors.js')).DbsError('USAGE', '--due runs every due plan; do not name a plan', { hint: 'drop the plan name, or drop --due' });
+          const { runDue } = await import('../core/scheduler.js');
+          const r = await runDue({}, ctx);
+          ctx.out.result(
+            { ...r, ran: r.ran.map((x) => ({ plan: x.plan, status: x.status, backup: x.result?.backup?.id, task: x.result?.task.id, error: x.error?.toJSON() })) },
+            (x) => (x.ran.length ? x.ran.map((y) => `${y.plan}: ${y.status}${y.backup ? ` (${y.backup})` : ''}${y.error ? `: ${y.error.message}` : ''}`).join('\n') : `nothing due (${x.notDue} plan(s) checked)`),
+          );
+          return;
+        }
+        if (!ref) throw new (await import('../errors.js')).DbsError('USAGE', 'name the plan to run, or pass --due', { hint: 'e.g. dbs plan run shop' });
         const { runPlanRun } = await import('../core/tasks.js');
         const bar = ctx.out.progress(`backing up ${ref}`, (done, _t, ms) => `${fmtBytes(done)}  ${fmtBytes(ms > 0 ? (done / ms) * 1000 : 0)}/s  ${fmtDuration(ms)}`);
         try {
@@ -152,6 +168,20 @@ Examples:
         }
       }),
     );
+
+  for (const verb of ['pause', 'resume'] as const) {
+    plan
+      .command(verb)
+      .description(verb === 'pause' ? 'stop running a scheduled plan on its schedule' : 'run a paused plan on its schedule again')
+      .argument('<plan>', 'plan id or name')
+      .action((ref: string, _o: Opts, cmd: Command) =>
+        run(cmd, async (ctx) => {
+          const m = await import('../core/scheduler.js');
+          const p = verb === 'pause' ? m.runPlanPause({ plan: ref }, ctx) : m.runPlanResume({ plan: ref }, ctx);
+          ctx.out.result(p, (x) => `${verb === 'pause' ? 'paused' : 'resumed'} plan ${x.name}${x.nextRun ? `; next run ${fmtTime(x.nextRun)}` : ''}`);
+        }),
+      );
+  }
 
   plan
     .command('prune')

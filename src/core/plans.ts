@@ -10,7 +10,7 @@ import { newId, type BackupRecord, type Catalog, type PlanRecord, type TaskRecor
 import { parseEndpoint } from './endpoints.js';
 import { validateName } from './names.js';
 import { findPoolOrThrow, openPool, probePool } from './pools.js';
-import { describeRetention, type Retention } from './retention.js';
+import { describeRetention, hasRules, type Retention } from './retention.js';
 import { describeSchedule, nextRuns, parseSchedule, type Schedule, type ScheduleFlags } from './schedule.js';
 
 export const DEFAULT_TYPES: Record<string, BackupType> = { mysql: 'logical', redis: 'logical', sqlite: 'snapshot', catalog: 'snapshot', dir: 'snapshot', s3: 'snapshot' };
@@ -26,6 +26,10 @@ export interface PlanInput extends ScheduleFlags {
   match?: string;
   keepDays?: string | number;
   keepLast?: string | number;
+  keepDaily?: string | number;
+  keepWeekly?: string | number;
+  keepMonthly?: string | number;
+  keepForever?: boolean;
   compress?: string;
   remark?: string;
   password?: Secret;
@@ -33,6 +37,9 @@ export interface PlanInput extends ScheduleFlags {
 
 export interface PlanView extends PlanRecord {
   poolName: string;
+  /** False while the plan's pool is offline: its runs fail fast until the pool answers. */
+  available: boolean;
+  unavailableReason: string;
   strategy: 'manual' | 'scheduled';
   timer: string;
   nextRun: string | null;
@@ -46,13 +53,20 @@ function positiveInt(v: string | number | undefined, flag: string): number | und
   return n;
 }
 
-export function parseRetention(i: Pick<PlanInput, 'keepDays' | 'keepLast'>): Retention | undefined {
-  if (i.keepDays !== undefined && i.keepLast !== undefined) throw new DbsError('USAGE', '--keep-days and --keep-last are exclusive', { hint: 'choose one retention rule' });
-  const keepDays = positiveInt(i.keepDays, '--keep-days');
-  const keepLast = positiveInt(i.keepLast, '--keep-last');
-  if (keepDays) return { keepDays };
-  if (keepLast) return { keepLast };
-  return undefined;
+export function parseRetention(i: Pick<PlanInput, 'keepDays' | 'keepLast' | 'keepDaily' | 'keepWeekly' | 'keepMonthly' | 'keepForever'>): Retention | undefined {
+  const r: Retention = {
+    keepDays: positiveInt(i.keepDays, '--keep-days'),
+    keepLast: positiveInt(i.keepLast, '--keep-last'),
+    keepDaily: positiveInt(i.keepDaily, '--keep-daily'),
+    keepWeekly: positiveInt(i.keepWeekly, '--keep-weekly'),
+    keepMonthly: positiveInt(i.keepMonthly, '--keep-monthly'),
+  };
+  for (const k of Object.keys(r) as (keyof Retention)[]) if (r[k] === undefined) delete r[k];
+  if (i.keepForever) {
+    if (hasRules(r)) throw new DbsError('USAGE', '--keep-forever cannot be combined with other --keep-* rules', { hint: 'drop one of them' });
+    return { keepForever: true };
+  }
+  return hasRules(r) ? r : undefined;
 }
 
 function splitList(v: string | undefined): string[] {
@@ -103,9 +117,13 @@ export function findPlanOrThrow(catalog: Catalog, ref: string): PlanRecord {
 export function planView(catalog: Catalog, p: PlanRecord, now: Date): PlanView {
   const schedule = p.schedule as unknown as Schedule;
   const next = p.status === 'active' ? nextRuns(schedule, now, 1)[0] : undefined;
+  const pool = catalog.getPool(p.poolId);
+  const available = Boolean(pool) && pool!.status !== 'offline';
   return {
     ...p,
-    poolName: catalog.getPool(p.poolId)?.name ?? p.poolId,
+    poolName: pool?.name ?? p.poolId,
+    available,
+    unavailableReason: !pool ? 'pool not bound' : pool.status === 'offline' ? `pool ${pool.name} offline` : '',
     strategy: schedule.kind === 'manual' ? 'manual' : 'scheduled',
     timer: describeSchedule(schedule),
     nextRun: next ? next.toISOString() : null,
@@ -179,7 +197,7 @@ export async function runPlanCreate(i: PlanInput, ctx: Context): Promise<{ plan:
   const type = i.type ?? DEFAULT_TYPES[kind];
   const selection = parseSelection(kind, i);
   const pool = findPoolOrThrow(catalog, i.pool);
-  const schedule: Schedule = parseSchedule(i, ctx.clock()) ?? { kind: 'manual' };
+  const schedule: Schedule & { since?: string } = { ...(parseSchedule(i, ctx.clock()) ?? { kind: 'manual' }), since: ctx.clock().toISOString() };
   const retention = parseRetention(i) ?? {};
   const compression = (i.compress ?? ctx.settings.compression) as Compression;
   if (!COMPRESSIONS.includes(compression)) throw new DbsError('INVALID_ARGUMENT', `--compress ${JSON.stringify(i.compress)} is not one of ${COMPRESSIONS.join(', ')}`, { hint: 'zstd is the default' });
@@ -267,7 +285,7 @@ export async function runPlanUpdate(i: PlanInput & { plan: string; name?: string
   if (i.source !== undefined) changes.source = sourceRecord(endpoint);
   if (selectionGiven) changes.selection = selection as unknown as Record<string, unknown>;
   if (i.type !== undefined) changes.backupType = type;
-  if (schedule) changes.schedule = schedule as unknown as PlanRecord['schedule'];
+  if (schedule) changes.schedule = { ...schedule, since: ctx.clock().toISOString() } as unknown as PlanRecord['schedule'];
   if (retention) changes.retention = retention as Record<string, unknown>;
   if (i.compress !== undefined) changes.compression = i.compress;
   if (i.remark !== undefined) changes.remark = i.remark;

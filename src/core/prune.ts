@@ -7,7 +7,8 @@ import { planPrune, type PruneDecision, type Retention } from './retention.js';
 
 export function pruneDecisions(plan: PlanRecord, ctx: Context): PruneDecision[] {
   const backups = ctx.catalog().listBackups({ planId: plan.id });
-  return planPrune(plan.retention as Retention, backups, ctx.clock());
+  const tz = (plan.schedule as { tz?: string }).tz ?? 'UTC';
+  return planPrune(plan.retention as Retention, backups, ctx.clock(), tz);
 }
 
 export async function applyRetention(plan: PlanRecord, ctx: Context): Promise<string[]> {

@@ -11,9 +11,9 @@ import { getEngine } from '../engines/registry.js';
 import type { BackupType, Selection } from '../engines/types.js';
 import type { Compression } from '../pipeline/stages.js';
 import { redactText } from '../secret.js';
-import { backupPrefix, manifestKey } from '../storage/layout.js';
+import { POOL_MARKER_KEY, backupPrefix, manifestKey } from '../storage/layout.js';
 import type { PoolDriver } from '../storage/types.js';
-import type { BackupRecord, PlanRecord, TaskRecord } from '../store/catalog.js';
+import type { BackupRecord, PlanRecord, PoolRecord, TaskRecord } from '../store/catalog.js';
 import { newId } from '../store/catalog.js';
 import { VERSION } from '../version.js';
 import { PoolSink } from './artifacts.js';
@@ -26,6 +26,8 @@ const STDERR_TAIL_LINES = 30;
 
 export interface RunOptions {
   trigger: 'manual' | 'schedule' | 'due';
+  /** When the run was queued (the daemon's queue); defaults to its start. */
+  queuedAt?: Date;
   onProgress?: (rawBytes: number) => void;
 }
 
@@ -50,6 +52,34 @@ async function cleanupBackup(driver: PoolDriver, planId: string, backupId: strin
   }
 }
 
+/**
+ * Fails fast, before any dump starts, when the pool does not answer or lost its marker, and
+ * records the pool's status either way.
+ */
+async function checkPoolReachable(ctx: Context, pool: PoolRecord, driver: PoolDriver): Promise<void> {
+  const catalog = ctx.catalog();
+  try {
+    const marker = await driver.stat(POOL_MARKER_KEY, { signal: ctx.signal });
+    if (!marker) {
+      throw new DbsError('POOL_CHECK_FAILED', `pool ${pool.name} (${driver.location}) has lost its marker ${POOL_MARKER_KEY}`, {
+        hint: 'is the right disk mounted / the right bucket and prefix bound? see: dbs pool check',
+      });
+    }
+  } catch (e) {
+    if (ctx.signal.aborted) throw e;
+    const err = e instanceof DbsError ? e : new DbsError('POOL_UNREACHABLE', describeError(e), { cause: e });
+    if (pool.status !== 'offline') {
+      catalog.setPoolStatus(pool.id, 'offline', err.message, null);
+      catalog.recordEvent({ resourceKind: 'pool', resourceId: pool.id, type: 'pool.offline', level: 'error', message: err.message });
+    }
+    throw err;
+  }
+  if (pool.status === 'offline') {
+    catalog.setPoolStatus(pool.id, 'online', '', null);
+    catalog.recordEvent({ resourceKind: 'pool', resourceId: pool.id, type: 'pool.online', level: 'info', message: 'the pool answers again' });
+  }
+}
+
 export async function runPlanOnce(plan: PlanRecord, o: RunOptions, ctx: Context): Promise<RunResult> {
   const catalog = ctx.catalog();
   const lock = acquire(catalog, `plan:${plan.id}`, `task of plan ${plan.name}`, `plan ${JSON.stringify(plan.name)}`);
@@ -64,7 +94,7 @@ export async function runPlanOnce(plan: PlanRecord, o: RunOptions, ctx: Context)
     planName: plan.name,
     trigger: o.trigger,
     status: 'running',
-    queuedAt: started.toISOString(),
+    queuedAt: (o.queuedAt ?? started).toISOString(),
     startedAt: started.toISOString(),
     pid: process.pid,
     host: hostname(),
@@ -78,6 +108,7 @@ export async function runPlanOnce(plan: PlanRecord, o: RunOptions, ctx: Context)
     const pool = catalog.getPool(plan.poolId);
     if (!pool) throw new DbsError('POOL_NOT_FOUND', `the pool ${plan.poolId} of plan ${plan.name} is not bound`, { hint: 'bind it again or update the plan' });
     driver = await openPool(ctx, pool);
+    await checkPoolReachable(ctx, pool, driver);
     const engine = await getEngine(plan.sourceKind);
     tmpDir = await mkdtemp(join(tmpdir(), 'dbs-task-'));
     const sink = new PoolSink({

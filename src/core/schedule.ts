@@ -1,6 +1,6 @@
 // Plan schedules: manual, a cron expression, every hourly/daily/weekly, or once. Validated at
 // create/update; next runs computed with node-cron in the plan's time zone.
-import { createTask, validateDetailed } from 'node-cron';
+import { createTask, parse, validateDetailed } from 'node-cron';
 import { DbsError } from '../errors.js';
 
 export type Schedule =
@@ -147,25 +147,84 @@ export function nextRuns(s: Schedule, after: Date, count: number): Date[] {
   const from = s.start && new Date(s.start) > after ? new Date(new Date(s.start).getTime() - 1) : after;
   const task = createTask(s.expr, () => undefined, { timezone: s.tz });
   try {
-    return nextFrom(task, from, count);
+    return walk(task, s.expr, s.tz, from, count);
   } finally {
     void task.destroy();
   }
 }
 
-function nextFrom(task: ReturnType<typeof createTask>, from: Date, count: number): Date[] {
-  // node-cron computes from "now"; walk with match() from `from` at minute (or second)
-  // granularity when `from` is not now. Cheap: at most a few days of minutes for typical use.
-  if (Math.abs(from.getTime() - Date.now()) < 1000) return task.getNextRuns(count);
-  const out: Date[] = [];
-  const seconds = task.getPattern().trim().split(/\s+/).length === 6;
+/** Wall-clock time in the zone as a UTC-epoch number (for comparisons only). */
+function wallClock(fmt: Intl.DateTimeFormat, t: number): number {
+  const p: Record<string, number> = {};
+  for (const part of fmt.formatToParts(new Date(t))) if (part.type !== 'literal') p[part.type] = Number(part.value);
+  return Date.UTC(p.year, p.month - 1, p.day, p.hour % 24, p.minute, p.second);
+}
+
+/**
+ * Walks forward from `from` with cron-daemon semantics across daylight-saving changes:
+ * schedules at fixed hours run once per wall-clock time (a time repeated when clocks go back
+ * runs once; a time skipped when they go forward runs right after the change), while
+ * schedules with a wildcard or stepped hour run by elapsed time.
+ */
+function walk(task: ReturnType<typeof createTask>, expr: string, tz: string, from: Date, count: number): Date[] {
+  const fieldsList = expr.trim().split(/\s+/);
+  const seconds = fieldsList.length === 6;
+  const fixedHours = !/[*/]/.test(fieldsList[seconds ? 2 : 1]);
+  const f = parse(expr);
+  const fmt = new Intl.DateTimeFormat('en-US', { timeZone: tz, hourCycle: 'h23', year: 'numeric', month: 'numeric', day: 'numeric', hour: 'numeric', minute: 'numeric', second: 'numeric' });
   const step = seconds ? 1000 : 60_000;
+  const out: Date[] = [];
   let t = Math.floor(from.getTime() / step) * step + step;
-  const limit = t + 366 * 24 * 3600 * 1000;
+  let lastWall = wallClock(fmt, from.getTime());
+  let prevT = t - step;
+  let prevWall = wallClock(fmt, prevT);
+  const limit = t + 400 * 24 * 3600 * 1000;
   while (out.length < count && t < limit) {
-    const d = new Date(t);
-    if (task.match(d)) out.push(d);
+    const wall = wallClock(fmt, t);
+    // A wall-clock gap (clocks went forward) that hid a matching time: run right after it.
+    if (fixedHours && wall - prevWall > t - prevT && skippedMatch(f, prevWall, wall, step)) {
+      out.push(new Date(t));
+      lastWall = wall;
+    } else {
+      const w = new Date(wall);
+      const dayOk = f.month.includes(w.getUTCMonth() + 1) && f.dayOfMonth.includes(w.getUTCDate()) && f.dayOfWeek.some((x) => x === w.getUTCDay() || (x === 7 && w.getUTCDay() === 0));
+      if (!dayOk || !f.hour.includes(w.getUTCHours())) {
+        // Nothing can match before the next local hour (or day): jump there.
+        const toNext = dayOk ? 3_600_000 - (wall % 3_600_000) : 86_400_000 - (wall % 86_400_000);
+        prevT = t;
+        prevWall = wall;
+        t += toNext;
+        continue;
+      }
+      if (task.match(new Date(t)) && (!fixedHours || wall > lastWall)) {
+        out.push(new Date(t));
+        lastWall = wall;
+      }
+    }
+    prevT = t;
+    prevWall = wall;
     t += step;
   }
   return out;
+}
+
+/** True when a wall-clock time strictly between two readings matches the parsed fields. */
+function skippedMatch(f: ReturnType<typeof parse>, before: number, after: number, step: number): boolean {
+  for (let w = before + step; w < after; w += step) {
+    const d = new Date(w);
+    const dow = d.getUTCDay();
+    const okDom = f.dayOfMonth.some((x) => x === d.getUTCDate());
+    const okDow = f.dayOfWeek.some((x) => x === dow || (x === 7 && dow === 0));
+    if (
+      f.minute.includes(d.getUTCMinutes()) &&
+      f.hour.includes(d.getUTCHours()) &&
+      f.month.includes(d.getUTCMonth() + 1) &&
+      okDom &&
+      okDow &&
+      (step >= 60_000 || f.second.includes(d.getUTCSeconds()))
+    ) {
+      return true;
+    }
+  }
+  return false;
 }

@@ -38,6 +38,11 @@ export function classifyRedisError(err: unknown, ep: Endpoint, role: RedisRole):
   const msg = raw.split('\n')[0];
   const where = `Redis ${role} ${redisAddress(ep)}`;
   const code = e?.code;
+  if (/without any password configured|no password is set/i.test(msg)) {
+    return new DbsError('SOURCE_AUTH', `${where} has no password, but one was given: ${msg}`, {
+      hint: 'drop --password-env / --password-file (or set a password on the server: requirepass or an ACL user)',
+    });
+  }
   if (/^(WRONGPASS|NOAUTH)\b/.test(msg) || /invalid (username-)?password/i.test(msg) || /^ERR AUTH\b/.test(msg)) {
     const noPassword = ep.password === undefined || ep.password.isEmpty;
     return new DbsError('SOURCE_AUTH', `${where} refused the login${redisUser(ep) ? ` of user ${redisUser(ep)}` : ''}: ${msg}`, {

@@ -119,6 +119,11 @@ export async function fetchRdb(ep: Endpoint, file: string, ctx: { signal: AbortS
   if (!succeeded) {
     const last = tail(lines, 5).join(' | ') || (r.failed ? String(r.shortMessage) : 'no output');
     const where = `Redis source ${redisAddress(ep)}`;
+    if (/without any password configured|no password is set/i.test(text)) {
+      throw new DbsError('SOURCE_AUTH', `${where} has no password, but one was given: ${last}`, {
+        hint: 'drop --password-env / --password-file (or set a password on the server: requirepass or an ACL user)',
+      });
+    }
     if (/NOAUTH|WRONGPASS|AUTH failed|invalid (username-)?password/i.test(text)) {
       throw new DbsError('SOURCE_AUTH', `${where} refused the login of redis-cli: ${last}`, {
         hint: 'pass the password with --password-env VAR or --password-file FILE (and the ACL user in the URL: redis://USER@host:port)',

@@ -318,8 +318,8 @@ function restoreErrorFor(err: Error, p: Pending, target: Endpoint, restored: num
   const msg = redactText(err.message.split('\n')[0], [target.password]);
   const where = `Redis target ${redisAddress(target)}`;
   const so = `; ${restored} keys were restored before it`;
-  if (p.kind === 'select') {
-    return new DbsError('INVALID_ARGUMENT', `database ${p.db} does not exist on ${where}: ${msg}`, {
+  if (p.kind === 'select' && /out of range|invalid DB index/i.test(msg)) {
+    return new DbsError('INVALID_ARGUMENT', `database ${p.db} does not exist on ${where}: ${msg}${so}`, {
       hint: 'raise `databases` in the target\'s redis.conf, or restore a single-database backup into another database with --to redis://host:port/N',
     });
   }
@@ -337,7 +337,8 @@ function restoreErrorFor(err: Error, p: Pending, target: Endpoint, restored: num
     return new DbsError('RESTORE_FAILED', `${where} is out of memory: ${msg}${so}`, { hint: 'raise the target\'s maxmemory or free memory, then restore with --flush or --replace' });
   }
   if (/^NOPERM\b/.test(msg)) return classifyRedisError(err, target, 'target');
-  return new DbsError('RESTORE_FAILED', `${where} refused ${p.kind === 'flush' ? 'FLUSHDB' : 'RESTORE'} in database ${p.db}: ${msg}${so}`, { hint: 'see the target server\'s log' });
+  const what = p.kind === 'flush' ? 'FLUSHDB' : p.kind === 'select' ? 'SELECT' : `RESTORE of key ${JSON.stringify(printableKey(p.key ?? Buffer.alloc(0)))}`;
+  return new DbsError('RESTORE_FAILED', `${where} refused ${what} in database ${p.db}: ${msg}${so}`, { hint: 'see the target server\'s log' });
 }
 
 interface RestoreRun {
@@ -537,6 +538,12 @@ export class RedisEngine implements Engine {
         throw classifyRedisError(e, source, 'source');
       }
       let dbs = selectedDatabases(source, req.selection, keyspace);
+      const notNumbers = dbs.filter((d) => !isDbIndex(d));
+      if (notNumbers.length > 0) {
+        throw new DbsError('INVALID_ARGUMENT', `${notNumbers.map((d) => JSON.stringify(d)).join(', ')} ${notNumbers.length > 1 ? 'are not Redis database numbers' : 'is not a Redis database number'}`, {
+          hint: 'Redis databases are numbers: 0, 1, 2, ...',
+        });
+      }
       const problems = databaseProblems(dbs, count);
       if (problems.length > 0) {
         throw new DbsError('SOURCE_NOT_FOUND', `Redis source ${redisAddress(source)}: ${problems.join('; ')}`, { hint: 'check the plan\'s databases (and the db number in the source URL)' });

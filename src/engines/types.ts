@@ -107,6 +107,13 @@ export interface ArtifactReader {
   open(): Promise<Readable>;
 }
 
+export interface ChainLink {
+  backupId: string;
+  type: BackupType;
+  facts: Record<string, unknown>;
+  artifacts: ArtifactReader[];
+}
+
 export interface RestoreRequest {
   target: Endpoint;
   type: BackupType;
@@ -114,6 +121,11 @@ export interface RestoreRequest {
   selection: Selection;
   facts: Record<string, unknown>;
   artifacts: ArtifactReader[];
+  /**
+   * Physical/incremental backups: the whole chain, oldest (the full backup) first; the last
+   * link is the backup being restored. Absent for self-contained backups.
+   */
+  chain?: ChainLink[];
   options: RestoreOptions;
 }
 
@@ -128,6 +140,10 @@ export interface RestoreOptions {
   flush?: boolean;
   /** File targets (sqlite, rdb): where to write. */
   toPath?: string;
+  /** Physical backups: an empty (or missing) directory to become the new datadir. */
+  toDatadir?: string;
+  /** Physical backups: start a server on the restored datadir on this port. */
+  start?: { port: number };
 }
 
 export interface RestoreOutcome {
@@ -145,4 +161,9 @@ export interface Engine {
   probe(source: Endpoint, selection: Selection, ctx: { signal: AbortSignal }): Promise<ProbeInfo>;
   backup(req: BackupRequest, ctx: EngineRunContext): Promise<BackupOutcome>;
   restore(req: RestoreRequest, ctx: EngineRunContext): Promise<RestoreOutcome>;
+  /**
+   * Proves a backup restorable without a target (mariabackup --prepare of the chain in a
+   * scratch dir). Engines without such a check omit it.
+   */
+  verifyPrepare?(req: Omit<RestoreRequest, 'target' | 'options'>, ctx: EngineRunContext): Promise<{ facts: Record<string, unknown> }>;
 }

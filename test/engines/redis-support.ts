@@ -2,11 +2,13 @@
 // covers every type, and a digest of a whole server (DUMP payload + absolute expiry per key).
 import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { rm, stat } from 'node:fs/promises';
+import { rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { execa } from 'execa';
 import { Redis } from 'ioredis';
+import { encodeCommand } from '../../src/engines/redis-resp.js';
 import type { ArtifactReader, ArtifactSink, ArtifactWriteOptions, Endpoint, EngineRunContext, StoredArtifact } from '../../src/engines/types.js';
 import { Secret } from '../../src/secret.js';
 
@@ -94,125 +96,137 @@ export function binKey(i: number): Buffer {
 
 const HOUR = 3_600_000;
 
+export interface Scale {
+  strings: number;
+  hashes: number;
+  lists: number;
+  sets: number;
+  zsets: number;
+  streams: number;
+  big: boolean;
+}
+
+export interface Filled {
+  keys: number;
+  /** Keys that were given a TTL. */
+  ttlKeys: Buffer[];
+}
+
 /**
  * Fills a database with strings (a tenth with TTLs), hashes, lists, sets, sorted sets,
- * streams (one with a consumer group), binary keys/values and a few big values. Returns the
- * number of keys.
+ * streams (one with a consumer group), binary keys and values (every byte) and a few big
+ * values that span many 64 KiB chunks. Loaded with `redis-cli --pipe` (fast).
  */
-export async function fill(c: Redis, db: number, scale: { strings: number; hashes: number; lists: number; sets: number; zsets: number; streams: number; big: boolean }, prefix: string): Promise<number> {
-  await c.select(db);
-  let keys = 0;
-  let pl = c.pipeline();
-  let n = 0;
-  const step = async (): Promise<void> => {
-    if (++n % 5000 === 0) {
-      const res = await pl.exec();
-      for (const [e] of res ?? []) if (e) throw e;
-      pl = c.pipeline();
-    }
+export async function fill(s: { host: string; port: number; password?: string }, db: number, scale: Scale, prefix: string, workDir: string): Promise<Filled> {
+  const cmds: Buffer[] = [encodeCommand(['SELECT', String(db)])];
+  const ttlKeys: Buffer[] = [];
+  const add = (...args: (string | Buffer)[]): void => {
+    cmds.push(encodeCommand(args));
   };
+  const expire = (key: string | Buffer, ms: number): void => {
+    add('PEXPIRE', key, String(ms));
+    ttlKeys.push(typeof key === 'string' ? Buffer.from(key) : key);
+  };
+  let keys = 0;
   for (let i = 0; i < scale.strings; i++) {
-    if (i % 10 === 0) pl.set(`${prefix}s:${i}`, `value-${i}-${'x'.repeat(i % 50)}`, 'PX', HOUR + i);
-    else pl.set(`${prefix}s:${i}`, `value-${i}`);
-    await step();
+    add('SET', `${prefix}s:${i}`, i % 10 === 0 ? `value-${i}-${'x'.repeat(i % 50)}` : `value-${i}`);
+    if (i % 10 === 0) expire(`${prefix}s:${i}`, HOUR + i);
   }
   keys += scale.strings;
   for (let i = 0; i < scale.hashes; i++) {
-    pl.hset(`${prefix}h:${i}`, 'a', i, 'b', `bee-${i}`, 'c', 'see', 'd', i * 2, 'e', 'eee');
-    if (i % 7 === 0) pl.pexpire(`${prefix}h:${i}`, 2 * HOUR);
-    await step();
+    add('HSET', `${prefix}h:${i}`, 'a', String(i), 'b', `bee-${i}`, 'c', 'see', 'd', String(i * 2), 'e', 'eee');
+    if (i % 7 === 0) expire(`${prefix}h:${i}`, 2 * HOUR);
   }
   keys += scale.hashes;
-  for (let i = 0; i < scale.lists; i++) {
-    pl.rpush(`${prefix}l:${i}`, ...Array.from({ length: 10 }, (_, j) => `item-${i}-${j}`));
-    await step();
-  }
+  for (let i = 0; i < scale.lists; i++) add('RPUSH', `${prefix}l:${i}`, ...Array.from({ length: 10 }, (_, j) => `item-${i}-${j}`));
   keys += scale.lists;
-  for (let i = 0; i < scale.sets; i++) {
-    pl.sadd(`${prefix}set:${i}`, i, i + 1, i + 2, `m-${i}`);
-    await step();
-  }
+  for (let i = 0; i < scale.sets; i++) add('SADD', `${prefix}set:${i}`, String(i), String(i + 1), String(i + 2), `m-${i}`);
   keys += scale.sets;
   for (let i = 0; i < scale.zsets; i++) {
-    pl.zadd(`${prefix}z:${i}`, 1, 'one', 2.5, 'two', i, `m-${i}`);
-    if (i % 5 === 0) pl.pexpire(`${prefix}z:${i}`, 3 * HOUR);
-    await step();
+    add('ZADD', `${prefix}z:${i}`, '1', 'one', '2.5', 'two', String(i), `m-${i}`);
+    if (i % 5 === 0) expire(`${prefix}z:${i}`, 3 * HOUR);
   }
   keys += scale.zsets;
   for (let i = 0; i < scale.streams; i++) {
-    for (let j = 0; j < 5; j++) pl.xadd(`${prefix}x:${i}`, `${i + 1}-${j + 1}`, 'f', `v${j}`, 'g', String(i));
-    await step();
+    for (let j = 0; j < 5; j++) add('XADD', `${prefix}x:${i}`, `${i + 1}-${j + 1}`, 'f', `v${j}`, 'g', String(i));
   }
+  if (scale.streams > 0) add('XGROUP', 'CREATE', `${prefix}x:0`, 'grp', '0');
   keys += scale.streams;
   for (let i = 0; i < 256; i++) {
-    pl.set(binKey(i), allBytes(i));
-    if (i % 16 === 0) pl.pexpire(binKey(i), HOUR);
-    await step();
+    add('SET', binKey(i), allBytes(i));
+    if (i % 16 === 0) expire(binKey(i), HOUR);
   }
-  pl.set(allBytes(0), allBytes(7)); // a key made of every byte
+  add('SET', allBytes(0), allBytes(7)); // a key made of every byte
   keys += 257;
-  const res = await pl.exec();
-  for (const [e] of res ?? []) if (e) throw e;
-  if (scale.streams > 0) await c.xgroup('CREATE', `${prefix}x:0`, 'grp', '0');
   if (scale.big) {
-    // Values that span many 64 KiB chunks of the dump.
     const big = Buffer.alloc(3 * 1024 * 1024);
     for (let i = 0; i < big.length; i++) big[i] = (i * 7919) & 0xff;
-    await c.set(`${prefix}big:string`, big);
-    for (let i = 0; i < 100_000; i += 10_000) await c.rpush(`${prefix}big:list`, ...Array.from({ length: 10_000 }, (_, j) => `e${i + j}`));
+    add('SET', `${prefix}big:string`, big);
+    for (let i = 0; i < 100_000; i += 10_000) add('RPUSH', `${prefix}big:list`, ...Array.from({ length: 10_000 }, (_, j) => `e${i + j}`));
     const fields: string[] = [];
     for (let i = 0; i < 20_000; i++) fields.push(`f${i}`, `v${i}`);
-    await c.hset(`${prefix}big:hash`, ...fields);
+    add('HSET', `${prefix}big:hash`, ...fields);
     keys += 3;
   }
-  await c.select(0);
-  return keys;
+  const file = join(workDir, `fill-${db}.resp`);
+  await writeFile(file, Buffer.concat(cmds));
+  const r = await execa('redis-cli', ['-h', s.host, '-p', String(s.port), '--pipe'], {
+    inputFile: file,
+    env: s.password !== undefined ? { REDISCLI_AUTH: s.password } : {},
+    reject: false,
+  });
+  if (r.exitCode !== 0 || !/errors: 0,/.test(String(r.stdout))) throw new Error(`fill failed: ${String(r.stdout)} ${String(r.stderr)}`);
+  await rm(file, { force: true });
+  return { keys, ttlKeys };
 }
 
-/** db -> (key hex -> sha1 of DUMP + ":" + PEXPIRETIME) for the given databases. */
-export async function digest(s: { host: string; port: number; password?: string }, dbs: number[]): Promise<Map<number, Map<string, string>>> {
-  const out = new Map<number, Map<string, string>>();
+type Server = { host: string; port: number; password?: string };
+
+/**
+ * The state of a server for comparisons: DEBUG DIGEST (every db, key, value and whether it
+ * expires; independent of encodings and hash-table order), DBSIZE of each db, and the exact
+ * PEXPIRETIME of the given keys.
+ */
+export async function state(s: Server, dbs: number[], ttlKeys: Map<number, Buffer[]>): Promise<{ digest: string; sizes: Record<number, number>; expiry: Record<number, number[]> }> {
   const c = client(s);
   try {
+    const digest = String(await c.call('DEBUG', 'DIGEST'));
+    const sizes: Record<number, number> = {};
+    const expiry: Record<number, number[]> = {};
     for (const db of dbs) {
       await c.select(db);
-      const m = new Map<string, string>();
-      let cursor = '0';
-      do {
-        const [next, keys] = (await c.callBuffer('SCAN', cursor, 'COUNT', '2000')) as [Buffer, Buffer[]];
-        cursor = next.toString();
-        if (keys.length === 0) continue;
-        const pl = c.pipeline();
-        for (const k of keys) {
-          pl.dumpBuffer(k);
-          pl.pexpiretime(k);
-        }
-        const res = (await pl.exec())!;
-        keys.forEach((k, i) => {
-          const d = res[2 * i][1] as Buffer | null;
-          if (d === null) return;
-          m.set(k.toString('hex'), `${createHash('sha1').update(d).digest('hex')}:${String(res[2 * i + 1][1])}`);
-        });
-      } while (cursor !== '0');
-      out.set(db, m);
+      sizes[db] = await c.dbsize();
+      const keys = ttlKeys.get(db) ?? [];
+      const pl = c.pipeline();
+      for (const k of keys) pl.pexpiretime(k);
+      const res = keys.length ? ((await pl.exec()) ?? []) : [];
+      expiry[db] = res.map(([e, v]) => (e ? -99 : Number(v)));
     }
+    return { digest, sizes, expiry };
   } finally {
     c.disconnect();
   }
-  return out;
 }
 
-/** Differences between two digests (first few), empty when equal. */
-export function diff(a: Map<number, Map<string, string>>, b: Map<number, Map<string, string>>): string[] {
+/** db -> sorted list of "key-hex value-digest pexpiretime" (order-independent per-key digest). */
+export async function dbDigest(s: Server, db: number): Promise<string[]> {
+  const c = client(s, db);
   const out: string[] = [];
-  for (const [db, ma] of a) {
-    const mb = b.get(db) ?? new Map<string, string>();
-    if (ma.size !== mb.size) out.push(`db${db}: ${ma.size} keys vs ${mb.size}`);
-    for (const [k, v] of ma) {
-      if (out.length > 10) return out;
-      const w = mb.get(k);
-      if (w !== v) out.push(`db${db} key ${Buffer.from(k, 'hex').toString('latin1').slice(0, 40)}: ${v} vs ${w ?? 'missing'}`);
-    }
+  try {
+    let cursor = '0';
+    do {
+      const [next, keys] = (await c.callBuffer('SCAN', cursor, 'COUNT', '2000')) as [Buffer, Buffer[]];
+      cursor = next.toString();
+      if (keys.length === 0) continue;
+      const pl = c.pipeline();
+      pl.call('DEBUG', 'DIGEST-VALUE', ...keys);
+      for (const k of keys) pl.pexpiretime(k);
+      const res = (await pl.exec())!;
+      const digests = res[0][1] as string[];
+      keys.forEach((k, i) => out.push(`${k.toString('hex')} ${digests[i]} ${String(res[i + 1][1])}`));
+    } while (cursor !== '0');
+  } finally {
+    c.disconnect();
   }
-  return out;
+  return out.sort();
 }

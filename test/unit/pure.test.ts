@@ -110,6 +110,14 @@ describe('retention', () => {
     ['newest always kept', { keepDays: 1 }, [bk('a', 10), bk('b', 20)], ['b']],
     ['keep forever', {}, [bk('a', 0), bk('b', 400)], []],
     ['parents of kept are kept', { keepLast: 1 }, [bk('inc2', 0, 'inc1'), bk('inc1', 1, 'full'), bk('full', 2), bk('old', 3)], ['old']],
+    ['keep-forever', { keepForever: true }, [bk('a', 0), bk('b', 900)], []],
+    // Two backups a day for 10 days: keep-daily 3 keeps the newest of each of the last 3 days.
+    ['keep-daily 3', { keepDaily: 3 }, Array.from({ length: 20 }, (_, i) => bk(`d${i}`, i / 2)), Array.from({ length: 20 }, (_, i) => `d${i}`).filter((id) => !['d0', 'd2', 'd4'].includes(id))],
+    // One backup a day for 60 days (2026-11-21 is a Saturday): newest of each of 2 ISO weeks.
+    ['keep-weekly 2', { keepWeekly: 2 }, Array.from({ length: 60 }, (_, i) => bk(`w${i}`, i)), Array.from({ length: 60 }, (_, i) => `w${i}`).filter((id) => !['w0', 'w6'].includes(id))],
+    ['keep-monthly 2', { keepMonthly: 2 }, Array.from({ length: 60 }, (_, i) => bk(`m${i}`, i)), Array.from({ length: 60 }, (_, i) => `m${i}`).filter((id) => !['m0', 'm21'].includes(id))],
+    ['GFS union', { keepLast: 1, keepDaily: 2, keepMonthly: 2 }, Array.from({ length: 60 }, (_, i) => bk(`g${i}`, i)), Array.from({ length: 60 }, (_, i) => `g${i}`).filter((id) => !['g0', 'g1', 'g21'].includes(id))],
+    ['a kept incremental keeps its whole chain', { keepLast: 1 }, [bk('i3', 0, 'i2'), bk('i2', 1, 'i1'), bk('i1', 2, 'f'), bk('f', 3), bk('f0', 4)], ['f0']],
   ])('%s', (_name, rule, backups, want) => {
     expect(planPrune(rule, backups, now).map((d) => d.id).sort()).toEqual([...want].sort());
   });

@@ -1,0 +1,263 @@
+// `dbs daemon`: schedules every active plan with node-cron, picks up changes made by other
+// dbs processes, runs at most N tasks at once (never two of one plan), applies retention,
+// pauses plans whose source is offline and resumes them when it answers, and shuts down
+// gracefully on SIGTERM/SIGINT.
+import { hostname } from 'node:os';
+import type { Context } from '../context.js';
+import { DbsError } from '../errors.js';
+import { backupsPrefix } from '../storage/layout.js';
+import type { PlanRecord } from '../store/catalog.js';
+import { acquire, pidAlive } from './locks.js';
+import { openPool, probePool } from './pools.js';
+import { dueSlot, lastScheduledRun, OFFLINE_REASON, probeOfflinePlan, runScheduled } from './scheduler.js';
+import { nextRuns, type Schedule } from './schedule.js';
+
+export interface DaemonEvent {
+  event: string;
+  level: 'info' | 'warning' | 'error';
+  message: string;
+  plan?: string;
+  task?: string;
+  backup?: string;
+  [k: string]: unknown;
+}
+
+export interface DaemonOptions {
+  concurrency: number;
+  /** Seconds running tasks may take to finish after SIGTERM before they are aborted. */
+  graceSeconds: number;
+  /** How often the catalog is re-read for plan changes (ms). */
+  reloadMs?: number;
+  /** How often offline sources and pools are probed (ms). */
+  probeMs?: number;
+  log: (e: DaemonEvent) => void;
+}
+
+export interface DaemonResult {
+  ran: number;
+  interrupted: number;
+}
+
+interface Entry {
+  key: string;
+  timer?: NodeJS.Timeout;
+}
+
+const sleep = (ms: number, signal?: AbortSignal) =>
+  new Promise<void>((resolve) => {
+    if (signal?.aborted) return resolve();
+    const t = setTimeout(resolve, ms);
+    signal?.addEventListener('abort', () => {
+      clearTimeout(t);
+      resolve();
+    }, { once: true });
+  });
+
+/** Marks tasks of dead processes on this host interrupted and aborts their uploads. */
+export async function recoverInterrupted(ctx: Context, log: (e: DaemonEvent) => void): Promise<number> {
+  const catalog = ctx.catalog();
+  const host = hostname();
+  let n = 0;
+  for (const status of ['running', 'queued'] as const) {
+    for (const t of catalog.listTasks({ status, limit: 100_000 })) {
+      if (t.host !== host || (t.pid !== null && pidAlive(t.pid))) continue;
+      catalog.updateTask(t.id, { status: 'interrupted', endedAt: catalog.now(), errorCode: 'INTERRUPTED', errorMessage: `the process running it (pid ${t.pid}) died` });
+      catalog.recordEvent({ resourceKind: 'plan', resourceId: t.planId, type: 'task.interrupted', level: 'warning', message: `task ${t.id} was left running by dead pid ${t.pid}` });
+      log({ event: 'task.recovered', level: 'warning', message: `task ${t.id} of ${t.planName} was left running by dead pid ${t.pid}; marked interrupted`, plan: t.planName, task: t.id });
+      n++;
+    }
+  }
+  for (const r of catalog.listRestores({ status: 'running' })) {
+    if (r.host === host && r.pid !== null && !pidAlive(r.pid)) catalog.updateRestore(r.id, { status: 'interrupted', endedAt: catalog.now(), errorCode: 'INTERRUPTED', errorMessage: `the process running it (pid ${r.pid}) died` });
+  }
+  // Incomplete uploads of plans that no live process is running now.
+  const live = new Set(catalog.listTasks({ status: 'running', limit: 100_000 }).filter((t) => t.pid !== null && pidAlive(t.pid)).map((t) => t.planId));
+  for (const pool of catalog.listPools()) {
+    const plans = catalog.listPlans({ poolId: pool.id }).filter((p) => !live.has(p.id));
+    if (!plans.length) continue;
+    try {
+      const driver = await openPool(ctx, pool);
+      try {
+        for (const p of plans) {
+          const aborted = await driver.abortIncomplete(backupsPrefix(p.id), { signal: ctx.signal });
+          if (aborted) log({ event: 'uploads.aborted', level: 'warning', message: `aborted ${aborted} incomplete upload(s) of plan ${p.name} in pool ${pool.name}`, plan: p.name });
+        }
+      } finally {
+        await driver.close();
+      }
+    } catch (e) {
+      log({ event: 'pool.unreachable', level: 'warning', message: `cannot clean up pool ${pool.name}: ${(e as Error).message}` });
+    }
+  }
+  return n;
+}
+
+export async function runDaemon(o: DaemonOptions, ctx: Context): Promise<DaemonResult> {
+  if (!Number.isInteger(o.concurrency) || o.concurrency < 1) {
+    throw new DbsError('INVALID_ARGUMENT', `--concurrency ${o.concurrency} must be a whole number of at least 1`, { hint: 'e.g. --concurrency 2' });
+  }
+  if (!(o.graceSeconds >= 0)) throw new DbsError('INVALID_ARGUMENT', `--grace ${o.graceSeconds} must be a number of seconds`, { hint: 'e.g. --grace 300' });
+  const catalog = ctx.catalog();
+  const lock = acquire(catalog, 'daemon', 'dbs daemon', `the catalog ${catalog.path}`);
+  const log = o.log;
+  if (lock.takenOver) log({ event: 'lock.takeover', level: 'warning', message: `took over the daemon lock of dead pid ${lock.takenOver.pid}` });
+  log({ event: 'daemon.started', level: 'info', message: `dbs daemon started (pid ${process.pid}, concurrency ${o.concurrency})`, pid: process.pid });
+
+  const entries = new Map<string, Entry>();
+  const queue: { planId: string; queuedAt: Date }[] = [];
+  const running = new Map<string, { controller: AbortController; done: Promise<void> }>();
+  let ran = 0;
+  let interrupted = 0;
+  let stopping = false;
+
+  const enqueue = (planId: string, why: string) => {
+    if (stopping) return;
+    const plan = catalog.getPlan(planId);
+    if (!plan || plan.status !== 'active') return;
+    if (running.has(planId) || queue.some((q) => q.planId === planId)) {
+      const msg = `a run of ${plan.name} came due (${why}) while the previous one ${running.has(planId) ? 'still runs' : 'still waits'}; skipped`;
+      catalog.recordEvent({ resourceKind: 'plan', resourceId: plan.id, type: 'run.skipped', level: 'warning', message: msg });
+      log({ event: 'run.skipped', level: 'warning', message: msg, plan: plan.name });
+      return;
+    }
+    queue.push({ planId, queuedAt: ctx.clock() });
+    log({ event: 'run.queued', level: 'info', message: `queued ${plan.name} (${why})`, plan: plan.name, waiting: queue.length });
+    pump();
+  };
+
+  const pump = () => {
+    while (!stopping && running.size < o.concurrency && queue.length) {
+      const { planId, queuedAt } = queue.shift()!;
+      const plan = catalog.getPlan(planId);
+      if (!plan || plan.status !== 'active') continue;
+      const controller = new AbortController();
+      const taskCtx: Context = { ...ctx, signal: controller.signal, exitCode: 0 };
+      log({ event: 'task.started', level: 'info', message: `running ${plan.name}`, plan: plan.name, waitedMs: ctx.clock().getTime() - queuedAt.getTime() });
+      const done = runScheduled(plan, 'schedule', taskCtx, queuedAt).then((r) => {
+        ran++;
+        if (r.status === 'succeeded') {
+          const b = r.result!.backup!;
+          log({ event: 'task.succeeded', level: 'info', message: `backup ${b.id} of ${plan.name}: ${b.rawBytes} bytes raw, ${b.storedBytes} stored`, plan: plan.name, task: r.result!.task.id, backup: b.id });
+          for (const id of r.result!.pruned) log({ event: 'retention.deleted', level: 'info', message: `retention deleted ${id}`, plan: plan.name, backup: id });
+        } else if (r.status === 'interrupted') {
+          interrupted++;
+          log({ event: 'task.interrupted', level: 'warning', message: `the run of ${plan.name} was interrupted`, plan: plan.name });
+        } else if (r.status === 'paused') {
+          log({ event: 'plan.auto-paused', level: 'error', message: `${plan.name} paused: ${r.error?.message}`, plan: plan.name });
+        } else {
+          log({ event: `task.${r.status}`, level: r.status === 'skipped' ? 'warning' : 'error', message: `${plan.name}: ${r.error?.message}`, plan: plan.name, code: r.error?.code });
+        }
+      });
+      running.set(planId, {
+        controller,
+        done: done.finally(() => {
+          running.delete(planId);
+          pump();
+        }),
+      });
+    }
+  };
+
+  // Timers are armed from nextRuns() (node-cron's matcher with cron-daemon DST rules), so
+  // the daemon runs exactly the slots that `plan show` and `plan run --due` compute.
+  const arm = (plan: PlanRecord) => {
+    const s = plan.schedule as unknown as Schedule;
+    const key = JSON.stringify([plan.status, plan.schedule]);
+    if (entries.get(plan.id)?.key === key) return;
+    disarm(plan.id);
+    if (plan.status !== 'active' || s.kind === 'manual') return;
+    const entry: Entry = { key };
+    entries.set(plan.id, entry);
+    const schedule = (after: Date) => {
+      const next = nextRuns(s, after, 1)[0];
+      if (!next || stopping) return;
+      const wait = next.getTime() - ctx.clock().getTime();
+      entry.timer = setTimeout(
+        () => {
+          if (entries.get(plan.id) !== entry) return;
+          if (ctx.clock() >= next) {
+            enqueue(plan.id, s.kind === 'once' ? 'once' : 'schedule');
+            schedule(next);
+          } else schedule(after); // woke early (long waits are capped)
+        },
+        Math.max(0, Math.min(wait, 2 ** 31 - 1)),
+      );
+    };
+    schedule(ctx.clock());
+  };
+
+  const disarm = (planId: string) => {
+    const e = entries.get(planId);
+    if (!e) return;
+    if (e.timer) clearTimeout(e.timer);
+    entries.delete(planId);
+  };
+
+  const reload = (catchUp: boolean) => {
+    const plans = catalog.listPlans();
+    const ids = new Set(plans.map((p) => p.id));
+    for (const id of [...entries.keys()]) if (!ids.has(id)) disarm(id);
+    for (const p of plans) {
+      arm(p);
+      // A run missed while no daemon was up (or while the plan was being changed) runs
+      // once now, not once per missed slot.
+      if (catchUp && dueSlot(p, ctx.clock(), lastScheduledRun(catalog, p.id))) enqueue(p.id, 'missed while the daemon was down');
+    }
+  };
+
+  const probeLoop = async () => {
+    while (!stopping) {
+      for (const p of catalog.listPlans()) {
+        if (stopping) break;
+        if (p.status === 'paused' && p.pauseReason === OFFLINE_REASON && (await probeOfflinePlan(p, ctx))) {
+          log({ event: 'plan.auto-resumed', level: 'info', message: `the source of ${p.name} answers again; resumed`, plan: p.name });
+        }
+      }
+      for (const pool of catalog.listPools().filter((x) => x.status === 'offline')) {
+        try {
+          const d = await openPool(ctx, pool);
+          try {
+            const probe = await probePool(d, ctx.signal);
+            catalog.setPoolStatus(pool.id, 'online', '', probe.latencyMs);
+            catalog.recordEvent({ resourceKind: 'pool', resourceId: pool.id, type: 'pool.online', level: 'info', message: 'the pool answers again' });
+            log({ event: 'pool.online', level: 'info', message: `pool ${pool.name} answers again` });
+          } finally {
+            await d.close();
+          }
+        } catch {
+          // still offline
+        }
+      }
+      await sleep(o.probeMs ?? 60_000, ctx.signal);
+    }
+  };
+
+  try {
+    await recoverInterrupted(ctx, log);
+    reload(true);
+    const probing = probeLoop();
+    while (!ctx.signal.aborted) {
+      await sleep(o.reloadMs ?? 5_000, ctx.signal);
+      if (!ctx.signal.aborted) reload(false);
+    }
+    // Graceful shutdown: no new runs; running tasks get --grace seconds, then are aborted.
+    stopping = true;
+    for (const id of [...entries.keys()]) disarm(id);
+    const dropped = queue.splice(0);
+    log({ event: 'daemon.stopping', level: 'info', message: `stopping: ${running.size} task(s) running, ${dropped.length} queued run(s) dropped; grace ${o.graceSeconds}s` });
+    const all = Promise.all([...running.values()].map((r) => r.done));
+    const finished = await Promise.race([all.then(() => true), sleep(o.graceSeconds * 1000).then(() => false)]);
+    if (!finished) {
+      log({ event: 'daemon.aborting', level: 'warning', message: `grace period over; aborting ${running.size} task(s)` });
+      for (const r of running.values()) r.controller.abort(Object.assign(new Error('daemon shutdown'), { name: 'AbortError' }));
+      await all;
+    }
+    await probing;
+    log({ event: 'daemon.stopped', level: 'info', message: `dbs daemon stopped (${ran} run(s), ${interrupted} interrupted)` });
+    return { ran, interrupted };
+  } finally {
+    stopping = true;
+    for (const id of [...entries.keys()]) disarm(id);
+    lock.release();
+  }
+}

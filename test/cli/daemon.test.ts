@@ -1,0 +1,251 @@
+// `dbs daemon`, `dbs plan run --due`, pause/resume and auto-pause, with the real binary.
+import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import { ListMultipartUploadsCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
+import Database from 'better-sqlite3';
+import { execa, type ResultPromise } from 'execa';
+import { describe, expect, it } from 'vitest';
+import { Catalog } from '../../src/store/catalog.js';
+import { dbs } from '../support/cli.js';
+import { startMariaDB } from '../support/mariadb.js';
+import { s3Client, tempDir, testbed } from '../support/testbed.js';
+
+const BIN = new URL('../../bin/dbs.js', import.meta.url).pathname;
+
+/** A SQLite file of about `mb` MB of incompressible rows: slow enough to back up. */
+function bigSqlite(mb: number): string {
+  const path = join(tempDir('src'), 'big.db');
+  const db = new Database(path);
+  db.exec('CREATE TABLE blobs (id INTEGER PRIMARY KEY, b BLOB)');
+  const ins = db.prepare('INSERT INTO blobs (b) VALUES (randomblob(65536))');
+  db.transaction(() => {
+    for (let i = 0; i < mb * 16; i++) ins.run();
+  })();
+  db.close();
+  return path;
+}
+
+function smallSqlite(): string {
+  const path = join(tempDir('src'), 'small.db');
+  const db = new Database(path);
+  db.exec("CREATE TABLE t (x); INSERT INTO t VALUES ('hello');");
+  db.close();
+  return path;
+}
+
+interface Daemon {
+  proc: ResultPromise;
+  lines: Record<string, unknown>[];
+  waitFor(pred: (l: Record<string, unknown>) => boolean, ms?: number): Promise<Record<string, unknown>>;
+  stop(signal?: NodeJS.Signals): Promise<{ code: number | undefined; stderr: string }>;
+}
+
+function daemon(home: string, args: string[], env: NodeJS.ProcessEnv = {}): Daemon {
+  const proc = execa(process.execPath, [BIN, '--home', home, 'daemon', '--reload', '0.2', ...args], { env, reject: false, buffer: { stdout: false } });
+  const lines: Record<string, unknown>[] = [];
+  let buf = '';
+  proc.stdout!.on('data', (c: Buffer) => {
+    buf += c.toString();
+    let i;
+    while ((i = buf.indexOf('\n')) >= 0) {
+      lines.push(JSON.parse(buf.slice(0, i)) as Record<string, unknown>);
+      buf = buf.slice(i + 1);
+    }
+  });
+  return {
+    proc,
+    lines,
+    async waitFor(pred, ms = 30_000) {
+      const end = Date.now() + ms;
+      while (Date.now() < end) {
+        const l = lines.find(pred);
+        if (l) return l;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      throw new Error(`daemon log line not seen; got:\n${lines.map((l) => JSON.stringify(l)).join('\n')}`);
+    },
+    async stop(signal = 'SIGTERM') {
+      proc.kill(signal);
+      const r = await proc;
+      return { code: r.exitCode, stderr: String(r.stderr) };
+    },
+  };
+}
+
+async function setup(pool: 'local' | 's3' = 'local') {
+  const home = tempDir('home');
+  const env = { S3_SECRET: testbed().s3.secretKey };
+  if (pool === 'local') {
+    expect((await dbs(['pool', 'bind', 'p', '--type', 'local', '--path', tempDir('pool')], { home })).code).toBe(0);
+  } else {
+    const s3 = testbed().s3;
+    const prefix = `daemon-${randomBytes(3).toString('hex')}`;
+    const r = await dbs(['pool', 'bind', 'p', '--type', 's3', '--endpoint', s3.endpoint, '--prefix', prefix, '--access-key', s3.accessKey, '--secret-key-env', 'S3_SECRET'], { home, env });
+    expect(r.code, r.stderr).toBe(0);
+    return { home, prefix };
+  }
+  return { home, prefix: '' };
+}
+
+async function s3Leftovers(prefix: string) {
+  const c = s3Client(testbed().s3);
+  const objs = await c.send(new ListObjectsV2Command({ Bucket: 'dbs', Prefix: `${prefix}/dbs/backups/` }));
+  const ups = await c.send(new ListMultipartUploadsCommand({ Bucket: 'dbs', Prefix: `${prefix}/` }));
+  return { objects: (objs.Contents ?? []).map((o) => o.Key), uploads: (ups.Uploads ?? []).length };
+}
+
+describe('dbs daemon', () => {
+  it('runs per-second schedules, keeps --concurrency and never overlaps a plan', async () => {
+    const { home } = await setup();
+    const slow = bigSqlite(120);
+    for (const [name, path] of [['slow', slow], ['fast', smallSqlite()]]) {
+      const r = await dbs(['plan', 'create', name, '--source', `sqlite://${path}`, '--pool', 'p', '--cron', '* * * * * *', '--keep-last', '2'], { home });
+      expect(r.code, r.stderr).toBe(0);
+    }
+    const d = daemon(home, ['--concurrency', '1']);
+    await d.waitFor((l) => l.event === 'task.succeeded' && l.plan === 'slow');
+    await d.waitFor((l) => l.event === 'task.succeeded' && l.plan === 'fast');
+    await d.waitFor((l) => l.event === 'run.skipped');
+    const stopped = await d.stop();
+    expect(stopped.code, stopped.stderr).toBe(0);
+    expect(d.lines.at(-1)).toMatchObject({ event: 'daemon.stopped' });
+    const catalog = Catalog.open(home);
+    const tasks = catalog.listTasks({ limit: 1000 }).filter((t) => t.startedAt);
+    catalog.close();
+    expect(tasks.length).toBeGreaterThanOrEqual(2);
+    // Concurrency 1: no two tasks ran at the same time, of any plan.
+    const spans = tasks.map((t) => [Date.parse(t.startedAt!), Date.parse(t.endedAt ?? new Date().toISOString())]).sort((a, b) => a[0] - b[0]);
+    for (let i = 1; i < spans.length; i++) expect(spans[i][0]).toBeGreaterThanOrEqual(spans[i - 1][1]);
+    // Waiting time is recorded: some run waited in the queue behind another.
+    expect(tasks.some((t) => Date.parse(t.startedAt!) - Date.parse(t.queuedAt) > 50)).toBe(true);
+    const events = (await dbs(['--json', 'events', '--plan', 'slow'], { home })).json() as { type: string }[];
+    expect(events.some((e) => e.type === 'run.skipped')).toBe(true);
+  });
+
+  it('SIGTERM mid-backup past --grace leaves an interrupted task, no manifest and no multipart upload', async () => {
+    const { home, prefix } = await setup('s3');
+    const src = bigSqlite(250);
+    expect((await dbs(['plan', 'create', 'big', '--source', `sqlite://${src}`, '--pool', 'p', '--cron', '* * * * * *', '--compress', 'none'], { home })).code).toBe(0);
+    const d = daemon(home, ['--grace', '0']);
+    await d.waitFor((l) => l.event === 'task.started');
+    const c = s3Client(testbed().s3);
+    for (let i = 0; i < 200; i++) {
+      const ups = await c.send(new ListMultipartUploadsCommand({ Bucket: 'dbs', Prefix: `${prefix}/` }));
+      if ((ups.Uploads ?? []).length) break;
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    const stopped = await d.stop();
+    expect(stopped.code, stopped.stderr).toBe(0);
+    expect(d.lines.some((l) => l.event === 'task.interrupted')).toBe(true);
+    const tasks = (await dbs(['--json', 'task', 'list', '--plan', 'big'], { home })).json() as { status: string }[];
+    expect(tasks.map((t) => t.status)).toContain('interrupted');
+    expect(tasks.map((t) => t.status)).not.toContain('running');
+    expect((await dbs(['--json', 'backup', 'list'], { home })).json()).toEqual([]);
+    expect(await s3Leftovers(prefix)).toEqual({ objects: [], uploads: 0 });
+  });
+
+  it('refuses a second daemon; takes over the lock of a killed one and cleans up after it', async () => {
+    const { home, prefix } = await setup('s3');
+    const src = bigSqlite(250);
+    expect((await dbs(['plan', 'create', 'big', '--source', `sqlite://${src}`, '--pool', 'p', '--cron', '0 0 1 1 *', '--compress', 'none'], { home })).code).toBe(0);
+    const a = daemon(home, []);
+    await a.waitFor((l) => l.event === 'daemon.started');
+    const second = await execa(process.execPath, [BIN, '--home', home, 'daemon'], { reject: false });
+    expect(second.exitCode).toBe(5);
+    expect(String(second.stderr)).toMatch(/locked by dbs daemon/);
+    // A manual run in another process while the daemon lives; then the daemon dies hard.
+    const run = execa(process.execPath, [BIN, '--home', home, 'plan', 'run', 'big'], { reject: false });
+    const c = s3Client(testbed().s3);
+    for (let i = 0; i < 400; i++) {
+      const ups = await c.send(new ListMultipartUploadsCommand({ Bucket: 'dbs', Prefix: `${prefix}/` }));
+      if ((ups.Uploads ?? []).length) break;
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    run.kill('SIGKILL');
+    await run;
+    await a.stop('SIGKILL');
+    const b = daemon(home, []);
+    await b.waitFor((l) => l.event === 'lock.takeover');
+    await b.waitFor((l) => l.event === 'task.recovered');
+    await b.waitFor((l) => l.event === 'uploads.aborted');
+    expect((await b.stop()).code).toBe(0);
+    const tasks = (await dbs(['--json', 'task', 'list', '--plan', 'big'], { home })).json() as { status: string }[];
+    expect(tasks.map((t) => t.status)).toEqual(['interrupted']);
+    expect((await s3Leftovers(prefix)).uploads).toBe(0);
+  });
+
+  it('pauses a plan whose source went offline and resumes it when the source answers', async () => {
+    const { home } = await setup();
+    const m = await startMariaDB({ logBin: false });
+    try {
+      const conn = `mysql://root@127.0.0.1:${m.port}`;
+      await execa('mariadb', ['--no-defaults', '-h', '127.0.0.1', '-P', String(m.port), '-u', 'root', '-e', 'CREATE DATABASE app; CREATE TABLE app.t (x INT); INSERT INTO app.t VALUES (1)']);
+      expect((await dbs(['plan', 'create', 'app', '--source', conn, '--pool', 'p', '--databases', 'app', '--cron', '* * * * * *', '--keep-last', '1'], { home })).code).toBe(0);
+      process.kill(m.pid, 'SIGKILL'); // the source goes away
+      const d = daemon(home, ['--probe', '0.5']);
+      await d.waitFor((l) => l.event === 'plan.auto-paused');
+      const shown = (await dbs(['--json', 'plan', 'show', 'app'], { home })).json();
+      expect(shown).toMatchObject({ status: 'paused', pauseReason: 'source offline' });
+      await m.restart();
+      await d.waitFor((l) => l.event === 'plan.auto-resumed');
+      await d.waitFor((l) => l.event === 'task.succeeded');
+      expect((await d.stop()).code).toBe(0);
+      const events = ((await dbs(['--json', 'events', '--plan', 'app'], { home })).json() as { type: string }[]).map((e) => e.type);
+      expect(events).toEqual(expect.arrayContaining(['plan.auto-paused', 'plan.auto-resumed', 'backup.succeeded']));
+    } finally {
+      await m.stop();
+    }
+  });
+
+  it('rejects --concurrency 0 and bad --log-format', async () => {
+    const home = tempDir('home');
+    const r = await dbs(['daemon', '--concurrency', '0'], { home });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/--concurrency "0" must be a number of at least 1/);
+    expect((await dbs(['daemon', '--log-format', 'xml'], { home })).code).toBe(2);
+  });
+});
+
+describe('plan run --due, pause, resume', () => {
+  it('runs what is due once, then nothing; fails when a due plan fails', async () => {
+    const { home } = await setup();
+    const ok = smallSqlite();
+    const gone = smallSqlite();
+    expect((await dbs(['plan', 'create', 'ok', '--source', `sqlite://${ok}`, '--pool', 'p', '--cron', '* * * * * *'], { home })).code).toBe(0);
+    expect((await dbs(['plan', 'create', 'manual', '--source', `sqlite://${ok}`, '--pool', 'p'], { home })).code).toBe(0);
+    await new Promise((r) => setTimeout(r, 1100));
+    const first = await dbs(['--json', 'plan', 'run', '--due'], { home });
+    expect(first.code, first.stderr).toBe(0);
+    expect(first.json().ran).toEqual([expect.objectContaining({ plan: 'ok', status: 'succeeded' })]);
+    const again = await dbs(['--json', 'plan', 'run', '--due'], { home });
+    expect(again.json().ran).toEqual([]);
+    expect((await dbs(['plan', 'create', 'bad', '--source', `sqlite://${gone}`, '--pool', 'p', '--cron', '* * * * * *'], { home })).code).toBe(0);
+    const { rmSync } = await import('node:fs');
+    rmSync(gone);
+    await new Promise((r) => setTimeout(r, 1100));
+    const failing = await dbs(['--json', 'plan', 'run', '--due'], { home });
+    expect(failing.code).toBe(1);
+    expect(failing.json().ran).toEqual(expect.arrayContaining([expect.objectContaining({ plan: 'bad', status: 'failed' })]));
+  });
+
+  it('pauses and resumes scheduled plans; refuses manual plans and resuming an active one', async () => {
+    const { home } = await setup();
+    const src = smallSqlite();
+    await dbs(['plan', 'create', 'sched', '--source', `sqlite://${src}`, '--pool', 'p', '--every', 'daily', '--at', '01:00'], { home });
+    await dbs(['plan', 'create', 'man', '--source', `sqlite://${src}`, '--pool', 'p', '--manual'], { home });
+    const manual = await dbs(['plan', 'pause', 'man'], { home });
+    expect(manual.code).toBe(4);
+    expect(manual.stderr).toMatch(/is manual/);
+    const notPaused = await dbs(['plan', 'resume', 'sched'], { home });
+    expect(notPaused.code).toBe(4);
+    expect(notPaused.stderr).toMatch(/is not paused/);
+    const p = await dbs(['--json', 'plan', 'pause', 'sched'], { home });
+    expect(p.json()).toMatchObject({ status: 'paused', nextRun: null });
+    expect((await dbs(['plan', 'list'], { home })).stdout).toMatch(/paused/);
+    const r = await dbs(['--json', 'plan', 'resume', 'sched'], { home });
+    expect(r.json().status).toBe('active');
+    expect(r.json().nextRun).not.toBeNull();
+    const show = await dbs(['--json', 'plan', 'show', 'sched'], { home });
+    expect(show.json().nextRuns).toHaveLength(3);
+  });
+});
