@@ -42,7 +42,7 @@ describe('sqlite snapshot', () => {
     db.exec('CREATE TABLE ledger (id INTEGER PRIMARY KEY, amount INTEGER, pad BLOB); CREATE TABLE totals (sum INTEGER, n INTEGER); INSERT INTO totals VALUES (0, 0);');
     db.transaction(() => {
       const ins = db.prepare('INSERT INTO ledger (amount, pad) VALUES (?, randomblob(4096))');
-      for (let i = 0; i < 20000; i++) ins.run(0);
+      for (let i = 0; i < 8000; i++) ins.run(0);
     })();
     db.close();
     const c = await dbs(['plan', 'create', 'app', '--source', `sqlite://${path}`, '--pool', 'p'], { home });
@@ -66,7 +66,7 @@ describe('sqlite snapshot', () => {
       const back = new Database(out, { readonly: true });
       const { s } = back.prepare('SELECT sum(amount) AS s FROM ledger').get() as { s: number };
       const t = back.prepare('SELECT sum, n FROM totals').get() as { sum: number; n: number };
-      const { k } = back.prepare('SELECT count(*) - 20000 AS k FROM ledger').get() as { k: number };
+      const { k } = back.prepare('SELECT count(*) - 8000 AS k FROM ledger').get() as { k: number };
       expect(back.pragma('integrity_check', { simple: true })).toBe('ok');
       expect(s).toBe(t.sum);
       expect(k).toBe(t.n);

@@ -4,6 +4,7 @@ import { copyFile, mkdir, readFile, stat, truncate, writeFile } from 'node:fs/pr
 import { join } from 'node:path';
 import { inspect } from 'node:util';
 import { performance } from 'node:perf_hooks';
+import { Transform } from 'node:stream';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DbsError } from '../../src/errors.js';
@@ -267,6 +268,10 @@ describe('redis engine', () => {
       'INVALID_ARGUMENT',
     );
     expect(e.message).toContain('0, 3');
+    await expectCode(
+      engine.restore({ target: redisEndpoint(dstMisc, { db: '99' }), type: 'logical', selection: all, facts: out.facts, artifacts: [reader], options: {} }, runCtx(tempDir('redis-task'))),
+      'INVALID_ARGUMENT',
+    );
     // Without facts, the second SELECT of the stream stops it.
     await expectCode(
       engine.restore({ target: redisEndpoint(dstMisc, { db: '7' }), type: 'logical', selection: all, facts: {}, artifacts: [both], options: { flush: true } }, runCtx(tempDir('redis-task'))),
@@ -372,6 +377,44 @@ describe('redis engine', () => {
     }
   });
 
+  it('an abort stops a backup and a restore (INTERRUPTED)', async () => {
+    const ac = new AbortController();
+    const sink = new FileSink(tempDir('redis-abort'), (n) => {
+      if (n === 3) ac.abort();
+    });
+    await expectCode(engine.backup({ source: redisEndpoint(src), type: 'logical', selection: all, sink }, runCtx(tempDir('redis-task'), [], ac.signal)), 'INTERRUPTED');
+    expect(sink.stored).toHaveLength(0);
+
+    const ac2 = new AbortController();
+    const reader = await readerOf(dumpFile);
+    const open = reader.open;
+    let chunks = 0;
+    reader.open = async () => {
+      const counting = new Transform({
+        transform(c: Buffer, _e, cb) {
+          if (++chunks === 20) ac2.abort();
+          cb(null, c);
+        },
+      });
+      return (await open()).pipe(counting);
+    };
+    const target = await startRedis();
+    try {
+      await expectCode(
+        engine.restore({ target: redisEndpoint(target), type: 'logical', selection: all, facts: {}, artifacts: [reader], options: {} }, runCtx(tempDir('redis-task'), [], ac2.signal)),
+        'INTERRUPTED',
+      );
+      const c = client(target);
+      try {
+        expect(await c.dbsize()).toBeLessThan(counts['0']);
+      } finally {
+        c.disconnect();
+      }
+    } finally {
+      await target.stop();
+    }
+  });
+
   it('bad input: nothing listening, wrong or missing password, database out of range', async () => {
     const sig = new AbortController().signal;
     const port = await freePort();
@@ -405,6 +448,19 @@ describe('redis engine', () => {
     );
     noSecret(restAuth, wrong, DST_PASSWORD);
 
+    // A password for a server that has none is refused the same way by both paths.
+    const extra = await expectCode(engine.probe(redisEndpoint(dstMisc, { password: wrong }), all, { signal: sig }), 'SOURCE_AUTH');
+    expect(extra.message).toContain('has no password');
+    noSecret(extra, wrong);
+    await expectCode(
+      engine.backup({ source: redisEndpoint(dstMisc, { password: wrong }), type: 'snapshot', selection: all, sink: new FileSink(tempDir('x')) }, runCtx(tempDir('redis-task'))),
+      'SOURCE_AUTH',
+    );
+
+    await expectCode(
+      engine.backup({ source: redisEndpoint(src), type: 'logical', selection: { databases: ['zero'], all: false, tables: [] }, sink: new FileSink(tempDir('x')) }, runCtx(tempDir('redis-task'))),
+      'INVALID_ARGUMENT',
+    );
     const sink = new FileSink(tempDir('x'));
     const range = await expectCode(
       engine.backup({ source: redisEndpoint(src), type: 'logical', selection: { databases: ['99'], all: false, tables: [] }, sink }, runCtx(tempDir('redis-task'))),

@@ -21,6 +21,8 @@ class Capture extends Writable {
 
 export interface DbsOptions {
   home: string;
+  /** Pretend stderr (and stdin) is a terminal. */
+  tty?: boolean;
   env?: NodeJS.ProcessEnv;
   cwd?: string;
   signal?: AbortSignal;
@@ -29,6 +31,7 @@ export interface DbsOptions {
 export async function dbs(args: string[], o: DbsOptions): Promise<CliResult> {
   const stdout = new Capture();
   const stderr = new Capture();
+  stderr.isTTY = Boolean(o.tty);
   const stdin = new PassThrough();
   stdin.end();
   const code = await runCli(['--home', o.home, ...args], {
