@@ -1,9 +1,20 @@
 // `dbs backup ...`
 import type { Command } from 'commander';
 import type { CommandRunner } from '../cli.js';
+import { DbsError } from '../errors.js';
 import { fields, fmtBytes, fmtDuration, fmtTime, table } from '../output/format.js';
 
 type Opts = Record<string, string | boolean | undefined>;
+
+function startPort(o: Opts): number | undefined {
+  if (!o.start) {
+    if (o.port !== undefined) throw new DbsError('USAGE', '--port needs --start', { hint: 'add --start to launch a server on the restored datadir' });
+    return undefined;
+  }
+  const n = Number(o.port);
+  if (o.port === undefined || !Number.isInteger(n) || n < 1 || n > 65535) throw new DbsError('INVALID_ARGUMENT', `--start needs --port N (1-65535)${o.port !== undefined ? `, got ${JSON.stringify(o.port)}` : ''}`, { hint: 'e.g. --start --port 3307' });
+  return n;
+}
 
 export function registerBackup(program: Command, run: CommandRunner): void {
   const backup = program.command('backup').description('list, inspect, verify, restore and delete backups').addHelpText(
@@ -98,7 +109,11 @@ Examples:
     .command('restore')
     .description('restore a backup into a target')
     .argument('<backup>', 'backup id')
-    .requiredOption('--to <url>', 'target: mysql://USER@HOST:PORT, redis://HOST:PORT/DB, sqlite:///PATH')
+    .option('--to <url>', 'target: mysql://USER@HOST:PORT, redis://HOST:PORT/DB, sqlite:///PATH')
+    .option('--to-dir <dir>', 'redis snapshot: write dump.rdb into this directory')
+    .option('--to-datadir <dir>', 'physical mysql: an empty directory to become the datadir')
+    .option('--start', 'physical mysql: start a server on the restored datadir (with --port)')
+    .option('--port <n>', 'physical mysql: port for --start')
     .option('--password-env <var>', 'read the target password from this environment variable')
     .option('--password-file <file>', 'read the target password from this file')
     .option('--database <src:dst>', 'restore database SRC under the name DST')
@@ -113,11 +128,16 @@ Examples:
         const bar = ctx.out.progress(`restoring ${id}`, (done, _t, ms) => `${fmtBytes(done)}  ${fmtBytes(ms > 0 ? (done / ms) * 1000 : 0)}/s  ${fmtDuration(ms)}`);
         try {
           const r = await runBackupRestore(
-            { backup: id, to: o.to as string, password: pw, database: o.database as string, tables: o.tables as string, replace: Boolean(o.replace), flush: Boolean(o.flush), onProgress: (n) => bar.update(n) },
+            { backup: id, to: o.to as string | undefined, toDir: o.toDir as string | undefined, toDatadir: o.toDatadir as string | undefined, startPort: startPort(o), password: pw, database: o.database as string, tables: o.tables as string, replace: Boolean(o.replace), flush: Boolean(o.flush), onProgress: (n) => bar.update(n) },
             ctx,
           );
           bar.finish();
-          ctx.out.result(r, (x) => `restored ${x.backupId} into ${x.target} (${fmtBytes(x.bytes)}), restore ${x.id}`);
+          ctx.out.result(r, (x) => {
+            const res = (x.options as { result?: Record<string, unknown> }).result ?? {};
+            const steps = Array.isArray(res.load) ? ['', 'To load it:', ...(res.load as string[]).map((l) => `  ${l}`)] : [];
+            const conn = typeof res.connect === 'string' ? [`server started: ${res.connect}`] : [];
+            return [`restored ${x.backupId} into ${x.target} (${fmtBytes(x.bytes)}), restore ${x.id}`, ...conn, ...steps].join('\n');
+          });
         } finally {
           bar.finish();
         }

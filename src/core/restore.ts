@@ -2,11 +2,11 @@
 // check -> decompress -> engine (-> client), with no temp copy of a streamable backup.
 import { mkdtemp, rm } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { isAbsolute, join } from 'node:path';
 import type { Context } from '../context.js';
 import { DbsError, describeError, isAbort } from '../errors.js';
 import { getEngine } from '../engines/registry.js';
-import type { BackupType, RestoreOptions, Selection } from '../engines/types.js';
+import type { BackupType, Endpoint, RestoreOptions, Selection } from '../engines/types.js';
 import { redactText, type Secret } from '../secret.js';
 import { newId, type RestoreRecord } from '../store/catalog.js';
 import { artifactReaders } from './artifacts.js';
@@ -17,7 +17,14 @@ import { openPool } from './pools.js';
 
 export interface RestoreInput {
   backup: string;
-  to: string;
+  /** A server or file URL. */
+  to?: string;
+  /** Redis snapshots: a directory to write dump.rdb into. */
+  toDir?: string;
+  /** Physical MySQL backups: an empty directory to become a datadir. */
+  toDatadir?: string;
+  /** Physical MySQL backups: start a server on the restored datadir on this port. */
+  startPort?: number;
   password?: Secret;
   /** SRC:DST */
   database?: string;
@@ -38,7 +45,16 @@ export async function runBackupRestore(i: RestoreInput, ctx: Context): Promise<R
   const catalog = ctx.catalog();
   const b = findBackupOrThrow(catalog, i.backup);
   const m = b.manifest as unknown as Manifest;
-  const target = parseEndpoint(i.to, '--to');
+  const given = [i.to !== undefined && '--to', i.toDir !== undefined && '--to-dir', i.toDatadir !== undefined && '--to-datadir'].filter(Boolean);
+  if (given.length !== 1) {
+    throw new DbsError('USAGE', given.length ? `${given.join(' and ')} are exclusive` : 'say where to restore: --to URL, --to-dir DIR (Redis snapshots) or --to-datadir DIR (physical MySQL)', {
+      hint: 'e.g. --to mysql://root@127.0.0.1:3306',
+    });
+  }
+  const dir = i.toDir ?? i.toDatadir;
+  if (dir !== undefined && !isAbsolute(dir)) throw new DbsError('INVALID_PATH', `${i.toDir !== undefined ? '--to-dir' : '--to-datadir'} ${JSON.stringify(dir)} must be an absolute path`, { hint: 'e.g. /var/lib/restore' });
+  if (i.startPort !== undefined && i.toDatadir === undefined) throw new DbsError('USAGE', '--start applies to --to-datadir only', { hint: 'restore a physical backup with --to-datadir DIR --start --port N' });
+  const target = i.to !== undefined ? parseEndpoint(i.to, '--to') : { kind: b.sourceKind as Endpoint['kind'], url: `file://${dir}`, path: dir, params: {} };
   const compatible = target.kind === b.sourceKind || (b.sourceKind === 'catalog' && target.kind === 'sqlite');
   if (!compatible) {
     throw new DbsError('INVALID_ARGUMENT', `backup ${b.id} is a ${b.sourceKind} backup; --to is a ${target.kind} target`, { hint: `restore it into a ${b.sourceKind}:// target` });
@@ -59,7 +75,7 @@ export async function runBackupRestore(i: RestoreInput, ctx: Context): Promise<R
   }
   // Restoring over the source itself, under the same names, needs an explicit yes.
   const src = parseEndpoint(m.source.url);
-  const sameServer = src.host === target.host && src.port === target.port && (src.path ?? '') === (target.path ?? '');
+  const sameServer = i.to !== undefined && src.host === target.host && src.port === target.port && (src.path ?? '') === (target.path ?? '');
   if (sameServer && !renameDatabase) {
     const ok = ctx.yes || (ctx.prompt.enabled && (await ctx.prompt.confirm(`Restore ${b.id} over its own source ${target.url}?`, false)));
     if (!ok) {
@@ -93,11 +109,19 @@ export async function runBackupRestore(i: RestoreInput, ctx: Context): Promise<R
         facts: m.facts,
         artifacts: artifactReaders(driver, m.artifacts, ctx.signal, i.onProgress),
         // For file targets (sqlite) --yes is the consent to replace an existing file.
-        options: { tables, renameDatabase, replace: Boolean(i.replace) || (target.kind === 'sqlite' && ctx.yes), flush: Boolean(i.flush) },
+        options: {
+          tables,
+          renameDatabase,
+          replace: Boolean(i.replace) || (target.kind === 'sqlite' && ctx.yes),
+          flush: Boolean(i.flush),
+          ...(i.toDir !== undefined ? { toPath: i.toDir } : {}),
+          ...(i.toDatadir !== undefined ? { toDatadir: i.toDatadir } : {}),
+          ...(i.startPort !== undefined ? { start: { port: i.startPort } } : {}),
+        },
       },
       { signal: ctx.signal, tmpDir, log: () => undefined },
     );
-    catalog.updateRestore(record.id, { status: 'succeeded', endedAt: ctx.clock().toISOString(), bytes: out.bytes });
+    catalog.updateRestore(record.id, { status: 'succeeded', endedAt: ctx.clock().toISOString(), bytes: out.bytes, options: { ...record.options, result: out.facts } });
     catalog.recordEvent({ resourceKind: 'plan', resourceId: b.planId, type: 'restore.succeeded', level: 'info', message: `restored ${b.id} into ${target.url}` });
     return catalog.getRestore(record.id)!;
   } catch (e) {

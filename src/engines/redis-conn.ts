@@ -31,7 +31,7 @@ const PASSWORD_HINT = 'pass the password with --password-env VAR or --password-f
  * the original error is not kept as `cause` (ioredis attaches the command and its arguments,
  * AUTH's password among them, to reply errors).
  */
-export function classifyRedisError(err: unknown, ep: Endpoint, role: RedisRole): DbsError {
+export function classifyRedisError(err: unknown, ep: Endpoint, role: RedisRole, replyCode: 'FAILED' | 'BACKUP_FAILED' | 'RESTORE_FAILED' = 'FAILED'): DbsError {
   if (err instanceof DbsError) return err;
   const e = err as { message?: string; code?: string } | undefined;
   const raw = redactText(String(e?.message ?? err), [ep.password]);
@@ -79,6 +79,10 @@ export function classifyRedisError(err: unknown, ep: Endpoint, role: RedisRole):
     return new DbsError('SOURCE_UNREACHABLE', `${where} does not speak the Redis protocol: ${msg}`, {
       hint: `check the host and port: is ${redisAddress(ep)} a Redis server?`,
     });
+  }
+  if ((err as { name?: string } | undefined)?.name === 'ReplyError') {
+    // The server answered, with an error no other rule covers.
+    return new DbsError(replyCode, `${where} answered: ${msg}`, { hint: 'see the server\'s log' });
   }
   return new DbsError('SOURCE_UNREACHABLE', `${where}: ${msg}`, { hint: `check that Redis runs on ${redisAddress(ep)}` });
 }

@@ -208,6 +208,24 @@ async function hasPexpiretime(client: Redis): Promise<boolean> {
 // ---------------------------------------------------------------------------------------------
 // Restore of a logical dump
 
+/**
+ * The newest RDB format a Redis version loads (DUMP payloads carry theirs). Undefined when
+ * not known (newer than this table, or not a version): then nothing is refused up front.
+ */
+export function maxRdbVersion(redisVersion: string): number | undefined {
+  const m = /^(\d+)\.(\d+)/.exec(redisVersion);
+  if (!m) return undefined;
+  const v = Number(m[1]) * 100 + Number(m[2]);
+  if (v >= 800) return undefined;
+  if (v >= 704) return 12;
+  if (v >= 702) return 11;
+  if (v >= 700) return 10;
+  if (v >= 500) return 9;
+  if (v >= 400) return 8;
+  if (v >= 302) return 7;
+  return 6;
+}
+
 interface TargetPlan {
   /** The database a SELECT of the dump goes to. */
   map(db: string): string;
@@ -393,7 +411,7 @@ async function sendDump(
           }
         },
         (e: unknown) => {
-          failure ??= o.signal.aborted ? new DbsError('INTERRUPTED', 'the restore was interrupted') : classifyRedisError(e, o.target, 'target');
+          failure ??= o.signal.aborted ? new DbsError('INTERRUPTED', 'the restore was interrupted') : classifyRedisError(e, o.target, 'target', 'RESTORE_FAILED');
         },
       ),
     );
@@ -535,7 +553,7 @@ export class RedisEngine implements Engine {
         keyspace = parseKeyspace(String(await c.call('INFO', 'keyspace')));
         count = await databaseCount(c);
       } catch (e) {
-        throw classifyRedisError(e, source, 'source');
+        throw classifyRedisError(e, source, 'source', 'BACKUP_FAILED');
       }
       let dbs = selectedDatabases(source, req.selection, keyspace);
       const notNumbers = dbs.filter((d) => !isDbIndex(d));
@@ -571,10 +589,7 @@ export class RedisEngine implements Engine {
         if (ctx.signal.aborted) throw new DbsError('INTERRUPTED', 'the Redis dump was interrupted');
         if (cause instanceof DbsError) throw cause;
         if (streamError !== undefined) {
-          const err = classifyRedisError(streamError, source, 'source');
-          throw err.code === 'SOURCE_UNREACHABLE' || err.code === 'PERMISSION_DENIED'
-            ? err
-            : new DbsError('BACKUP_FAILED', `the dump of Redis ${redisAddress(source)} failed: ${err.message}`, { hint: 'see the task log' });
+          throw classifyRedisError(streamError, source, 'source', 'BACKUP_FAILED');
         }
         throw e;
       }
@@ -660,6 +675,16 @@ export class RedisEngine implements Engine {
     const conn: RedisConnection = await connectRedis(target, { role: 'target', signal: ctx.signal, name: 'dbs-restore' });
     try {
       const c = conn.client;
+      const needRdb = Number(req.facts['rdbVersion'] ?? 0);
+      if (needRdb > 0) {
+        const tv = parseServerInfo(String(await c.call('INFO', 'server'))).fields['redis_version'] ?? '';
+        const max = maxRdbVersion(tv);
+        if (max !== undefined && needRdb > max) {
+          throw new DbsError('RESTORE_FAILED', `Redis target ${redisAddress(target)} (${tv}) cannot load this backup: its DUMP payloads are RDB version ${needRdb}, the target reads up to ${max}; nothing was written`, {
+            hint: `restore into a Redis of the source's version${req.facts['serverVersion'] ? ` (${String(req.facts['serverVersion'])})` : ''} or newer`,
+          });
+        }
+      }
       const count = await databaseCount(c);
       if (backupDbs && count !== undefined) {
         const bad = [...new Set(backupDbs.map(plan.map))].filter((d) => !isDbIndex(d) || Number(d) >= count);
@@ -700,7 +725,7 @@ export class RedisEngine implements Engine {
     } catch (e) {
       if (ctx.signal.aborted) throw new DbsError('INTERRUPTED', 'the restore was interrupted');
       if (e instanceof DbsError) throw e;
-      throw classifyRedisError(e, target, 'target');
+      throw classifyRedisError(e, target, 'target', 'RESTORE_FAILED');
     } finally {
       conn.close();
     }

@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { argIs, encodeCommand, printableKey, pushRestoreCommand, RespCommandParser, RespFormatError } from '../../src/engines/redis-resp.js';
 import { classifyRedisError, parseKeyspace, parseServerInfo } from '../../src/engines/redis-conn.js';
-import { databaseProblems, selectedDatabases } from '../../src/engines/redis.js';
+import { databaseProblems, maxRdbVersion, selectedDatabases } from '../../src/engines/redis.js';
 import { parseRedisToolVersion, rdbHeaderVersion, redisCliArgs, redisToolEnv } from '../../src/engines/redis-rdb.js';
 import { Secret } from '../../src/secret.js';
 import type { Endpoint } from '../../src/engines/types.js';
@@ -95,6 +95,14 @@ describe('redis engine helpers', () => {
     expect(selectedDatabases(ep(), { databases: [], all: true, tables: [] }, ks)).toEqual(['0', '2', '10']);
     expect(databaseProblems(['0', '16', 'a'], 16)).toEqual(['database 16 does not exist (the server has 16)', 'database "a" is not a Redis database number (0, 1, 2, ...)']);
     expect(databaseProblems(['99'], undefined)).toEqual([]);
+  });
+
+  it('knows which RDB versions a Redis version loads', () => {
+    expect(maxRdbVersion('7.0.15')).toBe(10);
+    expect(maxRdbVersion('7.2.4')).toBe(11);
+    expect(maxRdbVersion('6.2.14')).toBe(9);
+    expect(maxRdbVersion('8.0.0')).toBeUndefined();
+    expect(maxRdbVersion('')).toBeUndefined();
   });
 
   it('parses INFO', () => {

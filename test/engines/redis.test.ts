@@ -144,6 +144,7 @@ describe('redis engine', () => {
       ttl: 'absolute (PEXPIRETIME)',
     });
     expect(out.facts['match']).toBeUndefined();
+    expect(out.facts['rdbVersion']).toBe(10); // Redis 7.0
     // Standard framing, starting with SELECT 0.
     const head = Buffer.alloc(64);
     const fh = await (await import('node:fs/promises')).open(dumpFile, 'r');
@@ -272,6 +273,12 @@ describe('redis engine', () => {
       engine.restore({ target: redisEndpoint(dstMisc, { db: '99' }), type: 'logical', selection: all, facts: out.facts, artifacts: [reader], options: {} }, runCtx(tempDir('redis-task'))),
       'INVALID_ARGUMENT',
     );
+    // Payloads of a newer RDB format than the target reads: refused before anything is written.
+    const tooNew = await expectCode(
+      engine.restore({ target: redisEndpoint(dstMisc, { db: '8' }), type: 'logical', selection: all, facts: { ...out.facts, rdbVersion: 11, serverVersion: '7.2.4' }, artifacts: [reader], options: { flush: true } }, runCtx(tempDir('redis-task'))),
+      'RESTORE_FAILED',
+    );
+    expect(tooNew.message).toContain('nothing was written');
     // Without facts, the second SELECT of the stream stops it.
     await expectCode(
       engine.restore({ target: redisEndpoint(dstMisc, { db: '7' }), type: 'logical', selection: all, facts: {}, artifacts: [both], options: { flush: true } }, runCtx(tempDir('redis-task'))),
