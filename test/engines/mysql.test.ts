@@ -217,7 +217,7 @@ describe('MysqlEngine (logical) against MariaDB', () => {
     expect(dump?.found).toBe(true);
     expect(dump?.version).toMatch(/MariaDB/);
     expect(tools.find((t) => t.name === 'mariadb')?.found).toBe(true);
-    expect(engine.types).toEqual(['logical']);
+    expect(engine.types).toContain('logical');
   });
 
   it('probes: version, flavor, no problems; missing databases and tables are named', async () => {
