@@ -85,23 +85,31 @@ Examples:
     .command('verify')
     .description('read every artifact back and check its size and sha256 against the manifest')
     .argument('<backup>', 'backup id')
-    .action((id: string, _o: Opts, cmd: Command) =>
+    .option('--prepare', 'physical: also extract and prepare the backup with its chain in a scratch dir')
+    .action((id: string, o: Opts, cmd: Command) =>
       run(cmd, async (ctx) => {
         const { runBackupVerify } = await import('../core/backups.js');
-        const r = await runBackupVerify({ backup: id }, ctx);
-        ctx.out.result(r, (x) => [`backup ${x.backup}: ${x.ok ? 'OK' : 'DAMAGED'}`, ...x.artifacts.map((a) => `  ${a.ok ? 'ok     ' : 'FAILED '} ${a.name} ${fmtBytes(a.bytes)}${a.problem ? `: ${a.problem}` : ''}`)].join('\n'));
+        const r = await runBackupVerify({ backup: id, prepare: Boolean(o.prepare) }, ctx);
+        ctx.out.result(r, (x) =>
+          [
+            `backup ${x.backup}: ${x.ok ? 'OK' : 'DAMAGED'}`,
+            ...x.artifacts.map((a) => `  ${a.ok ? 'ok     ' : 'FAILED '} ${a.name} ${fmtBytes(a.bytes)}${a.problem ? `: ${a.problem}` : ''}`),
+            ...(x.prepared ? [`  ${x.prepared.ok ? 'ok     ' : 'FAILED '} prepare (with its chain)${x.prepared.problem ? `: ${x.prepared.problem}` : ''}`] : []),
+          ].join('\n'),
+        );
       }),
     );
 
   backup
     .command('delete')
-    .description('delete a backup (artifacts, then manifest, then catalog row); refused while it is restored')
+    .description('delete a backup (artifacts, then manifest, then catalog row); refused while it is restored or has dependents')
     .argument('<backup>', 'backup id')
-    .action((id: string, _o: Opts, cmd: Command) =>
+    .option('--cascade', 'also delete the incremental backups that depend on it')
+    .action((id: string, o: Opts, cmd: Command) =>
       run(cmd, async (ctx) => {
         const { runBackupDelete } = await import('../core/backups.js');
-        const r = await runBackupDelete({ backup: id }, ctx);
-        ctx.out.result(r, (x) => `deleted backup ${x.backup} of plan ${x.plan}`);
+        const r = await runBackupDelete({ backup: id, cascade: Boolean(o.cascade) }, ctx);
+        ctx.out.result(r, (x) => x.deleted.map((d) => `deleted backup ${d}`).join('\n'));
       }),
     );
 

@@ -32,6 +32,9 @@ function addPlanOptions(c: Command, create: boolean): Command {
     .option('--keep-monthly <n>', 'GFS: keep the newest backup of each of the last N months')
     .option('--keep-forever', 'never delete backups (the default without --keep-* rules)')
     .option('--compress <kind>', `zstd${create ? ' (default)' : ''}, gzip or none`)
+    .option('--base-plan <plan>', 'incremental: the physical plan whose backups start the chain')
+    .option('--auto-full', 'incremental: take a full backup when the chain is missing or broken')
+    .option('--verify-prepare', 'physical/incremental: extract and prepare each new backup before it counts')
     .option('--remark <text>', 'free text');
 }
 
@@ -80,8 +83,8 @@ Examples:
           ps.length === 0
             ? 'no plans; create one with: dbs plan create NAME --source URL --pool POOL'
             : table(
-                ['NAME', 'ID', 'STATUS', 'POOL', 'SOURCE TYPE', 'SOURCE', 'STRATEGY', 'TIMER', 'NEXT RUN', 'BACKUP TYPE', 'RETENTION', 'CREATED', 'UPDATED'],
-                ps.map((p) => [p.name, p.id, p.status + (p.pauseReason ? ` (${p.pauseReason})` : '') + (p.available ? '' : `, unavailable (${p.unavailableReason})`), p.poolName, p.sourceKind, p.source.url, p.strategy, p.timer, fmtTime(p.nextRun), p.backupType, p.retentionText, fmtTime(p.createdAt), fmtTime(p.updatedAt)]),
+                ['NAME', 'ID', 'STATUS', 'POOL', 'SOURCE TYPE', 'SOURCE', 'STRATEGY', 'TIMER', 'NEXT RUN', 'BACKUP TYPE', 'ASSOCIATED PLAN', 'RETENTION', 'CREATED', 'UPDATED'],
+                ps.map((p) => [p.name, p.id, p.status + (p.pauseReason ? ` (${p.pauseReason})` : '') + (p.available ? '' : `, unavailable (${p.unavailableReason})`), p.poolName, p.sourceKind, p.source.url, p.strategy, p.timer, fmtTime(p.nextRun), p.backupType, p.associatedPlans.join(', ') || '-', p.retentionText, fmtTime(p.createdAt), fmtTime(p.updatedAt)]),
               ),
         );
       }),
@@ -103,6 +106,7 @@ Examples:
               ['Status', x.status + (x.pauseReason ? ` (${x.pauseReason})` : '') + (x.available ? '' : `, unavailable (${x.unavailableReason})`)],
               ['Source', `${x.sourceKind} ${x.source.url}`],
               ['Backup type', x.backupType],
+              ['Associated plans', x.associatedPlans.join(', ')],
               ['Selection', JSON.stringify(x.selection)],
               ['Pool', x.poolName],
               ['Schedule', x.timer],

@@ -1,10 +1,15 @@
 // Backup use cases: list, show, delete, verify.
-import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { Context } from '../context.js';
 import { DbsError } from '../errors.js';
 import { backupPrefix, manifestKey } from '../storage/layout.js';
 import type { BackupRecord, Catalog } from '../store/catalog.js';
+import { getEngine } from '../engines/registry.js';
+import type { BackupType, Selection } from '../engines/types.js';
 import { VerifyStage } from './artifacts.js';
+import { chainOf, dependentsOf, openChain } from './chains.js';
 import { pidAlive } from './locks.js';
 import type { Manifest } from './manifest.js';
 import { findPlanOrThrow } from './plans.js';
@@ -50,9 +55,9 @@ export async function deleteBackupData(ctx: Context, b: BackupRecord): Promise<v
   if (runningRestores(catalog, b.id).length) {
     throw new DbsError('IN_USE', `backup ${b.id} is being restored`, { hint: 'wait for the restore to finish (see: dbs restore list)' });
   }
-  const dependents = catalog.listBackups({ planId: undefined }).filter((x) => x.parentId === b.id);
+  const dependents = catalog.listBackups().filter((x) => x.parentId === b.id);
   if (dependents.length) {
-    throw new DbsError('REFUSED', `backup ${b.id} is the parent of ${dependents.map((d) => d.id).join(', ')}`, { hint: 'delete the dependent backups first' });
+    throw new DbsError('REFUSED', `backup ${b.id} is the base of ${dependents.map((d) => d.id).join(', ')}`, { hint: 'pass --cascade to delete the dependent backups too' });
   }
   catalog.updateBackup(b.id, { status: 'deleting' });
   const pool = catalog.getPool(b.poolId);
@@ -75,21 +80,32 @@ export async function deleteBackupData(ctx: Context, b: BackupRecord): Promise<v
   });
 }
 
-export async function runBackupDelete(o: { backup: string }, ctx: Context): Promise<{ backup: string; plan: string }> {
+export async function runBackupDelete(o: { backup: string; cascade?: boolean }, ctx: Context): Promise<{ backup: string; plan: string; deleted: string[] }> {
   const catalog = ctx.catalog();
   const b = findBackupOrThrow(catalog, o.backup);
+  const deleted: string[] = [];
+  if (o.cascade) {
+    // Newest dependents first, so no remaining backup ever loses its parent.
+    for (const d of dependentsOf(catalog, b.id)) {
+      await deleteBackupData(ctx, d);
+      deleted.push(d.id);
+    }
+  }
   await deleteBackupData(ctx, b);
-  return { backup: b.id, plan: b.planName };
+  deleted.push(b.id);
+  return { backup: b.id, plan: b.planName, deleted };
 }
 
 export interface VerifyResult {
   backup: string;
   ok: boolean;
+  /** With --prepare: the engine's restorability check of the backup and its chain. */
+  prepared?: { ok: boolean; problem?: string; facts?: Record<string, unknown> };
   artifacts: { name: string; ok: boolean; bytes: number; problem?: string }[];
 }
 
 /** Reads every artifact back and checks size and sha256 against the manifest. */
-export async function runBackupVerify(o: { backup: string }, ctx: Context): Promise<VerifyResult> {
+export async function runBackupVerify(o: { backup: string; prepare?: boolean }, ctx: Context): Promise<VerifyResult> {
   const catalog = ctx.catalog();
   const b = findBackupOrThrow(catalog, o.backup);
   const m = b.manifest as unknown as Manifest;
@@ -120,17 +136,37 @@ export async function runBackupVerify(o: { backup: string }, ctx: Context): Prom
   } finally {
     await driver.close();
   }
+  if (o.prepare) out.prepared = await prepareCheck(ctx, b);
+  if (out.prepared && !out.prepared.ok) out.ok = false;
   catalog.recordEvent({
     resourceKind: 'plan',
     resourceId: b.planId,
     type: out.ok ? 'backup.verified' : 'backup.damaged',
     level: out.ok ? 'info' : 'error',
-    message: `${b.id}: ${out.ok ? 'verified' : out.artifacts.filter((a) => !a.ok).map((a) => `${a.name}: ${a.problem}`).join('; ')}`,
+    message: `${b.id}: ${out.ok ? `verified${out.prepared ? ' and prepared' : ''}` : [...out.artifacts.filter((a) => !a.ok).map((a) => `${a.name}: ${a.problem}`), ...(out.prepared?.problem ? [`prepare: ${out.prepared.problem}`] : [])].join('; ')}`,
   });
   if (!out.ok) ctx.exitCode = 1;
   return out;
 }
 
-export function newRandom(): string {
-  return randomBytes(2).toString('hex');
+/** Extracts and prepares a backup with its chain in a scratch dir (engine.verifyPrepare). */
+async function prepareCheck(ctx: Context, b: BackupRecord): Promise<NonNullable<VerifyResult['prepared']>> {
+  const engine = await getEngine(b.sourceKind);
+  if (!engine.verifyPrepare) {
+    throw new DbsError('INVALID_ARGUMENT', `--prepare applies to physical backups; ${b.id} is a ${b.sourceKind} ${b.backupType} backup`, { hint: 'drop --prepare' });
+  }
+  const catalog = ctx.catalog();
+  const opened = await openChain(ctx, chainOf(catalog, b));
+  const tmpDir = await mkdtemp(join(tmpdir(), 'dbs-verify-'));
+  try {
+    const last = opened.links.at(-1)!;
+    const r = await engine.verifyPrepare({ type: b.backupType as BackupType, selection: (b.manifest as unknown as Manifest).selection as unknown as Selection, facts: last.facts, artifacts: last.artifacts, chain: opened.links }, { signal: ctx.signal, tmpDir, log: () => undefined });
+    return { ok: true, facts: r.facts };
+  } catch (e) {
+    if (ctx.signal.aborted) throw e;
+    return { ok: false, problem: (e as Error).message };
+  } finally {
+    await rm(tmpDir, { recursive: true, force: true });
+    await opened.close();
+  }
 }

@@ -33,10 +33,18 @@ export interface PlanInput extends ScheduleFlags {
   compress?: string;
   remark?: string;
   password?: Secret;
+  /** Incremental plans: the physical plan whose backups start the chain. */
+  basePlan?: string;
+  /** Incremental plans: take a full backup when the chain is missing or broken. */
+  autoFull?: boolean;
+  /** Physical/incremental: extract and prepare every new backup before it counts. */
+  verifyPrepare?: boolean;
 }
 
 export interface PlanView extends PlanRecord {
   poolName: string;
+  /** Incremental plan: its base plan; physical plan: the incremental plans built on it. */
+  associatedPlans: string[];
   /** False while the plan's pool is offline: its runs fail fast until the pool answers. */
   available: boolean;
   unavailableReason: string;
@@ -73,7 +81,13 @@ function splitList(v: string | undefined): string[] {
   return v === undefined ? [] : v.split(',').map((s) => s.trim()).filter(Boolean);
 }
 
-export function parseSelection(kind: string, i: Pick<PlanInput, 'databases' | 'allDatabases' | 'tables' | 'match'>): Selection {
+export function parseSelection(kind: string, i: Pick<PlanInput, 'databases' | 'allDatabases' | 'tables' | 'match'>, type?: string): Selection {
+  if (kind === 'mysql' && (type === 'physical' || type === 'incremental')) {
+    if (i.databases !== undefined || i.tables !== undefined) {
+      throw new DbsError('USAGE', `a ${type} backup copies the whole server; --databases/--tables apply to logical backups`, { hint: 'drop them, or use --type logical' });
+    }
+    return { databases: [], all: true, tables: [] };
+  }
   const databases = splitList(i.databases);
   const tables = splitList(i.tables);
   if (i.databases !== undefined && databases.length === 0) throw new DbsError('INVALID_ARGUMENT', '--databases is empty', { hint: 'e.g. --databases shop,crm' });
@@ -119,9 +133,14 @@ export function planView(catalog: Catalog, p: PlanRecord, now: Date): PlanView {
   const next = p.status === 'active' ? nextRuns(schedule, now, 1)[0] : undefined;
   const pool = catalog.getPool(p.poolId);
   const available = Boolean(pool) && pool!.status !== 'offline';
+  const baseId = p.options.basePlanId as string | undefined;
+  const associatedPlans = baseId
+    ? [catalog.getPlan(baseId)?.name ?? baseId]
+    : catalog.listPlans().filter((x) => x.options.basePlanId === p.id).map((x) => x.name);
   return {
     ...p,
     poolName: pool?.name ?? p.poolId,
+    associatedPlans,
     available,
     unavailableReason: !pool ? 'pool not bound' : pool.status === 'offline' ? `pool ${pool.name} offline` : '',
     strategy: schedule.kind === 'manual' ? 'manual' : 'scheduled',
@@ -129,6 +148,22 @@ export function planView(catalog: Catalog, p: PlanRecord, now: Date): PlanView {
     nextRun: next ? next.toISOString() : null,
     retentionText: describeRetention(p.retention as Retention),
   };
+}
+
+function resolveBasePlan(catalog: Catalog, i: PlanInput): PlanRecord | undefined {
+  if (i.type === 'incremental' && i.basePlan === undefined) {
+    throw new DbsError('USAGE', '--type incremental needs --base-plan PLAN', { hint: 'name the physical plan whose full backups start the chain' });
+  }
+  if (i.basePlan === undefined) {
+    if (i.autoFull) throw new DbsError('USAGE', '--auto-full applies to incremental plans', { hint: 'use it with --type incremental --base-plan PLAN' });
+    return undefined;
+  }
+  if (i.type !== 'incremental') throw new DbsError('USAGE', '--base-plan applies to --type incremental', { hint: 'add --type incremental' });
+  const base = findPlanOrThrow(catalog, i.basePlan);
+  if (base.sourceKind !== 'mysql' || base.backupType !== 'physical') {
+    throw new DbsError('INVALID_ARGUMENT', `the base plan ${JSON.stringify(base.name)} is a ${base.sourceKind} ${base.backupType} plan; it must be a mysql physical plan`, { hint: 'create one with --type physical' });
+  }
+  return base;
 }
 
 /** Validates a complete plan definition against the real source and pool. */
@@ -187,6 +222,13 @@ export async function runPlanCreate(i: PlanInput, ctx: Context): Promise<{ plan:
   const catalog = ctx.catalog();
   await askMissing(ctx, i);
   const name = validateName(i.name, 'plan');
+  const base = resolveBasePlan(catalog, i);
+  if (base && !i.source) {
+    // An incremental plan backs up the server of its base plan.
+    i.source = String(base.source.url);
+    i.password ??= ((pw) => (pw === undefined ? undefined : new Secret(pw)))(catalog.getSecret('plan', base.id, 'password'));
+  }
+  if (base && !i.pool) i.pool = base.poolId;
   if (!i.source) throw new DbsError('USAGE', 'missing --source URL', { hint: 'e.g. --source mysql://backup@127.0.0.1:3306' });
   if (!i.pool) throw new DbsError('USAGE', 'missing --pool POOL', { hint: 'see the pools with: dbs pool list' });
   if (catalog.findPlan(name)) throw new DbsError('ALREADY_EXISTS', `a plan named ${JSON.stringify(name)} already exists`, { hint: 'choose another name, or change it with: dbs plan update' });
@@ -195,7 +237,10 @@ export async function runPlanCreate(i: PlanInput, ctx: Context): Promise<{ plan:
   if (endpoint.kind === 'catalog') endpoint.path = catalog.path;
   const kind = endpoint.kind;
   const type = i.type ?? DEFAULT_TYPES[kind];
-  const selection = parseSelection(kind, i);
+  if (base && endpoint.url !== base.source.url) {
+    throw new DbsError('INVALID_ARGUMENT', `an incremental plan must back up the server of its base plan (${base.source.url}), not ${endpoint.url}`, { hint: 'drop --source; it comes from --base-plan' });
+  }
+  const selection = parseSelection(kind, i, type);
   const pool = findPoolOrThrow(catalog, i.pool);
   const schedule: Schedule & { since?: string } = { ...(parseSchedule(i, ctx.clock()) ?? { kind: 'manual' }), since: ctx.clock().toISOString() };
   const retention = parseRetention(i) ?? {};
@@ -218,7 +263,13 @@ export async function runPlanCreate(i: PlanInput, ctx: Context): Promise<{ plan:
       schedule: schedule as unknown as PlanRecord['schedule'],
       retention: retention as Record<string, unknown>,
       compression,
-      options: { serverVersion: probe.serverVersion, flavor: probe.flavor },
+      options: {
+        serverVersion: probe.serverVersion,
+        flavor: probe.flavor,
+        ...(base ? { basePlanId: base.id } : {}),
+        ...(i.autoFull ? { autoFull: true } : {}),
+        ...(i.verifyPrepare ? { verifyPrepare: true } : {}),
+      },
       remark: i.remark ?? '',
     });
     if (i.password) catalog.setSecret('plan', id, 'password', i.password.reveal());
@@ -271,7 +322,7 @@ export async function runPlanUpdate(i: PlanInput & { plan: string; name?: string
   }
   if (i.password) endpoint.password = i.password;
   const selectionGiven = i.databases !== undefined || i.tables !== undefined || i.allDatabases !== undefined || i.match !== undefined;
-  const selection = selectionGiven ? parseSelection(cur.sourceKind, i) : (cur.selection as unknown as Selection);
+  const selection = selectionGiven ? parseSelection(cur.sourceKind, i, i.type ?? cur.backupType) : (cur.selection as unknown as Selection);
   const type = i.type ?? cur.backupType;
   const schedule = parseSchedule(i, ctx.clock());
   const retention = parseRetention(i);
@@ -290,6 +341,10 @@ export async function runPlanUpdate(i: PlanInput & { plan: string; name?: string
   if (i.compress !== undefined) changes.compression = i.compress;
   if (i.remark !== undefined) changes.remark = i.remark;
   if (poolId !== cur.poolId) changes.poolId = poolId;
+  if (i.autoFull !== undefined || i.verifyPrepare !== undefined) {
+    if (i.autoFull && cur.backupType !== 'incremental') throw new DbsError('USAGE', '--auto-full applies to incremental plans', { hint: 'drop it' });
+    changes.options = { ...(changes.options ?? cur.options), ...(i.autoFull !== undefined ? { autoFull: i.autoFull } : {}), ...(i.verifyPrepare !== undefined ? { verifyPrepare: i.verifyPrepare } : {}) };
+  }
   if (Object.keys(changes).length === 0 && !i.password) {
     throw new DbsError('USAGE', `nothing to update for plan ${JSON.stringify(cur.name)}`, { hint: 'pass the options to change, see: dbs plan update --help' });
   }
@@ -311,6 +366,10 @@ export interface PlanDeleteResult {
 export async function runPlanDelete(o: { plan: string; withBackups?: boolean }, ctx: Context): Promise<PlanDeleteResult> {
   const catalog = ctx.catalog();
   const p = findPlanOrThrow(catalog, o.plan);
+  const incrementals = catalog.listPlans().filter((x) => x.options.basePlanId === p.id);
+  if (incrementals.length) {
+    throw new DbsError('IN_USE', `plan ${JSON.stringify(p.name)} is the base plan of ${incrementals.map((x) => x.name).join(', ')}`, { hint: 'delete the incremental plans first' });
+  }
   const backups = catalog.listBackups({ planId: p.id });
   if (backups.length && !o.withBackups) {
     throw new DbsError('REFUSED', `plan ${JSON.stringify(p.name)} still has ${backups.length} backup(s)`, {
@@ -322,6 +381,7 @@ export async function runPlanDelete(o: { plan: string; withBackups?: boolean }, 
   try {
     const { deleteBackupData } = await import('./backups.js');
     const deleted: string[] = [];
+    // Newest first: an incremental goes before the backup it builds on.
     for (const b of backups) {
       await deleteBackupData(ctx, b);
       deleted.push(b.id);

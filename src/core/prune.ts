@@ -8,13 +8,28 @@ import { planPrune, type PruneDecision, type Retention } from './retention.js';
 export function pruneDecisions(plan: PlanRecord, ctx: Context): PruneDecision[] {
   const backups = ctx.catalog().listBackups({ planId: plan.id });
   const tz = (plan.schedule as { tz?: string }).tz ?? 'UTC';
-  return planPrune(plan.retention as Retention, backups, ctx.clock(), tz);
+  const decisions = planPrune(plan.retention as Retention, backups, ctx.clock(), tz);
+  // Backups of other plans (incrementals on this plan's fulls) may depend on ours: never
+  // delete a backup that a backup outside the deletion set builds on.
+  const all = ctx.catalog().listBackups();
+  const doomed = new Set(decisions.map((d) => d.id));
+  for (let changed = true; changed; ) {
+    changed = false;
+    for (const b of all) {
+      if (!doomed.has(b.id) && b.parentId && doomed.has(b.parentId)) {
+        doomed.delete(b.parentId);
+        changed = true;
+      }
+    }
+  }
+  return decisions.filter((d) => doomed.has(d.id));
 }
 
 export async function applyRetention(plan: PlanRecord, ctx: Context): Promise<string[]> {
   const catalog = ctx.catalog();
   const deleted: string[] = [];
-  for (const d of pruneDecisions(plan, ctx)) {
+  // Newest first, so an incremental goes before the backup it builds on.
+  for (const d of pruneDecisions(plan, ctx).sort((a, b) => (a.id < b.id ? 1 : -1))) {
     const b = catalog.getBackup(d.id);
     if (!b) continue;
     await deleteBackupData(ctx, b);

@@ -11,6 +11,7 @@ import { redactText, type Secret } from '../secret.js';
 import { newId, type RestoreRecord } from '../store/catalog.js';
 import { artifactReaders } from './artifacts.js';
 import { findBackupOrThrow } from './backups.js';
+import { chainOf, openChain } from './chains.js';
 import { parseEndpoint } from './endpoints.js';
 import type { Manifest } from './manifest.js';
 import { openPool } from './pools.js';
@@ -100,6 +101,8 @@ export async function runBackupRestore(i: RestoreInput, ctx: Context): Promise<R
   const redact = (s: string) => redactText(s, [target.password]);
   const driver = await openPool(ctx, pool);
   const tmpDir = await mkdtemp(join(tmpdir(), 'dbs-restore-'));
+  const chained = b.backupType === 'physical' || b.backupType === 'incremental';
+  const opened = chained ? await openChain(ctx, chainOf(catalog, b), i.onProgress) : undefined;
   try {
     const out = await engine.restore(
       {
@@ -107,7 +110,8 @@ export async function runBackupRestore(i: RestoreInput, ctx: Context): Promise<R
         type: b.backupType as BackupType,
         selection: sel,
         facts: m.facts,
-        artifacts: artifactReaders(driver, m.artifacts, ctx.signal, i.onProgress),
+        ...(opened ? { chain: opened.links } : {}),
+        artifacts: opened ? opened.links.at(-1)!.artifacts : artifactReaders(driver, m.artifacts, ctx.signal, i.onProgress),
         // For file targets (sqlite) --yes is the consent to replace an existing file.
         options: {
           tables,
@@ -132,6 +136,7 @@ export async function runBackupRestore(i: RestoreInput, ctx: Context): Promise<R
     throw interrupted ? e : err;
   } finally {
     await rm(tmpDir, { recursive: true, force: true });
+    await opened?.close();
     await driver.close();
   }
 }

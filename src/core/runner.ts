@@ -16,7 +16,8 @@ import type { PoolDriver } from '../storage/types.js';
 import type { BackupRecord, PlanRecord, PoolRecord, TaskRecord } from '../store/catalog.js';
 import { newId } from '../store/catalog.js';
 import { VERSION } from '../version.js';
-import { PoolSink } from './artifacts.js';
+import { PoolSink, artifactReaders } from './artifacts.js';
+import { basePlanOf, chainOf, chainParent, openChain } from './chains.js';
 import { acquire } from './locks.js';
 import { MANIFEST_FORMAT, newBackupId, type Manifest } from './manifest.js';
 import { planEndpoint } from './plans.js';
@@ -120,18 +121,62 @@ export async function runPlanOnce(plan: PlanRecord, o: RunOptions, ctx: Context)
       signal: ctx.signal,
       onProgress: o.onProgress,
     });
-    const outcome = await engine.backup(
-      { source: endpoint, type: plan.backupType as BackupType, selection: plan.selection as unknown as Selection, sink },
-      {
-        signal: ctx.signal,
-        tmpDir,
-        log: (line) => {
-          stderrTail.push(redact(line));
-          if (stderrTail.length > STDERR_TAIL_LINES) stderrTail.shift();
-        },
+    const engineCtx = {
+      signal: ctx.signal,
+      tmpDir,
+      log: (line: string) => {
+        stderrTail.push(redact(line));
+        if (stderrTail.length > STDERR_TAIL_LINES) stderrTail.shift();
       },
-    );
+    };
+    // Incrementals build on the newest backup of their chain; with --auto-full a missing or
+    // broken chain makes a full backup instead.
+    let type = plan.backupType as BackupType;
+    let parent = type === 'incremental' ? chainParent(catalog, plan) : undefined;
+    const autoFull = Boolean(plan.options.autoFull);
+    if (type === 'incremental' && !parent) {
+      if (!autoFull) {
+        throw new DbsError('BACKUP_FAILED', `plan ${plan.name} has no base backup to build an incremental on`, {
+          hint: `run the base plan first (dbs plan run ${basePlanOf(catalog, plan)?.name ?? 'BASE'}), or set --auto-full`,
+        });
+      }
+      engineCtx.log('no base backup: taking a full backup (--auto-full)');
+      type = 'physical';
+    }
+    const request = (t: BackupType) => ({
+      source: endpoint,
+      type: t,
+      selection: plan.selection as unknown as Selection,
+      sink,
+      ...(t === 'incremental' && parent ? { parent: { id: parent.id, facts: (parent.manifest as unknown as Manifest).facts } } : {}),
+    });
+    let outcome;
+    try {
+      outcome = await engine.backup(request(type), engineCtx);
+    } catch (e) {
+      // A broken chain (another server, an LSN gap) is refused before any data is written.
+      if (!(autoFull && type === 'incremental' && e instanceof DbsError && e.code === 'REFUSED' && sink.stored.length === 0)) throw e;
+      engineCtx.log(`the chain is broken (${e.message}): taking a full backup (--auto-full)`);
+      await cleanupBackup(driver, plan.id, backupId);
+      type = 'physical';
+      parent = undefined;
+      outcome = await engine.backup(request(type), engineCtx);
+    }
+    const parentId = type === 'incremental' && parent ? parent.id : null;
     if (sink.stored.length === 0) throw new DbsError('BACKUP_FAILED', `the ${plan.sourceKind} engine produced no artifact`, { hint: 'see the task log' });
+    // --verify-prepare: prove the backup restorable (with its chain) before it counts.
+    let verified: Record<string, unknown> | undefined;
+    if (plan.options.verifyPrepare && engine.verifyPrepare) {
+      const prior = parentId ? chainOf(catalog, catalog.getBackup(parentId)!) : [];
+      const opened = await openChain(ctx, prior);
+      try {
+        const self = { backupId, type, facts: outcome.facts, artifacts: artifactReaders(driver, sink.stored, ctx.signal) };
+        const v = await engine.verifyPrepare({ type, selection: plan.selection as unknown as Selection, facts: outcome.facts, artifacts: self.artifacts, chain: [...opened.links, self] }, engineCtx);
+        verified = { ok: true, at: ctx.clock().toISOString(), ...v.facts };
+      } finally {
+        await opened.close();
+      }
+    }
     const ended = ctx.clock();
     const rawBytes = sink.stored.reduce((n, a) => n + a.rawBytes, 0);
     const storedBytes = sink.stored.reduce((n, a) => n + a.storedBytes, 0);
@@ -141,12 +186,12 @@ export async function runPlanOnce(plan: PlanRecord, o: RunOptions, ctx: Context)
       backupId,
       plan: { id: plan.id, name: plan.name },
       source: { kind: plan.sourceKind, url: endpoint.url },
-      backupType: plan.backupType,
+      backupType: type,
       selection: plan.selection,
-      parentId: null,
+      parentId,
       tool: { name: outcome.toolName, version: outcome.toolVersion },
       server: { version: outcome.serverVersion },
-      facts: outcome.facts,
+      facts: verified ? { ...outcome.facts, verifyPrepare: verified } : outcome.facts,
       artifacts: sink.stored.map((a) => ({ ...a, encryption: 'none' as const })),
       rawBytes,
       storedBytes,
@@ -164,8 +209,8 @@ export async function runPlanOnce(plan: PlanRecord, o: RunOptions, ctx: Context)
         poolId: plan.poolId,
         status: 'available',
         sourceKind: plan.sourceKind,
-        backupType: plan.backupType,
-        parentId: null,
+        backupType: type,
+        parentId,
         rawBytes,
         storedBytes,
         startedAt: manifest.startedAt,

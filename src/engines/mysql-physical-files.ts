@@ -6,6 +6,9 @@ import { createHash } from 'node:crypto';
 import type { MysqlFlavor } from './mysql-conn.js';
 import type { BinlogFacts } from './mysql-dump.js';
 
+/** The artifact name of a physical or incremental backup: one xbstream. */
+export const PHYSICAL_ARTIFACT = 'backup';
+
 /** The backup tool family: MariaDB's mariabackup (+ mbstream) or Percona's xtrabackup (+ xbstream). */
 export type PhysicalToolKind = 'mariabackup' | 'xtrabackup';
 

@@ -22,7 +22,8 @@ import type {
   ToolInfo,
 } from './types.js';
 import { backupLogical, probeMysql, restoreLogical } from './mysql-logical.js';
-import { backupPhysical, listPhysicalTools, probePhysical, restorePhysical, verifyPreparePhysical } from './mysql-physical.js';
+import { backupPhysical, listPhysicalTools, probePhysical } from './mysql-physical.js';
+import { restorePhysical, verifyPreparePhysical } from './mysql-physical-restore.js';
 import { listTools } from './mysql-tools.js';
 
 export { DUMP_ARTIFACT, planRestore, type LogicalBackupFacts } from './mysql-logical.js';

@@ -1,0 +1,82 @@
+// Backup chains of physical and incremental MySQL backups: which backup an incremental
+// builds on, the chain a restore needs, and which backups others depend on.
+import type { Context } from '../context.js';
+import { DbsError } from '../errors.js';
+import type { ChainLink } from '../engines/types.js';
+import type { PoolDriver } from '../storage/types.js';
+import type { BackupRecord, Catalog, PlanRecord } from '../store/catalog.js';
+import { artifactReaders } from './artifacts.js';
+import type { Manifest } from './manifest.js';
+import { openPool } from './pools.js';
+
+/** The base plan of an incremental plan. */
+export function basePlanOf(catalog: Catalog, plan: PlanRecord): PlanRecord | undefined {
+  const id = plan.options.basePlanId as string | undefined;
+  return id ? catalog.getPlan(id) : undefined;
+}
+
+/**
+ * The newest backup of the chain an incremental plan extends: the newest backup of its base
+ * plan or of itself. A new full backup in the base plan starts a new chain.
+ */
+export function chainParent(catalog: Catalog, plan: PlanRecord): BackupRecord | undefined {
+  const base = basePlanOf(catalog, plan);
+  const candidates = [...(base ? catalog.listBackups({ planId: base.id }) : []), ...catalog.listBackups({ planId: plan.id })].filter((b) => b.status === 'available');
+  candidates.sort((a, b) => (a.endedAt < b.endedAt ? 1 : a.endedAt > b.endedAt ? -1 : 0));
+  return candidates[0];
+}
+
+/** The chain of a backup, oldest (its full backup) first, ending with the backup itself. */
+export function chainOf(catalog: Catalog, backup: BackupRecord): BackupRecord[] {
+  const chain = [backup];
+  const seen = new Set([backup.id]);
+  for (let cur = backup; cur.parentId; ) {
+    const parent = catalog.getBackup(cur.parentId);
+    if (!parent) {
+      throw new DbsError('NOT_FOUND', `the chain of backup ${backup.id} is broken: its parent ${cur.parentId} is gone`, { hint: 'restore a newer full backup instead' });
+    }
+    if (seen.has(parent.id)) throw new DbsError('INTERNAL', `the chain of backup ${backup.id} has a cycle at ${parent.id}`);
+    seen.add(parent.id);
+    chain.unshift(parent);
+    cur = parent;
+  }
+  return chain;
+}
+
+/** Every backup that depends on this one, directly or not, newest first. */
+export function dependentsOf(catalog: Catalog, backupId: string): BackupRecord[] {
+  const all = catalog.listBackups();
+  const out: BackupRecord[] = [];
+  const walk = (id: string) => {
+    for (const b of all.filter((x) => x.parentId === id)) {
+      walk(b.id);
+      out.push(b);
+    }
+  };
+  walk(backupId);
+  return out;
+}
+
+/** Opens the pools of a chain and builds its links; call close() when done. */
+export async function openChain(ctx: Context, chain: BackupRecord[], onBytes?: (n: number) => void): Promise<{ links: ChainLink[]; close(): Promise<void> }> {
+  const catalog = ctx.catalog();
+  const drivers = new Map<string, PoolDriver>();
+  try {
+    const links: ChainLink[] = [];
+    for (const b of chain) {
+      let d = drivers.get(b.poolId);
+      if (!d) {
+        const pool = catalog.getPool(b.poolId);
+        if (!pool) throw new DbsError('POOL_NOT_FOUND', `the pool ${b.poolId} of backup ${b.id} is not bound`, { hint: 'bind it again' });
+        d = await openPool(ctx, pool);
+        drivers.set(b.poolId, d);
+      }
+      const m = b.manifest as unknown as Manifest;
+      links.push({ backupId: b.id, type: b.backupType as ChainLink['type'], facts: m.facts, artifacts: artifactReaders(d, m.artifacts, ctx.signal, onBytes) });
+    }
+    return { links, close: async () => void (await Promise.all([...drivers.values()].map((d) => d.close()))) };
+  } catch (e) {
+    await Promise.all([...drivers.values()].map((d) => d.close()));
+    throw e;
+  }
+}
