@@ -143,7 +143,10 @@ Examples:
           ctx.out.result(r, (x) => {
             const res = (x.options as { result?: Record<string, unknown> }).result ?? {};
             const steps = Array.isArray(res.load) ? ['', 'To load it:', ...(res.load as string[]).map((l) => `  ${l}`)] : [];
-            const conn = typeof res.connect === 'string' ? [`server started: ${res.connect}`] : [];
+            const conn =
+              typeof res.connect === 'string'
+                ? [`server started on the restored datadir (pid ${res.pid}, port ${res.port}, socket ${res.socket})`, `  connect: ${res.connect}`, ...(res.stop ? [`  stop:    ${res.stop}`] : [])]
+                : [];
             return [`restored ${x.backupId} into ${x.target} (${fmtBytes(x.bytes)}), restore ${x.id}`, ...conn, ...steps].join('\n');
           });
         } finally {

@@ -175,7 +175,7 @@ async function validatePlan(
   if (!engine.types.includes(d.type as BackupType)) {
     throw new DbsError('INVALID_ARGUMENT', `--type ${JSON.stringify(d.type)} is not supported for ${d.kind} sources`, { hint: `use one of: ${engine.types.join(', ')}` });
   }
-  const probe = await engine.probe(d.endpoint, d.selection, { signal: ctx.signal });
+  const probe = await engine.probe(d.endpoint, d.selection, { signal: ctx.signal, type: d.type as BackupType });
   if (probe.problems.length) {
     const notFound = probe.problems.every((p) => /not exist|not found|unknown|missing/i.test(p));
     throw new DbsError(notFound ? 'SOURCE_NOT_FOUND' : 'PERMISSION_DENIED', `the source ${d.endpoint.url} cannot be backed up as planned:\n  ${probe.problems.join('\n  ')}`, {

@@ -123,7 +123,7 @@ export async function runBackupRestore(i: RestoreInput, ctx: Context): Promise<R
           ...(i.startPort !== undefined ? { start: { port: i.startPort } } : {}),
         },
       },
-      { signal: ctx.signal, tmpDir, log: () => undefined },
+      { signal: ctx.signal, tmpDir, log: (line) => ctx.out.verbose(redact(line)) },
     );
     catalog.updateRestore(record.id, { status: 'succeeded', endedAt: ctx.clock().toISOString(), bytes: out.bytes, options: { ...record.options, result: out.facts } });
     catalog.recordEvent({ resourceKind: 'plan', resourceId: b.planId, type: 'restore.succeeded', level: 'info', message: `restored ${b.id} into ${target.url}` });

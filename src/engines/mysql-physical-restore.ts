@@ -4,10 +4,10 @@
 import type { ChildProcess } from 'node:child_process';
 import { spawn } from 'node:child_process';
 import { closeSync, openSync } from 'node:fs';
-import { mkdir, readdir, rm, stat } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rm, stat, statfs } from 'node:fs/promises';
 import { createConnection, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DbsError, describeError, type ErrorCode } from '../errors.js';
@@ -231,9 +231,12 @@ export async function restorePhysical(req: RestoreRequest, ctx: EngineRunContext
   const port = req.options.start?.port;
   if (port !== undefined) await checkPortFree(port);
 
-  const work = join(ctx.tmpDir, 'chain');
-  await mkdir(work, { recursive: true, mode: 0o700 });
+  // The chain is extracted and prepared next to the target when possible: on the same file
+  // system --move-back is a rename (no second copy, no scratch the size of the database on
+  // /tmp). Otherwise in the scratch dir.
+  const work = await makeWorkDir(toDatadir, ctx.tmpDir);
   try {
+    await checkSpace(links, work, code);
     const prepared = await extractAndPrepare(links, work, ctx, log, code);
     await checkEmptyTarget(toDatadir, ctx.tmpDir); // nothing may have appeared meanwhile
     await mkdir(toDatadir, { recursive: true, mode: 0o750 });
@@ -282,6 +285,7 @@ export async function verifyPreparePhysical(
   const work = join(ctx.tmpDir, 'verify-chain');
   await mkdir(work, { recursive: true, mode: 0o700 });
   try {
+    await checkSpace(links, work, code);
     const t0 = Date.now();
     const prepared = await extractAndPrepare(links, work, ctx, log, code);
     return {
@@ -297,6 +301,43 @@ export async function verifyPreparePhysical(
     };
   } finally {
     await rm(work, { recursive: true, force: true }).catch(() => undefined);
+  }
+}
+
+/** A 0700 work dir beside the target (same file system), else in the scratch dir. */
+async function makeWorkDir(toDatadir: string, scratch: string): Promise<string> {
+  const parent = dirname(toDatadir);
+  try {
+    await mkdir(parent, { recursive: true });
+    return await mkdtemp(join(parent, `.dbs-restore-${basename(toDatadir)}-`));
+  } catch {
+    const work = join(scratch, 'chain');
+    await mkdir(work, { recursive: true, mode: 0o700 });
+    return work;
+  }
+}
+
+/**
+ * Preparing needs the full backup and (one at a time) each incremental extracted: refuse early
+ * when the file system clearly lacks that much room, instead of failing an hour in.
+ */
+async function checkSpace(links: Link[], dir: string, code: ErrorCode): Promise<void> {
+  const full = links[0]?.artifact.rawBytes ?? 0;
+  const inc = Math.max(0, ...links.slice(1).map((l) => l.artifact.rawBytes));
+  const need = full + inc;
+  if (!(need > 0)) return;
+  let free: number;
+  try {
+    const s = await statfs(dir);
+    free = Number(s.bavail) * Number(s.bsize);
+  } catch {
+    return;
+  }
+  if (free < need) {
+    throw new DbsError(code, `not enough free space in ${dir}: the chain needs about ${need} bytes there, ${free} are free`, {
+      hint: 'free some space, or point the scratch directory (and the target) at a bigger file system',
+      details: { need, free, dir },
+    });
   }
 }
 

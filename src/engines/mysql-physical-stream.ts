@@ -7,8 +7,9 @@
 //   "XBSTCK01" | flags u8 | type u8 | path length u32le | path
 //   type 'P' (payload): length u64le | offset u64le | crc32 u32le | payload
 //   type 'E' (end of file): nothing more
-// Percona XtraBackup 8 adds a sparse type 'S' (length u64le | sparse map size u32le |
-// offset u64le | crc32 u32le | map of u32 pairs | payload).
+// Any other type (Percona XtraBackup 8's sparse chunks 'S', say) cannot be skipped without
+// knowing its layout: the parser then stops following the framing (and says so) rather than
+// failing a backup it does not understand; exit code and "completed OK!" still decide.
 import { Transform, type TransformCallback } from 'node:stream';
 import { DbsError } from '../errors.js';
 import type { DumpExit } from './mysql-dump.js';
@@ -33,7 +34,7 @@ export const CAPTURED_FILES = new Set([
 /** Files without which a backup cannot be prepared. */
 export const REQUIRED_FILES = ['xtrabackup_checkpoints', 'backup-my.cnf'];
 
-type State = 'fixed' | 'path' | 'payloadHeader' | 'sparseMap' | 'payload' | 'gaveUp';
+type State = 'fixed' | 'path' | 'payloadHeader' | 'payload' | 'gaveUp';
 
 /** Follows the chunk structure of an xbstream; feed() chunks, then end(). */
 export class XbstreamParser {
@@ -128,19 +129,9 @@ export class XbstreamParser {
           return;
         }
         this.#payloadLeft = len;
-        if (this.#type === 0x53 /* 'S' */) {
-          const mapSize = head.readUInt32LE(8);
-          if (mapSize > 0) {
-            this.#expect('sparseMap', mapSize * 8);
-            return;
-          }
-        }
         this.#startPayload();
         return;
       }
-      case 'sparseMap':
-        this.#startPayload();
-        return;
       default:
         return;
     }
@@ -164,12 +155,6 @@ export class XbstreamParser {
       this.files.add(this.#path);
       this.#headerLen = 20;
       this.#expect('payloadHeader', 20);
-      return;
-    }
-    if (type === 0x53 /* 'S' */) {
-      this.files.add(this.#path);
-      this.#headerLen = 24;
-      this.#expect('payloadHeader', 24);
       return;
     }
     // An unknown chunk type: its length is unknown, so the rest cannot be followed.

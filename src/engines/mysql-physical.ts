@@ -303,7 +303,7 @@ export async function backupPhysical(req: BackupRequest, ctx: EngineRunContext):
 
   const incremental = req.type === 'incremental';
   if (incremental && !req.parent) {
-    throw new DbsError('BACKUP_NOT_FOUND', `an incremental backup of ${what} needs a base backup, and there is none`, {
+    throw new DbsError('BACKUP_FAILED', `an incremental backup of ${what} needs a base backup, and there is none`, {
       hint: 'run the base plan first (a physical backup), or run this plan with --auto-full',
     });
   }

@@ -158,7 +158,7 @@ export interface Engine {
   /** Tools this engine runs, with versions where found (for `dbs doctor`). */
   tools(): Promise<ToolInfo[]>;
   /** Connects for real: reachable, version, privileges, the selection exists. */
-  probe(source: Endpoint, selection: Selection, ctx: { signal: AbortSignal }): Promise<ProbeInfo>;
+  probe(source: Endpoint, selection: Selection, ctx: { signal: AbortSignal; type?: BackupType }): Promise<ProbeInfo>;
   backup(req: BackupRequest, ctx: EngineRunContext): Promise<BackupOutcome>;
   restore(req: RestoreRequest, ctx: EngineRunContext): Promise<RestoreOutcome>;
   /**

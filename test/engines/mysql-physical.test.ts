@@ -4,13 +4,14 @@
 // refusals, and verify --prepare of a good and a damaged chain.
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream, readdirSync, readFileSync, statSync, truncateSync, copyFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import mysql from 'mysql2/promise';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MysqlEngine } from '../../src/engines/mysql.js';
 import type { PhysicalBackupFacts } from '../../src/engines/mysql-physical.js';
+import { resolvePhysicalTool } from '../../src/engines/mysql-physical-run.js';
 import { XbstreamParser } from '../../src/engines/mysql-physical-stream.js';
 import { buildBackupArgs, buildPrepareArgs, parseBinlogPos, parseCheckpoints } from '../../src/engines/mysql-physical-files.js';
 import type {
@@ -178,6 +179,8 @@ async function restoreAndCompare(chain: ChainLink[], toDatadir: string, expected
   );
   const pid = Number(res.facts['pid']);
   started.push(pid);
+  // The work dir beside the target is gone.
+  expect(readdirSync(dirname(toDatadir)).filter((e) => e.startsWith('.dbs-restore'))).toEqual([]);
   console.log(`[timing] restore of ${chain.length} link(s) + start: ${Date.now() - t0} ms`);
   try {
     expect(res.facts).toMatchObject({ datadir: toDatadir, port, started: true, chain: chain.map((l) => l.backupId) });
@@ -292,6 +295,8 @@ describe('mysql physical backups (mariabackup)', () => {
     expect(JSON.stringify(facts)).not.toContain(PASSWORD);
     expect(c.logs.join('\n')).not.toContain(PASSWORD);
     expect(c.logs.at(-1)).toMatch(/full backup complete/);
+    expect(c.logs.join('\n')).not.toMatch(/framing was not followed/);
+    expect(facts.files).toBeGreaterThan(20);
     full = { id: 'full', type: 'physical', outcome, facts, file };
 
     const expected = await fingerprint(conn);
@@ -369,6 +374,46 @@ describe('mysql physical backups (mariabackup)', () => {
     );
   });
 
+  it('a backup cancelled through the signal is INTERRUPTED and its stream errors', async () => {
+    const ac = new AbortController();
+    const c = ctx(ac.signal);
+    const sink = new FileSink((n) => {
+      if (n === 2) ac.abort();
+    });
+    const t0 = Date.now();
+    await expectDbsError(engine.backup({ source: endpoint(src), type: 'physical', selection: ALL, sink }, c), 'INTERRUPTED');
+    // mariabackup ignores SIGTERM and would finish the whole backup: it must be stopped at once.
+    expect(Date.now() - t0).toBeLessThan(1000);
+    expect(sink.outcome).toBe('error');
+    // The tool is gone.
+    expect(procsWithArg(c.tmpDir).filter((p) => /backup/.test(p.argv[0] ?? ''))).toEqual([]);
+  });
+
+  it('a user without the backup privileges gets a clear failure (and no password hash in the log)', async () => {
+    const user = 'phys_weak';
+    await conn.query(`CREATE USER IF NOT EXISTS ${user}@'127.0.0.1' IDENTIFIED BY 'weak-pw-1'; GRANT SELECT ON *.* TO ${user}@'127.0.0.1'`);
+    const c = ctx();
+    const sink = new FileSink();
+    const ep: Endpoint = { ...endpoint(src), user, url: `mysql://${user}@127.0.0.1:${src.port}`, password: new Secret('weak-pw-1') };
+    const e = await expectDbsError(engine.backup({ source: ep, type: 'physical', selection: ALL, sink }, c), 'BACKUP_FAILED', /exited with code 1: .*missing required privilege/);
+    expect(e.hint).toMatch(/RELOAD, PROCESS/);
+    expect(sink.outcome).toBe('error');
+    const log = c.logs.join('\n');
+    expect(log).toMatch(/IDENTIFIED BY PASSWORD '\*\*\*'/);
+    expect(log).not.toMatch(/\*[0-9A-F]{40}/);
+    // The probe for a physical plan says so up front.
+    const probe = await engine.probe(ep, ALL, { signal: new AbortController().signal, type: 'physical' });
+    expect(probe.problems.join('\n')).toMatch(/lacks RELOAD, PROCESS/);
+    const ok = await engine.probe(endpoint(src), ALL, { signal: new AbortController().signal, type: 'physical' });
+    expect(ok.problems).toEqual([]);
+    expect(ok.facts).toMatchObject({ datadir: src.datadir.replace(/\/$/, ''), tool: 'mariadb-backup' });
+  });
+
+  it('a datadir that does not exist here is SOURCE_NOT_FOUND', async () => {
+    const ep: Endpoint = { ...endpoint(src), params: { datadir: '/nonexistent/dbs-datadir' } };
+    await expectDbsError(engine.backup({ source: ep, type: 'physical', selection: ALL, sink: new FileSink() }, ctx()), 'SOURCE_NOT_FOUND', /\/nonexistent\/dbs-datadir of .* does not exist on this host/);
+  });
+
   it('a backup whose mariabackup is killed midway ends the stream with an error, not a clean end', async () => {
     const c = ctx();
     let killed = 0;
@@ -426,7 +471,7 @@ describe('mysql physical backups (mariabackup)', () => {
       sink: new FileSink(),
       ...(parent ? { parent } : {}),
     });
-    await expectDbsError(engine.backup(base(), ctx()), 'BACKUP_NOT_FOUND', /needs a base backup/).then((e) => expect(e.hint).toMatch(/--auto-full/));
+    await expectDbsError(engine.backup(base(), ctx()), 'BACKUP_FAILED', /needs a base backup/).then((e) => expect(e.hint).toMatch(/--auto-full/));
 
     const other = { ...full.outcome.facts, server: { ...full.facts.server, fingerprint: '0123456789abcdef', serverId: 42, hostname: 'elsewhere' } };
     await expectDbsError(engine.backup(base({ id: 'foreign', facts: other }), ctx()), 'REFUSED', /from another server.*server_id 42 -> 1/);
@@ -442,6 +487,11 @@ describe('mysql physical backups (mariabackup)', () => {
 });
 
 describe('mysql physical helpers', () => {
+  it('names the missing tool for MySQL servers (xtrabackup)', async () => {
+    const e = await expectDbsError(resolvePhysicalTool('xtrabackup'), 'TOOL_MISSING', /xtrabackup was not found on PATH/);
+    expect(e.hint).toMatch(/Percona XtraBackup/);
+  });
+
   it('builds argv with the option file first and no secrets', () => {
     const a = buildBackupArgs({ optionFile: '/t/o.cnf', targetDir: '/t/target', lsnDir: '/t/lsn', datadir: '/var/lib/mysql', incrementalLsn: '123' });
     expect(a[0]).toBe('--defaults-file=/t/o.cnf');
@@ -471,7 +521,7 @@ describe('mysql physical helpers', () => {
       head[8] = 0;
       head[9] = type.charCodeAt(0);
       head.writeUInt32LE(Buffer.byteLength(path), 10);
-      const parts = [head, Buffer.from(path)];
+      const parts: Buffer[] = [head, Buffer.from(path)];
       if (payload) {
         const h = Buffer.alloc(20);
         h.writeBigUInt64LE(BigInt(payload.length), 0);
@@ -495,6 +545,11 @@ describe('mysql physical helpers', () => {
     const cut = new XbstreamParser();
     cut.feed(stream.subarray(0, stream.length - 30));
     expect(cut.atBoundary).toBe(false);
+    // An unknown chunk type: the parser stops following, without calling the stream corrupt.
+    const odd = new XbstreamParser();
+    odd.feed(Buffer.concat([chunk('P', 'a', Buffer.from('x')), chunk('E', 'a'), chunk('S', 'b'), randomBytes(100)]));
+    expect(odd.error).toBeUndefined();
+    expect(odd.gaveUp).toMatch(/unknown chunk type 0x53/);
     const bad = new XbstreamParser();
     bad.feed(Buffer.from('-- MySQL dump 10.19\n'));
     expect(bad.error).toMatch(/wrong chunk magic/);
