@@ -45,7 +45,7 @@ beforeAll(async () => {
   await sh(`mkdir -p ${pool}`);
   const dbsEnv = { DBS_HOME: home, S3_SECRET: s3.secretKey };
   await sh(`${node} ${bin} pool bind local --type local --path ${pool}`, dbsEnv);
-  await sh(`${node} ${bin} pool bind s3 --type s3 --endpoint ${s3.endpoint} --bucket bench --access-key ${s3.accessKey} --secret-key-env S3_SECRET`, dbsEnv);
+  await sh(`${node} ${bin} pool bind s3 --type s3 --endpoint ${s3.endpoint} --access-key ${s3.accessKey} --secret-key-env S3_SECRET`, dbsEnv);
   await sh(`aws --version || (apt-get install -y -qq --no-install-recommends awscli >/dev/null)`);
 }, 3600_000);
 
@@ -86,7 +86,7 @@ it('mysql logical backup and restore', async () => {
     rows[1].bytes = statSync(out).size;
     rows[2].samples.push(await timed(`${node} ${bin} plan run z1-local`, { ...dbsEnv, DBS_COMPRESSION_LEVEL: '1' }));
     rows[3].samples.push(await timed(`${node} ${bin} plan run z3-local`, dbsEnv));
-    rows[4].samples.push(await timed(`${dump} | gzip | aws --endpoint-url ${s3.endpoint} s3 cp - s3://bench/shell/dump-${i}.sql.gz`, awsEnv));
+    rows[4].samples.push(await timed(`${dump} | gzip | aws --endpoint-url ${s3.endpoint} s3 cp - s3://dbs/shell/dump-${i}.sql.gz`, awsEnv));
     rows[5].samples.push(await timed(`${node} ${bin} plan run z1-s3`, { ...dbsEnv, DBS_COMPRESSION_LEVEL: '1' }));
     rows[6].samples.push(await timed(`${node} ${bin} plan run gz-s3`, dbsEnv));
   }

@@ -1,9 +1,10 @@
 // mysqldump / mariadb-dump: the argument list, and the guard that turns the tool's stdout into
 // an artifact stream that ERRORS (instead of ending cleanly) whenever the dump is not complete.
-import { Transform, type TransformCallback } from 'node:stream';
+import type { TransformCallback } from 'node:stream';
 import { DbsError } from '../errors.js';
 import { unquoteIdent } from './mysql-filter.js';
 import type { ResolvedTool } from './mysql-tools.js';
+import { ToolGuard, type ToolExit, type ToolGuardOptions } from './tool-stream.js';
 import { versionAtLeast } from './mysql-tools.js';
 
 export interface DumpPlan {
@@ -73,14 +74,7 @@ export function buildDumpArgs(tool: ResolvedTool, optionFile: string, plan: Dump
 // ---------------------------------------------------------------------------------------------
 // The guard
 
-export interface DumpExit {
-  exitCode?: number;
-  signal?: string;
-  /** Killed through the cancel signal. */
-  canceled: boolean;
-  /** A spawn or stream failure reported by execa. */
-  failureMessage?: string;
-}
+export type DumpExit = ToolExit;
 
 export interface BinlogFacts {
   file: string;
@@ -92,15 +86,7 @@ const HEAD_BYTES = 64 * 1024;
 const TAIL_BYTES = 4 * 1024;
 const TRAILER = Buffer.from('\n-- Dump completed');
 
-export interface DumpGuardOptions {
-  toolName: string;
-  /** Resolves when the tool has exited AND its stderr has been read to the end. */
-  exit: Promise<DumpExit>;
-  /** The last lines of the tool's stderr (redacted). */
-  stderrTail: () => string[];
-  /** What to name in messages, e.g. "root@127.0.0.1:3306". */
-  what: string;
-}
+export type DumpGuardOptions = ToolGuardOptions;
 
 /**
  * A pass-through Transform over the dump tool's stdout. It keeps the first 64 KiB (binlog
@@ -109,21 +95,15 @@ export interface DumpGuardOptions {
  * stderr decide whether the stream ends cleanly or errors (DbsError BACKUP_FAILED, or
  * INTERRUPTED when cancelled). A consumer therefore never sees a clean end of a failed dump.
  */
-export class DumpGuard extends Transform {
-  readonly #opts: DumpGuardOptions;
+export class DumpGuard extends ToolGuard {
   #head: Buffer[] = [];
   #headLen = 0;
   #tail: Buffer = Buffer.alloc(0);
   #bytes = 0;
   /** The databases and objects the dump holds, read from its section titles as it passes. */
   readonly index = new DumpIndex();
-  /** The error the stream failed with, if any. */
-  failure?: DbsError;
-
   constructor(opts: DumpGuardOptions) {
-    // Large buffers: the tool's 64 KiB reads pass straight through.
-    super({ highWaterMark: 1024 * 1024 });
-    this.#opts = opts;
+    super(opts);
   }
 
   get bytes(): number {
@@ -147,27 +127,6 @@ export class DumpGuard extends Transform {
     cb(null, chunk);
   }
 
-  override _flush(cb: TransformCallback): void {
-    this.#opts.exit.then(
-      (exit) => {
-        const err = this.check(exit);
-        if (err) {
-          this.failure = err;
-          cb(err);
-        } else cb();
-      },
-      (e: unknown) => {
-        this.failure = new DbsError('BACKUP_FAILED', `${this.#opts.toolName} failed: ${String(e)}`, { cause: e });
-        cb(this.failure);
-      },
-    );
-  }
-
-  override _destroy(err: Error | null, cb: (error?: Error | null) => void): void {
-    if (err && !this.failure && err instanceof DbsError) this.failure = err;
-    cb(err);
-  }
-
   /** The head of the dump as text (for binlog coordinates). */
   headText(): string {
     return Buffer.concat(this.#head).toString('utf8');
@@ -182,9 +141,9 @@ export class DumpGuard extends Transform {
     return parseBinlogFacts(this.headText(), this.tailText());
   }
 
-  private check(exit: DumpExit): DbsError | undefined {
-    const { toolName, what } = this.#opts;
-    const tail = this.#opts.stderrTail();
+  protected check(exit: DumpExit): DbsError | undefined {
+    const { toolName, what } = this.opts;
+    const tail = this.opts.stderrTail();
     const errLines = tail.filter(isToolErrorLine);
     const lastErr = errLines.at(-1) ?? tail.filter((l) => l.trim() !== '').at(-1);
     const details = {

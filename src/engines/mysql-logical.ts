@@ -1,7 +1,6 @@
 // MySQL/MariaDB logical backups (mysqldump / mariadb-dump -> one SQL stream) and restores
 // (the SQL stream, optionally filtered/renamed, piped into the mariadb/mysql client).
 import type { ChildProcess } from 'node:child_process';
-import { createInterface } from 'node:readline';
 import { Transform, type Readable, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { execa, type ResultPromise } from 'execa';
@@ -30,7 +29,8 @@ import {
   writeOptionFile,
   type ConnTarget,
 } from './mysql-conn.js';
-import { buildDumpArgs, DumpGuard, isToolErrorLine, type DumpExit, type DumpPlan } from './mysql-dump.js';
+import { buildDumpArgs, DumpGuard, isToolErrorLine, type DumpPlan } from './mysql-dump.js';
+import { collectStderr, spawnStreamingTool } from './tool-stream.js';
 import { createSqlFilter, type SqlFilterOptions } from './mysql-filter.js';
 import {
   binlogPlan,
@@ -44,7 +44,6 @@ import { chooseTool, type ResolvedTool } from './mysql-tools.js';
 
 /** The artifact name of a logical backup: one SQL stream. */
 export const DUMP_ARTIFACT = 'dump';
-const STDERR_TAIL_LINES = 20;
 
 // ---------------------------------------------------------------------------------------------
 // Probe
@@ -157,31 +156,8 @@ export async function backupLogical(req: BackupRequest, ctx: EngineRunContext): 
   const optionFile = await writeOptionFile(ctx.tmpDir, t);
   try {
     const args = buildDumpArgs(tool, optionFile.path, plan);
-    const sub = execa(tool.path, args, {
-      stdin: 'ignore',
-      stdout: 'pipe',
-      stderr: 'pipe',
-      buffer: false,
-      encoding: 'buffer',
-      reject: false,
-      cancelSignal: ctx.signal,
-      forceKillAfterDelay: 5_000,
-      env: toolEnv(),
-      extendEnv: false,
-    });
-    const stderr = collectStderr(sub, log);
-    const exit: Promise<DumpExit> = (async () => {
-      const r = await sub;
-      await stderr.done;
-      return {
-        ...(r.exitCode !== undefined ? { exitCode: r.exitCode } : {}),
-        ...(r.signal ? { signal: r.signal } : {}),
-        canceled: r.isCanceled || ctx.signal.aborted,
-        ...(r.failed && r.exitCode === undefined ? { failureMessage: redactText(r.shortMessage ?? 'failed', secrets) } : {}),
-      };
-    })();
+    const { sub, stdout, stderr, exit } = spawnStreamingTool(tool.path, args, { signal: ctx.signal, env: toolEnv(), log, secrets });
     const guard = new DumpGuard({ toolName: tool.name, exit, stderrTail: () => [...stderr.tail], what });
-    const stdout = sub.stdout as Readable;
     // Errors of the guard reach the sink through the guard itself.
     pipeline(stdout, guard).catch(() => undefined);
 
@@ -238,23 +214,6 @@ function running(sub: ResultPromise): boolean {
 }
 
 /** Reads a child's stderr line by line: each line to the log, the last lines kept. */
-function collectStderr(sub: ResultPromise, log: (line: string) => void): { tail: string[]; done: Promise<void> } {
-  const tail: string[] = [];
-  const stream = sub.stderr as Readable | null;
-  if (!stream) return { tail, done: Promise.resolve() };
-  const rl = createInterface({ input: stream, crlfDelay: Infinity });
-  const done = (async () => {
-    for await (const raw of rl) {
-      const line = raw.replace(/\s+$/, '');
-      if (!line) continue;
-      log(line);
-      tail.push(line);
-      if (tail.length > STDERR_TAIL_LINES) tail.shift();
-    }
-  })().catch(() => undefined);
-  return { tail, done };
-}
-
 // ---------------------------------------------------------------------------------------------
 // Restore
 

@@ -4,13 +4,13 @@ import type { ChildProcess } from 'node:child_process';
 import { readFile, stat } from 'node:fs/promises';
 import { userInfo } from 'node:os';
 import { delimiter, isAbsolute, join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { Transform, type Readable, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { execa, type ResultPromise } from 'execa';
 import { DbsError, describeError, type ErrorCode } from '../errors.js';
 import type { EngineRunContext, ToolInfo } from './types.js';
 import { toolEnv } from './mysql-conn.js';
+import { collectStderr } from './tool-stream.js';
 import {
   completedOk,
   INSTALL_HINT,
@@ -22,7 +22,6 @@ import {
 } from './mysql-physical-files.js';
 import { backupHint } from './mysql-physical-stream.js';
 
-const STDERR_TAIL_LINES = 30;
 
 export interface PhysicalTool {
   kind: PhysicalToolKind;
@@ -162,7 +161,7 @@ export async function runTool(path: string, args: string[], o: RunOptions): Prom
     extendEnv: false,
     cwd: ctx.tmpDir,
   });
-  const stderr = collectStderr(sub, log, sub.stdout as Readable | null);
+  const stderr = collectStderr(sub, log, { also: sub.stdout as Readable | null, clean: cleanToolLine });
   const counter = new ByteCounter();
   let inputError: unknown;
   let piping: Promise<unknown> = Promise.resolve(undefined);
@@ -239,28 +238,10 @@ const NOISE = /^\[\d+\] [\d-]+ [\d:]+\s+\.\.\.done$/;
  * Reads a tool's stderr (and optionally stdout: mbstream and prepare print there) line by line:
  * each line to the log, the last lines kept. Lines are redacted by the caller's log().
  */
-export function collectStderr(
-  sub: ResultPromise,
-  log: (line: string) => void,
-  also?: Readable | null,
-): { tail: string[]; done: Promise<void> } {
-  const tail: string[] = [];
-  const read = async (stream: Readable | null | undefined): Promise<void> => {
-    if (!stream) return;
-    const rl = createInterface({ input: stream, crlfDelay: Infinity });
-    for await (const raw of rl) {
-      const line = redactToolLine(raw.replace(/\s+$/, ''));
-      if (!line || NOISE.test(line)) continue;
-      log(line);
-      tail.push(line);
-      if (tail.length > STDERR_TAIL_LINES) tail.shift();
-    }
-  };
-  const done = Promise.all([read(sub.stderr as Readable | null), read(also)]).then(
-    () => undefined,
-    () => undefined,
-  );
-  return { tail, done };
+/** Redacts a tool log line and drops progress noise ('' drops it). */
+export function cleanToolLine(line: string): string {
+  const l = redactToolLine(line);
+  return NOISE.test(l) ? '' : l;
 }
 
 class ByteCounter extends Transform {

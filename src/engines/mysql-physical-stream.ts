@@ -10,9 +10,9 @@
 // Any other type (Percona XtraBackup 8's sparse chunks 'S', say) cannot be skipped without
 // knowing its layout: the parser then stops following the framing (and says so) rather than
 // failing a backup it does not understand; exit code and "completed OK!" still decide.
-import { Transform, type TransformCallback } from 'node:stream';
+import type { TransformCallback } from 'node:stream';
 import { DbsError } from '../errors.js';
-import type { DumpExit } from './mysql-dump.js';
+import { ToolGuard, type ToolExit, type ToolGuardOptions } from './tool-stream.js';
 import { completedOk, toolErrorLines } from './mysql-physical-files.js';
 
 const MAGIC = Buffer.from('XBSTCK01');
@@ -190,15 +190,7 @@ export class XbstreamParser {
   }
 }
 
-export interface GuardOptions {
-  toolName: string;
-  /** Resolves when the tool has exited AND its stderr has been read to the end. */
-  exit: Promise<DumpExit>;
-  /** The last lines of the tool's log (redacted). */
-  stderrTail: () => string[];
-  /** What to name in messages, e.g. "root@127.0.0.1:3306". */
-  what: string;
-}
+export type GuardOptions = ToolGuardOptions;
 
 /**
  * A pass-through Transform over the backup tool's stdout. _flush waits for the tool to exit and
@@ -207,14 +199,11 @@ export interface GuardOptions {
  * xbstream framing complete (ends on a chunk boundary, every file closed, the metadata files
  * present). A consumer therefore never sees a clean end of a failed or cut backup.
  */
-export class XbstreamGuard extends Transform {
-  readonly #opts: GuardOptions;
+export class XbstreamGuard extends ToolGuard {
   readonly parser = new XbstreamParser();
-  failure?: DbsError;
 
   constructor(opts: GuardOptions) {
-    super({ highWaterMark: 1024 * 1024 });
-    this.#opts = opts;
+    super(opts);
   }
 
   get bytes(): number {
@@ -225,8 +214,8 @@ export class XbstreamGuard extends Transform {
     this.parser.feed(chunk);
     if (this.parser.error) {
       // Not an xbstream: fail now, the rest is useless.
-      this.failure = new DbsError('BACKUP_FAILED', `the backup stream of ${this.#opts.what} is corrupt: ${this.parser.error}`, {
-        details: { tool: this.#opts.toolName, bytes: this.parser.bytes },
+      this.failure = new DbsError('BACKUP_FAILED', `the backup stream of ${this.opts.what} is corrupt: ${this.parser.error}`, {
+        details: { tool: this.opts.toolName, bytes: this.parser.bytes },
       });
       cb(this.failure);
       return;
@@ -234,30 +223,9 @@ export class XbstreamGuard extends Transform {
     cb(null, chunk);
   }
 
-  override _flush(cb: TransformCallback): void {
-    this.#opts.exit.then(
-      (exit) => {
-        const err = this.check(exit);
-        if (err) {
-          this.failure = err;
-          cb(err);
-        } else cb();
-      },
-      (e: unknown) => {
-        this.failure = new DbsError('BACKUP_FAILED', `${this.#opts.toolName} failed: ${String(e)}`, { cause: e });
-        cb(this.failure);
-      },
-    );
-  }
-
-  override _destroy(err: Error | null, cb: (error?: Error | null) => void): void {
-    if (err && !this.failure && err instanceof DbsError) this.failure = err;
-    cb(err);
-  }
-
-  check(exit: DumpExit): DbsError | undefined {
-    const { toolName, what } = this.#opts;
-    const tail = this.#opts.stderrTail();
+  check(exit: ToolExit): DbsError | undefined {
+    const { toolName, what } = this.opts;
+    const tail = this.opts.stderrTail();
     const errLines = toolErrorLines(tail);
     const p = this.parser;
     const details = {

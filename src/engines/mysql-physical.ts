@@ -11,9 +11,7 @@ import { lstatSync, readdirSync, type Dirent } from 'node:fs';
 import { chmod, mkdir, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { hostname as osHostname } from 'node:os';
 import { join, resolve } from 'node:path';
-import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { execa } from 'execa';
 import { DbsError, describeError, isAbort } from '../errors.js';
 import { redactText } from '../secret.js';
 import type { BackupOutcome, BackupRequest, Endpoint, EngineRunContext, ProbeInfo, Selection } from './types.js';
@@ -30,7 +28,8 @@ import {
   type ConnTarget,
   type MysqlFlavor,
 } from './mysql-conn.js';
-import type { BinlogFacts, DumpExit } from './mysql-dump.js';
+import type { BinlogFacts } from './mysql-dump.js';
+import { spawnStreamingTool } from './tool-stream.js';
 import {
   buildBackupArgs,
   compareLsn,
@@ -51,7 +50,7 @@ import {
   type PhysicalToolKind,
   type ServerIdentity,
 } from './mysql-physical-files.js';
-import { collectStderr, readText, resolvePhysicalTool, running, type PhysicalTool } from './mysql-physical-run.js';
+import { cleanToolLine, readText, resolvePhysicalTool, running, type PhysicalTool } from './mysql-physical-run.js';
 import { XbstreamGuard } from './mysql-physical-stream.js';
 import { readGrants } from './mysql-schema.js';
 
@@ -334,34 +333,10 @@ export async function backupPhysical(req: BackupRequest, ctx: EngineRunContext):
       datadir,
       ...(parentLsn !== undefined ? { incrementalLsn: parentLsn } : {}),
     });
-    const sub = execa(tool.path, args, {
-      stdin: 'ignore',
-      stdout: 'pipe',
-      stderr: 'pipe',
-      buffer: false,
-      encoding: 'buffer',
-      reject: false,
-      cancelSignal: ctx.signal,
-      // mariabackup ignores SIGTERM (and SIGHUP): it finishes the whole backup first. SIGINT stops it.
-      killSignal: 'SIGINT',
-      forceKillAfterDelay: 5_000,
-      env: toolEnv(),
-      extendEnv: false,
-      cwd: ctx.tmpDir,
-    });
-    const stderr = collectStderr(sub, log);
-    const exit: Promise<DumpExit> = (async () => {
-      const r = await sub;
-      await stderr.done;
-      return {
-        ...(r.exitCode !== undefined ? { exitCode: r.exitCode } : {}),
-        ...(r.signal ? { signal: r.signal } : {}),
-        canceled: r.isCanceled || ctx.signal.aborted,
-        ...(r.failed && r.exitCode === undefined ? { failureMessage: redactText(r.shortMessage ?? 'failed', secrets) } : {}),
-      };
-    })();
+    // mariabackup ignores SIGTERM (and SIGHUP): it finishes the whole backup first. SIGINT stops it.
+    const { sub, stdout, stderr, exit } = spawnStreamingTool(tool.path, args, { signal: ctx.signal, env: toolEnv(), log, secrets, killSignal: 'SIGINT', cwd: ctx.tmpDir, clean: cleanToolLine });
     const guard = new XbstreamGuard({ toolName: tool.name, exit, stderrTail: () => [...stderr.tail], what });
-    pipeline(sub.stdout as Readable, guard).catch(() => undefined);
+    pipeline(stdout, guard).catch(() => undefined);
 
     try {
       await req.sink.write(PHYSICAL_ARTIFACT, guard, { extension: '.xbstream', ...(sizeHint > 0 ? { sizeHint } : {}) });

@@ -1,0 +1,148 @@
+// Shared by engines that stream a tool's stdout into a sink (mariadb-dump, mariabackup): the
+// spawn with the exit record, the stderr tail, and the guard whose end waits for the tool's
+// exit, so a consumer never sees a clean end of a failed run.
+import { createInterface } from 'node:readline';
+import { Transform, type Readable, type TransformCallback } from 'node:stream';
+import { execa, type ResultPromise } from 'execa';
+import { DbsError } from '../errors.js';
+import { redactText, type Secret } from '../secret.js';
+
+export const STDERR_TAIL_LINES = 40;
+
+export interface ToolExit {
+  exitCode?: number;
+  signal?: string;
+  /** Killed through the cancel signal. */
+  canceled: boolean;
+  /** A spawn or stream failure reported by execa. */
+  failureMessage?: string;
+}
+
+export interface ToolGuardOptions {
+  toolName: string;
+  /** Resolves when the tool has exited AND its stderr has been read to the end. */
+  exit: Promise<ToolExit>;
+  /** The last lines of the tool's stderr (redacted). */
+  stderrTail: () => string[];
+  /** What to name in messages, e.g. "root@127.0.0.1:3306". */
+  what: string;
+}
+
+/**
+ * A pass-through Transform over a tool's stdout. Its _flush waits for the tool to exit and
+ * asks check() whether the run succeeded; when not, the stream errors instead of ending.
+ */
+export abstract class ToolGuard extends Transform {
+  protected readonly opts: ToolGuardOptions;
+  /** The error the stream failed with, if any. */
+  failure?: DbsError;
+
+  constructor(opts: ToolGuardOptions) {
+    // Large buffers: the tool's 64 KiB reads pass straight through.
+    super({ highWaterMark: 1024 * 1024 });
+    this.opts = opts;
+  }
+
+  /** Decides from the exit (and what passed through) whether the run succeeded. */
+  protected abstract check(exit: ToolExit): DbsError | undefined;
+
+  override _flush(cb: TransformCallback): void {
+    this.opts.exit.then(
+      (exit) => {
+        const err = this.check(exit);
+        if (err) {
+          this.failure = err;
+          cb(err);
+        } else cb();
+      },
+      (e: unknown) => {
+        this.failure = new DbsError('BACKUP_FAILED', `${this.opts.toolName} failed: ${String(e)}`, { cause: e });
+        cb(this.failure);
+      },
+    );
+  }
+
+  override _destroy(err: Error | null, cb: (error?: Error | null) => void): void {
+    if (err && !this.failure && err instanceof DbsError) this.failure = err;
+    cb(err);
+  }
+}
+
+export interface StderrTail {
+  tail: string[];
+  done: Promise<void>;
+}
+
+/**
+ * Reads a child's stderr (and optionally another stream) line by line: each kept line goes to
+ * `log` and into a bounded tail. `clean` may rewrite a line or drop it (return '').
+ */
+export function collectStderr(sub: ResultPromise, log: (line: string) => void, o: { also?: Readable | null; clean?: (line: string) => string } = {}): StderrTail {
+  const tail: string[] = [];
+  const read = async (stream: Readable | null | undefined): Promise<void> => {
+    if (!stream) return;
+    for await (const raw of createInterface({ input: stream, crlfDelay: Infinity })) {
+      const trimmed = raw.replace(/\s+$/, '');
+      const line = o.clean ? o.clean(trimmed) : trimmed;
+      if (!line) continue;
+      log(line);
+      tail.push(line);
+      if (tail.length > STDERR_TAIL_LINES) tail.shift();
+    }
+  };
+  const done = Promise.all([read(sub.stderr as Readable | null), read(o.also)]).then(
+    () => undefined,
+    () => undefined,
+  );
+  return { tail, done };
+}
+
+export interface StreamingTool {
+  sub: ResultPromise;
+  stdout: Readable;
+  stderr: StderrTail;
+  /** Resolves once the tool exited and its stderr was read to the end. */
+  exit: Promise<ToolExit>;
+}
+
+/** Spawns a tool whose stdout is a backup stream; credentials go through `env` or files. */
+export function spawnStreamingTool(
+  path: string,
+  args: string[],
+  o: {
+    signal: AbortSignal;
+    env: Record<string, string>;
+    log: (line: string) => void;
+    secrets: (Secret | string | undefined)[];
+    killSignal?: NodeJS.Signals;
+    cwd?: string;
+    clean?: (line: string) => string;
+  },
+): StreamingTool {
+  const sub = execa(path, args, {
+    stdin: 'ignore',
+    stdout: 'pipe',
+    stderr: 'pipe',
+    buffer: false,
+    encoding: 'buffer',
+    reject: false,
+    cancelSignal: o.signal,
+    ...(o.killSignal ? { killSignal: o.killSignal } : {}),
+    forceKillAfterDelay: 5_000,
+    env: o.env,
+    extendEnv: false,
+    ...(o.cwd ? { cwd: o.cwd } : {}),
+  });
+  const stderr = collectStderr(sub, o.log, { clean: o.clean });
+  const exit: Promise<ToolExit> = (async () => {
+    const r = await sub;
+    await stderr.done;
+    return {
+      ...(r.exitCode !== undefined ? { exitCode: r.exitCode } : {}),
+      ...(r.signal ? { signal: r.signal } : {}),
+      canceled: r.isCanceled || o.signal.aborted,
+      ...(r.failed && r.exitCode === undefined ? { failureMessage: redactText(r.shortMessage ?? 'failed', o.secrets) } : {}),
+    };
+  })();
+  return { sub, stdout: sub.stdout as Readable, stderr, exit };
+}
