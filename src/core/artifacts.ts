@@ -1,11 +1,11 @@
 // The backup data path between engines and pools: compress -> sha256 + byte counts -> pool,
 // with end-to-end backpressure. And the way back: pool -> verify sha256 -> decompress.
 import { pipeline } from 'node:stream';
-import { PassThrough, Transform, type Readable, type TransformCallback } from 'node:stream';
+import { PassThrough, Transform, Writable, type Readable, type TransformCallback } from 'node:stream';
 import { createHash } from 'node:crypto';
 import { DbsError } from '../errors.js';
 import type { ArtifactReader, ArtifactSink, ArtifactWriteOptions, StoredArtifact } from '../engines/types.js';
-import { compressStage, compressionSuffix, decompressStage, HashCounter, ProgressCounter, type Compression } from '../pipeline/stages.js';
+import { compressStage, compressionSuffix, decompressStage, HashCounter, ProcessStage, ProgressCounter, STAGE_BUFFER, zstdBinary, type Compression } from '../pipeline/stages.js';
 import { artifactKey } from '../storage/layout.js';
 import type { PoolDriver } from '../storage/types.js';
 
@@ -36,11 +36,23 @@ export class PoolSink implements ArtifactSink {
     const base = this.#rawDone;
     const raw = new ProgressCounter((n) => this.o.onProgress?.(base + n));
     const stored = new HashCounter();
-    const comp = compressStage(this.o.compression, this.o.compressionLevel);
-    const stages = [stream, raw, ...(comp ? [comp] : []), stored] as const;
+    const pipe = pipeline as unknown as (...s: unknown[]) => Readable;
+    let body: Readable;
+    const zstd = this.o.compression === 'zstd' ? zstdBinary() : undefined;
+    const fd = (stream as { _handle?: { fd?: number } })._handle?.fd;
+    if (zstd && options.inspector && typeof fd === 'number' && fd >= 0) {
+      // Hand-off: zstd reads the tool's stdout pipe itself, so no raw byte crosses Node twice.
+      // The inspector sees a decompressed copy of what is stored; the stored stream ends only
+      // after the inspector has ended cleanly.
+      const z = new ProcessStage(zstd, ['-q', `-${Math.min(Math.max(this.o.compressionLevel ?? 1, 1), 19)}`, '-c', '--no-progress'], { stdin: stream });
+      const check = inspectCopy(options.inspector, raw, this.o.compression);
+      body = pipe(z, check, stored, () => undefined);
+    } else {
+      const comp = compressStage(this.o.compression, this.o.compressionLevel);
+      body = pipe(stream, ...(options.inspector ? [options.inspector] : []), raw, ...(comp ? [comp] : []), stored, () => undefined);
+    }
     // pipeline() destroys every stage when one fails, so an engine stream that errors (tool
     // failed) makes put() see an error rather than a clean end.
-    const body = (pipeline as unknown as (...s: unknown[]) => Readable)(...stages, () => undefined);
     await this.o.driver.put(key, body, { signal: this.o.signal, sizeHint: options.sizeHint });
     const art: StoredArtifact = {
       name: fileName,
@@ -54,6 +66,40 @@ export class PoolSink implements ArtifactSink {
     this.stored.push(art);
     return art;
   }
+}
+
+/**
+ * Passes compressed bytes through unchanged while feeding a decompressed copy to `inspector`
+ * (then `counter`); flushes only once the inspector has ended without error, so the stored
+ * artifact never ends cleanly when the engine's check failed.
+ */
+function inspectCopy(inspector: Transform, counter: Transform, compression: Compression): Transform {
+  const dec = decompressStage(compression)!;
+  const sinkAll = new Writable({ highWaterMark: STAGE_BUFFER, write: (_c, _e, cb) => cb() });
+  let verdict: Error | null | undefined;
+  const settled = new Promise<Error | null>((resolve) => {
+    pipeline(dec, inspector, counter, sinkAll, (err) => {
+      verdict = err ?? null;
+      resolve(verdict);
+    });
+  });
+  return new Transform({
+    highWaterMark: STAGE_BUFFER,
+    transform(chunk: Buffer, _e, cb: TransformCallback) {
+      if (verdict) return cb(verdict);
+      // Backpressure from the inspecting side too.
+      if (dec.write(chunk)) cb(null, chunk);
+      else dec.once('drain', () => cb(verdict ?? null, chunk));
+    },
+    flush(cb: TransformCallback) {
+      dec.end();
+      void settled.then((err) => cb(err));
+    },
+    destroy(err, cb) {
+      if (verdict === undefined) dec.destroy(err ?? undefined);
+      cb(err);
+    },
+  });
 }
 
 /** Passes bytes through and fails at the end when size or sha256 differ from the manifest. */

@@ -141,7 +141,7 @@ export class DumpGuard extends ToolGuard {
     return parseBinlogFacts(this.headText(), this.tailText());
   }
 
-  protected check(exit: DumpExit): DbsError | undefined {
+  check(exit: DumpExit): DbsError | undefined {
     const { toolName, what } = this.opts;
     const tail = this.opts.stderrTail();
     const errLines = tail.filter(isToolErrorLine);

@@ -1,10 +1,9 @@
 // MySQL/MariaDB logical backups (mysqldump / mariadb-dump -> one SQL stream) and restores
 // (the SQL stream, optionally filtered/renamed, piped into the mariadb/mysql client).
-import type { ChildProcess } from 'node:child_process';
 import { Transform, type Readable, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { execa, type ResultPromise } from 'execa';
-import { DbsError, describeError, isAbort } from '../errors.js';
+import { execa } from 'execa';
+import { DbsError, describeError } from '../errors.js';
 import { redactText } from '../secret.js';
 import type {
   BackupOutcome,
@@ -30,7 +29,7 @@ import {
   type ConnTarget,
 } from './mysql-conn.js';
 import { buildDumpArgs, DumpGuard, isToolErrorLine, type DumpPlan } from './mysql-dump.js';
-import { collectStderr, spawnStreamingTool } from './tool-stream.js';
+import { collectStderr, running, spawnStreamingTool, storeGuarded } from './tool-stream.js';
 import { createSqlFilter, type SqlFilterOptions } from './mysql-filter.js';
 import {
   binlogPlan,
@@ -156,30 +155,17 @@ export async function backupLogical(req: BackupRequest, ctx: EngineRunContext): 
   const optionFile = await writeOptionFile(ctx.tmpDir, t);
   try {
     const args = buildDumpArgs(tool, optionFile.path, plan);
-    const { sub, stdout, stderr, exit } = spawnStreamingTool(tool.path, args, { signal: ctx.signal, env: toolEnv(), log, secrets });
+    const tool_ = spawnStreamingTool(tool.path, args, { signal: ctx.signal, env: toolEnv(), log, secrets });
+    const { stdout, stderr, exit } = tool_;
     const guard = new DumpGuard({ toolName: tool.name, exit, stderrTail: () => [...stderr.tail], what });
     // Errors of the guard reach the sink through the guard itself.
-    pipeline(stdout, guard).catch(() => undefined);
 
-    let stored: StoredArtifact;
-    try {
-      stored = await req.sink.write(DUMP_ARTIFACT, guard, {
-        extension: '.sql',
-        ...(res.sizeBytes > 0 ? { sizeHint: res.sizeBytes } : {}),
-      });
-    } catch (err) {
-      // The sink gave up (or saw our error): stop the tool and report the real cause.
-      if (running(sub)) sub.kill('SIGKILL');
-      guard.destroy();
-      await exit;
-      if (guard.failure) throw guard.failure;
-      if (ctx.signal.aborted || isAbort(err)) {
-        throw new DbsError('INTERRUPTED', `the backup of ${what} was interrupted`, { cause: err });
-      }
-      throw err;
-    }
-    await exit;
-    if (guard.failure) throw guard.failure; // a sink that resolved despite a failed stream
+    const stored: StoredArtifact = await storeGuarded(
+      tool_,
+      guard,
+      () => req.sink.write(DUMP_ARTIFACT, stdout, { extension: '.sql', inspector: guard, ...(res.sizeBytes > 0 ? { sizeHint: res.sizeBytes } : {}) }),
+      { signal: ctx.signal, what },
+    );
 
     const idx = guard.index;
     const binlogFacts = binlog.record ? guard.binlog() : undefined;
@@ -208,10 +194,6 @@ export async function backupLogical(req: BackupRequest, ctx: EngineRunContext): 
   }
 }
 
-function running(sub: ResultPromise): boolean {
-  const cp = sub as unknown as ChildProcess;
-  return cp.exitCode === null && cp.signalCode === null;
-}
 
 /** Reads a child's stderr line by line: each line to the log, the last lines kept. */
 // ---------------------------------------------------------------------------------------------

@@ -1,16 +1,15 @@
 // Physical MySQL/MariaDB backups: finding mariabackup/xtrabackup (and mbstream/xbstream, the
 // server binaries) and running them to completion with their log checked.
-import type { ChildProcess } from 'node:child_process';
 import { readFile, stat } from 'node:fs/promises';
 import { userInfo } from 'node:os';
 import { delimiter, isAbsolute, join } from 'node:path';
 import { Transform, type Readable, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { execa, type ResultPromise } from 'execa';
+import { execa } from 'execa';
 import { DbsError, describeError, type ErrorCode } from '../errors.js';
 import type { EngineRunContext, ToolInfo } from './types.js';
 import { toolEnv } from './mysql-conn.js';
-import { collectStderr } from './tool-stream.js';
+import { collectStderr, running } from './tool-stream.js';
 import {
   completedOk,
   INSTALL_HINT,
@@ -226,10 +225,6 @@ function isPipeConsequence(err: unknown): boolean {
   return code === 'EPIPE' || code === 'ERR_STREAM_PREMATURE_CLOSE' || code === 'ERR_STREAM_DESTROYED' || code === 'ECONNRESET';
 }
 
-export function running(sub: ResultPromise): boolean {
-  const cp = sub as unknown as ChildProcess;
-  return cp.exitCode === null && cp.signalCode === null;
-}
 
 /** Noise of mariabackup's log: the "...done" after each file. */
 const NOISE = /^\[\d+\] [\d-]+ [\d:]+\s+\.\.\.done$/;

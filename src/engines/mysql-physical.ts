@@ -11,8 +11,7 @@ import { lstatSync, readdirSync, type Dirent } from 'node:fs';
 import { chmod, mkdir, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { hostname as osHostname } from 'node:os';
 import { join, resolve } from 'node:path';
-import { pipeline } from 'node:stream/promises';
-import { DbsError, describeError, isAbort } from '../errors.js';
+import { DbsError, describeError } from '../errors.js';
 import { redactText } from '../secret.js';
 import type { BackupOutcome, BackupRequest, Endpoint, EngineRunContext, ProbeInfo, Selection } from './types.js';
 import {
@@ -29,7 +28,7 @@ import {
   type MysqlFlavor,
 } from './mysql-conn.js';
 import type { BinlogFacts } from './mysql-dump.js';
-import { spawnStreamingTool } from './tool-stream.js';
+import { spawnStreamingTool, storeGuarded } from './tool-stream.js';
 import {
   buildBackupArgs,
   compareLsn,
@@ -50,7 +49,7 @@ import {
   type PhysicalToolKind,
   type ServerIdentity,
 } from './mysql-physical-files.js';
-import { cleanToolLine, readText, resolvePhysicalTool, running, type PhysicalTool } from './mysql-physical-run.js';
+import { cleanToolLine, readText, resolvePhysicalTool, type PhysicalTool } from './mysql-physical-run.js';
 import { XbstreamGuard } from './mysql-physical-stream.js';
 import { readGrants } from './mysql-schema.js';
 
@@ -334,26 +333,11 @@ export async function backupPhysical(req: BackupRequest, ctx: EngineRunContext):
       ...(parentLsn !== undefined ? { incrementalLsn: parentLsn } : {}),
     });
     // mariabackup ignores SIGTERM (and SIGHUP): it finishes the whole backup first. SIGINT stops it.
-    const { sub, stdout, stderr, exit } = spawnStreamingTool(tool.path, args, { signal: ctx.signal, env: toolEnv(), log, secrets, killSignal: 'SIGINT', cwd: ctx.tmpDir, clean: cleanToolLine });
+    const tool_ = spawnStreamingTool(tool.path, args, { signal: ctx.signal, env: toolEnv(), log, secrets, killSignal: 'SIGINT', cwd: ctx.tmpDir, clean: cleanToolLine });
+    const { stdout, stderr, exit } = tool_;
     const guard = new XbstreamGuard({ toolName: tool.name, exit, stderrTail: () => [...stderr.tail], what });
-    pipeline(stdout, guard).catch(() => undefined);
 
-    try {
-      await req.sink.write(PHYSICAL_ARTIFACT, guard, { extension: '.xbstream', ...(sizeHint > 0 ? { sizeHint } : {}) });
-    } catch (err) {
-      if (running(sub)) sub.kill('SIGKILL');
-      guard.destroy();
-      await exit;
-      if (guard.failure) throw guard.failure;
-      if (ctx.signal.aborted || isAbort(err)) {
-        throw new DbsError('INTERRUPTED', `the backup of ${what} was interrupted`, { cause: err });
-      }
-      throw err;
-    }
-    const ex = await exit;
-    // A sink that resolved without reading to the end (or despite a failed stream).
-    const late = guard.failure ?? guard.check(ex);
-    if (late) throw late;
+    await storeGuarded(tool_, guard, () => req.sink.write(PHYSICAL_ARTIFACT, stdout, { extension: '.xbstream', inspector: guard, ...(sizeHint > 0 ? { sizeHint } : {}) }), { signal: ctx.signal, what });
 
     const parser = guard.parser;
     const checkpoints =

@@ -3,8 +3,9 @@
 // exit, so a consumer never sees a clean end of a failed run.
 import { createInterface } from 'node:readline';
 import { Transform, type Readable, type TransformCallback } from 'node:stream';
+import type { ChildProcess } from 'node:child_process';
 import { execa, type ResultPromise } from 'execa';
-import { DbsError } from '../errors.js';
+import { DbsError, isAbort } from '../errors.js';
 import { redactText, type Secret } from '../secret.js';
 
 export const STDERR_TAIL_LINES = 40;
@@ -44,7 +45,7 @@ export abstract class ToolGuard extends Transform {
   }
 
   /** Decides from the exit (and what passed through) whether the run succeeded. */
-  protected abstract check(exit: ToolExit): DbsError | undefined;
+  abstract check(exit: ToolExit): DbsError | undefined;
 
   override _flush(cb: TransformCallback): void {
     this.opts.exit.then(
@@ -145,4 +146,32 @@ export function spawnStreamingTool(
     };
   })();
   return { sub, stdout: sub.stdout as Readable, stderr, exit };
+}
+
+/** True while the child has neither exited nor been killed by a signal. */
+export function running(sub: ResultPromise): boolean {
+  const cp = sub as unknown as ChildProcess;
+  return cp.exitCode === null && cp.signalCode === null;
+}
+
+/**
+ * Hands the guarded stream to `write` (the sink). When the sink gives up (or saw the guard's
+ * error) the tool is stopped and the real cause reported; afterwards the tool's exit is
+ * checked once more, in case a sink resolved without reading to the end.
+ */
+export async function storeGuarded<T>(tool: StreamingTool, guard: ToolGuard, write: () => Promise<T>, o: { signal: AbortSignal; what: string }): Promise<T> {
+  let result: T;
+  try {
+    result = await write();
+  } catch (err) {
+    if (running(tool.sub)) tool.sub.kill('SIGKILL');
+    guard.destroy();
+    await tool.exit;
+    if (guard.failure) throw guard.failure;
+    if (o.signal.aborted || isAbort(err)) throw new DbsError('INTERRUPTED', `the backup of ${o.what} was interrupted`, { cause: err });
+    throw err;
+  }
+  const late = guard.failure ?? guard.check(await tool.exit);
+  if (late) throw late;
+  return result;
 }

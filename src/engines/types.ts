@@ -1,7 +1,7 @@
 // The interface between core and the source engines. Engines never import storage or the
 // catalog: they receive a sink to write artifact streams into, and artifact openers to read
 // from when restoring.
-import type { Readable } from 'node:stream';
+import type { Readable, Transform } from 'node:stream';
 import type { Secret } from '../secret.js';
 
 export type SourceKind = 'mysql' | 'redis' | 'sqlite' | 'catalog' | 'dir' | 's3';
@@ -53,6 +53,14 @@ export interface ProbeInfo {
 export interface ArtifactWriteOptions {
   /** Expected raw size in bytes, if known (lets S3 pick part sizes). */
   sizeHint?: number;
+  /**
+   * A pass-through Transform that must see every raw byte and may fail the artifact (the
+   * engine's guard: exit code, trailer, framing). The sink either pipes the source through it
+   * or, when the source is a child's stdout, hands that pipe straight to the compressor and
+   * feeds the inspector from a decompressed copy. Either way the artifact is stored only when
+   * the inspector ends without error.
+   */
+  inspector?: Transform;
   /** A standard file extension of the raw stream, e.g. ".sql", ".xbstream", ".resp", ".rdb". */
   extension: string;
 }

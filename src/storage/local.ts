@@ -4,7 +4,8 @@ import { createReadStream } from 'node:fs';
 import { link, mkdir, open, readdir, rename, rmdir, stat, unlink } from 'node:fs/promises';
 import { dirname, join, sep } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import type { Readable } from 'node:stream';
+import { Readable, Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { DbsError } from '../errors.js';
 import { validateKey, validatePrefix } from './layout.js';
 import { iterateBody, throwIfAborted } from './body.js';
@@ -98,16 +99,21 @@ export class LocalDriver implements PoolDriver {
     let placed = false;
     try {
       try {
-        for await (const chunk of iterateBody(body)) {
-          throwIfAborted(options.signal);
-          // FileHandle.write loops internally until the whole buffer is written.
-          await fh.write(chunk);
-          size += chunk.length;
-        }
+        // A WriteStream batches queued chunks into writev() calls and lets the producer run
+        // ahead by its buffer, instead of one awaited write() per chunk.
+        const source = body instanceof Readable ? body : Readable.from(iterateBody(body), { objectMode: false });
+        const count = new Transform({
+          highWaterMark: 4 << 20,
+          transform(c: Buffer, _e, cb) {
+            size += c.length;
+            cb(null, c);
+          },
+        });
+        // flush: fsync before the stream closes the file.
+        await pipeline(source, count, fh.createWriteStream({ flush: true, highWaterMark: 4 << 20 }), { signal: options.signal });
         throwIfAborted(options.signal);
-        await fh.sync();
       } finally {
-        await fh.close();
+        await fh.close().catch(() => undefined);
       }
       if (options.ifAbsent) {
         // link(2) fails with EEXIST when the target exists: an atomic create-if-absent.

@@ -87,7 +87,9 @@ class FileSink implements ArtifactSink {
       },
     });
     try {
-      await pipeline(stream, tap, createWriteStream(path));
+      // Like the real sink: the engine's inspector sees every raw byte and may fail the stream.
+      if (options.inspector) await pipeline(stream, options.inspector, tap, createWriteStream(path));
+      else await pipeline(stream, tap, createWriteStream(path));
       this.outcome = 'end';
     } catch (err) {
       this.outcome = 'error';

@@ -3,7 +3,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { Readable } from 'node:stream';
+import { Readable, pipeline as pipelineCb } from 'node:stream';
 import type mysql from 'mysql2/promise';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MysqlEngine } from '../../src/engines/mysql.js';
@@ -63,8 +63,10 @@ class MemorySink implements ArtifactSink {
   async write(name: string, stream: Readable, options: ArtifactWriteOptions): Promise<StoredArtifact> {
     this.options = options;
     const chunks: Buffer[] = [];
+    // Like the real sink: the engine's inspector sees every raw byte and may fail the stream.
+    const input = options.inspector ? (pipelineCb(stream, options.inspector, () => undefined) as Readable) : stream;
     try {
-      for await (const c of stream) {
+      for await (const c of input) {
         chunks.push(c as Buffer);
         if (this.onChunk) await this.onChunk(chunks.length);
       }
