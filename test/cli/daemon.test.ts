@@ -8,22 +8,11 @@ import { describe, expect, it } from 'vitest';
 import { Catalog } from '../../src/store/catalog.js';
 import { dbs } from '../support/cli.js';
 import { startMariaDB } from '../support/mariadb.js';
+import { bigSqlite } from '../support/fixtures.js';
 import { s3Client, tempDir, testbed } from '../support/testbed.js';
 
 const BIN = new URL('../../bin/dbs.js', import.meta.url).pathname;
 
-/** A SQLite file of about `mb` MB of incompressible rows: slow enough to back up. */
-function bigSqlite(mb: number): string {
-  const path = join(tempDir('src'), 'big.db');
-  const db = new Database(path);
-  db.exec('CREATE TABLE blobs (id INTEGER PRIMARY KEY, b BLOB)');
-  const ins = db.prepare('INSERT INTO blobs (b) VALUES (randomblob(65536))');
-  db.transaction(() => {
-    for (let i = 0; i < mb * 16; i++) ins.run();
-  })();
-  db.close();
-  return path;
-}
 
 function smallSqlite(): string {
   const path = join(tempDir('src'), 'small.db');

@@ -5,21 +5,11 @@ import Database from 'better-sqlite3';
 import { execa } from 'execa';
 import { describe, expect, it } from 'vitest';
 import { dbs } from '../support/cli.js';
+import { bigSqlite } from '../support/fixtures.js';
 import { tempDir } from '../support/testbed.js';
 
 const BIN = new URL('../../bin/dbs.js', import.meta.url).pathname;
 
-function bigSqlite(mb: number): string {
-  const path = join(tempDir('src'), 'big.db');
-  const db = new Database(path);
-  db.exec('CREATE TABLE blobs (id INTEGER PRIMARY KEY, b BLOB)');
-  const ins = db.prepare('INSERT INTO blobs (b) VALUES (randomblob(65536))');
-  db.transaction(() => {
-    for (let i = 0; i < mb * 16; i++) ins.run();
-  })();
-  db.close();
-  return path;
-}
 
 describe('dbs doctor', () => {
   it('reports the tools each engine needs, with versions', async () => {
