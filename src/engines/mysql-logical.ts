@@ -1,7 +1,5 @@
 // MySQL/MariaDB logical backups (mysqldump / mariadb-dump -> one SQL stream) and restores
 // (the SQL stream, optionally filtered/renamed, piped into the mariadb/mysql client).
-import { Transform, type Readable, type TransformCallback } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import { execa } from 'execa';
 import { DbsError, describeError } from '../errors.js';
 import { redactText } from '../secret.js';
@@ -29,7 +27,7 @@ import {
   type ConnTarget,
 } from './mysql-conn.js';
 import { buildDumpArgs, DumpGuard, isToolErrorLine, type DumpPlan } from './mysql-dump.js';
-import { collectStderr, running, spawnStreamingTool, storeGuarded } from './tool-stream.js';
+import { collectStderr, feedStdin, spawnStreamingTool, storeGuarded } from './tool-stream.js';
 import { createSqlFilter, type SqlFilterOptions } from './mysql-filter.js';
 import {
   binlogPlan,
@@ -422,29 +420,12 @@ async function runClient(
     extendEnv: false,
   });
   const stderr = collectStderr(sub, log);
-  const counter = new ByteCounter();
   const filter = filterOptions ? createSqlFilter(filterOptions) : undefined;
-  const stages: Array<Readable | Transform> = [source, counter, ...(filter ? [filter] : [])];
-
-  // A broken input (checksum, decompression, storage) must stop the client BEFORE its stdin
-  // closes, or it would run what it has as if the dump ended there. These listeners are added
-  // before pipeline's own, so they run first.
-  let inputError: unknown;
-  const onInputError = (err: unknown): void => {
-    inputError ??= err;
-    if (running(sub)) sub.kill('SIGKILL');
-  };
-  for (const s of stages) s.once('error', onInputError);
-
-  const stdin = sub.stdin;
-  if (!stdin) throw new DbsError('INTERNAL', 'the client has no stdin');
-  const piping = pipeline([...stages, stdin]).then(
-    () => undefined,
-    (err: unknown) => err,
-  );
+  const { counter, piping, inputError: inputErrorOf } = feedStdin(sub, source, filter ? [filter] : []);
   const r = await sub;
   await stderr.done;
   const pipeErr = await piping;
+  const inputError = inputErrorOf();
 
   const tail = [...stderr.tail];
   const lastErr = tail.filter((l) => isToolErrorLine(l)).at(-1) ?? tail.at(-1);
@@ -501,14 +482,3 @@ async function runClient(
   return { bytes: counter.bytes, facts };
 }
 
-/** Counts the bytes that pass. */
-class ByteCounter extends Transform {
-  bytes = 0;
-  constructor() {
-    super({ highWaterMark: 1024 * 1024 });
-  }
-  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
-    this.bytes += chunk.length;
-    cb(null, chunk);
-  }
-}

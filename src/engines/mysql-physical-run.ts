@@ -3,13 +3,12 @@
 import { readFile, stat } from 'node:fs/promises';
 import { userInfo } from 'node:os';
 import { delimiter, isAbsolute, join } from 'node:path';
-import { Transform, type Readable, type TransformCallback } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
+import type { Readable } from 'node:stream';
 import { execa } from 'execa';
 import { DbsError, describeError, type ErrorCode } from '../errors.js';
 import type { EngineRunContext, ToolInfo } from './types.js';
 import { toolEnv } from './mysql-conn.js';
-import { collectStderr, running } from './tool-stream.js';
+import { ByteCounter, collectStderr, feedStdin } from './tool-stream.js';
 import {
   completedOk,
   INSTALL_HINT,
@@ -161,30 +160,13 @@ export async function runTool(path: string, args: string[], o: RunOptions): Prom
     cwd: ctx.tmpDir,
   });
   const stderr = collectStderr(sub, log, { also: sub.stdout as Readable | null, clean: cleanToolLine });
-  const counter = new ByteCounter();
-  let inputError: unknown;
-  let piping: Promise<unknown> = Promise.resolve(undefined);
-  if (o.input) {
-    const stdin = sub.stdin;
-    if (!stdin) throw new DbsError('INTERNAL', 'the tool has no stdin');
-    // A broken input must stop the tool before its stdin closes: it would take a cut stream
-    // for the whole. These listeners run before pipeline's own.
-    const onInputError = (err: unknown): void => {
-      // EPIPE and friends are the consequence of a tool that exited, not a broken input.
-      if (isPipeConsequence(err)) return;
-      inputError ??= err;
-      if (running(sub)) sub.kill('SIGKILL');
-    };
-    o.input.once('error', onInputError);
-    counter.once('error', onInputError);
-    piping = pipeline(o.input, counter, stdin).then(
-      () => undefined,
-      (err: unknown) => err,
-    );
-  }
+  const feed = o.input ? feedStdin(sub, o.input) : undefined;
+  const counter = feed?.counter ?? new ByteCounter();
+  const piping: Promise<unknown> = feed?.piping ?? Promise.resolve(undefined);
   const r = await sub;
   await stderr.done;
   const pipeErr = await piping;
+  const inputError = feed?.inputError();
   const tail = [...stderr.tail];
   const details = {
     tool: path,
@@ -220,10 +202,6 @@ export async function runTool(path: string, args: string[], o: RunOptions): Prom
   return { bytesIn: counter.bytes, tail };
 }
 
-function isPipeConsequence(err: unknown): boolean {
-  const code = (err as { code?: string } | null)?.code;
-  return code === 'EPIPE' || code === 'ERR_STREAM_PREMATURE_CLOSE' || code === 'ERR_STREAM_DESTROYED' || code === 'ECONNRESET';
-}
 
 
 /** Noise of mariabackup's log: the "...done" after each file. */
@@ -239,16 +217,6 @@ export function cleanToolLine(line: string): string {
   return NOISE.test(l) ? '' : l;
 }
 
-class ByteCounter extends Transform {
-  bytes = 0;
-  constructor() {
-    super({ highWaterMark: 1024 * 1024 });
-  }
-  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
-    this.bytes += chunk.length;
-    cb(null, chunk);
-  }
-}
 
 export async function readText(path: string): Promise<string> {
   try {

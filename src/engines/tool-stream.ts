@@ -3,6 +3,7 @@
 // exit, so a consumer never sees a clean end of a failed run.
 import { createInterface } from 'node:readline';
 import { Transform, type Readable, type TransformCallback } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import type { ChildProcess } from 'node:child_process';
 import { execa, type ResultPromise } from 'execa';
 import { DbsError, isAbort } from '../errors.js';
@@ -174,4 +175,55 @@ export async function storeGuarded<T>(tool: StreamingTool, guard: ToolGuard, wri
   const late = guard.failure ?? guard.check(await tool.exit);
   if (late) throw late;
   return result;
+}
+
+/** Counts the bytes that pass. */
+export class ByteCounter extends Transform {
+  bytes = 0;
+  constructor() {
+    super({ highWaterMark: 1024 * 1024 });
+  }
+  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
+    this.bytes += chunk.length;
+    cb(null, chunk);
+  }
+}
+
+/** EPIPE and friends follow from a tool that exited; they are not a broken input. */
+export function isPipeConsequence(err: unknown): boolean {
+  const code = (err as { code?: string } | null)?.code;
+  return code === 'EPIPE' || code === 'ERR_STREAM_PREMATURE_CLOSE' || code === 'ERR_STREAM_DESTROYED' || code === 'ECONNRESET';
+}
+
+export interface StdinFeed {
+  /** Bytes of `source` that went in. */
+  counter: ByteCounter;
+  /** Settles with the pipeline's error (or undefined) once the feed is over. */
+  piping: Promise<unknown>;
+  /** The input's own failure (checksum, decompression, storage), if any. */
+  inputError(): unknown;
+}
+
+/**
+ * Pipes `source` (through `extra` transforms) into the tool's stdin. A broken input must stop
+ * the tool BEFORE its stdin closes, or the tool would take a cut stream for the whole: the
+ * listeners that kill it are added before pipeline's own, so they run first.
+ */
+export function feedStdin(sub: ResultPromise, source: Readable, extra: Transform[] = []): StdinFeed {
+  const stdin = sub.stdin;
+  if (!stdin) throw new DbsError('INTERNAL', 'the tool has no stdin');
+  const counter = new ByteCounter();
+  const stages = [source, counter, ...extra];
+  let inputError: unknown;
+  const onInputError = (err: unknown): void => {
+    if (isPipeConsequence(err)) return;
+    inputError ??= err;
+    if (running(sub)) sub.kill('SIGKILL');
+  };
+  for (const st of stages) st.once('error', onInputError);
+  const piping = pipeline([...stages, stdin]).then(
+    () => undefined,
+    (err: unknown) => err,
+  );
+  return { counter, piping, inputError: () => inputError };
 }
