@@ -1,5 +1,7 @@
 // Backup use cases: list, show, delete, verify.
 import { mkdtemp, rm } from 'node:fs/promises';
+import { Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Context } from '../context.js';
@@ -123,8 +125,6 @@ export async function runBackupVerify(o: { backup: string; prepare?: boolean }, 
       const v = new VerifyStage({ sha256: a.sha256, storedBytes: a.storedBytes, name: a.name });
       try {
         const src = await driver.get(a.key, { signal: ctx.signal });
-        const { pipeline } = await import('node:stream/promises');
-        const { Writable } = await import('node:stream');
         await pipeline(src, v, new Writable({ write: (_c, _e, cb) => cb() }), { signal: ctx.signal });
         out.artifacts.push({ name: a.name, ok: true, bytes: v.bytes });
       } catch (e) {

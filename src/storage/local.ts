@@ -169,7 +169,6 @@ export class LocalDriver implements PoolDriver {
     validatePrefix(prefix);
     const cut = prefix.lastIndexOf('/');
     const baseKey = cut >= 0 ? prefix.slice(0, cut + 1) : '';
-    const stack: string[] = [baseKey];
     // Depth-first in sorted order gives keys in lexicographic order for '/'-separated keys
     // as long as directories are visited where their name sorts ("a/" after "a-b").
     const visit = async function* (this: LocalDriver, dirKey: string): AsyncIterable<{ key: string; path: string }> {
@@ -197,7 +196,7 @@ export class LocalDriver implements PoolDriver {
         }
       }
     };
-    for (const d of stack) yield* visit.call(this, d);
+    yield* visit.call(this, baseKey);
   }
 
   async *list(prefix: string, options: OpOptions = {}): AsyncIterable<ObjectInfo> {
