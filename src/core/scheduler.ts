@@ -96,6 +96,10 @@ export interface DueResult {
 /** `dbs plan run --due`: runs every plan that is due since its last run, one at a time. */
 export async function runDue(_o: object, ctx: Context): Promise<DueResult> {
   const catalog = ctx.catalog();
+  // Like the daemon at start: tasks of dead processes become interrupted and their uploads
+  // are aborted, so cron/timer setups without a daemon leave no lying status behind.
+  const { recoverInterrupted } = await import('./daemon.js');
+  await recoverInterrupted(ctx, (e) => (e.level === 'info' ? ctx.out.verbose(e.message) : ctx.out.warn(e.message)));
   const now = ctx.clock();
   const ran: ScheduledRunOutcome[] = [];
   let notDue = 0;

@@ -218,6 +218,27 @@ describe('plan run --due, pause, resume', () => {
     expect(failing.json().ran).toEqual(expect.arrayContaining([expect.objectContaining({ plan: 'bad', status: 'failed' })]));
   });
 
+  it('a --due pass cleans up after a run that was killed: task interrupted, upload aborted', async () => {
+    const { home, prefix } = await setup('s3');
+    const src = bigSqlite(250);
+    expect((await dbs(['plan', 'create', 'big', '--source', `sqlite://${src}`, '--pool', 'p', '--compress', 'none'], { home })).code).toBe(0);
+    const run = execa(process.execPath, [BIN, '--home', home, 'plan', 'run', 'big'], { reject: false });
+    const c = s3Client(testbed().s3);
+    for (let i = 0; i < 400; i++) {
+      const ups = await c.send(new ListMultipartUploadsCommand({ Bucket: 'dbs', Prefix: `${prefix}/` }));
+      if ((ups.Uploads ?? []).length) break;
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    run.kill('SIGKILL');
+    await run;
+    expect((await s3Leftovers(prefix)).uploads).toBe(1);
+    const due = await dbs(['--json', 'plan', 'run', '--due'], { home });
+    expect(due.code, due.stderr).toBe(0);
+    const tasks = (await dbs(['--json', 'task', 'list', '--plan', 'big'], { home })).json() as { status: string }[];
+    expect(tasks.map((t) => t.status)).toEqual(['interrupted']);
+    expect(await s3Leftovers(prefix)).toEqual({ objects: [], uploads: 0 });
+  });
+
   it('pauses and resumes scheduled plans; refuses manual plans and resuming an active one', async () => {
     const { home } = await setup();
     const src = smallSqlite();
