@@ -1,11 +1,13 @@
 // The backup data path between engines and pools: compress -> sha256 + byte counts -> pool,
 // with end-to-end backpressure. And the way back: pool -> verify sha256 -> decompress.
 import { pipeline } from 'node:stream';
+import { finished } from 'node:stream/promises';
 import { PassThrough, Transform, Writable, type Readable, type TransformCallback } from 'node:stream';
 import { createHash } from 'node:crypto';
 import { DbsError } from '../errors.js';
-import type { ArtifactReader, ArtifactSink, ArtifactWriteOptions, StoredArtifact } from '../engines/types.js';
-import { compressStage, compressionSuffix, decompressStage, HashCounter, ProcessStage, ProgressCounter, STAGE_BUFFER, zstdBinary, type Compression } from '../pipeline/stages.js';
+import type { ArtifactReader, ArtifactSink, ArtifactWriteOptions, EdgeInspector, StoredArtifact } from '../engines/types.js';
+import { compressStage, compressionSuffix, decompressStage, HashCounter, ProcessStage, ProgressCounter, pzstdBinary, STAGE_BUFFER, zstdBinary, zstdLevel, type Compression } from '../pipeline/stages.js';
+import { FrameEdgeKeeper } from '../pipeline/zstd-frames.js';
 import { artifactKey } from '../storage/layout.js';
 import type { PoolDriver } from '../storage/types.js';
 
@@ -35,21 +37,33 @@ export class PoolSink implements ArtifactSink {
     this.keys.add(key);
     const base = this.#rawDone;
     const raw = new ProgressCounter((n) => this.o.onProgress?.(base + n));
+    let rawBytes = (): number => raw.bytes;
     const stored = new HashCounter();
     const pipe = pipeline as unknown as (...s: unknown[]) => Readable;
     let body: Readable;
     const zstd = this.o.compression === 'zstd' ? zstdBinary() : undefined;
+    const pzstd = this.o.compression === 'zstd' ? pzstdBinary() : undefined;
     const fd = (stream as { _handle?: { fd?: number } })._handle?.fd;
-    if (zstd && options.inspector && typeof fd === 'number' && fd >= 0) {
+    const handOff = typeof fd === 'number' && fd >= 0;
+    const level = zstdLevel(this.o.compressionLevel);
+    const inspector = options.inspector;
+    if (pzstd && handOff && inspector?.takeEdges) {
+      // Framed hand-off: pzstd reads the tool's stdout pipe itself and writes independent
+      // frames; the inspector gets the first and last frames decompressed and pzstd's count.
+      const z = new ProcessStage(pzstd, [`-${level}`, '-p', '1', '-c', '-v'], { stdin: stream });
+      const edges = new EdgeCheck(inspector as Transform & EdgeInspector, z, (n) => this.o.onProgress?.(base + n));
+      rawBytes = () => edges.rawBytes;
+      body = pipe(z, edges, stored, () => undefined);
+    } else if (zstd && inspector && handOff) {
       // Hand-off: zstd reads the tool's stdout pipe itself, so no raw byte crosses Node twice.
       // The inspector sees a decompressed copy of what is stored; the stored stream ends only
       // after the inspector has ended cleanly.
-      const z = new ProcessStage(zstd, ['-q', `-${Math.min(Math.max(this.o.compressionLevel ?? 1, 1), 19)}`, '-c', '--no-progress'], { stdin: stream });
-      const check = inspectCopy(options.inspector, raw, this.o.compression);
+      const z = new ProcessStage(zstd, ['-q', `-${level}`, '-c', '--no-progress'], { stdin: stream });
+      const check = inspectCopy(inspector, raw, this.o.compression);
       body = pipe(z, check, stored, () => undefined);
     } else {
       const comp = compressStage(this.o.compression, this.o.compressionLevel);
-      body = pipe(stream, ...(options.inspector ? [options.inspector] : []), raw, ...(comp ? [comp] : []), stored, () => undefined);
+      body = pipe(stream, ...(inspector ? [inspector] : []), raw, ...(comp ? [comp] : []), stored, () => undefined);
     }
     // pipeline() destroys every stage when one fails, so an engine stream that errors (tool
     // failed) makes put() see an error rather than a clean end.
@@ -57,14 +71,70 @@ export class PoolSink implements ArtifactSink {
     const art: StoredArtifact = {
       name: fileName,
       key,
-      rawBytes: raw.bytes,
+      rawBytes: rawBytes(),
       storedBytes: stored.bytes,
       sha256: stored.digest(),
       compression: this.o.compression,
     };
-    this.#rawDone += raw.bytes;
+    this.#rawDone += art.rawBytes;
     this.stored.push(art);
     return art;
+  }
+}
+
+/**
+ * Passes pzstd's output through unchanged while checking its frames; at the end decompresses
+ * only the first and last frames, takes the raw byte count from pzstd's summary, hands these to
+ * the inspector and ends it. The stored stream ends cleanly only if the inspector does.
+ */
+class EdgeCheck extends FrameEdgeKeeper {
+  rawBytes = 0;
+  #frameSize = 0;
+  #lastReport = 0;
+
+  constructor(
+    readonly inspector: Transform & EdgeInspector,
+    readonly compressor: ProcessStage,
+    readonly onRaw: (n: number) => void,
+  ) {
+    super(STAGE_BUFFER);
+  }
+
+  override _transform(chunk: Buffer, e: BufferEncoding, cb: TransformCallback): void {
+    super._transform(chunk, e, cb);
+    // Progress between frames: pzstd cuts its input in frames of one size (it says which).
+    const now = Date.now();
+    if (now - this.#lastReport >= 200) {
+      this.#lastReport = now;
+      this.#frameSize ||= Number(/Chosen frame size: (\d+)/.exec(this.compressor.stderrText)?.[1] ?? 0);
+      this.onRaw(this.walker.frames * this.#frameSize);
+    }
+  }
+
+  override _flush(cb: TransformCallback): void {
+    super._flush((err) => {
+      if (err) return cb(err);
+      void this.#judge().then(() => cb(), (e: Error) => cb(e));
+    });
+  }
+
+  async #judge(): Promise<void> {
+    const edges = await this.edges();
+    // "stdin : 44.92%   (100000000 => 44922084 bytes, stdout)": the last such line.
+    const counts = [...this.compressor.stderrText.matchAll(/\(\s*(\d+) => \s*(\d+) bytes/g)].at(-1);
+    const raw = counts ? Number(counts[1]) : NaN;
+    if (!Number.isSafeInteger(raw) || raw < edges.head.length || (edges.frames === 1 && raw !== edges.head.length)) {
+      throw new DbsError('INTERNAL', `pzstd did not report a byte count that fits its output (frames: ${edges.frames})`, {
+        hint: 'set DBS_COMPRESSION=gzip or remove pzstd from PATH, and report this',
+      });
+    }
+    this.rawBytes = raw;
+    this.onRaw(raw);
+    const inspector = this.inspector;
+    inspector.takeEdges({ head: edges.head, tail: edges.tail, rawBytes: raw });
+    inspector.resume();
+    inspector.end();
+    await finished(inspector);
   }
 }
 

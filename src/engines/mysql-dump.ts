@@ -2,6 +2,7 @@
 // an artifact stream that ERRORS (instead of ending cleanly) whenever the dump is not complete.
 import type { TransformCallback } from 'node:stream';
 import { DbsError } from '../errors.js';
+import type { StreamEdges } from './types.js';
 import { unquoteIdent } from './mysql-filter.js';
 import type { ResolvedTool } from './mysql-tools.js';
 import { ToolGuard, type ToolExit, type ToolGuardOptions } from './tool-stream.js';
@@ -125,6 +126,17 @@ export class DumpGuard extends ToolGuard {
       this.#tail = joined.length > TAIL_BYTES ? joined.subarray(joined.length - TAIL_BYTES) : joined;
     }
     cb(null, chunk);
+  }
+
+  /**
+   * The sink's framed path: it hands over only the start, the end and the size of the dump
+   * (the section index then stays empty and the engine reports the objects it asked for).
+   */
+  takeEdges(e: StreamEdges): void {
+    this.#head = [Buffer.from(e.head.subarray(0, HEAD_BYTES))];
+    this.#headLen = this.#head[0]!.length;
+    this.#tail = Buffer.from(e.tail.subarray(Math.max(0, e.tail.length - TAIL_BYTES)));
+    this.#bytes = e.rawBytes;
   }
 
   /** The head of the dump as text (for binlog coordinates). */

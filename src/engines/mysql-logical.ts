@@ -153,7 +153,7 @@ export async function backupLogical(req: BackupRequest, ctx: EngineRunContext): 
   const optionFile = await writeOptionFile(ctx.tmpDir, t);
   try {
     const args = buildDumpArgs(tool, optionFile.path, plan);
-    const tool_ = spawnStreamingTool(tool.path, args, { signal: ctx.signal, env: toolEnv(), log, secrets });
+    const tool_ = spawnStreamingTool(tool.path, args, { signal: ctx.signal, env: toolEnv(), log, secrets, stdoutBuffer: 1 << 20 });
     const { stdout, stderr, exit } = tool_;
     const guard = new DumpGuard({ toolName: tool.name, exit, stderrTail: () => [...stderr.tail], what });
     // Errors of the guard reach the sink through the guard itself.

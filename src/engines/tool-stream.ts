@@ -8,6 +8,7 @@ import type { ChildProcess } from 'node:child_process';
 import { execa, type ResultPromise } from 'execa';
 import { DbsError, isAbort } from '../errors.js';
 import { redactText, type Secret } from '../secret.js';
+import { programOnPath } from '../pipeline/stages.js';
 
 export const STDERR_TAIL_LINES = 40;
 
@@ -119,9 +120,17 @@ export function spawnStreamingTool(
     killSignal?: NodeJS.Signals;
     cwd?: string;
     clean?: (line: string) => string;
+    /**
+     * Give the tool's stdio a stdout buffer of this many bytes (coreutils stdbuf, when on
+     * PATH). mariadb-dump writes its output through stdio, which on a pipe flushes every 4 KiB:
+     * 215,000 writes for a 880 MB dump, each waking the reader; with 1 MiB, 850.
+     */
+    stdoutBuffer?: number;
   },
 ): StreamingTool {
-  const sub = execa(path, args, {
+  const stdbuf = o.stdoutBuffer ? programOnPath('stdbuf') : undefined;
+  const [file, argv] = stdbuf ? [stdbuf, [`-o${o.stdoutBuffer}`, path, ...args]] : [path, args];
+  const sub = execa(file, argv, {
     stdin: 'ignore',
     stdout: 'pipe',
     stderr: 'pipe',

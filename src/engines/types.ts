@@ -59,10 +59,27 @@ export interface ArtifactWriteOptions {
    * or, when the source is a child's stdout, hands that pipe straight to the compressor and
    * feeds the inspector from a decompressed copy. Either way the artifact is stored only when
    * the inspector ends without error.
+   *
+   * An inspector with `takeEdges` only needs the start and the end of the stream and its size;
+   * then the sink may compress into independent frames and hand it just those (`takeEdges`
+   * first, then an empty end), which spares decompressing the whole stream again.
    */
-  inspector?: Transform;
+  inspector?: Transform & Partial<EdgeInspector>;
   /** A standard file extension of the raw stream, e.g. ".sql", ".xbstream", ".resp", ".rdb". */
   extension: string;
+}
+
+/** The start and end of a raw stream, and its size: what an edge-only inspector judges. */
+export interface StreamEdges {
+  /** The first bytes of the stream (at least 64 KiB, or all of a shorter stream). */
+  head: Buffer;
+  /** The last bytes of the stream (at least 4 KiB, or all of a shorter stream). */
+  tail: Buffer;
+  rawBytes: number;
+}
+
+export interface EdgeInspector {
+  takeEdges(edges: StreamEdges): void;
 }
 
 export interface StoredArtifact {

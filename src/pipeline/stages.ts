@@ -7,6 +7,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { Duplex, Transform, type Readable, type TransformCallback } from 'node:stream';
 import * as zlib from 'node:zlib';
 import { DbsError } from '../errors.js';
+import { zstdFramesDecompress } from './zstd-frames.js';
 
 export type Compression = 'zstd' | 'gzip' | 'none';
 export const COMPRESSIONS: readonly Compression[] = ['zstd', 'gzip', 'none'];
@@ -40,23 +41,42 @@ const ZLIB_CHUNK = 1024 * 1024;
  * spent compressing is taken from them; on the 1 GB sysbench bench level 3 was 3x slower and
  * not smaller), gzip 6 (gzip's own default). `compressionLevel` raises either.
  */
-let zstdPath: string | null | undefined;
+const programs = new Map<string, string | undefined>();
 
-/** The zstd program on PATH, if any (looked up once). */
-export function zstdBinary(): string | undefined {
-  if (zstdPath === undefined) {
-    zstdPath = null;
+/** A program on PATH, if any (looked up once per name). */
+export function programOnPath(name: string): string | undefined {
+  if (!programs.has(name)) {
+    let found: string | undefined;
     for (const dir of (process.env.PATH ?? '').split(delimiter)) {
       try {
-        accessSync(join(dir, 'zstd'), fsc.X_OK);
-        zstdPath = join(dir, 'zstd');
+        accessSync(join(dir, name), fsc.X_OK);
+        found = join(dir, name);
         break;
       } catch {
         // not here
       }
     }
+    programs.set(name, found);
   }
-  return zstdPath ?? undefined;
+  return programs.get(name);
+}
+
+/** The zstd program on PATH, if any. */
+export function zstdBinary(): string | undefined {
+  return programOnPath('zstd');
+}
+
+/**
+ * pzstd (in the same Debian package as zstd): compresses into independent frames of a few MiB
+ * (see zstd-frames.ts for why that matters), any zstd decoder reads its output.
+ */
+export function pzstdBinary(): string | undefined {
+  return programOnPath('pzstd');
+}
+
+/** zstd levels the programs accept without --ultra. */
+export function zstdLevel(level: number | undefined): number {
+  return Math.min(Math.max(level ?? 1, 1), 19);
 }
 
 /**
@@ -96,7 +116,8 @@ export class ProcessStage extends Duplex {
     child.on('error', (e) => this.destroy(e));
     child.stdin?.on('error', () => undefined); // EPIPE when the program died: its exit says why
     child.stderr!.on('data', (c: Buffer) => {
-      if (this.#stderr.length < 4096) this.#stderr += c.toString();
+      // The last 8 KiB: a program's summary or error comes at the end.
+      this.#stderr = (this.#stderr + c.toString()).slice(-8192);
     });
     child.stdout!.on('data', (c: Buffer) => {
       if (!this.push(c)) child.stdout!.pause();
@@ -107,6 +128,11 @@ export class ProcessStage extends Duplex {
         else this.destroy(new Error(`${path} failed (${signal ?? `exit ${code}`}): ${this.#stderr.trim().slice(-500)}`));
       });
     });
+  }
+
+  /** What the program wrote to stderr so far (the last 8 KiB). */
+  get stderrText(): string {
+    return this.#stderr;
   }
 
   override _read(): void {
@@ -137,7 +163,7 @@ export function compressStage(c: Compression, level?: number): Transform | Duple
       return zlib.createGzip({ level: Math.min(level ?? 6, 9), chunkSize: ZLIB_CHUNK });
     case 'zstd': {
       const bin = zstdBinary();
-      if (bin) return externalZstd(bin, Math.min(Math.max(level ?? 1, 1), 19));
+      if (bin) return externalZstd(bin, zstdLevel(level));
       if (!z.createZstdCompress) needZstd();
       const key = z.constants.ZSTD_c_compressionLevel ?? 100;
       return z.createZstdCompress({ params: { [key]: level ?? 1 }, chunkSize: ZLIB_CHUNK } as Parameters<NonNullable<typeof z.createZstdCompress>>[0]);
@@ -145,7 +171,7 @@ export function compressStage(c: Compression, level?: number): Transform | Duple
   }
 }
 
-export function decompressStage(c: Compression): Transform | undefined {
+export function decompressStage(c: Compression): Transform | Duplex | undefined {
   switch (c) {
     case 'none':
       return undefined;
@@ -153,7 +179,8 @@ export function decompressStage(c: Compression): Transform | undefined {
       return zlib.createGunzip({ chunkSize: ZLIB_CHUNK });
     case 'zstd':
       if (!z.createZstdDecompress) needZstd();
-      return z.createZstdDecompress({ chunkSize: ZLIB_CHUNK } as never);
+      // Frame by frame: backups hold many frames (pzstd), which node:zlib alone cannot read.
+      return zstdFramesDecompress(ZLIB_CHUNK);
   }
 }
 

@@ -126,7 +126,10 @@ export class LocalDriver implements PoolDriver {
       await fsyncDir(dir);
       return { key, size };
     } catch (e) {
-      if (!placed) await unlink(tmp).catch(() => undefined);
+      if (!placed) {
+        await unlink(tmp).catch(() => undefined);
+        await this.#pruneEmpty(dir); // a failed first write leaves no empty backup folder
+      }
       if (options.signal?.aborted) throw options.signal.reason ?? e;
       if ((e as NodeJS.ErrnoException).code === 'EEXIST') throw new DbsError('ALREADY_EXISTS', `${this.location}: ${key} already exists`, { cause: e });
       throw fsError(e, `${this.location}: cannot write ${key}`);
@@ -219,8 +222,11 @@ export class LocalDriver implements PoolDriver {
       if ((e as NodeJS.ErrnoException).code === 'ENOENT') return;
       throw fsError(e, `${this.location}: cannot delete ${key}`);
     }
-    // Remove directories left empty, up to (not including) the pool root.
-    let dir = dirname(path);
+    await this.#pruneEmpty(dirname(path));
+  }
+
+  /** Removes `dir` and its parents while they are empty, up to (not including) the pool root. */
+  async #pruneEmpty(dir: string): Promise<void> {
     while (dir.startsWith(this.#root + sep) && dir !== this.#root) {
       try {
         await rmdir(dir);

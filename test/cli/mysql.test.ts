@@ -1,13 +1,13 @@
 // MySQL/MariaDB logical backups end to end through the CLI: plans, runs, tasks, backups,
 // restores, refusals, failures. Real MariaDB from the test bed; local and S3 pools.
 import { randomBytes } from 'node:crypto';
-import { readdirSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ListMultipartUploadsCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { execa } from 'execa';
 import type { Connection } from 'mysql2/promise';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { dbs, type CliResult } from '../support/cli.js';
+import { dbs, dbsBin, type CliResult } from '../support/cli.js';
 import { mysqlConn, s3Client, tempDir, testbed } from '../support/testbed.js';
 
 const tag = randomBytes(3).toString('hex');
@@ -220,6 +220,31 @@ describe('mysql logical: failures leave nothing behind', () => {
     const ups = await s3.send(new ListMultipartUploadsCommand({ Bucket: 'dbs', Prefix: `mysql-${tag}/` }));
     expect(ups.Uploads ?? []).toEqual([]);
     await root.query(`DROP DATABASE \`${big}\``);
+  });
+
+  it('a dump that exits 0 without its trailer fails on the framed (pzstd) path; a good one is stored as frames', async () => {
+    const plan = `notrailer-${tag}`;
+    const c = await runLogged(['plan', 'create', plan, '--source', src(), '--password-env', 'DB_PW', '--pool', 'local', '--databases', DB]);
+    expect(c.code, c.stderr).toBe(0);
+    const ok = await runLogged(['plan', 'run', plan]);
+    expect(ok.code, ok.stderr).toBe(0);
+    const planDir = join(poolDir, 'dbs', 'backups', (await run(['--json', 'plan', 'show', plan])).json().id);
+    const [good] = readdirSync(planDir);
+    const stored = readFileSync(join(planDir, good!, 'dump.sql.zst'));
+    expect(stored.readUInt32LE(0)).toBe(0x184d2a50); // pzstd's skippable frame: the framed path ran
+    // The same dump tool, minus its last line ("-- Dump completed on ..."), exiting 0.
+    const fake = tempDir('fakebin');
+    const real = (await execa('sh', ['-c', 'command -v mariadb-dump'])).stdout.trim();
+    writeFileSync(join(fake, 'mariadb-dump'), `#!/bin/sh\ncase "$1" in --version) exec ${real} --version;; esac\n${real} "$@" | sed '$d'\n`, { mode: 0o755 });
+    const bad = await dbsBin(['plan', 'run', plan], { home, env: { ...env(), PATH: `${fake}:${process.env.PATH}` } });
+    outputs.push(bad.stdout, bad.stderr);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toMatch(/lacks the "-- Dump completed" trailer/);
+    expect((await run(['--json', 'backup', 'list', '--plan', plan])).json()).toHaveLength(1);
+    expect(readdirSync(planDir)).toEqual([good]);
+    expect(readdirSync(join(planDir, good!))).toEqual(['dump.sql.zst', 'manifest.json']);
+    const tasks = (await run(['--json', 'task', 'list', '--plan', plan])).json();
+    expect(tasks.map((t: { status: string }) => t.status)).toEqual(['failed', 'succeeded']);
   });
 
   it('a wrong password fails with an auth error and a hint, and no password anywhere', async () => {
