@@ -4,6 +4,7 @@ import { pipeline } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import { PassThrough, Transform, Writable, type Readable, type TransformCallback } from 'node:stream';
 import { createHash } from 'node:crypto';
+import { availableParallelism } from 'node:os';
 import { DbsError } from '../errors.js';
 import type { ArtifactReader, ArtifactSink, ArtifactWriteOptions, EdgeInspector, StoredArtifact } from '../engines/types.js';
 import { compressStage, compressionSuffix, decompressStage, HashCounter, ProcessStage, ProgressCounter, pzstdBinary, STAGE_BUFFER, zstdBinary, zstdLevel, type Compression } from '../pipeline/stages.js';
@@ -50,7 +51,8 @@ export class PoolSink implements ArtifactSink {
     if (pzstd && handOff && inspector?.takeEdges) {
       // Framed hand-off: pzstd reads the tool's stdout pipe itself and writes independent
       // frames; the inspector gets the first and last frames decompressed and pzstd's count.
-      const z = new ProcessStage(pzstd, [`-${level}`, '-p', '1', '-c', '-v'], { stdin: stream });
+      const threads = options.parallelCompression ? availableParallelism() : 1;
+      const z = new ProcessStage(pzstd, [`-${level}`, '-p', String(threads), '-c', '-v'], { stdin: stream });
       const edges = new EdgeCheck(inspector as Transform & EdgeInspector, z, (n) => this.o.onProgress?.(base + n));
       rawBytes = () => edges.rawBytes;
       body = pipe(z, edges, stored, () => undefined);

@@ -13,6 +13,7 @@
 import type { TransformCallback } from 'node:stream';
 import { DbsError } from '../errors.js';
 import { ToolGuard, type ToolExit, type ToolGuardOptions } from './tool-stream.js';
+import type { StreamEdges } from './types.js';
 import { completedOk, toolErrorLines } from './mysql-physical-files.js';
 
 const MAGIC = Buffer.from('XBSTCK01');
@@ -193,6 +194,21 @@ export class XbstreamParser {
 export type GuardOptions = ToolGuardOptions;
 
 /**
+ * Finds the first chunk magic in `tail` from which whole chunks run exactly to its end, and
+ * returns the parser that walked them (undefined when there is none). A magic inside a payload
+ * starts a chain that breaks (wrong magic, silly lengths, or ending inside a chunk), so the
+ * search goes on to the next one.
+ */
+function syncToEnd(tail: Buffer): XbstreamParser | undefined {
+  for (let i = tail.indexOf(MAGIC); i >= 0; i = tail.indexOf(MAGIC, i + 1)) {
+    const p = new XbstreamParser();
+    p.feed(tail.subarray(i));
+    if (!p.error && !p.gaveUp && p.atBoundary) return p;
+  }
+  return undefined;
+}
+
+/**
  * A pass-through Transform over the backup tool's stdout. _flush waits for the tool to exit and
  * decides whether the stream ends cleanly or errors (BACKUP_FAILED; INTERRUPTED when
  * cancelled): exit code 0, no signal, the log's last line "completed OK!", some output, the
@@ -200,14 +216,37 @@ export type GuardOptions = ToolGuardOptions;
  * present). A consumer therefore never sees a clean end of a failed or cut backup.
  */
 export class XbstreamGuard extends ToolGuard {
-  readonly parser = new XbstreamParser();
+  /** The parser of the whole stream, or (framed path) of its end only: see takeEdges. */
+  parser = new XbstreamParser();
+  /** False when only the stream's start and end were seen (then `parser` covers the end). */
+  sawAll = true;
+  #rawBytes: number | undefined;
 
   constructor(opts: GuardOptions) {
     super(opts);
   }
 
   get bytes(): number {
-    return this.parser.bytes;
+    return this.#rawBytes ?? this.parser.bytes;
+  }
+
+  /**
+   * The sink's framed path: only the stream's first and last MiBs and its size. The start must
+   * be an xbstream; the end must be a chain of whole chunks that ends exactly at the end of the
+   * stream, in which every file that has a chunk also gets its end-of-file chunk. mariabackup
+   * writes its metadata (xtrabackup_checkpoints, backup-my.cnf, xtrabackup_info, the binlog
+   * position) last, within the final few KiB, so those are read from the end too.
+   */
+  takeEdges(e: StreamEdges): void {
+    this.sawAll = false;
+    this.#rawBytes = e.rawBytes;
+    const head = new XbstreamParser();
+    head.feed(e.head);
+    if (head.error) {
+      this.parser = head;
+      return;
+    }
+    this.parser = syncToEnd(e.tail) ?? Object.assign(new XbstreamParser(), { error: 'its end is not a whole chain of chunks' });
   }
 
   override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
@@ -233,7 +272,7 @@ export class XbstreamGuard extends ToolGuard {
       ...(exit.exitCode !== undefined ? { exitCode: exit.exitCode } : {}),
       ...(exit.signal ? { signal: exit.signal } : {}),
       stderrTail: tail,
-      bytes: p.bytes,
+      bytes: this.bytes,
     };
     if (exit.canceled) {
       return new DbsError('INTERRUPTED', `the backup of ${what} was interrupted; ${toolName} was stopped`, { details });
@@ -242,7 +281,7 @@ export class XbstreamGuard extends ToolGuard {
     if (exit.signal) problem = `${toolName} was killed by ${exit.signal}`;
     else if (exit.exitCode !== 0) {
       problem = `${toolName} exited with code ${exit.exitCode ?? 'unknown'}${exit.failureMessage && exit.exitCode === undefined ? ` (${exit.failureMessage})` : ''}`;
-    } else if (p.bytes === 0) problem = `${toolName} wrote nothing`;
+    } else if (this.bytes === 0) problem = `${toolName} wrote nothing`;
     else if (!completedOk(tail)) problem = `${toolName}'s log does not end with "completed OK!"`;
     else if (p.error) problem = `the stream is corrupt: ${p.error}`;
     else if (!p.gaveUp) {

@@ -85,7 +85,8 @@ export interface PhysicalBackupFacts {
   user: string;
   /** Raw bytes of the xbstream, and the number of files in it. */
   streamBytes: number;
-  files: number;
+  /** Files in the stream; absent when only its start and end were inspected. */
+  files?: number;
   /** The parent backup (incrementals). */
   parentId?: string;
 }
@@ -337,7 +338,7 @@ export async function backupPhysical(req: BackupRequest, ctx: EngineRunContext):
     const { stdout, stderr, exit } = tool_;
     const guard = new XbstreamGuard({ toolName: tool.name, exit, stderrTail: () => [...stderr.tail], what });
 
-    await storeGuarded(tool_, guard, () => req.sink.write(PHYSICAL_ARTIFACT, stdout, { extension: '.xbstream', inspector: guard, ...(sizeHint > 0 ? { sizeHint } : {}) }), { signal: ctx.signal, what });
+    await storeGuarded(tool_, guard, () => req.sink.write(PHYSICAL_ARTIFACT, stdout, { extension: '.xbstream', inspector: guard, parallelCompression: true, ...(sizeHint > 0 ? { sizeHint } : {}) }), { signal: ctx.signal, what });
 
     const parser = guard.parser;
     const checkpoints =
@@ -375,12 +376,12 @@ export async function backupPhysical(req: BackupRequest, ctx: EngineRunContext):
       ...(info['uuid'] ? { backupUuid: info['uuid'] } : {}),
       user: t.user,
       streamBytes: guard.bytes,
-      files: parser.closed.size,
+      ...(guard.sawAll ? { files: parser.closed.size } : {}),
       ...(incremental && req.parent ? { parentId: req.parent.id } : {}),
     };
     if (parser.gaveUp) log(`note: the stream's framing was not followed to its end (${parser.gaveUp})`);
     log(
-      `${incremental ? 'incremental' : 'full'} backup complete: ${guard.bytes} bytes, ${facts.files} files, LSN ${facts.lsn.from}..${facts.lsn.to} (last ${facts.lsn.last})` +
+      `${incremental ? 'incremental' : 'full'} backup complete: ${guard.bytes} bytes${facts.files !== undefined ? `, ${facts.files} files` : ''}, LSN ${facts.lsn.from}..${facts.lsn.to} (last ${facts.lsn.last})` +
         (binlog ? `, binlog ${binlog.file}:${binlog.position}` : ''),
     );
     return {

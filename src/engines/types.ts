@@ -65,6 +65,11 @@ export interface ArtifactWriteOptions {
    * first, then an empty end), which spares decompressing the whole stream again.
    */
   inspector?: Transform & Partial<EdgeInspector>;
+  /**
+   * The source is cheap to produce (a file copy, not a CPU-bound dump tool): compress on every
+   * core. Left out, compression takes one core and leaves the others to the source.
+   */
+  parallelCompression?: boolean;
   /** A standard file extension of the raw stream, e.g. ".sql", ".xbstream", ".resp", ".rdb". */
   extension: string;
 }

@@ -1,5 +1,6 @@
 // Physical and incremental MySQL backups through the CLI: a chain of full + 2 incrementals,
 // restored into a new datadir, started, and compared; verify --prepare; the chain rules.
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import mysql from 'mysql2/promise';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -10,6 +11,7 @@ import { tempDir } from '../support/testbed.js';
 
 let m: MariaDBServer;
 let home: string;
+let poolDir: string;
 const run = (args: string[]) => dbs(args, { home });
 
 async function checksums(port: number) {
@@ -44,7 +46,8 @@ beforeAll(async () => {
     INSERT INTO app.orders SELECT seq, seq * 1.5, JSON_OBJECT('n', seq), UNHEX(SHA2(seq, 256)) FROM seq_1_to_120000;
     CREATE TABLE app.log (id INT AUTO_INCREMENT PRIMARY KEY, msg TEXT) ENGINE=InnoDB;`);
   home = tempDir('home');
-  expect((await run(['pool', 'bind', 'p', '--type', 'local', '--path', tempDir('pool')])).code).toBe(0);
+  poolDir = tempDir('pool');
+  expect((await run(['pool', 'bind', 'p', '--type', 'local', '--path', poolDir])).code).toBe(0);
 }, 120_000);
 
 afterAll(async () => {
@@ -75,6 +78,9 @@ describe('physical + incremental chain', () => {
     full = r0.json().backup.id;
     expect(r0.json().backup.manifest.facts.lsn.to).toMatch(/^\d+$/);
     expect(r0.json().backup.manifest.artifacts[0].name).toBe('backup.xbstream.zst');
+    // Compressed by pzstd on every core and judged from its first and last frames.
+    const stored = readFileSync(join(poolDir, r0.json().backup.manifest.artifacts[0].key));
+    expect(stored.readUInt32LE(0)).toBe(0x184d2a50);
 
     await sql("INSERT INTO app.log (msg) SELECT CONCAT('one ', seq) FROM seq_1_to_5000; UPDATE app.orders SET total = total + 1 WHERE id % 7 = 0;", 'app');
     const r1 = await run(['--json', 'plan', 'run', 'inc']);

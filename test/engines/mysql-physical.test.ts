@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MysqlEngine } from '../../src/engines/mysql.js';
 import type { PhysicalBackupFacts } from '../../src/engines/mysql-physical.js';
 import { resolvePhysicalTool } from '../../src/engines/mysql-physical-run.js';
-import { XbstreamParser } from '../../src/engines/mysql-physical-stream.js';
+import { XbstreamGuard, XbstreamParser } from '../../src/engines/mysql-physical-stream.js';
 import { buildBackupArgs, buildPrepareArgs, parseBinlogPos, parseCheckpoints } from '../../src/engines/mysql-physical-files.js';
 import type {
   ArtifactReader,
@@ -555,6 +555,43 @@ describe('mysql physical helpers', () => {
     const bad = new XbstreamParser();
     bad.feed(Buffer.from('-- MySQL dump 10.19\n'));
     expect(bad.error).toMatch(/wrong chunk magic/);
+  });
+
+  it('judges a stream from its start and end only (the framed pzstd path)', () => {
+    const chunk = (type: string, path: string, payload?: Buffer): Buffer => {
+      const head = Buffer.alloc(14);
+      head.write('XBSTCK01', 0, 'latin1');
+      head[9] = type.charCodeAt(0);
+      head.writeUInt32LE(Buffer.byteLength(path), 10);
+      const parts: Buffer[] = [head, Buffer.from(path)];
+      if (payload) {
+        const h = Buffer.alloc(20);
+        h.writeBigUInt64LE(BigInt(payload.length), 0);
+        parts.push(h, payload);
+      }
+      return Buffer.concat(parts);
+    };
+    // A data file whose payload holds the chunk magic (a false place to start), then the
+    // metadata mariabackup writes last.
+    const tricky = Buffer.concat([randomBytes(3000), Buffer.from('XBSTCK01'), randomBytes(3000)]);
+    const body = [chunk('P', 'd/a.ibd', randomBytes(200_000)), chunk('E', 'd/a.ibd'), chunk('P', 'd/b.ibd', tricky), chunk('P', 'd/b.ibd', tricky), chunk('E', 'd/b.ibd')];
+    const meta = [chunk('P', 'backup-my.cnf', Buffer.from('[mysqld]\n')), chunk('E', 'backup-my.cnf'), chunk('P', 'xtrabackup_checkpoints', Buffer.from('backup_type = full-backuped\n')), chunk('E', 'xtrabackup_checkpoints')];
+    const ok = { exitCode: 0, canceled: false };
+    const judge = (stream: Buffer, tailBytes = 10_000) => {
+      const g = new XbstreamGuard({ toolName: 'mariabackup', what: 'test', exit: Promise.resolve(ok), stderrTail: () => ['[00] completed OK!'] });
+      g.takeEdges({ head: stream.subarray(0, 65536), tail: stream.subarray(Math.max(0, stream.length - tailBytes)), rawBytes: stream.length });
+      return { g, err: g.check(ok)?.message };
+    };
+    const whole = Buffer.concat([...body, ...meta]);
+    const good = judge(whole);
+    expect(good.err).toBeUndefined();
+    expect([good.g.bytes, good.g.sawAll]).toEqual([whole.length, false]);
+    expect(good.g.parser.file('xtrabackup_checkpoints')?.toString()).toBe('backup_type = full-backuped\n');
+    expect(judge(whole, whole.length).err).toBeUndefined(); // a stream shorter than a frame
+    expect(judge(whole.subarray(0, whole.length - 10)).err).toMatch(/corrupt: its end is not a whole chain of chunks/);
+    expect(judge(Buffer.concat([...body, ...meta.slice(0, 3)])).err).toMatch(/1 file\(s\) never ended \(xtrabackup_checkpoints\)/);
+    expect(judge(Buffer.concat([...body, ...meta.slice(0, 2)])).err).toMatch(/lacks xtrabackup_checkpoints/);
+    expect(judge(Buffer.concat([Buffer.from('-- not a stream\n'), whole])).err).toMatch(/wrong chunk magic/);
   });
 });
 
