@@ -32,6 +32,22 @@ import { startMariaDB, type MariaDBServer } from '../support/mariadb.js';
 import { freePort, killPid, pidAlive } from '../support/ports.js';
 import { tempDir } from '../support/testbed.js';
 
+/** One xbstream chunk: 'P' with a payload, 'E' (end of file) without. */
+function xbChunk(type: string, path: string, payload?: Buffer): Buffer {
+  const head = Buffer.alloc(14);
+  head.write('XBSTCK01', 0, 'latin1');
+  head[9] = type.charCodeAt(0);
+  head.writeUInt32LE(Buffer.byteLength(path), 10);
+  const parts: Buffer[] = [head, Buffer.from(path)];
+  if (payload) {
+    const h = Buffer.alloc(20);
+    h.writeBigUInt64LE(BigInt(payload.length), 0);
+    parts.push(h, payload);
+  }
+  return Buffer.concat(parts);
+}
+
+
 const engine = new MysqlEngine();
 const PASSWORD = `phys-${randomBytes(4).toString('hex')}-"'\\ x`;
 const ALL: Selection = { databases: [], all: true, tables: [] };
@@ -517,21 +533,7 @@ describe('mysql physical helpers', () => {
   });
 
   it('follows xbstream framing and notices a cut stream', () => {
-    const chunk = (type: string, path: string, payload?: Buffer): Buffer => {
-      const head = Buffer.alloc(14);
-      head.write('XBSTCK01', 0, 'latin1');
-      head[8] = 0;
-      head[9] = type.charCodeAt(0);
-      head.writeUInt32LE(Buffer.byteLength(path), 10);
-      const parts: Buffer[] = [head, Buffer.from(path)];
-      if (payload) {
-        const h = Buffer.alloc(20);
-        h.writeBigUInt64LE(BigInt(payload.length), 0);
-        h.writeBigUInt64LE(0n, 8);
-        parts.push(h, payload);
-      }
-      return Buffer.concat(parts);
-    };
+    const chunk = xbChunk;
     const stream = Buffer.concat([
       chunk('P', 'xtrabackup_checkpoints', Buffer.from('backup_type = full-backuped\n')),
       chunk('E', 'xtrabackup_checkpoints'),
@@ -558,19 +560,7 @@ describe('mysql physical helpers', () => {
   });
 
   it('judges a stream from its start and end only (the framed pzstd path)', () => {
-    const chunk = (type: string, path: string, payload?: Buffer): Buffer => {
-      const head = Buffer.alloc(14);
-      head.write('XBSTCK01', 0, 'latin1');
-      head[9] = type.charCodeAt(0);
-      head.writeUInt32LE(Buffer.byteLength(path), 10);
-      const parts: Buffer[] = [head, Buffer.from(path)];
-      if (payload) {
-        const h = Buffer.alloc(20);
-        h.writeBigUInt64LE(BigInt(payload.length), 0);
-        parts.push(h, payload);
-      }
-      return Buffer.concat(parts);
-    };
+    const chunk = xbChunk;
     // A data file whose payload holds the chunk magic (a false place to start), then the
     // metadata mariabackup writes last.
     const tricky = Buffer.concat([randomBytes(3000), Buffer.from('XBSTCK01'), randomBytes(3000)]);
