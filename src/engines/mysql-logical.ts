@@ -12,7 +12,6 @@ import type {
   RestoreOutcome,
   RestoreRequest,
   Selection,
-  StoredArtifact,
 } from './types.js';
 import {
   connTarget,
@@ -158,7 +157,7 @@ export async function backupLogical(req: BackupRequest, ctx: EngineRunContext): 
     const guard = new DumpGuard({ toolName: tool.name, exit, stderrTail: () => [...stderr.tail], what });
     // Errors of the guard reach the sink through the guard itself.
 
-    const stored: StoredArtifact = await storeGuarded(
+    await storeGuarded(
       tool_,
       guard,
       () => req.sink.write(DUMP_ARTIFACT, stdout, { extension: '.sql', inspector: guard, ...(res.sizeBytes > 0 ? { sizeHint: res.sizeBytes } : {}) }),
@@ -180,7 +179,6 @@ export async function backupLogical(req: BackupRequest, ctx: EngineRunContext): 
       dumpBytes: guard.bytes,
     };
     log(`dump complete: ${guard.bytes} bytes, ${facts.tables.length} table(s)/view(s) in ${facts.databases.length} database(s)` + (binlogFacts ? `, binlog ${binlogFacts.file}:${binlogFacts.position}` : ''));
-    void stored;
     return {
       serverVersion: server.version,
       toolName: tool.name,
@@ -192,8 +190,6 @@ export async function backupLogical(req: BackupRequest, ctx: EngineRunContext): 
   }
 }
 
-
-/** Reads a child's stderr line by line: each line to the log, the last lines kept. */
 // ---------------------------------------------------------------------------------------------
 // Restore
 

@@ -1,9 +1,7 @@
 // Finding the stock MySQL/MariaDB tools on PATH and choosing the one that fits a server.
-import { constants } from 'node:fs';
-import { access, stat } from 'node:fs/promises';
-import { delimiter, isAbsolute, join } from 'node:path';
 import { execa } from 'execa';
 import { DbsError } from '../errors.js';
+import { findOnPath } from '../which.js';
 import type { ToolInfo } from './types.js';
 import { flavorOf, toolEnv, type MysqlFlavor } from './mysql-conn.js';
 
@@ -33,26 +31,6 @@ const PURPOSE: Record<string, string> = {
   mysql: 'mysql logical restores into MySQL servers (MariaDB: mariadb)',
 };
 
-/** Finds an executable on PATH (like `which`). */
-export async function which(name: string, pathEnv = process.env['PATH'] ?? ''): Promise<string | undefined> {
-  if (isAbsolute(name)) return (await isExecutable(name)) ? name : undefined;
-  for (const dir of pathEnv.split(delimiter)) {
-    if (!dir) continue;
-    const p = join(dir, name);
-    if (await isExecutable(p)) return p;
-  }
-  return undefined;
-}
-
-async function isExecutable(p: string): Promise<boolean> {
-  try {
-    await access(p, constants.X_OK);
-    return (await stat(p)).isFile();
-  } catch {
-    return false;
-  }
-}
-
 /**
  * Parses `--version` output:
  *   "mariadb-dump  Ver 10.19 Distrib 10.11.19-MariaDB, for debian-linux-gnu (x86_64)"
@@ -79,7 +57,7 @@ export function versionAtLeast(v: string, major: number, minor: number, patch = 
 }
 
 async function describeTool(name: string): Promise<ResolvedTool | undefined> {
-  const path = await which(name);
+  const path = findOnPath(name);
   if (!path) return undefined;
   try {
     const r = await execa(path, ['--version'], {

@@ -1,11 +1,10 @@
 // Redis snapshots with the stock tools: `redis-cli --rdb FILE` (the server streams an RDB as
 // it would to a replica) and `redis-check-rdb FILE` (the RDB parses to its end and its
 // checksum matches). The password reaches redis-cli through REDISCLI_AUTH, never argv.
-import { constants } from 'node:fs';
-import { access, stat } from 'node:fs/promises';
-import { delimiter, isAbsolute, join } from 'node:path';
+import { stat } from 'node:fs/promises';
 import { execa } from 'execa';
 import { DbsError } from '../errors.js';
+import { findOnPath } from '../which.js';
 import { redactText } from '../secret.js';
 import type { Endpoint, ToolInfo } from './types.js';
 import { redisAddress, redisUser } from './redis-conn.js';
@@ -17,20 +16,6 @@ const PURPOSE: Record<string, string> = {
   [REDIS_CLI]: 'redis snapshot backups (--rdb) and loading logical dumps by hand (--pipe)',
   [REDIS_CHECK_RDB]: 'checks every redis snapshot (RDB) before it is stored and after it is restored',
 };
-
-/** Finds an executable on PATH (like `which`). */
-export async function findExecutable(name: string, pathEnv = process.env['PATH'] ?? ''): Promise<string | undefined> {
-  const candidates = isAbsolute(name) ? [name] : pathEnv.split(delimiter).filter(Boolean).map((d) => join(d, name));
-  for (const p of candidates) {
-    try {
-      await access(p, constants.X_OK);
-      if ((await stat(p)).isFile()) return p;
-    } catch {
-      // next
-    }
-  }
-  return undefined;
-}
 
 /** "redis-cli 7.0.15" / "redis-check-rdb 7.0.15" / "Redis server v=7.0.15 ..." -> "7.0.15". */
 export function parseRedisToolVersion(out: string): string | undefined {
@@ -49,7 +34,7 @@ export function redisToolEnv(ep?: Endpoint): Record<string, string> {
 }
 
 export async function describeRedisTool(name: string): Promise<ToolInfo> {
-  const path = await findExecutable(name);
+  const path = findOnPath(name);
   const purpose = PURPOSE[name] ?? 'redis';
   if (!path) return { name, found: false, purpose };
   let version: string | undefined;
@@ -63,7 +48,7 @@ export async function describeRedisTool(name: string): Promise<ToolInfo> {
 }
 
 async function requireTool(name: string): Promise<string> {
-  const path = await findExecutable(name);
+  const path = findOnPath(name);
   if (!path) {
     throw new DbsError('TOOL_MISSING', `${name} is not on PATH`, {
       hint: 'install the Redis tools (Debian/Ubuntu: apt-get install redis-tools), then check with: dbs doctor',

@@ -21,6 +21,7 @@ import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { DbsError } from '../errors.js';
 import { redactText } from '../secret.js';
+import { findOnPath } from '../which.js';
 import type {
   ArtifactReader,
   BackupOutcome,
@@ -50,7 +51,6 @@ import {
   checkRdb,
   describeRedisTool,
   fetchRdb,
-  findExecutable,
   rdbCheckError,
   rdbHeaderVersion,
   REDIS_CHECK_RDB,
@@ -764,7 +764,7 @@ export class RedisEngine implements Engine {
       }
       let checked = false;
       let keys: number | undefined;
-      if (await findExecutable(REDIS_CHECK_RDB)) {
+      if (findOnPath(REDIS_CHECK_RDB)) {
         const check = await checkRdb(tmp, { signal: ctx.signal });
         if (!check.ok) throw rdbCheckError('RESTORE_FAILED', `the restored RDB (${art.name})`, check);
         checked = true;

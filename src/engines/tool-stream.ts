@@ -8,7 +8,7 @@ import type { ChildProcess } from 'node:child_process';
 import { execa, type ResultPromise } from 'execa';
 import { DbsError, isAbort } from '../errors.js';
 import { redactText, type Secret } from '../secret.js';
-import { programOnPath } from '../pipeline/stages.js';
+import { programOnPath } from '../which.js';
 
 export const STDERR_TAIL_LINES = 40;
 

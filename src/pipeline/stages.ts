@@ -1,12 +1,11 @@
 // Stream stages of the backup path: compress, decompress, hash + count, progress. Every stage
 // is a Transform with normal backpressure; nothing is buffered whole.
 import { createHash, type Hash } from 'node:crypto';
-import { accessSync, constants as fsc } from 'node:fs';
-import { delimiter, join } from 'node:path';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { Duplex, Transform, type Readable, type TransformCallback } from 'node:stream';
 import * as zlib from 'node:zlib';
 import { DbsError } from '../errors.js';
+import { programOnPath } from '../which.js';
 import { zstdFramesDecompress } from './zstd-frames.js';
 
 export type Compression = 'zstd' | 'gzip' | 'none';
@@ -35,31 +34,6 @@ function needZstd(): never {
  * with 1 MiB (the zstd CLI: 2.1 s).
  */
 const ZLIB_CHUNK = 1024 * 1024;
-
-/**
- * Default levels: zstd 1 (the dump tools are CPU-bound and on a small machine every cycle
- * spent compressing is taken from them; on the 1 GB sysbench bench level 3 was 3x slower and
- * not smaller), gzip 6 (gzip's own default). `compressionLevel` raises either.
- */
-const programs = new Map<string, string | undefined>();
-
-/** A program on PATH, if any (looked up once per name). */
-export function programOnPath(name: string): string | undefined {
-  if (!programs.has(name)) {
-    let found: string | undefined;
-    for (const dir of (process.env.PATH ?? '').split(delimiter)) {
-      try {
-        accessSync(join(dir, name), fsc.X_OK);
-        found = join(dir, name);
-        break;
-      } catch {
-        // not here
-      }
-    }
-    programs.set(name, found);
-  }
-  return programs.get(name);
-}
 
 /** The zstd program on PATH, if any. */
 export function zstdBinary(): string | undefined {
@@ -155,6 +129,11 @@ export class ProcessStage extends Duplex {
   }
 }
 
+/**
+ * Default levels: zstd 1 (the dump tools are CPU-bound and on a small machine every cycle
+ * spent compressing is taken from them; on the 1 GB sysbench bench level 3 was 3x slower and
+ * not smaller), gzip 6 (gzip's own default). `compressionLevel` raises either.
+ */
 export function compressStage(c: Compression, level?: number): Transform | Duplex | undefined {
   switch (c) {
     case 'none':

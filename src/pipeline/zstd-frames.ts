@@ -67,12 +67,8 @@ export class ZstdFrameWalker {
         pos += take;
         this.#need -= take;
         if (this.#need > 0) break;
-        if (this.#state === 'skipData') {
-          cut(true);
-          this.#expect('magic', 4);
-        } else if (!this.#lastBlock) this.#expect('block', 3);
-        else if (this.#checksum) this.#expect('checksum', 4);
-        else this.#frameDone(cut);
+        if (this.#state === 'skipData') this.#skipDone(cut);
+        else this.#blockDone(cut);
         continue;
       }
       // A fixed-size field: gather it (it may span chunks).
@@ -83,7 +79,7 @@ export class ZstdFrameWalker {
       // A magic number goes out (below) once it tells which kind of frame follows.
       if (this.#state === 'magic') segStart = pos;
       if (this.#fieldLen < this.#need) break;
-      this.#field0(cut, pos, out);
+      this.#fieldDone(cut, pos, out);
     }
     cut(false);
     this.offset += chunk.length;
@@ -108,7 +104,20 @@ export class ZstdFrameWalker {
     this.#expect('magic', 4);
   }
 
-  #field0(cut: (end: boolean) => void, pos: number, out: FrameSegment[]): void {
+  #skipDone(cut: (end: boolean) => void): void {
+    cut(true);
+    this.#expect('magic', 4);
+  }
+
+  /** After a block: the next block, the frame's checksum, or the frame's end. */
+  #blockDone(cut: (end: boolean) => void): void {
+    if (!this.#lastBlock) this.#expect('block', 3);
+    else if (this.#checksum) this.#expect('checksum', 4);
+    else this.#frameDone(cut);
+  }
+
+  /** A fixed-size field is complete: decide what follows. */
+  #fieldDone(cut: (end: boolean) => void, pos: number, out: FrameSegment[]): void {
     const f = this.#field;
     switch (this.#state) {
       case 'magic': {
@@ -125,12 +134,8 @@ export class ZstdFrameWalker {
       }
       case 'skipSize': {
         const size = f.readUInt32LE(0);
-        if (size === 0) {
-          this.#state = 'skipData';
-          this.#need = 0;
-          cut(true);
-          this.#expect('magic', 4);
-        } else {
+        if (size === 0) this.#skipDone(cut);
+        else {
           this.#state = 'skipData';
           this.#need = size;
         }
@@ -163,9 +168,7 @@ export class ZstdFrameWalker {
           this.#state = 'blockData';
           this.#need = payload;
           this.#fieldLen = 0;
-        } else if (!this.#lastBlock) this.#expect('block', 3);
-        else if (this.#checksum) this.#expect('checksum', 4);
-        else this.#frameDone(cut);
+        } else this.#blockDone(cut);
         return;
       }
       case 'checksum':
