@@ -22,7 +22,6 @@ import type {
   BackupRequest,
   ChainLink,
   Endpoint,
-  EngineRunContext,
   Selection,
   StoredArtifact,
 } from '../../src/engines/types.js';
@@ -30,7 +29,7 @@ import { DbsError } from '../../src/errors.js';
 import { Secret } from '../../src/secret.js';
 import { startMariaDB, type MariaDBServer } from '../support/mariadb.js';
 import { freePort, killPid, pidAlive } from '../support/ports.js';
-import { tempDir } from '../support/testbed.js';
+import { engineCtx, tempDir } from '../support/testbed.js';
 
 /** One xbstream chunk: 'P' with a payload, 'E' (end of file) without. */
 function xbChunk(type: string, path: string, payload?: Buffer): Buffer {
@@ -69,13 +68,7 @@ function endpoint(s: MariaDBServer): Endpoint {
   };
 }
 
-interface Ctx extends EngineRunContext {
-  logs: string[];
-}
-function ctx(signal: AbortSignal = new AbortController().signal): Ctx {
-  const logs: string[] = [];
-  return { signal, log: (l) => logs.push(l), tmpDir: tempDir('mysql-phys'), logs };
-}
+const ctx = (signal?: AbortSignal) => engineCtx('mysql-phys', signal);
 
 /** Writes each artifact's raw stream to a file; records whether the stream ended or errored. */
 class FileSink implements ArtifactSink {

@@ -13,14 +13,13 @@ import type {
   ArtifactWriteOptions,
   BackupOutcome,
   Endpoint,
-  EngineRunContext,
   Selection,
   StoredArtifact,
 } from '../../src/engines/types.js';
 import { DbsError } from '../../src/errors.js';
 import { Secret } from '../../src/secret.js';
 import { startMariaDB, type MariaDBServer } from '../support/mariadb.js';
-import { mysqlConn, tempDir, testbed, type MariaDBInfo } from '../support/testbed.js';
+import { engineCtx, mysqlConn, testbed, type MariaDBInfo } from '../support/testbed.js';
 
 const engine = new MysqlEngine();
 const tb = testbed();
@@ -44,13 +43,7 @@ function endpoint(info: { host: string; port: number }, user = 'root', password?
 
 const sel = (s: Partial<Selection>): Selection => ({ databases: [], all: false, tables: [], ...s });
 
-interface Ctx extends EngineRunContext {
-  logs: string[];
-}
-function ctx(signal: AbortSignal = new AbortController().signal): Ctx {
-  const logs: string[] = [];
-  return { signal, log: (l) => logs.push(l), tmpDir: tempDir('mysql-engine'), logs };
-}
+const ctx = (signal?: AbortSignal) => engineCtx('mysql-engine', signal);
 
 /** Stores each artifact in memory; records whether the stream ended or errored. */
 class MemorySink implements ArtifactSink {

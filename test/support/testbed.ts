@@ -12,6 +12,7 @@ import mysql from 'mysql2/promise';
 import { afterAll, inject } from 'vitest';
 import { makeGuardedDirSync, type Guard } from './ports.js';
 import type { MariaDBInfo, RedisInfo, S3Info, TestbedInfo } from './types.js';
+import type { EngineRunContext } from '../../src/engines/types.js';
 
 export type { MariaDBInfo, RedisInfo, S3Info, TestbedInfo } from './types.js';
 
@@ -82,3 +83,12 @@ export function tempDir(prefix = 'tmp'): string {
 export { startMariaDB, type MariaDBServer, type StartMariaDBOptions } from './mariadb.js';
 export { startRedis, type RedisServer, type StartRedisOptions } from './redis.js';
 export { startS3, type S3Server } from './s3.js';
+
+/** An engine run context whose log lines are kept in `logs`, with its own scratch folder. */
+export interface EngineTestCtx extends EngineRunContext {
+  logs: string[];
+}
+export function engineCtx(prefix: string, signal: AbortSignal = new AbortController().signal): EngineTestCtx {
+  const logs: string[] = [];
+  return { signal, log: (l) => logs.push(l), tmpDir: tempDir(prefix), logs };
+}
