@@ -2,7 +2,9 @@
 // is a Transform with normal backpressure; nothing is buffered whole.
 import { createHash, type Hash } from 'node:crypto';
 import { spawn, type ChildProcess } from 'node:child_process';
+import { open } from 'node:fs/promises';
 import { Duplex, Transform, type Readable, type TransformCallback } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
 import * as zlib from 'node:zlib';
 import { DbsError } from '../errors.js';
 import { programOnPath } from '../which.js';
@@ -71,7 +73,7 @@ function externalZstd(path: string, level: number): Duplex {
 export class ProcessStage extends Duplex {
   readonly #child: ChildProcess;
   readonly #exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-  #stderr = '';
+  readonly #stderr: { text: string };
 
   /**
    * With `stdin`, the program reads that stream's pipe directly (fd hand-off; the parent's
@@ -89,24 +91,21 @@ export class ProcessStage extends Duplex {
     this.#exited = new Promise((resolve) => child.once('close', (code, signal) => resolve({ code, signal })));
     child.on('error', (e) => this.destroy(e));
     child.stdin?.on('error', () => undefined); // EPIPE when the program died: its exit says why
-    child.stderr!.on('data', (c: Buffer) => {
-      // The last 8 KiB: a program's summary or error comes at the end.
-      this.#stderr = (this.#stderr + c.toString()).slice(-8192);
-    });
+    this.#stderr = keepTail(child.stderr!);
     child.stdout!.on('data', (c: Buffer) => {
       if (!this.push(c)) child.stdout!.pause();
     });
     child.stdout!.once('end', () => {
       void this.#exited.then(({ code, signal }) => {
         if (code === 0) this.push(null);
-        else this.destroy(new Error(`${path} failed (${signal ?? `exit ${code}`}): ${this.#stderr.trim().slice(-500)}`));
+        else this.destroy(new Error(`${path} failed (${signal ?? `exit ${code}`}): ${this.#stderr.text.trim().slice(-500)}`));
       });
     });
   }
 
   /** What the program wrote to stderr so far (the last 8 KiB). */
   get stderrText(): string {
-    return this.#stderr;
+    return this.#stderr.text;
   }
 
   override _read(): void {
@@ -126,6 +125,98 @@ export class ProcessStage extends Duplex {
   override _destroy(err: Error | null, cb: (e?: Error | null) => void): void {
     if (this.#child.exitCode === null && this.#child.signalCode === null) this.#child.kill('SIGKILL');
     cb(err);
+  }
+}
+
+/** Keeps the last 8 KiB of a program's stderr: its summary or its error comes at the end. */
+function keepTail(stream: Readable): { text: string } {
+  const tail = { text: '' };
+  stream.on('data', (c: Buffer) => {
+    tail.text = (tail.text + c.toString()).slice(-8192);
+  });
+  return tail;
+}
+
+/**
+ * A filter program that reads a stream's pipe directly (fd hand-off) and writes into an open
+ * file, so its output never crosses Node. With no pipe back to Node, nothing would stop it if
+ * dbs died, so it runs under `setpriv --pdeathsig KILL` (util-linux), and is only offered when
+ * setpriv is there (see fileFilterAvailable). `exited` rejects on a non-zero exit or a signal.
+ */
+export class FileFilter {
+  readonly exited: Promise<void>;
+  readonly #child: ChildProcess;
+  readonly #stderr: { text: string };
+
+  constructor(path: string, args: string[], o: { stdin: Readable; stdoutFd: number }) {
+    const setpriv = programOnPath('setpriv');
+    if (!setpriv) throw new Error('FileFilter needs setpriv on PATH');
+    const child = spawn(setpriv, ['--pdeathsig', 'KILL', '--', path, ...args], { stdio: [o.stdin, o.stdoutFd, 'pipe'], env: { PATH: process.env.PATH ?? '' } });
+    this.#child = child;
+    o.stdin.destroy(); // our copy of the pipe must go, or the writer never sees its reader close
+    this.#stderr = keepTail(child.stderr!);
+    this.exited = new Promise((resolve, reject) => {
+      child.once('error', reject);
+      child.once('close', (code, signal) => {
+        if (code === 0) resolve();
+        else reject(new Error(`${path} failed (${signal ?? `exit ${code}`}): ${this.#stderr.text.trim().slice(-500)}`));
+      });
+    });
+    this.exited.catch(() => undefined); // observed by the caller; never an unhandled rejection
+  }
+
+  /** What the program wrote to stderr so far (the last 8 KiB). */
+  get stderrText(): string {
+    return this.#stderr.text;
+  }
+
+  kill(): void {
+    if (this.#child.exitCode === null && this.#child.signalCode === null) this.#child.kill('SIGKILL');
+  }
+}
+
+/** Whether FileFilter can run here. */
+export function fileFilterAvailable(): boolean {
+  return programOnPath('setpriv') !== undefined;
+}
+
+/** Bytes per read when following a file. */
+const FOLLOW_CHUNK = 1024 * 1024;
+/** How long to wait at the end of a file that is still being written. */
+const FOLLOW_POLL_MS = 20;
+
+/**
+ * Reads a file while another process appends to it, until `writerDone` settles and the end is
+ * reached; rejects if `writerDone` rejects. Each chunk goes to `onChunk` synchronously and the
+ * buffer is reused (one 1 MiB buffer: allocating one per read cost ~0.5 s of garbage
+ * collection per GB). Reading back what is stored (from the page cache) costs less than
+ * carrying the bytes through a pipe into Node and out again.
+ */
+export async function followFile(path: string, writerDone: Promise<void>, onChunk: (chunk: Buffer) => void, signal?: AbortSignal): Promise<void> {
+  let done = false;
+  const settled = writerDone.then(
+    () => void (done = true),
+    () => void (done = true),
+  );
+  const fh = await open(path, 'r');
+  try {
+    const buf = Buffer.allocUnsafe(FOLLOW_CHUNK);
+    let pos = 0;
+    for (;;) {
+      signal?.throwIfAborted();
+      const writerGone = done; // read before the read: a read after the writer is gone sees everything
+      const { bytesRead } = await fh.read(buf, 0, buf.length, pos);
+      if (bytesRead > 0) {
+        pos += bytesRead;
+        onChunk(buf.subarray(0, bytesRead));
+      } else if (writerGone) {
+        return await writerDone;
+      } else {
+        await Promise.race([settled, sleep(FOLLOW_POLL_MS)]);
+      }
+    }
+  } finally {
+    await fh.close();
   }
 }
 

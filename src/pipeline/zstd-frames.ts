@@ -12,6 +12,7 @@
 // Node's own zstd decompressor stops after the first frame and rejects skippable frames
 // (nodejs/node#64741, unfixed in Node 24), so decompression goes frame by frame here.
 import { once } from 'node:events';
+import type { FileHandle } from 'node:fs/promises';
 import { Duplex, Transform, type TransformCallback } from 'node:stream';
 import { promisify } from 'node:util';
 import * as zlib from 'node:zlib';
@@ -47,6 +48,12 @@ export class ZstdFrameWalker {
   #checksum = false;
   #lastBlock = false;
   #kind: 'zstd' | 'skippable' = 'zstd';
+  /** Position in the current chunk, for the spans reported to onFrame. */
+  #pos = 0;
+  #frameStart = 0;
+
+  /** `onFrame(start, end)`: a complete zstd frame at these stream offsets (end exclusive). */
+  constructor(readonly onFrame?: (start: number, end: number) => void) {}
 
   /** True between frames (a clean place for the stream to end). */
   get atBoundary(): boolean {
@@ -67,6 +74,7 @@ export class ZstdFrameWalker {
         pos += take;
         this.#need -= take;
         if (this.#need > 0) break;
+        this.#pos = pos;
         if (this.#state === 'skipData') this.#skipDone(cut);
         else this.#blockDone(cut);
         continue;
@@ -79,6 +87,7 @@ export class ZstdFrameWalker {
       // A magic number goes out (below) once it tells which kind of frame follows.
       if (this.#state === 'magic') segStart = pos;
       if (this.#fieldLen < this.#need) break;
+      this.#pos = pos;
       this.#fieldDone(cut, pos, out);
     }
     cut(false);
@@ -100,6 +109,7 @@ export class ZstdFrameWalker {
 
   #frameDone(cut: (end: boolean) => void): void {
     this.frames++;
+    this.onFrame?.(this.#frameStart, this.offset + this.#pos);
     cut(true);
     this.#expect('magic', 4);
   }
@@ -124,6 +134,7 @@ export class ZstdFrameWalker {
         const magic = f.readUInt32LE(0);
         if (magic === ZSTD_MAGIC) {
           this.#kind = 'zstd';
+          this.#frameStart = this.offset + pos - 4;
           this.#expect('fhd', 1);
         } else if ((magic & SKIPPABLE_MASK) >>> 0 === SKIPPABLE_MAGIC) {
           this.#kind = 'skippable';
@@ -313,13 +324,52 @@ export class FrameEdgeKeeper extends Transform {
 
   /** Decompresses the kept frames; call after the stream ended cleanly. */
   async edges(): Promise<FrameEdges> {
-    const first = this.#first;
-    const last = this.#last;
+    const [first, prev, last] = [this.#first, this.#prev, this.#last];
     if (!first || !last) throw new Error('the zstd stream holds no frame');
-    const head = await unzstd(Buffer.concat(first));
-    const lastRaw = last === first ? head : await unzstd(Buffer.concat(last));
-    const prev = this.#prev;
-    const prevRaw = !prev ? undefined : prev === first ? head : await unzstd(Buffer.concat(prev));
-    return { head, tail: prevRaw ? Buffer.concat([prevRaw, lastRaw]) : lastRaw, frames: this.walker.frames };
+    return decompressEdges(first, prev, last, this.walker.frames, async (f) => Buffer.concat(f));
+  }
+}
+
+/** Decompresses the first frame and the last two (each read once, whichever are the same). */
+async function decompressEdges<F>(first: F, prev: F | null | undefined, last: F, frames: number, bytes: (f: F) => Promise<Buffer>): Promise<FrameEdges> {
+  const head = await unzstd(await bytes(first));
+  const lastRaw = last === first ? head : await unzstd(await bytes(last));
+  const prevRaw = !prev ? undefined : prev === first ? head : await unzstd(await bytes(prev));
+  return { head, tail: prevRaw ? Buffer.concat([prevRaw, lastRaw]) : lastRaw, frames };
+}
+
+type Span = { start: number; end: number };
+
+/**
+ * The same check for a stream that is a file: walks the frames of the chunks it is fed,
+ * remembering only where the first and the last two zstd frames lie; edges() reads those back.
+ * Nothing is held meanwhile, so the caller may reuse its read buffer.
+ */
+export class FrameSpans {
+  readonly walker = new ZstdFrameWalker((start, end) => {
+    if (end - start > MAX_HELD_FRAME) throw new Error(`the compressor wrote a frame larger than ${MAX_HELD_FRAME} bytes`);
+    const span = { start, end };
+    this.#first ??= span;
+    this.#prev = this.#last;
+    this.#last = span;
+  });
+  #first?: Span;
+  #prev?: Span;
+  #last?: Span;
+
+  feed(chunk: Buffer): void {
+    this.walker.feed(chunk);
+  }
+
+  /** Call after the file is complete: checks it ended between frames, then reads the edges. */
+  async edges(file: FileHandle): Promise<FrameEdges> {
+    this.walker.finish();
+    const [first, prev, last] = [this.#first!, this.#prev, this.#last!];
+    return decompressEdges(first, prev, last, this.walker.frames, async ({ start, end }) => {
+      const buf = Buffer.allocUnsafe(end - start);
+      const { bytesRead } = await file.read(buf, 0, buf.length, start);
+      if (bytesRead !== buf.length) throw new Error(`the file ended inside a frame (at byte ${start + bytesRead})`);
+      return buf;
+    });
   }
 }

@@ -1,15 +1,16 @@
 // Local directory pool: a put writes a temp file beside its target, fsyncs it and renames
-// it into place (or hard-links it, for create-if-absent), then fsyncs the directory.
-import { createReadStream } from 'node:fs';
-import { link, mkdir, open, readdir, rename, rmdir, stat, unlink } from 'node:fs/promises';
+// it into place (or hard-links it, for create-if-absent), then fsyncs the directory. openFile()
+// hands out such a temp file for a child process to write.
+import { createReadStream, createWriteStream } from 'node:fs';
+import { link, mkdir, open, readdir, rename, rmdir, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { dirname, join, sep } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { Readable, Transform } from 'node:stream';
+import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { DbsError } from '../errors.js';
 import { validateKey, validatePrefix } from './layout.js';
 import { iterateBody, throwIfAborted } from './body.js';
-import type { GetOptions, IncompleteUpload, ObjectInfo, OpOptions, PoolCapabilities, PoolDriver, PutBody, PutOptions, PutResult } from './types.js';
+import type { FileTarget, GetOptions, IncompleteUpload, ObjectInfo, OpOptions, PoolCapabilities, PoolDriver, PutBody, PutOptions, PutResult } from './types.js';
 
 const TMP_PREFIX = '.dbs-tmp-';
 
@@ -76,6 +77,33 @@ export class LocalDriver implements PoolDriver {
   }
 
   async put(key: string, body: PutBody, options: PutOptions = {}): Promise<PutResult> {
+    const file = await this.#open(key, options);
+    try {
+      // A WriteStream batches queued chunks into writev() calls and lets the producer run
+      // ahead by its buffer, instead of one awaited write() per chunk.
+      const source = body instanceof Readable ? body : Readable.from(iterateBody(body), { objectMode: false });
+      // By fd, not handle.createWriteStream(): with autoClose off, a FileHandle's stream keeps
+      // a reference on it that makes handle.close() wait forever (Node 24).
+      const out = createWriteStream('', { fd: file.fd, autoClose: false, highWaterMark: 4 << 20 });
+      await pipeline(source, out, { signal: options.signal });
+      throwIfAborted(options.signal);
+      return await file.commit();
+    } catch (e) {
+      await file.abort();
+      if (options.signal?.aborted) throw options.signal.reason ?? e;
+      throw fsError(e, `${this.location}: cannot write ${key}`);
+    }
+  }
+
+  openFile(key: string, options: PutOptions = {}): Promise<FileTarget> {
+    return this.#open(key, options);
+  }
+
+  /**
+   * A temp file beside the target (invisible to list/get). commit(): fsync, then rename it into
+   * place (or hard-link it, for create-if-absent), then fsync the directory.
+   */
+  async #open(key: string, options: PutOptions): Promise<FileTarget> {
     const target = this.#path(key);
     const dir = dirname(target);
     const tmp = join(dir, `${TMP_PREFIX}${randomBytes(6).toString('hex')}-${target.slice(dir.length + 1)}`);
@@ -89,51 +117,49 @@ export class LocalDriver implements PoolDriver {
     } catch (e) {
       throw fsError(e, `${this.location}: cannot create ${dirname(key)}`);
     }
-    let size = 0;
-    let fh;
+    let handle: FileHandle;
     try {
-      fh = await open(tmp, 'wx', 0o600);
+      handle = await open(tmp, 'wx', 0o600);
     } catch (e) {
       throw fsError(e, `${this.location}: cannot write ${key}`);
     }
     let placed = false;
-    try {
-      try {
-        // A WriteStream batches queued chunks into writev() calls and lets the producer run
-        // ahead by its buffer, instead of one awaited write() per chunk.
-        const source = body instanceof Readable ? body : Readable.from(iterateBody(body), { objectMode: false });
-        const count = new Transform({
-          highWaterMark: 4 << 20,
-          transform(c: Buffer, _e, cb) {
-            size += c.length;
-            cb(null, c);
-          },
-        });
-        // flush: fsync before the stream closes the file.
-        await pipeline(source, count, fh.createWriteStream({ flush: true, highWaterMark: 4 << 20 }), { signal: options.signal });
-        throwIfAborted(options.signal);
-      } finally {
-        await fh.close().catch(() => undefined);
-      }
-      if (options.ifAbsent) {
-        // link(2) fails with EEXIST when the target exists: an atomic create-if-absent.
-        await link(tmp, target);
-        await unlink(tmp);
-      } else {
-        await rename(tmp, target);
-      }
-      placed = true;
-      await fsyncDir(dir);
-      return { key, size };
-    } catch (e) {
-      if (!placed) {
+    let closed = false;
+    const close = async (): Promise<void> => {
+      if (closed) return;
+      closed = true;
+      await handle.close().catch(() => undefined);
+    };
+    return {
+      fd: handle.fd,
+      path: tmp,
+      commit: async () => {
+        try {
+          await handle.sync();
+          const { size } = await handle.stat();
+          await close();
+          if (options.ifAbsent) {
+            // link(2) fails with EEXIST when the target exists: an atomic create-if-absent.
+            await link(tmp, target);
+            await unlink(tmp);
+          } else {
+            await rename(tmp, target);
+          }
+          placed = true;
+          await fsyncDir(dir);
+          return { key, size };
+        } catch (e) {
+          if ((e as NodeJS.ErrnoException).code === 'EEXIST') throw new DbsError('ALREADY_EXISTS', `${this.location}: ${key} already exists`, { cause: e });
+          throw fsError(e, `${this.location}: cannot write ${key}`);
+        }
+      },
+      abort: async () => {
+        await close();
+        if (placed) return;
         await unlink(tmp).catch(() => undefined);
         await this.#pruneEmpty(dir); // a failed first write leaves no empty backup folder
-      }
-      if (options.signal?.aborted) throw options.signal.reason ?? e;
-      if ((e as NodeJS.ErrnoException).code === 'EEXIST') throw new DbsError('ALREADY_EXISTS', `${this.location}: ${key} already exists`, { cause: e });
-      throw fsError(e, `${this.location}: cannot write ${key}`);
-    }
+      },
+    };
   }
 
   async get(key: string, options: GetOptions = {}): Promise<Readable> {

@@ -54,6 +54,22 @@ export interface OpOptions {
   signal?: AbortSignal;
 }
 
+/**
+ * A pool object being written as a plain file by someone else (a child process given `fd` as
+ * its stdout), for data that need not pass through Node. Until commit() it is a temp file:
+ * invisible to get()/list(), listed by listIncomplete().
+ */
+export interface FileTarget {
+  /** Open for writing at offset 0. */
+  readonly fd: number;
+  /** Where the bytes can be read back while they are written. */
+  readonly path: string;
+  /** Makes the file durable and places it at its key, all or nothing (as put() does). */
+  commit(): Promise<PutResult>;
+  /** Removes the temp file; safe to call after a failed commit, and more than once. */
+  abort(): Promise<void>;
+}
+
 export type PutBody = Readable | AsyncIterable<Uint8Array> | Uint8Array | string;
 
 /**
@@ -75,6 +91,8 @@ export interface PoolDriver {
   /** Human-readable location, no secrets: a path or `s3://bucket/prefix @ endpoint`. */
   readonly location: string;
   put(key: string, body: PutBody, options?: PutOptions): Promise<PutResult>;
+  /** Only drivers whose objects are local files: a put whose bytes a child process writes. */
+  openFile?(key: string, options?: PutOptions): Promise<FileTarget>;
   get(key: string, options?: GetOptions): Promise<Readable>;
   stat(key: string, options?: OpOptions): Promise<ObjectInfo | undefined>;
   list(prefix: string, options?: OpOptions): AsyncIterable<ObjectInfo>;
