@@ -1,7 +1,8 @@
 // The backup data path between engines and pools: compress -> sha256 + byte counts -> pool,
 // with end-to-end backpressure. And the way back: pool -> verify sha256 -> decompress.
 import { pipeline } from 'node:stream';
-import { open } from 'node:fs/promises';
+import { open, statfs } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import { finished } from 'node:stream/promises';
 import { PassThrough, Transform, Writable, type Readable, type TransformCallback } from 'node:stream';
 import { createHash } from 'node:crypto';
@@ -129,17 +130,23 @@ export class PoolSink implements ArtifactSink {
       return this.#done(key, fileName, rawBytes, { bytes, sha256: hash.digest('hex') });
     } catch (e) {
       z?.kill();
+      const full = signal.aborted ? undefined : await noSpace(e, file.path); // before the abort frees the space
       await file.abort();
       if (signal.aborted) throw signal.reason ?? e;
-      throw noSpace(e) ?? e;
+      throw full ?? e;
     }
   }
 }
 
-/** pzstd writing into a full disk says so on its stderr; name it as the pool drivers do. */
-function noSpace(e: unknown): DbsError | undefined {
-  if (e instanceof DbsError || !/No space left|Disk quota/i.test(String((e as Error)?.message))) return undefined;
-  return new DbsError('IO_ERROR', `no space left on the pool's disk`, { cause: e, hint: 'free space or move the pool' });
+/**
+ * pzstd only says "Failed to write output" (no errno): when it failed and the pool's disk is
+ * (nearly) full, say that, as the pool drivers do for their own writes.
+ */
+async function noSpace(e: unknown, path: string): Promise<DbsError | undefined> {
+  if (e instanceof DbsError || !/Failed to write|No space left|Disk quota/i.test(String((e as Error)?.message))) return undefined;
+  const fs = await statfs(dirname(path)).catch(() => undefined);
+  if (!fs || fs.bavail * fs.bsize >= 4 * 1024 * 1024) return undefined;
+  return new DbsError('IO_ERROR', `no space left on the pool's disk (${dirname(dirname(path))})`, { cause: e, hint: 'free space or move the pool' });
 }
 
 /** Progress between frames: pzstd cuts its input in frames of one size (it says which). */

@@ -1,8 +1,8 @@
 // MySQL/MariaDB logical backups end to end through the CLI: plans, runs, tasks, backups,
 // restores, refusals, failures. Real MariaDB from the test bed; local and S3 pools.
 import { randomBytes } from 'node:crypto';
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, readdirSync, readFileSync, readlinkSync, statSync, writeFileSync } from 'node:fs';
+import { basename, join } from 'node:path';
 import { ListMultipartUploadsCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { execa } from 'execa';
 import type { Connection } from 'mysql2/promise';
@@ -245,6 +245,121 @@ describe('mysql logical: failures leave nothing behind', () => {
     expect(readdirSync(join(planDir, good!))).toEqual(['dump.sql.zst', 'manifest.json']);
     const tasks = (await run(['--json', 'task', 'list', '--plan', plan])).json();
     expect(tasks.map((t: { status: string }) => t.status)).toEqual(['failed', 'succeeded']);
+  });
+
+  // Local pools take the file path: pzstd writes the pool's temp file itself (no pipe back to
+  // Node), so a failure must still remove that file, and pzstd must not outlive dbs.
+  describe('local pool, pzstd writing the pool file', () => {
+    const big = `${DB}_bigfile`;
+    let planDir = '';
+    const pids = async (pattern: string) => (await execa('pgrep', ['-f', pattern], { reject: false })).stdout.split('\n').filter(Boolean);
+    /** Files under the plan's folder (which goes too when its last backup folder does). */
+    const filesUnder = (dir: string): string[] => (existsSync(dir) ? readdirSync(dir, { recursive: true, withFileTypes: true }).filter((d) => d.isFile()).map((d) => d.name) : []);
+    beforeAll(async () => {
+      await root.query(`CREATE DATABASE \`${big}\``);
+      await root.query(`CREATE TABLE \`${big}\`.t (id INT PRIMARY KEY, pad CHAR(200)) SELECT seq AS id, MD5(seq) AS pad FROM seq_1_to_1500000`);
+      const c = await runLogged(['plan', 'create', 'bigfile', '--source', src(), '--password-env', 'DB_PW', '--pool', 'local', '--databases', big]);
+      expect(c.code, c.stderr).toBe(0);
+      planDir = join(poolDir, 'dbs', 'backups', (await run(['--json', 'plan', 'show', 'bigfile'])).json().id);
+    });
+    afterAll(async () => {
+      await root.query(`DROP DATABASE IF EXISTS \`${big}\``);
+    });
+
+    /** Processes whose stdout is this file. */
+    const writersOf = (path: string): string[] =>
+      readdirSync('/proc').filter((pid) => {
+        try {
+          return /^\d+$/.test(pid) && readlinkSync(`/proc/${pid}/fd/1`) === path;
+        } catch {
+          return false;
+        }
+      });
+
+    /** Waits until the backup's temp file holds bytes: pzstd is writing it. */
+    async function waitForTempFile(): Promise<string> {
+      for (let i = 0; i < 400; i++) {
+        const tmp = (() => {
+          try {
+            return readdirSync(planDir, { recursive: true, withFileTypes: true }).find((d) => d.isFile() && d.name.startsWith('.dbs-tmp-'));
+          } catch {
+            return undefined;
+          }
+        })();
+        if (tmp && statSync(join(tmp.parentPath, tmp.name)).size > 0) return join(tmp.parentPath, tmp.name);
+        await new Promise((r) => setTimeout(r, 25));
+      }
+      throw new Error('no temp file appeared in the pool');
+    }
+
+    it('a dump killed midway: the task fails, no backup, no file left in the pool', async () => {
+      const running = runLogged(['--json', 'plan', 'run', 'bigfile']);
+      expect(await waitForTempFile()).toMatch(/\.dbs-tmp-.*dump\.sql\.zst$/);
+      expect((await execa('pkill', ['-9', '-f', `dump.*${big}`], { reject: false })).exitCode).toBe(0);
+      const r = await running;
+      expect(r.code).toBe(1);
+      expect(r.stderr).toMatch(/SIGKILL|killed/i);
+      expect((await run(['--json', 'backup', 'list', '--plan', 'bigfile'])).json()).toEqual([]);
+      expect(filesUnder(planDir)).toEqual([]);
+    });
+
+    it('a full pool disk fails the task with a clear error and leaves the disk as it was', async () => {
+      // A 1 MiB tmpfs as the pool (the test machines run as root; CI does too).
+      const mnt = tempDir('fulldisk');
+      const m = await execa('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', mnt], { reject: false });
+      expect(m.exitCode, `mounting a small tmpfs failed (this test needs root): ${m.stderr}`).toBe(0);
+      try {
+        expect((await run(['pool', 'bind', 'tiny-disk', '--type', 'local', '--path', mnt])).code).toBe(0);
+        expect((await runLogged(['plan', 'create', 'fulldisk', '--source', src(), '--password-env', 'DB_PW', '--pool', 'tiny-disk', '--databases', big])).code).toBe(0);
+        const before = readdirSync(mnt, { recursive: true });
+        const r = await runLogged(['plan', 'run', 'fulldisk']);
+        expect(r.code).toBe(1);
+        expect(r.stderr).toMatch(/no space left on the pool's disk/);
+        expect(r.stderr).toMatch(/hint: free space or move the pool/);
+        const t = (await run(['--json', 'task', 'list', '--plan', 'fulldisk'])).json()[0];
+        expect(t).toMatchObject({ status: 'failed', errorCode: 'IO_ERROR' });
+        expect((await run(['--json', 'backup', 'list', '--plan', 'fulldisk'])).json()).toEqual([]);
+        expect(readdirSync(mnt, { recursive: true })).toEqual(before);
+        await run(['plan', 'delete', 'fulldisk']);
+        await run(['pool', 'unbind', 'tiny-disk']);
+      } finally {
+        await execa('umount', [mnt], { reject: false });
+      }
+    });
+
+    it('dbs killed mid-backup: pzstd and the dump die with it; the next --due pass removes the temp file', async () => {
+      // A dump tool that stalls after its output (as one waiting on a lock would), then writes
+      // a space every 100 ms. While it stalls pzstd writes nothing either, so only the death
+      // signal can stop it; the dump then dies writing into the closed pipe (SIGPIPE).
+      const fake = tempDir('slowdump');
+      const mark = join(fake, 'dumped');
+      const real = (await execa('sh', ['-c', 'command -v mariadb-dump'])).stdout.trim();
+      writeFileSync(join(fake, 'mariadb-dump'), `#!/bin/sh\ncase "$1" in --version) exec ${real} --version;; esac\n${real} "$@"\ntouch ${mark}\nsleep 3\nfor i in $(seq 100); do printf ' ' || exit; sleep 0.1; done\n`, { mode: 0o755 });
+      const bin = new URL('../../bin/dbs.js', import.meta.url).pathname;
+      const child = execa(process.execPath, [bin, '--home', home, 'plan', 'run', 'bigfile'], { env: { ...env(), PATH: `${fake}:${process.env.PATH}` }, reject: false });
+      const tmp = await waitForTempFile();
+      for (let i = 0; i < 400 && !existsSync(mark); i++) await new Promise((r) => setTimeout(r, 25));
+      await new Promise((r) => setTimeout(r, 300)); // pzstd has drained the pipe and waits
+      expect(writersOf(tmp)).toHaveLength(1); // pzstd, writing the pool file
+      child.kill('SIGKILL');
+      await child;
+      await new Promise((r) => setTimeout(r, 500));
+      expect(writersOf(tmp)).toEqual([]);
+      let left: string[] = [];
+      for (let i = 0; i < 100; i++) {
+        left = await pids(`dump.*${big}`);
+        if (!left.length) break;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      expect(left).toEqual([]);
+      expect(filesUnder(planDir)).toEqual([basename(tmp)]); // a temp file: not a backup
+      expect((await run(['--json', 'backup', 'list', '--plan', 'bigfile'])).json()).toEqual([]);
+      const due = await run(['--json', 'plan', 'run', '--due']);
+      expect(due.code, due.stderr).toBe(0);
+      const tasks = (await run(['--json', 'task', 'list', '--plan', 'bigfile'])).json() as { status: string }[];
+      expect(tasks[0]!.status).toBe('interrupted');
+      expect(filesUnder(planDir)).toEqual([]);
+    });
   });
 
   it('a wrong password fails with an auth error and a hint, and no password anywhere', async () => {

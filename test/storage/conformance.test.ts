@@ -2,6 +2,7 @@
 import { randomBytes } from 'node:crypto';
 import { ListMultipartUploadsCommand } from '@aws-sdk/client-s3';
 import { buffer } from 'node:stream/consumers';
+import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DbsError } from '../../src/errors.js';
 import { Secret } from '../../src/secret.js';
@@ -141,6 +142,39 @@ function conformance(name: string, make: () => Promise<Harness>) {
       await expect(d.put('t/aborted.bin', src, { signal: ac.signal })).rejects.toBeTruthy();
       expect(await d.stat('t/aborted.bin')).toBeUndefined();
       expect(await h.serverIncomplete()).toBe(0);
+    });
+
+    // openFile(): only drivers whose objects are files offer it (local). A child process
+    // writes the temp file through its fd, as pzstd does in the backup path.
+    it('openFile: a child writes the file; invisible until commit, placed by it; abort leaves nothing', async () => {
+      if (!d.openFile) {
+        expect(d.type).toBe('s3'); // every file-backed driver must offer it
+        return;
+      }
+      const f = await d.openFile('t/file/one.bin');
+      await execa('sh', ['-c', 'head -c 3000000 /dev/zero | tr "\\0" x; printf end'], { stdout: f.fd as never });
+      await execa('sh', ['-c', 'printf more'], { stdout: f.fd as never });
+      expect(await d.stat('t/file/one.bin')).toBeUndefined();
+      const inc = [];
+      for await (const u of d.listIncomplete('t/file/')) inc.push(u.key);
+      expect(inc).toHaveLength(1);
+      expect(inc[0]).toMatch(/^t\/file\/.*one\.bin$/);
+      const r = await f.commit();
+      expect(r.size).toBe(3_000_007);
+      const back = await buffer(await d.get('t/file/one.bin'));
+      expect([back.length, back.subarray(-7).toString()]).toEqual([3_000_007, 'endmore']);
+      await f.abort(); // after a commit: a no-op, the object stays
+      expect((await d.stat('t/file/one.bin'))?.size).toBe(3_000_007);
+      const g = await d.openFile('t/file2/two.bin');
+      await execa('sh', ['-c', 'printf partial'], { stdout: g.fd as never });
+      await g.abort();
+      await g.abort();
+      expect(await d.stat('t/file2/two.bin')).toBeUndefined();
+      expect(await h.serverIncomplete()).toBe(0);
+      const left = [];
+      for await (const o of d.list('t/file2/')) left.push(o);
+      expect(left).toEqual([]);
+      await expectCode(d.openFile('t/file/one.bin', { ifAbsent: true }), 'ALREADY_EXISTS');
     });
 
     it('rejects keys that climb out of the pool', async () => {

@@ -1,12 +1,17 @@
 // Frame walking and multi-frame decompression (src/pipeline/zstd-frames.ts), against output of
 // the real zstd and pzstd programs and of node:zlib.
 import { createHash, randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { open } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { zstdCompressSync } from 'node:zlib';
 import { execa } from 'execa';
 import { describe, expect, it } from 'vitest';
-import { FrameEdgeKeeper, ZstdFrameWalker, zstdFramesDecompress } from '../../src/pipeline/zstd-frames.js';
+import { FrameEdgeKeeper, FrameSpans, ZstdFrameWalker, zstdFramesDecompress } from '../../src/pipeline/zstd-frames.js';
+import { followFile } from '../../src/pipeline/stages.js';
 
 /** Dump-like text: compressible but not trivially. */
 function sample(bytes: number): Buffer {
@@ -113,5 +118,57 @@ describe('zstd frames', () => {
     let total = first.length;
     for await (const c of dec) total += (c as Buffer).length;
     expect(total).toBe(256 * 1024 * 1024);
+  });
+
+  it('follows a framed file while a slow writer appends to it: same bytes, same edges as the stream keeper', async () => {
+    const z = await program('pzstd', ['-1', '-p', '1', '-c'], raw);
+    const dir = mkdtempSync(join(tmpdir(), 'dbs-follow-'));
+    try {
+      const path = join(dir, 'f.zst');
+      writeFileSync(join(dir, 'src.zst'), z);
+      writeFileSync(path, '');
+      // dd in pieces with pauses: the reader catches up with the end of the file many times.
+      const pieces = Math.ceil(z.length / 262144);
+      const writer = execa('sh', ['-c', `for i in $(seq 0 ${pieces - 1}); do dd if=src.zst bs=256K skip=$i count=1 status=none >> f.zst; sleep 0.05; done`], { cwd: dir });
+      const done = writer.then(() => undefined);
+      const spans = new FrameSpans();
+      const hash = createHash('sha256');
+      let bytes = 0;
+      let reads = 0;
+      await followFile(path, done, (c) => {
+        spans.feed(c);
+        hash.update(c);
+        bytes += c.length;
+        reads++;
+      });
+      expect([bytes, hash.digest('hex')]).toEqual([z.length, sha(z)]);
+      expect(reads).toBeGreaterThanOrEqual(4);
+      const fh = await open(path, 'r');
+      const e = await spans.edges(fh).finally(() => fh.close());
+      const keeper = new FrameEdgeKeeper(1 << 20);
+      await pipeline(Readable.from([z]), keeper, new Writable({ write: (_c, _e, cb) => cb() }));
+      const k = await keeper.edges();
+      expect([e.frames, sha(e.head), sha(e.tail)]).toEqual([k.frames, sha(k.head), sha(k.tail)]);
+      expect(sha(e.tail)).toBe(sha(raw.subarray(raw.length - e.tail.length)));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('following fails with the writer, and a framed file cut inside a frame is refused', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'dbs-follow-'));
+    try {
+      const path = join(dir, 'f.zst');
+      const z = await program('pzstd', ['-1', '-p', '1', '-c'], raw);
+      writeFileSync(path, z.subarray(0, z.length - 100));
+      const failed = Promise.reject(new Error('writer failed on purpose'));
+      await expect(followFile(path, failed, () => undefined)).rejects.toThrow(/on purpose/);
+      const spans = new FrameSpans();
+      await followFile(path, Promise.resolve(), (c) => spans.feed(c));
+      const fh = await open(path, 'r');
+      await expect(spans.edges(fh).finally(() => fh.close())).rejects.toThrow(/truncated/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
