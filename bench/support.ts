@@ -8,7 +8,14 @@ export interface Sample {
 }
 
 /** Runs a shell command under /usr/bin/time; peak RSS is the largest process of the tree. */
-export async function timed(cmd: string, env: NodeJS.ProcessEnv = {}): Promise<Sample> {
+export async function timed(cmd: string, env: NodeJS.ProcessEnv = {}, o: { retries?: number } = {}): Promise<Sample> {
+  for (let left = o.retries ?? 0; left > 0; left--) {
+    try {
+      return await timed(cmd, env);
+    } catch (e) {
+      process.stdout.write(`\nretrying once more after a failure: ${String((e as Error).message).slice(0, 400)}\n`);
+    }
+  }
   const start = performance.now();
   const r = await execa('/usr/bin/time', ['-f', 'RSSKB=%M', 'bash', '-o', 'pipefail', '-c', cmd], { env: { ...process.env, ...env }, reject: false, all: true });
   const seconds = (performance.now() - start) / 1000;
@@ -35,13 +42,15 @@ export function report(title: string, rows: Row[], baseline: string, rawBytes: n
   const lines = [
     `## ${title}`,
     '',
-    `Raw size ${(rawBytes / 1e6).toFixed(0)} MB; ${base.samples.length} runs each, medians; throughput relative to "${baseline}" (>1 is faster).`,
+    `Raw size ${(rawBytes / 1e6).toFixed(0)} MB; ${base.samples.length} runs each, interleaved (one of each per round), medians; throughput relative to "${baseline}" (>1 is faster). "Per round" is the baseline's time over the row's within each round: the spread a single run can show on this machine.`,
     '',
-    '| pipeline | median s | MB/s of raw | vs baseline | peak RSS MB | output MB |',
-    '|---|---|---|---|---|---|',
+    '| pipeline | median s | MB/s of raw | vs baseline | per round (min, median, max) | peak RSS MB | output MB |',
+    '|---|---|---|---|---|---|---|',
     ...rows.map((r) => {
       const s = median(r.samples.map((x) => x.seconds));
-      return `| ${r.name} | ${s.toFixed(2)} | ${(rawBytes / 1e6 / s).toFixed(0)} | ${(baseS / s).toFixed(2)}x | ${median(r.samples.map((x) => x.maxRssMB)).toFixed(0)} | ${r.bytes !== undefined ? (r.bytes / 1e6).toFixed(0) : '-'} |`;
+      const rounds = r.samples.map((x, i) => base.samples[i]!.seconds / x.seconds).sort((a, b) => a - b);
+      const perRound = rounds.length ? `${rounds[0]!.toFixed(2)}, ${median(rounds).toFixed(2)}, ${rounds.at(-1)!.toFixed(2)}` : '-';
+      return `| ${r.name} | ${s.toFixed(2)} | ${(rawBytes / 1e6 / s).toFixed(0)} | ${(baseS / s).toFixed(2)}x | ${perRound} | ${median(r.samples.map((x) => x.maxRssMB)).toFixed(0)} | ${r.bytes !== undefined ? (r.bytes / 1e6).toFixed(0) : '-'} |`;
     }),
     '',
     ...notes,

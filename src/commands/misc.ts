@@ -46,6 +46,12 @@ export function registerMisc(program: Command, run: CommandRunner): void {
               ['ENGINE', 'TOOL', 'FOUND', 'VERSION', 'FOR'],
               x.engines.flatMap((e) => (e.error ? [[e.kind, '-', 'error', e.error, '']] : e.tools.map((t) => [e.kind, t.name, t.found ? 'yes' : 'NO', t.version ?? '-', t.purpose]))),
             ),
+            '',
+            'Data path (optional: without these, backups are slower, not broken):',
+            table(
+              ['TOOL', 'FOUND', 'VERSION', 'FOR'],
+              x.dataPath.map((t) => [t.name, t.found ? 'yes' : 'no', t.version ?? '-', t.purpose]),
+            ),
           ].join('\n'),
         );
       }),

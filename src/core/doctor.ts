@@ -3,6 +3,8 @@ import type { Context } from '../context.js';
 import { ENGINE_KINDS, getEngine } from '../engines/registry.js';
 import type { ToolInfo } from '../engines/types.js';
 import { VERSION } from '../version.js';
+import { findOnPath } from '../which.js';
+import { execa } from 'execa';
 
 export interface DoctorResult {
   dbs: string;
@@ -11,7 +13,23 @@ export interface DoctorResult {
   configFile: string | null;
   catalog: { path: string; schemaVersion: number };
   engines: { kind: string; tools: ToolInfo[]; error?: string }[];
+  /** Programs the backup data path uses when they are there; without them it is slower, not broken. */
+  dataPath: ToolInfo[];
   ok: boolean;
+}
+
+const DATA_PATH_TOOLS: [string, string][] = [
+  ['zstd', 'zstd compression in its own process (else in Node, slower)'],
+  ['pzstd', 'framed zstd: the dump check reads only the first and last frames (else a full decompressed copy)'],
+  ['stdbuf', 'large output buffers for mariadb-dump/mysqldump (else one write per 4 KiB)'],
+  ['setpriv', 'lets pzstd write local pool files itself and still die with dbs (else its output passes through Node)'],
+];
+
+async function describe(name: string, purpose: string): Promise<ToolInfo> {
+  const path = findOnPath(name);
+  if (!path) return { name, found: false, purpose };
+  const r = await execa(path, ['--version'], { reject: false, all: true, timeout: 5_000 });
+  return { name, path, found: true, version: /\d+\.\d+(\.\d+)?/.exec(String(r.all))?.[0], purpose };
 }
 
 export async function runDoctor(_o: object, ctx: Context): Promise<DoctorResult> {
@@ -32,6 +50,7 @@ export async function runDoctor(_o: object, ctx: Context): Promise<DoctorResult>
     configFile: ctx.settings.configFile ?? null,
     catalog: { path: catalog.path, schemaVersion: catalog.schemaVersion() },
     engines,
+    dataPath: await Promise.all(DATA_PATH_TOOLS.map(([name, purpose]) => describe(name, purpose))),
     ok: engines.every((e) => !e.error),
   };
 }

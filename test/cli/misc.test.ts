@@ -21,8 +21,16 @@ describe('dbs doctor', () => {
     const dump = mysql.tools.find((t: { name: string }) => t.name === 'mariadb-dump');
     expect(dump).toMatchObject({ found: true });
     expect(dump.version).toMatch(/\d+\.\d+/);
+    // The data path's optional helpers, each found here (the test machine installs them).
+    expect(d.dataPath.map((t: { name: string; found: boolean; version?: string }) => [t.name, t.found, /^\d+\.\d+/.test(t.version ?? '')])).toEqual([
+      ['zstd', true, true],
+      ['pzstd', true, true],
+      ['stdbuf', true, true],
+      ['setpriv', true, true],
+    ]);
     const human = await dbs(['doctor'], { home: tempDir('home') });
     expect(human.stdout).toMatch(/ENGINE.*TOOL.*FOUND.*VERSION/);
+    expect(human.stdout).toMatch(/Data path[\s\S]*setpriv\s.*yes/);
   });
 });
 
