@@ -1,9 +1,7 @@
 // Backup use cases: list, show, delete, verify.
-import { mkdtemp, rm } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type { Context } from '../context.js';
 import { DbsError } from '../errors.js';
 import { backupPrefix, manifestKey } from '../storage/layout.js';
@@ -11,6 +9,7 @@ import type { BackupRecord, Catalog } from '../store/catalog.js';
 import { getEngine } from '../engines/registry.js';
 import type { BackupType, Selection } from '../engines/types.js';
 import { VerifyStage } from './artifacts.js';
+import { makeScratch } from './scratch.js';
 import { chainOf, dependentsOf, openChain } from './chains.js';
 import { pidAlive } from './locks.js';
 import type { Manifest } from './manifest.js';
@@ -157,7 +156,7 @@ async function prepareCheck(ctx: Context, b: BackupRecord): Promise<NonNullable<
   }
   const catalog = ctx.catalog();
   const opened = await openChain(ctx, chainOf(catalog, b));
-  const tmpDir = await mkdtemp(join(tmpdir(), 'dbs-verify-'));
+  const tmpDir = await makeScratch(ctx, 'verify');
   try {
     const last = opened.links.at(-1)!;
     const r = await engine.verifyPrepare({ type: b.backupType as BackupType, selection: (b.manifest as unknown as Manifest).selection as unknown as Selection, facts: last.facts, artifacts: last.artifacts, chain: opened.links }, { signal: ctx.signal, tmpDir, log: () => undefined });

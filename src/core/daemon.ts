@@ -9,6 +9,7 @@ import { backupsPrefix } from '../storage/layout.js';
 import type { PlanRecord } from '../store/catalog.js';
 import { acquire, pidAlive } from './locks.js';
 import { openPool, probePool } from './pools.js';
+import { sweepScratch } from './scratch.js';
 import { dueSlot, lastScheduledRun, OFFLINE_REASON, probeOfflinePlan, runScheduled } from './scheduler.js';
 import { nextRuns, type Schedule } from './schedule.js';
 
@@ -53,7 +54,7 @@ const sleep = (ms: number, signal?: AbortSignal) =>
     }, { once: true });
   });
 
-/** Marks tasks of dead processes on this host interrupted and aborts their uploads. */
+/** Marks tasks of dead processes on this host interrupted, aborts their uploads and removes their scratch folders. */
 export async function recoverInterrupted(ctx: Context, log: (e: DaemonEvent) => void): Promise<number> {
   const catalog = ctx.catalog();
   const host = hostname();
@@ -89,6 +90,8 @@ export async function recoverInterrupted(ctx: Context, log: (e: DaemonEvent) => 
       log({ event: 'pool.unreachable', level: 'warning', message: `cannot clean up pool ${pool.name}: ${(e as Error).message}` });
     }
   }
+  // Scratch folders of dead processes (option files with passwords, snapshots).
+  for (const path of await sweepScratch(ctx)) log({ event: 'scratch.removed', level: 'info', message: `removed ${path}, left by a process that died` });
   return n;
 }
 

@@ -1,8 +1,8 @@
 // Restores a backup into a target, recorded as a restore. The data streams pool -> sha256
 // check -> decompress -> engine (-> client), with no temp copy of a streamable backup.
-import { mkdtemp, rm } from 'node:fs/promises';
-import { hostname, tmpdir } from 'node:os';
-import { isAbsolute, join } from 'node:path';
+import { rm } from 'node:fs/promises';
+import { hostname } from 'node:os';
+import { isAbsolute } from 'node:path';
 import type { Context } from '../context.js';
 import { DbsError, describeError, isAbort } from '../errors.js';
 import { getEngine } from '../engines/registry.js';
@@ -10,6 +10,7 @@ import type { BackupType, Endpoint, RestoreOptions, Selection } from '../engines
 import { redactText, type Secret } from '../secret.js';
 import { newId, type RestoreRecord } from '../store/catalog.js';
 import { artifactReaders } from './artifacts.js';
+import { makeScratch } from './scratch.js';
 import { findBackupOrThrow } from './backups.js';
 import { chainOf, openChain } from './chains.js';
 import { parseEndpoint } from './endpoints.js';
@@ -100,7 +101,7 @@ export async function runBackupRestore(i: RestoreInput, ctx: Context): Promise<R
   });
   const redact = (s: string) => redactText(s, [target.password]);
   const driver = await openPool(ctx, pool);
-  const tmpDir = await mkdtemp(join(tmpdir(), 'dbs-restore-'));
+  const tmpDir = await makeScratch(ctx, 'restore');
   const chained = b.backupType === 'physical' || b.backupType === 'incremental';
   const opened = chained ? await openChain(ctx, chainOf(catalog, b), i.onProgress) : undefined;
   try {

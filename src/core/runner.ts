@@ -2,9 +2,8 @@
 // into the pool -> manifest (last, create-if-absent) -> catalog row -> retention.
 // On failure: partial artifacts and multipart uploads removed, the task records why.
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { hostname, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { rm } from 'node:fs/promises';
+import { hostname } from 'node:os';
 import type { Context } from '../context.js';
 import { DbsError, describeError, isAbort } from '../errors.js';
 import { getEngine } from '../engines/registry.js';
@@ -17,6 +16,7 @@ import type { BackupRecord, PlanRecord, PoolRecord, TaskRecord } from '../store/
 import { newId } from '../store/catalog.js';
 import { VERSION } from '../version.js';
 import { PoolSink, artifactReaders } from './artifacts.js';
+import { makeScratch } from './scratch.js';
 import { basePlanOf, chainOf, chainParent, openChain } from './chains.js';
 import { acquire } from './locks.js';
 import { MANIFEST_FORMAT, newBackupId, type Manifest } from './manifest.js';
@@ -111,7 +111,7 @@ export async function runPlanOnce(plan: PlanRecord, o: RunOptions, ctx: Context)
     driver = await openPool(ctx, pool);
     await checkPoolReachable(ctx, pool, driver);
     const engine = await getEngine(plan.sourceKind);
-    tmpDir = await mkdtemp(join(tmpdir(), 'dbs-task-'));
+    tmpDir = await makeScratch(ctx, 'task');
     const sink = new PoolSink({
       driver,
       planId: plan.id,
