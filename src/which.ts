@@ -1,6 +1,7 @@
 // Finding programs on PATH, for every engine and stage that runs one.
 import { accessSync, constants, statSync } from 'node:fs';
 import { delimiter, isAbsolute, join } from 'node:path';
+import { execa } from 'execa';
 
 /** The executable file `name` resolves to on `pathEnv` (like `which`), or undefined. */
 export function findOnPath(name: string, pathEnv = process.env['PATH'] ?? ''): string | undefined {
@@ -22,4 +23,13 @@ const cached = new Map<string, string | undefined>();
 export function programOnPath(name: string): string | undefined {
   if (!cached.has(name)) cached.set(name, findOnPath(name));
   return cached.get(name);
+}
+
+/**
+ * What `path --version` prints, stdout then stderr (tools differ in which they use); empty
+ * when it cannot run. `env` is the program's whole environment.
+ */
+export async function versionOutput(path: string, env: Record<string, string> = { PATH: process.env['PATH'] ?? '' }): Promise<string> {
+  const r = await execa(path, ['--version'], { reject: false, timeout: 10_000, stdin: 'ignore', env, extendEnv: false });
+  return `${String(r.stdout ?? '')}\n${String(r.stderr ?? '')}`;
 }

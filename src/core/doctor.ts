@@ -3,8 +3,7 @@ import type { Context } from '../context.js';
 import { ENGINE_KINDS, getEngine } from '../engines/registry.js';
 import type { ToolInfo } from '../engines/types.js';
 import { VERSION } from '../version.js';
-import { findOnPath } from '../which.js';
-import { execa } from 'execa';
+import { findOnPath, versionOutput } from '../which.js';
 
 export interface DoctorResult {
   dbs: string;
@@ -28,8 +27,7 @@ const DATA_PATH_TOOLS: [string, string][] = [
 async function describe(name: string, purpose: string): Promise<ToolInfo> {
   const path = findOnPath(name);
   if (!path) return { name, found: false, purpose };
-  const r = await execa(path, ['--version'], { reject: false, all: true, timeout: 5_000 });
-  return { name, path, found: true, version: /\d+\.\d+(\.\d+)?/.exec(String(r.all))?.[0], purpose };
+  return { name, path, found: true, version: /\d+\.\d+(\.\d+)?/.exec(await versionOutput(path))?.[0], purpose };
 }
 
 export async function runDoctor(_o: object, ctx: Context): Promise<DoctorResult> {

@@ -8,6 +8,7 @@ import { execa } from 'execa';
 import { DbsError, describeError, type ErrorCode } from '../errors.js';
 import type { EngineRunContext, ToolInfo } from './types.js';
 import { toolEnv } from './mysql-conn.js';
+import { versionOutput } from '../which.js';
 import { ByteCounter, collectStderr, feedStdin } from './tool-stream.js';
 import {
   completedOk,
@@ -52,13 +53,8 @@ export async function findProgram(name: string, extraDirs: string[] = []): Promi
 export const SERVER_DIRS = ['/usr/sbin', '/usr/libexec', '/usr/local/sbin', '/usr/local/mysql/bin', '/opt/mysql/bin'];
 
 async function toolVersion(path: string): Promise<{ version: string; server: string }> {
-  try {
-    const r = await execa(path, ['--version'], { reject: false, timeout: 10_000, stdin: 'ignore', env: toolEnv(), extendEnv: false });
-    const v = parsePhysicalToolVersion(`${String(r.stdout)}\n${String(r.stderr)}`);
-    return { version: v.version, server: v.server };
-  } catch {
-    return { version: '', server: '' };
-  }
+  const v = parsePhysicalToolVersion(await versionOutput(path, toolEnv()));
+  return { version: v.version, server: v.server };
 }
 
 export async function findFirst(names: string[], extraDirs: string[] = []): Promise<{ name: string; path: string } | undefined> {

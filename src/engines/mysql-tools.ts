@@ -1,7 +1,6 @@
 // Finding the stock MySQL/MariaDB tools on PATH and choosing the one that fits a server.
-import { execa } from 'execa';
 import { DbsError } from '../errors.js';
-import { findOnPath } from '../which.js';
+import { findOnPath, versionOutput } from '../which.js';
 import type { ToolInfo } from './types.js';
 import { flavorOf, toolEnv, type MysqlFlavor } from './mysql-conn.js';
 
@@ -59,19 +58,8 @@ export function versionAtLeast(v: string, major: number, minor: number, patch = 
 async function describeTool(name: string): Promise<ResolvedTool | undefined> {
   const path = findOnPath(name);
   if (!path) return undefined;
-  try {
-    const r = await execa(path, ['--version'], {
-      reject: false,
-      timeout: 10_000,
-      stdin: 'ignore',
-      env: toolEnv(),
-      extendEnv: false,
-    });
-    const parsed = parseToolVersion(`${String(r.stdout)}\n${String(r.stderr)}`);
-    return { name, path, version: parsed.version, versionLine: parsed.line, flavor: parsed.flavor };
-  } catch {
-    return { name, path, version: '', versionLine: '', flavor: name.startsWith('mariadb') ? 'mariadb' : 'mysql' };
-  }
+  const parsed = parseToolVersion(await versionOutput(path, toolEnv()));
+  return { name, path, version: parsed.version, versionLine: parsed.line, flavor: parsed.flavor };
 }
 
 /** The four stock tools, found or not (for `dbs doctor`). */

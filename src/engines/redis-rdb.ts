@@ -4,7 +4,7 @@
 import { stat } from 'node:fs/promises';
 import { execa } from 'execa';
 import { DbsError } from '../errors.js';
-import { findOnPath } from '../which.js';
+import { findOnPath, versionOutput } from '../which.js';
 import { redactText } from '../secret.js';
 import type { Endpoint, ToolInfo } from './types.js';
 import { redisAddress, redisUser } from './redis-conn.js';
@@ -37,13 +37,7 @@ export async function describeRedisTool(name: string): Promise<ToolInfo> {
   const path = findOnPath(name);
   const purpose = PURPOSE[name] ?? 'redis';
   if (!path) return { name, found: false, purpose };
-  let version: string | undefined;
-  try {
-    const r = await execa(path, ['--version'], { reject: false, timeout: 10_000, stdin: 'ignore', env: redisToolEnv(), extendEnv: false });
-    version = parseRedisToolVersion(`${String(r.stdout)}\n${String(r.stderr)}`);
-  } catch {
-    version = undefined;
-  }
+  const version = parseRedisToolVersion(await versionOutput(path, redisToolEnv()));
   return { name, path, found: true, ...(version ? { version } : {}), purpose };
 }
 

@@ -254,10 +254,10 @@ export function decompressStage(c: Compression): Transform | Duplex | undefined 
   }
 }
 
-/** Counts bytes and computes a SHA-256 of what passes through; read `bytes`/`digest()` after end. */
 /** Buffer between stages, so a slow stage does not hold the others in lock-step. */
 export const STAGE_BUFFER = 4 * 1024 * 1024;
 
+/** Counts bytes and computes a SHA-256 of what passes through; read `bytes`/`digest()` after end. */
 export class HashCounter extends Transform {
   bytes = 0;
   readonly #hash: Hash = createHash('sha256');
