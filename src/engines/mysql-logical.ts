@@ -31,10 +31,13 @@ import { createSqlFilter, type SqlFilterOptions } from './mysql-filter.js';
 import {
   binlogPlan,
   checkPrivileges,
+  listObjects,
   readGrants,
   resolveSelection,
   splitTableName,
   SYSTEM_SCHEMAS,
+  type DbObject,
+  type ResolvedSelection,
 } from './mysql-schema.js';
 import { chooseTool, type ResolvedTool } from './mysql-tools.js';
 
@@ -87,7 +90,10 @@ export interface LogicalBackupFacts {
   flavor: 'mariadb' | 'mysql';
   /** Databases in the dump, in dump order. */
   databases: string[];
-  /** Every table, view and sequence in the dump, as "db.name". */
+  /**
+   * Every table, view and sequence in the dump, as "db.name". Without the dump's own index (the
+   * framed path) it may also name one created just after the dump's snapshot: a superset.
+   */
   tables: string[];
   views: string[];
   /** True when only some tables were dumped (then no routines/events). */
@@ -167,11 +173,12 @@ export async function backupLogical(req: BackupRequest, ctx: EngineRunContext): 
     const idx = guard.index;
     const binlogFacts = binlog.record ? guard.binlog() : undefined;
     if (binlog.record && !binlogFacts) log('warning: the dump carries no binlog coordinates');
+    const objects = idx.databases.length > 0 ? [] : [...res.objects, ...(await objectsAddedDuringDump(t, res, ctx.signal, log))];
     const facts: LogicalBackupFacts = {
       flavor: server.flavor,
       databases: idx.databases.length > 0 ? [...idx.databases] : res.databases,
-      tables: idx.databases.length > 0 ? [...idx.tables] : res.objects.map((o) => `${o.db}.${o.name}`),
-      views: idx.databases.length > 0 ? [...idx.views] : res.objects.filter((o) => o.type === 'view').map((o) => `${o.db}.${o.name}`),
+      tables: idx.databases.length > 0 ? [...idx.tables] : objects.map((o) => `${o.db}.${o.name}`),
+      views: idx.databases.length > 0 ? [...idx.views] : objects.filter((o) => o.type === 'view').map((o) => `${o.db}.${o.name}`),
       tableSubset: res.tableSubset,
       routines: !res.tableSubset,
       events: !res.tableSubset,
@@ -187,6 +194,28 @@ export async function backupLogical(req: BackupRequest, ctx: EngineRunContext): 
     };
   } finally {
     await optionFile.remove().catch(() => undefined);
+  }
+}
+
+/**
+ * Tables and views created between resolving the selection and the dump's snapshot are in the
+ * dump but not in `res.objects`, and the framed path reads only the dump's edges, not its
+ * section titles. So the dumped databases are listed again after the dump and what is new is
+ * added. One created after the snapshot is listed too: the list may name an object the dump
+ * lacks, never the other way round. Restores take it as such (the overwrite check asks about
+ * it; restoring just that table reports "not found in the dump").
+ */
+async function objectsAddedDuringDump(t: ConnTarget, res: ResolvedSelection, signal: AbortSignal, log: (line: string) => void): Promise<DbObject[]> {
+  const known = new Set([...res.objects.map((o) => `${o.db}.${o.name}`), ...res.ignoreTables]);
+  try {
+    const now = await withConnection(t, 'source', signal, (conn) => listObjects(conn, res.databases));
+    const added = now.filter((o) => !known.has(`${o.db}.${o.name}`));
+    if (added.length > 0) log(`${added.length} table(s)/view(s) appeared during the dump and are listed as possibly in it: ${added.map((o) => `${o.db}.${o.name}`).join(', ')}`);
+    return added;
+  } catch (e) {
+    if (signal.aborted) throw e;
+    log(`warning: could not list the tables again after the dump (${describeError(e)}); tables created while it started are not in the manifest`);
+    return [];
   }
 }
 
@@ -378,6 +407,14 @@ export async function restoreLogical(req: RestoreRequest, ctx: EngineRunContext)
   }
 }
 
+/** What to do about a client that failed with `line` (its last error line). */
+function restoreHint(line: string): string {
+  if (/gone away|Lost connection|\b(2006|2013|1153)\b|bigger than 'max_allowed_packet'/i.test(line)) {
+    return 'the server closed the connection: check its error log (did it crash or restart?) and that its max_allowed_packet holds the largest statement of the dump; the target may hold a partial restore';
+  }
+  return 'the target may hold a partial restore; see the log for the client\'s messages';
+}
+
 /** The client's argv: option file first; no secret in it. */
 export function buildClientArgs(optionFile: string): string[] {
   return [
@@ -445,7 +482,7 @@ async function runClient(
   if (r.exitCode !== 0 || r.signal) {
     const how = r.signal ? `was killed by ${r.signal}` : `exited with code ${r.exitCode ?? 'unknown'}`;
     throw new DbsError('RESTORE_FAILED', `restore into ${what} failed: ${tool.name} ${how}${lastErr ? `: ${lastErr}` : ''}`, {
-      hint: 'the target may hold a partial restore; see the log for the client\'s messages',
+      hint: restoreHint(lastErr ?? ''),
       details,
     });
   }

@@ -154,6 +154,36 @@ describe('mysql logical: plans, runs, restores', () => {
     expect(Number(m.n)).toBe(3);
   });
 
+  it('a table created while the dump starts is in the manifest, restorable, and guarded against overwrite', async () => {
+    // A dump tool that creates a table right before it dumps: the window between dbs listing
+    // the tables and the dump's snapshot, made wide.
+    const db = `${DB}_late`;
+    await root.query(`CREATE DATABASE \`${db}\``);
+    await root.query(`CREATE TABLE \`${db}\`.early (id INT PRIMARY KEY)`);
+    const fake = tempDir('latedump');
+    const real = (await execa('sh', ['-c', 'command -v mariadb-dump'])).stdout.trim();
+    const client = (await execa('sh', ['-c', 'command -v mariadb'])).stdout.trim();
+    writeFileSync(
+      join(fake, 'mariadb-dump'),
+      `#!/bin/sh\ncase "$1" in --version) exec ${real} --version;; esac\n${client} "$1" -e 'CREATE TABLE \`${db}\`.late (id INT PRIMARY KEY); INSERT INTO \`${db}\`.late VALUES (1),(2),(3)' || exit 9\nexec ${real} "$@"\n`,
+      { mode: 0o755 },
+    );
+    expect((await run(['plan', 'create', 'late', '--source', src(), '--password-env', 'DB_PW', '--pool', 'local', '--databases', db])).code).toBe(0);
+    const r = await dbsBin(['--json', 'plan', 'run', 'late'], { home, env: { ...env(), PATH: `${fake}:${process.env.PATH}` } });
+    expect(r.code, r.stderr).toBe(0);
+    const backup = JSON.parse(r.stdout).backup;
+    expect(backup.manifest.facts.tables).toEqual([`${db}.early`, `${db}.late`]);
+    const target = `${db}_copy`;
+    const rs = await runLogged(['backup', 'restore', backup.id, '--to', src(), '--password-env', 'DB_PW', '--database', `${db}:${target}`, '--tables', `${db}.late`]);
+    expect(rs.code, rs.stderr).toBe(0);
+    const [[n]] = (await root.query(`SELECT COUNT(*) AS n FROM \`${target}\`.late`)) as unknown as [[{ n: number }]];
+    expect(Number(n.n)).toBe(3);
+    // The whole database again over it: refused without --replace because of "late".
+    const again = await runLogged(['backup', 'restore', backup.id, '--to', src(), '--password-env', 'DB_PW', '--database', `${db}:${target}`]);
+    expect(again.code).toBe(4);
+    expect(again.stderr).toMatch(/`late`/);
+  });
+
   it('refuses to restore onto the source itself without --yes', async () => {
     const b = (await runLogged(['--json', 'backup', 'list', '--plan', 'full-local'])).json()[0];
     const r = await runLogged(['backup', 'restore', b.id, '--to', src(), '--password-env', 'DB_PW']);
@@ -327,7 +357,7 @@ describe('mysql logical: failures leave nothing behind', () => {
       }
     });
 
-    it('dbs killed mid-backup: pzstd and the dump die with it; the next --due pass removes the temp file', async () => {
+    it('dbs killed mid-backup: pzstd and the dump die with it; the next --due pass removes the temp file and the scratch folder', async () => {
       // A dump tool that stalls after its output (as one waiting on a lock would), then writes
       // a space every 100 ms. While it stalls pzstd writes nothing either, so only the death
       // signal can stop it; the dump then dies writing into the closed pipe (SIGPIPE).
@@ -336,7 +366,8 @@ describe('mysql logical: failures leave nothing behind', () => {
       const real = (await execa('sh', ['-c', 'command -v mariadb-dump'])).stdout.trim();
       writeFileSync(join(fake, 'mariadb-dump'), `#!/bin/sh\ncase "$1" in --version) exec ${real} --version;; esac\n${real} "$@"\ntouch ${mark}\nsleep 3\nfor i in $(seq 100); do printf ' ' || exit; sleep 0.1; done\n`, { mode: 0o755 });
       const bin = new URL('../../bin/dbs.js', import.meta.url).pathname;
-      const child = execa(process.execPath, [bin, '--home', home, 'plan', 'run', 'bigfile'], { env: { ...env(), PATH: `${fake}:${process.env.PATH}` }, reject: false });
+      const scratchRoot = tempDir('tmpdir');
+      const child = execa(process.execPath, [bin, '--home', home, 'plan', 'run', 'bigfile'], { env: { ...env(), PATH: `${fake}:${process.env.PATH}`, TMPDIR: scratchRoot }, reject: false });
       const tmp = await waitForTempFile();
       for (let i = 0; i < 400 && !existsSync(mark); i++) await new Promise((r) => setTimeout(r, 25));
       await new Promise((r) => setTimeout(r, 300)); // pzstd has drained the pipe and waits
@@ -354,8 +385,13 @@ describe('mysql logical: failures leave nothing behind', () => {
       expect(left).toEqual([]);
       expect(filesUnder(planDir)).toEqual([basename(tmp)]); // a temp file: not a backup
       expect((await run(['--json', 'backup', 'list', '--plan', 'bigfile'])).json()).toEqual([]);
-      const due = await run(['--json', 'plan', 'run', '--due']);
+      // The task's scratch folder is left, with the client option file (it holds the password).
+      const scratch = readdirSync(scratchRoot);
+      expect(scratch).toEqual([expect.stringMatching(new RegExp(`^dbs-task-p${child.pid}-`))]);
+      expect(readdirSync(join(scratchRoot, scratch[0]!))).toEqual([expect.stringMatching(/\.cnf$/)]);
+      const due = await dbs(['--json', 'plan', 'run', '--due'], { home, env: { ...env(), TMPDIR: scratchRoot } });
       expect(due.code, due.stderr).toBe(0);
+      expect(readdirSync(scratchRoot)).toEqual([]);
       const tasks = (await run(['--json', 'task', 'list', '--plan', 'bigfile'])).json() as { status: string }[];
       expect(tasks[0]!.status).toBe('interrupted');
       expect(filesUnder(planDir)).toEqual([]);

@@ -573,6 +573,20 @@ describe('MysqlEngine (logical) against MariaDB', () => {
     expect((err2 as DbsError).message).toMatch(/reading the backup failed.*checksum mismatch on purpose/);
   });
 
+  it('a statement the server refuses as too large fails the restore with a hint about max_allowed_packet', async () => {
+    const db = `mt_big_${RUN}`;
+    created.push(db);
+    const [rows] = await conn.query('SELECT @@GLOBAL.max_allowed_packet AS m');
+    const max = Number((rows as { m: number }[])[0]!.m);
+    const big = Buffer.from(`CREATE DATABASE \`${db}\`;\nUSE \`${db}\`;\nCREATE TABLE t (b LONGTEXT);\nINSERT INTO t VALUES ('${'x'.repeat(max + 1024)}');\n`);
+    const err = await engine
+      .restore({ target: srcEp, type: 'logical', selection: sel({ databases: [db] }), facts: { databases: [db], tables: [`${db}.t`] }, artifacts: [reader(big)], options: {} }, ctx())
+      .catch((e: unknown) => e);
+    expect((err as DbsError).code).toBe('RESTORE_FAILED');
+    expect((err as DbsError).message).toMatch(/gone away|max_allowed_packet|Lost connection/i);
+    expect((err as DbsError).hint).toMatch(/error log .*max_allowed_packet/);
+  });
+
   describe('with a private server (no binlog)', () => {
     let priv: MariaDBServer;
     beforeAll(async () => {
