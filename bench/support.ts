@@ -1,27 +1,32 @@
 // Shared helpers for benchmarks: timing with peak RSS (GNU time), medians, markdown tables.
 import { execa } from 'execa';
-import { writeFileSync, mkdirSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 
 export interface Sample {
   seconds: number;
   maxRssMB: number;
+  /** CPU seconds by program (see TreeCpu), when asked for with `cpu`. */
+  cpu?: Record<string, number>;
 }
 
 /** Runs a shell command under /usr/bin/time; peak RSS is the largest process of the tree. */
-export async function timed(cmd: string, env: NodeJS.ProcessEnv = {}, o: { retries?: number } = {}): Promise<Sample> {
+export async function timed(cmd: string, env: NodeJS.ProcessEnv = {}, o: { retries?: number; cpu?: Record<string, number> } = {}): Promise<Sample> {
   for (let left = o.retries ?? 0; left > 0; left--) {
     try {
-      return await timed(cmd, env);
+      return await timed(cmd, env, { cpu: o.cpu });
     } catch (e) {
       process.stdout.write(`\nretrying once more after a failure: ${String((e as Error).message).slice(0, 400)}\n`);
     }
   }
   const start = performance.now();
-  const r = await execa('/usr/bin/time', ['-f', 'RSSKB=%M', 'bash', '-o', 'pipefail', '-c', cmd], { env: { ...process.env, ...env }, reject: false, all: true });
+  const sub = execa('/usr/bin/time', ['-f', 'RSSKB=%M', 'bash', '-o', 'pipefail', '-c', cmd], { env: { ...process.env, ...env }, reject: false, all: true });
+  const cpu = o.cpu && sub.pid !== undefined ? new TreeCpu(sub.pid, o.cpu) : undefined;
+  const r = await sub;
   const seconds = (performance.now() - start) / 1000;
+  const cpuSeconds = cpu?.stop();
   if (r.exitCode !== 0) throw new Error(`benchmark command failed (${r.exitCode}): ${cmd}\n${String(r.all).slice(-2000)}`);
   const m = /RSSKB=(\d+)/.exec(String(r.stderr));
-  return { seconds, maxRssMB: m ? Number(m[1]) / 1024 : NaN };
+  return { seconds, maxRssMB: m ? Number(m[1]) / 1024 : NaN, ...(cpuSeconds ? { cpu: cpuSeconds } : {}) };
 }
 
 export function median(xs: number[]): number {
@@ -63,4 +68,82 @@ export function save(name: string, text: string): void {
   mkdirSync(new URL('./results/', import.meta.url), { recursive: true });
   writeFileSync(new URL(`./results/${name}.md`, import.meta.url), text);
   process.stdout.write(`\n${text}\n`);
+}
+
+/** Clock ticks per second of /proc's utime/stime (USER_HZ; 100 on every Linux port we run on). */
+const TICKS = 100;
+
+interface ProcStat {
+  pid: number;
+  ppid: number;
+  comm: string;
+  ticks: number;
+}
+
+function readStat(pid: number | string): ProcStat | undefined {
+  try {
+    const s = readFileSync(`/proc/${pid}/stat`, 'latin1');
+    const close = s.lastIndexOf(')');
+    const f = s.slice(close + 2).split(' ');
+    return { pid: Number(pid), ppid: Number(f[1]), comm: s.slice(s.indexOf('(') + 1, close), ticks: Number(f[11]) + Number(f[12]) };
+  } catch {
+    return undefined; // gone between readdir and read
+  }
+}
+
+/**
+ * CPU seconds per program of a running process tree, sampled from /proc every 100 ms (a
+ * process that exits between samples loses at most its last 100 ms), plus the CPU that
+ * long-lived processes outside the tree (a database server) spent meanwhile.
+ */
+export class TreeCpu {
+  readonly #root: number;
+  readonly #outside: Map<string, { pid: number; start: number }>;
+  readonly #seen = new Map<number, { comm: string; ticks: number }>();
+  readonly #timer: NodeJS.Timeout;
+
+  constructor(root: number, outside: Record<string, number> = {}) {
+    this.#root = root;
+    this.#outside = new Map(Object.entries(outside).map(([name, pid]) => [name, { pid, start: readStat(pid)?.ticks ?? 0 }]));
+    this.#timer = setInterval(() => this.#sample(), 100);
+    this.#sample();
+  }
+
+  #sample(): void {
+    const all = readdirSync('/proc').filter((d) => /^\d+$/.test(d)).map(readStat).filter((s): s is ProcStat => s !== undefined);
+    const tree = new Set([this.#root]);
+    // Parents come before children in pid order almost always; loop until no change for the rest.
+    for (let grew = true; grew; ) {
+      grew = false;
+      for (const s of all) if (!tree.has(s.pid) && tree.has(s.ppid)) (tree.add(s.pid), (grew = true));
+    }
+    // Node names its main thread, and so its process, "MainThread".
+    for (const s of all) if (tree.has(s.pid)) this.#seen.set(s.pid, { comm: s.comm === 'MainThread' ? 'node' : s.comm, ticks: s.ticks });
+  }
+
+  /** Stops sampling; CPU seconds by program name (the tree's) and by the names given for outside pids. */
+  stop(): Record<string, number> {
+    this.#sample();
+    clearInterval(this.#timer);
+    const out: Record<string, number> = {};
+    for (const { comm, ticks } of this.#seen.values()) out[comm] = (out[comm] ?? 0) + ticks / TICKS;
+    for (const [name, { pid, start }] of this.#outside) out[name] = ((readStat(pid)?.ticks ?? start) - start) / TICKS;
+    return out;
+  }
+}
+
+/** A markdown table of where the time went: wall seconds and median CPU seconds per program. */
+export function cpuReport(rows: Row[], note: string): string {
+  const progs = [...new Set(rows.flatMap((r) => r.samples.flatMap((s) => Object.keys(s.cpu ?? {}))))].filter((p) =>
+    rows.some((r) => median(r.samples.map((s) => s.cpu?.[p] ?? 0)) >= 0.1),
+  );
+  const lines = [
+    `| pipeline | wall s | ${progs.map((p) => `${p} CPU s`).join(' | ')} |`,
+    `|---|---|${progs.map(() => '---|').join('')}`,
+    ...rows.map((r) => `| ${r.name} | ${median(r.samples.map((s) => s.seconds)).toFixed(1)} | ${progs.map((p) => median(r.samples.map((s) => s.cpu?.[p] ?? 0)).toFixed(1)).join(' | ')} |`),
+    '',
+    note,
+    '',
+  ];
+  return lines.join('\n');
 }
