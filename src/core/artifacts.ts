@@ -9,7 +9,7 @@ import { createHash } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import { DbsError } from '../errors.js';
 import type { ArtifactReader, ArtifactSink, ArtifactWriteOptions, EdgeInspector, StoredArtifact } from '../engines/types.js';
-import { compressStage, compressionSuffix, decompressStage, FileFilter, fileFilterAvailable, followFile, HashCounter, ProcessStage, ProgressCounter, pzstdBinary, STAGE_BUFFER, zstdBinary, zstdLevel, type Compression } from '../pipeline/stages.js';
+import { compressStage, compressionSuffix, decompressStage, FileFilter, fileFilterAvailable, followFile, handOffFd, HashCounter, ProcessStage, ProgressCounter, pzstdBinary, STAGE_BUFFER, zstdBinary, zstdLevel, type Compression } from '../pipeline/stages.js';
 import { FrameEdgeKeeper, FrameSpans, type FrameEdges } from '../pipeline/zstd-frames.js';
 import { artifactKey } from '../storage/layout.js';
 import type { PoolDriver } from '../storage/types.js';
@@ -46,8 +46,8 @@ export class PoolSink implements ArtifactSink {
     let body: Readable;
     const zstd = this.o.compression === 'zstd' ? zstdBinary() : undefined;
     const pzstd = this.o.compression === 'zstd' ? pzstdBinary() : undefined;
-    const fd = (stream as { _handle?: { fd?: number } })._handle?.fd;
-    const handOff = typeof fd === 'number' && fd >= 0;
+    // A pipe Node has not read from (engines hold their tool's stdout: holdUnread).
+    const handOff = handOffFd(stream) !== undefined;
     const level = zstdLevel(this.o.compressionLevel);
     const inspector = options.inspector;
     if (pzstd && handOff && inspector?.takeEdges && this.o.driver.openFile && fileFilterAvailable()) {

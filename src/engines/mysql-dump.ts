@@ -177,12 +177,22 @@ export class DumpGuard extends ToolGuard {
     } else if (errLines.length > 0) problem = `${toolName} reported an error`;
     else if (this.#bytes === 0) problem = `${toolName} wrote nothing`;
     else if (!hasTrailer(this.#tail)) problem = `the dump is incomplete: it lacks the "-- Dump completed" trailer`;
+    else if (!hasHeader(this.headText())) problem = 'the dump is incomplete: it does not start with the dump tool\'s header (its beginning is missing)';
     if (!problem) return undefined;
     return new DbsError('BACKUP_FAILED', `dump of ${what} failed: ${problem}${lastErr ? `: ${lastErr}` : ''}`, {
       hint: hintFor(lastErr ?? ''),
       details,
     });
   }
+}
+
+/**
+ * The dump tools start with a header comment: "-- MySQL dump 10.13 ..." or "-- MariaDB dump
+ * 10.19 ...", newer MariaDB after a sandbox-mode line. A stream that starts elsewhere lost its
+ * beginning on the way (a restore of it would start in the middle of a table's rows).
+ */
+function hasHeader(head: string): boolean {
+  return /^(\/\*M?!999999\\- enable the sandbox mode \*\/ *\r?\n)?-- (MySQL|MariaDB) dump /.test(head);
 }
 
 function hasTrailer(tail: Buffer): boolean {

@@ -8,6 +8,7 @@ import type { ChildProcess } from 'node:child_process';
 import { execa, type ResultPromise } from 'execa';
 import { DbsError, isAbort } from '../errors.js';
 import { redactText, type Secret } from '../secret.js';
+import { holdUnread } from '../pipeline/stages.js';
 import { programOnPath } from '../which.js';
 
 export const STDERR_TAIL_LINES = 40;
@@ -144,6 +145,8 @@ export function spawnStreamingTool(
     extendEnv: false,
     ...(o.cwd ? { cwd: o.cwd } : {}),
   });
+  // Nothing may read the output before the sink does: it may hand the pipe to a compressor.
+  holdUnread(sub.stdout as Readable);
   const stderr = collectStderr(sub, o.log, { clean: o.clean });
   const exit: Promise<ToolExit> = (async () => {
     const r = await sub;

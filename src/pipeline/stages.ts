@@ -65,6 +65,52 @@ function externalZstd(path: string, level: number): Duplex {
   return new ProcessStage(path, ['-q', `-${level}`, '-c', '--no-progress']);
 }
 
+/** A child's stdout socket as Node keeps it (the fields the hand-off needs). */
+type PipeSocket = Readable & {
+  bytesRead?: number;
+  _handle?: { fd?: number; reading?: boolean; readStop?: () => number } | null;
+  _readableState?: { reading: boolean };
+};
+
+/**
+ * Keeps Node from reading a child's stdout pipe until a consumer reads it, so that the pipe can
+ * still be handed to another program whole. Call it in the same tick as the spawn.
+ *
+ * Why: Node's socket on a child's stdout starts reading at once (net.Socket asks for a first
+ * read when it gets its handle), and execa with `buffer: false` resumes an unread stdout after
+ * one setImmediate, dropping what it reads. A backup tool that wrote before dbs reached the
+ * hand-off lost those bytes: a dump stored without its first 3 MB that looked complete
+ * (test/storage/hand-off.test.ts writes 15 MB before the sink starts, on every path).
+ * The socket is paused (execa then leaves it alone) and its read is stopped; a later consumer
+ * (pipe, pipeline, read) starts it again.
+ */
+export function holdUnread(stream: Readable): void {
+  const s = stream as PipeSocket;
+  s.pause();
+  const h = s._handle;
+  if (h?.reading && h.readStop) {
+    h.readStop();
+    h.reading = false;
+    // The constructor's first read is still pending; forget it so the first real read asks again.
+    if (s._readableState) s._readableState.reading = false;
+  }
+}
+
+/** The pipe's fd when `stream` can be handed to a child whole (Node has read none of it). */
+export function handOffFd(stream: Readable): number | undefined {
+  const s = stream as PipeSocket;
+  const fd = s._handle?.fd;
+  return typeof fd === 'number' && fd >= 0 && s.bytesRead === 0 ? fd : undefined;
+}
+
+/** Throws unless `stream` can be handed to a child whole: bytes Node read would be lost. */
+function checkHandOff(stream: Readable): void {
+  if (handOffFd(stream) === undefined) {
+    const n = (stream as PipeSocket).bytesRead;
+    throw new DbsError('INTERNAL', `cannot hand the tool's output to the compressor: ${n === undefined ? 'it is not a pipe' : `Node has read ${n} bytes of it already`}`);
+  }
+}
+
 /**
  * A filter program as a Duplex: what is written goes to its stdin, its stdout is read. Plain
  * child_process pipes (execa's duplex() measured ~50% slower here). A non-zero exit or a
@@ -81,6 +127,7 @@ export class ProcessStage extends Duplex {
    */
   constructor(path: string, args: string[], o: { stdin?: Readable } = {}) {
     super({ readableHighWaterMark: STAGE_BUFFER, writableHighWaterMark: STAGE_BUFFER });
+    if (o.stdin) checkHandOff(o.stdin);
     const child = spawn(path, args, { stdio: [o.stdin ?? 'pipe', 'pipe', 'pipe'], env: { PATH: process.env.PATH ?? '' } });
     this.#child = child;
     if (o.stdin) {
@@ -151,6 +198,7 @@ export class FileFilter {
   constructor(path: string, args: string[], o: { stdin: Readable; stdoutFd: number }) {
     const setpriv = programOnPath('setpriv');
     if (!setpriv) throw new Error('FileFilter needs setpriv on PATH');
+    checkHandOff(o.stdin);
     const child = spawn(setpriv, ['--pdeathsig', 'KILL', '--', path, ...args], { stdio: [o.stdin, o.stdoutFd, 'pipe'], env: { PATH: process.env.PATH ?? '' } });
     this.#child = child;
     o.stdin.destroy(); // our copy of the pipe must go, or the writer never sees its reader close

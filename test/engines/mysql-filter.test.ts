@@ -301,6 +301,11 @@ describe('DumpGuard', () => {
     const r = await through(FIXTURE, { exitCode: 0, canceled: false });
     expect(r.error).toBeUndefined();
     expect(r.out).toBe(FIXTURE);
+    // Without MariaDB's sandbox-mode line, and MySQL's header.
+    const plain = FIXTURE.slice(FIXTURE.indexOf('\n') + 1);
+    expect((await through(plain, { exitCode: 0, canceled: false })).error).toBeUndefined();
+    const mysql = plain.replace('-- MariaDB dump 10.19  Distrib 10.11.19-MariaDB', '-- MySQL dump 10.13  Distrib 8.0.40');
+    expect((await through(mysql, { exitCode: 0, canceled: false })).error).toBeUndefined();
   });
 
   it('errors for a missing trailer, a bad exit, a signal, an error line, a cancel', async () => {
@@ -312,6 +317,9 @@ describe('DumpGuard', () => {
       [FIXTURE, { exitCode: 0, canceled: false }, ['mariadb-dump: Got error: 2013: Lost connection'], 'BACKUP_FAILED', /reported an error/],
       ['', { exitCode: 0, canceled: false }, [], 'BACKUP_FAILED', /wrote nothing/],
       [cut, { signal: 'SIGTERM', canceled: true }, [], 'INTERRUPTED', /interrupted/],
+      // The stream lost its first bytes (session 5: the tool wrote before the hand-off).
+      [FIXTURE.slice(FIXTURE.indexOf('(2),')), { exitCode: 0, canceled: false }, [], 'BACKUP_FAILED', /does not start with the dump tool's header/],
+      [FIXTURE.slice(1), { exitCode: 0, canceled: false }, [], 'BACKUP_FAILED', /beginning is missing/],
     ];
     for (const [text, exit, stderr, code, re] of cases) {
       const r = await through(text, exit, stderr);
