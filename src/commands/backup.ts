@@ -85,7 +85,7 @@ Examples:
     .command('verify')
     .description('read every artifact back and check its size and sha256 against the manifest')
     .argument('<backup>', 'backup id')
-    .option('--prepare', 'physical: also extract and prepare the backup with its chain in a scratch dir')
+    .option('--prepare', 'also prove it restorable: physical: extract and prepare it with its chain in a scratch dir; logical: decompress the dump and check its header, trailer and databases')
     .action((id: string, o: Opts, cmd: Command) =>
       run(cmd, async (ctx) => {
         const { runBackupVerify } = await import('../core/backups.js');
@@ -94,7 +94,7 @@ Examples:
           [
             `backup ${x.backup}: ${x.ok ? 'OK' : 'DAMAGED'}`,
             ...x.artifacts.map((a) => `  ${a.ok ? 'ok     ' : 'FAILED '} ${a.name} ${fmtBytes(a.bytes)}${a.problem ? `: ${a.problem}` : ''}`),
-            ...(x.prepared ? [`  ${x.prepared.ok ? 'ok     ' : 'FAILED '} prepare (with its chain)${x.prepared.problem ? `: ${x.prepared.problem}` : ''}`] : []),
+            ...(x.prepared ? [`  ${x.prepared.ok ? 'ok     ' : 'FAILED '} ${x.prepared.check}${x.prepared.problem ? `: ${x.prepared.problem}` : ''}`] : []),
           ].join('\n'),
         );
       }),

@@ -101,7 +101,7 @@ export interface VerifyResult {
   backup: string;
   ok: boolean;
   /** With --prepare: the engine's restorability check of the backup and its chain. */
-  prepared?: { ok: boolean; problem?: string; facts?: Record<string, unknown> };
+  prepared?: { ok: boolean; check: string; problem?: string; facts?: Record<string, unknown> };
   artifacts: { name: string; ok: boolean; bytes: number; problem?: string }[];
 }
 
@@ -148,22 +148,23 @@ export async function runBackupVerify(o: { backup: string; prepare?: boolean }, 
   return out;
 }
 
-/** Extracts and prepares a backup with its chain in a scratch dir (engine.verifyPrepare). */
+/** The engine's restorability check without a target (engine.verifyPrepare): a physical chain is extracted and prepared in a scratch dir, a logical dump read back whole. */
 async function prepareCheck(ctx: Context, b: BackupRecord): Promise<NonNullable<VerifyResult['prepared']>> {
   const engine = await getEngine(b.sourceKind);
   if (!engine.verifyPrepare) {
-    throw new DbsError('INVALID_ARGUMENT', `--prepare applies to physical backups; ${b.id} is a ${b.sourceKind} ${b.backupType} backup`, { hint: 'drop --prepare' });
+    throw new DbsError('INVALID_ARGUMENT', `--prepare applies to MySQL/MariaDB backups; ${b.id} is a ${b.sourceKind} ${b.backupType} backup`, { hint: 'drop --prepare' });
   }
+  const check = b.backupType === 'logical' ? 'dump read back whole (header, trailer, every database)' : 'extracted and prepared with its chain';
   const catalog = ctx.catalog();
   const opened = await openChain(ctx, chainOf(catalog, b));
   const tmpDir = await makeScratch(ctx, 'verify');
   try {
     const last = opened.links.at(-1)!;
     const r = await engine.verifyPrepare({ type: b.backupType as BackupType, selection: (b.manifest as unknown as Manifest).selection as unknown as Selection, facts: last.facts, artifacts: last.artifacts, chain: opened.links }, { signal: ctx.signal, tmpDir, log: () => undefined });
-    return { ok: true, facts: r.facts };
+    return { ok: true, check, facts: r.facts };
   } catch (e) {
     if (ctx.signal.aborted) throw e;
-    return { ok: false, problem: (e as Error).message };
+    return { ok: false, check, problem: (e as Error).message };
   } finally {
     await rm(tmpDir, { recursive: true, force: true });
     await opened.close();

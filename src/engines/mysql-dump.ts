@@ -90,29 +90,20 @@ const TRAILER = Buffer.from('\n-- Dump completed');
 export type DumpGuardOptions = ToolGuardOptions;
 
 /**
- * A pass-through Transform over the dump tool's stdout. It keeps the first 64 KiB (binlog
- * coordinates) and the last 4 KiB (trailer, MariaDB's deferred GTID), and in _flush waits for
- * the tool to exit: exit code, signal, the `-- Dump completed` trailer and the error lines of
- * stderr decide whether the stream ends cleanly or errors (DbsError BACKUP_FAILED, or
- * INTERRUPTED when cancelled). A consumer therefore never sees a clean end of a failed dump.
+ * What dbs keeps of a dump as it passes: the first 64 KiB (header, binlog coordinates), the last
+ * 4 KiB (trailer, MariaDB's deferred GTID), the size and the section index. Used while backing
+ * up (DumpGuard) and when a stored dump is read back (`backup verify --prepare`).
  */
-export class DumpGuard extends ToolGuard {
+export class DumpView {
   #head: Buffer[] = [];
   #headLen = 0;
   #tail: Buffer = Buffer.alloc(0);
-  #bytes = 0;
+  bytes = 0;
   /** The databases and objects the dump holds, read from its section titles as it passes. */
   readonly index = new DumpIndex();
-  constructor(opts: DumpGuardOptions) {
-    super(opts);
-  }
 
-  get bytes(): number {
-    return this.#bytes;
-  }
-
-  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
-    this.#bytes += chunk.length;
+  feed(chunk: Buffer): void {
+    this.bytes += chunk.length;
     this.index.scan(chunk);
     if (this.#headLen < HEAD_BYTES) {
       const take = chunk.subarray(0, HEAD_BYTES - this.#headLen);
@@ -125,21 +116,16 @@ export class DumpGuard extends ToolGuard {
       const joined = Buffer.concat([this.#tail, chunk]);
       this.#tail = joined.length > TAIL_BYTES ? joined.subarray(joined.length - TAIL_BYTES) : joined;
     }
-    cb(null, chunk);
   }
 
-  /**
-   * The sink's framed path: it hands over only the start, the end and the size of the dump
-   * (the section index then stays empty and the engine reports the objects it asked for).
-   */
+  /** Only the edges and the size (the sink's framed path); the index stays empty. */
   takeEdges(e: StreamEdges): void {
     this.#head = [Buffer.from(e.head.subarray(0, HEAD_BYTES))];
     this.#headLen = this.#head[0]!.length;
     this.#tail = Buffer.from(e.tail.subarray(Math.max(0, e.tail.length - TAIL_BYTES)));
-    this.#bytes = e.rawBytes;
+    this.bytes = e.rawBytes;
   }
 
-  /** The head of the dump as text (for binlog coordinates). */
   headText(): string {
     return Buffer.concat(this.#head).toString('utf8');
   }
@@ -148,9 +134,51 @@ export class DumpGuard extends ToolGuard {
     return this.#tail.toString('utf8');
   }
 
+  /** What makes the stream less than a whole dump (start, end), or undefined. */
+  incomplete(): string | undefined {
+    if (!hasTrailer(this.#tail)) return 'it lacks the "-- Dump completed" trailer';
+    if (!hasHeader(this.headText())) return "it does not start with the dump tool's header (its beginning is missing)";
+    return undefined;
+  }
+}
+
+/**
+ * A pass-through Transform over the dump tool's stdout, keeping a DumpView of it. In _flush
+ * it waits for the tool to exit: exit code, signal, a whole dump (header and trailer) and the
+ * error lines of stderr decide whether the stream ends cleanly or errors (DbsError
+ * BACKUP_FAILED, or INTERRUPTED when cancelled). A consumer therefore never sees a clean end of
+ * a failed dump.
+ */
+export class DumpGuard extends ToolGuard {
+  readonly #view = new DumpView();
+  constructor(opts: DumpGuardOptions) {
+    super(opts);
+  }
+
+  get bytes(): number {
+    return this.#view.bytes;
+  }
+
+  get index(): DumpIndex {
+    return this.#view.index;
+  }
+
+  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
+    this.#view.feed(chunk);
+    cb(null, chunk);
+  }
+
+  /**
+   * The sink's framed path: it hands over only the start, the end and the size of the dump
+   * (the section index then stays empty and the engine reports the objects it asked for).
+   */
+  takeEdges(e: StreamEdges): void {
+    this.#view.takeEdges(e);
+  }
+
   /** Binlog coordinates from the `-- CHANGE MASTER TO` comment (and GTID), if present. */
   binlog(): BinlogFacts | undefined {
-    return parseBinlogFacts(this.headText(), this.tailText());
+    return parseBinlogFacts(this.#view.headText(), this.#view.tailText());
   }
 
   check(exit: DumpExit): DbsError | undefined {
@@ -163,7 +191,7 @@ export class DumpGuard extends ToolGuard {
       ...(exit.exitCode !== undefined ? { exitCode: exit.exitCode } : {}),
       ...(exit.signal ? { signal: exit.signal } : {}),
       stderrTail: tail,
-      bytes: this.#bytes,
+      bytes: this.#view.bytes,
     };
     if (exit.canceled) {
       return new DbsError('INTERRUPTED', `the dump of ${what} was interrupted; ${toolName} was stopped`, {
@@ -175,9 +203,11 @@ export class DumpGuard extends ToolGuard {
     else if (exit.exitCode !== 0) {
       problem = `${toolName} exited with code ${exit.exitCode ?? 'unknown'}${exit.failureMessage && exit.exitCode === undefined ? ` (${exit.failureMessage})` : ''}`;
     } else if (errLines.length > 0) problem = `${toolName} reported an error`;
-    else if (this.#bytes === 0) problem = `${toolName} wrote nothing`;
-    else if (!hasTrailer(this.#tail)) problem = `the dump is incomplete: it lacks the "-- Dump completed" trailer`;
-    else if (!hasHeader(this.headText())) problem = 'the dump is incomplete: it does not start with the dump tool\'s header (its beginning is missing)';
+    else if (this.#view.bytes === 0) problem = `${toolName} wrote nothing`;
+    else {
+      const missing = this.#view.incomplete();
+      if (missing) problem = `the dump is incomplete: ${missing}`;
+    }
     if (!problem) return undefined;
     return new DbsError('BACKUP_FAILED', `dump of ${what} failed: ${problem}${lastErr ? `: ${lastErr}` : ''}`, {
       hint: hintFor(lastErr ?? ''),

@@ -1,5 +1,7 @@
 // MySQL/MariaDB logical backups (mysqldump / mariadb-dump -> one SQL stream) and restores
 // (the SQL stream, optionally filtered/renamed, piped into the mariadb/mysql client).
+import { Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { execa } from 'execa';
 import { DbsError, describeError } from '../errors.js';
 import { redactText } from '../secret.js';
@@ -25,7 +27,7 @@ import {
   writeOptionFile,
   type ConnTarget,
 } from './mysql-conn.js';
-import { buildDumpArgs, DumpGuard, isToolErrorLine, type DumpPlan } from './mysql-dump.js';
+import { buildDumpArgs, DumpGuard, DumpView, isToolErrorLine, type DumpPlan } from './mysql-dump.js';
 import { collectStderr, feedStdin, spawnStreamingTool, storeGuarded } from './tool-stream.js';
 import { createSqlFilter, type SqlFilterOptions } from './mysql-filter.js';
 import {
@@ -347,12 +349,7 @@ export async function restoreLogical(req: RestoreRequest, ctx: EngineRunContext)
   const log = (line: string): void => ctx.log(redactText(line, secrets));
   if (ctx.signal.aborted) throw new DbsError('INTERRUPTED', `the restore into ${what} was interrupted`);
 
-  const artifact = req.artifacts.find((a) => a.name === DUMP_ARTIFACT) ?? (req.artifacts.length === 1 ? req.artifacts[0] : undefined);
-  if (!artifact) {
-    throw new DbsError('RESTORE_FAILED', `the backup has no "${DUMP_ARTIFACT}" artifact to restore`, {
-      details: { artifacts: req.artifacts.map((a) => a.name) },
-    });
-  }
+  const artifact = dumpArtifact(req.artifacts, 'RESTORE_FAILED');
   const plan = planRestore(req.facts, req.selection, req.options);
   for (const db of plan.targetDatabases) {
     if (SYSTEM_SCHEMAS.has(db) && db !== 'mysql') {
@@ -405,6 +402,51 @@ export async function restoreLogical(req: RestoreRequest, ctx: EngineRunContext)
   } finally {
     await optionFile.remove().catch(() => undefined);
   }
+}
+
+function dumpArtifact(artifacts: RestoreRequest['artifacts'], code: 'RESTORE_FAILED' | 'VERIFY_FAILED'): RestoreRequest['artifacts'][number] {
+  const artifact = artifacts.find((a) => a.name === DUMP_ARTIFACT) ?? (artifacts.length === 1 ? artifacts[0] : undefined);
+  if (!artifact) {
+    throw new DbsError(code, `the backup has no "${DUMP_ARTIFACT}" artifact`, {
+      details: { artifacts: artifacts.map((a) => a.name) },
+    });
+  }
+  return artifact;
+}
+
+/**
+ * `backup verify --prepare` of a logical backup: reads the dump back (sha256 and decompression
+ * on the way) and checks that it is a whole dump of what the manifest names: the tool's header
+ * at the start, the trailer at the end, a section for every database. No server is needed.
+ * (A dump stored without its beginning, as dbs did before session 5 when the tool wrote before
+ * the hand-off, passes the sha256 check and fails here.)
+ */
+export async function verifyLogical(req: Omit<RestoreRequest, 'target' | 'options'>, ctx: EngineRunContext): Promise<{ facts: Record<string, unknown> }> {
+  const artifact = dumpArtifact(req.artifacts, 'VERIFY_FAILED');
+  const view = new DumpView();
+  await pipeline(
+    await artifact.open(),
+    new Writable({
+      highWaterMark: 1 << 20,
+      write(chunk: Buffer, _e, cb) {
+        view.feed(chunk);
+        cb();
+      },
+    }),
+    { signal: ctx.signal },
+  );
+  const facts = req.facts as unknown as Partial<LogicalBackupFacts>;
+  const problems: string[] = [];
+  const incomplete = view.incomplete();
+  if (incomplete) problems.push(incomplete);
+  const missing = (facts.databases ?? []).filter((d) => !view.index.databases.includes(d));
+  if (missing.length > 0) problems.push(`it has no section for database(s) ${missing.join(', ')}`);
+  if (problems.length > 0) {
+    throw new DbsError('VERIFY_FAILED', `the dump is not whole: ${problems.join('; ')}`, {
+      hint: 'this backup cannot be restored; take a new one (dbs plan run) and verify the others',
+    });
+  }
+  return { facts: { dumpBytes: view.bytes, databases: view.index.databases.length, tables: view.index.tables.length, views: view.index.views.length } };
 }
 
 /** What to do about a client that failed with `line` (its last error line). */

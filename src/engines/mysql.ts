@@ -21,7 +21,7 @@ import type {
   Selection,
   ToolInfo,
 } from './types.js';
-import { backupLogical, probeMysql, restoreLogical } from './mysql-logical.js';
+import { backupLogical, probeMysql, restoreLogical, verifyLogical } from './mysql-logical.js';
 import { backupPhysical, listPhysicalTools, probePhysical } from './mysql-physical.js';
 import { restorePhysical, verifyPreparePhysical } from './mysql-physical-restore.js';
 import { listTools } from './mysql-tools.js';
@@ -72,19 +72,22 @@ export class MysqlEngine implements Engine {
     }
   }
 
-  /** Extracts and prepares a physical backup's chain in the scratch dir (no target). */
+  /**
+   * Proves a backup restorable without a target: a physical chain is extracted and prepared in
+   * the scratch dir; a logical dump is read back and checked to be whole.
+   */
   async verifyPrepare(
     req: Omit<RestoreRequest, 'target' | 'options'>,
     ctx: EngineRunContext,
   ): Promise<{ facts: Record<string, unknown> }> {
     switch (req.type) {
+      case 'logical':
+        return verifyLogical(req, ctx);
       case 'physical':
       case 'incremental':
         return verifyPreparePhysical(req, ctx);
       default:
-        throw new DbsError('INVALID_ARGUMENT', `a ${req.type} backup has no prepare step to verify`, {
-          hint: 'verify --prepare applies to physical and incremental backups',
-        });
+        throw unsupported(req.type);
     }
   }
 }

@@ -115,6 +115,10 @@ describe('mysql logical: plans, runs, restores', () => {
 
       const v = await runLogged(['--json', 'backup', 'verify', backup.id]);
       expect(v.json().ok).toBe(true);
+      // --prepare reads the dump back: it starts with the header, ends with the trailer.
+      const vp = await runLogged(['--json', 'backup', 'verify', backup.id, '--prepare']);
+      expect(vp.code, vp.stderr).toBe(0);
+      expect(vp.json()).toMatchObject({ ok: true, prepared: { ok: true, facts: { databases: 1, dumpBytes: backup.rawBytes } } });
       const list = await runLogged(['--json', 'backup', 'list', '--plan', plan]);
       expect(list.json().map((x: { id: string }) => x.id)).toEqual([backup.id]);
       const rl = await runLogged(['--json', 'restore', 'list', '--backup', backup.id]);

@@ -17,7 +17,7 @@ import {
 import { optionFileText, quoteOptionValue, mapConnError, connTarget } from '../../src/engines/mysql-conn.js';
 import { grantPatternToRegExp, parseGrants, checkPrivileges, splitTableName } from '../../src/engines/mysql-schema.js';
 import { parseToolVersion, versionAtLeast, type ResolvedTool } from '../../src/engines/mysql-tools.js';
-import { planRestore, buildClientArgs } from '../../src/engines/mysql-logical.js';
+import { planRestore, buildClientArgs, verifyLogical } from '../../src/engines/mysql-logical.js';
 import { DbsError } from '../../src/errors.js';
 import { Secret } from '../../src/secret.js';
 
@@ -327,6 +327,32 @@ describe('DumpGuard', () => {
       expect((r.error as DbsError).code).toBe(code);
       expect((r.error as DbsError).message).toMatch(re);
     }
+  });
+});
+
+describe('verifyLogical (backup verify --prepare)', () => {
+  const ctx = { signal: new AbortController().signal, log: () => undefined, tmpDir: '/nonexistent' };
+  const req = (text: string, databases = ['d1', 'd2']) => ({
+    type: 'logical' as const,
+    selection: {},
+    facts: { databases },
+    artifacts: [{ name: 'dump.sql.zst', rawBytes: text.length, open: async () => Readable.from([Buffer.from(text.slice(0, 3000)), Buffer.from(text.slice(3000))]) }],
+  });
+  const problem = (text: string, databases?: string[]) =>
+    verifyLogical(req(text, databases), ctx).then(
+      () => 'ok',
+      (e: DbsError) => `${e.code}: ${e.message}`,
+    );
+
+  it('passes a whole dump and reports what it holds', async () => {
+    const r = await verifyLogical(req(FIXTURE), ctx);
+    expect(r.facts).toMatchObject({ dumpBytes: Buffer.byteLength(FIXTURE), databases: 2 });
+  });
+
+  it('fails a dump without its beginning, without its end, or without a database', async () => {
+    expect(await problem(FIXTURE.slice(FIXTURE.indexOf('(2),')))).toMatch(/^VERIFY_FAILED: .*beginning is missing/);
+    expect(await problem(FIXTURE.slice(0, -200))).toMatch(/^VERIFY_FAILED: .*trailer/);
+    expect(await problem(FIXTURE, ['d1', 'd2', 'd3'])).toMatch(/^VERIFY_FAILED: .*database\(s\) d3/);
   });
 });
 
