@@ -6,6 +6,7 @@ import { execa } from 'execa';
 import { DbsError, describeError } from '../errors.js';
 import { redactText } from '../secret.js';
 import type {
+  ArtifactReader,
   BackupOutcome,
   BackupRequest,
   EngineRunContext,
@@ -404,7 +405,8 @@ export async function restoreLogical(req: RestoreRequest, ctx: EngineRunContext)
   }
 }
 
-function dumpArtifact(artifacts: RestoreRequest['artifacts'], code: 'RESTORE_FAILED' | 'VERIFY_FAILED'): RestoreRequest['artifacts'][number] {
+/** The backup's dump artifact (by name, or the only one). */
+function dumpArtifact(artifacts: ArtifactReader[], code: 'RESTORE_FAILED' | 'VERIFY_FAILED'): ArtifactReader {
   const artifact = artifacts.find((a) => a.name === DUMP_ARTIFACT) ?? (artifacts.length === 1 ? artifacts[0] : undefined);
   if (!artifact) {
     throw new DbsError(code, `the backup has no "${DUMP_ARTIFACT}" artifact`, {
@@ -472,7 +474,7 @@ export function buildClientArgs(optionFile: string): string[] {
 async function runClient(
   tool: ResolvedTool,
   optionFile: string,
-  artifact: RestoreRequest['artifacts'][number],
+  artifact: ArtifactReader,
   filterOptions: SqlFilterOptions | undefined,
   plan: RestorePlan,
   t: ConnTarget,
