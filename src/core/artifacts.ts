@@ -312,3 +312,33 @@ export function artifactReaders(driver: PoolDriver, artifacts: StoredArtifact[],
     },
   }));
 }
+
+/**
+ * Proves artifacts whole before a restore sends any byte into a live target: first every
+ * artifact's size (a stat, no data read), then a full read of each against its sha256. The
+ * restore then streams them again (still checked). On a local pool the second read comes from
+ * the page cache; see docs for the cost measured on S3.
+ */
+export async function proveArtifactsWhole(driver: PoolDriver, artifacts: StoredArtifact[], signal: AbortSignal): Promise<void> {
+  for (const a of artifacts) {
+    const info = await driver.stat(a.key, { signal });
+    if (!info) {
+      throw new DbsError('VERIFY_FAILED', `artifact ${a.name} is missing from the pool`, { hint: 'the backup cannot be restored; restore another backup' });
+    }
+    if (info.size !== a.storedBytes) {
+      throw new DbsError('VERIFY_FAILED', `artifact ${a.name} is damaged: it is ${info.size} bytes, the manifest says ${a.storedBytes}; nothing was restored`, {
+        hint: 'restore another backup; run dbs backup verify on the others',
+      });
+    }
+  }
+  for (const a of artifacts) {
+    const verify = new VerifyStage({ sha256: a.sha256, storedBytes: a.storedBytes, name: a.name });
+    const drain = new Writable({ highWaterMark: STAGE_BUFFER, write: (_c, _e, cb) => cb() });
+    await new Promise<void>((resolve, reject) => {
+      void driver.get(a.key, { signal }).then(
+        (src) => pipeline(src, verify, drain, (err) => (err ? reject(err) : resolve())),
+        reject,
+      );
+    });
+  }
+}

@@ -9,6 +9,7 @@ import { planKey } from '../storage/layout.js';
 import { newId, type BackupRecord, type Catalog, type PlanRecord, type TaskRecord } from '../store/catalog.js';
 import { parseEndpoint } from './endpoints.js';
 import { validateName } from './names.js';
+import { checkPlanOptions } from './applicable.js';
 import { findPoolOrThrow, openPool, probePool } from './pools.js';
 import { describeRetention, hasRules, type Retention } from './retention.js';
 import { describeSchedule, nextRuns, parseSchedule, type Schedule, type ScheduleFlags } from './schedule.js';
@@ -33,6 +34,9 @@ export interface PlanInput extends ScheduleFlags {
   compress?: string;
   remark?: string;
   password?: Secret;
+  /** The flags the password came from (only their presence is read here). */
+  passwordEnv?: string;
+  passwordFile?: string;
   /** Incremental plans: the physical plan whose backups start the chain. */
   basePlan?: string;
   /** Incremental plans: take a full backup when the chain is missing or broken. */
@@ -75,6 +79,22 @@ export function parseRetention(i: Pick<PlanInput, 'keepDays' | 'keepLast' | 'kee
     return { keepForever: true };
   }
   return hasRules(r) ? r : undefined;
+}
+
+/** The plan option flags an input gives (selection and chain options). */
+function givenPlanFlags(i: PlanInput): string[] {
+  const f: Array<[string, unknown]> = [
+    ['--databases', i.databases],
+    ['--all-databases', i.allDatabases || undefined],
+    ['--tables', i.tables],
+    ['--match', i.match],
+    ['--base-plan', i.basePlan],
+    ['--auto-full', i.autoFull],
+    ['--verify-prepare', i.verifyPrepare],
+    ['--password-env', i.passwordEnv],
+    ['--password-file', i.passwordFile],
+  ];
+  return f.filter(([, v]) => v !== undefined).map(([k]) => k);
 }
 
 function splitList(v: string | undefined): string[] {
@@ -155,7 +175,6 @@ function resolveBasePlan(catalog: Catalog, i: PlanInput): PlanRecord | undefined
     throw new DbsError('USAGE', '--type incremental needs --base-plan PLAN', { hint: 'name the physical plan whose full backups start the chain' });
   }
   if (i.basePlan === undefined) {
-    if (i.autoFull) throw new DbsError('USAGE', '--auto-full applies to incremental plans', { hint: 'use it with --type incremental --base-plan PLAN' });
     return undefined;
   }
   if (i.type !== 'incremental') throw new DbsError('USAGE', '--base-plan applies to --type incremental', { hint: 'add --type incremental' });
@@ -240,6 +259,7 @@ export async function runPlanCreate(i: PlanInput, ctx: Context): Promise<{ plan:
   if (base && endpoint.url !== base.source.url) {
     throw new DbsError('INVALID_ARGUMENT', `an incremental plan must back up the server of its base plan (${base.source.url}), not ${endpoint.url}`, { hint: 'drop --source; it comes from --base-plan' });
   }
+  checkPlanOptions(kind, type, givenPlanFlags(i));
   const selection = parseSelection(kind, i, type);
   const pool = findPoolOrThrow(catalog, i.pool);
   const schedule: Schedule & { since?: string } = { ...(parseSchedule(i, ctx.clock()) ?? { kind: 'manual' }), since: ctx.clock().toISOString() };
@@ -321,6 +341,7 @@ export async function runPlanUpdate(i: PlanInput & { plan: string; name?: string
     if (pw !== undefined) endpoint.password = new Secret(pw);
   }
   if (i.password) endpoint.password = i.password;
+  checkPlanOptions(cur.sourceKind, i.type ?? cur.backupType, givenPlanFlags(i));
   const selectionGiven = i.databases !== undefined || i.tables !== undefined || i.allDatabases !== undefined || i.match !== undefined;
   const selection = selectionGiven ? parseSelection(cur.sourceKind, i, i.type ?? cur.backupType) : (cur.selection as unknown as Selection);
   const type = i.type ?? cur.backupType;

@@ -9,7 +9,8 @@ import { getEngine } from '../engines/registry.js';
 import type { BackupType, Endpoint, RestoreOptions, Selection } from '../engines/types.js';
 import { redactText, type Secret } from '../secret.js';
 import { newId, type RestoreRecord } from '../store/catalog.js';
-import { artifactReaders } from './artifacts.js';
+import { checkRestoreOptions } from './applicable.js';
+import { artifactReaders, proveArtifactsWhole } from './artifacts.js';
 import { makeScratch } from './scratch.js';
 import { findBackupOrThrow } from './backups.js';
 import { chainOf, openChain } from './chains.js';
@@ -28,6 +29,10 @@ export interface RestoreInput {
   /** Physical MySQL backups: start a server on the restored datadir on this port. */
   startPort?: number;
   password?: Secret;
+  /** The flag the password came from (--password-env / --password-file), if any. */
+  passwordFlag?: '--password-env' | '--password-file';
+  /** Asks for the target password; called only when the backup's target takes one. */
+  getPassword?: () => Promise<Secret | undefined>;
   /** SRC:DST */
   database?: string;
   tables?: string;
@@ -43,25 +48,48 @@ function parseRename(v: string | undefined): RestoreOptions['renameDatabase'] {
   return { from: m[1], to: m[2] };
 }
 
+/** The restore flags a request gives, as the user typed them. */
+function givenFlags(i: RestoreInput): string[] {
+  const f: Array<[string, unknown]> = [
+    ['--to', i.to],
+    ['--to-dir', i.toDir],
+    ['--to-datadir', i.toDatadir],
+    ['--start', i.startPort],
+    ['--database', i.database],
+    ['--tables', i.tables],
+    ['--replace', i.replace || undefined],
+    ['--flush', i.flush || undefined],
+  ];
+  return [...f.filter(([, v]) => v !== undefined).map(([k]) => k), ...(i.passwordFlag ? [i.passwordFlag] : [])];
+}
+
+const LOOPBACK = /^(localhost|127(\.\d{1,3}){3}|::1|0:0:0:0:0:0:0:1)$/i;
+
+/** Two endpoints name the same server (loopback names are one host). */
+function sameServer(a: Endpoint, b: Endpoint): boolean {
+  const host = (h: string | undefined) => (h && LOOPBACK.test(h) ? 'loopback' : (h ?? '').toLowerCase());
+  if (a.params.socket || b.params.socket) return a.params.socket === b.params.socket;
+  return host(a.host) === host(b.host) && a.port === b.port;
+}
+
 export async function runBackupRestore(i: RestoreInput, ctx: Context): Promise<RestoreRecord> {
   const catalog = ctx.catalog();
   const b = findBackupOrThrow(catalog, i.backup);
   const m = b.manifest as unknown as Manifest;
-  const given = [i.to !== undefined && '--to', i.toDir !== undefined && '--to-dir', i.toDatadir !== undefined && '--to-datadir'].filter(Boolean);
-  if (given.length !== 1) {
-    throw new DbsError('USAGE', given.length ? `${given.join(' and ')} are exclusive` : 'say where to restore: --to URL, --to-dir DIR (Redis snapshots) or --to-datadir DIR (physical MySQL)', {
-      hint: 'e.g. --to mysql://root@127.0.0.1:3306',
-    });
-  }
+  // Every option is checked against the engine's declaration for this backup type before
+  // anything connects: one that does not apply is a usage error, never ignored.
+  const spec = checkRestoreOptions(b.sourceKind, b.backupType, givenFlags(i));
   const dir = i.toDir ?? i.toDatadir;
   if (dir !== undefined && !isAbsolute(dir)) throw new DbsError('INVALID_PATH', `${i.toDir !== undefined ? '--to-dir' : '--to-datadir'} ${JSON.stringify(dir)} must be an absolute path`, { hint: 'e.g. /var/lib/restore' });
-  if (i.startPort !== undefined && i.toDatadir === undefined) throw new DbsError('USAGE', '--start applies to --to-datadir only', { hint: 'restore a physical backup with --to-datadir DIR --start --port N' });
   const target = i.to !== undefined ? parseEndpoint(i.to, '--to') : { kind: b.sourceKind as Endpoint['kind'], url: `file://${dir}`, path: dir, params: {} };
   const compatible = target.kind === b.sourceKind || (b.sourceKind === 'catalog' && target.kind === 'sqlite');
   if (!compatible) {
     throw new DbsError('INVALID_ARGUMENT', `backup ${b.id} is a ${b.sourceKind} backup; --to is a ${target.kind} target`, { hint: `restore it into a ${b.sourceKind}:// target` });
   }
-  if (i.password) target.password = i.password;
+  if (spec.options.includes('--password-env')) {
+    const pw = i.password ?? (await i.getPassword?.());
+    if (pw) target.password = pw;
+  }
   const renameDatabase = parseRename(i.database);
   const tables = i.tables ? i.tables.split(',').map((s) => s.trim()).filter(Boolean) : undefined;
   for (const t of tables ?? []) if (!/^[^.\s]+\.[^.\s]+$/.test(t)) throw new DbsError('INVALID_ARGUMENT', `--tables: ${JSON.stringify(t)} is not db.table`, { hint: 'e.g. --tables shop.orders' });
@@ -77,8 +105,8 @@ export async function runBackupRestore(i: RestoreInput, ctx: Context): Promise<R
   }
   // Restoring over the source itself, under the same names, needs an explicit yes.
   const src = parseEndpoint(m.source.url);
-  const sameServer = i.to !== undefined && src.host === target.host && src.port === target.port && (src.path ?? '') === (target.path ?? '');
-  if (sameServer && !renameDatabase) {
+  const overSource = i.to !== undefined && (target.kind === 'sqlite' ? src.path === target.path : sameServer(src, target) && (src.path ?? '') === (target.path ?? ''));
+  if (overSource && !renameDatabase) {
     const ok = ctx.yes || (ctx.prompt.enabled && (await ctx.prompt.confirm(`Restore ${b.id} over its own source ${target.url}?`, false)));
     if (!ok) {
       throw new DbsError('REFUSED', `${target.url} is the source of backup ${b.id}; restoring would overwrite it`, {
@@ -105,6 +133,16 @@ export async function runBackupRestore(i: RestoreInput, ctx: Context): Promise<R
   const chained = b.backupType === 'physical' || b.backupType === 'incremental';
   const opened = chained ? await openChain(ctx, chainOf(catalog, b), i.onProgress) : undefined;
   try {
+    if (spec.streamsIntoTarget && !opened) {
+      // This engine writes into the live target as it reads: the artifacts must be known whole
+      // (size, then sha256) before the first byte goes there.
+      try {
+        await proveArtifactsWhole(driver, m.artifacts, ctx.signal);
+      } catch (e) {
+        if (!(e instanceof DbsError) || e.code !== 'VERIFY_FAILED') throw e;
+        throw new DbsError('RESTORE_FAILED', `backup ${b.id} is damaged; nothing was written to ${target.url}: ${e.message}`, { hint: e.hint, cause: e });
+      }
+    }
     const out = await engine.restore(
       {
         target,

@@ -1,6 +1,7 @@
 // Connecting to a MySQL/MariaDB server: with mysql2 for our own queries (probe, sizes, checks
 // before a restore), and through a 0600 option file for the stock client tools, so that the
 // password never reaches argv. Errors are mapped to DbsError codes and never carry the password.
+import { serverHost } from './server-host.js';
 import { randomBytes } from 'node:crypto';
 import { rm, writeFile, chmod } from 'node:fs/promises';
 import { userInfo } from 'node:os';
@@ -27,7 +28,7 @@ export interface ConnTarget {
 export function connTarget(ep: Endpoint): ConnTarget {
   const socket = ep.params['socket'];
   return {
-    host: ep.host || 'localhost',
+    host: socket ? ep.host || 'localhost' : serverHost(ep),
     port: ep.port ?? DEFAULT_PORT,
     // Same default as the stock clients: the login name of the OS user.
     user: ep.user ?? safeUserName(),

@@ -43,6 +43,7 @@ import {
   type ResolvedSelection,
 } from './mysql-schema.js';
 import { chooseTool, type ResolvedTool } from './mysql-tools.js';
+import { TargetGuard } from './mysql-target-guard.js';
 
 /** The artifact name of a logical backup: one SQL stream. */
 export const DUMP_ARTIFACT = 'dump';
@@ -359,6 +360,7 @@ export async function restoreLogical(req: RestoreRequest, ctx: EngineRunContext)
   }
 
   // Refuse BEFORE writing anything when the restore would overwrite existing tables.
+  const guard = new TargetGuard();
   const server = await withConnection(t, 'target', ctx.signal, async (conn) => {
     const server = await serverInfo(conn);
     if (!req.options.replace) {
@@ -382,6 +384,9 @@ export async function restoreLogical(req: RestoreRequest, ctx: EngineRunContext)
         );
       }
     }
+    // What the target holds now, so that a failed restore can put it back (and with --replace,
+    // the objects it overwrites are moved aside until it succeeded).
+    await guard.prepare(conn, { databases: plan.targetDatabases, ...(plan.targetObjects ? { objects: plan.targetObjects } : {}), replace: Boolean(req.options.replace) });
     return server;
   });
 
@@ -398,10 +403,37 @@ export async function restoreLogical(req: RestoreRequest, ctx: EngineRunContext)
   );
 
   const optionFile = await writeOptionFile(ctx.tmpDir, t);
+  let out: RestoreOutcome;
   try {
-    return await runClient(tool, optionFile.path, artifact, filterOptions, plan, t, ctx, log);
+    out = await runClient(tool, optionFile.path, artifact, filterOptions, plan, t, ctx, log);
+  } catch (e) {
+    throw await undoRestore(guard, t, e, log);
   } finally {
     await optionFile.remove().catch(() => undefined);
+  }
+  await withConnection(t, 'target', AbortSignal.timeout(120_000), (conn) => guard.commit(conn));
+  return out;
+}
+
+/**
+ * Puts the target back after a failed restore (even when interrupted: with a fresh signal and
+ * a time limit) and returns the error to throw, saying whether the target is as it was.
+ */
+async function undoRestore(guard: TargetGuard, t: ConnTarget, e: unknown, log: (line: string) => void): Promise<unknown> {
+  try {
+    await withConnection(t, 'target', AbortSignal.timeout(120_000), (conn) => guard.rollback(conn));
+    log('the restore failed; the target was put back as it was');
+    if (e instanceof DbsError) return new DbsError(e.code, `${e.message}; the target was put back as it was`, { hint: e.hint?.replace(/;?\s*the target may hold a partial restore/, '') || undefined, cause: e.cause, details: { ...e.details, targetRestored: true } });
+    return e;
+  } catch (undoErr) {
+    const held = guard.describeHeld();
+    log(`putting the target back failed: ${describeError(undoErr)}`);
+    const msg = e instanceof DbsError ? e.message : describeError(e);
+    return new DbsError(e instanceof DbsError ? e.code : 'RESTORE_FAILED', `${msg}; putting the target back failed too: ${describeError(undoErr)}`, {
+      hint: `the target holds a partial restore${held ? `; ${held}` : ''}`,
+      cause: e,
+      details: { targetRestored: false },
+    });
   }
 }
 

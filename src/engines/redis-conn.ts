@@ -1,6 +1,7 @@
 // Connecting to a Redis server with ioredis for dbs: one connection, no endless retries, no
 // offline queue, a clear DbsError for the usual failures (unreachable, wrong password, ACL),
 // and the password kept out of every message.
+import { serverHost } from './server-host.js';
 import { Redis } from 'ioredis';
 import { DbsError } from '../errors.js';
 import { redactText } from '../secret.js';
@@ -103,7 +104,7 @@ export async function connectRedis(ep: Endpoint, opts: { role: RedisRole; signal
   opts.signal?.throwIfAborted();
   const socket = ep.params['socket'];
   const client = new Redis({
-    ...(socket ? { path: socket } : { host: ep.host ?? '127.0.0.1', port: ep.port ?? 6379 }),
+    ...(socket ? { path: socket } : { host: serverHost(ep), port: ep.port ?? 6379 }),
     ...(ep.params['tls'] === '1' || ep.params['tls'] === 'true' ? { tls: {} } : {}),
     protocol: 2,
     lazyConnect: true,

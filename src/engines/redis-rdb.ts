@@ -1,6 +1,7 @@
 // Redis snapshots with the stock tools: `redis-cli --rdb FILE` (the server streams an RDB as
 // it would to a replica) and `redis-check-rdb FILE` (the RDB parses to its end and its
 // checksum matches). The password reaches redis-cli through REDISCLI_AUTH, never argv.
+import { serverHost } from './server-host.js';
 import { stat } from 'node:fs/promises';
 import { execa } from 'execa';
 import { DbsError } from '../errors.js';
@@ -56,7 +57,7 @@ export function redisCliArgs(ep: Endpoint): string[] {
   const args: string[] = [];
   const socket = ep.params['socket'];
   if (socket) args.push('-s', socket);
-  else args.push('-h', ep.host ?? '127.0.0.1', '-p', String(ep.port ?? 6379));
+  else args.push('-h', serverHost(ep), '-p', String(ep.port ?? 6379));
   const user = redisUser(ep);
   if (user) args.push('--user', user);
   if (ep.params['tls'] === '1' || ep.params['tls'] === 'true') args.push('--tls');
