@@ -19,7 +19,7 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
-import { DbsError } from '../errors.js';
+import { DbsError, describeError } from '../errors.js';
 import { redactText } from '../secret.js';
 import { findOnPath } from '../which.js';
 import type {
@@ -58,6 +58,7 @@ import {
 } from './redis-rdb.js';
 
 export { checkRdb, type RdbCheck } from './redis-rdb.js';
+import { dumpDatabases, rollbackRestore, saveFlushed, saveReplaced, type Undo } from './redis-undo.js';
 export { encodeCommand, RespCommandParser } from './redis-resp.js';
 
 /** SCAN COUNT, and so the keys per DUMP pipeline. */
@@ -484,6 +485,35 @@ async function sendDump(
   return run;
 }
 
+/**
+ * Puts a Redis target back after a failed restore, over a new connection and with a fresh
+ * time limit (the restore's may be broken or aborted). Returns the error to throw.
+ */
+async function undoRestore(target: Endpoint, art: ArtifactReader, plan: TargetPlan, undo: Undo, e: unknown, ctx: EngineRunContext): Promise<unknown> {
+  const signal = AbortSignal.timeout(120_000);
+  let conn: RedisConnection | undefined;
+  try {
+    conn = await connectRedis(target, { role: 'target', signal, name: 'dbs-restore-undo' });
+    const client = conn.client;
+    await rollbackRestore(client, await art.open(), plan.map, undo, async (file) => {
+      await sendDump(client, createReadStream(file), { plan: { map: (d) => d }, flush: false, target, signal, name: 'the undo file' });
+    });
+    ctx.log('the restore failed; the target was put back as it was');
+    if (e instanceof DbsError) return new DbsError(e.code, `${e.message}; the target was put back as it was`, { hint: e.hint, cause: e.cause, details: { ...e.details, targetRestored: true } });
+    return e;
+  } catch (undoErr) {
+    ctx.log(`putting the target back failed: ${describeError(undoErr)}`);
+    const msg = e instanceof DbsError ? e.message : describeError(e);
+    return new DbsError(e instanceof DbsError ? e.code : 'RESTORE_FAILED', `${msg}; putting the target back failed too: ${describeError(undoErr)}`, {
+      hint: 'the target holds a partial restore',
+      cause: e,
+      details: { targetRestored: false },
+    });
+  } finally {
+    conn?.close();
+  }
+}
+
 // ---------------------------------------------------------------------------------------------
 // The engine
 
@@ -716,7 +746,20 @@ export class RedisEngine implements Engine {
           }
         }
       }
-      const run = await sendDump(c, await art.open(), { plan, flush, target, signal: ctx.signal, name: art.name });
+      // What the restore overwrites is saved first, so that a failure can put it back.
+      const absoluteTtl = await hasPexpiretime(c);
+      const targetDbs = backupDbs ? [...new Set(backupDbs.map(plan.map))] : await dumpDatabases(await art.open(), plan.map);
+      const undo: Undo = flush
+        ? await saveFlushed(() => createDumpStream(c, { databases: targetDbs, absoluteTtl, signal: ctx.signal, stats: { keys: {}, total: 0, rdbVersion: 0, bytes: 0 } }), targetDbs, ctx.tmpDir)
+        : replace
+          ? await saveReplaced(c, await art.open(), plan.map, { dir: ctx.tmpDir, absoluteTtl, signal: ctx.signal })
+          : { flushed: [] };
+      let run: RestoreRun;
+      try {
+        run = await sendDump(c, await art.open(), { plan, flush, target, signal: ctx.signal, name: art.name });
+      } catch (e) {
+        throw await undoRestore(target, art, plan, undo, e, ctx);
+      }
       ctx.log(`restored ${run.keys} keys into ${target.url}${run.flushed.length ? ` (flushed databases ${run.flushed.join(', ')} first)` : ''}`);
       return {
         bytes: run.bytes,

@@ -211,8 +211,8 @@ describe('a damaged artifact never reaches the target', () => {
         const target = `${DB}_dmg_${how}`;
         const r = await run(['backup', 'restore', b.id, '--to', mysqlUrl(), '--password-env', 'DB_PW', '--database', `${DB}:${target}`]);
         expect(r.code, r.stderr).toBe(1);
-        expect(r.stderr).toMatch(/damaged; nothing was written/);
         expect(await dbExists(target)).toBe(false);
+        expect(r.stderr).toMatch(/damaged; nothing was written/);
         writeFileSync(file, good);
       }
     } finally {
@@ -232,8 +232,8 @@ describe('a damaged artifact never reaches the target', () => {
       const target = `${DB}_dmg_s3`;
       const r = await run(['backup', 'restore', b.id, '--to', mysqlUrl(), '--password-env', 'DB_PW', '--database', `${DB}:${target}`]);
       expect(r.code, r.stderr).toBe(1);
-      expect(r.stderr).toMatch(/damaged; nothing was written/);
       expect(await dbExists(target)).toBe(false);
+      expect(r.stderr).toMatch(/damaged; nothing was written/);
       await s3.send(new PutObjectCommand({ Bucket: 'dbs', Key, Body: good }));
       const ok = await run(['backup', 'restore', b.id, '--to', mysqlUrl(), '--password-env', 'DB_PW', '--database', `${DB}:${target}`]);
       expect(ok.code, ok.stderr).toBe(0);
@@ -295,8 +295,8 @@ describe('a restore that fails midway leaves the target as it was', () => {
     const { r, killed } = await restoreKilledMidway(['backup', 'restore', backups['mysql-logical'].id, '--to', mysqlUrl(), '--password-env', 'DB_PW', '--database', `${DB}:${target}`]);
     expect(killed).toBe(true);
     expect(r.code).toBe(1);
-    expect(r.stderr).toMatch(/the target was put back as it was/);
     expect(await dbExists(target)).toBe(false);
+    expect(r.stderr).toMatch(/the target was put back as it was/);
     const rl = (await run(['--json', 'restore', 'list'])).json();
     expect(rl[0]).toMatchObject({ status: 'failed', target: mysqlUrl() });
   });
@@ -312,8 +312,8 @@ describe('a restore that fails midway leaves the target as it was', () => {
     const { r, killed } = await restoreKilledMidway(['backup', 'restore', backups['mysql-logical'].id, '--to', mysqlUrl(), '--password-env', 'DB_PW', '--database', `${DB}:${target}`, '--replace']);
     expect(killed).toBe(true);
     expect(r.code).toBe(1);
-    expect(r.stderr).toMatch(/the target was put back as it was/);
     expect(await dbFacts(target)).toEqual(before);
+    expect(r.stderr).toMatch(/the target was put back as it was/);
 
     const again = await run(['backup', 'restore', backups['mysql-logical'].id, '--to', mysqlUrl(), '--password-env', 'DB_PW', '--database', `${DB}:${target}`, '--replace']);
     expect(again.code, again.stderr).toBe(0);
@@ -323,4 +323,71 @@ describe('a restore that fails midway leaves the target as it was', () => {
     expect(after.triggers).toEqual(src.triggers);
     expect(after.tables).toEqual({ ...src.tables, extra: before.tables.extra });
   });
+});
+
+describe('a Redis restore that fails midway leaves the target as it was', () => {
+  /** Runs a restore and kills its connection (CLIENT KILL) once it is sending RESTOREs. */
+  async function killedMidway(port: number, args: string[]): Promise<{ r: CliResult; killed: boolean }> {
+    const { Redis } = await import('ioredis');
+    const admin = new Redis({ host: '127.0.0.1', port, maxRetriesPerRequest: 1 });
+    let killed = false;
+    let done = false;
+    const killer = (async () => {
+      while (!done && !killed) {
+        const list = String(await admin.call('CLIENT', 'LIST'));
+        const line = list.split('\n').find((l) => / name=dbs-restore /.test(l) && /cmd=restore\b/.test(l));
+        const id = line && /\bid=(\d+)/.exec(line)?.[1];
+        if (id) {
+          await admin.call('CLIENT', 'KILL', 'ID', id);
+          killed = true;
+        } else await new Promise((r) => setTimeout(r, 2));
+      }
+    })();
+    const r = await run(args);
+    done = true;
+    await killer;
+    admin.disconnect();
+    return { r, killed };
+  }
+
+  async function state(port: number, db: number) {
+    const { Redis } = await import('ioredis');
+    const c = new Redis({ host: '127.0.0.1', port, db, maxRetriesPerRequest: 1 });
+    try {
+      return { digest: String(await c.call('DEBUG', 'DIGEST')), size: await c.dbsize(), ttl: await c.pexpiretime('keep:ttl') };
+    } finally {
+      c.disconnect();
+    }
+  }
+
+  for (const mode of ['--replace', '--flush', 'none'] as const) {
+    it(`${mode === 'none' ? 'into an empty database' : mode}: the previous keys, values and TTLs survive`, async () => {
+      const dst = await startRedis();
+      try {
+        const { Redis } = await import('ioredis');
+        const c = new Redis({ host: '127.0.0.1', port: dst.port, maxRetriesPerRequest: 1 });
+        if (mode !== 'none') {
+          const p = c.pipeline();
+          for (let i = 0; i < 5000; i++) p.set(`k:${i}`, `old ${i}`);
+          for (let i = 0; i < 500; i++) p.set(`keep:${i}`, `mine ${i}`);
+          p.set('keep:ttl', 'x', 'EX', 7200);
+          await p.exec();
+        }
+        c.disconnect();
+        const before = await state(dst.port, 0);
+        const { r, killed } = await killedMidway(dst.port, ['backup', 'restore', backups['redis-logical'].id, '--to', `redis://127.0.0.1:${dst.port}/0`, ...(mode === 'none' ? [] : [mode])]);
+        expect(killed).toBe(true);
+        expect(r.code).toBe(1);
+        expect(await state(dst.port, 0)).toEqual(before);
+        expect(r.stderr).toMatch(/the target was put back as it was/);
+        // The same restore, not interrupted, writes the backup's keys (and keeps or drops the rest).
+        const ok = await run(['backup', 'restore', backups['redis-logical'].id, '--to', `redis://127.0.0.1:${dst.port}/0`, ...(mode === 'none' ? [] : [mode])]);
+        expect(ok.code, ok.stderr).toBe(0);
+        const after = await state(dst.port, 0);
+        expect(after.size).toBe(mode === '--replace' ? 20000 + 501 : 20000);
+      } finally {
+        await dst.stop();
+      }
+    });
+  }
 });
