@@ -1,4 +1,5 @@
 // doctor, progress on a terminal, the delete-during-restore refusal, and secrets at rest.
+import { randomBytes } from 'node:crypto';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -6,7 +7,7 @@ import { execa } from 'execa';
 import { describe, expect, it } from 'vitest';
 import { dbs } from '../support/cli.js';
 import { bigSqlite } from '../support/fixtures.js';
-import { tempDir } from '../support/testbed.js';
+import { mysqlConn, tempDir, testbed } from '../support/testbed.js';
 
 const BIN = new URL('../../bin/dbs.js', import.meta.url).pathname;
 
@@ -83,10 +84,18 @@ describe('secrets at rest', () => {
     await dbs(['pool', 'bind', 'p', '--type', 'local', '--path', pool], { home });
     const src = join(tempDir('src'), 'a.db');
     new Database(src).exec('CREATE TABLE t (x)');
-    // A SQLite source has no password; give the plan one through update to prove it stays out.
+    // A SQLite source has no password: giving it one is refused and leaves nothing behind.
     expect((await dbs(['plan', 'create', 'a', '--source', `sqlite://${src}`, '--pool', 'p'], { home })).code).toBe(0);
-    expect((await dbs(['plan', 'update', 'a', '--password-env', 'PW'], { home, env: { PW: secret } })).code).toBe(0);
+    expect((await dbs(['plan', 'update', 'a', '--password-env', 'PW'], { home, env: { PW: secret } })).code).toBe(2);
     expect((await dbs(['plan', 'run', 'a'], { home })).code).toBe(0);
+    // A MySQL source with that password: its plan file and manifest must not hold it.
+    const root = await mysqlConn(testbed().mariadb);
+    const user = `sec_${randomBytes(3).toString('hex')}`;
+    await root.query(`CREATE USER '${user}'@'127.0.0.1' IDENTIFIED BY '${secret}'; GRANT ALL PRIVILEGES ON *.* TO '${user}'@'127.0.0.1'; CREATE DATABASE IF NOT EXISTS sec_db; CREATE TABLE IF NOT EXISTS sec_db.t (x INT)`);
+    await root.end();
+    const m = await dbs(['plan', 'create', 'm', '--source', `mysql://${user}@127.0.0.1:${testbed().mariadb.port}`, '--password-env', 'PW', '--pool', 'p', '--databases', 'sec_db'], { home, env: { PW: secret } });
+    expect(m.code, m.stderr).toBe(0);
+    expect((await dbs(['plan', 'run', 'm'], { home })).code).toBe(0);
     const files: string[] = [];
     const walk = (d: string) => {
       for (const e of readdirSync(d)) {

@@ -334,7 +334,7 @@ describe('verifyLogical (backup verify --prepare)', () => {
   const ctx = { signal: new AbortController().signal, log: () => undefined, tmpDir: '/nonexistent' };
   const req = (text: string, databases = ['d1', 'd2']) => ({
     type: 'logical' as const,
-    selection: {},
+    selection: { databases: [], all: true, tables: [] },
     facts: { databases },
     artifacts: [{ name: 'dump.sql.zst', rawBytes: text.length, open: async () => Readable.from([Buffer.from(text.slice(0, 3000)), Buffer.from(text.slice(3000))]) }],
   });
