@@ -391,3 +391,38 @@ describe('a Redis restore that fails midway leaves the target as it was', () => 
     });
   }
 });
+
+describe('file restores (SQLite, RDB) put the result in place only when it checked out', () => {
+  it('a damaged artifact leaves an existing target file as it was (with --replace too) and no temp file', async () => {
+    const Database = (await import('better-sqlite3')).default;
+    const srcDb = join(tempDir('sqlite'), 'app.db');
+    const d = new Database(srcDb);
+    d.exec("CREATE TABLE t (x); INSERT INTO t SELECT value FROM json_each('[1,2,3]')");
+    d.close();
+    expect((await run(['plan', 'create', 'file-sqlite', '--source', `sqlite://${srcDb}`, '--pool', 'local'])).code).toBe(0);
+    const sq = (await run(['--json', 'plan', 'run', 'file-sqlite'])).json().backup;
+    const cases: Array<{ b: typeof sq; args: (dir: string) => string[]; file: (dir: string) => string }> = [
+      { b: sq, args: (dir) => ['--to', `sqlite://${join(dir, 'app.db')}`, '--replace'], file: (dir) => join(dir, 'app.db') },
+      { b: backups['redis-snapshot'], args: (dir) => ['--to-dir', dir, '--replace'], file: (dir) => join(dir, 'dump.rdb') },
+    ];
+    for (const c of cases) {
+      const art = join(poolDir, c.b.manifest.artifacts[0].key);
+      const good = readFileSync(art);
+      const dir = tempDir('filetarget');
+      writeFileSync(c.file(dir), 'previous content');
+      try {
+        writeFileSync(art, flip(good));
+        const r = await run(['backup', 'restore', c.b.id, ...c.args(dir)]);
+        expect(r.code, r.stderr).toBe(1);
+        expect(readFileSync(c.file(dir), 'utf8')).toBe('previous content');
+        const { readdirSync } = await import('node:fs');
+        expect(readdirSync(dir)).toEqual([c.file(dir).slice(dir.length + 1)]);
+      } finally {
+        writeFileSync(art, good);
+      }
+      const ok = await run(['backup', 'restore', c.b.id, ...c.args(dir)]);
+      expect(ok.code, ok.stderr).toBe(0);
+      expect(readFileSync(c.file(dir)).equals(Buffer.from('previous content'))).toBe(false);
+    }
+  });
+});
