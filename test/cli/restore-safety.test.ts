@@ -164,6 +164,15 @@ describe('restore options are checked against the backup type before anything co
     expect(r.stderr).toMatch(/--to mysql:\/\/USER@HOST:PORT/);
   });
 
+  it('restoring over the source is refused whatever name the same host goes by (127.0.0.1, localhost, [::1])', async () => {
+    const port = testbed().mariadb.port;
+    for (const host of ['127.0.0.1', 'localhost', '[::1]', '127.0.0.1']) {
+      const r = await run(['backup', 'restore', backups['mysql-logical'].id, '--to', `mysql://${USER}@${host}:${port}`, '--password-env', 'DB_PW']);
+      expect(r.code, `${host}: ${r.stderr}`).toBe(4);
+      expect(r.stderr).toMatch(/is the source of backup/);
+    }
+  });
+
   it('plan options that do not apply to the source and type are usage errors', async () => {
     const cases: Array<[string[], string]> = [
       [['--source', mysqlUrl(), '--databases', DB, '--match', 'a*'], '--match'],
