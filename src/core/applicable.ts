@@ -4,6 +4,11 @@
 import { DbsError } from '../errors.js';
 import { descriptorOf, type EngineDescriptor, type RestoreSpec, type TypeSpec } from '../engines/descriptors.js';
 
+/** The flags of a [flag, value] list that were given (value not undefined). */
+export function presentFlags(f: ReadonlyArray<readonly [string, unknown]>): string[] {
+  return f.filter(([, v]) => v !== undefined).map(([k]) => k);
+}
+
 function describeType(kind: string, type: string): string {
   return `a ${kind} ${type} backup`;
 }

@@ -9,7 +9,7 @@ import { planKey } from '../storage/layout.js';
 import { newId, type BackupRecord, type Catalog, type PlanRecord, type TaskRecord } from '../store/catalog.js';
 import { parseEndpoint } from './endpoints.js';
 import { validateName } from './names.js';
-import { checkPlanOptions } from './applicable.js';
+import { presentFlags, checkPlanOptions } from './applicable.js';
 import { findPoolOrThrow, openPool, probePool } from './pools.js';
 import { describeRetention, hasRules, type Retention } from './retention.js';
 import { describeSchedule, nextRuns, parseSchedule, type Schedule, type ScheduleFlags } from './schedule.js';
@@ -83,7 +83,7 @@ export function parseRetention(i: Pick<PlanInput, 'keepDays' | 'keepLast' | 'kee
 
 /** The plan option flags an input gives (selection and chain options). */
 function givenPlanFlags(i: PlanInput): string[] {
-  const f: Array<[string, unknown]> = [
+  return presentFlags([
     ['--databases', i.databases],
     ['--all-databases', i.allDatabases || undefined],
     ['--tables', i.tables],
@@ -93,8 +93,7 @@ function givenPlanFlags(i: PlanInput): string[] {
     ['--verify-prepare', i.verifyPrepare],
     ['--password-env', i.passwordEnv],
     ['--password-file', i.passwordFile],
-  ];
-  return f.filter(([, v]) => v !== undefined).map(([k]) => k);
+  ]);
 }
 
 function splitList(v: string | undefined): string[] {

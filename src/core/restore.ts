@@ -9,7 +9,7 @@ import { getEngine } from '../engines/registry.js';
 import type { BackupType, Endpoint, RestoreOptions, Selection } from '../engines/types.js';
 import { redactText, type Secret } from '../secret.js';
 import { newId, type RestoreRecord } from '../store/catalog.js';
-import { checkRestoreOptions } from './applicable.js';
+import { presentFlags, checkRestoreOptions } from './applicable.js';
 import { artifactReaders, proveArtifactsWhole } from './artifacts.js';
 import { makeScratch } from './scratch.js';
 import { findBackupOrThrow } from './backups.js';
@@ -50,7 +50,7 @@ function parseRename(v: string | undefined): RestoreOptions['renameDatabase'] {
 
 /** The restore flags a request gives, as the user typed them. */
 function givenFlags(i: RestoreInput): string[] {
-  const f: Array<[string, unknown]> = [
+  return presentFlags([
     ['--to', i.to],
     ['--to-dir', i.toDir],
     ['--to-datadir', i.toDatadir],
@@ -59,8 +59,9 @@ function givenFlags(i: RestoreInput): string[] {
     ['--tables', i.tables],
     ['--replace', i.replace || undefined],
     ['--flush', i.flush || undefined],
-  ];
-  return [...f.filter(([, v]) => v !== undefined).map(([k]) => k), ...(i.passwordFlag ? [i.passwordFlag] : [])];
+    ['--password-env', i.passwordFlag === '--password-env' || undefined],
+    ['--password-file', i.passwordFlag === '--password-file' || undefined],
+  ]);
 }
 
 const LOOPBACK = /^(localhost|127(\.\d{1,3}){3}|::1|0:0:0:0:0:0:0:1)$/i;

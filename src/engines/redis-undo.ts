@@ -63,39 +63,53 @@ export interface Undo {
   flushed: string[];
 }
 
+/** A key's DUMP payload and absolute expiry (ms since the epoch, 0 = none). */
+export interface DumpedKey {
+  key: Buffer;
+  absTtl: number;
+  payload: Buffer;
+}
+
+/**
+ * DUMPs a batch of keys of the selected database with their absolute expiry, in one pipeline.
+ * Keys that do not exist (vanished, expired) are left out.
+ */
+export async function dumpKeys(client: Redis, keys: Buffer[], absoluteTtl: boolean): Promise<DumpedKey[]> {
+  const pl = client.pipeline();
+  for (const k of keys) {
+    pl.callBuffer(absoluteTtl ? 'PEXPIRETIME' : 'PTTL', k);
+    pl.callBuffer('DUMP', k);
+  }
+  const sentAt = Date.now();
+  const res = (await pl.exec()) as PipelineResult;
+  if (!res) throw new Error('the DUMP pipeline was discarded');
+  const out: DumpedKey[] = [];
+  for (let i = 0; i < keys.length; i++) {
+    const [ttlErr, ttlRaw] = res[2 * i];
+    const [dumpErr, payload] = res[2 * i + 1];
+    if (ttlErr) throw ttlErr;
+    if (dumpErr) throw dumpErr;
+    const ttl = Number(ttlRaw);
+    if (payload === null || payload === undefined || ttl === -2) continue;
+    out.push({ key: keys[i], absTtl: ttl === -1 ? 0 : absoluteTtl ? ttl : sentAt + ttl, payload: payload as Buffer });
+  }
+  return out;
+}
+
 /** --replace: saves the current value of each key of the dump that exists in the target. */
 export async function saveReplaced(client: Redis, dump: Readable, map: (db: string) => string, o: { dir: string; absoluteTtl: boolean; signal: AbortSignal }): Promise<Undo> {
   const file = join(o.dir, 'undo.resp');
   const out = createWriteStream(file, { mode: 0o600 });
   let saved = 0;
-  let current: string | undefined;
   try {
     await forEachKeyBatch(dump, map, async (db, keys) => {
       o.signal.throwIfAborted();
-      const pl = client.pipeline();
-      pl.call('SELECT', db);
-      for (const k of keys) {
-        pl.callBuffer(o.absoluteTtl ? 'PEXPIRETIME' : 'PTTL', k);
-        pl.callBuffer('DUMP', k);
-      }
-      const sentAt = Date.now();
-      const res = (await pl.exec()) as PipelineResult;
-      if (!res) throw new Error('the DUMP pipeline for the undo file was discarded');
-      const parts: Buffer[] = [];
-      if (current !== db) {
-        parts.push(encodeCommand(['SELECT', db]));
-        current = db;
-      }
-      for (let i = 0; i < keys.length; i++) {
-        const [ttlErr, ttlRaw] = res[1 + 2 * i];
-        const [dumpErr, payload] = res[2 + 2 * i];
-        if (ttlErr) throw ttlErr;
-        if (dumpErr) throw dumpErr;
-        const ttl = Number(ttlRaw);
-        if (payload === null || payload === undefined || ttl === -2) continue; // not in the target
-        pushRestoreCommand(parts, keys[i], ttl === -1 ? 0 : o.absoluteTtl ? ttl : sentAt + ttl, payload as Buffer);
-        saved++;
-      }
+      await client.call('SELECT', db);
+      const found = await dumpKeys(client, keys, o.absoluteTtl);
+      if (found.length === 0) return;
+      const parts: Buffer[] = [encodeCommand(['SELECT', db])];
+      for (const k of found) pushRestoreCommand(parts, k.key, k.absTtl, k.payload);
+      saved += found.length;
       if (!out.write(Buffer.concat(parts))) await once(out, 'drain');
     });
   } finally {

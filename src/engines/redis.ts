@@ -58,7 +58,7 @@ import {
 } from './redis-rdb.js';
 
 export { checkRdb, type RdbCheck } from './redis-rdb.js';
-import { dumpDatabases, rollbackRestore, saveFlushed, saveReplaced, type Undo } from './redis-undo.js';
+import { dumpDatabases, dumpKeys, rollbackRestore, saveFlushed, saveReplaced, type Undo } from './redis-undo.js';
 export { encodeCommand, RespCommandParser } from './redis-resp.js';
 
 /** SCAN COUNT, and so the keys per DUMP pipeline. */
@@ -159,28 +159,12 @@ async function* dumpChunks(client: Redis, o: DumpOptions): AsyncGenerator<Buffer
       if (cursor !== '0') next = scan(cursor);
       if (keys.length > 0) {
         o.signal?.throwIfAborted();
-        const pl = client.pipeline();
-        for (const k of keys) {
-          pl.callBuffer(o.absoluteTtl ? 'PEXPIRETIME' : 'PTTL', k);
-          pl.callBuffer('DUMP', k);
-        }
-        const sentAt = Date.now();
-        const res = (await pl.exec()) as PipelineResult;
-        if (!res) throw new Error('the DUMP pipeline was discarded');
         const parts: Buffer[] = [];
         let n = 0;
-        for (let i = 0; i < keys.length; i++) {
-          const [ttlErr, ttlRaw] = res[2 * i];
-          const [dumpErr, payload] = res[2 * i + 1];
-          if (ttlErr) throw ttlErr;
-          if (dumpErr) throw dumpErr;
-          if (payload === null || payload === undefined) continue; // vanished since SCAN
-          const ttl = Number(ttlRaw);
-          if (ttl === -2) continue; // vanished (or expired) since SCAN
-          const abs = ttl === -1 ? 0 : o.absoluteTtl ? ttl : sentAt + ttl;
-          const p = payload as Buffer;
+        for (const k of await dumpKeys(client, keys, o.absoluteTtl)) {
+          const p = k.payload;
           if (p.length >= 10) o.stats.rdbVersion = Math.max(o.stats.rdbVersion, p.readUInt16LE(p.length - 10));
-          pushRestoreCommand(parts, keys[i], abs, p);
+          pushRestoreCommand(parts, k.key, k.absTtl, p);
           n++;
         }
         o.stats.keys[db] += n;
