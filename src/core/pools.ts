@@ -207,8 +207,7 @@ export async function runPoolBind(o: BindPoolOptions, ctx: Context): Promise<Bin
   try {
     let bucketCreated = false;
     if (o.type === 's3') {
-      const { S3Driver } = await import('../storage/s3.js');
-      bucketCreated = (await (driver as InstanceType<typeof S3Driver>).ensureBucket(defaultBucket, { signal: ctx.signal })) === 'created';
+      bucketCreated = (await (driver as import('../storage/s3.js').S3Driver).ensureBucket(defaultBucket, { signal: ctx.signal })) === 'created';
     }
     const probe = await probePool(driver, ctx.signal);
     const marker = await readMarker(driver, ctx.signal);
