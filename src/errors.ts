@@ -34,6 +34,7 @@ const codes = {
   POOL_NOT_FOUND: ExitCode.notFound,
   PLAN_NOT_FOUND: ExitCode.notFound,
   BACKUP_NOT_FOUND: ExitCode.notFound,
+  BACKUP_MISSING: ExitCode.notFound,
   TASK_NOT_FOUND: ExitCode.notFound,
   RESTORE_NOT_FOUND: ExitCode.notFound,
   OBJECT_NOT_FOUND: ExitCode.notFound,

@@ -40,8 +40,8 @@ Examples:
           x.length === 0
             ? 'no backups'
             : table(
-                ['BACKUP', 'PLAN', 'TYPE', 'POOL', 'ENDED', 'RAW', 'STORED', 'RATIO'],
-                x.map((b) => [b.id, b.planName, `${b.sourceKind} ${b.backupType}`, b.poolName, fmtTime(b.endedAt), fmtBytes(b.rawBytes), fmtBytes(b.storedBytes), b.ratio ?? '-']),
+                ['BACKUP', 'PLAN', 'TYPE', 'POOL', 'STATUS', 'ENDED', 'RAW', 'STORED', 'RATIO'],
+                x.map((b) => [b.id, b.planName, `${b.sourceKind} ${b.backupType}`, b.poolName, b.status, fmtTime(b.endedAt), fmtBytes(b.rawBytes), fmtBytes(b.storedBytes), b.ratio ?? '-']),
               ),
         );
       }),

@@ -9,6 +9,8 @@ import type { BackupRecord, Catalog } from '../store/catalog.js';
 import { getEngine } from '../engines/registry.js';
 import type { BackupType, Selection } from '../engines/types.js';
 import { VerifyStage } from './artifacts.js';
+import { checkPoolManifest, ensurePoolOnline } from './pool-manifest.js';
+import { sweepStaleUploads } from './recovery.js';
 import { makeScratch } from './scratch.js';
 import { chainOf, dependentsOf, openChain } from './chains.js';
 import { pidAlive } from './locks.js';
@@ -115,10 +117,13 @@ export async function runBackupVerify(o: { backup: string; prepare?: boolean }, 
   const driver = await openPool(ctx, pool);
   const out: VerifyResult = { backup: b.id, ok: true, artifacts: [] };
   try {
-    const stored = await driver.stat(manifestKey(b.planId, b.id), { signal: ctx.signal });
-    if (!stored) {
+    // Offline is not damaged: an unmounted pool or a dead endpoint is exit 6.
+    await ensurePoolOnline(driver, pool.name, ctx.signal);
+    await sweepStaleUploads(ctx, driver, pool, () => undefined);
+    const mc = await checkPoolManifest(ctx, driver, b);
+    if (!mc.ok) {
       out.ok = false;
-      out.artifacts.push({ name: 'manifest.json', ok: false, bytes: 0, problem: 'missing from the pool' });
+      out.artifacts.push({ name: 'manifest.json', ok: false, bytes: 0, problem: mc.problem });
     }
     for (const a of m.artifacts) {
       const v = new VerifyStage({ sha256: a.sha256, storedBytes: a.storedBytes, name: a.name });

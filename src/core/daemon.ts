@@ -5,10 +5,10 @@
 import { hostname } from 'node:os';
 import type { Context } from '../context.js';
 import { DbsError } from '../errors.js';
-import { backupsPrefix } from '../storage/layout.js';
-import type { PlanRecord } from '../store/catalog.js';
+import type { PlanRecord, TaskRecord } from '../store/catalog.js';
 import { acquire, pidAlive } from './locks.js';
 import { openPool, probePool } from './pools.js';
+import { settleDeadTask, sweepStaleUploads } from './recovery.js';
 import { sweepScratch } from './scratch.js';
 import { dueSlot, lastScheduledRun, OFFLINE_REASON, probeOfflinePlan, runScheduled } from './scheduler.js';
 import { nextRuns, type Schedule } from './schedule.js';
@@ -59,30 +59,29 @@ export async function recoverInterrupted(ctx: Context, log: (e: DaemonEvent) => 
   const catalog = ctx.catalog();
   const host = hostname();
   let n = 0;
+  const dead: TaskRecord[] = [];
   for (const status of ['running', 'queued'] as const) {
     for (const t of catalog.listTasks({ status, limit: 100_000 })) {
       if (t.host !== host || (t.pid !== null && pidAlive(t.pid))) continue;
       catalog.updateTask(t.id, { status: 'interrupted', endedAt: catalog.now(), errorCode: 'INTERRUPTED', errorMessage: `the process running it (pid ${t.pid}) died` });
       catalog.recordEvent({ resourceKind: 'plan', resourceId: t.planId, type: 'task.interrupted', level: 'warning', message: `task ${t.id} was left running by dead pid ${t.pid}` });
       log({ event: 'task.recovered', level: 'warning', message: `task ${t.id} of ${t.planName} was left running by dead pid ${t.pid}; marked interrupted`, plan: t.planName, task: t.id });
+      if (status === 'running') dead.push(t);
       n++;
     }
   }
   for (const r of catalog.listRestores({ status: 'running' })) {
     if (r.host === host && r.pid !== null && !pidAlive(r.pid)) catalog.updateRestore(r.id, { status: 'interrupted', endedAt: catalog.now(), errorCode: 'INTERRUPTED', errorMessage: `the process running it (pid ${r.pid}) died` });
   }
-  // Incomplete uploads of plans that no live process is running now.
-  const live = new Set(catalog.listTasks({ status: 'running', limit: 100_000 }).filter((t) => t.pid !== null && pidAlive(t.pid)).map((t) => t.planId));
+  // Per pool: adopt or remove what dead tasks left, then abort stale uploads.
   for (const pool of catalog.listPools()) {
-    const plans = catalog.listPlans({ poolId: pool.id }).filter((p) => !live.has(p.id));
-    if (!plans.length) continue;
+    const plans = new Set(catalog.listPlans({ poolId: pool.id }).map((p) => p.id));
+    if (plans.size === 0) continue;
     try {
       const driver = await openPool(ctx, pool);
       try {
-        for (const p of plans) {
-          const aborted = await driver.abortIncomplete(backupsPrefix(p.id), { signal: ctx.signal });
-          if (aborted) log({ event: 'uploads.aborted', level: 'warning', message: `aborted ${aborted} incomplete upload(s) of plan ${p.name} in pool ${pool.name}`, plan: p.name });
-        }
+        for (const t of dead.filter((x) => plans.has(x.planId))) await settleDeadTask(ctx, driver, t, log);
+        await sweepStaleUploads(ctx, driver, pool, log);
       } finally {
         await driver.close();
       }

@@ -6,7 +6,7 @@ import { buffer } from 'node:stream/consumers';
 import type { Context } from '../context.js';
 import { DbsError, describeError } from '../errors.js';
 import { Secret } from '../secret.js';
-import { POOL_FORMAT_VERSION, POOL_MARKER_KEY, probeKey } from '../storage/layout.js';
+import { POOL_FORMAT_VERSION, POOL_MARKER_KEY, backupsPrefix, manifestKey, probeKey } from '../storage/layout.js';
 import { openDriver } from '../storage/registry.js';
 import type { PoolDriver } from '../storage/types.js';
 import { newId, type Catalog, type LocalPoolConfig, type PoolConfig, type PoolRecord, type S3PoolConfig } from '../store/catalog.js';
@@ -320,7 +320,30 @@ export interface PoolCheckResult {
   id: string;
   status: 'online' | 'offline';
   latencyMs: number | null;
+  /** Incomplete uploads of dead tasks that the check aborted. */
+  abortedUploads?: number;
+  /** Backups of this pool whose manifest is gone (now `missing` in the catalog). */
+  missingBackups?: string[];
   error?: { code: string; message: string };
+}
+
+/** One listing of the pool's manifests; catalog backups whose manifest is absent become `missing`. */
+async function markMissingBackups(ctx: Context, driver: PoolDriver, p: PoolRecord): Promise<string[]> {
+  const catalog = ctx.catalog();
+  const present = new Set<string>();
+  for await (const o of driver.list(backupsPrefix(), { signal: ctx.signal })) if (o.key.endsWith('/manifest.json')) present.add(o.key);
+  const missing: string[] = [];
+  for (const b of catalog.listBackups({ poolId: p.id })) {
+    const there = present.has(manifestKey(b.planId, b.id));
+    if (!there && b.status === 'available') {
+      catalog.transaction(() => {
+        catalog.updateBackup(b.id, { status: 'missing' });
+        catalog.recordEvent({ resourceKind: 'plan', resourceId: b.planId, type: 'backup.missing', level: 'error', message: `${b.id}: its manifest is gone from pool ${p.name}; the backup no longer exists there` });
+      });
+    } else if (there && b.status === 'missing') catalog.updateBackup(b.id, { status: 'available' });
+    if (!there) missing.push(b.id);
+  }
+  return missing;
 }
 
 /** Probes a pool and records its status; a failed check sets ctx.exitCode. */
@@ -335,7 +358,10 @@ export async function runPoolCheck(o: { pool: string }, ctx: Context): Promise<P
       if (!m) throw new DbsError('POOL_CHECK_FAILED', `${driver.location}: the pool marker ${POOL_MARKER_KEY} is missing`, { hint: 'was the pool emptied? unbind and bind it again' });
       if (m.id !== p.id) throw new DbsError('POOL_CHECK_FAILED', `${driver.location}: holds pool ${m.id}, not ${p.id}`, { hint: 'the location now belongs to another pool' });
       catalog.setPoolStatus(p.id, 'online', '', probe.latencyMs);
-      return { pool: p.name, id: p.id, status: 'online', latencyMs: probe.latencyMs };
+      const { sweepStaleUploads } = await import('./recovery.js');
+      const abortedUploads = await sweepStaleUploads(ctx, driver, p, () => undefined);
+      const missingBackups = await markMissingBackups(ctx, driver, p);
+      return { pool: p.name, id: p.id, status: 'online', latencyMs: probe.latencyMs, abortedUploads, missingBackups };
     } finally {
       await driver.close();
     }

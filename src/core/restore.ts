@@ -8,7 +8,7 @@ import { DbsError, describeError, isAbort } from '../errors.js';
 import { getEngine } from '../engines/registry.js';
 import type { BackupType, Endpoint, RestoreOptions, Selection } from '../engines/types.js';
 import { redactText, type Secret } from '../secret.js';
-import { newId, type RestoreRecord } from '../store/catalog.js';
+import { newId, type BackupRecord, type RestoreRecord } from '../store/catalog.js';
 import { presentFlags, checkRestoreOptions } from './applicable.js';
 import { artifactReaders, proveArtifactsWhole } from './artifacts.js';
 import { makeScratch } from './scratch.js';
@@ -17,6 +17,7 @@ import { chainOf, openChain } from './chains.js';
 import { parseEndpoint } from './endpoints.js';
 import type { Manifest } from './manifest.js';
 import { openPool } from './pools.js';
+import { checkPoolManifest, ensurePoolOnline } from './pool-manifest.js';
 
 export interface RestoreInput {
   backup: string;
@@ -73,6 +74,32 @@ function sameServer(a: Endpoint, b: Endpoint): boolean {
   return host(a.host) === host(b.host) && a.port === b.port;
 }
 
+/**
+ * Before a restore touches anything: the pool answers, and the manifest of the backup (and of
+ * every backup of its chain) is in it and agrees with the catalog.
+ */
+async function checkBackupInPool(ctx: Context, b: BackupRecord, poolName: string): Promise<void> {
+  const catalog = ctx.catalog();
+  const pool = catalog.getPool(b.poolId)!;
+  const driver = await openPool(ctx, pool);
+  try {
+    await ensurePoolOnline(driver, poolName, ctx.signal);
+    for (const link of chainOf(catalog, b)) {
+      const mc = await checkPoolManifest(ctx, driver, link);
+      if (mc.ok) continue;
+      const which = link.id === b.id ? `backup ${b.id}` : `backup ${link.id}, which ${b.id} builds on,`;
+      if (mc.missing) {
+        throw new DbsError('BACKUP_MISSING', `${which} no longer exists in pool ${poolName}: ${mc.problem}; nothing was restored`, {
+          hint: 'a backup exists only while its manifest is in the pool; restore another backup (see: dbs backup list)',
+        });
+      }
+      throw new DbsError('VERIFY_FAILED', `${which} is damaged: ${mc.problem}; nothing was restored`, { hint: 'restore another backup; run dbs backup verify on the others' });
+    }
+  } finally {
+    await driver.close();
+  }
+}
+
 export async function runBackupRestore(i: RestoreInput, ctx: Context): Promise<RestoreRecord> {
   const catalog = ctx.catalog();
   const b = findBackupOrThrow(catalog, i.backup);
@@ -118,6 +145,7 @@ export async function runBackupRestore(i: RestoreInput, ctx: Context): Promise<R
   const pool = catalog.getPool(b.poolId);
   if (!pool) throw new DbsError('POOL_NOT_FOUND', `the pool ${b.poolId} of backup ${b.id} is not bound`, { hint: 'bind it again' });
   const engine = await getEngine(b.sourceKind);
+  await checkBackupInPool(ctx, b, pool.name);
   const record = catalog.insertRestore({
     id: newId('restore'),
     backupId: b.id,

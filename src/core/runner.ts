@@ -22,6 +22,7 @@ import { acquire } from './locks.js';
 import { MANIFEST_FORMAT, newBackupId, type Manifest } from './manifest.js';
 import { planEndpoint } from './plans.js';
 import { openPool } from './pools.js';
+import { sweepStaleUploads } from './recovery.js';
 
 const STDERR_TAIL_LINES = 30;
 
@@ -110,6 +111,8 @@ export async function runPlanOnce(plan: PlanRecord, o: RunOptions, ctx: Context)
     if (!pool) throw new DbsError('POOL_NOT_FOUND', `the pool ${plan.poolId} of plan ${plan.name} is not bound`, { hint: 'bind it again or update the plan' });
     driver = await openPool(ctx, pool);
     await checkPoolReachable(ctx, pool, driver);
+    // Uploads that tasks of dead processes left in this pool (this plan's too: we hold its lock).
+    await sweepStaleUploads(ctx, driver, pool, () => undefined, plan.id).catch(() => undefined);
     const engine = await getEngine(plan.sourceKind);
     tmpDir = await makeScratch(ctx, 'task');
     const sink = new PoolSink({

@@ -102,7 +102,8 @@ export interface BackupRecord {
   planName: string;
   taskId: string | null;
   poolId: string;
-  status: 'available' | 'deleting';
+  /** missing: dbs saw the backup's manifest gone from its pool (verify, restore, pool check). */
+  status: 'available' | 'deleting' | 'missing';
   sourceKind: string;
   backupType: string;
   parentId: string | null;

@@ -137,4 +137,30 @@ export const migrations: Migration[] = [
       );
     `,
   },
+  {
+    version: 4,
+    name: "backups may be 'missing' (dbs saw their manifest gone from the pool)",
+    sql: `
+      CREATE TABLE backups_v4 (
+        id            TEXT PRIMARY KEY,
+        plan_id       TEXT NOT NULL,
+        plan_name     TEXT NOT NULL,
+        task_id       TEXT,
+        pool_id       TEXT NOT NULL,
+        status        TEXT NOT NULL DEFAULT 'available' CHECK (status IN ('available', 'deleting', 'missing')),
+        source_kind   TEXT NOT NULL,
+        backup_type   TEXT NOT NULL,
+        parent_id     TEXT,
+        raw_bytes     INTEGER NOT NULL,
+        stored_bytes  INTEGER NOT NULL,
+        started_at    TEXT NOT NULL,
+        ended_at      TEXT NOT NULL,
+        manifest      TEXT NOT NULL
+      );
+      INSERT INTO backups_v4 SELECT id, plan_id, plan_name, task_id, pool_id, status, source_kind, backup_type, parent_id, raw_bytes, stored_bytes, started_at, ended_at, manifest FROM backups;
+      DROP TABLE backups;
+      ALTER TABLE backups_v4 RENAME TO backups;
+      CREATE INDEX backups_plan ON backups (plan_id, ended_at);
+    `,
+  },
 ];

@@ -1,0 +1,64 @@
+// The rule: a backup exists when, and only when, its manifest is in its pool. Every entry point
+// that reads a backup (verify, restore) first proves the pool online (its marker answers: an
+// unmounted folder or a dead endpoint is "offline", exit 6, never "damaged"), then reads the
+// pool's manifest and compares it with the catalog's copy. A manifest that is gone marks the
+// backup `missing` in the catalog; one that does not parse or disagrees is a damaged backup.
+import { buffer } from 'node:stream/consumers';
+import type { Context } from '../context.js';
+import { DbsError } from '../errors.js';
+import { manifestKey, POOL_MARKER_KEY } from '../storage/layout.js';
+import type { PoolDriver } from '../storage/types.js';
+import type { BackupRecord } from '../store/catalog.js';
+import type { Manifest } from './manifest.js';
+
+/** Throws POOL_UNREACHABLE (exit 6) when the pool does not answer or its marker is gone. */
+export async function ensurePoolOnline(driver: PoolDriver, poolName: string, signal: AbortSignal): Promise<void> {
+  const marker = await driver.stat(POOL_MARKER_KEY, { signal });
+  if (!marker) {
+    throw new DbsError('POOL_UNREACHABLE', `pool ${poolName} (${driver.location}) is offline: its marker ${POOL_MARKER_KEY} is not there`, {
+      hint: 'is the pool mounted (local) or the bucket and prefix right (s3)? check it with: dbs pool check',
+    });
+  }
+}
+
+export type ManifestCheck = { ok: true; manifest: Manifest } | { ok: false; missing: boolean; problem: string };
+
+function artifactFacts(m: { artifacts?: Manifest['artifacts'] }): string {
+  return JSON.stringify((m.artifacts ?? []).map((a) => [a.name, a.key, a.storedBytes, a.sha256]));
+}
+
+/**
+ * Reads the backup's manifest from its pool and compares it with the catalog's copy. A missing
+ * manifest is recorded (the backup becomes `missing`, with an event).
+ */
+export async function checkPoolManifest(ctx: Context, driver: PoolDriver, b: BackupRecord): Promise<ManifestCheck> {
+  const key = manifestKey(b.planId, b.id);
+  const catalog = ctx.catalog();
+  if (!(await driver.stat(key, { signal: ctx.signal }))) {
+    if (b.status !== 'missing') {
+      catalog.transaction(() => {
+        catalog.updateBackup(b.id, { status: 'missing' });
+        catalog.recordEvent({ resourceKind: 'plan', resourceId: b.planId, type: 'backup.missing', level: 'error', message: `${b.id}: its manifest is gone from pool ${driver.location}; the backup no longer exists there` });
+      });
+    }
+    return { ok: false, missing: true, problem: `its manifest ${key} is missing from the pool` };
+  }
+  const text = (await buffer(await driver.get(key, { signal: ctx.signal }))).toString('utf8');
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    return { ok: false, missing: false, problem: `its manifest ${key} in the pool is not JSON` };
+  }
+  const m = parsed as Partial<Manifest> | null;
+  if (!m || typeof m !== 'object' || !Array.isArray(m.artifacts) || typeof m.backupId !== 'string') {
+    return { ok: false, missing: false, problem: `its manifest ${key} in the pool is not a dbs manifest` };
+  }
+  const ours = b.manifest as { artifacts?: Manifest['artifacts'] };
+  const differs: string[] = [];
+  if (m.backupId !== b.id) differs.push(`backup id ${JSON.stringify(m.backupId)}`);
+  if (artifactFacts(m) !== artifactFacts(ours)) differs.push('its artifacts (names, sizes or sha256)');
+  if (differs.length > 0) return { ok: false, missing: false, problem: `its manifest in the pool disagrees with the catalog's copy: ${differs.join(', ')}` };
+  if (b.status === 'missing') catalog.updateBackup(b.id, { status: 'available' });
+  return { ok: true, manifest: m as Manifest };
+}
