@@ -159,7 +159,7 @@ async function prepareCheck(ctx: Context, b: BackupRecord): Promise<NonNullable<
   if (!engine.verifyPrepare) {
     throw new DbsError('INVALID_ARGUMENT', `--prepare applies to MySQL/MariaDB backups; ${b.id} is a ${b.sourceKind} ${b.backupType} backup`, { hint: 'drop --prepare' });
   }
-  const check = b.backupType === 'logical' ? 'dump read back whole (header, trailer, every database)' : 'extracted and prepared with its chain';
+  const check = b.backupType === 'logical' ? 'dump read back whole (header, trailer, every database, a data section for every table)' : 'extracted and prepared with its chain';
   const catalog = ctx.catalog();
   const opened = await openChain(ctx, chainOf(catalog, b));
   const tmpDir = await makeScratch(ctx, 'verify');

@@ -34,6 +34,8 @@ export interface DumpPlan {
  *  --no-tablespaces       tablespaces need PROCESS and only matter for NDB; without it
  *                         MySQL 8's mysqldump prints an "Error:" line for users lacking PROCESS
  *  --max-allowed-packet=1G  rows up to the protocol maximum can be read
+ *  --verbose              the tool's account of each table on stderr (DumpAccount): on the
+ *                         framed path it is what tells that every table's rows were dumped
  *  --master-data=2        (MySQL >= 8.0.26: --source-data=2) binlog coordinates as a comment,
  *                         only when the server writes a binlog. MariaDB takes them from the
  *                         snapshot itself (binlog_snapshot_file/position), no FTWRL.
@@ -59,6 +61,7 @@ export function buildDumpArgs(tool: ResolvedTool, optionFile: string, plan: Dump
     '--triggers',
     '--no-tablespaces',
     '--max-allowed-packet=1G',
+    '--verbose',
   ];
   if (plan.routinesAndEvents) args.push('--routines', '--events');
   if (tool.flavor === 'mysql') {
@@ -87,7 +90,13 @@ const HEAD_BYTES = 64 * 1024;
 const TAIL_BYTES = 4 * 1024;
 const TRAILER = Buffer.from('\n-- Dump completed');
 
-export type DumpGuardOptions = ToolGuardOptions;
+export interface DumpGuardOptions extends ToolGuardOptions {
+  /**
+   * The tool's --verbose account of each table (fed from its stderr): what tells, on the
+   * edges-only path, that every table's rows were dumped.
+   */
+  account?: DumpAccount;
+}
 
 /**
  * What dbs keeps of a dump as it passes: the first 64 KiB (header, binlog coordinates), the last
@@ -101,6 +110,8 @@ export class DumpView {
   bytes = 0;
   /** The databases and objects the dump holds, read from its section titles as it passes. */
   readonly index = new DumpIndex();
+  /** False once only the edges were handed over (the index then knows nothing). */
+  whole = true;
 
   feed(chunk: Buffer): void {
     this.bytes += chunk.length;
@@ -120,6 +131,7 @@ export class DumpView {
 
   /** Only the edges and the size (the sink's framed path); the index stays empty. */
   takeEdges(e: StreamEdges): void {
+    this.whole = false;
     this.#head = [Buffer.from(e.head.subarray(0, HEAD_BYTES))];
     this.#headLen = this.#head[0]!.length;
     this.#tail = Buffer.from(e.tail.subarray(Math.max(0, e.tail.length - TAIL_BYTES)));
@@ -134,11 +146,26 @@ export class DumpView {
     return this.#tail.toString('utf8');
   }
 
+  /** The end of the stream (idempotent): closes the index's last section. */
+  finish(): void {
+    this.index.finish();
+  }
+
   /** What makes the stream less than a whole dump (start, end), or undefined. */
   incomplete(): string | undefined {
     if (!hasTrailer(this.#tail)) return 'it lacks the "-- Dump completed" trailer';
     if (!hasHeader(this.headText())) return "it does not start with the dump tool's header (its beginning is missing)";
     return undefined;
+  }
+
+  /**
+   * The tables whose rows are not in the dump (structure without a data section), when the
+   * whole stream was seen; undefined on the edges-only path.
+   */
+  missingData(): TableWithoutData[] | undefined {
+    if (!this.whole) return undefined;
+    this.finish();
+    return this.index.missingData;
   }
 }
 
@@ -151,8 +178,15 @@ export class DumpView {
  */
 export class DumpGuard extends ToolGuard {
   readonly #view = new DumpView();
+  readonly #account: DumpAccount | undefined;
   constructor(opts: DumpGuardOptions) {
     super(opts);
+    this.#account = opts.account;
+  }
+
+  /** True when the whole stream passed (the index is complete), not only its edges. */
+  get whole(): boolean {
+    return this.#view.whole;
   }
 
   get bytes(): number {
@@ -170,10 +204,22 @@ export class DumpGuard extends ToolGuard {
 
   /**
    * The sink's framed path: it hands over only the start, the end and the size of the dump
-   * (the section index then stays empty and the engine reports the objects it asked for).
+   * (the section index then stays empty; the tool's account tells what the dump holds).
    */
   takeEdges(e: StreamEdges): void {
     this.#view.takeEdges(e);
+  }
+
+  /**
+   * Tables whose rows the dump lacks: from the dump's own sections when the whole stream
+   * passed, and from the tool's account (--verbose) whenever it is there and consistent.
+   */
+  tablesWithoutRows(): TableWithoutData[] {
+    const out = new Map<string, TableWithoutData>();
+    for (const t of this.#view.missingData() ?? []) out.set(t.table, t);
+    const acc = this.#account;
+    if (acc && acc.problem() === undefined) for (const t of acc.missingData) if (!out.has(t.table)) out.set(t.table, t);
+    return [...out.values()];
   }
 
   /** Binlog coordinates from the `-- CHANGE MASTER TO` comment (and GTID), if present. */
@@ -208,7 +254,21 @@ export class DumpGuard extends ToolGuard {
       const missing = this.#view.incomplete();
       if (missing) problem = `the dump is incomplete: ${missing}`;
     }
-    if (!problem) return undefined;
+    if (!problem) {
+      const noRows = this.tablesWithoutRows();
+      if (noRows.length > 0) {
+        const names = noRows.slice(0, 10).map(tableLabel).join(', ') + (noRows.length > 10 ? ` and ${noRows.length - 10} more` : '');
+        return new DbsError(
+          'BACKUP_FAILED',
+          `dump of ${what} failed: the rows of ${noRows.length === 1 ? 'table' : 'tables'} ${names} are not in the dump: ${toolName} wrote ${noRows.length === 1 ? 'its' : 'their'} structure without ${noRows.length === 1 ? 'its' : 'their'} data and exited ${exit.exitCode ?? 0} (it does so when it sees no columns, e.g. when the backup user lost SELECT on the table during the dump)`,
+          {
+            hint: 'grant the backup user SELECT on every table to back up, keep it while the dump runs, then run the plan again',
+            details: { ...details, tablesWithoutData: noRows.map((t) => t.table) },
+          },
+        );
+      }
+      return undefined;
+    }
     return new DbsError('BACKUP_FAILED', `dump of ${what} failed: ${problem}${lastErr ? `: ${lastErr}` : ''}`, {
       hint: hintFor(lastErr ?? ''),
       details,
@@ -283,32 +343,78 @@ export function parseBinlogFacts(head: string, tail = ''): BinlogFacts | undefin
 const NL = 0x0a;
 const TITLE = Buffer.from('\n-- ');
 const MAX_TITLE = 4096;
+/** How much of a table's structure section is kept to read its CREATE TABLE (DDL only). */
+const MAX_DDL = 1 << 20;
 const RE_DB_TITLE = /^-- Current Database: (`(?:[^`]|``)*`)\s*$/;
 const RE_OBJ_TITLE =
   /^-- (Table structure for table|Temporary table structure for view|Temporary view structure for view|Sequence structure for) (`(?:[^`]|``)*`)\s*$/;
+const RE_DATA_TITLE = /^-- Dumping data for table (`(?:[^`]|``)*`)\s*$/;
+/** Titles that end a table's section (besides the ones above). */
+const RE_SECTION_END = /^-- (Dumping (events|routines) for database |Final view structure for view |Dump completed)/;
+
+/**
+ * Engines whose data the dump tools leave out by design (mariadb-dump: MRG_MyISAM, MRG_ISAM,
+ * CONNECT, OQGRAPH, SPIDER, VP, FEDERATED, and S3 without --copy-s3-tables; mysqldump:
+ * MRG_MyISAM, MRG_ISAM, FEDERATED): their rows live elsewhere. A table of another engine
+ * always gets a "-- Dumping data for table" section, empty or not.
+ */
+export const NO_DATA_ENGINES: ReadonlySet<string> = new Set(['MRG_MYISAM', 'MRG_ISAM', 'CONNECT', 'OQGRAPH', 'SPIDER', 'VP', 'FEDERATED', 'S3']);
+
+/** A table whose section was seen without its data section. */
+export interface TableWithoutData {
+  /** "db.name" */
+  table: string;
+  db: string;
+  name: string;
+  /** The engine named in its CREATE TABLE, if read. */
+  engine?: string;
+}
+
+interface OpenTable {
+  db: string | undefined;
+  name: string;
+  ddl: Buffer[];
+  ddlBytes: number;
+}
 
 /**
  * Collects `-- Current Database:` and `-- Table structure for table` (view, sequence) titles
  * from a dump stream with one native search per chunk for "\n-- " (data lines never start
  * with "-- "), so it costs next to nothing on a multi-GB dump.
+ *
+ * It also checks that every table's structure is followed by its data section ("-- Dumping
+ * data for table", written before the tool reads a single row, so an empty table has one
+ * too). The bytes between a table's title and the next title (its DROP/CREATE TABLE, a few
+ * KB) are kept until then: a section without data is a table's only if it holds that table's
+ * CREATE TABLE (a title-like comment line inside a routine's or trigger's body is not), and
+ * its ENGINE tells whether the tool leaves its rows out by design. Call finish() at the end.
  */
 export class DumpIndex {
   readonly databases: string[] = [];
   readonly tables: string[] = [];
   readonly views: string[] = [];
   readonly sequences: string[] = [];
+  /** Tables whose rows the dump lacks: structure, no data section, an engine that has rows. */
+  readonly missingData: TableWithoutData[] = [];
+  /** Tables without a data section because of their engine (MERGE, FEDERATED, ...). */
+  readonly dataLeftOut: TableWithoutData[] = [];
   #db: string | undefined;
   /** The start of a line that began in an earlier chunk and may be a title. */
   #partial: Buffer | null = Buffer.alloc(0); // the stream starts at a line start
+  /** A table whose structure was seen, its data section not yet. */
+  #open: OpenTable | undefined;
 
   scan(chunk: Buffer): void {
     let pos = 0;
     if (this.#partial !== null) {
+      const before = this.#partial;
       const nl = chunk.indexOf(NL);
       const piece = nl < 0 ? chunk : chunk.subarray(0, nl);
-      let line: Buffer | null = Buffer.concat([this.#partial, piece.subarray(0, MAX_TITLE)]);
+      let line: Buffer | null = Buffer.concat([before, piece.subarray(0, MAX_TITLE)]);
       if (line.length >= 3 && !(line[0] === 0x2d && line[1] === 0x2d && line[2] === 0x20)) line = null;
       else if (line.length > MAX_TITLE) line = null;
+      // Not a title after all: its bytes belong to the section.
+      if (line === null && this.#open) this.#keep(Buffer.concat([before, piece]), 0, before.length + piece.length);
       if (nl < 0) {
         this.#partial = line;
         return;
@@ -319,6 +425,7 @@ export class DumpIndex {
     }
     for (;;) {
       const i = chunk.indexOf(TITLE, pos);
+      this.#keep(chunk, pos, i < 0 ? chunk.length : i);
       if (i < 0) break;
       const nl = chunk.indexOf(NL, i + 1);
       if (nl < 0) {
@@ -336,10 +443,35 @@ export class DumpIndex {
     }
   }
 
+  /** The end of the stream: the last table's section is over. */
+  finish(): void {
+    this.#close();
+  }
+
+  /** Keeps the bytes of an open table's structure section (bounded). */
+  #keep(chunk: Buffer, from: number, to: number): void {
+    const t = this.#open;
+    if (!t || to <= from || t.ddlBytes >= MAX_DDL) return;
+    const piece = chunk.subarray(from, Math.min(to, from + MAX_DDL - t.ddlBytes));
+    t.ddl.push(Buffer.from(piece));
+    t.ddlBytes += piece.length;
+  }
+
   #line(buf: Buffer): void {
     const text = buf.toString('utf8');
-    let m = RE_DB_TITLE.exec(text);
+    let m = RE_DATA_TITLE.exec(text);
     if (m) {
+      const name = unquoteIdent(m[1] as string);
+      const t = this.#open;
+      if (t && t.name === name) {
+        this.#open = undefined;
+        this.tables.push(t.db === undefined ? name : `${t.db}.${name}`);
+      } else this.#close(); // another table's data: the open one has none
+      return;
+    }
+    m = RE_DB_TITLE.exec(text);
+    if (m) {
+      this.#close();
       const db = unquoteIdent(m[1] as string);
       this.#db = db;
       if (!this.databases.includes(db)) this.databases.push(db);
@@ -347,12 +479,165 @@ export class DumpIndex {
     }
     m = RE_OBJ_TITLE.exec(text);
     if (m) {
+      this.#close();
       const name = unquoteIdent(m[2] as string);
       const full = this.#db === undefined ? name : `${this.#db}.${name}`;
       const kind = m[1] as string;
+      if (kind === 'Table structure for table') {
+        // Listed once its data section or its CREATE TABLE is seen.
+        this.#open = { db: this.#db, name, ddl: [], ddlBytes: 0 };
+        return;
+      }
       if (kind.includes('view')) this.views.push(full);
       else if (kind.startsWith('Sequence')) this.sequences.push(full);
       this.tables.push(full);
+      return;
     }
+    if (RE_SECTION_END.test(text)) this.#close();
   }
+
+  /** The open table's section ended without its data section. */
+  #close(): void {
+    const t = this.#open;
+    if (!t) return;
+    this.#open = undefined;
+    const ddl = Buffer.concat(t.ddl).toString('utf8');
+    const q = '`' + t.name.replace(/`/g, '``') + '`';
+    if (!ddl.includes(`\nCREATE TABLE ${q} (`)) return; // a title-like line, not a table's section
+    const full = t.db === undefined ? t.name : `${t.db}.${t.name}`;
+    this.tables.push(full);
+    const engine = /\n\) ENGINE=([A-Za-z0-9_]+)/.exec(ddl)?.[1];
+    const entry: TableWithoutData = { table: full, db: t.db ?? '', name: t.name, ...(engine ? { engine } : {}) };
+    if (engine && NO_DATA_ENGINES.has(engine.toUpperCase())) this.dataLeftOut.push(entry);
+    else this.missingData.push(entry);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The tool's own account of each table (--verbose on stderr), for the edges-only path
+
+type AccountState = 'pending' | 'rows' | 'no-fields' | 'left-out';
+
+/**
+ * What mysqldump/mariadb-dump say on stderr with --verbose, table by table: "Retrieving table
+ * structure for table t...", then "Sending SELECT query..." (the data section follows) or why
+ * it skips the rows. The framed (pzstd) path never shows Node the dump itself, only its edges,
+ * so there this account is what tells that every table's rows were dumped, and which tables
+ * the dump holds. A few lines per table, so it costs nothing.
+ *
+ * The lines name no database: with --single-transaction the tool sets a savepoint at the start
+ * of every database, in the order given after --databases; the n-th "Setting savepoint" starts
+ * the n-th database. The account is only trusted when that count matches (see problem()).
+ */
+export class DumpAccount {
+  readonly tables: string[] = [];
+  readonly views: string[] = [];
+  readonly sequences: string[] = [];
+  /** Tables whose rows the tool did not dump (it saw no columns, or said nothing of them). */
+  readonly missingData: TableWithoutData[] = [];
+  /** Tables whose rows the tool leaves out by design (engine), with its reason. */
+  readonly dataLeftOut: Array<TableWithoutData & { reason: string }> = [];
+  #db = -1;
+  #open: { db: string; name: string; view: boolean; state: AccountState; reason?: string } | undefined;
+  #odd: string | undefined;
+  /** Tables the tool said nothing of, beyond their structure. */
+  #silent: TableWithoutData[] = [];
+  #selects = 0;
+
+  constructor(readonly databases: string[]) {}
+
+  /**
+   * Takes one stderr line. Returns true for the tool's progress lines, which need not go to
+   * the task log (the reasons for rows left out do).
+   */
+  line(raw: string): boolean {
+    const l = raw.trim();
+    if (!l.startsWith('-- ')) return false;
+    let m: RegExpExecArray | null;
+    if (l === '-- Setting savepoint...') {
+      this.#close();
+      this.#db++;
+      if (this.#db >= this.databases.length) this.#odd ??= `more databases than the ${this.databases.length} asked for`;
+      return true;
+    }
+    if ((m = /^-- Retrieving table structure for table (.*)\.\.\.$/.exec(l))) {
+      this.#close();
+      this.#open = { db: this.databases[this.#db] ?? '', name: m[1] as string, view: false, state: 'pending' };
+      if (this.#db < 0) this.#odd ??= `table ${m[1]} before the first database`;
+      return true;
+    }
+    if ((m = /^-- Retrieving sequence structure for\s+(.*)\.\.\.$/.exec(l))) {
+      this.#close();
+      this.sequences.push(`${this.databases[this.#db] ?? ''}.${m[1]}`);
+      this.tables.push(`${this.databases[this.#db] ?? ''}.${m[1]}`);
+      return true;
+    }
+    const open = this.#open;
+    if (l === "-- It's a view, create dummy view for view") {
+      if (open) open.view = true;
+      return true;
+    }
+    if (l === '-- Sending SELECT query...') {
+      this.#selects++;
+      if (open) open.state = 'rows';
+      return true;
+    }
+    if (/^-- Skipping dump data for table '.*', it has no fields$/.test(l)) {
+      if (open) open.state = 'no-fields';
+      return false;
+    }
+    if ((m = /^-- (?:Warning: )?Skipping (?:dump )?data (?:for )?table '.*'[, ]+(.*)$/.exec(l)) || (m = /^-- Skipping data table (.*)$/.exec(l))) {
+      // "because it's of type MRG_MyISAM", "this is S3 table and --copy-s3-tables=0",
+      // "mysql.event, --skip-events was used": rows left out on purpose.
+      if (open) {
+        open.state = 'left-out';
+        open.reason = (m[1] as string).trim();
+      }
+      return false;
+    }
+    if (l === '-- Rolling back to savepoint sp...' || l === '-- Releasing savepoint...') {
+      this.#close();
+      return true;
+    }
+    return /^-- (Retrieving rows|Connecting to|Starting transaction|Disconnecting from|Retrieving view structure for table|It's base table, skipped|Flushing tables|Getting|Dropping|Retrieving sequence)/.test(l);
+  }
+
+  /** Why the account cannot be trusted (then the caller must not rely on it), or undefined. */
+  problem(): string | undefined {
+    this.#close();
+    if (this.#odd) return this.#odd;
+    if (this.#db + 1 !== this.databases.length) {
+      return `the dump tool's account names ${this.#db + 1} database(s), ${this.databases.length} were dumped`;
+    }
+    // A tool that never says "Sending SELECT query" speaks another dialect: its silence about
+    // a table's rows tells nothing.
+    if (this.#silent.length > 0 && this.#selects === 0) return "the dump tool's account of the tables is not understood";
+    if (this.#silent.length > 0) {
+      this.missingData.push(...this.#silent);
+      this.#silent = [];
+    }
+    return undefined;
+  }
+
+  #close(): void {
+    const t = this.#open;
+    if (!t) return;
+    this.#open = undefined;
+    const full = `${t.db}.${t.name}`;
+    this.tables.push(full);
+    if (t.view) {
+      this.views.push(full);
+      return;
+    }
+    const entry: TableWithoutData = { table: full, db: t.db, name: t.name };
+    if (t.state === 'left-out') this.dataLeftOut.push({ ...entry, reason: t.reason ?? '' });
+    else if (t.state === 'no-fields') this.missingData.push(entry);
+    else if (t.state === 'pending') this.#silent.push(entry);
+  }
+}
+
+/** `db`.`table`, as MariaDB names it. */
+export function tableLabel(t: Pick<TableWithoutData, 'db' | 'name'>): string {
+  const q = (s: string): string => '`' + s.replace(/`/g, '``') + '`';
+  return t.db === '' ? q(t.name) : `${q(t.db)}.${q(t.name)}`;
 }

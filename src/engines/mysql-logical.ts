@@ -28,7 +28,7 @@ import {
   writeOptionFile,
   type ConnTarget,
 } from './mysql-conn.js';
-import { buildDumpArgs, DumpGuard, DumpView, isToolErrorLine, type DumpPlan } from './mysql-dump.js';
+import { buildDumpArgs, DumpAccount, DumpGuard, DumpView, isToolErrorLine, tableLabel, type DumpPlan } from './mysql-dump.js';
 import { collectStderr, feedStdin, spawnStreamingTool, storeGuarded } from './tool-stream.js';
 import { createSqlFilter, type SqlFilterOptions } from './mysql-filter.js';
 import {
@@ -95,8 +95,9 @@ export interface LogicalBackupFacts {
   /** Databases in the dump, in dump order. */
   databases: string[];
   /**
-   * Every table, view and sequence in the dump, as "db.name". Without the dump's own index (the
-   * framed path) it may also name one created just after the dump's snapshot: a superset.
+   * Every table, view and sequence in the dump, as "db.name": read from the dump's sections,
+   * or (framed path: dbs sees only the dump's edges) from the tool's account of each table.
+   * Only when neither is there, what was listed before and after the dump (a superset).
    */
   tables: string[];
   views: string[];
@@ -162,9 +163,18 @@ export async function backupLogical(req: BackupRequest, ctx: EngineRunContext): 
   const optionFile = await writeOptionFile(ctx.tmpDir, t);
   try {
     const args = buildDumpArgs(tool, optionFile.path, plan);
-    const tool_ = spawnStreamingTool(tool.path, args, { signal: ctx.signal, env: toolEnv(), log, secrets, stdoutBuffer: 1 << 20 });
+    // The tool's --verbose lines on stderr: its account of every table (see DumpAccount).
+    const account = new DumpAccount(res.databases);
+    const tool_ = spawnStreamingTool(tool.path, args, {
+      signal: ctx.signal,
+      env: toolEnv(),
+      log,
+      secrets,
+      stdoutBuffer: 1 << 20,
+      clean: (line) => (account.line(line) ? '' : line),
+    });
     const { stdout, stderr, exit } = tool_;
-    const guard = new DumpGuard({ toolName: tool.name, exit, stderrTail: () => [...stderr.tail], what });
+    const guard = new DumpGuard({ toolName: tool.name, exit, stderrTail: () => [...stderr.tail], what, account });
     // Errors of the guard reach the sink through the guard itself.
 
     await storeGuarded(
@@ -177,12 +187,29 @@ export async function backupLogical(req: BackupRequest, ctx: EngineRunContext): 
     const idx = guard.index;
     const binlogFacts = binlog.record ? guard.binlog() : undefined;
     if (binlog.record && !binlogFacts) log('warning: the dump carries no binlog coordinates');
-    const objects = idx.databases.length > 0 ? [] : [...res.objects, ...(await objectsAddedDuringDump(t, res, ctx.signal, log))];
+    // What the dump holds: its own sections when the whole stream passed through dbs; on the
+    // framed path (only the edges) the tool's account of each table; failing both, what was
+    // listed before the dump plus what appeared during it (a superset).
+    const accountProblem = account.problem();
+    let listed: Pick<LogicalBackupFacts, 'databases' | 'tables' | 'views'>;
+    if (guard.whole) {
+      listed = { databases: [...idx.databases], tables: [...idx.tables], views: [...idx.views] };
+    } else if (accountProblem === undefined) {
+      listed = { databases: [...res.databases], tables: [...account.tables], views: [...account.views] };
+    } else {
+      log(`warning: could not check that the dump holds every table's rows (${accountProblem}); the manifest lists the tables that were asked for`);
+      const objects = [...res.objects, ...(await objectsAddedDuringDump(t, res, ctx.signal, log))];
+      listed = {
+        databases: res.databases,
+        tables: objects.map((o) => `${o.db}.${o.name}`),
+        views: objects.filter((o) => o.type === 'view').map((o) => `${o.db}.${o.name}`),
+      };
+    }
+    const leftOut = guard.whole ? idx.dataLeftOut : accountProblem === undefined ? account.dataLeftOut : [];
+    for (const l of leftOut) log(`warning: the dump holds the structure of ${tableLabel(l)} but not its rows: its engine${l.engine ? ` (${l.engine})` : ''} keeps them elsewhere`);
     const facts: LogicalBackupFacts = {
       flavor: server.flavor,
-      databases: idx.databases.length > 0 ? [...idx.databases] : res.databases,
-      tables: idx.databases.length > 0 ? [...idx.tables] : objects.map((o) => `${o.db}.${o.name}`),
-      views: idx.databases.length > 0 ? [...idx.views] : objects.filter((o) => o.type === 'view').map((o) => `${o.db}.${o.name}`),
+      ...listed,
       tableSubset: res.tableSubset,
       routines: !res.tableSubset,
       events: !res.tableSubset,
@@ -202,6 +229,7 @@ export async function backupLogical(req: BackupRequest, ctx: EngineRunContext): 
 }
 
 /**
+ * The fallback when neither the dump's sections nor the tool's account tell what it holds.
  * Tables and views created between resolving the selection and the dump's snapshot are in the
  * dump but not in `res.objects`, and the framed path reads only the dump's edges, not its
  * section titles. So the dumped databases are listed again after the dump and what is new is
@@ -451,7 +479,9 @@ function dumpArtifact(artifacts: ArtifactReader[], code: 'RESTORE_FAILED' | 'VER
 /**
  * `backup verify --prepare` of a logical backup: reads the dump back (sha256 and decompression
  * on the way) and checks that it is a whole dump of what the manifest names: the tool's header
- * at the start, the trailer at the end, a section for every database. No server is needed.
+ * at the start, the trailer at the end, a section for every database, and a data section
+ * after every table's structure (unless its engine keeps its rows elsewhere). No server is
+ * needed.
  * (A dump stored without its beginning, as dbs did before session 5 when the tool wrote before
  * the hand-off, passes the sha256 check and fails here.)
  */
@@ -475,6 +505,11 @@ export async function verifyLogical(req: Omit<RestoreRequest, 'target' | 'option
   if (incomplete) problems.push(incomplete);
   const missing = (facts.databases ?? []).filter((d) => !view.index.databases.includes(d));
   if (missing.length > 0) problems.push(`it has no section for database(s) ${missing.join(', ')}`);
+  const noRows = view.missingData() ?? [];
+  if (noRows.length > 0) {
+    const names = noRows.slice(0, 10).map(tableLabel).join(', ') + (noRows.length > 10 ? ` and ${noRows.length - 10} more` : '');
+    problems.push(`it holds the structure of ${names} without ${noRows.length === 1 ? 'its' : 'their'} data section (the rows are missing)`);
+  }
   if (problems.length > 0) {
     throw new DbsError('VERIFY_FAILED', `the dump is not whole: ${problems.join('; ')}`, {
       hint: 'this backup cannot be restored; take a new one (dbs plan run) and verify the others',

@@ -8,6 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { createSqlFilter, type SqlFilterOptions } from '../../src/engines/mysql-filter.js';
 import {
   buildDumpArgs,
+  DumpAccount,
   DumpGuard,
   DumpIndex,
   isToolErrorLine,
@@ -22,6 +23,48 @@ import { DbsError } from '../../src/errors.js';
 import { Secret } from '../../src/secret.js';
 
 const FIXTURE: string = "/*M!999999\\- enable the sandbox mode */ \n-- MariaDB dump 10.19  Distrib 10.11.19-MariaDB, for debian-linux-gnu (x86_64)\n--\n-- Host: 127.0.0.1    Database: d1\n-- ------------------------------------------------------\n-- Server version\t10.11.19-MariaDB-0+deb12u1-log\n\n/*!40101 SET @OLD_CHARACTER_SET_CLIENT=@@CHARACTER_SET_CLIENT */;\n/*!40101 SET @OLD_CHARACTER_SET_RESULTS=@@CHARACTER_SET_RESULTS */;\n/*!40101 SET @OLD_COLLATION_CONNECTION=@@COLLATION_CONNECTION */;\n/*!40101 SET NAMES utf8mb4 */;\n/*!40103 SET @OLD_TIME_ZONE=@@TIME_ZONE */;\n/*!40103 SET TIME_ZONE='+00:00' */;\n/*!40014 SET @OLD_UNIQUE_CHECKS=@@UNIQUE_CHECKS, UNIQUE_CHECKS=0 */;\n/*!40014 SET @OLD_FOREIGN_KEY_CHECKS=@@FOREIGN_KEY_CHECKS, FOREIGN_KEY_CHECKS=0 */;\n/*!40101 SET @OLD_SQL_MODE=@@SQL_MODE, SQL_MODE='NO_AUTO_VALUE_ON_ZERO' */;\n/*!40111 SET @OLD_SQL_NOTES=@@SQL_NOTES, SQL_NOTES=0 */;\n\n--\n-- Alternately, following is the position of the binary logging from SHOW MASTER STATUS at point of backup.\n-- Use this when creating a slave of the master server where the backup was made.\n-- The new server will be connecting to the master server where the backup was taken.\n--\n\n-- CHANGE MASTER TO MASTER_LOG_FILE='mysql-bin.000001', MASTER_LOG_POS=7557;\n\n-- A corresponding to the above master-data CHANGE-MASTER settings to the slave gtid state is printed as comments later in the file.\n\n--\n-- Current Database: `d1`\n--\n\nCREATE DATABASE /*!32312 IF NOT EXISTS*/ `d1` /*!40100 DEFAULT CHARACTER SET latin1 COLLATE latin1_swedish_ci */;\n\nUSE `d1`;\n\n--\n-- Table structure for table `t1`\n--\n\nDROP TABLE IF EXISTS `t1`;\n/*!40101 SET @saved_cs_client     = @@character_set_client */;\n/*!40101 SET character_set_client = utf8mb4 */;\nCREATE TABLE `t1` (\n  `id` int(11) NOT NULL,\n  `s` varchar(50) DEFAULT NULL,\n  `b` blob DEFAULT NULL,\n  PRIMARY KEY (`id`)\n) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_general_ci;\n/*!40101 SET character_set_client = @saved_cs_client */;\n\n--\n-- Dumping data for table `t1`\n--\n\nLOCK TABLES `t1` WRITE;\n/*!40000 ALTER TABLE `t1` DISABLE KEYS */;\nINSERT INTO `t1` VALUES\n(1,'a\ud83d\ude00\\n-- Table structure for table `x`\\nUSE `d2`;',0x00010203),\n(2,NULL,NULL);\n/*!40000 ALTER TABLE `t1` ENABLE KEYS */;\nUNLOCK TABLES;\n/*!50003 SET @saved_cs_client      = @@character_set_client */ ;\n/*!50003 SET @saved_cs_results     = @@character_set_results */ ;\n/*!50003 SET @saved_col_connection = @@collation_connection */ ;\n/*!50003 SET character_set_client  = utf8mb4 */ ;\n/*!50003 SET character_set_results = utf8mb4 */ ;\n/*!50003 SET collation_connection  = utf8mb4_general_ci */ ;\n/*!50003 SET @saved_sql_mode       = @@sql_mode */ ;\n/*!50003 SET sql_mode              = 'STRICT_TRANS_TABLES,ERROR_FOR_DIVISION_BY_ZERO,NO_AUTO_CREATE_USER,NO_ENGINE_SUBSTITUTION' */ ;\nDELIMITER ;;\n/*!50003 CREATE*/ /*!50017 DEFINER=`root`@`127.0.0.1`*/ /*!50003 TRIGGER tr1 BEFORE INSERT ON t1 FOR EACH ROW BEGIN SET NEW.s = CONCAT(NEW.s, '!'); END \n*/;;\nDELIMITER ;\n/*!50003 SET sql_mode              = @saved_sql_mode */ ;\n/*!50003 SET character_set_client  = @saved_cs_client */ ;\n/*!50003 SET character_set_results = @saved_cs_results */ ;\n/*!50003 SET collation_connection  = @saved_col_connection */ ;\n\n--\n-- Table structure for table `t2`\n--\n\nDROP TABLE IF EXISTS `t2`;\n/*!40101 SET @saved_cs_client     = @@character_set_client */;\n/*!40101 SET character_set_client = utf8mb4 */;\nCREATE TABLE `t2` (\n  `id` int(11) NOT NULL,\n  PRIMARY KEY (`id`)\n) ENGINE=InnoDB DEFAULT CHARSET=latin1 COLLATE=latin1_swedish_ci;\n/*!40101 SET character_set_client = @saved_cs_client */;\n\n--\n-- Dumping data for table `t2`\n--\n\nLOCK TABLES `t2` WRITE;\n/*!40000 ALTER TABLE `t2` DISABLE KEYS */;\nINSERT INTO `t2` VALUES\n(1),\n(2),\n(3),\n(4),\n(5),\n(6),\n(7),\n(8),\n(9),\n(10);\n/*!40000 ALTER TABLE `t2` ENABLE KEYS */;\nUNLOCK TABLES;\n\n--\n-- Table structure for table `t3`\n--\n\nDROP TABLE IF EXISTS `t3`;\n/*!40101 SET @saved_cs_client     = @@character_set_client */;\n/*!40101 SET character_set_client = utf8mb4 */;\nCREATE TABLE `t3` (\n  `id` int(11) NOT NULL,\n  `b` blob DEFAULT NULL,\n  PRIMARY KEY (`id`)\n) ENGINE=InnoDB DEFAULT CHARSET=latin1 COLLATE=latin1_swedish_ci;\n/*!40101 SET character_set_client = @saved_cs_client */;\n\n--\n-- Dumping data for table `t3`\n--\n\nLOCK TABLES `t3` WRITE;\n/*!40000 ALTER TABLE `t3` DISABLE KEYS */;\nINSERT INTO `t3` VALUES\n(1,0x0A2D2D0A),\n(2,0x78787878787878787878);\n/*!40000 ALTER TABLE `t3` ENABLE KEYS */;\nUNLOCK TABLES;\n\n--\n-- Temporary table structure for view `v1`\n--\n\nDROP TABLE IF EXISTS `v1`;\n/*!50001 DROP VIEW IF EXISTS `v1`*/;\nSET @saved_cs_client     = @@character_set_client;\nSET character_set_client = utf8mb4;\n/*!50001 CREATE VIEW `v1` AS SELECT\n NULL AS `id`,\n NULL AS `i2` */;\nSET character_set_client = @saved_cs_client;\n\n--\n-- Table structure for table `we``ird`\n--\n\nDROP TABLE IF EXISTS `we``ird`;\n/*!40101 SET @saved_cs_client     = @@character_set_client */;\n/*!40101 SET character_set_client = utf8mb4 */;\nCREATE TABLE `we``ird` (\n  `id` int(11) DEFAULT NULL\n) ENGINE=InnoDB DEFAULT CHARSET=latin1 COLLATE=latin1_swedish_ci;\n/*!40101 SET character_set_client = @saved_cs_client */;\n\n--\n-- Dumping data for table `we``ird`\n--\n\nLOCK TABLES `we``ird` WRITE;\n/*!40000 ALTER TABLE `we``ird` DISABLE KEYS */;\n/*!40000 ALTER TABLE `we``ird` ENABLE KEYS */;\nUNLOCK TABLES;\n\n--\n-- Dumping events for database 'd1'\n--\n/*!50106 SET @save_time_zone= @@TIME_ZONE */ ;\n/*!50106 DROP EVENT IF EXISTS `e1` */;\nDELIMITER ;;\n/*!50003 SET @saved_cs_client      = @@character_set_client */ ;;\n/*!50003 SET @saved_cs_results     = @@character_set_results */ ;;\n/*!50003 SET @saved_col_connection = @@collation_connection */ ;;\n/*!50003 SET character_set_client  = utf8mb4 */ ;;\n/*!50003 SET character_set_results = utf8mb4 */ ;;\n/*!50003 SET collation_connection  = utf8mb4_general_ci */ ;;\n/*!50003 SET @saved_sql_mode       = @@sql_mode */ ;;\n/*!50003 SET sql_mode              = 'STRICT_TRANS_TABLES,ERROR_FOR_DIVISION_BY_ZERO,NO_AUTO_CREATE_USER,NO_ENGINE_SUBSTITUTION' */ ;;\n/*!50003 SET @saved_time_zone      = @@time_zone */ ;;\n/*!50003 SET time_zone             = 'SYSTEM' */ ;;\n/*!50106 CREATE*/ /*!50117 DEFINER=`root`@`127.0.0.1`*/ /*!50106 EVENT `e1` ON SCHEDULE EVERY 1 DAY STARTS '2026-11-21 13:16:17' ON COMPLETION NOT PRESERVE ENABLE DO DELETE FROM t2 WHERE id > 1000 \n*/ ;;\n/*!50003 SET time_zone             = @saved_time_zone */ ;;\n/*!50003 SET sql_mode              = @saved_sql_mode */ ;;\n/*!50003 SET character_set_client  = @saved_cs_client */ ;;\n/*!50003 SET character_set_results = @saved_cs_results */ ;;\n/*!50003 SET collation_connection  = @saved_col_connection */ ;;\nDELIMITER ;\n/*!50106 SET TIME_ZONE= @save_time_zone */ ;\n\n--\n-- Dumping routines for database 'd1'\n--\n/*!50003 SET @saved_sql_mode       = @@sql_mode */ ;\n/*!50003 SET sql_mode              = 'STRICT_TRANS_TABLES,ERROR_FOR_DIVISION_BY_ZERO,NO_AUTO_CREATE_USER,NO_ENGINE_SUBSTITUTION' */ ;\n/*!50003 DROP FUNCTION IF EXISTS `f1` */;\n/*!50003 SET @saved_cs_client      = @@character_set_client */ ;\n/*!50003 SET @saved_cs_results     = @@character_set_results */ ;\n/*!50003 SET @saved_col_connection = @@collation_connection */ ;\n/*!50003 SET character_set_client  = utf8mb4 */ ;\n/*!50003 SET character_set_results = utf8mb4 */ ;\n/*!50003 SET collation_connection  = utf8mb4_general_ci */ ;\nDELIMITER ;;\nCREATE DEFINER=`root`@`127.0.0.1` FUNCTION `f1`(x INT) RETURNS int(11)\n    DETERMINISTIC\nRETURN x+1\n;;\nDELIMITER ;\n/*!50003 SET sql_mode              = @saved_sql_mode */ ;\n/*!50003 SET character_set_client  = @saved_cs_client */ ;\n/*!50003 SET character_set_results = @saved_cs_results */ ;\n/*!50003 SET collation_connection  = @saved_col_connection */ ;\n/*!50003 SET @saved_sql_mode       = @@sql_mode */ ;\n/*!50003 SET sql_mode              = 'STRICT_TRANS_TABLES,ERROR_FOR_DIVISION_BY_ZERO,NO_AUTO_CREATE_USER,NO_ENGINE_SUBSTITUTION' */ ;\n/*!50003 DROP PROCEDURE IF EXISTS `p1` */;\n/*!50003 SET @saved_cs_client      = @@character_set_client */ ;\n/*!50003 SET @saved_cs_results     = @@character_set_results */ ;\n/*!50003 SET @saved_col_connection = @@collation_connection */ ;\n/*!50003 SET character_set_client  = utf8mb4 */ ;\n/*!50003 SET character_set_results = utf8mb4 */ ;\n/*!50003 SET collation_connection  = utf8mb4_general_ci */ ;\nDELIMITER ;;\nCREATE DEFINER=`root`@`127.0.0.1` PROCEDURE `p1`()\nBEGIN SELECT 1; END\n;;\nDELIMITER ;\n/*!50003 SET sql_mode              = @saved_sql_mode */ ;\n/*!50003 SET character_set_client  = @saved_cs_client */ ;\n/*!50003 SET character_set_results = @saved_cs_results */ ;\n/*!50003 SET collation_connection  = @saved_col_connection */ ;\n/*!50003 SET @saved_sql_mode       = @@sql_mode */ ;\n/*!50003 SET sql_mode              = 'STRICT_TRANS_TABLES,ERROR_FOR_DIVISION_BY_ZERO,NO_AUTO_CREATE_USER,NO_ENGINE_SUBSTITUTION' */ ;\n/*!50003 DROP PROCEDURE IF EXISTS `p2` */;\n/*!50003 SET @saved_cs_client      = @@character_set_client */ ;\n/*!50003 SET @saved_cs_results     = @@character_set_results */ ;\n/*!50003 SET @saved_col_connection = @@collation_connection */ ;\n/*!50003 SET character_set_client  = utf8mb4 */ ;\n/*!50003 SET character_set_results = utf8mb4 */ ;\n/*!50003 SET collation_connection  = utf8mb4_general_ci */ ;\nDELIMITER ;;\nCREATE DEFINER=`root`@`127.0.0.1` PROCEDURE `p2`()\nBEGIN\n--\n-- Table structure for table `t9`\n--\nUSE `d2`;\n  SELECT 'x';\nEND\n;;\nDELIMITER ;\n/*!50003 SET sql_mode              = @saved_sql_mode */ ;\n/*!50003 SET character_set_client  = @saved_cs_client */ ;\n/*!50003 SET character_set_results = @saved_cs_results */ ;\n/*!50003 SET collation_connection  = @saved_col_connection */ ;\n\n--\n-- Current Database: `d2`\n--\n\nCREATE DATABASE /*!32312 IF NOT EXISTS*/ `d2` /*!40100 DEFAULT CHARACTER SET latin1 COLLATE latin1_swedish_ci */;\n\nUSE `d2`;\n\n--\n-- Table structure for table `t1`\n--\n\nDROP TABLE IF EXISTS `t1`;\n/*!40101 SET @saved_cs_client     = @@character_set_client */;\n/*!40101 SET character_set_client = utf8mb4 */;\nCREATE TABLE `t1` (\n  `x` int(11) DEFAULT NULL\n) ENGINE=InnoDB DEFAULT CHARSET=latin1 COLLATE=latin1_swedish_ci;\n/*!40101 SET character_set_client = @saved_cs_client */;\n\n--\n-- Dumping data for table `t1`\n--\n\nLOCK TABLES `t1` WRITE;\n/*!40000 ALTER TABLE `t1` DISABLE KEYS */;\nINSERT INTO `t1` VALUES\n(5);\n/*!40000 ALTER TABLE `t1` ENABLE KEYS */;\nUNLOCK TABLES;\n\n--\n-- Dumping events for database 'd2'\n--\n\n--\n-- Dumping routines for database 'd2'\n--\n\n--\n-- Current Database: `d1`\n--\n\nUSE `d1`;\n\n--\n-- Final view structure for view `v1`\n--\n\n/*!50001 DROP VIEW IF EXISTS `v1`*/;\n/*!50001 SET @saved_cs_client          = @@character_set_client */;\n/*!50001 SET @saved_cs_results         = @@character_set_results */;\n/*!50001 SET @saved_col_connection     = @@collation_connection */;\n/*!50001 SET character_set_client      = utf8mb4 */;\n/*!50001 SET character_set_results     = utf8mb4 */;\n/*!50001 SET collation_connection      = utf8mb4_general_ci */;\n/*!50001 CREATE ALGORITHM=UNDEFINED */\n/*!50013 DEFINER=`root`@`127.0.0.1` SQL SECURITY DEFINER */\n/*!50001 VIEW `v1` AS select `t1`.`id` AS `id`,`t2`.`id` AS `i2` from (`t1` join `t2` on(`t1`.`id` = `t2`.`id`)) */;\n/*!50001 SET character_set_client      = @saved_cs_client */;\n/*!50001 SET character_set_results     = @saved_cs_results */;\n/*!50001 SET collation_connection      = @saved_col_connection */;\n\n--\n-- Current Database: `d2`\n--\n\nUSE `d2`;\n\n-- The deferred gtid setting for slave corresponding to the master-data CHANGE-MASTER follows\n\n-- Preferably use GTID to start replication from GTID position:\n\n-- SET GLOBAL gtid_slave_pos='0-1-43';\n/*!40103 SET TIME_ZONE=@OLD_TIME_ZONE */;\n\n/*!40101 SET SQL_MODE=@OLD_SQL_MODE */;\n/*!40014 SET FOREIGN_KEY_CHECKS=@OLD_FOREIGN_KEY_CHECKS */;\n/*!40014 SET UNIQUE_CHECKS=@OLD_UNIQUE_CHECKS */;\n/*!40101 SET CHARACTER_SET_CLIENT=@OLD_CHARACTER_SET_CLIENT */;\n/*!40101 SET CHARACTER_SET_RESULTS=@OLD_CHARACTER_SET_RESULTS */;\n/*!40101 SET COLLATION_CONNECTION=@OLD_COLLATION_CONNECTION */;\n/*!40111 SET SQL_NOTES=@OLD_SQL_NOTES */;\n\n-- Dump completed\n";
+
+/** FIXTURE with the data section of `name` (the first one) cut out, as mariadb-dump writes it when it skips the rows. */
+function withoutData(text: string, name: string): string {
+  const start = text.indexOf(`\n--\n-- Dumping data for table \`${name}\``);
+  const end = text.indexOf('\n--\n-- ', start + 5);
+  if (start < 0 || end < 0) throw new Error(`no data section for ${name}`);
+  return text.slice(0, start) + text.slice(end);
+}
+
+/** mariadb-dump 10.11 --verbose on stderr for `--databases e d` (e: sequence s1, gen, mrg of MRG_MyISAM; d: a_big, b_small that lost SELECT, c_empty, view v1). */
+const VERBOSE_E_D = `-- Connecting to 127.0.0.1...
+-- Starting transaction...
+-- Setting savepoint...
+-- Retrieving sequence structure for  s1...
+-- Retrieving table structure for table gen...
+-- Sending SELECT query...
+-- Retrieving rows...
+-- Rolling back to savepoint sp...
+-- Retrieving table structure for table mrg...
+-- Warning: Skipping data for table 'mrg' because it's of type MRG_MyISAM
+-- Rolling back to savepoint sp...
+-- Releasing savepoint...
+-- Setting savepoint...
+-- Retrieving table structure for table a_big...
+-- Sending SELECT query...
+-- Retrieving rows...
+-- Rolling back to savepoint sp...
+-- Retrieving table structure for table b_small...
+-- Skipping dump data for table 'b_small', it has no fields
+-- Rolling back to savepoint sp...
+-- Retrieving table structure for table c_empty...
+-- Sending SELECT query...
+-- Retrieving rows...
+-- Rolling back to savepoint sp...
+-- Retrieving table structure for table v1...
+-- It's a view, create dummy view for view
+-- Rolling back to savepoint sp...
+-- Releasing savepoint...
+-- Retrieving view structure for table gen...
+-- It's base table, skipped
+-- Retrieving view structure for table v1...
+-- Disconnecting from 127.0.0.1...`.split('\n');
 
 /** Feeds text through a fresh filter in chunks of the given size; returns the output. */
 async function run(input: string | Buffer, opts: SqlFilterOptions, chunk = 1 << 16): Promise<string> {
@@ -197,6 +240,70 @@ describe('DumpIndex', () => {
       expect(idx.views).toEqual(['d1.v1']);
     }
   });
+
+  it('checks that every table has its data section, whatever the chunking', () => {
+    const scan = (text: string, size: number) => {
+      const idx = new DumpIndex();
+      const b = Buffer.from(text);
+      for (let i = 0; i < b.length; i += size) idx.scan(b.subarray(i, i + size));
+      idx.finish();
+      return idx;
+    };
+    // A MERGE table: structure only, by design (its rows are in its underlying tables).
+    const merge = withoutData(FIXTURE, 't3').replace(/(CREATE TABLE `t3` \([^]*?\n\) ENGINE=)InnoDB/, '$1MRG_MyISAM');
+    for (const size of [1, 2, 3, 5, 17, 100, 4096, 1 << 20]) {
+      // The whole fixture: `we``ird` is empty (a data section without rows), p2's body holds a
+      // title-like comment for t9: neither is a table without its rows, and t9 is no table.
+      const whole = scan(FIXTURE, size);
+      expect(whole.missingData, `size ${size}`).toEqual([]);
+      expect(whole.dataLeftOut).toEqual([]);
+      expect(whole.tables, `size ${size}`).toEqual(['d1.t1', 'd1.t2', 'd1.t3', 'd1.v1', 'd1.we`ird', 'd2.t1']);
+
+      const cut = scan(withoutData(FIXTURE, 't2'), size);
+      expect(cut.missingData, `size ${size}`).toEqual([{ table: 'd1.t2', db: 'd1', name: 't2', engine: 'InnoDB' }]);
+      expect(cut.tables).toEqual(['d1.t1', 'd1.t2', 'd1.t3', 'd1.v1', 'd1.we`ird', 'd2.t1']);
+      // The last table of a database, and the empty one: the next title ends their section.
+      expect(scan(withoutData(FIXTURE, 'we``ird'), size).missingData.map((t) => t.table)).toEqual(['d1.we`ird']);
+      const d2 = scan(withoutData(FIXTURE.replace('-- Dumping data for table `t1`', '-- Dumping data for table `t1x`'), 't1'), size);
+      expect(d2.missingData.map((t) => t.table), `size ${size}`).toEqual(['d1.t1', 'd2.t1']);
+
+      const m = scan(merge, size);
+      expect(m.missingData).toEqual([]);
+      expect(m.dataLeftOut).toEqual([{ table: 'd1.t3', db: 'd1', name: 't3', engine: 'MRG_MyISAM' }]);
+    }
+  });
+});
+
+describe('DumpAccount (--verbose on stderr)', () => {
+  it("reads the tool's account: tables per database, rows dumped, rows skipped and why", () => {
+    const acc = new DumpAccount(['e', 'd']);
+    const toLog = VERBOSE_E_D.filter((l) => !acc.line(l));
+    expect(acc.problem()).toBeUndefined();
+    expect(acc.tables).toEqual(['e.s1', 'e.gen', 'e.mrg', 'd.a_big', 'd.b_small', 'd.c_empty', 'd.v1']);
+    expect(acc.views).toEqual(['d.v1']);
+    expect(acc.sequences).toEqual(['e.s1']);
+    expect(acc.missingData).toEqual([{ table: 'd.b_small', db: 'd', name: 'b_small' }]);
+    expect(acc.dataLeftOut).toEqual([{ table: 'e.mrg', db: 'e', name: 'mrg', reason: "because it's of type MRG_MyISAM" }]);
+    // Only the reasons for rows left out reach the task log.
+    expect(toLog).toEqual(["-- Warning: Skipping data for table 'mrg' because it's of type MRG_MyISAM", "-- Skipping dump data for table 'b_small', it has no fields"]);
+  });
+
+  it('is not trusted when its databases do not add up or it never says it reads rows', () => {
+    const three = new DumpAccount(['e', 'd', 'x']);
+    for (const l of VERBOSE_E_D) three.line(l);
+    expect(three.problem()).toMatch(/names 2 database\(s\), 3 were dumped/);
+    const one = new DumpAccount(['e']);
+    for (const l of VERBOSE_E_D) one.line(l);
+    expect(one.problem()).toMatch(/more databases/);
+    const mute = new DumpAccount(['e', 'd']);
+    for (const l of VERBOSE_E_D.filter((l) => !l.includes('Sending SELECT'))) mute.line(l);
+    expect(mute.problem()).toMatch(/not understood/);
+    // A table it said nothing of, when it does say so for the others: its rows are missing.
+    const silent = new DumpAccount(['e', 'd']);
+    for (const l of VERBOSE_E_D.filter((l, i) => !(l.includes('Sending SELECT') && VERBOSE_E_D[i - 1]?.includes('c_empty')))) silent.line(l);
+    expect(silent.problem()).toBeUndefined();
+    expect(silent.missingData.map((t) => t.table)).toEqual(['d.b_small', 'd.c_empty']);
+  });
 });
 
 describe('dump helpers', () => {
@@ -320,6 +427,8 @@ describe('DumpGuard', () => {
       // The stream lost its first bytes (session 5: the tool wrote before the hand-off).
       [FIXTURE.slice(FIXTURE.indexOf('(2),')), { exitCode: 0, canceled: false }, [], 'BACKUP_FAILED', /does not start with the dump tool's header/],
       [FIXTURE.slice(1), { exitCode: 0, canceled: false }, [], 'BACKUP_FAILED', /beginning is missing/],
+      // mariadb-dump skipped a table's rows (it saw no columns) and exited 0.
+      [withoutData(FIXTURE, 't2'), { exitCode: 0, canceled: false }, [], 'BACKUP_FAILED', /the rows of table `d1`\.`t2` are not in the dump/],
     ];
     for (const [text, exit, stderr, code, re] of cases) {
       const r = await through(text, exit, stderr);
@@ -327,6 +436,35 @@ describe('DumpGuard', () => {
       expect((r.error as DbsError).code).toBe(code);
       expect((r.error as DbsError).message).toMatch(re);
     }
+  });
+});
+
+describe('DumpGuard on the framed path (edges only)', () => {
+  async function edges(text: string, stderr: string[], databases: string[]): Promise<unknown> {
+    const account = new DumpAccount(databases);
+    const kept = stderr.filter((l) => !account.line(l));
+    const guard = new DumpGuard({ toolName: 'mariadb-dump', exit: Promise.resolve({ exitCode: 0, canceled: false }), stderrTail: () => kept, what: 'root@h:1', account });
+    const b = Buffer.from(text);
+    guard.takeEdges({ head: b.subarray(0, 65536), tail: b.subarray(-4096), rawBytes: b.length });
+    guard.resume();
+    const done = new Promise<unknown>((resolve) => {
+      guard.on('end', () => resolve(undefined));
+      guard.on('error', resolve);
+    });
+    guard.end();
+    return done;
+  }
+
+  it("fails on the tool's own account of a table whose rows it skipped; passes a whole account", async () => {
+    const err = await edges(FIXTURE, VERBOSE_E_D, ['e', 'd']);
+    expect(err).toBeInstanceOf(DbsError);
+    expect((err as DbsError).code).toBe('BACKUP_FAILED');
+    expect((err as DbsError).message).toMatch(/the rows of table `d`\.`b_small` are not in the dump/);
+    expect((err as DbsError).details).toMatchObject({ tablesWithoutData: ['d.b_small'] });
+    const good = VERBOSE_E_D.map((l) => (l.includes("'b_small', it has no fields") ? '-- Sending SELECT query...' : l));
+    expect(await edges(FIXTURE, good, ['e', 'd'])).toBeUndefined();
+    // The edges do not show the sections: a dump without t2's rows passes on its account alone.
+    expect(await edges(withoutData(FIXTURE, 't2'), good, ['e', 'd'])).toBeUndefined();
   });
 });
 
@@ -353,6 +491,13 @@ describe('verifyLogical (backup verify --prepare)', () => {
     expect(await problem(FIXTURE.slice(FIXTURE.indexOf('(2),')))).toMatch(/^VERIFY_FAILED: .*beginning is missing/);
     expect(await problem(FIXTURE.slice(0, -200))).toMatch(/^VERIFY_FAILED: .*trailer/);
     expect(await problem(FIXTURE, ['d1', 'd2', 'd3'])).toMatch(/^VERIFY_FAILED: .*database\(s\) d3/);
+  });
+
+  it('fails a dump with a table whose data section is missing; an empty table passes', async () => {
+    expect(await problem(withoutData(FIXTURE, 't2'))).toMatch(/^VERIFY_FAILED: .*structure of `d1`\.`t2` without its data section/);
+    expect(await problem(withoutData(withoutData(FIXTURE, 't2'), 't3'))).toMatch(/`d1`\.`t2`, `d1`\.`t3` without their data section/);
+    expect(FIXTURE).toContain('-- Dumping data for table `we``ird`\n--\n\nLOCK TABLES `we``ird` WRITE;\n/*!40000 ALTER TABLE `we``ird` DISABLE KEYS */;\n/*!40000 ALTER TABLE `we``ird` ENABLE KEYS */;');
+    expect(await problem(FIXTURE)).toBe('ok');
   });
 });
 
