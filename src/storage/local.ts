@@ -113,12 +113,14 @@ export class LocalDriver implements PoolDriver {
     }
     await this.#checkRoot();
     let handle: FileHandle | undefined;
-    // Another process's delete may prune the (empty) folder between our mkdir and open:
-    // two `pool check`s at once each remove their probe and dbs/probe/ with it. Retry then.
+    // Another process's delete may prune the (empty) folders while we create them or before
+    // our open: two `pool check`s at once each remove their probe and dbs/probe/ with it.
+    // Retry then.
     for (let attempt = 1; !handle; attempt++) {
       try {
         await mkdir(dir, { recursive: true, mode: 0o700 });
       } catch (e) {
+        if ((e as NodeJS.ErrnoException).code === 'ENOENT' && attempt < 10) continue; // a parent was pruned meanwhile
         throw fsError(e, `${this.location}: cannot create ${dirname(key)}`);
       }
       try {
