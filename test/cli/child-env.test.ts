@@ -3,10 +3,10 @@
 // Each tool name is put first on PATH as a two-line shell script that writes its environment
 // to a file and execs the real tool: this records what dbs passes, the tools do the real work.
 import { randomBytes } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import mysql from 'mysql2/promise';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { dbsBin } from '../support/cli.js';
 import { startMariaDB, type MariaDBServer } from '../support/mariadb.js';
 import { startRedis, type RedisServer } from '../support/redis.js';
@@ -82,6 +82,10 @@ afterAll(async () => {
 });
 
 describe('no child sees dbs secrets', () => {
+  beforeEach(() => {
+    for (const f of readdirSync(dumps)) rmSync(join(dumps, f));
+  });
+
   it('mysql logical: backup and restore', async () => {
     const src = `mysql://root@127.0.0.1:${m.port}`;
     expect((await run(['plan', 'create', 'logical', '--source', src, '--password-env', 'SRC_PW', '--pool', 'p', '--databases', 'envdb'])).code).toBe(0);
