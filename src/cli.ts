@@ -7,6 +7,7 @@ import { makeContext, type Context } from './context.js';
 import { DbsError, ExitCode, isAbort } from './errors.js';
 import { Output } from './output/output.js';
 import { makePrompter } from './output/prompt.js';
+import { printable } from './output/sanitize.js';
 import { systemClock, type Clock } from './store/catalog.js';
 import { VERSION } from './version.js';
 import { registerBackup } from './commands/backup.js';
@@ -16,6 +17,7 @@ import { registerPlan } from './commands/plan.js';
 import { registerPool } from './commands/pool.js';
 import { registerRestore } from './commands/restore.js';
 import { registerTask } from './commands/task.js';
+import { refuseRepeatedOptions } from './commands/options.js';
 
 export interface CliIO {
   stdout: Writable & { isTTY?: boolean; columns?: number };
@@ -57,7 +59,7 @@ export function buildProgram(io: CliIO, state: { exitCode: number; out?: Output 
     .exitOverride()
     .configureOutput({
       writeOut: (s) => io.stdout.write(s),
-      writeErr: (s) => io.stderr.write(s),
+      writeErr: (s) => io.stderr.write(printable(s)),
       outputError: (s, write) => write(s.replace(/^error: /, 'error: ')),
     })
     .addHelpText(
@@ -104,6 +106,8 @@ Exit codes: 0 ok, 1 failure, 2 usage/validation, 3 not found, 4 conflict/refused
   registerBackup(program, run);
   registerRestore(program, run);
   registerDaemon(program, run);
+  // After every command exists: an option given twice is a usage error, for every command.
+  refuseRepeatedOptions(program);
   return program;
 }
 
@@ -130,7 +134,7 @@ export async function runCli(argv: string[], io: CliIO): Promise<number> {
       return e.exitCode;
     }
     out.error(new DbsError('INTERNAL', `internal error: ${(e as Error)?.message ?? String(e)}`, { hint: 'run again with --verbose and report it' }));
-    if (argv.includes('--verbose') || argv.includes('-v')) io.stderr.write(`${(e as Error)?.stack ?? ''}\n`);
+    if (argv.includes('--verbose') || argv.includes('-v')) io.stderr.write(`${printable((e as Error)?.stack ?? '')}\n`);
     return ExitCode.failure;
   }
 }

@@ -28,7 +28,11 @@ export function makeContext(p: Omit<Context, 'catalog' | 'close' | 'exitCode'>):
     ...p,
     exitCode: 0,
     catalog() {
-      catalog ??= Catalog.open(p.settings.home, p.clock);
+      if (!catalog) {
+        catalog = Catalog.open(p.settings.home, p.clock);
+        const t = catalog.homeState.tightened;
+        if (t) p.out.warn(`the dbs home ${p.settings.home} was readable by others (mode ${t.from.toString(8).padStart(4, '0')}); changed it to ${t.to.toString(8).padStart(4, '0')}: it holds passwords and keys`);
+      }
       return catalog;
     },
     close() {

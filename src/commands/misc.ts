@@ -2,6 +2,7 @@
 import type { Command } from 'commander';
 import type { CommandRunner } from '../cli.js';
 import { fmtBytes, fmtTime, table } from '../output/format.js';
+import { numberOption } from './options.js';
 
 export function registerMisc(program: Command, run: CommandRunner): void {
   program
@@ -61,8 +62,8 @@ export function registerMisc(program: Command, run: CommandRunner): void {
     .command('events')
     .description('what happened to pools and plans, newest first')
     .option('--plan <plan>', 'only events of this plan')
-    .option('--limit <n>', 'at most N events', '50')
-    .action((o: { plan?: string; limit: string }, cmd: Command) =>
+    .addOption(numberOption('--limit <n>', 'at most N events', { min: 1, max: 1_000_000, example: '--limit 20' }, 50))
+    .action((o: { plan?: string; limit: number }, cmd: Command) =>
       run(cmd, async (ctx) => {
         const catalog = ctx.catalog();
         let resourceId: string | undefined;
@@ -70,7 +71,7 @@ export function registerMisc(program: Command, run: CommandRunner): void {
           const { findPlanOrThrow } = await import('../core/plans.js');
           resourceId = findPlanOrThrow(catalog, o.plan).id;
         }
-        const events = catalog.listEvents({ resourceId, limit: Number(o.limit) || 50 });
+        const events = catalog.listEvents({ resourceId, limit: o.limit });
         ctx.out.result(events, (es) =>
           es.length === 0 ? 'no events' : table(['LAST', 'LEVEL', 'TYPE', 'RESOURCE', 'COUNT', 'MESSAGE'], es.map((e) => [fmtTime(e.lastAt), e.level, e.type, e.resourceId, e.count, e.message])),
         );

@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 import type { CommandRunner } from '../cli.js';
 import type { Context } from '../context.js';
 import { fields, fmtBytes, fmtDuration, fmtTime, table } from '../output/format.js';
+import { numberOption } from './options.js';
 
 type Opts = Record<string, string | boolean | undefined>;
 
@@ -25,11 +26,11 @@ function addPlanOptions(c: Command, create: boolean): Command {
     .option('--once <time>', 'run once at this time')
     .option('--start <time>', 'nothing runs before this time')
     .option('--tz <zone>', 'time zone of the schedule (default: local)')
-    .option('--keep-days <n>', 'delete backups older than N days')
-    .option('--keep-last <n>', 'keep the newest N backups')
-    .option('--keep-daily <n>', 'GFS: keep the newest backup of each of the last N days')
-    .option('--keep-weekly <n>', 'GFS: keep the newest backup of each of the last N weeks')
-    .option('--keep-monthly <n>', 'GFS: keep the newest backup of each of the last N months')
+    .addOption(numberOption('--keep-days <n>', 'delete backups older than N days', { min: 1, max: 1_000_000, example: '--keep-days 7' }))
+    .addOption(numberOption('--keep-last <n>', 'keep the newest N backups', { min: 1, max: 1_000_000, example: '--keep-last 7' }))
+    .addOption(numberOption('--keep-daily <n>', 'GFS: keep the newest backup of each of the last N days', { min: 1, max: 1_000_000, example: '--keep-daily 7' }))
+    .addOption(numberOption('--keep-weekly <n>', 'GFS: keep the newest backup of each of the last N weeks', { min: 1, max: 1_000_000, example: '--keep-weekly 7' }))
+    .addOption(numberOption('--keep-monthly <n>', 'GFS: keep the newest backup of each of the last N months', { min: 1, max: 1_000_000, example: '--keep-monthly 7' }))
     .option('--keep-forever', 'never delete backups (the default without --keep-* rules)')
     .option('--compress <kind>', `zstd${create ? ' (default)' : ''}, gzip or none`)
     .option('--base-plan <plan>', 'incremental: the physical plan whose backups start the chain')

@@ -2,6 +2,7 @@
 import type { Command } from 'commander';
 import type { CommandRunner } from '../cli.js';
 import { fields, fmtBytes, fmtDuration, fmtTime, table } from '../output/format.js';
+import { numberOption } from './options.js';
 
 export function registerTask(program: Command, run: CommandRunner): void {
   const task = program.command('task').description('executions of plans: status, times, sizes, errors');
@@ -9,11 +10,11 @@ export function registerTask(program: Command, run: CommandRunner): void {
     .command('list')
     .description('list tasks, newest first')
     .option('--plan <plan>', 'only tasks of this plan')
-    .option('--limit <n>', 'at most N tasks', '50')
-    .action((o: { plan?: string; limit: string }, cmd: Command) =>
+    .addOption(numberOption('--limit <n>', 'at most N tasks', { min: 1, max: 1_000_000, example: '--limit 20' }, 50))
+    .action((o: { plan?: string; limit: number }, cmd: Command) =>
       run(cmd, async (ctx) => {
         const { runTaskList } = await import('../core/tasks.js');
-        const ts = runTaskList({ plan: o.plan, limit: Number(o.limit) || 50 }, ctx);
+        const ts = runTaskList({ plan: o.plan, limit: o.limit }, ctx);
         ctx.out.result(ts, (x) =>
           x.length === 0
             ? 'no tasks'

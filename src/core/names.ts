@@ -17,3 +17,14 @@ export function validateName(name: unknown, what: string, flag = 'NAME'): string
   }
   return name;
 }
+
+/**
+ * The column ("plans.name") of a SQLite UNIQUE/PRIMARY KEY violation, else undefined. Two dbs
+ * processes creating one name at once both pass the "already exists" check; the catalog's
+ * constraint decides, and the loser reports it like the check would have.
+ */
+export function uniqueViolation(e: unknown): string | undefined {
+  const err = e as { code?: unknown; message?: unknown };
+  if (typeof err?.code !== 'string' || !/^SQLITE_CONSTRAINT_(UNIQUE|PRIMARYKEY)$/.test(err.code)) return undefined;
+  return /constraint failed: ([\w.]+)/.exec(String(err.message))?.[1];
+}

@@ -7,8 +7,8 @@ import { COMPRESSIONS, type Compression } from '../pipeline/stages.js';
 import { Secret } from '../secret.js';
 import { planKey } from '../storage/layout.js';
 import { newId, type BackupRecord, type Catalog, type PlanRecord, type TaskRecord } from '../store/catalog.js';
-import { parseEndpoint } from './endpoints.js';
-import { validateName } from './names.js';
+import { mysqlIdentifier, parseEndpoint, redisDbIndex } from './endpoints.js';
+import { uniqueViolation, validateName } from './names.js';
 import { presentFlags, checkPlanOptions } from './applicable.js';
 import { findPoolOrThrow, openPool, probePool } from './pools.js';
 import { describeRetention, hasRules, type Retention } from './retention.js';
@@ -112,8 +112,12 @@ export function parseSelection(kind: string, i: Pick<PlanInput, 'databases' | 'a
   if (i.databases !== undefined && databases.length === 0) throw new DbsError('INVALID_ARGUMENT', '--databases is empty', { hint: 'e.g. --databases shop,crm' });
   if (i.allDatabases && (databases.length || tables.length)) throw new DbsError('USAGE', '--all-databases cannot be combined with --databases or --tables', { hint: 'choose one' });
   if (kind === 'mysql') {
+    for (const d of databases) mysqlIdentifier(d, 'database', '--databases');
     for (const t of tables) {
       if (!/^[^.\s]+\.[^.\s]+$/.test(t)) throw new DbsError('INVALID_ARGUMENT', `--tables: ${JSON.stringify(t)} is not db.table`, { hint: 'e.g. --tables shop.orders,shop.customers' });
+      const [db, table] = t.split('.');
+      mysqlIdentifier(db, 'database', '--tables');
+      mysqlIdentifier(table, 'table', '--tables');
     }
     if (!i.allDatabases && databases.length === 0 && tables.length === 0) {
       throw new DbsError('USAGE', 'choose what to back up: --databases a,b, --all-databases or --tables db.t1,db.t2', { hint: 'a MySQL plan needs a selection' });
@@ -122,7 +126,7 @@ export function parseSelection(kind: string, i: Pick<PlanInput, 'databases' | 'a
     return { databases, all: Boolean(i.allDatabases), tables };
   }
   if (kind === 'redis') {
-    for (const d of databases) if (!/^\d+$/.test(d)) throw new DbsError('INVALID_ARGUMENT', `--databases: redis database ${JSON.stringify(d)} must be a number`, { hint: 'e.g. --databases 0,3' });
+    for (const d of databases) redisDbIndex(d, '--databases');
     if (tables.length) throw new DbsError('USAGE', '--tables applies to MySQL sources only', { hint: 'use --match PATTERN for Redis' });
     return { databases, all: databases.length === 0, tables: [], ...(i.match ? { match: i.match } : {}) };
   }
@@ -236,6 +240,18 @@ async function askMissing(ctx: Context, i: PlanInput): Promise<void> {
   }
 }
 
+/** Runs a catalog write that may lose a race for the plan name: the loser gets ALREADY_EXISTS (exit 4). */
+function insertOnce<T>(name: string, write: () => T): T {
+  try {
+    return write();
+  } catch (e) {
+    if (uniqueViolation(e) === 'plans.name') {
+      throw new DbsError('ALREADY_EXISTS', `a plan named ${JSON.stringify(name)} already exists`, { cause: e, hint: 'choose another name, or change it with: dbs plan update' });
+    }
+    throw e;
+  }
+}
+
 export async function runPlanCreate(i: PlanInput, ctx: Context): Promise<{ plan: PlanView; serverVersion: string }> {
   const catalog = ctx.catalog();
   await askMissing(ctx, i);
@@ -268,7 +284,7 @@ export async function runPlanCreate(i: PlanInput, ctx: Context): Promise<{ plan:
   if (i.password) endpoint.password = i.password;
   const probe = await validatePlan(ctx, { kind, type, endpoint, selection, poolId: pool.id });
   const id = newId('plan');
-  const plan = catalog.transaction(() => {
+  const plan = insertOnce(name, () => catalog.transaction(() => {
     const p = catalog.insertPlan({
       id,
       name,
@@ -294,7 +310,7 @@ export async function runPlanCreate(i: PlanInput, ctx: Context): Promise<{ plan:
     if (i.password) catalog.setSecret('plan', id, 'password', i.password.reveal());
     catalog.recordEvent({ resourceKind: 'plan', resourceId: id, type: 'plan.created', level: 'info', message: `created plan ${name}` });
     return p;
-  });
+  }));
   await writePlanToPool(ctx, plan);
   return { plan: planView(catalog, plan, ctx.clock()), serverVersion: probe.serverVersion };
 }
@@ -368,12 +384,12 @@ export async function runPlanUpdate(i: PlanInput & { plan: string; name?: string
   if (Object.keys(changes).length === 0 && !i.password) {
     throw new DbsError('USAGE', `nothing to update for plan ${JSON.stringify(cur.name)}`, { hint: 'pass the options to change, see: dbs plan update --help' });
   }
-  const updated = catalog.transaction(() => {
+  const updated = insertOnce(changes.name ?? cur.name, () => catalog.transaction(() => {
     const u = catalog.updatePlan(cur.id, changes);
     if (i.password) catalog.setSecret('plan', cur.id, 'password', i.password.reveal());
     catalog.recordEvent({ resourceKind: 'plan', resourceId: cur.id, type: 'plan.updated', level: 'info', message: `updated ${Object.keys(changes).join(', ') || 'password'}` });
     return u;
-  });
+  }));
   await writePlanToPool(ctx, updated);
   return planView(catalog, updated, ctx.clock());
 }

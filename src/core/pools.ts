@@ -10,7 +10,7 @@ import { POOL_FORMAT_VERSION, POOL_MARKER_KEY, backupsPrefix, manifestKey, probe
 import { openDriver } from '../storage/registry.js';
 import type { PoolDriver } from '../storage/types.js';
 import { newId, type Catalog, type LocalPoolConfig, type PoolConfig, type PoolRecord, type S3PoolConfig } from '../store/catalog.js';
-import { validateName } from './names.js';
+import { uniqueViolation, validateName } from './names.js';
 import { VERSION } from '../version.js';
 
 export const DEFAULT_BUCKET = 'dbs';
@@ -227,12 +227,25 @@ export async function runPoolBind(o: BindPoolOptions, ctx: Context): Promise<Bin
       const m: PoolMarker = { format: POOL_FORMAT_VERSION, id, catalogId: catalog.catalogId, createdAt: catalog.now(), createdBy: `dbs ${VERSION}` };
       await driver.put(POOL_MARKER_KEY, `${JSON.stringify(m, null, 2)}\n`, { ifAbsent: true, signal: ctx.signal });
     }
-    const pool = catalog.transaction(() => {
-      const p = catalog.insertPool({ id, name, type: o.type as PoolRecord['type'], config, remark: o.remark ?? '', status: 'online', latencyMs: probe.latencyMs, checkedAt: catalog.now() });
-      if (o.secretKey) catalog.setSecret('pool', id, 'secretKey', o.secretKey.reveal());
-      catalog.recordEvent({ resourceKind: 'pool', resourceId: id, type: adopted ? 'pool.adopted' : 'pool.bound', level: 'info', message: `bound ${location}` });
-      return p;
-    });
+    let pool: PoolRecord;
+    try {
+      pool = catalog.transaction(() => {
+        const p = catalog.insertPool({ id, name, type: o.type as PoolRecord['type'], config, remark: o.remark ?? '', status: 'online', latencyMs: probe.latencyMs, checkedAt: catalog.now() });
+        if (o.secretKey) catalog.setSecret('pool', id, 'secretKey', o.secretKey.reveal());
+        catalog.recordEvent({ resourceKind: 'pool', resourceId: id, type: adopted ? 'pool.adopted' : 'pool.bound', level: 'info', message: `bound ${location}` });
+        return p;
+      });
+    } catch (e) {
+      // Lost a race with another `dbs pool bind` of this name or location: leave nothing behind.
+      if (!adopted) await driver.delete(POOL_MARKER_KEY, { signal: ctx.signal }).catch(() => undefined);
+      const column = uniqueViolation(e);
+      if (column === 'pools.name') throw new DbsError('ALREADY_EXISTS', `a pool named ${JSON.stringify(name)} already exists`, { cause: e, hint: 'choose another name, or see: dbs pool list' });
+      if (column === 'pools.id') {
+        const bound = catalog.getPool(id);
+        throw new DbsError('ALREADY_EXISTS', `${location} holds pool ${id}, already bound here${bound ? ` as ${JSON.stringify(bound.name)}` : ''}`, { cause: e, hint: 'use the existing pool' });
+      }
+      throw e;
+    }
     return { pool: poolView(catalog, pool), adopted, bucketCreated };
   } finally {
     await driver.close();
@@ -290,11 +303,17 @@ export async function runPoolUpdate(o: UpdatePoolOptions, ctx: Context): Promise
       await driver.close();
     }
   }
-  const updated = catalog.transaction(() => {
-    const u = catalog.updatePool(p.id, { name: o.name, remark: o.remark, config });
-    if (o.secretKey) catalog.setSecret('pool', p.id, 'secretKey', o.secretKey.reveal());
-    return u;
-  });
+  let updated: PoolRecord;
+  try {
+    updated = catalog.transaction(() => {
+      const u = catalog.updatePool(p.id, { name: o.name, remark: o.remark, config });
+      if (o.secretKey) catalog.setSecret('pool', p.id, 'secretKey', o.secretKey.reveal());
+      return u;
+    });
+  } catch (e) {
+    if (uniqueViolation(e) === 'pools.name') throw new DbsError('ALREADY_EXISTS', `a pool named ${JSON.stringify(o.name)} already exists`, { cause: e, hint: 'choose another name' });
+    throw e;
+  }
   return poolView(catalog, updated);
 }
 

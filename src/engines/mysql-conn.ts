@@ -6,6 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { rm, writeFile, chmod } from 'node:fs/promises';
 import { userInfo } from 'node:os';
 import { join } from 'node:path';
+import { childEnv } from '../child-env.js';
 import mysql from 'mysql2/promise';
 import { DbsError, type ErrorCode } from '../errors.js';
 import { redactText, type Secret } from '../secret.js';
@@ -294,13 +295,7 @@ export function quoteIdent(name: string): string {
   return '`' + name.replace(/`/g, '``') + '`';
 }
 
-/** The environment for the tools: MYSQL_* variables of ours must not leak into them. */
+/** The environment for the tools: the allow-list of child-env.ts (no MYSQL_PWD, no other secrets). */
 export function toolEnv(): Record<string, string> {
-  const env: Record<string, string> = {};
-  for (const [k, v] of Object.entries(process.env)) {
-    if (v === undefined) continue;
-    if (/^(MYSQL|MARIADB)_/i.test(k) || k === 'MYSQL_PWD') continue;
-    env[k] = v;
-  }
-  return env;
+  return childEnv();
 }

@@ -4,6 +4,7 @@
 import { serverHost } from './server-host.js';
 import { stat } from 'node:fs/promises';
 import { execa } from 'execa';
+import { childEnv } from '../child-env.js';
 import { DbsError } from '../errors.js';
 import { findOnPath, versionOutput } from '../which.js';
 import { redactText } from '../secret.js';
@@ -23,15 +24,9 @@ export function parseRedisToolVersion(out: string): string | undefined {
   return /(?:v=|\s)(\d+\.\d+(?:\.\d+)?)/.exec(` ${out}`)?.[1];
 }
 
-/** The environment of a redis tool: ours without any REDISCLI_* variable, plus the password. */
+/** The environment of a redis tool: the allow-list of child-env.ts, plus the password. */
 export function redisToolEnv(ep?: Endpoint): Record<string, string> {
-  const env: Record<string, string> = {};
-  for (const [k, v] of Object.entries(process.env)) {
-    if (v === undefined || k.startsWith('REDISCLI_')) continue;
-    env[k] = v;
-  }
-  if (ep?.password !== undefined && !ep.password.isEmpty) env['REDISCLI_AUTH'] = ep.password.reveal();
-  return env;
+  return childEnv(ep?.password !== undefined && !ep.password.isEmpty ? { REDISCLI_AUTH: ep.password.reveal() } : {});
 }
 
 export async function describeRedisTool(name: string): Promise<ToolInfo> {

@@ -2,6 +2,7 @@
 import bytes from 'bytes';
 import prettyMs from 'pretty-ms';
 import Table from 'cli-table3';
+import { printableValue } from './sanitize.js';
 
 export function fmtBytes(n: number | null | undefined): string {
   if (n === null || n === undefined) return '-';
@@ -22,13 +23,13 @@ export function fmtTime(iso: string | null | undefined): string {
 }
 
 export function table(head: string[], rows: (string | number | null | undefined)[][]): string {
-  const t = new Table({ head, style: { head: [], border: [] }, wordWrap: false });
-  for (const r of rows) t.push(r.map((c) => (c === null || c === undefined ? '-' : String(c))));
+  const t = new Table({ head: head.map(printableValue), style: { head: [], border: [] }, wordWrap: false });
+  for (const r of rows) t.push(r.map((c) => (c === null || c === undefined ? '-' : printableValue(String(c)))));
   return t.toString();
 }
 
 /** Key/value block for `show` commands. */
 export function fields(pairs: [string, string | number | null | undefined][]): string {
   const w = Math.max(...pairs.map(([k]) => k.length));
-  return pairs.map(([k, v]) => `${`${k}:`.padEnd(w + 2)}${v === null || v === undefined || v === '' ? '-' : v}`).join('\n');
+  return pairs.map(([k, v]) => `${`${k}:`.padEnd(w + 2)}${v === null || v === undefined || v === '' ? '-' : printableValue(String(v))}`).join('\n');
 }

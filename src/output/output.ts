@@ -2,6 +2,7 @@
 // --json: one JSON document per result (or JSON lines with a `type` for long runs).
 import type { Writable } from 'node:stream';
 import { DbsError } from '../errors.js';
+import { printable, printableValue } from './sanitize.js';
 
 export interface OutputStreams {
   stdout: Writable & { isTTY?: boolean; columns?: number };
@@ -37,7 +38,7 @@ export class Output {
     if (this.options.json) {
       this.streams.stdout.write(`${JSON.stringify(data, null, 2)}\n`);
     } else {
-      const text = human(data);
+      const text = printable(human(data));
       if (text) this.streams.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
     }
   }
@@ -45,20 +46,20 @@ export class Output {
   /** One line of a long run: a JSON line with --json, else a human line to stderr. */
   event(type: string, data: Record<string, unknown>, human?: string): void {
     if (this.options.json) this.streams.stdout.write(`${JSON.stringify({ type, time: new Date().toISOString(), ...data })}\n`);
-    else if (human && !this.options.quiet) this.streams.stderr.write(`${human}\n`);
+    else if (human && !this.options.quiet) this.streams.stderr.write(`${printable(human)}\n`);
   }
 
   info(message: string): void {
-    if (!this.options.quiet && !this.options.json) this.streams.stderr.write(`${message}\n`);
+    if (!this.options.quiet && !this.options.json) this.streams.stderr.write(`${printable(message)}\n`);
   }
 
   warn(message: string): void {
     if (this.options.json) this.streams.stderr.write(`${JSON.stringify({ type: 'warning', message })}\n`);
-    else this.streams.stderr.write(`${this.paint('warning:', 33)} ${message}\n`);
+    else this.streams.stderr.write(`${this.paint('warning:', 33)} ${printable(message)}\n`);
   }
 
   verbose(message: string): void {
-    if (this.options.verbose) this.streams.stderr.write(`${message}\n`);
+    if (this.options.verbose) this.streams.stderr.write(`${printable(message)}\n`);
   }
 
   error(e: DbsError | Error): void {
@@ -68,9 +69,9 @@ export class Output {
       return;
     }
     const code = e instanceof DbsError ? ` [${e.code}]` : '';
-    this.streams.stderr.write(`${this.paint('error:', 31)} ${e.message}${code}\n`);
-    if (e instanceof DbsError && e.hint) this.streams.stderr.write(`  hint: ${e.hint}\n`);
-    if (this.options.verbose && e.stack && !(e instanceof DbsError)) this.streams.stderr.write(`${e.stack}\n`);
+    this.streams.stderr.write(`${this.paint('error:', 31)} ${printable(e.message)}${code}\n`);
+    if (e instanceof DbsError && e.hint) this.streams.stderr.write(`  hint: ${printable(e.hint)}\n`);
+    if (this.options.verbose && e.stack && !(e instanceof DbsError)) this.streams.stderr.write(`${printable(e.stack)}\n`);
   }
 
   /** True when a progress bar may be drawn: stderr is a TTY and not --json/--quiet. */
@@ -86,7 +87,7 @@ export class Output {
     return {
       update: (done, total) => {
         drawn = true;
-        const line = `${label} ${render(done, total, Date.now() - start)}`;
+        const line = printableValue(`${label} ${render(done, total, Date.now() - start)}`);
         const width = err.columns ?? 80;
         err.write(`\r${line.slice(0, width - 1).padEnd(Math.min(width - 1, line.length))}\x1b[K`);
       },

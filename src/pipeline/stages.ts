@@ -6,6 +6,7 @@ import { open } from 'node:fs/promises';
 import { Duplex, Transform, type Readable, type TransformCallback } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import * as zlib from 'node:zlib';
+import { childEnv } from '../child-env.js';
 import { DbsError } from '../errors.js';
 import { programOnPath } from '../which.js';
 import { zstdFramesDecompress } from './zstd-frames.js';
@@ -128,7 +129,7 @@ export class ProcessStage extends Duplex {
   constructor(path: string, args: string[], o: { stdin?: Readable } = {}) {
     super({ readableHighWaterMark: STAGE_BUFFER, writableHighWaterMark: STAGE_BUFFER });
     if (o.stdin) checkHandOff(o.stdin);
-    const child = spawn(path, args, { stdio: [o.stdin ?? 'pipe', 'pipe', 'pipe'], env: { PATH: process.env.PATH ?? '' } });
+    const child = spawn(path, args, { stdio: [o.stdin ?? 'pipe', 'pipe', 'pipe'], env: childEnv() });
     this.#child = child;
     if (o.stdin) {
       // Our copy of the pipe must go, or the writer never sees its reader close.
@@ -199,7 +200,7 @@ export class FileFilter {
     const setpriv = programOnPath('setpriv');
     if (!setpriv) throw new Error('FileFilter needs setpriv on PATH');
     checkHandOff(o.stdin);
-    const child = spawn(setpriv, ['--pdeathsig', 'KILL', '--', path, ...args], { stdio: [o.stdin, o.stdoutFd, 'pipe'], env: { PATH: process.env.PATH ?? '' } });
+    const child = spawn(setpriv, ['--pdeathsig', 'KILL', '--', path, ...args], { stdio: [o.stdin, o.stdoutFd, 'pipe'], env: childEnv() });
     this.#child = child;
     o.stdin.destroy(); // our copy of the pipe must go, or the writer never sees its reader close
     this.#stderr = keepTail(child.stderr!);

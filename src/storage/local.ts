@@ -112,16 +112,23 @@ export class LocalDriver implements PoolDriver {
       throw new DbsError('ALREADY_EXISTS', `${this.location}: ${key} already exists`);
     }
     await this.#checkRoot();
-    try {
-      await mkdir(dir, { recursive: true, mode: 0o700 });
-    } catch (e) {
-      throw fsError(e, `${this.location}: cannot create ${dirname(key)}`);
-    }
-    let handle: FileHandle;
-    try {
-      handle = await open(tmp, 'wx', 0o600);
-    } catch (e) {
-      throw fsError(e, `${this.location}: cannot write ${key}`);
+    let handle: FileHandle | undefined;
+    // Another process's delete may prune the (empty) folders while we create them or before
+    // our open: two `pool check`s at once each remove their probe and dbs/probe/ with it.
+    // Retry then.
+    for (let attempt = 1; !handle; attempt++) {
+      try {
+        await mkdir(dir, { recursive: true, mode: 0o700 });
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code === 'ENOENT' && attempt < 10) continue; // a parent was pruned meanwhile
+        throw fsError(e, `${this.location}: cannot create ${dirname(key)}`);
+      }
+      try {
+        handle = await open(tmp, 'wx', 0o600);
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code === 'ENOENT' && attempt < 10) continue;
+        throw fsError(e, `${this.location}: cannot write ${key}`);
+      }
     }
     let placed = false;
     let closed = false;

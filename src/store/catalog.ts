@@ -1,6 +1,7 @@
 // The SQLite catalog: the local index of pools, plans, tasks, backups, restores and events.
 // It is the only module that speaks SQL. It knows nothing of engines or commands.
-import { chmodSync, closeSync, existsSync, mkdirSync, openSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, openSync } from 'node:fs';
+import { ensureHome, type HomeState } from './home.js';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import Database from 'better-sqlite3';
@@ -203,6 +204,8 @@ export class Catalog {
   readonly db: Db;
   readonly path: string;
   readonly #clock: Clock;
+  /** What opening did to the catalog folder (a mode tightened to 0700), for the command to say. */
+  homeState: HomeState = {};
 
   private constructor(db: Db, path: string, clock: Clock) {
     this.db = db;
@@ -216,14 +219,7 @@ export class Catalog {
    * migrations are applied.
    */
   static open(home: string, clock: Clock = systemClock): Catalog {
-    try {
-      mkdirSync(home, { recursive: true, mode: 0o700 });
-    } catch (cause) {
-      throw new DbsError('INVALID_PATH', `cannot create the dbs home ${home}`, {
-        cause,
-        hint: 'choose a writable folder with --home DIR or DBS_HOME',
-      });
-    }
+    const homeState = ensureHome(home);
     const path = join(home, CATALOG_FILE);
     try {
       if (!existsSync(path)) closeSync(openSync(path, 'a', 0o600));
@@ -248,6 +244,7 @@ export class Catalog {
       });
     }
     const catalog = new Catalog(db, path, clock);
+    catalog.homeState = homeState;
     catalog.#migrate();
     return catalog;
   }
@@ -268,6 +265,8 @@ export class Catalog {
     for (const m of migrations) {
       if (applied.has(m.version)) continue;
       this.db.transaction(() => {
+        // Another dbs process may have applied it since the read above (first use, concurrently).
+        if (this.db.prepare('SELECT 1 FROM schema_migrations WHERE version = ?').get(m.version)) return;
         this.db.exec(m.sql);
         this.db.prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)').run(m.version, m.name, this.now());
       }).immediate();

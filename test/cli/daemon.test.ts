@@ -112,7 +112,7 @@ describe('dbs daemon', () => {
     expect(events.some((e) => e.type === 'run.skipped' && e.resourceKind === 'plan')).toBe(true);
   });
 
-  it('SIGTERM mid-backup past --grace leaves an interrupted task, no manifest and no multipart upload', async () => {
+  it('SIGTERM mid-backup past --grace exits 130 and leaves an interrupted task, no manifest and no multipart upload', async () => {
     const { home, prefix } = await setup('s3');
     const src = bigSqlite(250);
     expect((await dbs(['plan', 'create', 'big', '--source', `sqlite://${src}`, '--pool', 'p', '--cron', '* * * * * *', '--compress', 'none'], { home })).code).toBe(0);
@@ -125,8 +125,10 @@ describe('dbs daemon', () => {
       await new Promise((r) => setTimeout(r, 25));
     }
     const stopped = await d.stop();
-    expect(stopped.code, stopped.stderr).toBe(0);
+    // A stop that aborted a task exits 130 (the README's "interrupted"); a clean stop exits 0 (above).
+    expect(stopped.code, stopped.stderr).toBe(130);
     expect(d.lines.some((l) => l.event === 'task.interrupted')).toBe(true);
+    expect(d.lines.at(-1)).toMatchObject({ event: 'daemon.stopped', message: expect.stringContaining('1 interrupted') });
     const tasks = (await dbs(['--json', 'task', 'list', '--plan', 'big'], { home })).json() as { status: string }[];
     expect(tasks.map((t) => t.status)).toContain('interrupted');
     expect(tasks.map((t) => t.status)).not.toContain('running');
@@ -191,7 +193,7 @@ describe('dbs daemon', () => {
     const home = tempDir('home');
     const r = await dbs(['daemon', '--concurrency', '0'], { home });
     expect(r.code).toBe(2);
-    expect(r.stderr).toMatch(/--concurrency "0" must be a number of at least 1/);
+    expect(r.stderr).toMatch(/--concurrency "0" must be a whole number from 1 to 64/);
     expect((await dbs(['daemon', '--log-format', 'xml'], { home })).code).toBe(2);
   });
 });

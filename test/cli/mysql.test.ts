@@ -548,7 +548,7 @@ describe('mysql logical: refusals and bad input', () => {
     ['missing table', ['--tables', `${DB}.nope_table`], 3, /nope_table/],
     ['invalid cron', ['--databases', DB, '--cron', '61 * * * *'], 2, /not a valid cron expression/],
     ['--at 25:00', ['--databases', DB, '--every', 'daily', '--at', '25:00'], 2, /not a time of day/],
-    ['--keep-days 0', ['--databases', DB, '--keep-days', '0'], 2, /at least 1/],
+    ['--keep-days 0', ['--databases', DB, '--keep-days', '0'], 2, /--keep-days "0" must be a whole number from 1 to/],
     ['--manual with a schedule', ['--databases', DB, '--manual', '--every', 'hourly'], 2, /exclusive/],
     ['no selection', [], 2, /--databases a,b, --all-databases or --tables/],
     ['password in the URL', ['--source', 'mysql://u:secret@127.0.0.1', '--databases', DB], 2, /must not contain a password/],
