@@ -1,5 +1,6 @@
 // Restores a backup into a target, recorded as a restore. The data streams pool -> sha256
 // check -> decompress -> engine (-> client), with no temp copy of a streamable backup.
+import { statSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { isAbsolute } from 'node:path';
@@ -14,7 +15,7 @@ import { artifactReaders, proveArtifactsWhole } from './artifacts.js';
 import { makeScratch } from './scratch.js';
 import { findBackupOrThrow } from './backups.js';
 import { chainOf, openChain } from './chains.js';
-import { parseEndpoint } from './endpoints.js';
+import { mysqlIdentifier, parseEndpoint } from './endpoints.js';
 import type { Manifest } from './manifest.js';
 import { openPool } from './pools.js';
 import { checkPoolManifest, ensurePoolOnline } from './pool-manifest.js';
@@ -46,7 +47,7 @@ function parseRename(v: string | undefined): RestoreOptions['renameDatabase'] {
   if (v === undefined) return undefined;
   const m = /^([^:\s]+):([^:\s]+)$/.exec(v);
   if (!m) throw new DbsError('INVALID_ARGUMENT', `--database ${JSON.stringify(v)} is not SRC:DST`, { hint: 'e.g. --database shop:shop_restored' });
-  return { from: m[1], to: m[2] };
+  return { from: mysqlIdentifier(m[1], 'database', '--database'), to: mysqlIdentifier(m[2], 'database', '--database') };
 }
 
 /** The restore flags a request gives, as the user typed them. */
@@ -109,6 +110,12 @@ export async function runBackupRestore(i: RestoreInput, ctx: Context): Promise<R
   const spec = checkRestoreOptions(b.sourceKind, b.backupType, givenFlags(i));
   const dir = i.toDir ?? i.toDatadir;
   if (dir !== undefined && !isAbsolute(dir)) throw new DbsError('INVALID_PATH', `${i.toDir !== undefined ? '--to-dir' : '--to-datadir'} ${JSON.stringify(dir)} must be an absolute path`, { hint: 'e.g. /var/lib/restore' });
+  if (dir !== undefined) {
+    const st = statSync(dir, { throwIfNoEntry: false });
+    if (st && !st.isDirectory()) {
+      throw new DbsError('INVALID_PATH', `${i.toDir !== undefined ? '--to-dir' : '--to-datadir'} ${JSON.stringify(dir)} is not a directory`, { hint: 'name a new or empty directory' });
+    }
+  }
   const target = i.to !== undefined ? parseEndpoint(i.to, '--to') : { kind: b.sourceKind as Endpoint['kind'], url: `file://${dir}`, path: dir, params: {} };
   const compatible = target.kind === b.sourceKind || (b.sourceKind === 'catalog' && target.kind === 'sqlite');
   if (!compatible) {

@@ -178,6 +178,22 @@ describe('restore options are checked against the backup type before anything co
     }
   });
 
+  it('a target path that is a file, and a database name the server cannot take, are usage errors before anything connects', async () => {
+    const file = join(tempDir('file'), 'f');
+    writeFileSync(file, 'x');
+    for (const [plan, flag] of [['redis-snapshot', '--to-dir'], ['mysql-physical', '--to-datadir']]) {
+      const r = await run(['backup', 'restore', backups[plan].id, flag, file]);
+      expect(r.code, r.stderr).toBe(2);
+      expect(r.stderr).toMatch(/is not a directory/);
+      expect(r.stderr).not.toMatch(/EEXIST|ENOTDIR/);
+    }
+    const long = 'x'.repeat(10_000);
+    const r = await run(['backup', 'restore', backups['mysql-logical'].id, '--to', mysqlUrl(), '--password-env', 'DB_PW', '--database', `${DB}:${long}`]);
+    expect(r.code, r.stderr).toBe(2);
+    expect(r.stderr).toMatch(/not valid \(10000 characters\)/);
+    expect(readFileSync(file, 'utf8')).toBe('x');
+  });
+
   it('plan options that do not apply to the source and type are usage errors', async () => {
     const cases: Array<[string[], string]> = [
       [['--source', mysqlUrl(), '--databases', DB, '--match', 'a*'], '--match'],
