@@ -225,7 +225,13 @@ export async function runPoolBind(o: BindPoolOptions, ctx: Context): Promise<Bin
     } else {
       id = newId('pool');
       const m: PoolMarker = { format: POOL_FORMAT_VERSION, id, catalogId: catalog.catalogId, createdAt: catalog.now(), createdBy: `dbs ${VERSION}` };
-      await driver.put(POOL_MARKER_KEY, `${JSON.stringify(m, null, 2)}\n`, { ifAbsent: true, signal: ctx.signal });
+      try {
+        await driver.put(POOL_MARKER_KEY, `${JSON.stringify(m, null, 2)}\n`, { ifAbsent: true, signal: ctx.signal });
+      } catch (e) {
+        // Another bind of this location wrote its marker between our read and our write.
+        if (!(e instanceof DbsError) || e.code !== 'ALREADY_EXISTS') throw e;
+        throw new DbsError('ALREADY_EXISTS', `${location} is already bound as a pool by another dbs process`, { cause: e, hint: 'use the existing pool (see: dbs pool list)' });
+      }
     }
     let pool: PoolRecord;
     try {
