@@ -7,6 +7,7 @@ import { userInfo } from 'node:os';
 import { join } from 'node:path';
 import mysql from 'mysql2/promise';
 import { DbsError, type ErrorCode } from '../errors.js';
+import { childEnv } from '../pipeline/child.js';
 import { redactText, type Secret } from '../secret.js';
 import type { Endpoint } from './types.js';
 
@@ -294,12 +295,6 @@ export function quoteIdent(name: string): string {
 }
 
 /** The environment for the tools: MYSQL_* variables of ours must not leak into them. */
-export function toolEnv(): Record<string, string> {
-  const env: Record<string, string> = {};
-  for (const [k, v] of Object.entries(process.env)) {
-    if (v === undefined) continue;
-    if (/^(MYSQL|MARIADB)_/i.test(k) || k === 'MYSQL_PWD') continue;
-    env[k] = v;
-  }
-  return env;
+export function toolEnv(o: { outlivesDbs?: boolean } = {}): Record<string, string> {
+  return childEnv({}, { drop: /^(MYSQL|MARIADB)_/i, ...o });
 }

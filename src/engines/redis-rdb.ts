@@ -2,7 +2,7 @@
 // it would to a replica) and `redis-check-rdb FILE` (the RDB parses to its end and its
 // checksum matches). The password reaches redis-cli through REDISCLI_AUTH, never argv.
 import { stat } from 'node:fs/promises';
-import { execa } from 'execa';
+import { childEnv, execaChild } from '../pipeline/child.js';
 import { DbsError } from '../errors.js';
 import { findOnPath, versionOutput } from '../which.js';
 import { redactText } from '../secret.js';
@@ -24,13 +24,7 @@ export function parseRedisToolVersion(out: string): string | undefined {
 
 /** The environment of a redis tool: ours without any REDISCLI_* variable, plus the password. */
 export function redisToolEnv(ep?: Endpoint): Record<string, string> {
-  const env: Record<string, string> = {};
-  for (const [k, v] of Object.entries(process.env)) {
-    if (v === undefined || k.startsWith('REDISCLI_')) continue;
-    env[k] = v;
-  }
-  if (ep?.password !== undefined && !ep.password.isEmpty) env['REDISCLI_AUTH'] = ep.password.reveal();
-  return env;
+  return childEnv(ep?.password !== undefined && !ep.password.isEmpty ? { REDISCLI_AUTH: ep.password.reveal() } : {});
 }
 
 export async function describeRedisTool(name: string): Promise<ToolInfo> {
@@ -81,7 +75,7 @@ export interface RdbSnapshot {
  */
 export async function fetchRdb(ep: Endpoint, file: string, ctx: { signal: AbortSignal; log(line: string): void }): Promise<RdbSnapshot> {
   const cli = await requireTool(REDIS_CLI);
-  const r = await execa(cli, [...redisCliArgs(ep), '--rdb', file], {
+  const r = await execaChild(cli, [...redisCliArgs(ep), '--rdb', file], {
     reject: false,
     all: true,
     stdin: 'ignore',
@@ -147,7 +141,7 @@ export interface RdbCheck {
  */
 export async function checkRdb(file: string, opts: { signal?: AbortSignal } = {}): Promise<RdbCheck> {
   const tool = await requireTool(REDIS_CHECK_RDB);
-  const r = await execa(tool, [file], {
+  const r = await execaChild(tool, [file], {
     reject: false,
     all: true,
     stdin: 'ignore',
