@@ -15,6 +15,10 @@ export interface Settings {
   partSize: number;
   /** Parts in flight per S3 upload. */
   concurrency: number;
+  /** Seconds a lock's lease lasts without a heartbeat (the holder renews it every quarter of that). */
+  lockLease: number;
+  /** Seconds an S3 request may go without any answer before it fails (connect: at most 5 s of it). */
+  s3Timeout: number;
   /** Where the values came from (for `dbs doctor`). */
   configFile?: string;
 }
@@ -25,12 +29,16 @@ export interface SettingsInput {
   compressionLevel?: unknown;
   partSize?: unknown;
   concurrency?: unknown;
+  lockLease?: unknown;
+  s3Timeout?: unknown;
 }
 
 export const DEFAULTS = {
   compression: 'zstd' as Compression,
   partSize: 8 * 1024 * 1024,
   concurrency: 4,
+  lockLease: 60,
+  s3Timeout: 30,
 };
 
 export function defaultHome(env: NodeJS.ProcessEnv): string {
@@ -84,7 +92,7 @@ export async function loadSettings(o: LoadSettingsOptions): Promise<Settings> {
     if (typeof file.config !== 'object' || Array.isArray(file.config)) {
       problems.push(`${file.filepath}: the config must be an object`);
     } else {
-      const known = new Set(['home', 'compression', 'compressionLevel', 'partSize', 'concurrency']);
+      const known = new Set(['home', 'compression', 'compressionLevel', 'partSize', 'concurrency', 'lockLease', 's3Timeout']);
       for (const k of Object.keys(file.config)) if (!known.has(k)) problems.push(`${file.filepath}: ${k}: unknown setting`);
       layer(merged, file.config as SettingsInput);
     }
@@ -95,11 +103,13 @@ export async function loadSettings(o: LoadSettingsOptions): Promise<Settings> {
     compressionLevel: o.env.DBS_COMPRESSION_LEVEL,
     partSize: o.env.DBS_PART_SIZE,
     concurrency: o.env.DBS_CONCURRENCY,
+    lockLease: o.env.DBS_LOCK_LEASE,
+    s3Timeout: o.env.DBS_S3_TIMEOUT,
   });
   layer(merged, o.flags);
   const where = (k: string) => (o.flags[k as keyof SettingsInput] !== undefined ? `--${k}` : file ? `${file.filepath}: ${k}` : k);
 
-  const out: Settings = { home: '', compression: DEFAULTS.compression, partSize: DEFAULTS.partSize, concurrency: DEFAULTS.concurrency, configFile: file?.filepath };
+  const out: Settings = { home: '', compression: DEFAULTS.compression, partSize: DEFAULTS.partSize, concurrency: DEFAULTS.concurrency, lockLease: DEFAULTS.lockLease, s3Timeout: DEFAULTS.s3Timeout, configFile: file?.filepath };
   if (merged.home !== undefined) {
     if (typeof merged.home !== 'string' || merged.home.trim() === '') problems.push(`${where('home')}: must be a folder path`);
     else out.home = resolve(o.cwd, merged.home);
@@ -124,6 +134,14 @@ export async function loadSettings(o: LoadSettingsOptions): Promise<Settings> {
     if (!Number.isInteger(n) || n < 1 || n > 64) problems.push(`${where('concurrency')}: must be an integer from 1 to 64 (got ${JSON.stringify(merged.concurrency)})`);
     else out.concurrency = n;
   }
+  const seconds = (k: 'lockLease' | 's3Timeout', min: number, max: number): void => {
+    if (merged[k] === undefined) return;
+    const n = Number(merged[k]);
+    if (!Number.isFinite(n) || n < min || n > max) problems.push(`${where(k)}: must be a number of seconds from ${min} to ${max} (got ${JSON.stringify(merged[k])})`);
+    else out[k] = n;
+  };
+  seconds('lockLease', 2, 3600);
+  seconds('s3Timeout', 1, 3600);
   if (problems.length) {
     throw new DbsError('INVALID_CONFIG', `invalid configuration:\n  ${problems.join('\n  ')}`, {
       hint: 'fix the settings listed above',

@@ -1,8 +1,7 @@
 // Finding programs on PATH, for every engine and stage that runs one.
 import { accessSync, constants, statSync } from 'node:fs';
 import { delimiter, isAbsolute, join } from 'node:path';
-import { execa } from 'execa';
-import { childEnv } from './child-env.js';
+import { execaChild } from './pipeline/child.js';
 
 /** The executable file `name` resolves to on `pathEnv` (like `which`), or undefined. */
 export function findOnPath(name: string, pathEnv = process.env['PATH'] ?? ''): string | undefined {
@@ -30,7 +29,7 @@ export function programOnPath(name: string): string | undefined {
  * What `path --version` prints, stdout then stderr (tools differ in which they use); empty
  * when it cannot run. `env` is the program's whole environment.
  */
-export async function versionOutput(path: string, env: Record<string, string> = childEnv()): Promise<string> {
-  const r = await execa(path, ['--version'], { reject: false, timeout: 10_000, stdin: 'ignore', env, extendEnv: false });
+export async function versionOutput(path: string, env?: Record<string, string>): Promise<string> {
+  const r = await execaChild(path, ['--version'], { reject: false, timeout: 10_000, stdin: 'ignore', env });
   return `${String(r.stdout ?? '')}\n${String(r.stderr ?? '')}`;
 }

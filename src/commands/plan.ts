@@ -202,6 +202,35 @@ Examples:
     );
 
   plan
+    .command('unlock')
+    .description("remove a plan's lock left by a process that is gone (exit status 4 while its holder may still run)")
+    .argument('<plan>', 'plan id or name')
+    .option('--force', 'also remove a lock whose holder on another host still has a lease (make sure that process is gone)')
+    .addHelpText(
+      'after',
+      `
+A lock is a lease that its holder renews while it runs. A lock whose process on this host is
+gone, or whose lease from another host has expired, is taken over by the next run anyway;
+unlock removes it now. Refused while the holder runs on this host; refused for a holder on
+another host whose lease has not expired, unless --force. Every removal is recorded as an event.
+
+Examples:
+  dbs plan unlock shop-nightly
+  dbs plan unlock shop-nightly --force   # the pod that held it was deleted`,
+    )
+    .action((ref: string, o: Opts, cmd: Command) =>
+      run(cmd, async (ctx) => {
+        const { runPlanUnlock } = await import('../core/locks.js');
+        const r = await runPlanUnlock({ plan: ref, force: Boolean(o.force) }, ctx);
+        ctx.out.result(r, (x) =>
+          x.removed
+            ? `removed the lock of plan ${x.plan.name} held by pid ${x.removed.pid} on ${x.removed.host}${x.forced ? ' (--force)' : ''}${x.interruptedTasks.length ? `; task ${x.interruptedTasks.join(', ')} marked interrupted` : ''}`
+            : `plan ${x.plan.name} is not locked`,
+        );
+      }),
+    );
+
+  plan
     .command('delete')
     .description('delete a plan; refused while it has backups unless --with-backups')
     .argument('<plan>', 'plan id or name')

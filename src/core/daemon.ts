@@ -6,7 +6,7 @@ import { hostname } from 'node:os';
 import type { Context } from '../context.js';
 import { DbsError } from '../errors.js';
 import type { PlanRecord, TaskRecord } from '../store/catalog.js';
-import { acquire, pidAlive } from './locks.js';
+import { acquire, holderAlive, isStale, leaseOf } from './locks.js';
 import { openPool, probePool } from './pools.js';
 import { settleDeadTask, sweepStaleUploads } from './recovery.js';
 import { sweepScratch } from './scratch.js';
@@ -54,24 +54,46 @@ const sleep = (ms: number, signal?: AbortSignal) =>
     }, { once: true });
   });
 
-/** Marks tasks of dead processes on this host interrupted, aborts their uploads and removes their scratch folders. */
+/**
+ * Marks tasks of dead processes interrupted (on this host: their pid is gone; on another host:
+ * they no longer hold their plan's lock, or its lease expired), ends the programs dead dbs
+ * processes left running, aborts their uploads and removes their scratch folders.
+ */
 export async function recoverInterrupted(ctx: Context, log: (e: DaemonEvent) => void): Promise<number> {
   const catalog = ctx.catalog();
   const host = hostname();
+  const now = new Date(catalog.now());
+  const lease = ctx.settings.lockLease;
+  const lockOf = (planId: string) => catalog.getLock(`plan:${planId}`);
   let n = 0;
   const dead: TaskRecord[] = [];
   for (const status of ['running', 'queued'] as const) {
     for (const t of catalog.listTasks({ status, limit: 100_000 })) {
-      if (t.host !== host || (t.pid !== null && pidAlive(t.pid))) continue;
-      catalog.updateTask(t.id, { status: 'interrupted', endedAt: catalog.now(), errorCode: 'INTERRUPTED', errorMessage: `the process running it (pid ${t.pid}) died` });
-      catalog.recordEvent({ resourceKind: 'plan', resourceId: t.planId, type: 'task.interrupted', level: 'warning', message: `task ${t.id} was left running by dead pid ${t.pid}` });
-      log({ event: 'task.recovered', level: 'warning', message: `task ${t.id} of ${t.planName} was left running by dead pid ${t.pid}; marked interrupted`, plan: t.planName, task: t.id });
+      let why: string;
+      if (t.host === host) {
+        if (t.pid !== null && holderAlive(t.pid, t.startedAt ?? t.queuedAt)) continue;
+        why = `the process running it (pid ${t.pid}) died`;
+      } else {
+        const l = lockOf(t.planId);
+        if (l && l.pid === t.pid && l.host === t.host && !isStale(l, now, lease)) continue;
+        why = `the process running it (pid ${t.pid} on host ${t.host}) is gone: ${l && l.pid === t.pid && l.host === t.host ? 'its lease expired' : 'it no longer holds the plan lock'}`;
+      }
+      catalog.updateTask(t.id, { status: 'interrupted', endedAt: catalog.now(), errorCode: 'INTERRUPTED', errorMessage: why });
+      catalog.recordEvent({ resourceKind: 'plan', resourceId: t.planId, type: 'task.interrupted', level: 'warning', message: `task ${t.id}: ${why}` });
+      log({ event: 'task.recovered', level: 'warning', message: `task ${t.id} of ${t.planName} was left running: ${why}; marked interrupted`, plan: t.planName, task: t.id });
       if (status === 'running') dead.push(t);
       n++;
     }
   }
   for (const r of catalog.listRestores({ status: 'running' })) {
-    if (r.host === host && r.pid !== null && !pidAlive(r.pid)) catalog.updateRestore(r.id, { status: 'interrupted', endedAt: catalog.now(), errorCode: 'INTERRUPTED', errorMessage: `the process running it (pid ${r.pid}) died` });
+    if (r.host === host && r.pid !== null && !holderAlive(r.pid, r.startedAt)) catalog.updateRestore(r.id, { status: 'interrupted', endedAt: catalog.now(), errorCode: 'INTERRUPTED', errorMessage: `the process running it (pid ${r.pid}) died` });
+  }
+  // Programs (dump tools, compressors) that outlived the dbs process that started them.
+  const { reapOrphans } = await import('./orphans.js');
+  for (const o of reapOrphans()) {
+    log({ event: 'orphan.killed', level: 'warning', message: `ended ${o.command} (pid ${o.pid}${o.task ? `, task ${o.task}` : ''}), left running by dead dbs process ${o.parentPid}`, pid: o.pid, ...(o.task ? { task: o.task } : {}) });
+    const t = o.task ? catalog.getTask(o.task) : undefined;
+    if (t) catalog.recordEvent({ resourceKind: 'plan', resourceId: t.planId, type: 'orphan.killed', level: 'warning', message: `ended ${o.command} (pid ${o.pid}) of task ${t.id}, left running by dead dbs process ${o.parentPid}` });
   }
   // Per pool: adopt or remove what dead tasks left, then abort stale uploads.
   for (const pool of catalog.listPools()) {
@@ -100,9 +122,9 @@ export async function runDaemon(o: DaemonOptions, ctx: Context): Promise<DaemonR
   }
   if (!(o.graceSeconds >= 0)) throw new DbsError('INVALID_ARGUMENT', `--grace ${o.graceSeconds} must be a number of seconds`, { hint: 'e.g. --grace 300' });
   const catalog = ctx.catalog();
-  const lock = acquire(catalog, 'daemon', 'dbs daemon', `the catalog ${catalog.path}`);
+  const lock = acquire(catalog, 'daemon', 'dbs daemon', `the catalog ${catalog.path}`, leaseOf(ctx));
   const log = o.log;
-  if (lock.takenOver) log({ event: 'lock.takeover', level: 'warning', message: `took over the daemon lock of dead pid ${lock.takenOver.pid}` });
+  if (lock.takenOver) log({ event: 'lock.takeover', level: 'warning', message: `took over the daemon lock of pid ${lock.takenOver.pid} on ${lock.takenOver.host}: ${lock.takeoverReason ?? 'its holder is gone'}` });
   log({ event: 'daemon.started', level: 'info', message: `dbs daemon started (pid ${process.pid}, concurrency ${o.concurrency})`, pid: process.pid });
 
   const entries = new Map<string, Entry>();

@@ -412,8 +412,8 @@ export async function runPlanDelete(o: { plan: string; withBackups?: boolean }, 
       hint: 'delete them first, or pass --with-backups to delete them with the plan',
     });
   }
-  const { acquire } = await import('./locks.js');
-  const lock = acquire(catalog, `plan:${p.id}`, 'plan delete', `plan ${JSON.stringify(p.name)}`);
+  const { acquire, leaseOf } = await import('./locks.js');
+  const lock = acquire(catalog, `plan:${p.id}`, 'plan delete', `plan ${JSON.stringify(p.name)}`, leaseOf(ctx));
   try {
     const { deleteBackupData } = await import('./backups.js');
     const deleted: string[] = [];

@@ -7,7 +7,7 @@ import type { Context } from '../context.js';
 import { DbsError, describeError } from '../errors.js';
 import { Secret } from '../secret.js';
 import { POOL_FORMAT_VERSION, POOL_MARKER_KEY, backupsPrefix, manifestKey, probeKey } from '../storage/layout.js';
-import { openDriver } from '../storage/registry.js';
+import { driverSettings, openDriver } from '../storage/registry.js';
 import type { PoolDriver } from '../storage/types.js';
 import { newId, type Catalog, type LocalPoolConfig, type PoolConfig, type PoolRecord, type S3PoolConfig } from '../store/catalog.js';
 import { uniqueViolation, validateName } from './names.js';
@@ -79,7 +79,7 @@ function poolSecret(catalog: Catalog, id: string): Secret | undefined {
 
 /** Opens the driver of a bound pool with its stored credentials. */
 export async function openPool(ctx: Context, pool: PoolRecord): Promise<PoolDriver> {
-  return openDriver(pool, poolSecret(ctx.catalog(), pool.id), { partSize: ctx.settings.partSize, concurrency: ctx.settings.concurrency });
+  return openDriver(pool, poolSecret(ctx.catalog(), pool.id), driverSettings(ctx.settings));
 }
 
 function normalizePrefix(p: string | undefined): string {
@@ -203,7 +203,7 @@ export async function runPoolBind(o: BindPoolOptions, ctx: Context): Promise<Bin
     });
   }
 
-  const driver = await openDriver({ type: o.type, config }, o.secretKey, { partSize: ctx.settings.partSize, concurrency: ctx.settings.concurrency });
+  const driver = await openDriver({ type: o.type, config }, o.secretKey, driverSettings(ctx.settings));
   try {
     let bucketCreated = false;
     if (o.type === 's3') {
@@ -302,7 +302,7 @@ export async function runPoolUpdate(o: UpdatePoolOptions, ctx: Context): Promise
     config = { ...(p.config as S3PoolConfig), ...(o.accessKey !== undefined ? { accessKey: o.accessKey } : {}) };
     if (o.secretKey) secret = o.secretKey;
     // New credentials must work before they replace the old ones.
-    const driver = await openDriver({ type: p.type, config }, secret, { partSize: ctx.settings.partSize, concurrency: ctx.settings.concurrency });
+    const driver = await openDriver({ type: p.type, config }, secret, driverSettings(ctx.settings));
     try {
       await probePool(driver, ctx.signal);
     } finally {

@@ -9,7 +9,7 @@ import { describeError } from '../errors.js';
 import { backupPrefix, backupsPrefix } from '../storage/layout.js';
 import type { PoolDriver } from '../storage/types.js';
 import type { PoolRecord, TaskRecord } from '../store/catalog.js';
-import { pidAlive } from './locks.js';
+import { isStale } from './locks.js';
 import { newBackupId, type Manifest } from './manifest.js';
 
 export interface RecoveryEvent {
@@ -22,11 +22,21 @@ export interface RecoveryEvent {
   [k: string]: unknown;
 }
 
-/** Plans of this pool that no live process on this host is running now (their uploads are stale). */
+/**
+ * Plans of this pool that no live process holds now: a task takes its plan's lock (a lease)
+ * before it uploads anything, so an upload under a plan without a live lock is stale.
+ */
 function idlePlans(ctx: Context, pool: PoolRecord, alsoPlan?: string): string[] {
   const catalog = ctx.catalog();
-  const live = new Set(catalog.listTasks({ status: 'running', limit: 100_000 }).filter((t) => t.pid !== null && pidAlive(t.pid) && t.planId !== alsoPlan).map((t) => t.planId));
-  return catalog.listPlans({ poolId: pool.id }).filter((p) => !live.has(p.id)).map((p) => p.id);
+  const now = new Date(catalog.now());
+  return catalog
+    .listPlans({ poolId: pool.id })
+    .filter((p) => {
+      if (p.id === alsoPlan) return true;
+      const l = catalog.getLock(`plan:${p.id}`);
+      return l === undefined || isStale(l, now, ctx.settings.lockLease);
+    })
+    .map((p) => p.id);
 }
 
 /**

@@ -18,7 +18,8 @@ import { VERSION } from '../version.js';
 import { PoolSink, artifactReaders } from './artifacts.js';
 import { makeScratch } from './scratch.js';
 import { basePlanOf, chainOf, chainParent, openChain } from './chains.js';
-import { acquire } from './locks.js';
+import { acquire, interruptHolderTasks, leaseOf } from './locks.js';
+import { withTaskTag } from '../pipeline/child.js';
 import { MANIFEST_FORMAT, newBackupId, type Manifest } from './manifest.js';
 import { planEndpoint } from './plans.js';
 import { openPool } from './pools.js';
@@ -39,16 +40,19 @@ export interface RunResult {
   pruned: string[];
 }
 
-/** Removes everything under a backup's prefix and its incomplete uploads. Best effort. */
-async function cleanupBackup(driver: PoolDriver, planId: string, backupId: string): Promise<void> {
+/**
+ * Removes everything under a backup's prefix and its incomplete uploads. Best effort, and
+ * bounded by `signal` (a pool that hangs must not hold the task, and its lock, any longer).
+ */
+async function cleanupBackup(driver: PoolDriver, planId: string, backupId: string, signal?: AbortSignal): Promise<void> {
   const prefix = backupPrefix(planId, backupId);
   try {
-    await driver.abortIncomplete(prefix);
+    await driver.abortIncomplete(prefix, { signal });
     const keys: string[] = [];
-    for await (const o of driver.list(prefix)) keys.push(o.key);
+    for await (const o of driver.list(prefix, { signal })) keys.push(o.key);
     // The manifest goes last so a half-deleted backup never looks complete.
     keys.sort((a, b) => Number(a.endsWith('/manifest.json')) - Number(b.endsWith('/manifest.json')));
-    for (const k of keys) await driver.delete(k);
+    for (const k of keys) await driver.delete(k, { signal });
   } catch {
     // The task already failed; leftovers are found by `dbs pool check` / the daemon sweep.
   }
@@ -82,16 +86,42 @@ async function checkPoolReachable(ctx: Context, pool: PoolRecord, driver: PoolDr
   }
 }
 
-export async function runPlanOnce(plan: PlanRecord, o: RunOptions, ctx: Context): Promise<RunResult> {
-  const catalog = ctx.catalog();
-  const lock = acquire(catalog, `plan:${plan.id}`, `task of plan ${plan.name}`, `plan ${JSON.stringify(plan.name)}`);
-  if (lock.takenOver) {
-    catalog.recordEvent({ resourceKind: 'plan', resourceId: plan.id, type: 'lock.takeover', level: 'warning', message: `took over the lock of dead process ${lock.takenOver.pid}` });
+export async function runPlanOnce(plan: PlanRecord, o: RunOptions, outer: Context): Promise<RunResult> {
+  const catalog = outer.catalog();
+  const lock = acquire(catalog, `plan:${plan.id}`, `task of plan ${plan.name}`, `plan ${JSON.stringify(plan.name)}`, leaseOf(outer));
+  try {
+    if (lock.takenOver) {
+      const why = lock.takeoverReason ?? 'its holder is gone';
+      const left = interruptHolderTasks(catalog, plan.id, lock.takenOver, why);
+      catalog.recordEvent({
+        resourceKind: 'plan',
+        resourceId: plan.id,
+        type: 'lock.takeover',
+        level: 'warning',
+        message: `took over the lock of ${lock.takenOver.owner} (pid ${lock.takenOver.pid} on ${lock.takenOver.host}): ${why}${left.length ? `; its task ${left.join(', ')} marked interrupted` : ''}`,
+      });
+      // What the dead holder started may still run (a dump waiting on a lock): end it.
+      const { reapOrphans } = await import('./orphans.js');
+      for (const x of reapOrphans()) {
+        catalog.recordEvent({ resourceKind: 'plan', resourceId: plan.id, type: 'orphan.killed', level: 'warning', message: `ended ${x.command} (pid ${x.pid}), left running by dead dbs process ${x.parentPid}` });
+      }
+    }
+    // A lost lock (dbs plan unlock --force, a takeover) stops the run: two runs of one plan must not overlap.
+    const ctx: Context = { ...outer, signal: AbortSignal.any([outer.signal, lock.lost]) };
+    const taskId = newId('task');
+    // Every program the task starts carries DBS_TASK=<task id> (see pipeline/child.ts).
+    return await withTaskTag(taskId, () => runLocked(plan, o, ctx, taskId, lock.lost));
+  } finally {
+    lock.release();
   }
+}
+
+async function runLocked(plan: PlanRecord, o: RunOptions, ctx: Context, taskId: string, lockLost: AbortSignal): Promise<RunResult> {
+  const catalog = ctx.catalog();
   const stderrTail: string[] = [];
   const started = ctx.clock();
   const task = catalog.insertTask({
-    id: newId('task'),
+    id: taskId,
     planId: plan.id,
     planName: plan.name,
     trigger: o.trigger,
@@ -238,10 +268,14 @@ export async function runPlanOnce(plan: PlanRecord, o: RunOptions, ctx: Context)
     });
     return { ...result, pruned };
   } catch (e) {
-    const interrupted = isAbort(e) || ctx.signal.aborted;
-    if (driver) await cleanupBackup(driver, plan.id, backupId);
-    const err =
-      e instanceof DbsError
+    const lost = lockLost.aborted && lockLost.reason instanceof DbsError ? lockLost.reason : undefined;
+    const interrupted = !lost && (isAbort(e) || ctx.signal.aborted);
+    // An unreachable pool gets one request timeout for the cleanup; other failures three.
+    const unreachable = e instanceof DbsError && e.code === 'POOL_UNREACHABLE';
+    if (driver) await cleanupBackup(driver, plan.id, backupId, AbortSignal.timeout(ctx.settings.s3Timeout * 1000 * (unreachable ? 1 : 3)));
+    const err = lost
+      ? lost
+      : e instanceof DbsError
         ? e
         : interrupted
           ? new DbsError('INTERRUPTED', `the task of plan ${plan.name} was interrupted`)
@@ -265,6 +299,5 @@ export async function runPlanOnce(plan: PlanRecord, o: RunOptions, ctx: Context)
   } finally {
     if (tmpDir) await rm(tmpDir, { recursive: true, force: true });
     await driver?.close();
-    lock.release();
   }
 }

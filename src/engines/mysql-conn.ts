@@ -1,14 +1,13 @@
 // Connecting to a MySQL/MariaDB server: with mysql2 for our own queries (probe, sizes, checks
 // before a restore), and through a 0600 option file for the stock client tools, so that the
 // password never reaches argv. Errors are mapped to DbsError codes and never carry the password.
-import { serverHost } from './server-host.js';
 import { randomBytes } from 'node:crypto';
 import { rm, writeFile, chmod } from 'node:fs/promises';
 import { userInfo } from 'node:os';
 import { join } from 'node:path';
-import { childEnv } from '../child-env.js';
 import mysql from 'mysql2/promise';
 import { DbsError, type ErrorCode } from '../errors.js';
+import { childEnv } from '../pipeline/child.js';
 import { redactText, type Secret } from '../secret.js';
 import type { Endpoint } from './types.js';
 
@@ -29,7 +28,7 @@ export interface ConnTarget {
 export function connTarget(ep: Endpoint): ConnTarget {
   const socket = ep.params['socket'];
   return {
-    host: socket ? ep.host || 'localhost' : serverHost(ep),
+    host: ep.host || 'localhost',
     port: ep.port ?? DEFAULT_PORT,
     // Same default as the stock clients: the login name of the OS user.
     user: ep.user ?? safeUserName(),
@@ -295,7 +294,7 @@ export function quoteIdent(name: string): string {
   return '`' + name.replace(/`/g, '``') + '`';
 }
 
-/** The environment for the tools: the allow-list of child-env.ts (no MYSQL_PWD, no other secrets). */
-export function toolEnv(): Record<string, string> {
-  return childEnv();
+/** The environment for the tools: MYSQL_* variables of ours must not leak into them. */
+export function toolEnv(o: { outlivesDbs?: boolean } = {}): Record<string, string> {
+  return childEnv({}, { drop: /^(MYSQL|MARIADB)_/i, ...o });
 }

@@ -2,7 +2,7 @@
 // (the SQL stream, optionally filtered/renamed, piped into the mariadb/mysql client).
 import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { execa } from 'execa';
+import { execaChild } from '../pipeline/child.js';
 import { DbsError, describeError } from '../errors.js';
 import { redactText } from '../secret.js';
 import type {
@@ -551,7 +551,7 @@ async function runClient(
   const what = describeTarget(t);
   const secrets = [t.password];
   const source = await artifact.open();
-  const sub = execa(tool.path, buildClientArgs(optionFile), {
+  const sub = execaChild(tool.path, buildClientArgs(optionFile), {
     stdin: 'pipe',
     stdout: 'ignore',
     stderr: 'pipe',

@@ -436,7 +436,8 @@ async function startServer(
   const out = openSync('/dev/null', 'r+');
   let child: ChildProcess;
   try {
-    child = spawn(bin.path, args, { detached: true, stdio: [out, out, out], env: toolEnv(), cwd: datadir });
+    // Meant to outlive dbs: no death signal, no child marker (recovery must leave it alone).
+    child = spawn(bin.path, args, { detached: true, stdio: [out, out, out], env: toolEnv({ outlivesDbs: true }), cwd: datadir });
   } finally {
     closeSync(out);
   }

@@ -4,7 +4,7 @@ import { readFile, stat } from 'node:fs/promises';
 import { userInfo } from 'node:os';
 import { delimiter, isAbsolute, join } from 'node:path';
 import type { Readable } from 'node:stream';
-import { execa } from 'execa';
+import { execaChild } from '../pipeline/child.js';
 import { DbsError, describeError, type ErrorCode } from '../errors.js';
 import type { EngineRunContext, ToolInfo } from './types.js';
 import { toolEnv } from './mysql-conn.js';
@@ -140,7 +140,7 @@ export interface RunOptions {
 /** Runs one tool to completion; throws (code) unless it exited 0 (and said "completed OK!"). */
 export async function runTool(path: string, args: string[], o: RunOptions): Promise<{ bytesIn: number; tail: string[] }> {
   const { ctx, log, code, what } = o;
-  const sub = execa(path, args, {
+  const sub = execaChild(path, args, {
     stdin: o.input ? 'pipe' : 'ignore',
     stdout: 'pipe',
     stderr: 'pipe',

@@ -1,10 +1,8 @@
 // Redis snapshots with the stock tools: `redis-cli --rdb FILE` (the server streams an RDB as
 // it would to a replica) and `redis-check-rdb FILE` (the RDB parses to its end and its
 // checksum matches). The password reaches redis-cli through REDISCLI_AUTH, never argv.
-import { serverHost } from './server-host.js';
 import { stat } from 'node:fs/promises';
-import { execa } from 'execa';
-import { childEnv } from '../child-env.js';
+import { childEnv, execaChild } from '../pipeline/child.js';
 import { DbsError } from '../errors.js';
 import { findOnPath, versionOutput } from '../which.js';
 import { redactText } from '../secret.js';
@@ -24,7 +22,7 @@ export function parseRedisToolVersion(out: string): string | undefined {
   return /(?:v=|\s)(\d+\.\d+(?:\.\d+)?)/.exec(` ${out}`)?.[1];
 }
 
-/** The environment of a redis tool: the allow-list of child-env.ts, plus the password. */
+/** The environment of a redis tool: ours without any REDISCLI_* variable, plus the password. */
 export function redisToolEnv(ep?: Endpoint): Record<string, string> {
   return childEnv(ep?.password !== undefined && !ep.password.isEmpty ? { REDISCLI_AUTH: ep.password.reveal() } : {});
 }
@@ -52,7 +50,7 @@ export function redisCliArgs(ep: Endpoint): string[] {
   const args: string[] = [];
   const socket = ep.params['socket'];
   if (socket) args.push('-s', socket);
-  else args.push('-h', serverHost(ep), '-p', String(ep.port ?? 6379));
+  else args.push('-h', ep.host ?? '127.0.0.1', '-p', String(ep.port ?? 6379));
   const user = redisUser(ep);
   if (user) args.push('--user', user);
   if (ep.params['tls'] === '1' || ep.params['tls'] === 'true') args.push('--tls');
@@ -77,7 +75,7 @@ export interface RdbSnapshot {
  */
 export async function fetchRdb(ep: Endpoint, file: string, ctx: { signal: AbortSignal; log(line: string): void }): Promise<RdbSnapshot> {
   const cli = await requireTool(REDIS_CLI);
-  const r = await execa(cli, [...redisCliArgs(ep), '--rdb', file], {
+  const r = await execaChild(cli, [...redisCliArgs(ep), '--rdb', file], {
     reject: false,
     all: true,
     stdin: 'ignore',
@@ -143,7 +141,7 @@ export interface RdbCheck {
  */
 export async function checkRdb(file: string, opts: { signal?: AbortSignal } = {}): Promise<RdbCheck> {
   const tool = await requireTool(REDIS_CHECK_RDB);
-  const r = await execa(tool, [file], {
+  const r = await execaChild(tool, [file], {
     reject: false,
     all: true,
     stdin: 'ignore',

@@ -5,9 +5,10 @@ import { createInterface } from 'node:readline';
 import { Transform, type Readable, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ChildProcess } from 'node:child_process';
-import { execa, type ResultPromise } from 'execa';
+import type { ResultPromise } from 'execa';
 import { DbsError, isAbort } from '../errors.js';
 import { redactText, type Secret } from '../secret.js';
+import { execaChild } from '../pipeline/child.js';
 import { holdUnread } from '../pipeline/stages.js';
 import { programOnPath } from '../which.js';
 
@@ -131,7 +132,7 @@ export function spawnStreamingTool(
 ): StreamingTool {
   const stdbuf = o.stdoutBuffer ? programOnPath('stdbuf') : undefined;
   const [file, argv] = stdbuf ? [stdbuf, [`-o${o.stdoutBuffer}`, path, ...args]] : [path, args];
-  const sub = execa(file, argv, {
+  const sub = execaChild(file, argv, {
     stdin: 'ignore',
     stdout: 'pipe',
     stderr: 'pipe',
@@ -142,7 +143,6 @@ export function spawnStreamingTool(
     ...(o.killSignal ? { killSignal: o.killSignal } : {}),
     forceKillAfterDelay: 5_000,
     env: o.env,
-    extendEnv: false,
     ...(o.cwd ? { cwd: o.cwd } : {}),
   });
   // Nothing may read the output before the sink does: it may hand the pipe to a compressor.

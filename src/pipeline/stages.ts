@@ -1,15 +1,15 @@
 // Stream stages of the backup path: compress, decompress, hash + count, progress. Every stage
 // is a Transform with normal backpressure; nothing is buffered whole.
 import { createHash, type Hash } from 'node:crypto';
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { open } from 'node:fs/promises';
 import { Duplex, Transform, type Readable, type TransformCallback } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import * as zlib from 'node:zlib';
-import { childEnv } from '../child-env.js';
 import { DbsError } from '../errors.js';
 import { programOnPath } from '../which.js';
 import { zstdFramesDecompress } from './zstd-frames.js';
+import { deathSignalAvailable, spawnChild } from './child.js';
 
 export type Compression = 'zstd' | 'gzip' | 'none';
 export const COMPRESSIONS: readonly Compression[] = ['zstd', 'gzip', 'none'];
@@ -129,7 +129,8 @@ export class ProcessStage extends Duplex {
   constructor(path: string, args: string[], o: { stdin?: Readable } = {}) {
     super({ readableHighWaterMark: STAGE_BUFFER, writableHighWaterMark: STAGE_BUFFER });
     if (o.stdin) checkHandOff(o.stdin);
-    const child = spawn(path, args, { stdio: [o.stdin ?? 'pipe', 'pipe', 'pipe'], env: childEnv() });
+    // Dies with dbs (see child.ts): a compressor blocked on a stalled dump has no other way to learn of it.
+    const child = spawnChild(path, args, { stdio: [o.stdin ?? 'pipe', 'pipe', 'pipe'] });
     this.#child = child;
     if (o.stdin) {
       // Our copy of the pipe must go, or the writer never sees its reader close.
@@ -188,8 +189,8 @@ function keepTail(stream: Readable): { text: string } {
 /**
  * A filter program that reads a stream's pipe directly (fd hand-off) and writes into an open
  * file, so its output never crosses Node. With no pipe back to Node, nothing would stop it if
- * dbs died, so it runs under `setpriv --pdeathsig KILL` (util-linux), and is only offered when
- * setpriv is there (see fileFilterAvailable). `exited` rejects on a non-zero exit or a signal.
+ * dbs died, so it is only offered when the death signal is (setpriv; see child.ts and
+ * fileFilterAvailable). `exited` rejects on a non-zero exit or a signal.
  */
 export class FileFilter {
   readonly exited: Promise<void>;
@@ -197,10 +198,9 @@ export class FileFilter {
   readonly #stderr: { text: string };
 
   constructor(path: string, args: string[], o: { stdin: Readable; stdoutFd: number }) {
-    const setpriv = programOnPath('setpriv');
-    if (!setpriv) throw new Error('FileFilter needs setpriv on PATH');
+    if (!deathSignalAvailable()) throw new Error('FileFilter needs setpriv on PATH');
     checkHandOff(o.stdin);
-    const child = spawn(setpriv, ['--pdeathsig', 'KILL', '--', path, ...args], { stdio: [o.stdin, o.stdoutFd, 'pipe'], env: childEnv() });
+    const child = spawnChild(path, args, { stdio: [o.stdin, o.stdoutFd, 'pipe'] });
     this.#child = child;
     o.stdin.destroy(); // our copy of the pipe must go, or the writer never sees its reader close
     this.#stderr = keepTail(child.stderr!);
@@ -226,7 +226,7 @@ export class FileFilter {
 
 /** Whether FileFilter can run here. */
 export function fileFilterAvailable(): boolean {
-  return programOnPath('setpriv') !== undefined;
+  return deathSignalAvailable();
 }
 
 /** Bytes per read when following a file. */

@@ -8,6 +8,13 @@ import { LocalDriver } from './local.js';
 export interface DriverSettings {
   partSize?: number;
   concurrency?: number;
+  /** S3: ms a request may go without an answer (per attempt). */
+  timeoutMs?: number;
+}
+
+/** The driver settings out of dbs's settings. */
+export function driverSettings(s: { partSize: number; concurrency: number; s3Timeout: number }): DriverSettings {
+  return { partSize: s.partSize, concurrency: s.concurrency, timeoutMs: s.s3Timeout * 1000 };
 }
 
 export interface PoolSpec {
@@ -22,7 +29,7 @@ export async function openDriver(pool: PoolSpec, secretKey: Secret | undefined, 
     case 's3': {
       const { S3Driver } = await import('./s3.js');
       const c = pool.config as S3PoolConfig;
-      return new S3Driver({ ...c, secretKey, partSize: settings.partSize, concurrency: settings.concurrency });
+      return new S3Driver({ ...c, secretKey, partSize: settings.partSize, concurrency: settings.concurrency, timeoutMs: settings.timeoutMs });
     }
   }
 }

@@ -47,9 +47,17 @@ export interface S3DriverOptions {
   partSize?: number;
   /** Parts uploaded at once at the first part size (default 4). */
   concurrency?: number;
-  /** Connection timeout in ms (default 5000). */
-  connectTimeoutMs?: number;
+  /**
+   * How long (ms) one attempt of a request may go without any byte from the server before it
+   * fails (default 30 s); connecting takes at most 5 s of it. An attempt that times out is
+   * retried; with MAX_ATTEMPTS a request fails after at most about MAX_ATTEMPTS x this.
+   */
+  timeoutMs?: number;
 }
+
+/** Attempts per request (the first and two retries). */
+export const MAX_ATTEMPTS = 3;
+export const DEFAULT_TIMEOUT_MS = 30_000;
 
 /** Size of part `n` (1-based) when the first part is `base` bytes. */
 export function partSizeFor(n: number, base: number): number {
@@ -87,6 +95,7 @@ export class S3Driver implements PoolDriver {
   readonly #partSize: number;
   readonly #budget: number;
   readonly #secret?: Secret;
+  readonly #timeoutMs: number;
 
   constructor(o: S3DriverOptions) {
     this.bucket = o.bucket;
@@ -94,17 +103,22 @@ export class S3Driver implements PoolDriver {
     this.#partSize = Math.max(MIN_PART_SIZE, o.partSize ?? 8 * 1024 * 1024);
     this.#budget = this.#partSize * Math.max(1, o.concurrency ?? 4);
     this.#secret = o.secretKey;
+    this.#timeoutMs = o.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     this.location = `s3://${o.bucket}${this.#prefix ? `/${this.#prefix}` : ''} @ ${o.endpoint}`;
     this.client = new S3Client({
       endpoint: o.endpoint,
       region: o.region,
       forcePathStyle: o.pathStyle,
       credentials: o.accessKey && o.secretKey ? { accessKeyId: o.accessKey, secretAccessKey: o.secretKey.reveal() } : undefined,
-      maxAttempts: 3,
+      maxAttempts: MAX_ATTEMPTS,
       // S3-compatible servers (RGW 16, MinIO) lag behind AWS's default CRC trailers.
       requestChecksumCalculation: 'WHEN_REQUIRED',
       responseChecksumValidation: 'WHEN_REQUIRED',
-      requestHandler: { connectionTimeout: o.connectTimeoutMs ?? 5000, requestTimeout: 120_000 },
+      // socketTimeout is the idle timeout: a frozen endpoint (accepts, never answers; a
+      // stopped gateway) fails the attempt after it, however long a healthy transfer takes.
+      // requestTimeout is left unset: it bounds a whole request (a 5 GiB part may take
+      // minutes) and, without throwOnRequestTimeout, only prints a warning.
+      requestHandler: { connectionTimeout: Math.min(5000, this.#timeoutMs), socketTimeout: this.#timeoutMs },
     });
   }
 
@@ -246,6 +260,10 @@ export class S3Driver implements PoolDriver {
     let inflightBytes = 0;
     let failure: unknown;
     let size = 0;
+    // One failed part dooms the upload: the others in flight stop at once rather than each
+    // running out its own timeouts and retries.
+    const partsStop = new AbortController();
+    const partSignal = signal ? AbortSignal.any([signal, partsStop.signal]) : partsStop.signal;
     try {
       const created = await this.client.send(new CreateMultipartUploadCommand({ Bucket: this.bucket, Key }), { abortSignal: signal });
       uploadId = created.UploadId!;
@@ -267,7 +285,7 @@ export class S3Driver implements PoolDriver {
         inflightBytes += data.length;
         const p = this.client
           .send(new UploadPartCommand({ Bucket: this.bucket, Key, UploadId: uploadId, PartNumber: n, Body: data, ContentLength: data.length }), {
-            abortSignal: signal,
+            abortSignal: partSignal,
           })
           .then(
             (r) => {
@@ -275,6 +293,7 @@ export class S3Driver implements PoolDriver {
             },
             (e) => {
               failure ??= e;
+              partsStop.abort();
             },
           )
           .finally(() => {
@@ -308,11 +327,16 @@ export class S3Driver implements PoolDriver {
     }
   }
 
-  /** Aborts a multipart upload; retried because parts racing the abort can re-create state. */
-  async #abortUpload(Key: string, UploadId: string): Promise<void> {
-    for (let attempt = 0; attempt < 3; attempt++) {
+  /**
+   * Aborts a multipart upload; retried because parts racing the abort can re-create state.
+   * Bounded by one timeout in all (the upload failed already, maybe because the endpoint hangs;
+   * an upload left behind is aborted by recovery).
+   */
+  async #abortUpload(Key: string, UploadId: string, signal?: AbortSignal): Promise<void> {
+    const deadline = AbortSignal.any([AbortSignal.timeout(this.#timeoutMs), ...(signal ? [signal] : [])]);
+    for (let attempt = 0; attempt < 3 && !deadline.aborted; attempt++) {
       try {
-        await this.client.send(new AbortMultipartUploadCommand({ Bucket: this.bucket, Key, UploadId }));
+        await this.client.send(new AbortMultipartUploadCommand({ Bucket: this.bucket, Key, UploadId }), { abortSignal: deadline });
         return;
       } catch (e) {
         const name = (e as AwsLikeError).name;
@@ -404,7 +428,7 @@ export class S3Driver implements PoolDriver {
       if (options.olderThan && u.started && u.started >= options.olderThan) continue;
       found.push(u);
     }
-    for (const u of found) await this.#abortUpload(this.#full(u.key), u.id);
+    for (const u of found) await this.#abortUpload(this.#full(u.key), u.id, options.signal);
     return found.length;
   }
 

@@ -137,6 +137,12 @@ export interface LockRecord {
   host: string;
   owner: string;
   acquiredAt: string;
+  /** The holder's last renewal of its lease. */
+  heartbeatAt: string | null;
+  /** When the lease ends unless renewed; a holder on another host is dead after it. */
+  expiresAt: string | null;
+  /** The holder's PID namespace (/proc/self/ns/pid), when known. */
+  pidNs: string | null;
 }
 
 const JSON_COLUMNS = new Set(['source', 'selection', 'schedule', 'retention', 'options', 'manifest', 'config']);
@@ -497,17 +503,34 @@ export class Catalog {
    * Takes a lock unless a live holder has it. `isStale(lock)` decides whether an existing
    * holder is dead; a stale lock is taken over and returned as `takenOver`.
    */
-  acquireLock(l: Omit<LockRecord, 'acquiredAt'>, isStale: (held: LockRecord) => boolean): { ok: true; takenOver?: LockRecord } | { ok: false; holder: LockRecord } {
+  acquireLock(
+    l: Omit<LockRecord, 'acquiredAt' | 'heartbeatAt' | 'expiresAt'> & { leaseMs: number },
+    isStale: (held: LockRecord) => boolean,
+  ): { ok: true; lock: LockRecord; takenOver?: LockRecord } | { ok: false; holder: LockRecord } {
     return this.transaction(() => {
       const held = this.getLock(l.name);
       if (held && !isStale(held)) return { ok: false as const, holder: held };
-      this.db.prepare('INSERT OR REPLACE INTO locks (name, pid, host, owner, acquired_at) VALUES (?, ?, ?, ?, ?)').run(l.name, l.pid, l.host, l.owner, this.now());
-      return { ok: true as const, ...(held ? { takenOver: held } : {}) };
+      const now = this.#clock();
+      const at = now.toISOString();
+      this.db
+        .prepare('INSERT OR REPLACE INTO locks (name, pid, host, owner, acquired_at, heartbeat_at, expires_at, pid_ns) VALUES (?, ?, ?, ?, ?, ?, ?, ?)')
+        .run(l.name, l.pid, l.host, l.owner, at, at, new Date(now.getTime() + l.leaseMs).toISOString(), l.pidNs);
+      return { ok: true as const, lock: this.getLock(l.name)!, ...(held ? { takenOver: held } : {}) };
     });
   }
 
-  releaseLock(name: string, pid: number): void {
-    this.db.prepare('DELETE FROM locks WHERE name = ? AND pid = ?').run(name, pid);
+  /** Renews the lease of a lock this holder still has; false when the lock is gone or another's. */
+  renewLock(name: string, pid: number, host: string, acquiredAt: string, leaseMs: number): boolean {
+    const now = this.#clock();
+    return (
+      this.db
+        .prepare('UPDATE locks SET heartbeat_at = ?, expires_at = ? WHERE name = ? AND pid = ? AND host = ? AND acquired_at = ?')
+        .run(now.toISOString(), new Date(now.getTime() + leaseMs).toISOString(), name, pid, host, acquiredAt).changes === 1
+    );
+  }
+
+  releaseLock(name: string, pid: number, host: string, acquiredAt: string): void {
+    this.db.prepare('DELETE FROM locks WHERE name = ? AND pid = ? AND host = ? AND acquired_at = ?').run(name, pid, host, acquiredAt);
   }
 
   // ---- secrets -------------------------------------------------------------------------

@@ -138,6 +138,21 @@ export const migrations: Migration[] = [
     `,
   },
   {
+    version: 3,
+    name: 'lock leases',
+    // A lock is a lease: its holder renews heartbeat_at/expires_at while it holds it, so a
+    // holder on another host (which `kill -0` cannot check) is known dead once its lease has
+    // expired. pid_ns tells two PID namespaces on one host name apart (containers with the
+    // host's network share its hostname but not its pids). Rows of an older dbs get one lease
+    // length (60 s) from their start.
+    sql: `
+      ALTER TABLE locks ADD COLUMN heartbeat_at TEXT;
+      ALTER TABLE locks ADD COLUMN expires_at TEXT;
+      ALTER TABLE locks ADD COLUMN pid_ns TEXT;
+      UPDATE locks SET heartbeat_at = acquired_at, expires_at = strftime('%Y-%m-%dT%H:%M:%fZ', acquired_at, '+60 seconds');
+    `,
+  },
+  {
     version: 4,
     name: "backups may be 'missing' (dbs saw their manifest gone from the pool)",
     sql: `

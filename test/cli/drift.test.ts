@@ -203,15 +203,16 @@ describe('stale multipart uploads of dead tasks are swept by every entry point t
       expect(await uploads(), entry.join(' ')).toBe(0);
     }
     expect(JSON.stringify((await run(['--json', 'events'])).json())).toContain('uploads.aborted');
-    // A task of a live process (this test's own pid) is running: its upload is not touched.
+    // A live process (this test's own pid) holds the plan's lock: its upload is not touched.
     const db = catalogDb();
-    db.prepare("INSERT INTO tasks (id, plan_id, plan_name, trigger, status, queued_at, started_at, pid, host) VALUES (?, ?, 'app-s3', 'manual', 'running', ?, ?, ?, ?)").run(`task-live-${tag}`, planId, new Date().toISOString(), new Date().toISOString(), process.pid, hostname());
+    const now = new Date().toISOString();
+    db.prepare("INSERT INTO locks (name, pid, host, owner, acquired_at, heartbeat_at, expires_at, pid_ns) VALUES (?, ?, ?, 'test', ?, ?, ?, NULL)").run(`plan:${planId}`, process.pid, hostname(), now, now, new Date(Date.now() + 600_000).toISOString());
     db.close();
     await staleUpload(planId);
     expect((await run(['pool', 'check', 's3'])).code).toBe(0);
     expect(await uploads()).toBe(1);
     const db2 = catalogDb();
-    db2.prepare("UPDATE tasks SET status = 'interrupted', pid = ? WHERE id = ?").run(await deadPid(), `task-live-${tag}`);
+    db2.prepare('UPDATE locks SET pid = ? WHERE name = ?').run(await deadPid(), `plan:${planId}`);
     db2.close();
     expect((await run(['pool', 'check', 's3'])).code).toBe(0);
     expect(await uploads()).toBe(0);
