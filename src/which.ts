@@ -1,7 +1,6 @@
 // Finding programs on PATH, for every engine and stage that runs one.
 import { accessSync, constants, statSync } from 'node:fs';
 import { delimiter, isAbsolute, join } from 'node:path';
-import { execaChild } from './pipeline/child.js';
 
 /** The executable file `name` resolves to on `pathEnv` (like `which`), or undefined. */
 export function findOnPath(name: string, pathEnv = process.env['PATH'] ?? ''): string | undefined {
@@ -23,13 +22,4 @@ const cached = new Map<string, string | undefined>();
 export function programOnPath(name: string): string | undefined {
   if (!cached.has(name)) cached.set(name, findOnPath(name));
   return cached.get(name);
-}
-
-/**
- * What `path --version` prints, stdout then stderr (tools differ in which they use); empty
- * when it cannot run. `env` is the program's whole environment.
- */
-export async function versionOutput(path: string, env?: Record<string, string>): Promise<string> {
-  const r = await execaChild(path, ['--version'], { reject: false, timeout: 10_000, stdin: 'ignore', env });
-  return `${String(r.stdout ?? '')}\n${String(r.stderr ?? '')}`;
 }

@@ -3,7 +3,8 @@ import type { Context } from '../context.js';
 import { ENGINE_KINDS, getEngine } from '../engines/registry.js';
 import type { ToolInfo } from '../engines/types.js';
 import { VERSION } from '../version.js';
-import { findOnPath, versionOutput } from '../which.js';
+import { findOnPath } from '../which.js';
+import { versionOutput } from '../pipeline/child.js';
 
 export interface DoctorResult {
   dbs: string;

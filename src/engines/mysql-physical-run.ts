@@ -8,7 +8,7 @@ import { execaChild } from '../pipeline/child.js';
 import { DbsError, describeError, type ErrorCode } from '../errors.js';
 import type { EngineRunContext, ToolInfo } from './types.js';
 import { toolEnv } from './mysql-conn.js';
-import { versionOutput } from '../which.js';
+import { versionOutput } from '../pipeline/child.js';
 import { ByteCounter, collectStderr, feedStdin } from './tool-stream.js';
 import {
   completedOk,

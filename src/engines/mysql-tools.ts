@@ -1,6 +1,7 @@
 // Finding the stock MySQL/MariaDB tools on PATH and choosing the one that fits a server.
 import { DbsError } from '../errors.js';
-import { findOnPath, versionOutput } from '../which.js';
+import { findOnPath } from '../which.js';
+import { versionOutput } from '../pipeline/child.js';
 import type { ToolInfo } from './types.js';
 import { flavorOf, toolEnv, type MysqlFlavor } from './mysql-conn.js';
 

@@ -4,7 +4,8 @@
 import { stat } from 'node:fs/promises';
 import { childEnv, execaChild } from '../pipeline/child.js';
 import { DbsError } from '../errors.js';
-import { findOnPath, versionOutput } from '../which.js';
+import { findOnPath } from '../which.js';
+import { versionOutput } from '../pipeline/child.js';
 import { redactText } from '../secret.js';
 import type { Endpoint, ToolInfo } from './types.js';
 import { redisAddress, redisUser } from './redis-conn.js';

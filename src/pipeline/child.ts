@@ -104,3 +104,12 @@ function withMarkers(env: Record<string, string> | undefined): Record<string, st
   if (task) out[TASK_MARKER] = task;
   return out;
 }
+
+/**
+ * What `path --version` prints, stdout then stderr (tools differ in which they use); empty
+ * when it cannot run. `env` is the program's whole environment.
+ */
+export async function versionOutput(path: string, env?: Record<string, string>): Promise<string> {
+  const r = await execaChild(path, ['--version'], { reject: false, timeout: 10_000, stdin: 'ignore', env });
+  return `${String(r.stdout ?? '')}\n${String(r.stderr ?? '')}`;
+}
