@@ -481,6 +481,22 @@ async function freezableProxy(target: { host: string; port: number }) {
   };
 }
 
+describe('lease and timeout settings', () => {
+  it.each([
+    ['DBS_LOCK_LEASE', '1', /lockLease: must be a number of seconds from 2 to 3600 \(got "1"\)/],
+    ['DBS_LOCK_LEASE', 'soon', /lockLease: must be a number of seconds from 2 to 3600 \(got "soon"\)/],
+    ['DBS_S3_TIMEOUT', '0', /s3Timeout: must be a number of seconds from 1 to 3600 \(got "0"\)/],
+    ['DBS_S3_TIMEOUT', '1e9', /s3Timeout: must be a number of seconds from 1 to 3600/],
+  ])('%s=%s is refused with exit 2 and nothing runs', async (name, value, message) => {
+    const before = (await run(['--json', 'task', 'list'])).json().length;
+    const r = await run(['plan', 'run', 'my-local'], { [name]: value });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(message);
+    expect(r.stderr).toMatch(/hint: /);
+    expect((await run(['--json', 'task', 'list'])).json()).toHaveLength(before);
+  });
+});
+
 describe('a frozen S3 endpoint', () => {
   const TIMEOUT_S = 2;
   // README: a hung S3 endpoint fails the task within about 5 x s3Timeout.
