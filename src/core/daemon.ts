@@ -124,6 +124,8 @@ export async function runDaemon(o: DaemonOptions, ctx: Context): Promise<DaemonR
   const catalog = ctx.catalog();
   const lock = acquire(catalog, 'daemon', 'dbs daemon', `the catalog ${catalog.path}`, leaseOf(ctx));
   const log = o.log;
+  // A daemon whose lock another process took over (its lease ran out) stops like on SIGTERM.
+  const stop = AbortSignal.any([ctx.signal, lock.lost]);
   if (lock.takenOver) log({ event: 'lock.takeover', level: 'warning', message: `took over the daemon lock of pid ${lock.takenOver.pid} on ${lock.takenOver.host}: ${lock.takeoverReason ?? 'its holder is gone'}` });
   log({ event: 'daemon.started', level: 'info', message: `dbs daemon started (pid ${process.pid}, concurrency ${o.concurrency})`, pid: process.pid });
 
@@ -252,7 +254,7 @@ export async function runDaemon(o: DaemonOptions, ctx: Context): Promise<DaemonR
           // still offline
         }
       }
-      await sleep(o.probeMs ?? 60_000, ctx.signal);
+      await sleep(o.probeMs ?? 60_000, stop);
     }
   };
 
@@ -260,10 +262,11 @@ export async function runDaemon(o: DaemonOptions, ctx: Context): Promise<DaemonR
     await recoverInterrupted(ctx, log);
     reload(true);
     const probing = probeLoop();
-    while (!ctx.signal.aborted) {
-      await sleep(o.reloadMs ?? 5_000, ctx.signal);
-      if (!ctx.signal.aborted) reload(false);
+    while (!stop.aborted) {
+      await sleep(o.reloadMs ?? 5_000, stop);
+      if (!stop.aborted) reload(false);
     }
+    if (lock.lost.aborted && !ctx.signal.aborted) log({ event: 'daemon.lock-lost', level: 'error', message: 'another process took over the daemon lock (this daemon missed its heartbeats for a whole lease); stopping' });
     // Graceful shutdown: no new runs; running tasks get --grace seconds, then are aborted.
     stopping = true;
     for (const id of [...entries.keys()]) disarm(id);

@@ -22,7 +22,7 @@ const DATA_PATH_TOOLS: [string, string][] = [
   ['zstd', 'zstd compression in its own process (else in Node, slower)'],
   ['pzstd', 'framed zstd: the dump check reads only the first and last frames (else a full decompressed copy)'],
   ['stdbuf', 'large output buffers for mariadb-dump/mysqldump (else one write per 4 KiB)'],
-  ['setpriv', 'lets pzstd write local pool files itself and still die with dbs (else its output passes through Node)'],
+  ['setpriv', 'makes every program dbs starts die with dbs (else recovery ends them later), and lets pzstd write local pool files itself'],
 ];
 
 async function describe(name: string, purpose: string): Promise<ToolInfo> {

@@ -23,7 +23,7 @@ export function parseRedisToolVersion(out: string): string | undefined {
   return /(?:v=|\s)(\d+\.\d+(?:\.\d+)?)/.exec(` ${out}`)?.[1];
 }
 
-/** The environment of a redis tool: ours without any REDISCLI_* variable, plus the password. */
+/** The environment of a redis tool: the allowed variables (childEnv; no REDISCLI_* of ours), plus the password. */
 export function redisToolEnv(ep?: Endpoint): Record<string, string> {
   return childEnv(ep?.password !== undefined && !ep.password.isEmpty ? { REDISCLI_AUTH: ep.password.reveal() } : {});
 }

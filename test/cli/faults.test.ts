@@ -304,6 +304,34 @@ describe('plan locks are leases across hosts', () => {
       await t2.release();
     }
   });
+
+  it('a daemon whose lock another process took over stops', async () => {
+    const d = execa(process.execPath, [BIN, '--home', home, 'daemon', '--reload', '0.2'], { env: { ...env(), DBS_LOCK_LEASE: '2' }, reject: false });
+    const out = collect(d);
+    try {
+      await until('the daemon started', () => out.text.includes('"event":"daemon.started"'), 20_000);
+      const db = rawCatalog();
+      try {
+        expect(db.prepare("SELECT pid FROM locks WHERE name = 'daemon'").get()).toEqual({ pid: d.pid });
+        db.prepare("UPDATE locks SET pid = 99, host = 'other-host', acquired_at = ? WHERE name = 'daemon'").run(new Date().toISOString());
+      } finally {
+        db.close();
+      }
+      const r = await Promise.race([d, sleep(10_000).then(() => undefined)]);
+      expect(r, 'the daemon did not stop').toBeDefined();
+      expect(out.text).toContain('"event":"daemon.lock-lost"');
+      const db2 = rawCatalog();
+      try {
+        expect(db2.prepare("SELECT pid, host FROM locks WHERE name = 'daemon'").get()).toEqual({ pid: 99, host: 'other-host' }); // not released: not its lock
+      } finally {
+        db2.close();
+      }
+    } finally {
+      d.kill('SIGKILL');
+      await d;
+      rawCatalog().prepare("DELETE FROM locks WHERE name = 'daemon'").run();
+    }
+  });
 });
 
 /** A lock row as a dbs process on this host would write it. */
@@ -452,6 +480,22 @@ async function freezableProxy(target: { host: string; port: number }) {
     },
   };
 }
+
+describe('lease and timeout settings', () => {
+  it.each([
+    ['DBS_LOCK_LEASE', '1', /lockLease: must be a number of seconds from 2 to 3600 \(got "1"\)/],
+    ['DBS_LOCK_LEASE', 'soon', /lockLease: must be a number of seconds from 2 to 3600 \(got "soon"\)/],
+    ['DBS_S3_TIMEOUT', '0', /s3Timeout: must be a number of seconds from 1 to 3600 \(got "0"\)/],
+    ['DBS_S3_TIMEOUT', '1e9', /s3Timeout: must be a number of seconds from 1 to 3600/],
+  ])('%s=%s is refused with exit 2 and nothing runs', async (name, value, message) => {
+    const before = (await run(['--json', 'task', 'list'])).json().length;
+    const r = await run(['plan', 'run', 'my-local'], { [name]: value });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(message);
+    expect(r.stderr).toMatch(/hint: /);
+    expect((await run(['--json', 'task', 'list'])).json()).toHaveLength(before);
+  });
+});
 
 describe('a frozen S3 endpoint', () => {
   const TIMEOUT_S = 2;
