@@ -8,20 +8,13 @@ import { DbsError } from '../errors.js';
 import type { PlanRecord, TaskRecord } from '../store/catalog.js';
 import { acquire, holderAlive, isStale, leaseOf } from './locks.js';
 import { openPool, probePool } from './pools.js';
-import { settleDeadTask, sweepStaleUploads } from './recovery.js';
+import { settleDeadTask, sweepStaleUploads, type RecoveryEvent } from './recovery.js';
 import { sweepScratch } from './scratch.js';
 import { dueSlot, lastScheduledRun, OFFLINE_REASON, probeOfflinePlan, runScheduled } from './scheduler.js';
 import { nextRuns, type Schedule } from './schedule.js';
 
-export interface DaemonEvent {
-  event: string;
-  level: 'info' | 'warning' | 'error';
-  message: string;
-  plan?: string;
-  task?: string;
-  backup?: string;
-  [k: string]: unknown;
-}
+/** A line of the daemon's log: the same shape as recovery's events. */
+export type DaemonEvent = RecoveryEvent;
 
 export interface DaemonOptions {
   concurrency: number;

@@ -12,6 +12,7 @@ import type { PoolRecord, TaskRecord } from '../store/catalog.js';
 import { isStale } from './locks.js';
 import { newBackupId, type Manifest } from './manifest.js';
 
+/** Something recovery or the daemon did, for the log (the daemon's JSON lines). */
 export interface RecoveryEvent {
   event: string;
   level: 'info' | 'warning' | 'error';
