@@ -6,7 +6,8 @@ import { findPlanOrThrow } from './plans.js';
 import { planPrune, type PruneDecision, type Retention } from './retention.js';
 
 export function pruneDecisions(plan: PlanRecord, ctx: Context): PruneDecision[] {
-  const backups = ctx.catalog().listBackups({ planId: plan.id });
+  // A `missing` backup (its manifest is gone) is no copy: it neither counts as kept nor is pruned.
+  const backups = ctx.catalog().listBackups({ planId: plan.id }).filter((b) => b.status !== 'missing');
   const tz = (plan.schedule as { tz?: string }).tz ?? 'UTC';
   const decisions = planPrune(plan.retention as Retention, backups, ctx.clock(), tz);
   // Backups of other plans (incrementals on this plan's fulls) may depend on ours: never

@@ -150,6 +150,18 @@ describe('a backup exists when, and only when, its manifest does', () => {
     expect((await run(['--json', 'backup', 'show', b.id])).json().status).toBe('available');
   });
 
+  it('retention does not count a missing backup as kept', async () => {
+    expect((await run(['plan', 'create', 'keep', '--source', `sqlite://${srcDb}`, '--pool', 'local', '--keep-last', '2'])).code).toBe(0);
+    const b1 = await backupNow('keep');
+    const b2 = await backupNow('keep');
+    rmSync(join(poolDir, 'dbs', 'backups', b2.planId, b2.id, 'manifest.json'));
+    expect((await run(['pool', 'check', 'local'])).code).toBe(0);
+    const b3 = await backupNow('keep');
+    const ids = (await run(['--json', 'backup', 'list', '--plan', 'keep'])).json().filter((x: { status: string }) => x.status === 'available').map((x: { id: string }) => x.id);
+    // keep-last 2 keeps the two real backups, not the missing one in their place.
+    expect(ids.sort()).toEqual([b1.id, b3.id].sort());
+  });
+
   it('an unmounted (moved away) local pool is offline (exit 6) for verify and restore, not damaged', async () => {
     const b = await backupNow('app');
     const away = `${poolDir}.away`;
