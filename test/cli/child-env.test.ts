@@ -10,7 +10,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { dbsBin } from '../support/cli.js';
 import { startMariaDB, type MariaDBServer } from '../support/mariadb.js';
 import { startRedis, type RedisServer } from '../support/redis.js';
-import { tempDir } from '../support/testbed.js';
+import { queryRows, tempDir } from '../support/testbed.js';
 import { findOnPath } from '../../src/which.js';
 
 const SENTINEL = `sentinel-${randomBytes(8).toString('hex')}`;
@@ -95,7 +95,7 @@ describe('no child sees dbs secrets', () => {
     const rs = await run(['backup', 'restore', id, '--to', src, '--password-env', 'SRC_PW', '--database', 'envdb:envdb_copy']);
     expect(rs.code, rs.stderr).toBe(0);
     const c = await mysql.createConnection({ host: '127.0.0.1', port: m.port, user: 'root', password: MYSQL_PW });
-    const [[row]] = (await c.query('SELECT COUNT(*) AS n FROM envdb_copy.t')) as unknown as [[{ n: number }]];
+    const [row] = await queryRows<{ n: number }>(c, 'SELECT COUNT(*) AS n FROM envdb_copy.t');
     await c.end();
     expect(row.n).toBe(500);
     expectNoSecrets(['mariadb-dump', 'mariadb', 'stdbuf', 'setpriv', 'pzstd']);

@@ -1,26 +1,17 @@
 // `dbs daemon`, `dbs plan run --due`, pause/resume and auto-pause, with the real binary.
 import { randomBytes } from 'node:crypto';
-import { join } from 'node:path';
 import { ListMultipartUploadsCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
-import Database from 'better-sqlite3';
 import { execa, type ResultPromise } from 'execa';
 import { describe, expect, it } from 'vitest';
 import { Catalog } from '../../src/store/catalog.js';
 import { dbs } from '../support/cli.js';
 import { startMariaDB } from '../support/mariadb.js';
-import { bigSqlite } from '../support/fixtures.js';
+import { bigSqlite, smallSqlite } from '../support/fixtures.js';
 import { s3Client, tempDir, testbed } from '../support/testbed.js';
 
 const BIN = new URL('../../bin/dbs.js', import.meta.url).pathname;
 
 
-function smallSqlite(): string {
-  const path = join(tempDir('src'), 'small.db');
-  const db = new Database(path);
-  db.exec("CREATE TABLE t (x); INSERT INTO t VALUES ('hello');");
-  db.close();
-  return path;
-}
 
 interface Daemon {
   proc: ResultPromise;

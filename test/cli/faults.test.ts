@@ -17,7 +17,7 @@ import { Catalog } from '../../src/store/catalog.js';
 import { dbs } from '../support/cli.js';
 import { bigSqlite } from '../support/fixtures.js';
 import { pidAlive } from '../support/ports.js';
-import { mysqlConn, tempDir, testbed } from '../support/testbed.js';
+import { mysqlConn, queryRows, tempDir, testbed } from '../support/testbed.js';
 
 const BIN = new URL('../../bin/dbs.js', import.meta.url).pathname;
 const tag = randomBytes(3).toString('hex');
@@ -111,7 +111,7 @@ async function task(id: string) {
 
 /** Connections of the backup user on the server (the dump's, dbs's own). */
 async function connectionsOfUser(): Promise<{ id: number; state: string; info: string | null }[]> {
-  const [rows] = (await root.query('SELECT id, state, info FROM information_schema.processlist WHERE user = ?', [USER])) as unknown as [{ id: number; state: string; info: string | null }[]];
+  const rows = await queryRows<{ id: number; state: string; info: string | null }>(root, 'SELECT id, state, info FROM information_schema.processlist WHERE user = ?', [USER]);
   return rows;
 }
 

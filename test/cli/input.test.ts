@@ -3,12 +3,12 @@
 import { chmodSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
-import Database from 'better-sqlite3';
 import type { Command, Option } from 'commander';
 import { execa } from 'execa';
 import { describe, expect, it } from 'vitest';
 import { buildProgram, type CliIO } from '../../src/cli.js';
 import { dbs } from '../support/cli.js';
+import { smallSqlite } from '../support/fixtures.js';
 import { tempDir } from '../support/testbed.js';
 
 const BIN = new URL('../../bin/dbs.js', import.meta.url).pathname;
@@ -50,18 +50,11 @@ function goodValue(o: Option): string[] {
 const flag = (o: Option) => o.long ?? o.short!;
 const isHelp = (o: Option) => ['--help', '--version'].includes(o.long ?? '');
 
-function sqliteSource(): string {
-  const path = join(tempDir('src'), 'app.db');
-  const db = new Database(path);
-  db.exec("CREATE TABLE t (x); INSERT INTO t VALUES ('hello');");
-  db.close();
-  return path;
-}
 
 async function homeWithPoolAndPlan(remark?: string) {
   const home = tempDir('home');
   expect((await dbs(['pool', 'bind', 'p', '--type', 'local', '--path', tempDir('pool')], { home })).code).toBe(0);
-  const r = await dbs(['plan', 'create', 'a', '--source', `sqlite://${sqliteSource()}`, '--pool', 'p', ...(remark !== undefined ? ['--remark', remark] : [])], { home });
+  const r = await dbs(['plan', 'create', 'a', '--source', `sqlite://${smallSqlite()}`, '--pool', 'p', ...(remark !== undefined ? ['--remark', remark] : [])], { home });
   expect(r.code, r.stderr).toBe(0);
   return home;
 }

@@ -8,7 +8,7 @@ import { execa } from 'execa';
 import type { Connection } from 'mysql2/promise';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { dbs, dbsBin, type CliResult } from '../support/cli.js';
-import { mysqlConn, s3Client, tempDir, testbed } from '../support/testbed.js';
+import { mysqlConn, queryRows, s3Client, tempDir, testbed } from '../support/testbed.js';
 
 const tag = randomBytes(3).toString('hex');
 const DB = `shop_${tag}`;
@@ -453,7 +453,7 @@ describe('mysql logical: failures leave nothing behind', () => {
       const r = await dbsBin(['--json', 'plan', 'run', plan], { home, env: { ...env(), PATH: `${dir}:${process.env.PATH}` } });
       outputs.push(r.stdout, r.stderr);
       // The REVOKE did happen while the dump ran.
-      const [grants] = (await root.query(`SHOW GRANTS FOR '${user}'@'127.0.0.1'`)) as unknown as [Record<string, string>[]];
+      const grants = await queryRows<Record<string, string>>(root, `SHOW GRANTS FOR '${user}'@'127.0.0.1'`);
       expect(grants.map((g) => Object.values(g)[0]).join('\n')).not.toMatch(/GRANT SELECT,/);
       expect(r.code, r.stdout + r.stderr).toBe(1);
       // Both tables after the REVOKE (the empty one too: its rows could not be read either),

@@ -9,6 +9,7 @@ import { probePool } from '../../src/core/pools.js';
 import { openDriver } from '../../src/storage/registry.js';
 import { migrations } from '../../src/store/migrations.js';
 import { dbs } from '../support/cli.js';
+import { smallSqlite } from '../support/fixtures.js';
 import { tempDir } from '../support/testbed.js';
 
 const BIN = new URL('../../bin/dbs.js', import.meta.url).pathname;
@@ -22,13 +23,6 @@ async function together(home: string, argvOf: (i: number) => string[]) {
   return (await Promise.all(procs)).map((r) => ({ code: r.exitCode, stderr: String(r.stderr) }));
 }
 
-function sqliteSource(): string {
-  const path = join(tempDir('src'), 'app.db');
-  const db = new Database(path);
-  db.exec("CREATE TABLE t (x); INSERT INTO t VALUES ('hello');");
-  db.close();
-  return path;
-}
 
 function expectOneWinner(rs: { code: number | undefined; stderr: string }[], loser: RegExp) {
   const codes = rs.map((r) => r.code).sort();
@@ -44,7 +38,7 @@ describe('concurrent creates of one name', () => {
     const home = tempDir('home');
     const pool = tempDir('pool');
     expect((await dbs(['pool', 'bind', 'p', '--type', 'local', '--path', pool], { home })).code).toBe(0);
-    const src = sqliteSource();
+    const src = smallSqlite();
     for (let round = 0; round < ROUNDS; round++) {
       const rs = await together(home, () => ['plan', 'create', `shop${round}`, '--source', `sqlite://${src}`, '--pool', 'p']);
       expectOneWinner(rs, new RegExp(`a plan named "shop${round}" already exists \\[ALREADY_EXISTS\\]`));
@@ -59,7 +53,7 @@ describe('concurrent creates of one name', () => {
   it(`${N} x plan update --name NEW of different plans: one renames, the others exit 4`, async () => {
     const home = tempDir('home');
     expect((await dbs(['pool', 'bind', 'p', '--type', 'local', '--path', tempDir('pool')], { home })).code).toBe(0);
-    const src = sqliteSource();
+    const src = smallSqlite();
     for (let i = 0; i < N * ROUNDS; i++) expect((await dbs(['plan', 'create', `p${i}`, '--source', `sqlite://${src}`, '--pool', 'p'], { home })).code).toBe(0);
     for (let round = 0; round < ROUNDS; round++) {
       const rs = await together(home, (i) => ['plan', 'update', `p${round * N + i}`, '--name', `renamed${round}`]);

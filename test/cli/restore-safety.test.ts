@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { dbs, type CliResult } from '../support/cli.js';
 import { startMariaDB, type MariaDBServer } from '../support/mariadb.js';
 import { startRedis, type RedisServer } from '../support/redis.js';
-import { mysqlConn, s3Client, tempDir, testbed } from '../support/testbed.js';
+import { mysqlConn, queryRows, s3Client, tempDir, testbed } from '../support/testbed.js';
 
 const tag = randomBytes(3).toString('hex');
 const DB = `safe_${tag}`;
@@ -31,7 +31,7 @@ const redisUrl = (db = 0) => `redis://127.0.0.1:${redis.port}/${db}`;
 const backups: Record<string, { id: string; manifest: { artifacts: Array<{ key: string; name: string }> } }> = {};
 
 async function q<T = Record<string, unknown>>(sql: string, params: unknown[] = []): Promise<T[]> {
-  return ((await root.query(sql, params)) as unknown as [T[]])[0];
+  return queryRows<T>(root, sql, params);
 }
 
 async function dbFacts(db: string) {

@@ -3,6 +3,15 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { tempDir } from './testbed.js';
 
+/** A small SQLite file: one table with one row. */
+export function smallSqlite(): string {
+  const path = join(tempDir('src'), 'small.db');
+  const db = new Database(path);
+  db.exec("CREATE TABLE t (x); INSERT INTO t VALUES ('hello');");
+  db.close();
+  return path;
+}
+
 /** A SQLite file of about `mb` MB of incompressible rows: slow enough to back up. */
 export function bigSqlite(mb: number): string {
   const path = join(tempDir('src'), 'big.db');

@@ -35,6 +35,12 @@ export async function mysqlConn(info: MariaDBInfo, database?: string): Promise<m
   });
 }
 
+/** The rows of a query, in the shape the test selects (mysql2 types rows as loose packets). */
+export async function queryRows<T>(conn: mysql.Connection, sql: string, params: unknown[] = []): Promise<T[]> {
+  const [rows] = await conn.query<mysql.RowDataPacket[]>(sql, params);
+  return rows as T[];
+}
+
 /** An ioredis client (connects right away); call `client.disconnect()` or `quit()` when done. */
 export function redisClient(info: RedisInfo, db = 0): Redis {
   return new Redis({
