@@ -21,7 +21,8 @@ interface Daemon {
 }
 
 function daemon(home: string, args: string[], env: NodeJS.ProcessEnv = {}): Daemon {
-  const proc = execa(process.execPath, [BIN, '--home', home, 'daemon', '--reload', '0.2', ...args], { env, reject: false, buffer: { stdout: false } });
+  // No forced SIGKILL 5 s after stop() (execa's default): a graceful stop waits for a running task, which on a loaded machine takes longer.
+  const proc = execa(process.execPath, [BIN, '--home', home, 'daemon', '--reload', '0.2', ...args], { env, reject: false, buffer: { stdout: false }, forceKillAfterDelay: false });
   const lines: Record<string, unknown>[] = [];
   let buf = '';
   proc.stdout!.on('data', (c: Buffer) => {
@@ -47,7 +48,7 @@ function daemon(home: string, args: string[], env: NodeJS.ProcessEnv = {}): Daem
     async stop(signal = 'SIGTERM') {
       proc.kill(signal);
       const r = await proc;
-      return { code: r.exitCode, stderr: String(r.stderr) };
+      return { code: r.exitCode, stderr: `${String(r.stderr)}${r.signal ? ` [the daemon was killed by ${r.signal}]` : ''}` };
     },
   };
 }
