@@ -7,16 +7,16 @@ export const ENGINE_KINDS: readonly SourceKind[] = ['mysql', 'redis', 'sqlite', 
 export async function getEngine(kind: SourceKind | string): Promise<Engine> {
   switch (kind) {
     case 'mysql': {
-      const { MysqlEngine } = await import('./mysql.js');
+      const { MysqlEngine } = await import('./mysql/engine.js');
       return new MysqlEngine();
     }
     case 'redis': {
-      const { RedisEngine } = await import('./redis.js');
+      const { RedisEngine } = await import('./redis/engine.js');
       return new RedisEngine();
     }
     case 'sqlite':
     case 'catalog': {
-      const { SqliteEngine } = await import('./sqlite.js');
+      const { SqliteEngine } = await import('./sqlite/engine.js');
       return new SqliteEngine();
     }
     default:

@@ -11,7 +11,7 @@
 //     missing, or the instant between fork and the death-signal setting): see
 //     src/core/orphans.ts.
 // The one deliberate exception is a server started on a restored datadir, which must outlive
-// dbs (src/engines/mysql-physical-restore.ts): it gets neither.
+// dbs (src/engines/mysql/physical-restore.ts): it gets neither.
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
 import { readFileSync } from 'node:fs';

@@ -5,7 +5,7 @@
 import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { describe, expect, it } from 'vitest';
-import { createSqlFilter, type SqlFilterOptions } from '../../src/engines/mysql-filter.js';
+import { createSqlFilter, type SqlFilterOptions } from '../../src/engines/mysql/filter.js';
 import {
   buildDumpArgs,
   DumpAccount,
@@ -14,11 +14,11 @@ import {
   isToolErrorLine,
   parseBinlogFacts,
   type DumpExit,
-} from '../../src/engines/mysql-dump.js';
-import { optionFileText, quoteOptionValue, mapConnError, connTarget } from '../../src/engines/mysql-conn.js';
-import { grantPatternToRegExp, parseGrants, checkPrivileges, splitTableName } from '../../src/engines/mysql-schema.js';
-import { parseToolVersion, versionAtLeast, type ResolvedTool } from '../../src/engines/mysql-tools.js';
-import { planRestore, buildClientArgs, verifyLogical } from '../../src/engines/mysql-logical.js';
+} from '../../src/engines/mysql/dump.js';
+import { optionFileText, quoteOptionValue, mapConnError, connTarget } from '../../src/engines/mysql/conn.js';
+import { grantPatternToRegExp, parseGrants, checkPrivileges, splitTableName } from '../../src/engines/mysql/schema.js';
+import { parseToolVersion, versionAtLeast, type ResolvedTool } from '../../src/engines/mysql/tools.js';
+import { planRestore, buildClientArgs, verifyLogical } from '../../src/engines/mysql/logical.js';
 import { DbsError } from '../../src/errors.js';
 import { Secret } from '../../src/secret.js';
 

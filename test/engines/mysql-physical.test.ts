@@ -9,11 +9,11 @@ import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import mysql from 'mysql2/promise';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { MysqlEngine } from '../../src/engines/mysql.js';
-import type { PhysicalBackupFacts } from '../../src/engines/mysql-physical.js';
-import { resolvePhysicalTool } from '../../src/engines/mysql-physical-run.js';
-import { XbstreamGuard, XbstreamParser } from '../../src/engines/mysql-physical-stream.js';
-import { buildBackupArgs, buildPrepareArgs, parseBinlogPos, parseCheckpoints } from '../../src/engines/mysql-physical-files.js';
+import { MysqlEngine } from '../../src/engines/mysql/engine.js';
+import type { PhysicalBackupFacts } from '../../src/engines/mysql/physical.js';
+import { resolvePhysicalTool } from '../../src/engines/mysql/physical-run.js';
+import { XbstreamGuard, XbstreamParser } from '../../src/engines/mysql/physical-stream.js';
+import { buildBackupArgs, buildPrepareArgs, parseBinlogPos, parseCheckpoints } from '../../src/engines/mysql/physical-files.js';
 import type {
   ArtifactReader,
   ArtifactSink,

@@ -6,7 +6,7 @@ import { createServer } from 'node:net';
 import { Readable, pipeline as pipelineCb } from 'node:stream';
 import type mysql from 'mysql2/promise';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { MysqlEngine } from '../../src/engines/mysql.js';
+import { MysqlEngine } from '../../src/engines/mysql/engine.js';
 import type {
   ArtifactReader,
   ArtifactSink,

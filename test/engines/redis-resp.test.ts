@@ -1,10 +1,10 @@
 // The RESP writer and the incremental command parser of the Redis engine (no server needed).
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { argIs, encodeCommand, printableKey, pushRestoreCommand, RespCommandParser, RespFormatError } from '../../src/engines/redis-resp.js';
-import { classifyRedisError, parseKeyspace, parseServerInfo } from '../../src/engines/redis-conn.js';
-import { databaseProblems, maxRdbVersion, selectedDatabases } from '../../src/engines/redis.js';
-import { parseRedisToolVersion, rdbHeaderVersion, redisCliArgs, redisToolEnv } from '../../src/engines/redis-rdb.js';
+import { argIs, encodeCommand, printableKey, pushRestoreCommand, RespCommandParser, RespFormatError } from '../../src/engines/redis/resp.js';
+import { classifyRedisError, parseKeyspace, parseServerInfo } from '../../src/engines/redis/conn.js';
+import { databaseProblems, maxRdbVersion, selectedDatabases } from '../../src/engines/redis/engine.js';
+import { parseRedisToolVersion, rdbHeaderVersion, redisCliArgs, redisToolEnv } from '../../src/engines/redis/rdb.js';
 import { Secret } from '../../src/secret.js';
 import type { Endpoint } from '../../src/engines/types.js';
 

@@ -8,7 +8,7 @@ import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { execa } from 'execa';
 import { Redis } from 'ioredis';
-import { encodeCommand } from '../../src/engines/redis-resp.js';
+import { encodeCommand } from '../../src/engines/redis/resp.js';
 import type { ArtifactReader, ArtifactSink, ArtifactWriteOptions, Endpoint, EngineRunContext, StoredArtifact } from '../../src/engines/types.js';
 import { Secret } from '../../src/secret.js';
 

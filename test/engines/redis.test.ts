@@ -8,7 +8,7 @@ import { Transform } from 'node:stream';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DbsError } from '../../src/errors.js';
-import { checkRdb, RedisEngine } from '../../src/engines/redis.js';
+import { checkRdb, RedisEngine } from '../../src/engines/redis/engine.js';
 import type { BackupRequest, Selection } from '../../src/engines/types.js';
 import { freePort } from '../support/ports.js';
 import { startRedis, tempDir, type RedisServer } from '../support/testbed.js';

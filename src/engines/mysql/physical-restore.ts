@@ -10,10 +10,10 @@ import { tmpdir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { DbsError, describeError, type ErrorCode } from '../errors.js';
-import type { ArtifactReader, ChainLink, EngineRunContext, RestoreOutcome, RestoreRequest } from './types.js';
-import { toolEnv } from './mysql-conn.js';
-import type { BinlogFacts } from './mysql-dump.js';
+import { DbsError, describeError, type ErrorCode } from '../../errors.js';
+import type { ArtifactReader, ChainLink, EngineRunContext, RestoreOutcome, RestoreRequest } from '../types.js';
+import { toolEnv } from './conn.js';
+import type { BinlogFacts } from './dump.js';
 import {
   buildExtractArgs,
   buildMoveBackArgs,
@@ -30,8 +30,8 @@ import {
   TOOL_NAMES,
   type Checkpoints,
   type PhysicalToolKind,
-} from './mysql-physical-files.js';
-import { findFirst, readText, resolvePhysicalTool, runTool, safeUser, SERVER_DIRS, type PhysicalTool } from './mysql-physical-run.js';
+} from './physical-files.js';
+import { findFirst, readText, resolvePhysicalTool, runTool, safeUser, SERVER_DIRS, type PhysicalTool } from './physical-run.js';
 
 const SERVER_START_TIMEOUT_MS = 600_000;
 

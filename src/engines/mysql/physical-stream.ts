@@ -11,10 +11,10 @@
 // knowing its layout: the parser then stops following the framing (and says so) rather than
 // failing a backup it does not understand; exit code and "completed OK!" still decide.
 import type { TransformCallback } from 'node:stream';
-import { DbsError } from '../errors.js';
-import { ToolGuard, type ToolExit, type ToolGuardOptions } from './tool-stream.js';
-import type { StreamEdges } from './types.js';
-import { completedOk, toolErrorLines } from './mysql-physical-files.js';
+import { DbsError } from '../../errors.js';
+import { ToolGuard, type ToolExit, type ToolGuardOptions } from '../tool-stream.js';
+import type { StreamEdges } from '../types.js';
+import { completedOk, toolErrorLines } from './physical-files.js';
 
 const MAGIC = Buffer.from('XBSTCK01');
 const FIXED = 14; // magic 8 + flags 1 + type 1 + path length 4

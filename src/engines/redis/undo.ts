@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Redis } from 'ioredis';
-import { argIs, encodeCommand, pushRestoreCommand, RespCommandParser } from './redis-resp.js';
+import { argIs, encodeCommand, pushRestoreCommand, RespCommandParser } from './resp.js';
 
 const BATCH = 1000;
 type PipelineResult = [error: Error | null, result: unknown][] | null;

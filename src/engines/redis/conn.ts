@@ -1,11 +1,11 @@
 // Connecting to a Redis server with ioredis for dbs: one connection, no endless retries, no
 // offline queue, a clear DbsError for the usual failures (unreachable, wrong password, ACL),
 // and the password kept out of every message.
-import { serverHost } from './server-host.js';
+import { serverHost } from '../server-host.js';
 import { Redis } from 'ioredis';
-import { DbsError } from '../errors.js';
-import { redactText } from '../secret.js';
-import type { Endpoint } from './types.js';
+import { DbsError } from '../../errors.js';
+import { redactText } from '../../secret.js';
+import type { Endpoint } from '../types.js';
 
 export const CONNECT_TIMEOUT_MS = 5_000;
 

@@ -1,8 +1,8 @@
 // MySQL/MariaDB physical and incremental backups with mariabackup (MariaDB) or xtrabackup
 // (MySQL): `--backup --stream=xbstream` of the whole server into ONE artifact ("backup",
 // .xbstream); incrementals copy the pages newer than the parent's to_lsn. Restores live in
-// mysql-physical-restore.ts, the tools in mysql-physical-run.ts, argv and metadata files in
-// mysql-physical-files.ts, the stream check in mysql-physical-stream.ts.
+// physical-restore.ts, the tools in physical-run.ts, argv and metadata files in
+// physical-files.ts, the stream check in physical-stream.ts.
 //
 // The backup tool reads the server's data files directly: it must run on the database host,
 // with --datadir of that server. Secrets reach it through a 0600 option file only.
@@ -11,9 +11,9 @@ import { lstatSync, readdirSync, type Dirent } from 'node:fs';
 import { chmod, mkdir, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { hostname as osHostname } from 'node:os';
 import { join, resolve } from 'node:path';
-import { DbsError, describeError } from '../errors.js';
-import { redactText } from '../secret.js';
-import type { BackupOutcome, BackupRequest, Endpoint, EngineRunContext, ProbeInfo, Selection } from './types.js';
+import { DbsError, describeError } from '../../errors.js';
+import { redactText } from '../../secret.js';
+import type { BackupOutcome, BackupRequest, Endpoint, EngineRunContext, ProbeInfo, Selection } from '../types.js';
 import {
   connTarget,
   describeAddress,
@@ -26,9 +26,9 @@ import {
   writeOptionFile,
   type ConnTarget,
   type MysqlFlavor,
-} from './mysql-conn.js';
-import type { BinlogFacts } from './mysql-dump.js';
-import { spawnStreamingTool, storeGuarded } from './tool-stream.js';
+} from './conn.js';
+import type { BinlogFacts } from './dump.js';
+import { spawnStreamingTool, storeGuarded } from '../tool-stream.js';
 import {
   buildBackupArgs,
   compareLsn,
@@ -48,14 +48,14 @@ import {
   toolKindFor,
   type PhysicalToolKind,
   type ServerIdentity,
-} from './mysql-physical-files.js';
-import { cleanToolLine, readText, resolvePhysicalTool, type PhysicalTool } from './mysql-physical-run.js';
-import { XbstreamGuard } from './mysql-physical-stream.js';
-import { readGrants } from './mysql-schema.js';
+} from './physical-files.js';
+import { cleanToolLine, readText, resolvePhysicalTool, type PhysicalTool } from './physical-run.js';
+import { XbstreamGuard } from './physical-stream.js';
+import { readGrants } from './schema.js';
 
-export { PHYSICAL_ARTIFACT } from './mysql-physical-files.js';
-export { listPhysicalTools } from './mysql-physical-run.js';
-export { restorePhysical, verifyPreparePhysical } from './mysql-physical-restore.js';
+export { PHYSICAL_ARTIFACT } from './physical-files.js';
+export { listPhysicalTools } from './physical-run.js';
+export { restorePhysical, verifyPreparePhysical } from './physical-restore.js';
 
 /** Facts a physical/incremental backup records in its manifest (read back by restore and by incrementals). */
 export interface PhysicalBackupFacts {

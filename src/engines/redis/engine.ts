@@ -19,9 +19,9 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
-import { DbsError, describeError } from '../errors.js';
-import { redactText } from '../secret.js';
-import { findOnPath } from '../which.js';
+import { DbsError, describeError } from '../../errors.js';
+import { redactText } from '../../secret.js';
+import { findOnPath } from '../../which.js';
 import type {
   ArtifactReader,
   BackupOutcome,
@@ -36,7 +36,7 @@ import type {
   Selection,
   SourceKind,
   ToolInfo,
-} from './types.js';
+} from '../types.js';
 import {
   classifyRedisError,
   connectRedis,
@@ -45,8 +45,8 @@ import {
   parseServerInfo,
   redisAddress,
   type RedisConnection,
-} from './redis-conn.js';
-import { argIs, encodeCommand, printableKey, pushRestoreCommand, RespCommandParser, RespFormatError } from './redis-resp.js';
+} from './conn.js';
+import { argIs, encodeCommand, printableKey, pushRestoreCommand, RespCommandParser, RespFormatError } from './resp.js';
 import {
   checkRdb,
   describeRedisTool,
@@ -55,11 +55,11 @@ import {
   rdbHeaderVersion,
   REDIS_CHECK_RDB,
   REDIS_CLI,
-} from './redis-rdb.js';
+} from './rdb.js';
 
-export { checkRdb, type RdbCheck } from './redis-rdb.js';
-import { dumpDatabases, dumpKeys, rollbackRestore, saveFlushed, saveReplaced, type Undo } from './redis-undo.js';
-export { encodeCommand, RespCommandParser } from './redis-resp.js';
+export { checkRdb, type RdbCheck } from './rdb.js';
+import { dumpDatabases, dumpKeys, rollbackRestore, saveFlushed, saveReplaced, type Undo } from './undo.js';
+export { encodeCommand, RespCommandParser } from './resp.js';
 
 /** SCAN COUNT, and so the keys per DUMP pipeline. */
 export const SCAN_COUNT = 1000;

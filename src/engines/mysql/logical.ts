@@ -2,9 +2,9 @@
 // (the SQL stream, optionally filtered/renamed, piped into the mariadb/mysql client).
 import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { execaChild } from '../pipeline/child.js';
-import { DbsError, describeError } from '../errors.js';
-import { redactText } from '../secret.js';
+import { execaChild } from '../../pipeline/child.js';
+import { DbsError, describeError } from '../../errors.js';
+import { redactText } from '../../secret.js';
 import type {
   ArtifactReader,
   BackupOutcome,
@@ -15,7 +15,7 @@ import type {
   RestoreOutcome,
   RestoreRequest,
   Selection,
-} from './types.js';
+} from '../types.js';
 import {
   connTarget,
   describeAddress,
@@ -27,10 +27,10 @@ import {
   withConnection,
   writeOptionFile,
   type ConnTarget,
-} from './mysql-conn.js';
-import { buildDumpArgs, DumpAccount, DumpGuard, DumpView, isToolErrorLine, tableLabel, type DumpPlan } from './mysql-dump.js';
-import { collectStderr, feedStdin, spawnStreamingTool, storeGuarded } from './tool-stream.js';
-import { createSqlFilter, type SqlFilterOptions } from './mysql-filter.js';
+} from './conn.js';
+import { buildDumpArgs, DumpAccount, DumpGuard, DumpView, isToolErrorLine, tableLabel, type DumpPlan } from './dump.js';
+import { collectStderr, feedStdin, spawnStreamingTool, storeGuarded } from '../tool-stream.js';
+import { createSqlFilter, type SqlFilterOptions } from './filter.js';
 import {
   binlogPlan,
   checkPrivileges,
@@ -41,9 +41,9 @@ import {
   SYSTEM_SCHEMAS,
   type DbObject,
   type ResolvedSelection,
-} from './mysql-schema.js';
-import { chooseTool, type ResolvedTool } from './mysql-tools.js';
-import { TargetGuard } from './mysql-target-guard.js';
+} from './schema.js';
+import { chooseTool, type ResolvedTool } from './tools.js';
+import { TargetGuard } from './target-guard.js';
 
 /** The artifact name of a logical backup: one SQL stream. */
 export const DUMP_ARTIFACT = 'dump';
@@ -52,7 +52,7 @@ export const DUMP_ARTIFACT = 'dump';
 // Probe
 
 export async function probeMysql(
-  source: import('./types.js').Endpoint,
+  source: import('../types.js').Endpoint,
   selection: Selection,
   signal: AbortSignal,
 ): Promise<ProbeInfo> {

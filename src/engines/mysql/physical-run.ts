@@ -4,12 +4,12 @@ import { readFile, stat } from 'node:fs/promises';
 import { userInfo } from 'node:os';
 import { delimiter, isAbsolute, join } from 'node:path';
 import type { Readable } from 'node:stream';
-import { execaChild } from '../pipeline/child.js';
-import { DbsError, describeError, type ErrorCode } from '../errors.js';
-import type { EngineRunContext, ToolInfo } from './types.js';
-import { toolEnv } from './mysql-conn.js';
-import { versionOutput } from '../pipeline/child.js';
-import { ByteCounter, collectStderr, feedStdin } from './tool-stream.js';
+import { execaChild } from '../../pipeline/child.js';
+import { DbsError, describeError, type ErrorCode } from '../../errors.js';
+import type { EngineRunContext, ToolInfo } from '../types.js';
+import { toolEnv } from './conn.js';
+import { versionOutput } from '../../pipeline/child.js';
+import { ByteCounter, collectStderr, feedStdin } from '../tool-stream.js';
 import {
   completedOk,
   INSTALL_HINT,
@@ -18,8 +18,8 @@ import {
   TOOL_NAMES,
   toolErrorLines,
   type PhysicalToolKind,
-} from './mysql-physical-files.js';
-import { backupHint } from './mysql-physical-stream.js';
+} from './physical-files.js';
+import { backupHint } from './physical-stream.js';
 
 
 export interface PhysicalTool {

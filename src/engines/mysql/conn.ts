@@ -6,10 +6,10 @@ import { rm, writeFile, chmod } from 'node:fs/promises';
 import { userInfo } from 'node:os';
 import { join } from 'node:path';
 import mysql from 'mysql2/promise';
-import { DbsError, type ErrorCode } from '../errors.js';
-import { childEnv } from '../pipeline/child.js';
-import { redactText, type Secret } from '../secret.js';
-import type { Endpoint } from './types.js';
+import { DbsError, type ErrorCode } from '../../errors.js';
+import { childEnv } from '../../pipeline/child.js';
+import { redactText, type Secret } from '../../secret.js';
+import type { Endpoint } from '../types.js';
 
 export type MysqlFlavor = 'mariadb' | 'mysql';
 

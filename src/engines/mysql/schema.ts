@@ -2,8 +2,8 @@
 // and which privileges the connected user holds (parsed from SHOW GRANTS, which on MariaDB
 // also lists the grants of the active role).
 import type mysql from 'mysql2/promise';
-import type { Selection } from './types.js';
-import { quoteIdent, rows, type MysqlFlavor } from './mysql-conn.js';
+import type { Selection } from '../types.js';
+import { quoteIdent, rows, type MysqlFlavor } from './conn.js';
 
 /** Schemas that are never part of "every database". */
 export const SYSTEM_SCHEMAS = new Set(['mysql', 'information_schema', 'performance_schema', 'sys']);

@@ -2,12 +2,12 @@
 // it would to a replica) and `redis-check-rdb FILE` (the RDB parses to its end and its
 // checksum matches). The password reaches redis-cli through REDISCLI_AUTH, never argv.
 import { stat } from 'node:fs/promises';
-import { childEnv, execaChild, versionOutput } from '../pipeline/child.js';
-import { DbsError } from '../errors.js';
-import { findOnPath } from '../which.js';
-import { redactText } from '../secret.js';
-import type { Endpoint, ToolInfo } from './types.js';
-import { redisAddress, redisUser } from './redis-conn.js';
+import { childEnv, execaChild, versionOutput } from '../../pipeline/child.js';
+import { DbsError } from '../../errors.js';
+import { findOnPath } from '../../which.js';
+import { redactText } from '../../secret.js';
+import type { Endpoint, ToolInfo } from '../types.js';
+import { redisAddress, redisUser } from './conn.js';
 
 export const REDIS_CLI = 'redis-cli';
 export const REDIS_CHECK_RDB = 'redis-check-rdb';

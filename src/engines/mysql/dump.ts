@@ -1,12 +1,12 @@
 // mysqldump / mariadb-dump: the argument list, and the guard that turns the tool's stdout into
 // an artifact stream that ERRORS (instead of ending cleanly) whenever the dump is not complete.
 import type { TransformCallback } from 'node:stream';
-import { DbsError } from '../errors.js';
-import type { StreamEdges } from './types.js';
-import { unquoteIdent } from './mysql-filter.js';
-import type { ResolvedTool } from './mysql-tools.js';
-import { ToolGuard, type ToolExit, type ToolGuardOptions } from './tool-stream.js';
-import { versionAtLeast } from './mysql-tools.js';
+import { DbsError } from '../../errors.js';
+import type { StreamEdges } from '../types.js';
+import { unquoteIdent } from './filter.js';
+import type { ResolvedTool } from './tools.js';
+import { ToolGuard, type ToolExit, type ToolGuardOptions } from '../tool-stream.js';
+import { versionAtLeast } from './tools.js';
 
 export interface DumpPlan {
   /** Databases passed with --databases, in order. */

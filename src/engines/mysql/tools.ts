@@ -1,9 +1,9 @@
 // Finding the stock MySQL/MariaDB tools on PATH and choosing the one that fits a server.
-import { DbsError } from '../errors.js';
-import { findOnPath } from '../which.js';
-import { versionOutput } from '../pipeline/child.js';
-import type { ToolInfo } from './types.js';
-import { flavorOf, toolEnv, type MysqlFlavor } from './mysql-conn.js';
+import { DbsError } from '../../errors.js';
+import { findOnPath } from '../../which.js';
+import { versionOutput } from '../../pipeline/child.js';
+import type { ToolInfo } from '../types.js';
+import { flavorOf, toolEnv, type MysqlFlavor } from './conn.js';
 
 export interface ResolvedTool {
   /** The name it was found under, e.g. "mariadb-dump". */

@@ -3,8 +3,8 @@
 // xtrabackup_info, backup-my.cnf, xtrabackup_binlog_info), LSN arithmetic and the server
 // identity that keeps an incremental chain on one server. No I/O here.
 import { createHash } from 'node:crypto';
-import type { MysqlFlavor } from './mysql-conn.js';
-import type { BinlogFacts } from './mysql-dump.js';
+import type { MysqlFlavor } from './conn.js';
+import type { BinlogFacts } from './dump.js';
 
 /** The artifact name of a physical or incremental backup: one xbstream. */
 export const PHYSICAL_ARTIFACT = 'backup';

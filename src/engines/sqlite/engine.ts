@@ -8,8 +8,8 @@ import { createWriteStream, existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import Database from 'better-sqlite3';
-import { DbsError } from '../errors.js';
-import type { BackupOutcome, BackupRequest, Endpoint, Engine, EngineRunContext, ProbeInfo, RestoreOutcome, RestoreRequest, ToolInfo } from './types.js';
+import { DbsError } from '../../errors.js';
+import type { BackupOutcome, BackupRequest, Endpoint, Engine, EngineRunContext, ProbeInfo, RestoreOutcome, RestoreRequest, ToolInfo } from '../types.js';
 
 function openReadonly(path: string): Database.Database {
   if (!existsSync(path)) {

@@ -1,13 +1,13 @@
 // The MySQL/MariaDB engine. Logical backups (mysqldump / mariadb-dump, one consistent snapshot
-// as one SQL stream) live in mysql-logical.ts; physical and incremental backups (mariabackup /
-// xtrabackup, one xbstream) in mysql-physical.ts. Both plug in below by backup type.
+// as one SQL stream) live in logical.ts; physical and incremental backups (mariabackup /
+// xtrabackup, one xbstream) in physical.ts. Both plug in below by backup type.
 //
 // Helper modules: mysql-conn (connections, option files, error mapping), mysql-tools (finding
 // the stock tools), mysql-schema (selection and privileges on a live server), mysql-dump (dump
 // argv and the stream guard), mysql-filter (filtering/renaming a dump while restoring),
 // mysql-physical-files (argv, metadata files, LSNs, server identity of physical backups),
 // mysql-physical-stream (the xbstream framing check and its guard).
-import { DbsError } from '../errors.js';
+import { DbsError } from '../../errors.js';
 import type {
   BackupOutcome,
   BackupRequest,
@@ -20,14 +20,14 @@ import type {
   RestoreRequest,
   Selection,
   ToolInfo,
-} from './types.js';
-import { backupLogical, probeMysql, restoreLogical, verifyLogical } from './mysql-logical.js';
-import { backupPhysical, listPhysicalTools, probePhysical } from './mysql-physical.js';
-import { restorePhysical, verifyPreparePhysical } from './mysql-physical-restore.js';
-import { listTools } from './mysql-tools.js';
+} from '../types.js';
+import { backupLogical, probeMysql, restoreLogical, verifyLogical } from './logical.js';
+import { backupPhysical, listPhysicalTools, probePhysical } from './physical.js';
+import { restorePhysical, verifyPreparePhysical } from './physical-restore.js';
+import { listTools } from './tools.js';
 
-export { DUMP_ARTIFACT, planRestore, type LogicalBackupFacts } from './mysql-logical.js';
-export { PHYSICAL_ARTIFACT, type PhysicalBackupFacts } from './mysql-physical.js';
+export { DUMP_ARTIFACT, planRestore, type LogicalBackupFacts } from './logical.js';
+export { PHYSICAL_ARTIFACT, type PhysicalBackupFacts } from './physical.js';
 
 export class MysqlEngine implements Engine {
   readonly kind = 'mysql' as const;

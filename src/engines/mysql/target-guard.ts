@@ -16,7 +16,7 @@
 // When dbs is killed in the middle, the previous data is still there under the `_dbs_h` names.
 import type mysql from 'mysql2/promise';
 import { randomBytes } from 'node:crypto';
-import { rows, quoteIdent } from './mysql-conn.js';
+import { rows, quoteIdent } from './conn.js';
 
 type Kind = 'BASE TABLE' | 'VIEW' | 'SEQUENCE';
 interface Held {
