@@ -6,6 +6,7 @@ import { isAbsolute, join, resolve } from 'node:path';
 import bytes from 'bytes';
 import { DbsError } from './errors.js';
 import { COMPRESSIONS, type Compression } from './pipeline/stages.js';
+import { EXECUTIONS, type Execution } from './pipeline/plan.js';
 
 export interface Settings {
   home: string;
@@ -19,6 +20,11 @@ export interface Settings {
   lockLease: number;
   /** Seconds an S3 request may go without any answer before it fails (connect: at most 5 s of it). */
   s3Timeout: number;
+  /**
+   * How the data path runs (pipeline/plan.ts): node, programs or file; unset, dbs chooses per
+   * artifact. A knob for tests and for working around a broken program, not for speed.
+   */
+  execution?: Execution;
   /** Where the values came from (for `dbs doctor`). */
   configFile?: string;
 }
@@ -31,6 +37,7 @@ export interface SettingsInput {
   concurrency?: unknown;
   lockLease?: unknown;
   s3Timeout?: unknown;
+  execution?: unknown;
 }
 
 export const DEFAULTS = {
@@ -92,7 +99,7 @@ export async function loadSettings(o: LoadSettingsOptions): Promise<Settings> {
     if (typeof file.config !== 'object' || Array.isArray(file.config)) {
       problems.push(`${file.filepath}: the config must be an object`);
     } else {
-      const known = new Set(['home', 'compression', 'compressionLevel', 'partSize', 'concurrency', 'lockLease', 's3Timeout']);
+      const known = new Set(['home', 'compression', 'compressionLevel', 'partSize', 'concurrency', 'lockLease', 's3Timeout', 'execution']);
       for (const k of Object.keys(file.config)) if (!known.has(k)) problems.push(`${file.filepath}: ${k}: unknown setting`);
       layer(merged, file.config as SettingsInput);
     }
@@ -105,6 +112,7 @@ export async function loadSettings(o: LoadSettingsOptions): Promise<Settings> {
     concurrency: o.env.DBS_CONCURRENCY,
     lockLease: o.env.DBS_LOCK_LEASE,
     s3Timeout: o.env.DBS_S3_TIMEOUT,
+    execution: o.env.DBS_EXECUTION,
   });
   layer(merged, o.flags);
   const where = (k: string) => (o.flags[k as keyof SettingsInput] !== undefined ? `--${k}` : file ? `${file.filepath}: ${k}` : k);
@@ -118,6 +126,10 @@ export async function loadSettings(o: LoadSettingsOptions): Promise<Settings> {
   if (merged.compression !== undefined) {
     if (!COMPRESSIONS.includes(merged.compression as Compression)) problems.push(`${where('compression')}: must be one of ${COMPRESSIONS.join(', ')} (got ${JSON.stringify(merged.compression)})`);
     else out.compression = merged.compression as Compression;
+  }
+  if (merged.execution !== undefined && merged.execution !== 'auto') {
+    if (!EXECUTIONS.includes(merged.execution as Execution)) problems.push(`${where('execution')}: must be one of auto, ${EXECUTIONS.join(', ')} (got ${JSON.stringify(merged.execution)})`);
+    else out.execution = merged.execution as Execution;
   }
   if (merged.compressionLevel !== undefined) {
     const n = Number(merged.compressionLevel);

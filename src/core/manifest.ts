@@ -16,6 +16,8 @@ export interface Manifest {
   server: { version?: string };
   facts: Record<string, unknown>;
   artifacts: (StoredArtifact & { encryption: 'none' })[];
+  /** How the data path ran: the execution of the artifacts (joined with + when they differ) and the stages. */
+  pipeline?: { execution: string; stages: string[] };
   rawBytes: number;
   storedBytes: number;
   startedAt: string;

@@ -151,6 +151,7 @@ async function runLocked(plan: PlanRecord, o: RunOptions, ctx: Context, taskId: 
       backupId,
       compression: plan.compression as Compression,
       compressionLevel: ctx.settings.compressionLevel,
+      ...(ctx.settings.execution ? { execution: ctx.settings.execution } : {}),
       signal: ctx.signal,
       onProgress: o.onProgress,
     });
@@ -226,6 +227,7 @@ async function runLocked(plan: PlanRecord, o: RunOptions, ctx: Context, taskId: 
       server: { version: outcome.serverVersion },
       facts: verified ? { ...outcome.facts, verifyPrepare: verified } : outcome.facts,
       artifacts: sink.stored.map((a) => ({ ...a, encryption: 'none' as const })),
+      pipeline: sink.summary(),
       rawBytes,
       storedBytes,
       startedAt: started.toISOString(),

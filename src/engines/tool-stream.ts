@@ -2,15 +2,15 @@
 // spawn with the exit record, the stderr tail, and the guard whose end waits for the tool's
 // exit, so a consumer never sees a clean end of a failed run.
 import { createInterface } from 'node:readline';
-import { Transform, type Readable, type TransformCallback } from 'node:stream';
+import { Transform, type Readable, type TransformCallback, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ChildProcess } from 'node:child_process';
 import type { ResultPromise } from 'execa';
 import { DbsError, isAbort } from '../errors.js';
 import { redactText, type Secret } from '../secret.js';
 import { execaChild } from '../pipeline/child.js';
-import { holdUnread } from '../pipeline/stages.js';
 import { programOnPath } from '../which.js';
+import type { ArtifactSink, ArtifactWriteOptions, StoredArtifact } from './types.js';
 
 export const STDERR_TAIL_LINES = 40;
 
@@ -104,17 +104,23 @@ export function collectStderr(sub: ResultPromise, log: (line: string) => void, o
 
 export interface StreamingTool {
   sub: ResultPromise;
-  stdout: Readable;
+  /** The tool's stdout when it writes to 'pipe'; null when it writes into a program's stdin. */
+  stdout: Readable | null;
   stderr: StderrTail;
   /** Resolves once the tool exited and its stderr was read to the end. */
   exit: Promise<ToolExit>;
 }
 
-/** Spawns a tool whose stdout is a backup stream; credentials go through `env` or files. */
+/**
+ * Spawns a tool whose stdout is a backup stream; credentials go through `env` or files.
+ * `stdout` is what the sink opened for it (ArtifactSink.writeTool): 'pipe', or the stdin of the
+ * first program of the data path, which the tool then writes into directly.
+ */
 export function spawnStreamingTool(
   path: string,
   args: string[],
   o: {
+    stdout: 'pipe' | Writable;
     signal: AbortSignal;
     env: Record<string, string>;
     log: (line: string) => void;
@@ -134,7 +140,7 @@ export function spawnStreamingTool(
   const [file, argv] = stdbuf ? [stdbuf, [`-o${o.stdoutBuffer}`, path, ...args]] : [path, args];
   const sub = execaChild(file, argv, {
     stdin: 'ignore',
-    stdout: 'pipe',
+    stdout: o.stdout,
     stderr: 'pipe',
     buffer: false,
     encoding: 'buffer',
@@ -145,8 +151,6 @@ export function spawnStreamingTool(
     env: o.env,
     ...(o.cwd ? { cwd: o.cwd } : {}),
   });
-  // Nothing may read the output before the sink does: it may hand the pipe to a compressor.
-  holdUnread(sub.stdout as Readable);
   const stderr = collectStderr(sub, o.log, { clean: o.clean });
   const exit: Promise<ToolExit> = (async () => {
     const r = await sub;
@@ -158,7 +162,7 @@ export function spawnStreamingTool(
       ...(r.failed && r.exitCode === undefined ? { failureMessage: redactText(r.shortMessage ?? 'failed', o.secrets) } : {}),
     };
   })();
-  return { sub, stdout: sub.stdout as Readable, stderr, exit };
+  return { sub, stdout: (sub.stdout as Readable | null) ?? null, stderr, exit };
 }
 
 /** True while the child has neither exited nor been killed by a signal. */
@@ -168,15 +172,30 @@ export function running(sub: ResultPromise): boolean {
 }
 
 /**
- * Hands the guarded stream to `write` (the sink). When the sink gives up (or saw the guard's
- * error) the tool is stopped and the real cause reported; afterwards the tool's exit is
- * checked once more, in case a sink resolved without reading to the end.
+ * Stores a tool's output: the sink opens its input, then `start(stdout)` spawns the tool into
+ * it and makes its guard. When storing fails the tool is stopped and the real cause reported
+ * (the guard's verdict, an interruption, or the storage error). The guard is judged once, by
+ * the data path; a sink that resolved without ending it is a bug, reported as such.
  */
-export async function storeGuarded<T>(tool: StreamingTool, guard: ToolGuard, write: () => Promise<T>, o: { signal: AbortSignal; what: string }): Promise<T> {
-  let result: T;
+export async function storeToolOutput<G extends ToolGuard>(
+  sink: ArtifactSink,
+  name: string,
+  options: ArtifactWriteOptions,
+  start: (stdout: 'pipe' | Writable) => { tool: StreamingTool; guard: G },
+  o: { signal: AbortSignal; what: string },
+): Promise<{ artifact: StoredArtifact; tool: StreamingTool; guard: G }> {
+  let started: { tool: StreamingTool; guard: G } | undefined;
   try {
-    result = await write();
+    const artifact = await sink.writeTool(name, options, (stdout) => {
+      started = start(stdout);
+      return { stdout: started.tool.stdout, inspector: started.guard };
+    });
+    if (!started) throw new DbsError('INTERNAL', `the sink stored ${name} without starting its tool`);
+    if (!started.guard.writableFinished) throw new DbsError('INTERNAL', `the sink stored ${name} before its guard judged it`);
+    return { artifact, ...started };
   } catch (err) {
+    if (!started) throw err;
+    const { tool, guard } = started;
     if (running(tool.sub)) tool.sub.kill('SIGKILL');
     guard.destroy();
     await tool.exit;
@@ -184,9 +203,6 @@ export async function storeGuarded<T>(tool: StreamingTool, guard: ToolGuard, wri
     if (o.signal.aborted || isAbort(err)) throw new DbsError('INTERRUPTED', `the backup of ${o.what} was interrupted`, { cause: err });
     throw err;
   }
-  const late = guard.failure ?? guard.check(await tool.exit);
-  if (late) throw late;
-  return result;
 }
 
 /** Counts the bytes that pass. */

@@ -1,7 +1,10 @@
 // The interface between core and the source engines. Engines never import storage or the
 // catalog: they receive a sink to write artifact streams into, and artifact openers to read
 // from when restoring.
-import type { Readable, Transform } from 'node:stream';
+import type { Readable, Writable } from 'node:stream';
+import type { Inspector } from '../pipeline/edges.js';
+import type { ToolStart } from '../pipeline/run.js';
+import type { GuardMode } from '../pipeline/plan.js';
 import type { Secret } from '../secret.js';
 
 export type SourceKind = 'mysql' | 'redis' | 'sqlite' | 'catalog' | 'dir' | 's3';
@@ -50,21 +53,22 @@ export interface ProbeInfo {
   facts: Record<string, unknown>;
 }
 
+export type { EdgeInspector, Inspector, StreamEdges } from '../pipeline/edges.js';
+export type { GuardMode } from '../pipeline/plan.js';
+export type { ToolStart } from '../pipeline/run.js';
+
 export interface ArtifactWriteOptions {
   /** Expected raw size in bytes, if known (lets S3 pick part sizes). */
   sizeHint?: number;
   /**
-   * A pass-through Transform that must see every raw byte and may fail the artifact (the
-   * engine's guard: exit code, trailer, framing). The sink either pipes the source through it
-   * or, when the source is a child's stdout, hands that pipe straight to the compressor and
-   * feeds the inspector from a decompressed copy. Either way the artifact is stored only when
-   * the inspector ends without error.
-   *
-   * An inspector with `takeEdges` only needs the start and the end of the stream and its size;
-   * then the sink may compress into independent frames and hand it just those (`takeEdges`
-   * first, then an empty end), which spares decompressing the whole stream again.
+   * What the engine's guard needs (GuardMode): `stream` (every raw byte is written through
+   * the inspector), `edges` (it gets takeEdges() with the first and last bytes and the size,
+   * then an empty end: the sink may then compress into independent frames and keep the
+   * stream out of Node) or `none` (no inspector). The artifact is stored only when the
+   * inspector ends without error. Chosen once by the engine; the sink feeds it that way on
+   * every execution.
    */
-  inspector?: Transform & Partial<EdgeInspector>;
+  guard?: GuardMode;
   /**
    * The source is cheap to produce (a file copy, not a CPU-bound dump tool): compress on every
    * core. Left out, compression takes one core and leaves the others to the source.
@@ -74,19 +78,6 @@ export interface ArtifactWriteOptions {
   extension: string;
 }
 
-/** The start and end of a raw stream, and its size: what an edge-only inspector judges. */
-export interface StreamEdges {
-  /** The first bytes of the stream (at least 64 KiB, or all of a shorter stream). */
-  head: Buffer;
-  /** The last bytes of the stream (at least 4 KiB, or all of a shorter stream). */
-  tail: Buffer;
-  rawBytes: number;
-}
-
-export interface EdgeInspector {
-  takeEdges(edges: StreamEdges): void;
-}
-
 export interface StoredArtifact {
   name: string;
   key: string;
@@ -94,15 +85,26 @@ export interface StoredArtifact {
   storedBytes: number;
   sha256: string;
   compression: string;
+  /** How the data path ran (plan.ts: node, programs, file) and its stages, in order. */
+  execution?: string;
+  stages?: string[];
 }
 
 /** Where an engine writes its artifact streams. The sink compresses, hashes and stores. */
 export interface ArtifactSink {
   /**
-   * Stores one artifact. Resolves when it is durably stored; rejects when the stream errors
-   * (an engine makes its stream error when its tool fails) or when storing fails.
+   * Stores one artifact that Node produces (`stream`). Resolves when it is durably stored;
+   * rejects when the stream errors or storing fails. `inspector` is the guard when
+   * options.guard is not none.
    */
-  write(name: string, stream: Readable, options: ArtifactWriteOptions): Promise<StoredArtifact>;
+  write(name: string, stream: Readable, options: ArtifactWriteOptions & { inspector?: Inspector }): Promise<StoredArtifact>;
+  /**
+   * Stores the output of a tool. The sink first opens its input (a pipe into a compressor, or
+   * Node's own), then calls `spawn(stdout)`: the engine starts the tool with `stdout` as its
+   * stdout ('pipe': Node reads it; return the tool's stdout stream) and returns its guard.
+   * Nothing the tool writes can be lost: its reader exists before it does.
+   */
+  writeTool(name: string, options: ArtifactWriteOptions, spawn: (stdout: 'pipe' | Writable) => ToolStart): Promise<StoredArtifact>;
 }
 
 export interface EngineRunContext {

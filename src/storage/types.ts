@@ -16,6 +16,11 @@ export interface PoolCapabilities {
   rangedReads: boolean;
   /** Interrupted writes can leave server-side state (multipart uploads) to clean up. */
   incompleteUploads: boolean;
+  /**
+   * Objects are local files: openFile() lets a program write one directly (the data path's
+   * `file` execution). A wrapping driver that must see every byte says false.
+   */
+  localFiles: boolean;
 }
 
 export interface ObjectInfo {

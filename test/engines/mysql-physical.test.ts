@@ -5,26 +5,17 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream, readdirSync, readFileSync, statSync, truncateSync, copyFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { Transform, type Readable } from 'node:stream';
+import { Transform, type Readable, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import mysql from 'mysql2/promise';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MysqlEngine } from '../../src/engines/mysql/engine.js';
+import { guardStage, writeToolViaPipe } from '../support/streams.js';
 import type { PhysicalBackupFacts } from '../../src/engines/mysql/physical.js';
 import { resolvePhysicalTool } from '../../src/engines/mysql/physical-run.js';
 import { XbstreamGuard, XbstreamParser } from '../../src/engines/mysql/physical-stream.js';
 import { buildBackupArgs, buildPrepareArgs, parseBinlogPos, parseCheckpoints } from '../../src/engines/mysql/physical-files.js';
-import type {
-  ArtifactReader,
-  ArtifactSink,
-  ArtifactWriteOptions,
-  BackupOutcome,
-  BackupRequest,
-  ChainLink,
-  Endpoint,
-  Selection,
-  StoredArtifact,
-} from '../../src/engines/types.js';
+import type { ArtifactReader, ArtifactSink, ArtifactWriteOptions, BackupOutcome, BackupRequest, ChainLink, Endpoint, Selection, StoredArtifact, Inspector, ToolStart } from '../../src/engines/types.js';
 import { DbsError } from '../../src/errors.js';
 import { Secret } from '../../src/secret.js';
 import { startMariaDB, type MariaDBServer } from '../support/mariadb.js';
@@ -79,7 +70,11 @@ class FileSink implements ArtifactSink {
   options: ArtifactWriteOptions | undefined;
   constructor(private readonly onChunk?: (index: number) => Promise<void> | void) {}
 
-  async write(name: string, stream: Readable, options: ArtifactWriteOptions): Promise<StoredArtifact> {
+  writeTool(name: string, options: ArtifactWriteOptions, spawn: (stdout: 'pipe' | Writable) => ToolStart): Promise<StoredArtifact> {
+    return writeToolViaPipe(this, name, options, spawn);
+  }
+
+  async write(name: string, stream: Readable, options: ArtifactWriteOptions & { inspector?: Inspector }): Promise<StoredArtifact> {
     this.options = options;
     const path = join(this.dir, `${name}${options.extension}`);
     const hash = createHash('sha256');
@@ -97,7 +92,8 @@ class FileSink implements ArtifactSink {
     });
     try {
       // Like the real sink: the engine's inspector sees every raw byte and may fail the stream.
-      if (options.inspector) await pipeline(stream, options.inspector, tap, createWriteStream(path));
+      const guard = guardStage(options);
+      if (guard) await pipeline(stream, guard, tap, createWriteStream(path));
       else await pipeline(stream, tap, createWriteStream(path));
       this.outcome = 'end';
     } catch (err) {

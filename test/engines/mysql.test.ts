@@ -3,19 +3,12 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { Readable, pipeline as pipelineCb } from 'node:stream';
+import { Readable, pipeline as pipelineCb, type Writable } from 'node:stream';
 import type mysql from 'mysql2/promise';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MysqlEngine } from '../../src/engines/mysql/engine.js';
-import type {
-  ArtifactReader,
-  ArtifactSink,
-  ArtifactWriteOptions,
-  BackupOutcome,
-  Endpoint,
-  Selection,
-  StoredArtifact,
-} from '../../src/engines/types.js';
+import { guardStage, writeToolViaPipe } from '../support/streams.js';
+import type { ArtifactReader, ArtifactSink, ArtifactWriteOptions, BackupOutcome, Endpoint, Selection, StoredArtifact, Inspector, ToolStart } from '../../src/engines/types.js';
 import { DbsError } from '../../src/errors.js';
 import { Secret } from '../../src/secret.js';
 import { startMariaDB, type MariaDBServer } from '../support/mariadb.js';
@@ -53,11 +46,16 @@ class MemorySink implements ArtifactSink {
   options: ArtifactWriteOptions | undefined;
   constructor(private readonly onChunk?: (index: number) => Promise<void> | void) {}
 
-  async write(name: string, stream: Readable, options: ArtifactWriteOptions): Promise<StoredArtifact> {
+  writeTool(name: string, options: ArtifactWriteOptions, spawn: (stdout: 'pipe' | Writable) => ToolStart): Promise<StoredArtifact> {
+    return writeToolViaPipe(this, name, options, spawn);
+  }
+
+  async write(name: string, stream: Readable, options: ArtifactWriteOptions & { inspector?: Inspector }): Promise<StoredArtifact> {
     this.options = options;
     const chunks: Buffer[] = [];
     // Like the real sink: the engine's inspector sees every raw byte and may fail the stream.
-    const input = options.inspector ? (pipelineCb(stream, options.inspector, () => undefined) as Readable) : stream;
+    const guard = guardStage(options);
+    const input = guard ? (pipelineCb(stream, guard, () => undefined) as Readable) : stream;
     try {
       for await (const c of input) {
         chunks.push(c as Buffer);

@@ -4,12 +4,13 @@ import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Transform, type Readable } from 'node:stream';
+import { Transform, type Readable, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { execa } from 'execa';
 import { Redis } from 'ioredis';
 import { encodeCommand } from '../../src/engines/redis/resp.js';
-import type { ArtifactReader, ArtifactSink, ArtifactWriteOptions, Endpoint, EngineRunContext, StoredArtifact } from '../../src/engines/types.js';
+import { guardStage, writeToolViaPipe } from '../support/streams.js';
+import type { ArtifactReader, ArtifactSink, ArtifactWriteOptions, Endpoint, EngineRunContext, StoredArtifact, Inspector, ToolStart } from '../../src/engines/types.js';
 import { Secret } from '../../src/secret.js';
 
 export interface StoredFile extends StoredArtifact {
@@ -24,7 +25,11 @@ export class FileSink implements ArtifactSink {
     readonly onChunk?: (n: number) => Promise<void> | void,
   ) {}
 
-  async write(name: string, stream: Readable, options: ArtifactWriteOptions): Promise<StoredArtifact> {
+  writeTool(name: string, options: ArtifactWriteOptions, spawn: (stdout: 'pipe' | Writable) => ToolStart): Promise<StoredArtifact> {
+    return writeToolViaPipe(this, name, options, spawn);
+  }
+
+  async write(name: string, stream: Readable, options: ArtifactWriteOptions & { inspector?: Inspector }): Promise<StoredArtifact> {
     const fileName = `${name}${options.extension}`;
     const file = join(this.dir, fileName);
     const hash = createHash('sha256');

@@ -1,6 +1,8 @@
 // Deterministic test streams with known digests, and stream helpers.
 import { createHash, randomBytes } from 'node:crypto';
-import { Readable } from 'node:stream';
+import { Readable, type Transform, type Writable } from 'node:stream';
+import type { ArtifactSink, ArtifactWriteOptions, Inspector, StoredArtifact, ToolStart } from '../../src/engines/types.js';
+import { edgeTap } from '../../src/pipeline/run.js';
 
 /** A stream of `mib` MiB of incompressible data; `digest()` is valid once it has ended. */
 export function generated(mib: number, opts: { failAfterMiB?: number } = {}): Readable & { digest(): string; bytes: number } {
@@ -39,4 +41,18 @@ export async function sha256Of(stream: AsyncIterable<Buffer>): Promise<{ sha256:
     bytes += c.length;
   }
   return { sha256: h.digest('hex'), bytes };
+}
+
+/**
+ * For sinks in tests: the guard as the data path feeds it (every byte in mode stream; the
+ * edges in mode edges), and writeTool() as a spawn into 'pipe' followed by write().
+ */
+export function guardStage(options: ArtifactWriteOptions & { inspector?: Inspector }): Transform | undefined {
+  if (!options.inspector || options.guard === 'none') return undefined;
+  return options.guard === 'edges' ? edgeTap(options.inspector) : options.inspector;
+}
+
+export function writeToolViaPipe(sink: Pick<ArtifactSink, 'write'>, name: string, options: ArtifactWriteOptions, spawn: (stdout: 'pipe' | Writable) => ToolStart): Promise<StoredArtifact> {
+  const t = spawn('pipe');
+  return sink.write(name, t.stdout!, { ...options, ...(t.inspector ? { inspector: t.inspector } : {}) });
 }

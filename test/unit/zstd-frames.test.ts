@@ -11,7 +11,7 @@ import { zstdCompressSync } from 'node:zlib';
 import { execa } from 'execa';
 import { describe, expect, it } from 'vitest';
 import { FrameEdgeKeeper, FrameSpans, ZstdFrameWalker, zstdFramesDecompress } from '../../src/pipeline/zstd-frames.js';
-import { followFile } from '../../src/pipeline/stages.js';
+import { followFile } from '../../src/pipeline/programs.js';
 
 /** Dump-like text: compressible but not trivially. */
 function sample(bytes: number): Buffer {

@@ -29,18 +29,15 @@ import {
   type ConnTarget,
 } from './conn.js';
 import { buildDumpArgs, DumpAccount, DumpGuard, DumpView, isToolErrorLine, tableLabel, type DumpPlan } from './dump.js';
-import { collectStderr, feedStdin, spawnStreamingTool, storeGuarded } from '../tool-stream.js';
+import { collectStderr, feedStdin, spawnStreamingTool, storeToolOutput } from '../tool-stream.js';
 import { createSqlFilter, type SqlFilterOptions } from './filter.js';
 import {
   binlogPlan,
   checkPrivileges,
-  listObjects,
   readGrants,
   resolveSelection,
   splitTableName,
   SYSTEM_SCHEMAS,
-  type DbObject,
-  type ResolvedSelection,
 } from './schema.js';
 import { chooseTool, type ResolvedTool } from './tools.js';
 import { TargetGuard } from './target-guard.js';
@@ -95,9 +92,8 @@ export interface LogicalBackupFacts {
   /** Databases in the dump, in dump order. */
   databases: string[];
   /**
-   * Every table, view and sequence in the dump, as "db.name": read from the dump's sections,
-   * or (framed path: dbs sees only the dump's edges) from the tool's account of each table.
-   * Only when neither is there, what was listed before and after the dump (a superset).
+   * Every table, view and sequence in the dump, as "db.name": read from the dump's sections
+   * (guard mode stream), or from the tool's account of each table (mode edges).
    */
   tables: string[];
   views: string[];
@@ -165,47 +161,44 @@ export async function backupLogical(req: BackupRequest, ctx: EngineRunContext): 
     const args = buildDumpArgs(tool, optionFile.path, plan);
     // The tool's --verbose lines on stderr: its account of every table (see DumpAccount).
     const account = new DumpAccount(res.databases);
-    const tool_ = spawnStreamingTool(tool.path, args, {
-      signal: ctx.signal,
-      env: toolEnv(),
-      log,
-      secrets,
-      stdoutBuffer: 1 << 20,
-      clean: (line) => (account.line(line) ? '' : line),
-    });
-    const { stdout, stderr, exit } = tool_;
-    const guard = new DumpGuard({ toolName: tool.name, exit, stderrTail: () => [...stderr.tail], what, account });
-    // Errors of the guard reach the sink through the guard itself.
-
-    await storeGuarded(
-      tool_,
-      guard,
-      () => req.sink.write(DUMP_ARTIFACT, stdout, { extension: '.sql', inspector: guard, ...(res.sizeBytes > 0 ? { sizeHint: res.sizeBytes } : {}) }),
+    // mariadb-dump's account is known (DumpAccount): its guard needs only the dump's edges,
+    // which lets the dump go to the pool without crossing Node. Another tool's account is
+    // not trusted: its guard reads the whole dump (its section titles).
+    const guardMode = tool.flavor === 'mariadb' ? 'edges' : 'stream';
+    const { guard } = await storeToolOutput(
+      req.sink,
+      DUMP_ARTIFACT,
+      { extension: '.sql', guard: guardMode, ...(res.sizeBytes > 0 ? { sizeHint: res.sizeBytes } : {}) },
+      (stdout) => {
+        const tool_ = spawnStreamingTool(tool.path, args, {
+          stdout,
+          signal: ctx.signal,
+          env: toolEnv(),
+          log,
+          secrets,
+          stdoutBuffer: 1 << 20,
+          clean: (line) => (account.line(line) ? '' : line),
+        });
+        return { tool: tool_, guard: new DumpGuard({ toolName: tool.name, exit: tool_.exit, stderrTail: () => [...tool_.stderr.tail], what, account }) };
+      },
       { signal: ctx.signal, what },
     );
 
     const idx = guard.index;
     const binlogFacts = binlog.record ? guard.binlog() : undefined;
     if (binlog.record && !binlogFacts) log('warning: the dump carries no binlog coordinates');
-    // What the dump holds: its own sections when the whole stream passed through dbs; on the
-    // framed path (only the edges) the tool's account of each table; failing both, what was
-    // listed before the dump plus what appeared during it (a superset).
-    const accountProblem = account.problem();
-    let listed: Pick<LogicalBackupFacts, 'databases' | 'tables' | 'views'>;
-    if (guard.whole) {
-      listed = { databases: [...idx.databases], tables: [...idx.tables], views: [...idx.views] };
-    } else if (accountProblem === undefined) {
-      listed = { databases: [...res.databases], tables: [...account.tables], views: [...account.views] };
-    } else {
-      log(`warning: could not check that the dump holds every table's rows (${accountProblem}); the manifest lists the tables that were asked for`);
-      const objects = [...res.objects, ...(await objectsAddedDuringDump(t, res, ctx.signal, log))];
-      listed = {
-        databases: res.databases,
-        tables: objects.map((o) => `${o.db}.${o.name}`),
-        views: objects.filter((o) => o.type === 'view').map((o) => `${o.db}.${o.name}`),
-      };
+    // What the dump holds, from the stream alone: its own section titles when the guard read
+    // the whole dump, else the tool's account of each table, which must then be understood.
+    const accountProblem = guard.whole ? undefined : account.problem();
+    if (accountProblem !== undefined) {
+      throw new DbsError('BACKUP_FAILED', `${what}: cannot tell which tables the dump holds: ${accountProblem}`, {
+        hint: 'report this with the task log; DBS_EXECUTION=node does not help (the guard mode is chosen by the dump tool)',
+      });
     }
-    const leftOut = guard.whole ? idx.dataLeftOut : accountProblem === undefined ? account.dataLeftOut : [];
+    const listed: Pick<LogicalBackupFacts, 'databases' | 'tables' | 'views'> = guard.whole
+      ? { databases: [...idx.databases], tables: [...idx.tables], views: [...idx.views] }
+      : { databases: [...res.databases], tables: [...account.tables], views: [...account.views] };
+    const leftOut = guard.whole ? idx.dataLeftOut : account.dataLeftOut;
     for (const l of leftOut) log(`warning: the dump holds the structure of ${tableLabel(l)} but not its rows: its engine${l.engine ? ` (${l.engine})` : ''} keeps them elsewhere`);
     const facts: LogicalBackupFacts = {
       flavor: server.flavor,
@@ -225,29 +218,6 @@ export async function backupLogical(req: BackupRequest, ctx: EngineRunContext): 
     };
   } finally {
     await optionFile.remove().catch(() => undefined);
-  }
-}
-
-/**
- * The fallback when neither the dump's sections nor the tool's account tell what it holds.
- * Tables and views created between resolving the selection and the dump's snapshot are in the
- * dump but not in `res.objects`, and the framed path reads only the dump's edges, not its
- * section titles. So the dumped databases are listed again after the dump and what is new is
- * added. One created after the snapshot is listed too: the list may name an object the dump
- * lacks, never the other way round. Restores take it as such (the overwrite check asks about
- * it; restoring just that table reports "not found in the dump").
- */
-async function objectsAddedDuringDump(t: ConnTarget, res: ResolvedSelection, signal: AbortSignal, log: (line: string) => void): Promise<DbObject[]> {
-  const known = new Set([...res.objects.map((o) => `${o.db}.${o.name}`), ...res.ignoreTables]);
-  try {
-    const now = await withConnection(t, 'source', signal, (conn) => listObjects(conn, res.databases));
-    const added = now.filter((o) => !known.has(`${o.db}.${o.name}`));
-    if (added.length > 0) log(`${added.length} table(s)/view(s) appeared during the dump and are listed as possibly in it: ${added.map((o) => `${o.db}.${o.name}`).join(', ')}`);
-    return added;
-  } catch (e) {
-    if (signal.aborted) throw e;
-    log(`warning: could not list the tables again after the dump (${describeError(e)}); tables created while it started are not in the manifest`);
-    return [];
   }
 }
 

@@ -28,7 +28,7 @@ import {
   type MysqlFlavor,
 } from './conn.js';
 import type { BinlogFacts } from './dump.js';
-import { spawnStreamingTool, storeGuarded } from '../tool-stream.js';
+import { spawnStreamingTool, storeToolOutput } from '../tool-stream.js';
 import {
   buildBackupArgs,
   compareLsn,
@@ -334,11 +334,17 @@ export async function backupPhysical(req: BackupRequest, ctx: EngineRunContext):
       ...(parentLsn !== undefined ? { incrementalLsn: parentLsn } : {}),
     });
     // mariabackup ignores SIGTERM (and SIGHUP): it finishes the whole backup first. SIGINT stops it.
-    const tool_ = spawnStreamingTool(tool.path, args, { signal: ctx.signal, env: toolEnv(), log, secrets, killSignal: 'SIGINT', cwd: ctx.tmpDir, clean: cleanToolLine });
-    const { stdout, stderr, exit } = tool_;
-    const guard = new XbstreamGuard({ toolName: tool.name, exit, stderrTail: () => [...stderr.tail], what });
-
-    await storeGuarded(tool_, guard, () => req.sink.write(PHYSICAL_ARTIFACT, stdout, { extension: '.xbstream', inspector: guard, parallelCompression: true, ...(sizeHint > 0 ? { sizeHint } : {}) }), { signal: ctx.signal, what });
+    // The guard reads the stream's end only (edges): its trailer files and the framing.
+    const { guard } = await storeToolOutput(
+      req.sink,
+      PHYSICAL_ARTIFACT,
+      { extension: '.xbstream', guard: 'edges', parallelCompression: true, ...(sizeHint > 0 ? { sizeHint } : {}) },
+      (stdout) => {
+        const tool_ = spawnStreamingTool(tool.path, args, { stdout, signal: ctx.signal, env: toolEnv(), log, secrets, killSignal: 'SIGINT', cwd: ctx.tmpDir, clean: cleanToolLine });
+        return { tool: tool_, guard: new XbstreamGuard({ toolName: tool.name, exit: tool_.exit, stderrTail: () => [...tool_.stderr.tail], what }) };
+      },
+      { signal: ctx.signal, what },
+    );
 
     const parser = guard.parser;
     const checkpoints =

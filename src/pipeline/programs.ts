@@ -1,0 +1,146 @@
+// External programs as pipeline stages (zstd, pzstd; later age). A program is spawned with
+// plain descriptors: its stdin is either a pipe Node writes into, or is handed on (before the
+// producer exists) to the program or tool that writes into it; its stdout is a pipe Node reads,
+// the stdin of the next program, or a pool file. Chains are spawned from their end, so every
+// pipe exists before the process that writes into it: no byte can be written before its
+// reader is in place, and Node never reads a pipe it hands on.
+import type { ChildProcess } from 'node:child_process';
+import { open } from 'node:fs/promises';
+import type { Readable, Writable } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { spawnChild } from './child.js';
+
+export interface ProgramSpec {
+  /** For messages and the manifest, e.g. "pzstd -1". */
+  label: string;
+  path: string;
+  args: string[];
+  /**
+   * The output is independent zstd frames and the program reports its input size on stderr
+   * (pzstd -v: "(N => M bytes"): the edges can be taken from the first and last frames.
+   */
+  framed: boolean;
+}
+
+/** Where a program writes: a pipe back to Node, the stdin of the next program, or a file. */
+export type ProgramOutput = 'pipe' | Writable | number;
+
+/**
+ * One running program. `input` is its stdin (a pipe's write end): Node writes into it, or
+ * hands it to the producer as its stdout (then call `handedOn()` once the producer runs).
+ * `output` is its stdout when that is a pipe to Node. `exited` rejects on a non-zero exit or
+ * a signal, with the end of the program's stderr.
+ */
+export class Program {
+  readonly input: Writable;
+  readonly output: Readable | null;
+  readonly exited: Promise<void>;
+  readonly #child: ChildProcess;
+  readonly #stderr: { text: string };
+
+  constructor(
+    readonly spec: ProgramSpec,
+    stdout: ProgramOutput,
+  ) {
+    // Dies with dbs (child.ts): with no pipe back to Node, nothing else would stop it.
+    const child = spawnChild(spec.path, spec.args, { stdio: ['pipe', stdout, 'pipe'] });
+    this.#child = child;
+    // Our copy of the next program's stdin must go, or that program never sees its input end.
+    if (typeof stdout === 'object') stdout.destroy();
+    this.input = child.stdin!;
+    this.input.on('error', () => undefined); // EPIPE when the program died: its exit says why
+    this.output = child.stdout;
+    this.#stderr = keepTail(child.stderr!);
+    this.exited = new Promise((resolve, reject) => {
+      child.once('error', reject);
+      child.once('close', (code, signal) => {
+        if (code === 0) resolve();
+        else reject(new Error(`${spec.path} failed (${signal ?? `exit ${code}`}): ${this.#stderr.text.trim().slice(-500)}`));
+      });
+    });
+    this.exited.catch(() => undefined); // observed by the caller; never an unhandled rejection
+  }
+
+  /** The producer now holds `input` (it was given as its stdout): close our copy. */
+  handedOn(): void {
+    this.input.destroy();
+  }
+
+  /** What the program wrote to stderr so far (the last 8 KiB). */
+  get stderrText(): string {
+    return this.#stderr.text;
+  }
+
+  kill(): void {
+    if (this.#child.exitCode === null && this.#child.signalCode === null) this.#child.kill('SIGKILL');
+  }
+}
+
+/**
+ * Spawns `specs` as a chain, last first: the last writes to `out`, each other into the next
+ * one's stdin. Returns them in order (the first one's `input` takes the raw bytes).
+ */
+export function spawnChain(specs: ProgramSpec[], out: 'pipe' | number): Program[] {
+  const chain: Program[] = [];
+  let next: ProgramOutput = out;
+  try {
+    for (let i = specs.length - 1; i >= 0; i--) {
+      const p: Program = new Program(specs[i]!, next);
+      chain.unshift(p);
+      next = p.input;
+    }
+  } catch (e) {
+    for (const p of chain) p.kill();
+    throw e;
+  }
+  return chain;
+}
+
+/** Keeps the last 8 KiB of a program's stderr: its summary or its error comes at the end. */
+export function keepTail(stream: Readable): { text: string } {
+  const tail = { text: '' };
+  stream.on('data', (c: Buffer) => {
+    tail.text = (tail.text + c.toString()).slice(-8192);
+  });
+  return tail;
+}
+
+/** Bytes per read when following a file. */
+const FOLLOW_CHUNK = 1024 * 1024;
+/** How long to wait at the end of a file that is still being written. */
+const FOLLOW_POLL_MS = 20;
+
+/**
+ * Reads a file while another process appends to it, until `writerDone` settles and the end is
+ * reached; rejects if `writerDone` rejects. Each chunk goes to `onChunk` synchronously and the
+ * buffer is reused (one 1 MiB buffer: allocating one per read cost ~0.5 s of garbage
+ * collection per GB). Reading back what is stored (from the page cache) costs less than
+ * carrying the bytes through a pipe into Node and out again.
+ */
+export async function followFile(path: string, writerDone: Promise<void>, onChunk: (chunk: Buffer) => void, signal?: AbortSignal): Promise<void> {
+  let done = false;
+  const settled = writerDone.then(
+    () => void (done = true),
+    () => void (done = true),
+  );
+  const fh = await open(path, 'r');
+  try {
+    const buf = Buffer.allocUnsafe(FOLLOW_CHUNK);
+    let pos = 0;
+    for (;;) {
+      signal?.throwIfAborted();
+      const writerGone = done; // read before the read: a read after the writer is gone sees everything
+      const { bytesRead } = await fh.read(buf, 0, buf.length, pos);
+      if (bytesRead > 0) {
+        pos += bytesRead;
+        onChunk(buf.subarray(0, bytesRead));
+      } else if (writerGone) {
+        return await writerDone;
+      } else {
+        await Promise.race([settled, sleep(FOLLOW_POLL_MS)]);
+      }
+    }
+  } finally {
+    await fh.close();
+  }
+}

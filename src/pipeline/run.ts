@@ -1,0 +1,422 @@
+// Runs one artifact through an ExecutionPlan (plan.ts): source -> [guard] -> transforms ->
+// observers -> target. The source is a tool (spawned here, into the plan's input: the sink is
+// in place before the tool's first byte) or a stream Node produces. Whatever the execution:
+//   - the engine's guard (an inspector) is fed once, in the mode the engine chose: every raw
+//     byte (`stream`) or the edges and the size (`edges`, takeEdges then end), and the
+//     artifact is stored only after the guard ended without error;
+//   - the stored body ends cleanly only after every program exited 0 and the input side
+//     finished: a failure anywhere makes the target see an error, never a clean end;
+//   - on failure every program is killed.
+import { open, statfs } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { pipeline as pipelineCb, PassThrough, Transform, Writable, type Duplex, type Readable, type TransformCallback } from 'node:stream';
+import { finished, pipeline } from 'node:stream/promises';
+import { DbsError } from '../errors.js';
+import { deathSignalAvailable } from './child.js';
+import { type Inspector, type StreamEdges } from './edges.js';
+import { planExecution, type Execution, type ExecutionPlan, type GuardMode } from './plan.js';
+import { followFile, spawnChain, type Program } from './programs.js';
+import { STAGE_BUFFER, type Observer, type Stage } from './stage.js';
+import { FrameEdgeKeeper, FrameSpans, type FrameEdges } from './zstd-frames.js';
+
+/** A pool object written by a program (local pools): see PoolDriver.openFile. */
+export interface FileOut {
+  readonly fd: number;
+  readonly path: string;
+  commit(): Promise<{ size: number }>;
+  abort(): Promise<void>;
+}
+
+/** Where the stored bytes go: a put of a stream, or (capability localFiles) a file a program writes. */
+export interface ArtifactTarget {
+  put(body: Readable): Promise<{ size: number }>;
+  openFile?(): Promise<FileOut>;
+}
+
+/** What a tool spawned into the plan's input gives back. */
+export interface ToolStart {
+  /** The tool's stdout when it was asked to write to 'pipe' (the node execution). */
+  stdout: Readable | null;
+  inspector?: Inspector;
+}
+
+export type ArtifactSource =
+  | { kind: 'stream'; stream: Readable; inspector?: Inspector }
+  /** `spawn(stdout)` starts the tool with that as its stdout: 'pipe', or a program's stdin. */
+  | { kind: 'tool'; spawn(stdout: 'pipe' | Writable): ToolStart };
+
+export interface RunArtifactOptions {
+  stages: Stage[];
+  source: ArtifactSource;
+  guard: GuardMode;
+  target: ArtifactTarget;
+  /** The target takes files written by a program (driver capability). */
+  localFiles: boolean;
+  force?: Execution;
+  signal: AbortSignal;
+  onRawBytes?: (n: number) => void;
+}
+
+export interface RunArtifactResult {
+  execution: Execution;
+  /** Stage names, in order. */
+  stages: string[];
+  rawBytes: number;
+  /** What the observers recorded (hash: storedBytes, sha256). */
+  facts: Record<string, unknown>;
+}
+
+export async function runArtifact(o: RunArtifactOptions): Promise<RunArtifactResult> {
+  if (o.guard !== 'none' && o.source.kind === 'stream' && !o.source.inspector) throw new DbsError('INTERNAL', `guard mode ${o.guard} without an inspector`);
+  const plan = planExecution({ stages: o.stages, source: o.source.kind, guard: o.guard, localFiles: o.localFiles && Boolean(o.target.openFile), deathSignal: deathSignalAvailable(), force: o.force });
+  const observers = plan.observers.map((s) => s.create());
+  const done = (rawBytes: number): RunArtifactResult => ({
+    execution: plan.execution,
+    stages: o.stages.map((s) => s.name),
+    rawBytes,
+    facts: Object.assign({}, ...observers.map((x) => x.result())) as Record<string, unknown>,
+  });
+  if (plan.execution === 'node') return done(await runInNode(o, plan, observers));
+  return done(await runPrograms(o, plan, observers));
+}
+
+// ---------------------------------------------------------------------------------------------
+// node
+
+async function runInNode(o: RunArtifactOptions, plan: ExecutionPlan, observers: Observer[]): Promise<number> {
+  const raw = new RawCount(o.onRawBytes);
+  let src: Readable;
+  let inspector: Inspector | undefined;
+  if (o.source.kind === 'tool') {
+    // 'pipe': the pipeline below starts reading in this same tick, so nothing is dropped.
+    const t = o.source.spawn('pipe');
+    if (!t.stdout) throw new DbsError('INTERNAL', 'the tool was spawned without a stdout pipe');
+    src = t.stdout;
+    inspector = t.inspector;
+  } else {
+    src = o.source.stream;
+    inspector = o.source.inspector;
+  }
+  if (o.guard !== 'none' && !inspector) throw new DbsError('INTERNAL', `guard mode ${o.guard} without an inspector`);
+  const guard = o.guard === 'stream' ? [inspector!] : o.guard === 'edges' ? [new EdgeTap(inspector!)] : [];
+  const body = chain(src, ...guard, raw, ...plan.transforms.map((t) => t.node()), new ObserverTap(observers));
+  await o.target.put(body);
+  return raw.bytes;
+}
+
+// ---------------------------------------------------------------------------------------------
+// programs, file
+
+async function runPrograms(o: RunArtifactOptions, plan: ExecutionPlan, observers: Observer[]): Promise<number> {
+  const file = plan.execution === 'file' ? await o.target.openFile!() : undefined;
+  let programs: Program[] = [];
+  try {
+    programs = spawnChain(plan.programs, file ? file.fd : 'pipe');
+    const first = programs[0]!;
+    const last = programs.at(-1)!;
+    const exited = Promise.all(programs.map((p) => p.exited)).then(() => undefined);
+    // The input side: the tool writes into the first program, or Node does.
+    let inspector: Inspector | undefined;
+    let inputDone: Promise<void>;
+    let inputRaw: RawCount | undefined;
+    if (o.source.kind === 'tool') {
+      const t = o.source.spawn(first.input);
+      first.handedOn();
+      inspector = t.inspector;
+      inputDone = Promise.resolve();
+    } else {
+      inspector = o.source.inspector;
+      inputRaw = new RawCount(o.onRawBytes);
+      const guard = o.guard === 'stream' ? [inspector!] : o.guard === 'edges' ? [new EdgeTap(inspector!)] : [];
+      inputDone = pipeline([o.source.stream, ...guard, inputRaw, first.input]);
+      inputDone.catch(() => programs.forEach((p) => p.kill())); // a cut input must not end as a whole one
+    }
+    if (o.guard !== 'none' && !inspector) throw new DbsError('INTERNAL', `guard mode ${o.guard} without an inspector`);
+    // Guard on the output side only when the tool wrote straight into the programs.
+    const outGuard = o.source.kind === 'tool' ? o.guard : 'none';
+    const allDone = Promise.all([exited, inputDone]).then(() => undefined);
+
+    if (file) {
+      const spans = plan.framed ? new FrameSpans() : undefined;
+      const progress = plan.framed ? new FrameProgress(first, o.onRawBytes) : undefined;
+      let bytes = 0;
+      await followFile(
+        file.path,
+        allDone,
+        (chunk) => {
+          spans?.feed(chunk);
+          for (const x of observers) x.update(chunk);
+          bytes += chunk.length;
+          if (spans) progress?.frames(spans.walker.frames);
+        },
+        o.signal,
+      );
+      let rawBytes: number;
+      if (spans) {
+        const reader = await open(file.path, 'r');
+        const edges = await spans.edges(reader).finally(() => reader.close());
+        rawBytes = await judgeEdges(outGuard === 'edges' ? inspector : undefined, edges, first.stderrText);
+        progress!.done(rawBytes);
+      } else rawBytes = inputRaw!.bytes;
+      const put = await file.commit();
+      if (put.size !== bytes) throw new DbsError('INTERNAL', `read back ${bytes} bytes, the file holds ${put.size}`);
+      return rawBytes;
+    }
+
+    // programs: Node reads the last program's output.
+    let rawBytes = (): number => inputRaw?.bytes ?? 0;
+    const verdict: Transform[] = [];
+    if (o.source.kind === 'tool') {
+      if (plan.framed) {
+        const check = new EdgeCheck(outGuard === 'edges' ? inspector : undefined, first, o.onRawBytes);
+        rawBytes = () => check.rawBytes;
+        verdict.push(check);
+      } else {
+        // No frames to read the edges from: the guard (or the count) gets a decompressed copy.
+        const count = new RawCount(o.onRawBytes);
+        rawBytes = () => count.bytes;
+        const seer = outGuard === 'stream' ? inspector! : outGuard === 'edges' ? new EdgeTap(inspector!) : new PassThrough();
+        verdict.push(inspectCopy(plan.transforms.map((t) => t.inverse()).reverse(), seer, count));
+      }
+    }
+    const body = chain(last.output!, ...verdict, new ObserverTap(observers), new Gate(allDone));
+    await o.target.put(body);
+    await allDone;
+    return rawBytes();
+  } catch (e) {
+    for (const p of programs) p.kill();
+    if (!file) throw o.signal.aborted ? (o.signal.reason ?? e) : e;
+    const full = o.signal.aborted ? undefined : await noSpace(e, file.path); // before the abort frees the space
+    await file.abort();
+    if (o.signal.aborted) throw o.signal.reason ?? e;
+    throw full ?? e;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// pieces
+
+/** pipeline() of streams, returning the last; an error anywhere destroys them all. */
+function chain(first: Readable, ...rest: (Transform | Duplex)[]): Readable {
+  const streams = [first, ...rest];
+  pipelineCb(streams, () => undefined);
+  return streams.at(-1) as Readable;
+}
+
+/** Counts raw bytes; reports the running total at most every 200 ms, and at the end. */
+class RawCount extends Transform {
+  bytes = 0;
+  #last = 0;
+  constructor(readonly onBytes?: (n: number) => void) {
+    super({ highWaterMark: STAGE_BUFFER });
+  }
+  override _transform(chunk: Buffer, _e: BufferEncoding, cb: TransformCallback): void {
+    this.bytes += chunk.length;
+    const now = Date.now();
+    if (this.onBytes && now - this.#last >= 200) {
+      this.#last = now;
+      this.onBytes(this.bytes);
+    }
+    cb(null, chunk);
+  }
+  override _flush(cb: TransformCallback): void {
+    this.onBytes?.(this.bytes);
+    cb();
+  }
+}
+
+/** Feeds the observers the stored bytes as they pass. */
+class ObserverTap extends Transform {
+  constructor(readonly observers: Observer[]) {
+    super({ highWaterMark: STAGE_BUFFER });
+  }
+  override _transform(chunk: Buffer, _e: BufferEncoding, cb: TransformCallback): void {
+    for (const x of this.observers) x.update(chunk);
+    cb(null, chunk);
+  }
+}
+
+/** Ends the stream only once `until` resolved; errors it when `until` rejects. */
+class Gate extends Transform {
+  constructor(readonly until: Promise<void>) {
+    super({ highWaterMark: STAGE_BUFFER });
+    until.catch(() => undefined);
+  }
+  override _transform(chunk: Buffer, _e: BufferEncoding, cb: TransformCallback): void {
+    cb(null, chunk);
+  }
+  override _flush(cb: TransformCallback): void {
+    this.until.then(() => cb(), (e: Error) => cb(e));
+  }
+}
+
+/** As much as the framed path gives a guard (a pzstd frame or two). */
+const HEAD_BYTES = 1024 * 1024;
+const TAIL_BYTES = 4 * 1024 * 1024;
+
+/**
+ * Gives an edges-mode guard what it asks for from a stream Node sees whole: the first MiB, the
+ * last 4 MiB and the size, then ends it; the stream ends once the guard ended cleanly.
+ */
+class EdgeTap extends Transform {
+  #head: Buffer[] = [];
+  #headLen = 0;
+  /** The last chunks, at least TAIL_BYTES of them when there are (held, not copied). */
+  #tail: Buffer[] = [];
+  #tailLen = 0;
+  #bytes = 0;
+  constructor(readonly inspector: Inspector) {
+    super({ highWaterMark: STAGE_BUFFER });
+  }
+  override _transform(chunk: Buffer, _e: BufferEncoding, cb: TransformCallback): void {
+    this.#bytes += chunk.length;
+    if (this.#headLen < HEAD_BYTES) {
+      const take = chunk.subarray(0, HEAD_BYTES - this.#headLen);
+      this.#head.push(Buffer.from(take));
+      this.#headLen += take.length;
+    }
+    this.#tail.push(chunk);
+    this.#tailLen += chunk.length;
+    while (this.#tail.length > 1 && this.#tailLen - this.#tail[0]!.length >= TAIL_BYTES) this.#tailLen -= this.#tail.shift()!.length;
+    cb(null, chunk);
+  }
+  override _flush(cb: TransformCallback): void {
+    const tail = Buffer.concat(this.#tail);
+    const edges = { head: Buffer.concat(this.#head), tail: tail.subarray(Math.max(0, tail.length - TAIL_BYTES)), rawBytes: this.#bytes };
+    this.#tail = [];
+    feedEdges(this.inspector, edges).then(() => cb(), (e: Error) => cb(e));
+  }
+}
+
+/** A pass-through that feeds an edges-mode guard as every execution does (for sinks in tests). */
+export function edgeTap(inspector: Inspector): Transform {
+  return new EdgeTap(inspector);
+}
+
+/** Hands an edges-mode guard its edges and ends it; resolves once it ended cleanly. */
+async function feedEdges(inspector: Inspector, edges: StreamEdges): Promise<void> {
+  if (!inspector.takeEdges) throw new DbsError('INTERNAL', 'an edges-mode guard without takeEdges');
+  inspector.takeEdges(edges);
+  inspector.resume();
+  inspector.end();
+  await finished(inspector);
+}
+
+/**
+ * Takes the raw byte count from pzstd's summary (checked against the frames), hands the edges
+ * to the guard and ends it; resolves with the count once the guard ended cleanly.
+ */
+async function judgeEdges(inspector: Inspector | undefined, edges: FrameEdges, pzstdStderr: string): Promise<number> {
+  // "stdin : 44.92%   (100000000 => 44922084 bytes, stdout)": the last such line.
+  const counts = [...pzstdStderr.matchAll(/\(\s*(\d+) => \s*(\d+) bytes/g)].at(-1);
+  const raw = counts ? Number(counts[1]) : NaN;
+  if (!Number.isSafeInteger(raw) || raw < edges.head.length || (edges.frames === 1 && raw !== edges.head.length)) {
+    throw new DbsError('INTERNAL', `pzstd did not report a byte count that fits its output (frames: ${edges.frames})`, {
+      hint: 'set DBS_EXECUTION=node or remove pzstd from PATH, and report this',
+    });
+  }
+  if (inspector) await feedEdges(inspector, { head: edges.head, tail: edges.tail, rawBytes: raw });
+  return raw;
+}
+
+/** Progress between frames: pzstd cuts its input in frames of one size (it says which). */
+class FrameProgress {
+  #frameSize = 0;
+  #last = 0;
+  constructor(
+    readonly compressor: { readonly stderrText: string },
+    readonly onRaw?: (n: number) => void,
+  ) {}
+  frames(n: number): void {
+    const now = Date.now();
+    if (!this.onRaw || now - this.#last < 200) return;
+    this.#last = now;
+    this.#frameSize ||= Number(/Chosen frame size: (\d+)/.exec(this.compressor.stderrText)?.[1] ?? 0);
+    this.onRaw(n * this.#frameSize);
+  }
+  done(rawBytes: number): void {
+    this.onRaw?.(rawBytes);
+  }
+}
+
+/**
+ * Passes pzstd's output through unchanged while checking its frames; at the end decompresses
+ * only the first and last frames and lets judgeEdges() decide. The stored stream ends cleanly
+ * only if the guard does.
+ */
+class EdgeCheck extends FrameEdgeKeeper {
+  rawBytes = 0;
+  readonly #progress: FrameProgress;
+  constructor(
+    readonly inspector: Inspector | undefined,
+    readonly compressor: { readonly stderrText: string },
+    onRaw?: (n: number) => void,
+  ) {
+    super(STAGE_BUFFER);
+    this.#progress = new FrameProgress(compressor, onRaw);
+  }
+  override _transform(chunk: Buffer, e: BufferEncoding, cb: TransformCallback): void {
+    super._transform(chunk, e, cb);
+    this.#progress.frames(this.walker.frames);
+  }
+  override _flush(cb: TransformCallback): void {
+    super._flush((err) => {
+      if (err) return cb(err);
+      void this.edges()
+        .then((edges) => judgeEdges(this.inspector, edges, this.compressor.stderrText))
+        .then(
+          (raw) => {
+            this.rawBytes = raw;
+            this.#progress.done(raw);
+            cb();
+          },
+          (e: Error) => cb(e),
+        );
+    });
+  }
+}
+
+/**
+ * Passes stored bytes through unchanged while feeding an undone copy (`undo`: decompress) to
+ * `seer` (the guard), then `counter`; flushes only once the seer ended without error, so the
+ * stored artifact never ends cleanly when the engine's check failed.
+ */
+function inspectCopy(undo: (Transform | Duplex)[], seer: Transform, counter: Transform): Transform {
+  const sinkAll = new Writable({ highWaterMark: STAGE_BUFFER, write: (_c, _e, cb) => cb() });
+  const head = undo[0] ?? new PassThrough();
+  let verdict: Error | null | undefined;
+  const settled = new Promise<Error | null>((resolve) => {
+    pipelineCb([head, ...undo.slice(1), seer, counter, sinkAll], (err) => {
+      verdict = err ?? null;
+      resolve(verdict);
+    });
+  });
+  return new Transform({
+    highWaterMark: STAGE_BUFFER,
+    transform(chunk: Buffer, _e, cb: TransformCallback) {
+      if (verdict) return cb(verdict);
+      // Backpressure from the inspecting side too.
+      if (head.write(chunk)) cb(null, chunk);
+      else head.once('drain', () => cb(verdict ?? null, chunk));
+    },
+    flush(cb: TransformCallback) {
+      head.end();
+      void settled.then((err) => cb(err));
+    },
+    destroy(err, cb) {
+      if (verdict === undefined) head.destroy(err ?? undefined);
+      cb(err);
+    },
+  });
+}
+
+/**
+ * pzstd only says "Failed to write output" (no errno): when it failed and the pool's disk is
+ * (nearly) full, say that, as the pool drivers do for their own writes.
+ */
+async function noSpace(e: unknown, path: string): Promise<DbsError | undefined> {
+  if (e instanceof DbsError || !/Failed to write|No space left|Disk quota/i.test(String((e as Error)?.message))) return undefined;
+  const fs = await statfs(dirname(path)).catch(() => undefined);
+  if (!fs || fs.bavail * fs.bsize >= 4 * 1024 * 1024) return undefined;
+  return new DbsError('IO_ERROR', `no space left on the pool's disk (${dirname(dirname(path))})`, { cause: e, hint: 'free space or move the pool' });
+}
