@@ -35,6 +35,8 @@ export class Program {
   readonly input: Writable;
   readonly output: Readable | null;
   readonly exited: Promise<void>;
+  /** Set when the program exited non-zero or was killed. */
+  failure?: Error;
   readonly #child: ChildProcess;
   readonly #stderr: { text: string };
 
@@ -54,8 +56,9 @@ export class Program {
     this.exited = new Promise((resolve, reject) => {
       child.once('error', reject);
       child.once('close', (code, signal) => {
-        if (code === 0) resolve();
-        else reject(new Error(`${spec.path} failed (${signal ?? `exit ${code}`}): ${this.#stderr.text.trim().slice(-500)}`));
+        if (code === 0) return resolve();
+        this.failure = new Error(`${spec.label} failed (${signal ? `killed by ${signal}` : `exit ${code}`}): ${this.#stderr.text.trim().slice(-500)}`);
+        reject(this.failure);
       });
     });
     this.exited.catch(() => undefined); // observed by the caller; never an unhandled rejection

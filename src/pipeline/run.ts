@@ -11,6 +11,7 @@ import { open, statfs } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { pipeline as pipelineCb, PassThrough, Transform, Writable, type Duplex, type Readable, type TransformCallback } from 'node:stream';
 import { finished, pipeline } from 'node:stream/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { DbsError } from '../errors.js';
 import { deathSignalAvailable } from './child.js';
 import { type Inspector, type StreamEdges } from './edges.js';
@@ -183,7 +184,10 @@ async function runPrograms(o: RunArtifactOptions, plan: ExecutionPlan, observers
     await o.target.put(body);
     await allDone;
     return rawBytes();
-  } catch (e) {
+  } catch (err) {
+    // A program that died is the cause of what followed (a truncated stream): name it.
+    const died = await programFailure(programs);
+    const e = died ?? err;
     for (const p of programs) p.kill();
     if (!file) throw o.signal.aborted ? (o.signal.reason ?? e) : e;
     const full = o.signal.aborted ? undefined : await noSpace(e, file.path); // before the abort frees the space
@@ -191,6 +195,13 @@ async function runPrograms(o: RunArtifactOptions, plan: ExecutionPlan, observers
     if (o.signal.aborted) throw o.signal.reason ?? e;
     throw full ?? e;
   }
+}
+
+/** The first program that failed on its own (waiting briefly for exits already under way). */
+async function programFailure(programs: Program[]): Promise<Error | undefined> {
+  const all = Promise.allSettled(programs.map((p) => p.exited));
+  await Promise.race([all, sleep(100)]);
+  return programs.find((p) => p.failure)?.failure;
 }
 
 // ---------------------------------------------------------------------------------------------
