@@ -30,6 +30,12 @@ const home = join(work, 'home');
 const pool = join(work, 'pool');
 const bin = new URL('../bin/dbs.js', import.meta.url).pathname;
 const node = process.execPath;
+/**
+ * BENCH_BEFORE=/path/to/other/checkout/bin/dbs.js: also runs that build of dbs (its own home
+ * and pools) in every round, so a change is measured before/after in one interleaved run.
+ */
+const BEFORE = process.env.BENCH_BEFORE;
+const homeBefore = join(work, 'home-before');
 
 async function sh(cmd: string, env: NodeJS.ProcessEnv = {}) {
   return execa('bash', ['-o', 'pipefail', '-c', cmd], { env: { ...process.env, ...env }, all: true });
@@ -52,8 +58,10 @@ beforeAll(async () => {
   await conn.end();
   await sh(`mkdir -p ${pool}`);
   await sh(`${node} ${bin} pool bind local --type local --path ${pool}`, { DBS_HOME: home });
+  if (BEFORE) await sh(`mkdir -p ${pool}-before && ${node} ${BEFORE} pool bind local --type local --path ${pool}-before`, { DBS_HOME: homeBefore });
   if (!s3) return;
   await sh(`${node} ${bin} pool bind s3 --type s3 --endpoint ${s3.endpoint} --access-key ${s3.accessKey} --secret-key-env S3_SECRET`, { DBS_HOME: home, S3_SECRET: s3.secretKey });
+  if (BEFORE) await sh(`${node} ${BEFORE} pool bind s3 --type s3 --endpoint ${s3.endpoint} --prefix before --access-key ${s3.accessKey} --secret-key-env S3_SECRET`, { DBS_HOME: homeBefore, S3_SECRET: s3.secretKey });
   await sh(`aws --version || (apt-get install -y -qq --no-install-recommends awscli >/dev/null)`);
 }, 3600_000);
 
@@ -76,6 +84,7 @@ it('mysql logical backup and restore', async () => {
   ] as const) {
     if (poolName === 's3' && !s3) continue;
     await sh(`${node} ${bin} --yes plan create ${name} --source ${src} --pool ${poolName} --databases sbtest ${extra}`, dbsEnv);
+    if (BEFORE && name.startsWith('z1')) await sh(`${node} ${BEFORE} --yes plan create ${name} --source ${src} --pool ${poolName} --databases sbtest ${extra}`, { ...dbsEnv, DBS_HOME: homeBefore });
   }
   const raw = (await sh(`${dump} | wc -c`)).all!.trim();
   const rawBytes = Number(raw.split('\n').pop());
@@ -90,6 +99,10 @@ it('mysql logical backup and restore', async () => {
     { name: 'dbs plan run, S3 pool, gzip level 6', samples: [] },
   ];
   if (!WITH_S3) rows.splice(4, 3);
+  const beforeLocal: Row = { name: 'dbs BEFORE this change, local pool, zstd level 1', samples: [] };
+  const beforeS3: Row = { name: 'dbs BEFORE this change, S3 pool, zstd level 1', samples: [] };
+  if (BEFORE) rows.push(beforeLocal, ...(WITH_S3 ? [beforeS3] : []));
+  const beforeEnv = { ...dbsEnv, DBS_HOME: homeBefore };
   if (RESTORE_ONLY) {
     await sh(`${dump} | zstd -q -1 > ${out}`);
     await sh(`${node} ${bin} plan run z1-local`, dbsEnv);
@@ -99,11 +112,13 @@ it('mysql logical backup and restore', async () => {
     rows[1].samples.push(await timed(`${dump} | zstd -q -1 > ${out}`));
     rows[1].bytes = statSync(out).size;
     rows[2].samples.push(await timed(`${node} ${bin} plan run z1-local`, dbsEnv));
+    if (BEFORE) beforeLocal.samples.push(await timed(`${node} ${BEFORE} plan run z1-local`, beforeEnv));
     rows[3].samples.push(await timed(`${node} ${bin} plan run z3-local`, { ...dbsEnv, DBS_COMPRESSION_LEVEL: '3' }));
     if (!s3) continue;
     // awsCLI against the test RGW has timed out once in 20 uploads (a 60 s read timeout): retry.
     rows[4].samples.push(await timed(`${dump} | gzip | aws --endpoint-url ${s3.endpoint} s3 cp - s3://dbs/shell/dump-${i}.sql.gz`, awsEnv, { retries: 1 }));
     rows[5].samples.push(await timed(`${node} ${bin} plan run z1-s3`, { ...dbsEnv, DBS_COMPRESSION_LEVEL: '1' }));
+    if (BEFORE) beforeS3.samples.push(await timed(`${node} ${BEFORE} plan run z1-s3`, beforeEnv));
     rows[6].samples.push(await timed(`${node} ${bin} plan run gz-s3`, dbsEnv));
   }
   let text = '';

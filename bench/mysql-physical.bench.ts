@@ -16,6 +16,8 @@ let db: MariaDBServer;
 const work = tempDir('bench');
 const home = join(work, 'home');
 const bin = new URL('../bin/dbs.js', import.meta.url).pathname;
+/** BENCH_BEFORE=/path/to/other/checkout/bin/dbs.js: that build runs in every round too (before/after in one run). */
+const BEFORE = process.env.BENCH_BEFORE;
 const node = process.execPath;
 
 beforeAll(async () => {
@@ -42,6 +44,7 @@ beforeAll(async () => {
   }
   await conn.end();
   await execa('bash', ['-c', `mkdir -p ${home} ${work}/pool && DBS_HOME=${home} ${node} ${bin} pool bind local --type local --path ${work}/pool && DBS_HOME=${home} ${node} ${bin} plan create phys --source mysql://root@127.0.0.1:${db.port} --pool local --type physical`]);
+  if (BEFORE) await execa('bash', ['-c', `mkdir -p ${home}-before ${work}/pool-before && DBS_HOME=${home}-before ${node} ${BEFORE} pool bind local --type local --path ${work}/pool-before && DBS_HOME=${home}-before ${node} ${BEFORE} plan create phys --source mysql://root@127.0.0.1:${db.port} --pool local --type physical`]);
 }, 3600_000);
 
 afterAll(async () => {
@@ -60,6 +63,8 @@ it('mysql physical backup', async () => {
     { name: 'dbs plan run, zstd level 1 (default)', samples: [] },
     { name: 'dbs plan run, zstd level 3', samples: [] },
   ];
+  const before: Row = { name: 'dbs BEFORE this change, zstd level 1', samples: [] };
+  if (BEFORE) rows.push(before);
   const cpu = { cpu: { 'mariadbd (server)': db.pid } };
   const raw = Number((await execa('bash', ['-o', 'pipefail', '-c', `${mb} | wc -c`])).stdout.trim());
   for (let i = 0; i < RUNS; i++) {
@@ -69,6 +74,7 @@ it('mysql physical backup', async () => {
     rows[2].samples.push(await timed(`${mb} | zstd -q -1 -T0 > ${out}`, {}, cpu));
     rows[2].bytes = statSync(out).size;
     rows[3].samples.push(await timed(`${node} ${bin} plan run phys`, env, cpu));
+    if (BEFORE) before.samples.push(await timed(`${node} ${BEFORE} plan run phys`, { DBS_HOME: `${home}-before` }, cpu));
     rows[4].samples.push(await timed(`${node} ${bin} plan run phys`, { ...env, DBS_COMPRESSION_LEVEL: '3' }, cpu));
   }
   const list = JSON.parse((await execa(node, [bin, '--json', 'backup', 'list', '--plan', 'phys'], { env })).stdout) as { storedBytes: number }[];
