@@ -15,6 +15,8 @@ let dst: RedisServer;
 const work = tempDir('bench');
 const home = join(work, 'home');
 const bin = new URL('../bin/dbs.js', import.meta.url).pathname;
+/** BENCH_BEFORE=/path/to/other/checkout/bin/dbs.js: that build runs in every round too (before/after in one run). */
+const BEFORE = process.env.BENCH_BEFORE;
 const node = process.execPath;
 
 beforeAll(async () => {
@@ -34,6 +36,7 @@ beforeAll(async () => {
   }
   c.disconnect();
   await execa('bash', ['-c', `mkdir -p ${home} && DBS_HOME=${home} ${node} ${bin} pool bind local --type local --path ${work} && DBS_HOME=${home} ${node} ${bin} plan create r --source redis://127.0.0.1:${src.port} --pool local --type logical && DBS_HOME=${home} ${node} ${bin} plan create rdb --source redis://127.0.0.1:${src.port} --pool local --type snapshot`]);
+  if (BEFORE) await execa('bash', ['-c', `mkdir -p ${home}-before ${work}/pool-before && DBS_HOME=${home}-before ${node} ${BEFORE} pool bind local --type local --path ${work}/pool-before && DBS_HOME=${home}-before ${node} ${BEFORE} plan create r --source redis://127.0.0.1:${src.port} --pool local --type logical && DBS_HOME=${home}-before ${node} ${BEFORE} plan create rdb --source redis://127.0.0.1:${src.port} --pool local --type snapshot`]);
 }, 1800_000);
 
 afterAll(async () => {
@@ -50,12 +53,19 @@ it('redis backup and restore', async () => {
     { name: 'dbs backup restore, logical (pipelined RESTORE)', samples: [] },
     { name: 'zstd -dc dump.resp | redis-cli --pipe (stock restore)', samples: [] },
   ];
+  const beforeRdb: Row = { name: 'dbs BEFORE this change, snapshot', samples: [] };
+  const beforeLogical: Row = { name: 'dbs BEFORE this change, logical', samples: [] };
+  if (BEFORE) rows.push(beforeRdb, beforeLogical);
   const rdb = join(work, 'base.rdb');
   let latest = '';
   for (let i = 0; i < RUNS; i++) {
     rows[0].samples.push(await timed(`redis-cli -h 127.0.0.1 -p ${src.port} --rdb ${rdb} >/dev/null`));
     rows[1].samples.push(await timed(`${node} ${bin} plan run rdb`, env));
     rows[2].samples.push(await timed(`${node} ${bin} plan run r`, env));
+    if (BEFORE) {
+      beforeRdb.samples.push(await timed(`${node} ${BEFORE} plan run rdb`, { DBS_HOME: `${home}-before` }));
+      beforeLogical.samples.push(await timed(`${node} ${BEFORE} plan run r`, { DBS_HOME: `${home}-before` }));
+    }
     latest = JSON.parse((await execa(node, [bin, '--json', 'backup', 'list', '--plan', 'r'], { env })).stdout)[0].id;
     await execa('redis-cli', ['-h', '127.0.0.1', '-p', String(dst.port), 'FLUSHALL']);
     rows[3].samples.push(await timed(`${node} ${bin} backup restore ${latest} --to redis://127.0.0.1:${dst.port}`, env));
