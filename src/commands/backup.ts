@@ -72,6 +72,7 @@ Examples:
               ['Duration', fmtDuration(new Date(x.endedAt).getTime() - new Date(x.startedAt).getTime())],
               ['Raw', fmtBytes(x.rawBytes)],
               ['Stored', fmtBytes(x.storedBytes)],
+              ['Pipeline', x.pipeline ? `${x.pipeline.execution}: ${x.pipeline.stages.join(' -> ')}` : undefined],
               ['Facts', JSON.stringify(x.facts)],
             ]),
             '',
