@@ -3,7 +3,7 @@
 import type { Readable, Writable } from 'node:stream';
 import { Command, CommanderError, Option } from 'commander';
 import { loadSettings } from './config.js';
-import { makeContext, type Context } from './context.js';
+import { makeContext, type CommandContext } from './context.js';
 import { DbsError, ExitCode, isAbort } from './errors.js';
 import { Output } from './output/output.js';
 import { makePrompter } from './output/prompt.js';
@@ -40,7 +40,7 @@ export interface GlobalOptions {
 }
 
 /** Runs one command action with a fresh context; errors become exit codes in runCli. */
-export type CommandRunner = (cmd: Command, fn: (ctx: Context) => Promise<void>) => Promise<void>;
+export type CommandRunner = (cmd: Command, fn: (ctx: CommandContext) => Promise<void>) => Promise<void>;
 
 export function buildProgram(io: CliIO, state: { exitCode: number; out?: Output }): Command {
   const program = new Command('dbs');

@@ -1,43 +1,34 @@
-// What a command receives instead of process globals: settings, the catalog (opened on
-// first use), output, prompts, the abort signal and the clock. Fakes enter here.
+// What a command receives: the core context (settings, catalog, signal, clock; see
+// src/core/context.ts) plus the terminal side that core never sees: output, prompts and the
+// exit code. Core's events are rendered here (commands/report.ts).
 import type { Settings } from './config.js';
+import { makeCoreContext, type Context } from './core/context.js';
 import type { Output } from './output/output.js';
 import type { Prompter } from './output/prompt.js';
-import { Catalog, type Clock } from './store/catalog.js';
+import type { Clock } from './store/catalog.js';
+import { renderEvent } from './commands/report.js';
 
-export interface Context {
-  readonly settings: Settings;
+export interface CommandContext extends Context {
   readonly out: Output;
   readonly prompt: Prompter;
-  readonly signal: AbortSignal;
-  readonly clock: Clock;
-  /** The environment, for values a user names explicitly (--secret-key-env VAR). */
-  readonly env: NodeJS.ProcessEnv;
-  readonly cwd: string;
-  /** --yes: assume yes to confirmations. */
-  readonly yes: boolean;
-  catalog(): Catalog;
   /** Set by a command that printed its result but must still exit non-zero. */
   exitCode: number;
   close(): void;
 }
 
-export function makeContext(p: Omit<Context, 'catalog' | 'close' | 'exitCode'>): Context {
-  let catalog: Catalog | undefined;
-  return {
-    ...p,
-    exitCode: 0,
-    catalog() {
-      if (!catalog) {
-        catalog = Catalog.open(p.settings.home, p.clock);
-        const t = catalog.homeState.tightened;
-        if (t) p.out.warn(`the dbs home ${p.settings.home} was readable by others (mode ${t.from.toString(8).padStart(4, '0')}); changed it to ${t.to.toString(8).padStart(4, '0')}: it holds passwords and keys`);
-      }
-      return catalog;
-    },
-    close() {
-      catalog?.close();
-      catalog = undefined;
-    },
-  };
+export interface CommandContextInput {
+  settings: Settings;
+  out: Output;
+  prompt: Prompter;
+  signal: AbortSignal;
+  clock: Clock;
+  env: NodeJS.ProcessEnv;
+  cwd: string;
+  yes: boolean;
+}
+
+export function makeContext(p: CommandContextInput): CommandContext {
+  const { out, prompt, ...rest } = p;
+  const core = makeCoreContext({ ...rest, report: (e) => renderEvent(out, e) });
+  return { ...core, out, prompt, exitCode: 0 };
 }

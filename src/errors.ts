@@ -53,6 +53,11 @@ const codes = {
 
 export type ErrorCode = keyof typeof codes;
 
+/** The documented exit code of an error code (for results that carry an error instead of throwing it). */
+export function exitCodeOf(code: ErrorCode): ExitCodeValue {
+  return codes[code];
+}
+
 export interface DbsErrorOptions {
   hint?: string;
   cause?: unknown;

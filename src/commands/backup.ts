@@ -91,6 +91,7 @@ Examples:
       run(cmd, async (ctx) => {
         const { runBackupVerify } = await import('../core/backups.js');
         const r = await runBackupVerify({ backup: id, prepare: Boolean(o.prepare) }, ctx);
+        if (!r.ok) ctx.exitCode = 1;
         ctx.out.result(r, (x) =>
           [
             `backup ${x.backup}: ${x.ok ? 'OK' : 'DAMAGED'}`,
@@ -132,13 +133,14 @@ Examples:
     .action((id: string, o: Opts, cmd: Command) =>
       run(cmd, async (ctx) => {
         const { runBackupRestore } = await import('../core/restore.js');
-        const { resolveSecret } = await import('../core/credentials.js');
+        const { resolveSecret } = await import('./secrets.js');
+        const { askUser } = await import('./report.js');
         const getPassword = () => resolveSecret(ctx, { env: o.passwordEnv as string, file: o.passwordFile as string }, { flag: 'password', what: 'target password', required: false, promptMessage: 'Target password (empty for none):' });
         const passwordFlag = o.passwordEnv !== undefined ? '--password-env' : o.passwordFile !== undefined ? '--password-file' : undefined;
         const bar = ctx.out.progress(`restoring ${id}`, (done, _t, ms) => `${fmtBytes(done)}  ${fmtBytes(ms > 0 ? (done / ms) * 1000 : 0)}/s  ${fmtDuration(ms)}`);
         try {
           const r = await runBackupRestore(
-            { backup: id, to: o.to as string | undefined, toDir: o.toDir as string | undefined, toDatadir: o.toDatadir as string | undefined, startPort: startPort(o), getPassword, passwordFlag, database: o.database as string, tables: o.tables as string, replace: Boolean(o.replace), flush: Boolean(o.flush), onProgress: (n) => bar.update(n) },
+            { backup: id, to: o.to as string | undefined, toDir: o.toDir as string | undefined, toDatadir: o.toDatadir as string | undefined, startPort: startPort(o), getPassword, passwordFlag, decide: askUser(ctx.prompt), database: o.database as string, tables: o.tables as string, replace: Boolean(o.replace), flush: Boolean(o.flush), onProgress: (n) => bar.update(n) },
             ctx,
           );
           bar.finish();

@@ -1,7 +1,8 @@
 // `dbs plan ...`
 import type { Command } from 'commander';
 import type { CommandRunner } from '../cli.js';
-import type { Context } from '../context.js';
+import type { CommandContext } from '../context.js';
+import type { PlanInput } from '../core/plans.js';
 import { fields, fmtBytes, fmtDuration, fmtTime, table } from '../output/format.js';
 import { numberOption } from './options.js';
 
@@ -39,13 +40,30 @@ function addPlanOptions(c: Command, create: boolean): Command {
     .option('--remark <text>', 'free text');
 }
 
-async function password(ctx: Context, o: Opts, askIfMissing: boolean) {
-  const { resolveSecret } = await import('../core/credentials.js');
+async function password(ctx: CommandContext, o: Opts, askIfMissing: boolean) {
+  const { resolveSecret } = await import('./secrets.js');
   const given = o.passwordEnv !== undefined || o.passwordFile !== undefined;
   if (!given && !askIfMissing) return undefined;
   const src = String(o.source ?? '');
   if (!given && !(src.startsWith('mysql') || src.startsWith('mariadb') || src.startsWith('redis'))) return undefined;
   return resolveSecret(ctx, { env: o.passwordEnv as string, file: o.passwordFile as string }, { flag: 'password', what: 'source password', required: false, promptMessage: 'Source password (empty for none):' });
+}
+
+/** On a terminal, `plan create` asks for what its flags did not give (the name, source, pool, databases). */
+async function askMissing(ctx: CommandContext, i: PlanInput): Promise<void> {
+  if (!ctx.prompt.enabled) return;
+  ctx.catalog(); // opened first, so what opening it reports comes before the questions
+  if (!i.name) i.name = await ctx.prompt.input('Plan name:');
+  if (!i.source) i.source = await ctx.prompt.input('Source URL (mysql://user@host:port, redis://host:port, sqlite:///path):');
+  if (!i.pool) {
+    const pools = ctx.catalog().listPools();
+    i.pool = await ctx.prompt.input(`Pool${pools.length ? ` (${pools.map((p) => p.name).join(', ')})` : ''}:`, pools.length === 1 ? pools[0].name : undefined);
+  }
+  if (i.source?.startsWith('mysql') && i.databases === undefined && !i.allDatabases && i.tables === undefined) {
+    const dbs = await ctx.prompt.input('Databases to back up (comma-separated, or * for all):', '*');
+    if (dbs.trim() === '*') i.allDatabases = true;
+    else i.databases = dbs;
+  }
 }
 
 export function registerPlan(program: Command, run: CommandRunner): void {
@@ -67,7 +85,9 @@ Examples:
       run(cmd, async (ctx) => {
         const { runPlanCreate } = await import('../core/plans.js');
         const pw = await password(ctx, o, true);
-        const r = await runPlanCreate({ ...(o as object), name, password: pw } as Parameters<typeof runPlanCreate>[0], ctx);
+        const input = { ...(o as object), name, password: pw } as PlanInput;
+        await askMissing(ctx, input);
+        const r = await runPlanCreate(input, ctx);
         ctx.out.result(r, (x) => `created plan ${x.plan.name} (${x.plan.id}): ${x.plan.sourceKind} ${x.plan.backupType} of ${x.plan.source.url} (server ${x.serverVersion}) into pool ${x.plan.poolName}, ${x.plan.timer}, ${x.plan.retentionText}`);
       }),
   );
@@ -150,6 +170,7 @@ Examples:
           if (ref) throw new (await import('../errors.js')).DbsError('USAGE', '--due runs every due plan; do not name a plan', { hint: 'drop the plan name, or drop --due' });
           const { runDue } = await import('../core/scheduler.js');
           const r = await runDue({}, ctx);
+          if (r.ran.some((x) => x.status === 'failed' || x.status === 'paused' || x.status === 'interrupted')) ctx.exitCode = 1;
           ctx.out.result(
             { ...r, ran: r.ran.map((x) => ({ plan: x.plan, status: x.status, backup: x.result?.backup?.id, task: x.result?.task.id, error: x.error?.toJSON() })) },
             (x) => (x.ran.length ? x.ran.map((y) => `${y.plan}: ${y.status}${y.backup ? ` (${y.backup})` : ''}${y.error ? `: ${y.error.message}` : ''}`).join('\n') : `nothing due (${x.notDue} plan(s) checked)`),

@@ -1,6 +1,7 @@
 // `dbs pool ...`: parse argv into typed options, call core, hand the result to output.
 import type { Command } from 'commander';
 import type { CommandRunner } from '../cli.js';
+import { exitCodeOf } from '../errors.js';
 import { fields, fmtTime, table } from '../output/format.js';
 
 export function registerPool(program: Command, run: CommandRunner): void {
@@ -37,7 +38,7 @@ Examples:
     .action((name: string, o: Record<string, string | boolean | undefined>, cmd: Command) =>
       run(cmd, async (ctx) => {
         const { runPoolBind } = await import('../core/pools.js');
-        const { resolveSecret } = await import('../core/credentials.js');
+        const { resolveSecret } = await import('./secrets.js');
         const wantsSecret = o.type === 's3' && (o.accessKey !== undefined || o.secretKeyEnv !== undefined || o.secretKeyFile !== undefined);
         const secretKey = wantsSecret
           ? await resolveSecret(ctx, { env: o.secretKeyEnv as string, file: o.secretKeyFile as string }, { flag: 'secret-key', what: 'S3 secret key', required: true, promptMessage: 'S3 secret key:' })
@@ -130,7 +131,7 @@ Examples:
     .action((ref: string, o: Record<string, string | undefined>, cmd: Command) =>
       run(cmd, async (ctx) => {
         const { runPoolUpdate } = await import('../core/pools.js');
-        const { resolveSecret } = await import('../core/credentials.js');
+        const { resolveSecret } = await import('./secrets.js');
         const secretKey =
           o.secretKeyEnv !== undefined || o.secretKeyFile !== undefined
             ? await resolveSecret(ctx, { env: o.secretKeyEnv, file: o.secretKeyFile }, { flag: 'secret-key', what: 'S3 secret key', required: true })
@@ -160,6 +161,7 @@ Examples:
       run(cmd, async (ctx) => {
         const { runPoolCheck } = await import('../core/pools.js');
         const r = await runPoolCheck({ pool: ref }, ctx);
+        if (r.error) ctx.exitCode = exitCodeOf(r.error.code);
         ctx.out.result(r, (x) => (x.status === 'online' ? `pool ${x.pool} is online, latency ${x.latencyMs} ms` : `pool ${x.pool} is OFFLINE: ${x.error?.message} [${x.error?.code}]`));
       }),
     );

@@ -1,6 +1,6 @@
 // Backup chains of physical and incremental MySQL backups: which backup an incremental
 // builds on, the chain a restore needs, and which backups others depend on.
-import type { Context } from '../context.js';
+import type { Context } from './context.js';
 import { DbsError } from '../errors.js';
 import type { ChainLink } from '../engines/types.js';
 import type { PoolDriver } from '../storage/types.js';

@@ -1,7 +1,8 @@
-// Secrets come from a named environment variable, a file, or a prompt on a TTY; never argv.
+// Secrets come from a named environment variable or a file, never argv; a prompt for one is the
+// command's (commands/secrets.ts), which hands core the secret.
 import { readFileSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
-import type { Context } from '../context.js';
+import type { Context } from './context.js';
 import { DbsError } from '../errors.js';
 import { Secret } from '../secret.js';
 
@@ -10,15 +11,8 @@ export interface SecretFlags {
   file?: string;
 }
 
-/**
- * Resolves a secret from `--<name>-env VAR` or `--<name>-file F`, else prompts when allowed.
- * Returns undefined when nothing was given and `required` is false.
- */
-export async function resolveSecret(
-  ctx: Context,
-  flags: SecretFlags,
-  o: { flag: string; what: string; required: boolean; promptMessage?: string },
-): Promise<Secret | undefined> {
+/** Reads a secret from `--<flag>-env VAR` or `--<flag>-file F`; undefined when neither was given. */
+export function secretFromFlags(ctx: Pick<Context, 'env' | 'cwd'>, flags: SecretFlags, o: { flag: string; what: string }): Secret | undefined {
   if (flags.env && flags.file) {
     throw new DbsError('USAGE', `--${o.flag}-env and --${o.flag}-file are exclusive`, { hint: 'give the secret one way' });
   }
@@ -48,16 +42,6 @@ export async function resolveSecret(
     const v = text.replace(/\r?\n$/, '');
     if (!v) throw new DbsError('INVALID_ARGUMENT', `the ${o.what} file ${path} is empty`, { hint: `write the ${o.what} into the file` });
     return new Secret(v);
-  }
-  if (ctx.prompt.enabled) {
-    const v = await ctx.prompt.password(o.promptMessage ?? `${o.what}:`);
-    if (!v && o.required) throw new DbsError('USAGE', `no ${o.what} given`, { hint: `pass --${o.flag}-env VAR or --${o.flag}-file F` });
-    return v ? new Secret(v) : undefined;
-  }
-  if (o.required) {
-    throw new DbsError('USAGE', `the ${o.what} is missing`, {
-      hint: `pass --${o.flag}-env VAR or --${o.flag}-file F (prompting needs a terminal)`,
-    });
   }
   return undefined;
 }

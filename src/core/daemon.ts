@@ -3,7 +3,7 @@
 // pauses plans whose source is offline and resumes them when it answers, and shuts down
 // gracefully on SIGTERM/SIGINT.
 import { hostname } from 'node:os';
-import type { Context } from '../context.js';
+import type { Context } from './context.js';
 import { DbsError } from '../errors.js';
 import type { PlanRecord, TaskRecord } from '../store/catalog.js';
 import { acquire, holderAlive, isStale, leaseOf } from './locks.js';
@@ -150,7 +150,7 @@ export async function runDaemon(o: DaemonOptions, ctx: Context): Promise<DaemonR
       const plan = catalog.getPlan(planId);
       if (!plan || plan.status !== 'active') continue;
       const controller = new AbortController();
-      const taskCtx: Context = { ...ctx, signal: controller.signal, exitCode: 0 };
+      const taskCtx: Context = { ...ctx, signal: controller.signal };
       log({ event: 'task.started', level: 'info', message: `running ${plan.name}`, plan: plan.name, waitedMs: ctx.clock().getTime() - queuedAt.getTime() });
       const done = runScheduled(plan, 'schedule', taskCtx, queuedAt).then((r) => {
         ran++;

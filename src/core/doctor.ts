@@ -1,5 +1,5 @@
 // `dbs doctor`: what this machine has for each engine, and where dbs keeps its state.
-import type { Context } from '../context.js';
+import type { Context } from './context.js';
 import { ENGINE_KINDS, getEngine } from '../engines/registry.js';
 import type { ToolInfo } from '../engines/types.js';
 import { VERSION } from '../version.js';

@@ -8,7 +8,7 @@
 // A stale lock is taken over; the caller records an event.
 import { readFileSync, readlinkSync } from 'node:fs';
 import { hostname } from 'node:os';
-import type { Context } from '../context.js';
+import type { Context } from './context.js';
 import { DbsError } from '../errors.js';
 import type { Catalog, LockRecord } from '../store/catalog.js';
 

@@ -1,5 +1,5 @@
 // Plan use cases: create, list, show, update, delete.
-import type { Context } from '../context.js';
+import type { Context } from './context.js';
 import { DbsError } from '../errors.js';
 import type { BackupType, Endpoint, Selection } from '../engines/types.js';
 import { getEngine } from '../engines/registry.js';
@@ -225,21 +225,6 @@ async function writePlanToPool(ctx: Context, plan: PlanRecord): Promise<void> {
   }
 }
 
-async function askMissing(ctx: Context, i: PlanInput): Promise<void> {
-  if (!ctx.prompt.enabled) return;
-  if (!i.name) i.name = await ctx.prompt.input('Plan name:');
-  if (!i.source) i.source = await ctx.prompt.input('Source URL (mysql://user@host:port, redis://host:port, sqlite:///path):');
-  if (!i.pool) {
-    const pools = ctx.catalog().listPools();
-    i.pool = await ctx.prompt.input(`Pool${pools.length ? ` (${pools.map((p) => p.name).join(', ')})` : ''}:`, pools.length === 1 ? pools[0].name : undefined);
-  }
-  if (i.source?.startsWith('mysql') && i.databases === undefined && !i.allDatabases && i.tables === undefined) {
-    const dbs = await ctx.prompt.input('Databases to back up (comma-separated, or * for all):', '*');
-    if (dbs.trim() === '*') i.allDatabases = true;
-    else i.databases = dbs;
-  }
-}
-
 /** Runs a catalog write that may lose a race for the plan name: the loser gets ALREADY_EXISTS (exit 4). */
 function insertOnce<T>(name: string, write: () => T): T {
   try {
@@ -254,7 +239,6 @@ function insertOnce<T>(name: string, write: () => T): T {
 
 export async function runPlanCreate(i: PlanInput, ctx: Context): Promise<{ plan: PlanView; serverVersion: string }> {
   const catalog = ctx.catalog();
-  await askMissing(ctx, i);
   const name = validateName(i.name, 'plan');
   const base = resolveBasePlan(catalog, i);
   if (base && !i.source) {
@@ -421,7 +405,7 @@ export async function runPlanDelete(o: { plan: string; withBackups?: boolean }, 
     for (const b of backups) {
       await deleteBackupData(ctx, b);
       deleted.push(b.id);
-      ctx.out.info(`deleted backup ${b.id}`);
+      ctx.report({ type: 'backup.deleted', backup: b.id });
     }
     const pool = catalog.getPool(p.poolId);
     if (pool) {

@@ -4,7 +4,7 @@
 // pool's manifest and compares it with the catalog's copy. A manifest that is gone marks the
 // backup `missing` in the catalog; one that does not parse or disagrees is a damaged backup.
 import { buffer } from 'node:stream/consumers';
-import type { Context } from '../context.js';
+import type { Context } from './context.js';
 import { DbsError } from '../errors.js';
 import { manifestKey, POOL_MARKER_KEY } from '../storage/layout.js';
 import type { PoolDriver } from '../storage/types.js';

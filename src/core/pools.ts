@@ -3,8 +3,8 @@ import { randomBytes } from 'node:crypto';
 import { statSync } from 'node:fs';
 import { isAbsolute } from 'node:path';
 import { buffer } from 'node:stream/consumers';
-import type { Context } from '../context.js';
-import { DbsError, describeError } from '../errors.js';
+import type { Context } from './context.js';
+import { DbsError, describeError, type ErrorCode } from '../errors.js';
 import { Secret } from '../secret.js';
 import { POOL_FORMAT_VERSION, POOL_MARKER_KEY, backupsPrefix, manifestKey, probeKey } from '../storage/layout.js';
 import { driverSettings, openDriver } from '../storage/registry.js';
@@ -349,7 +349,7 @@ export interface PoolCheckResult {
   abortedUploads?: number;
   /** Backups of this pool whose manifest is gone (now `missing` in the catalog). */
   missingBackups?: string[];
-  error?: { code: string; message: string };
+  error?: { code: ErrorCode; message: string };
 }
 
 /** One listing of the pool's manifests; catalog backups whose manifest is absent become `missing`. */
@@ -371,7 +371,7 @@ async function markMissingBackups(ctx: Context, driver: PoolDriver, p: PoolRecor
   return missing;
 }
 
-/** Probes a pool and records its status; a failed check sets ctx.exitCode. */
+/** Probes a pool and records its status; a failed check is a result (status offline, its error), not a throw. */
 export async function runPoolCheck(o: { pool: string }, ctx: Context): Promise<PoolCheckResult> {
   const catalog = ctx.catalog();
   const p = findPoolOrThrow(catalog, o.pool);
@@ -395,7 +395,6 @@ export async function runPoolCheck(o: { pool: string }, ctx: Context): Promise<P
     const err = e instanceof DbsError ? e : new DbsError('POOL_CHECK_FAILED', describeError(e), { cause: e });
     catalog.setPoolStatus(p.id, 'offline', err.message, null);
     catalog.recordEvent({ resourceKind: 'pool', resourceId: p.id, type: 'pool.offline', level: 'error', message: err.message });
-    ctx.exitCode = err.exitCode;
     return { pool: p.name, id: p.id, status: 'offline', latencyMs: null, error: { code: err.code, message: err.message } };
   }
 }

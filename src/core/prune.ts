@@ -1,5 +1,5 @@
 // Applies a plan's retention: deletes what planPrune() returns, artifacts first.
-import type { Context } from '../context.js';
+import type { Context } from './context.js';
 import type { PlanRecord } from '../store/catalog.js';
 import { deleteBackupData } from './backups.js';
 import { findPlanOrThrow } from './plans.js';

@@ -5,7 +5,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import type { Context } from '../context.js';
+import type { Context } from './context.js';
 import { DbsError } from '../errors.js';
 import { runBackupList, type BackupSummary } from './backups.js';
 import { runPlanCreate } from './plans.js';
@@ -67,7 +67,6 @@ export async function runQuickstart(_o: object, ctx: Context): Promise<Quickstar
   const home = ctx.settings.home;
   const work = join(home, 'quickstart');
   mkdirSync(work, { recursive: true, mode: 0o700 });
-  const say = (s: string) => ctx.out.info(s);
 
   let pool = catalog.findPool(POOL);
   let poolCreated = false;
@@ -76,31 +75,30 @@ export async function runQuickstart(_o: object, ctx: Context): Promise<Quickstar
     mkdirSync(poolPath, { recursive: true, mode: 0o700 });
     pool = (await runPoolBind({ name: POOL, type: 'local', path: poolPath, remark: 'made by dbs quickstart' }, ctx)).pool;
     poolCreated = true;
-    say(`1. bound a local pool "${POOL}" at ${poolPath}`);
-  } else say(`1. reusing the pool "${POOL}" (${pool.id})`);
+  }
+  ctx.report({ type: 'quickstart.pool', name: POOL, id: pool.id, path: poolPath, created: poolCreated });
 
   const dbPath = join(work, 'demo.db');
-  if (!existsSync(dbPath)) {
-    createDemo(dbPath);
-    say(`2. created a demo SQLite database ${dbPath} (500 customers, 5,000 orders)`);
-  } else say(`2. reusing the demo database ${dbPath}`);
+  const dbCreated = !existsSync(dbPath);
+  if (dbCreated) createDemo(dbPath);
+  ctx.report({ type: 'quickstart.database', path: dbPath, created: dbCreated });
 
   let plan = catalog.findPlan(PLAN);
   let planCreated = false;
   if (!plan) {
     plan = (await runPlanCreate({ name: PLAN, source: `sqlite://${dbPath}`, pool: pool.id, keepLast: 3, remark: 'made by dbs quickstart' }, ctx)).plan;
     planCreated = true;
-    say(`3. created the plan "${PLAN}": SQLite snapshot, manual, keep the last 3`);
-  } else say(`3. reusing the plan "${PLAN}" (${plan.id})`);
+  }
+  ctx.report({ type: 'quickstart.plan', name: PLAN, id: plan.id, created: planCreated });
 
   const run = await runPlanRun({ plan: plan.id }, ctx);
   const backup = runBackupList({ plan: plan.id }, ctx).find((b) => b.id === run.backup!.id)!;
-  say(`4. ran it: backup ${backup.id}, ${backup.rawBytes} bytes raw, ${backup.storedBytes} stored (zstd)`);
-  say(`5. dbs backup list --plan ${PLAN} now shows ${runBackupList({ plan: plan.id }, ctx).length} backup(s)`);
+  ctx.report({ type: 'quickstart.backup', backup: backup.id, rawBytes: backup.rawBytes, storedBytes: backup.storedBytes });
+  ctx.report({ type: 'quickstart.listed', plan: PLAN, backups: runBackupList({ plan: plan.id }, ctx).length });
 
   const restoredTo = join(work, `restored-${backup.id}.db`);
   await runBackupRestore({ backup: backup.id, to: `sqlite://${restoredTo}` }, ctx);
-  say(`6. restored it into ${restoredTo}`);
+  ctx.report({ type: 'quickstart.restored', path: restoredTo });
 
   const want = tableDigests(dbPath);
   const got = new Map(tableDigests(restoredTo).map((d) => [d.table, d]));
@@ -108,7 +106,7 @@ export async function runQuickstart(_o: object, ctx: Context): Promise<Quickstar
   if (check.some((c) => !c.equal) || got.size !== want.length) {
     throw new DbsError('RESTORE_FAILED', `the restored database ${restoredTo} differs from ${dbPath}`, { hint: 'this is a bug in dbs; please report it' });
   }
-  say(`7. checked: ${check.map((c) => `${c.table} ${c.rows} rows`).join(', ')}, every row equal`);
+  ctx.report({ type: 'quickstart.checked', tables: check.map((c) => ({ table: c.table, rows: c.rows })) });
 
   return {
     home,

@@ -4,7 +4,7 @@
 // - artifacts of a backup that never got its manifest: removed;
 // - incomplete (multipart) uploads of tasks that no live process runs: aborted.
 import { buffer } from 'node:stream/consumers';
-import type { Context } from '../context.js';
+import type { Context } from './context.js';
 import { describeError } from '../errors.js';
 import { backupPrefix, backupsPrefix } from '../storage/layout.js';
 import type { PoolDriver } from '../storage/types.js';

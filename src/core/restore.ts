@@ -4,7 +4,8 @@ import { statSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { isAbsolute } from 'node:path';
-import type { Context } from '../context.js';
+import type { Context } from './context.js';
+import type { Decide } from './events.js';
 import { DbsError, describeError, isAbort } from '../errors.js';
 import { getEngine } from '../engines/registry.js';
 import type { BackupType, Endpoint, RestoreOptions, Selection } from '../engines/types.js';
@@ -35,6 +36,8 @@ export interface RestoreInput {
   passwordFlag?: '--password-env' | '--password-file';
   /** Asks for the target password; called only when the backup's target takes one. */
   getPassword?: () => Promise<Secret | undefined>;
+  /** Answers the question of restoring over the source (without it and without --yes: no). */
+  decide?: Decide;
   /** SRC:DST */
   database?: string;
   tables?: string;
@@ -142,7 +145,7 @@ export async function runBackupRestore(i: RestoreInput, ctx: Context): Promise<R
   const src = parseEndpoint(m.source.url);
   const overSource = i.to !== undefined && (target.kind === 'sqlite' ? src.path === target.path : sameServer(src, target) && (src.path ?? '') === (target.path ?? ''));
   if (overSource && !renameDatabase) {
-    const ok = ctx.yes || (ctx.prompt.enabled && (await ctx.prompt.confirm(`Restore ${b.id} over its own source ${target.url}?`, false)));
+    const ok = ctx.yes || (await i.decide?.({ type: 'restore.over-source', backup: b.id, target: target.url })) === true;
     if (!ok) {
       throw new DbsError('REFUSED', `${target.url} is the source of backup ${b.id}; restoring would overwrite it`, {
         hint: 'pass --yes to restore over the source, or restore under another name with --database SRC:DST',
@@ -198,7 +201,7 @@ export async function runBackupRestore(i: RestoreInput, ctx: Context): Promise<R
           ...(i.startPort !== undefined ? { start: { port: i.startPort } } : {}),
         },
       },
-      { signal: ctx.signal, tmpDir, log: (line) => ctx.out.verbose(redact(line)) },
+      { signal: ctx.signal, tmpDir, log: (line) => ctx.report({ type: 'restore.tool-output', line: redact(line) }) },
     );
     catalog.updateRestore(record.id, { status: 'succeeded', endedAt: ctx.clock().toISOString(), bytes: out.bytes, options: { ...record.options, result: out.facts } });
     catalog.recordEvent({ resourceKind: 'plan', resourceId: b.planId, type: 'restore.succeeded', level: 'info', message: `restored ${b.id} into ${target.url}` });

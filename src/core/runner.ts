@@ -4,7 +4,7 @@
 import { randomBytes } from 'node:crypto';
 import { rm } from 'node:fs/promises';
 import { hostname } from 'node:os';
-import type { Context } from '../context.js';
+import type { Context } from './context.js';
 import { DbsError, describeError, isAbort } from '../errors.js';
 import { getEngine } from '../engines/registry.js';
 import type { BackupType, Selection } from '../engines/types.js';

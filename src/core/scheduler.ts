@@ -1,6 +1,6 @@
 // When plans are due, and the scheduled-run wrapper shared by `plan run --due` and the
 // daemon: auto-pause on an offline source, resume when it answers, pause/resume commands.
-import type { Context } from '../context.js';
+import type { Context } from './context.js';
 import { DbsError, isAbort } from '../errors.js';
 import { getEngine } from '../engines/registry.js';
 import type { BackupType, Selection } from '../engines/types.js';
@@ -99,7 +99,7 @@ export async function runDue(_o: object, ctx: Context): Promise<DueResult> {
   // Like the daemon at start: tasks of dead processes become interrupted and their uploads
   // are aborted, so cron/timer setups without a daemon leave no lying status behind.
   const { recoverInterrupted } = await import('./daemon.js');
-  await recoverInterrupted(ctx, (e) => (e.level === 'info' ? ctx.out.verbose(e.message) : ctx.out.warn(e.message)));
+  await recoverInterrupted(ctx, (event) => ctx.report({ type: 'recovery', event }));
   const now = ctx.clock();
   const ran: ScheduledRunOutcome[] = [];
   let notDue = 0;
@@ -113,7 +113,6 @@ export async function runDue(_o: object, ctx: Context): Promise<DueResult> {
     }
     ran.push(await runScheduled(fresh, 'due', ctx, now));
   }
-  if (ran.some((r) => r.status === 'failed' || r.status === 'paused' || r.status === 'interrupted')) ctx.exitCode = 1;
   return { ran, notDue };
 }
 

@@ -6,7 +6,7 @@
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Context } from '../context.js';
+import type { Context } from './context.js';
 import { pidAlive } from './locks.js';
 
 export type ScratchKind = 'task' | 'restore' | 'verify';

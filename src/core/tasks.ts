@@ -1,5 +1,5 @@
 // Task queries and the `plan run` use case.
-import type { Context } from '../context.js';
+import type { Context } from './context.js';
 import { DbsError } from '../errors.js';
 import type { TaskRecord } from '../store/catalog.js';
 import { findPlanOrThrow } from './plans.js';
