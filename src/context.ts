@@ -3,6 +3,7 @@
 import type { Settings } from './config.js';
 import type { Output } from './output/output.js';
 import type { Prompter } from './output/prompt.js';
+import type { PoolWrapper } from './storage/wrap.js';
 import { Catalog, type Clock } from './store/catalog.js';
 
 export interface Context {
@@ -16,6 +17,8 @@ export interface Context {
   readonly cwd: string;
   /** --yes: assume yes to confirmations. */
   readonly yes: boolean;
+  /** Driver wrappers applied to every pool core opens (core/pools.ts), first innermost: tests inject faults. */
+  readonly poolWrappers?: readonly PoolWrapper[];
   catalog(): Catalog;
   /** Set by a command that printed its result but must still exit non-zero. */
   exitCode: number;

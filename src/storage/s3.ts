@@ -87,7 +87,7 @@ function networkCode(e: unknown): string | undefined {
 
 export class S3Driver implements PoolDriver {
   readonly type = 's3' as const;
-  readonly capabilities: PoolCapabilities = { createIfAbsent: true, atomicPut: true, rangedReads: true, incompleteUploads: true };
+  readonly capabilities: PoolCapabilities = { createIfAbsent: true, atomicPut: true, rangedReads: true, incompleteUploads: true, localFiles: false };
   readonly location: string;
   readonly client: S3Client;
   readonly bucket: string;
