@@ -18,7 +18,7 @@ import { WrappedDriver, wrapDriver } from '../../src/storage/wrap.js';
 import { dbs } from '../support/cli.js';
 import { smallSqlite } from '../support/fixtures.js';
 import { generated } from '../support/streams.js';
-import { s3Client, tempDir, testbed } from '../support/testbed.js';
+import { mysqlConn, s3Client, tempDir, testbed } from '../support/testbed.js';
 
 const MiB = 1 << 20;
 
@@ -217,5 +217,41 @@ describe('faults injected into core use cases (ctx.poolWrappers, in-process)', (
     const ok = await dbs(['--json', 'plan', 'run', 'app'], { home });
     expect(ok.code, ok.stderr).toBe(0);
     expect((await dbs(['--json', 'backup', 'list'], { home })).json()).toHaveLength(1);
+  });
+});
+
+describe('a wrapped local pool offers no openFile, so the fast file path cannot bypass its faults', () => {
+  it('a MySQL logical dump (pzstd would write the pool file itself) fails through the wrapper and leaves nothing', async () => {
+    const tag = randomBytes(3).toString('hex');
+    const db = `flt_${tag}`;
+    const user = `dbsw_${tag}`;
+    const pw = `pw-${randomBytes(8).toString('hex')}`;
+    const root = await mysqlConn(testbed().mariadb);
+    try {
+      await root.query(`CREATE DATABASE \`${db}\``);
+      await root.query(`CREATE USER '${user}'@'127.0.0.1' IDENTIFIED BY '${pw}'`);
+      await root.query(`GRANT ALL PRIVILEGES ON *.* TO '${user}'@'127.0.0.1'`);
+      await root.query(`USE \`${db}\`; CREATE TABLE t (id INT PRIMARY KEY, pad VARCHAR(200)); INSERT INTO t SELECT seq, SHA2(seq, 512) FROM seq_1_to_50000;`);
+      const home = tempDir('home');
+      const dir = tempDir('pool');
+      const env = { DB_PW: pw };
+      expect((await dbs(['pool', 'bind', 'p', '--type', 'local', '--path', dir], { home })).code).toBe(0);
+      const src = `mysql://${user}@127.0.0.1:${testbed().mariadb.port}`;
+      const c = await dbs(['plan', 'create', 'shop', '--source', src, '--password-env', 'DB_PW', '--pool', 'p', '--databases', db], { home, env });
+      expect(c.code, c.stderr).toBe(0);
+      const fired: string[] = [];
+      const poolWrappers = [faultWrapper({ failPut: { afterBytes: 64 * 1024, key: /\/dump\.sql/ }, onFault: (w) => fired.push(w) })];
+      const r = await dbs(['--json', 'plan', 'run', 'shop'], { home, env, poolWrappers });
+      expect(r.code, r.stderr).toBe(1);
+      expect(fired, 'the dump went through put(), where the fault is').toHaveLength(1);
+      expect((await dbs(['--json', 'backup', 'list'], { home })).json()).toEqual([]);
+      expect(readdirSync(join(dir, 'dbs')).sort()).toEqual(['plans', 'pool.json']);
+      const ok = await dbs(['--json', 'plan', 'run', 'shop'], { home, env });
+      expect(ok.code, ok.stderr).toBe(0);
+    } finally {
+      await root.query(`DROP DATABASE IF EXISTS \`${db}\``).catch(() => undefined);
+      await root.query(`DROP USER IF EXISTS '${user}'@'127.0.0.1'`).catch(() => undefined);
+      await root.end();
+    }
   });
 });
