@@ -9,6 +9,7 @@ import { Output } from './output/output.js';
 import { makePrompter } from './output/prompt.js';
 import { printable } from './output/sanitize.js';
 import { systemClock, type Clock } from './store/catalog.js';
+import type { PoolWrapper } from './storage/wrap.js';
 import { VERSION } from './version.js';
 import { registerBackup } from './commands/backup.js';
 import { registerDaemon } from './commands/daemon.js';
@@ -27,6 +28,8 @@ export interface CliIO {
   cwd: string;
   signal: AbortSignal;
   clock?: Clock;
+  /** Wrappers around every pool driver the run opens (tests: storage/faults.ts). */
+  poolWrappers?: readonly PoolWrapper[];
 }
 
 export interface GlobalOptions {
@@ -90,6 +93,7 @@ Exit codes: 0 ok, 1 failure, 2 usage/validation, 3 not found, 4 conflict/refused
       env: io.env,
       cwd: io.cwd,
       yes: Boolean(g.yes),
+      poolWrappers: io.poolWrappers,
     });
     try {
       await fn(ctx);

@@ -5,6 +5,7 @@ import type { Settings } from './config.js';
 import { makeCoreContext, type Context } from './core/context.js';
 import type { Output } from './output/output.js';
 import type { Prompter } from './output/prompt.js';
+import type { PoolWrapper } from './storage/wrap.js';
 import type { Clock } from './store/catalog.js';
 import { renderEvent } from './commands/report.js';
 
@@ -25,6 +26,7 @@ export interface CommandContextInput {
   env: NodeJS.ProcessEnv;
   cwd: string;
   yes: boolean;
+  poolWrappers?: readonly PoolWrapper[];
 }
 
 export function makeContext(p: CommandContextInput): CommandContext {

@@ -25,6 +25,7 @@ const codes = {
   TOOL_MISSING: ExitCode.failure,
   POOL_CHECK_FAILED: ExitCode.failure,
   IO_ERROR: ExitCode.failure,
+  INVALID_RECORD: ExitCode.failure,
   USAGE: ExitCode.usage,
   INVALID_ARGUMENT: ExitCode.usage,
   INVALID_CONFIG: ExitCode.usage,

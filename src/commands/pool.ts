@@ -37,9 +37,9 @@ Examples:
     .option('--remark <text>', 'free text')
     .action((name: string, o: Record<string, string | boolean | undefined>, cmd: Command) =>
       run(cmd, async (ctx) => {
-        const { runPoolBind } = await import('../core/pools.js');
+        const { runPoolBind, takesCredentials } = await import('../core/pools.js');
         const { resolveSecret } = await import('./secrets.js');
-        const wantsSecret = o.type === 's3' && (o.accessKey !== undefined || o.secretKeyEnv !== undefined || o.secretKeyFile !== undefined);
+        const wantsSecret = takesCredentials(o.type as string) && (o.accessKey !== undefined || o.secretKeyEnv !== undefined || o.secretKeyFile !== undefined);
         const secretKey = wantsSecret
           ? await resolveSecret(ctx, { env: o.secretKeyEnv as string, file: o.secretKeyFile as string }, { flag: 'secret-key', what: 'S3 secret key', required: true, promptMessage: 'S3 secret key:' })
           : undefined;
@@ -59,7 +59,7 @@ Examples:
           },
           ctx,
         );
-        if (r.bucketCreated) ctx.out.info(`created bucket ${(r.pool.config as { bucket: string }).bucket}`);
+        for (const c of r.created) ctx.out.info(`created ${c}`);
         if (r.adopted) ctx.out.info(`adopted an existing dbs pool at ${r.pool.location} (id ${r.pool.id}); its backups can be indexed with: dbs catalog rebuild --pool ${r.pool.name}`);
         ctx.out.result(r, (x) => `bound pool ${x.pool.name} (${x.pool.id}) at ${x.pool.location}, latency ${x.pool.latencyMs} ms`);
       }),
@@ -89,24 +89,15 @@ Examples:
     .argument('<pool>', 'pool id or name')
     .action((ref: string, _o: object, cmd: Command) =>
       run(cmd, async (ctx) => {
-        const { runPoolShow } = await import('../core/pools.js');
+        const { runPoolShow, poolFields } = await import('../core/pools.js');
         const p = runPoolShow({ pool: ref }, ctx);
-        const c = p.config as unknown as Record<string, unknown>;
         ctx.out.result(p, (x) =>
           fields([
             ['Name', x.name],
             ['ID', x.id],
             ['Type', x.type],
             ['Location', x.location],
-            ...(x.type === 's3'
-              ? ([
-                  ['Endpoint', c.endpoint as string],
-                  ['Bucket', c.bucket as string],
-                  ['Prefix', (c.prefix as string) || '-'],
-                  ['Region', c.region as string],
-                  ['Access key', (c.accessKey as string) ?? '(AWS credential chain)'],
-                ] as [string, string][])
-              : []),
+            ...poolFields(x),
             ['Status', x.status + (x.statusMessage ? ` (${x.statusMessage})` : '')],
             ['Latency', x.latencyMs === null ? '-' : `${x.latencyMs} ms`],
             ['Checked', fmtTime(x.checkedAt)],

@@ -14,7 +14,7 @@ import { sweepStaleUploads } from './recovery.js';
 import { makeScratch } from './scratch.js';
 import { chainOf, dependentsOf, openChain } from './chains.js';
 import { pidAlive } from './locks.js';
-import type { Manifest } from './manifest.js';
+import { backupManifest, type Manifest } from './manifest.js';
 import { findPlanOrThrow } from './plans.js';
 import { findPoolOrThrow, openPool } from './pools.js';
 
@@ -41,7 +41,7 @@ export function runBackupList(o: { plan?: string; pool?: string }, ctx: Context)
 export function runBackupShow(o: { backup: string }, ctx: Context): Manifest & { status: string; pool: string } {
   const catalog = ctx.catalog();
   const b = findBackupOrThrow(catalog, o.backup);
-  return { ...(b.manifest as unknown as Manifest), status: b.status, pool: catalog.getPool(b.poolId)?.name ?? b.poolId };
+  return { ...backupManifest(b), status: b.status, pool: catalog.getPool(b.poolId)?.name ?? b.poolId };
 }
 
 /** Restores of this backup that are running in a live process. */
@@ -111,7 +111,7 @@ export interface VerifyResult {
 export async function runBackupVerify(o: { backup: string; prepare?: boolean }, ctx: Context): Promise<VerifyResult> {
   const catalog = ctx.catalog();
   const b = findBackupOrThrow(catalog, o.backup);
-  const m = b.manifest as unknown as Manifest;
+  const m = backupManifest(b);
   const pool = catalog.getPool(b.poolId);
   if (!pool) throw new DbsError('POOL_NOT_FOUND', `the pool ${b.poolId} of backup ${b.id} is not bound`, { hint: 'bind the pool again' });
   const driver = await openPool(ctx, pool);
@@ -164,7 +164,7 @@ async function prepareCheck(ctx: Context, b: BackupRecord): Promise<NonNullable<
   const tmpDir = await makeScratch(ctx, 'verify');
   try {
     const last = opened.links.at(-1)!;
-    const r = await engine.verifyPrepare({ type: b.backupType as BackupType, selection: (b.manifest as unknown as Manifest).selection as unknown as Selection, facts: last.facts, artifacts: last.artifacts, chain: opened.links }, { signal: ctx.signal, tmpDir, log: () => undefined });
+    const r = await engine.verifyPrepare({ type: b.backupType as BackupType, selection: backupManifest(b).selection as unknown as Selection, facts: last.facts, artifacts: last.artifacts, chain: opened.links }, { signal: ctx.signal, tmpDir, log: () => undefined });
     return { ok: true, check, facts: r.facts };
   } catch (e) {
     if (ctx.signal.aborted) throw e;

@@ -6,7 +6,7 @@ import type { ChainLink } from '../engines/types.js';
 import type { PoolDriver } from '../storage/types.js';
 import type { BackupRecord, Catalog, PlanRecord } from '../store/catalog.js';
 import { artifactReaders } from './artifacts.js';
-import type { Manifest } from './manifest.js';
+import { backupManifest } from './manifest.js';
 import { openPool } from './pools.js';
 
 /** The base plan of an incremental plan. */
@@ -71,7 +71,7 @@ export async function openChain(ctx: Context, chain: BackupRecord[], onBytes?: (
         d = await openPool(ctx, pool);
         drivers.set(b.poolId, d);
       }
-      const m = b.manifest as unknown as Manifest;
+      const m = backupManifest(b);
       links.push({ backupId: b.id, type: b.backupType as ChainLink['type'], facts: m.facts, artifacts: artifactReaders(d, m.artifacts, ctx.signal, onBytes) });
     }
     return { links, close: async () => void (await Promise.all([...drivers.values()].map((d) => d.close()))) };

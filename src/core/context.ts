@@ -3,6 +3,7 @@
 // prompts: core reports typed events (./events.ts) and takes decisions and secrets as input;
 // the command side (src/context.ts) renders and asks. Fakes enter here.
 import type { Settings } from '../config.js';
+import type { PoolWrapper } from '../storage/wrap.js';
 import { Catalog, type Clock } from '../store/catalog.js';
 import type { Report } from './events.js';
 
@@ -15,6 +16,8 @@ export interface Context {
   readonly cwd: string;
   /** --yes: the user consented up front (restore over the source, replace a target file). */
   readonly yes: boolean;
+  /** Driver wrappers applied to every pool core opens (core/pools.ts), first innermost: tests inject faults. */
+  readonly poolWrappers?: readonly PoolWrapper[];
   catalog(): Catalog;
   /** Tells what happened, as a typed event; the caller decides whether and how it is shown. */
   readonly report: Report;

@@ -11,7 +11,7 @@ import { openPool, probePool } from './pools.js';
 import { settleDeadTask, sweepStaleUploads, type RecoveryEvent } from './recovery.js';
 import { sweepScratch } from './scratch.js';
 import { dueSlot, lastScheduledRun, OFFLINE_REASON, probeOfflinePlan, runScheduled } from './scheduler.js';
-import { nextRuns, type Schedule } from './schedule.js';
+import { nextRuns, planSchedule } from './schedule.js';
 
 /** A line of the daemon's log: the same shape as recovery's events. */
 export type DaemonEvent = RecoveryEvent;
@@ -180,7 +180,7 @@ export async function runDaemon(o: DaemonOptions, ctx: Context): Promise<DaemonR
   // Timers are armed from nextRuns() (node-cron's matcher with cron-daemon DST rules), so
   // the daemon runs exactly the slots that `plan show` and `plan run --due` compute.
   const arm = (plan: PlanRecord) => {
-    const s = plan.schedule as unknown as Schedule;
+    const s = planSchedule(plan);
     const key = JSON.stringify([plan.status, plan.schedule]);
     if (entries.get(plan.id)?.key === key) return;
     disarm(plan.id);
@@ -212,15 +212,24 @@ export async function runDaemon(o: DaemonOptions, ctx: Context): Promise<DaemonR
     entries.delete(planId);
   };
 
+  const invalidSeen = new Map<string, string>();
   const reload = (catchUp: boolean) => {
     const plans = catalog.listPlans();
     const ids = new Set(plans.map((p) => p.id));
     for (const id of [...entries.keys()]) if (!ids.has(id)) disarm(id);
     for (const p of plans) {
-      arm(p);
-      // A run missed while no daemon was up (or while the plan was being changed) runs
-      // once now, not once per missed slot.
-      if (catchUp && dueSlot(p, ctx.clock(), lastScheduledRun(catalog, p.id))) enqueue(p.id, 'missed while the daemon was down');
+      try {
+        arm(p);
+        // A run missed while no daemon was up (or while the plan was being changed) runs
+        // once now, not once per missed slot.
+        if (catchUp && dueSlot(p, ctx.clock(), lastScheduledRun(catalog, p.id))) enqueue(p.id, 'missed while the daemon was down');
+      } catch (e) {
+        // A plan whose stored schedule does not decode is skipped (and said so), not the daemon.
+        if (!(e instanceof DbsError) || e.code !== 'INVALID_RECORD') throw e;
+        disarm(p.id);
+        if (invalidSeen.get(p.id) !== e.message) log({ event: 'plan.invalid', level: 'error', message: `${e.message}; the plan is not scheduled`, plan: p.name });
+        invalidSeen.set(p.id, e.message);
+      }
     }
   };
 

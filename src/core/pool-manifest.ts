@@ -9,7 +9,7 @@ import { DbsError } from '../errors.js';
 import { manifestKey, POOL_MARKER_KEY } from '../storage/layout.js';
 import type { PoolDriver } from '../storage/types.js';
 import type { BackupRecord } from '../store/catalog.js';
-import type { Manifest } from './manifest.js';
+import { backupManifest, decodeManifest, type Manifest } from './manifest.js';
 
 /** Throws POOL_UNREACHABLE (exit 6) when the pool does not answer or its marker is gone. */
 export async function ensurePoolOnline(driver: PoolDriver, poolName: string, signal: AbortSignal): Promise<void> {
@@ -23,8 +23,8 @@ export async function ensurePoolOnline(driver: PoolDriver, poolName: string, sig
 
 export type ManifestCheck = { ok: true; manifest: Manifest } | { ok: false; missing: boolean; problem: string };
 
-function artifactFacts(m: { artifacts?: Manifest['artifacts'] }): string {
-  return JSON.stringify((m.artifacts ?? []).map((a) => [a.name, a.key, a.storedBytes, a.sha256]));
+function artifactFacts(m: Pick<Manifest, 'artifacts'>): string {
+  return JSON.stringify(m.artifacts.map((a) => [a.name, a.key, a.storedBytes, a.sha256]));
 }
 
 /**
@@ -50,15 +50,18 @@ export async function checkPoolManifest(ctx: Context, driver: PoolDriver, b: Bac
   } catch {
     return { ok: false, missing: false, problem: `its manifest ${key} in the pool is not JSON` };
   }
-  const m = parsed as Partial<Manifest> | null;
-  if (!m || typeof m !== 'object' || !Array.isArray(m.artifacts) || typeof m.backupId !== 'string') {
-    return { ok: false, missing: false, problem: `its manifest ${key} in the pool is not a dbs manifest` };
+  let m: Manifest;
+  try {
+    m = decodeManifest(parsed, `the manifest ${key} in the pool`);
+  } catch (e) {
+    if (!(e instanceof DbsError) || e.code !== 'INVALID_RECORD') throw e;
+    return { ok: false, missing: false, problem: `its manifest ${key} in the pool is not a dbs manifest (${e.message})` };
   }
-  const ours = b.manifest as { artifacts?: Manifest['artifacts'] };
+  const ours = backupManifest(b);
   const differs: string[] = [];
   if (m.backupId !== b.id) differs.push(`backup id ${JSON.stringify(m.backupId)}`);
   if (artifactFacts(m) !== artifactFacts(ours)) differs.push('its artifacts (names, sizes or sha256)');
   if (differs.length > 0) return { ok: false, missing: false, problem: `its manifest in the pool disagrees with the catalog's copy: ${differs.join(', ')}` };
   if (b.status === 'missing') catalog.updateBackup(b.id, { status: 'available' });
-  return { ok: true, manifest: m as Manifest };
+  return { ok: true, manifest: m };
 }

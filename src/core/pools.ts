@@ -1,20 +1,19 @@
-// Pool use cases: bind, list, show, update, unbind, check.
+// Pool use cases: bind, list, show, update, unbind, check. What a pool type means (its config,
+// its bind flags, how it shows) is its driver kind's (storage/registry.ts); this module reads
+// kinds and capabilities, never a type name.
 import { randomBytes } from 'node:crypto';
-import { statSync } from 'node:fs';
-import { isAbsolute } from 'node:path';
 import { buffer } from 'node:stream/consumers';
 import type { Context } from './context.js';
 import { DbsError, describeError, type ErrorCode } from '../errors.js';
 import { Secret } from '../secret.js';
 import { POOL_FORMAT_VERSION, POOL_MARKER_KEY, backupsPrefix, manifestKey, probeKey } from '../storage/layout.js';
-import { driverSettings, openDriver } from '../storage/registry.js';
-import type { PoolDriver } from '../storage/types.js';
-import { newId, type Catalog, type LocalPoolConfig, type PoolConfig, type PoolRecord, type S3PoolConfig } from '../store/catalog.js';
+import { driverKind, driverKinds, driverSettings, findDriverKind } from '../storage/registry.js';
+import type { DriverKind, PoolDriver } from '../storage/types.js';
+import { wrapDriver } from '../storage/wrap.js';
+import { newId, type Catalog, type PoolRecord } from '../store/catalog.js';
+import type { JsonObject } from '../decode.js';
 import { uniqueViolation, validateName } from './names.js';
 import { VERSION } from '../version.js';
-
-export const DEFAULT_BUCKET = 'dbs';
-export const DEFAULT_REGION = 'us-east-1';
 
 export interface PoolMarker {
   format: number;
@@ -45,7 +44,8 @@ export interface ProbeResult {
 export interface BindPoolResult {
   pool: PoolView;
   adopted: boolean;
-  bucketCreated: boolean;
+  /** What the bind created besides the pool marker, e.g. "bucket dbs". */
+  created: string[];
 }
 
 /** A pool as shown to users: no secrets, with the number of plans using it. */
@@ -54,14 +54,46 @@ export interface PoolView extends PoolRecord {
   plans: number;
 }
 
-export function poolLocation(p: { type: PoolRecord['type']; config: PoolConfig }): string {
-  if (p.type === 'local') return (p.config as LocalPoolConfig).path;
-  const c = p.config as S3PoolConfig;
-  return `s3://${c.bucket}${c.prefix ? `/${c.prefix}` : ''} @ ${c.endpoint}`;
+/** A bound pool's kind and its config, decoded (a DbsError naming the pool when it is not one). */
+function decoded(p: { id?: string; name?: string; type: string; config: unknown }): { kind: DriverKind; config: object } {
+  const what = p.name === undefined ? 'the pool config' : `the config of pool ${JSON.stringify(p.name)}${p.id ? ` (${p.id})` : ''}`;
+  const kind = findDriverKind(p.type);
+  if (!kind) {
+    throw new DbsError('INVALID_RECORD', `pool ${JSON.stringify(p.name)}: no driver for its type ${JSON.stringify(p.type)}`, {
+      hint: 'it was bound by a dbs with more drivers; use that dbs, or unbind the pool',
+    });
+  }
+  return { kind, config: kind.decode(p.config, what) };
+}
+
+export function poolLocation(p: { id?: string; name?: string; type: string; config: unknown }): string {
+  const { kind, config } = decoded(p);
+  return kind.location(config);
+}
+
+/** The driver's own fields of a pool for `dbs pool show` (S3: endpoint, bucket, ...). */
+export function poolFields(p: PoolRecord): [string, string][] {
+  const { kind, config } = decoded(p);
+  return kind.fields(config);
+}
+
+/** Whether pools of this type take an access key and secret key (`pool bind` asks for one). */
+export function takesCredentials(type: string): boolean {
+  return findDriverKind(type)?.credentials ?? false;
+}
+
+/** The location, or what is wrong with the record: a listing must show every pool (to unbind it). */
+function viewLocation(p: PoolRecord): string {
+  try {
+    return poolLocation(p);
+  } catch (e) {
+    if (e instanceof DbsError && e.code === 'INVALID_RECORD') return `(invalid: ${e.message})`;
+    throw e;
+  }
 }
 
 export function poolView(catalog: Catalog, p: PoolRecord): PoolView {
-  return { ...p, location: poolLocation(p), plans: catalog.plansUsingPool(p.id).length };
+  return { ...p, location: viewLocation(p), plans: catalog.plansUsingPool(p.id).length };
 }
 
 export function findPoolOrThrow(catalog: Catalog, ref: string): PoolRecord {
@@ -77,49 +109,18 @@ function poolSecret(catalog: Catalog, id: string): Secret | undefined {
   return v === undefined ? undefined : new Secret(v);
 }
 
-/** Opens the driver of a bound pool with its stored credentials. */
+/** The unwrapped driver of a pool config (bind checks the bucket on it before wrapping). */
+async function openRaw(ctx: Context, kind: DriverKind, config: object, secret: Secret | undefined): Promise<PoolDriver> {
+  return kind.open(config, secret, driverSettings(ctx.settings));
+}
+
+/**
+ * Opens the driver of a bound pool with its stored credentials, wrapped in the run context's
+ * wrappers (ctx.poolWrappers: tests inject faults there; throttle and metering later).
+ */
 export async function openPool(ctx: Context, pool: PoolRecord): Promise<PoolDriver> {
-  return openDriver(pool, poolSecret(ctx.catalog(), pool.id), driverSettings(ctx.settings));
-}
-
-function normalizePrefix(p: string | undefined): string {
-  const s = (p ?? '').replace(/^\/+|\/+$/g, '');
-  if (s.split('/').some((seg) => seg === '..' || seg === '.') || /[\x00-\x1f\\]/.test(s)) {
-    throw new DbsError('INVALID_ARGUMENT', `invalid --prefix ${JSON.stringify(p)}`, { hint: 'use a key prefix such as backups/prod' });
-  }
-  return s;
-}
-
-function validateEndpoint(endpoint: string | undefined): string {
-  if (!endpoint) throw new DbsError('USAGE', 'an S3 pool needs --endpoint URL', { hint: 'e.g. --endpoint https://s3.us-east-1.amazonaws.com' });
-  let u: URL;
-  try {
-    u = new URL(endpoint);
-  } catch {
-    throw new DbsError('INVALID_ARGUMENT', `--endpoint ${JSON.stringify(endpoint)} is not a URL`, { hint: 'e.g. --endpoint http://127.0.0.1:9000' });
-  }
-  if (u.protocol !== 'http:' && u.protocol !== 'https:') {
-    throw new DbsError('INVALID_ARGUMENT', `--endpoint must be an http or https URL, got ${u.protocol}`, { hint: 'e.g. --endpoint https://s3.example.com' });
-  }
-  if (u.username || u.password) {
-    throw new DbsError('INVALID_ARGUMENT', '--endpoint must not contain credentials', { hint: 'pass --access-key and --secret-key-env VAR instead' });
-  }
-  return u.toString().replace(/\/$/, '');
-}
-
-function validateLocalPath(path: string | undefined): string {
-  if (!path) throw new DbsError('USAGE', 'a local pool needs --path DIR', { hint: 'e.g. --path /var/backups/dbs' });
-  if (!isAbsolute(path)) {
-    throw new DbsError('INVALID_PATH', `--path ${JSON.stringify(path)} is relative`, { hint: 'give an absolute path, e.g. --path "$PWD/backups"' });
-  }
-  let st;
-  try {
-    st = statSync(path);
-  } catch {
-    throw new DbsError('INVALID_PATH', `--path ${path} does not exist`, { hint: `create it first: mkdir -p ${path}` });
-  }
-  if (!st.isDirectory()) throw new DbsError('INVALID_PATH', `--path ${path} is not a directory`, { hint: 'give a directory' });
-  return path.replace(/\/+$/, '') || '/';
+  const { kind, config } = decoded(pool);
+  return wrapDriver(await openRaw(ctx, kind, config, poolSecret(ctx.catalog(), pool.id)), ctx.poolWrappers);
 }
 
 /**
@@ -159,56 +160,46 @@ async function readMarker(driver: PoolDriver, signal?: AbortSignal): Promise<Poo
   }
 }
 
+const flagName = (f: string) => `--${f.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
+
+/** A flag of another kind given for this one is a usage error naming the kinds it is for. */
+function refuseMisfitFlags(kind: DriverKind, o: BindPoolOptions): void {
+  const all = new Set(driverKinds().flatMap((k) => k.flags));
+  for (const f of all) {
+    if (o[f] === undefined || kind.flags.includes(f)) continue;
+    const owners = driverKinds().filter((k) => k.flags.includes(f)).map((k) => k.type);
+    throw new DbsError('USAGE', `${flagName(f)} applies to ${owners.join(' and ')} pools only`, { hint: kind.misfitHints?.[f] ?? `drop it for --type ${kind.type}` });
+  }
+}
+
 export async function runPoolBind(o: BindPoolOptions, ctx: Context): Promise<BindPoolResult> {
   const catalog = ctx.catalog();
   const name = validateName(o.name, 'pool');
   if (o.remark !== undefined && /[\x00-\x08\x0b-\x1f\x7f]/.test(o.remark)) {
     throw new DbsError('INVALID_ARGUMENT', 'the --remark contains control characters', { hint: 'use plain text' });
   }
-  let config: PoolConfig;
-  let defaultBucket = false;
-  if (o.type === 'local') {
-    for (const f of ['endpoint', 'bucket', 'prefix', 'region', 'accessKey'] as const) {
-      if (o[f] !== undefined) throw new DbsError('USAGE', `--${f.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)} applies to s3 pools only`, { hint: 'drop it for --type local' });
-    }
-    config = { path: validateLocalPath(o.path) };
-  } else if (o.type === 's3') {
-    if (o.path !== undefined) throw new DbsError('USAGE', '--path applies to local pools only', { hint: 'use --bucket and --prefix for s3 pools' });
-    defaultBucket = !o.bucket;
-    const bucket = o.bucket ?? DEFAULT_BUCKET;
-    if (!/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(bucket)) {
-      throw new DbsError('INVALID_ARGUMENT', `--bucket ${JSON.stringify(bucket)} is not a valid bucket name`, { hint: '3-63 lowercase letters, digits, dots and dashes' });
-    }
-    config = {
-      endpoint: validateEndpoint(o.endpoint),
-      bucket,
-      prefix: normalizePrefix(o.prefix),
-      region: o.region || DEFAULT_REGION,
-      pathStyle: o.pathStyle ?? true,
-      ...(o.accessKey ? { accessKey: o.accessKey } : {}),
-    } satisfies S3PoolConfig;
-    if (o.secretKey && !o.accessKey) throw new DbsError('USAGE', 'a secret key was given without --access-key', { hint: 'pass --access-key AK too' });
-  } else {
-    throw new DbsError('INVALID_ARGUMENT', `unknown pool type ${JSON.stringify(o.type)}`, { hint: 'use --type local or --type s3' });
-  }
+  const kind = driverKind(o.type);
+  refuseMisfitFlags(kind, o);
+  const flags = { path: o.path, endpoint: o.endpoint, bucket: o.bucket, prefix: o.prefix, region: o.region, accessKey: o.accessKey, pathStyle: o.pathStyle, secretKey: o.secretKey !== undefined };
+  const typed = kind.fromBind(flags);
+  const config = { ...typed } as JsonObject;
 
   if (catalog.findPool(name)) {
     throw new DbsError('ALREADY_EXISTS', `a pool named ${JSON.stringify(name)} already exists`, { hint: 'choose another name, or see: dbs pool list' });
   }
-  const location = poolLocation({ type: o.type, config });
-  const same = catalog.listPools().find((p) => poolLocation(p) === location);
+  const location = kind.location(typed);
+  const same = catalog.listPools().find((p) => viewLocation(p) === location);
   if (same) {
     throw new DbsError('ALREADY_EXISTS', `${location} is already bound as pool ${JSON.stringify(same.name)} (${same.id})`, {
       hint: 'use the existing pool, or bind another path/prefix',
     });
   }
 
-  const driver = await openDriver({ type: o.type, config }, o.secretKey, driverSettings(ctx.settings));
+  const raw = await openRaw(ctx, kind, typed, o.secretKey);
+  const driver = wrapDriver(raw, ctx.poolWrappers);
   try {
-    let bucketCreated = false;
-    if (o.type === 's3') {
-      bucketCreated = (await (driver as import('../storage/s3.js').S3Driver).ensureBucket(defaultBucket, { signal: ctx.signal })) === 'created';
-    }
+    const made = await kind.prepare?.(raw, typed, flags, { signal: ctx.signal });
+    const created = made ? [made] : [];
     const probe = await probePool(driver, ctx.signal);
     const marker = await readMarker(driver, ctx.signal);
     let id: string;
@@ -236,7 +227,7 @@ export async function runPoolBind(o: BindPoolOptions, ctx: Context): Promise<Bin
     let pool: PoolRecord;
     try {
       pool = catalog.transaction(() => {
-        const p = catalog.insertPool({ id, name, type: o.type as PoolRecord['type'], config, remark: o.remark ?? '', status: 'online', latencyMs: probe.latencyMs, checkedAt: catalog.now() });
+        const p = catalog.insertPool({ id, name, type: kind.type, config, remark: o.remark ?? '', status: 'online', latencyMs: probe.latencyMs, checkedAt: catalog.now() });
         if (o.secretKey) catalog.setSecret('pool', id, 'secretKey', o.secretKey.reveal());
         catalog.recordEvent({ resourceKind: 'pool', resourceId: id, type: adopted ? 'pool.adopted' : 'pool.bound', level: 'info', message: `bound ${location}` });
         return p;
@@ -252,7 +243,7 @@ export async function runPoolBind(o: BindPoolOptions, ctx: Context): Promise<Bin
       }
       throw e;
     }
-    return { pool: poolView(catalog, pool), adopted, bucketCreated };
+    return { pool: poolView(catalog, pool), adopted, created };
   } finally {
     await driver.close();
   }
@@ -298,11 +289,16 @@ export async function runPoolUpdate(o: UpdatePoolOptions, ctx: Context): Promise
   let config = p.config;
   let secret = poolSecret(catalog, p.id);
   if (o.accessKey !== undefined || o.secretKey !== undefined) {
-    if (p.type !== 's3') throw new DbsError('USAGE', `pool ${JSON.stringify(p.name)} is a local pool; credentials apply to s3 pools`, { hint: 'drop the credential options' });
-    config = { ...(p.config as S3PoolConfig), ...(o.accessKey !== undefined ? { accessKey: o.accessKey } : {}) };
+    const cur = decoded(p);
+    if (!cur.kind.credentials) {
+      const kinds = driverKinds().filter((k) => k.credentials).map((k) => k.type);
+      throw new DbsError('USAGE', `pool ${JSON.stringify(p.name)} is a ${p.type} pool; credentials apply to ${kinds.join(' and ')} pools`, { hint: 'drop the credential options' });
+    }
+    const next = o.accessKey !== undefined && cur.kind.withAccessKey ? cur.kind.withAccessKey(cur.config, o.accessKey) : cur.config;
+    config = { ...next } as JsonObject;
     if (o.secretKey) secret = o.secretKey;
     // New credentials must work before they replace the old ones.
-    const driver = await openDriver({ type: p.type, config }, secret, driverSettings(ctx.settings));
+    const driver = wrapDriver(await openRaw(ctx, cur.kind, next, secret), ctx.poolWrappers);
     try {
       await probePool(driver, ctx.signal);
     } finally {

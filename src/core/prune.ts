@@ -3,13 +3,15 @@ import type { Context } from './context.js';
 import type { PlanRecord } from '../store/catalog.js';
 import { deleteBackupData } from './backups.js';
 import { findPlanOrThrow } from './plans.js';
-import { planPrune, type PruneDecision, type Retention } from './retention.js';
+import { planPrune, planRetention, type PruneDecision } from './retention.js';
+import { planSchedule } from './schedule.js';
 
 export function pruneDecisions(plan: PlanRecord, ctx: Context): PruneDecision[] {
   // A `missing` backup (its manifest is gone) is no copy: it neither counts as kept nor is pruned.
   const backups = ctx.catalog().listBackups({ planId: plan.id }).filter((b) => b.status !== 'missing');
-  const tz = (plan.schedule as { tz?: string }).tz ?? 'UTC';
-  const decisions = planPrune(plan.retention as Retention, backups, ctx.clock(), tz);
+  const schedule = planSchedule(plan);
+  const tz = schedule.kind === 'manual' ? 'UTC' : schedule.tz;
+  const decisions = planPrune(planRetention(plan), backups, ctx.clock(), tz);
   // Backups of other plans (incrementals on this plan's fulls) may depend on ours: never
   // delete a backup that a backup outside the deletion set builds on.
   const all = ctx.catalog().listBackups();

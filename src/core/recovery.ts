@@ -10,7 +10,7 @@ import { backupPrefix, backupsPrefix } from '../storage/layout.js';
 import type { PoolDriver } from '../storage/types.js';
 import type { PoolRecord, TaskRecord } from '../store/catalog.js';
 import { isStale } from './locks.js';
-import { newBackupId, type Manifest } from './manifest.js';
+import { decodeManifest, newBackupId, type Manifest } from './manifest.js';
 
 /** Something recovery or the daemon did, for the log (the daemon's JSON lines). */
 export interface RecoveryEvent {
@@ -82,7 +82,7 @@ export async function settleDeadTask(ctx: Context, driver: PoolDriver, t: TaskRe
     let why = 'it has no manifest';
     if (keys.includes(mkey)) {
       try {
-        m = JSON.parse((await buffer(await driver.get(mkey, { signal: ctx.signal }))).toString('utf8')) as Manifest;
+        m = decodeManifest(JSON.parse((await buffer(await driver.get(mkey, { signal: ctx.signal }))).toString('utf8')), `the manifest ${mkey} in ${driver.location}`);
         for (const a of m.artifacts) {
           const info = await driver.stat(a.key, { signal: ctx.signal });
           if (!info || info.size !== a.storedBytes) {
@@ -106,18 +106,18 @@ export async function settleDeadTask(ctx: Context, driver: PoolDriver, t: TaskRe
         catalog.insertBackup({
           id,
           planId: t.planId,
-          planName: man.plan?.name ?? t.planName,
+          planName: man.plan.name,
           taskId: t.id,
           poolId: catalog.getPlan(t.planId)?.poolId ?? '',
           status: 'available',
           sourceKind: man.source.kind,
           backupType: man.backupType,
-          parentId: man.parentId ?? null,
+          parentId: man.parentId,
           rawBytes: man.rawBytes,
           storedBytes: man.storedBytes,
           startedAt: man.startedAt,
           endedAt: man.endedAt,
-          manifest: JSON.parse(JSON.stringify(man)) as Record<string, unknown>,
+          manifest: man,
         });
         catalog.updateTask(t.id, { status: 'succeeded', backupId: id, rawBytes: man.rawBytes, storedBytes: man.storedBytes, endedAt: man.endedAt, errorCode: null, errorMessage: null });
         catalog.recordEvent({ resourceKind: 'plan', resourceId: t.planId, type: 'backup.adopted', level: 'warning', message: `backup ${id} was complete in the pool (manifest written) when the process of task ${t.id} died; adopted into the catalog` });

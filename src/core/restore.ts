@@ -17,7 +17,7 @@ import { makeScratch } from './scratch.js';
 import { findBackupOrThrow } from './backups.js';
 import { chainOf, openChain } from './chains.js';
 import { mysqlIdentifier, parseEndpoint } from './endpoints.js';
-import type { Manifest } from './manifest.js';
+import { backupManifest } from './manifest.js';
 import { openPool } from './pools.js';
 import { checkPoolManifest, ensurePoolOnline } from './pool-manifest.js';
 
@@ -107,7 +107,7 @@ async function checkBackupInPool(ctx: Context, b: BackupRecord, poolName: string
 export async function runBackupRestore(i: RestoreInput, ctx: Context): Promise<RestoreRecord> {
   const catalog = ctx.catalog();
   const b = findBackupOrThrow(catalog, i.backup);
-  const m = b.manifest as unknown as Manifest;
+  const m = backupManifest(b);
   // Every option is checked against the engine's declaration for this backup type before
   // anything connects: one that does not apply is a usage error, never ignored.
   const spec = checkRestoreOptions(b.sourceKind, b.backupType, givenFlags(i));

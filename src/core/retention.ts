@@ -1,6 +1,8 @@
 // Retention as a pure function: given a plan's rules and its backups, what to delete and why.
 // A backup is kept when any rule keeps it. Never deletes the newest backup, nor a backup
 // that a kept backup depends on (incremental parents).
+import { invalid, object, optBoolean, optNumber } from '../decode.js';
+import type { PlanRecord } from '../store/catalog.js';
 
 export interface Retention {
   /** Keep backups younger than N days. */
@@ -33,6 +35,30 @@ const RULES: [keyof Retention, string][] = [
   ['keepWeekly', 'keep-weekly'],
   ['keepMonthly', 'keep-monthly'],
 ];
+
+/**
+ * Decodes stored retention rules. A rule this dbs does not know is refused rather than ignored:
+ * pruning without it could delete what it keeps.
+ */
+export function decodeRetention(data: unknown, what: string): Retention {
+  const o = object(data, what);
+  const known = new Set<string>([...RULES.map(([k]) => k), 'keepForever']);
+  const unknown = Object.keys(o).filter((k) => !known.has(k));
+  if (unknown.length) throw invalid(what, `unknown rule(s) ${unknown.join(', ')}`);
+  const r: Retention = {};
+  for (const [k] of RULES) {
+    const n = optNumber(o, k, what, { min: 0, integer: true });
+    if (n !== undefined) r[k as Exclude<keyof Retention, 'keepForever'>] = n;
+  }
+  const forever = optBoolean(o, 'keepForever', what);
+  if (forever !== undefined) r.keepForever = forever;
+  return r;
+}
+
+/** A plan's retention rules, decoded. */
+export function planRetention(plan: Pick<PlanRecord, 'id' | 'name' | 'retention'>): Retention {
+  return decodeRetention(plan.retention, `the retention of plan ${JSON.stringify(plan.name)} (${plan.id})`);
+}
 
 export function hasRules(r: Retention): boolean {
   return RULES.some(([k]) => r[k] !== undefined);

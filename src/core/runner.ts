@@ -20,7 +20,7 @@ import { makeScratch } from './scratch.js';
 import { basePlanOf, chainOf, chainParent, openChain } from './chains.js';
 import { acquire, interruptHolderTasks, leaseOf } from './locks.js';
 import { withTaskTag } from '../pipeline/child.js';
-import { MANIFEST_FORMAT, newBackupId, type Manifest } from './manifest.js';
+import { MANIFEST_FORMAT, backupManifest, newBackupId, type Manifest } from './manifest.js';
 import { planEndpoint } from './plans.js';
 import { openPool } from './pools.js';
 import { sweepStaleUploads } from './recovery.js';
@@ -182,7 +182,7 @@ async function runLocked(plan: PlanRecord, o: RunOptions, ctx: Context, taskId: 
       type: t,
       selection: plan.selection as unknown as Selection,
       sink,
-      ...(t === 'incremental' && parent ? { parent: { id: parent.id, facts: (parent.manifest as unknown as Manifest).facts } } : {}),
+      ...(t === 'incremental' && parent ? { parent: { id: parent.id, facts: backupManifest(parent).facts } } : {}),
     });
     let outcome;
     try {
@@ -250,7 +250,7 @@ async function runLocked(plan: PlanRecord, o: RunOptions, ctx: Context, taskId: 
         storedBytes,
         startedAt: manifest.startedAt,
         endedAt: manifest.endedAt,
-        manifest: manifest as unknown as Record<string, unknown>,
+        manifest,
       });
       const t = catalog.updateTask(task.id, {
         status: 'succeeded',

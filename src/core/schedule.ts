@@ -2,12 +2,64 @@
 // create/update; next runs computed with node-cron in the plan's time zone.
 import { createTask, parse, validateDetailed } from 'node-cron';
 import { DbsError } from '../errors.js';
+import { invalid, object, oneOf, string, stringArray } from '../decode.js';
+import type { PlanRecord } from '../store/catalog.js';
 
 export type Schedule =
   | { kind: 'manual' }
   | { kind: 'cron'; expr: string; tz: string; start?: string }
   | { kind: 'every'; every: 'hourly' | 'daily' | 'weekly'; at: string; days?: string[]; expr: string; tz: string; start?: string }
   | { kind: 'once'; at: string; tz: string };
+
+/** A schedule as the catalog stores it: with the time it was set (nothing before is missed). */
+export type StoredSchedule = Schedule & { since?: string };
+
+function time(o: Record<string, unknown>, key: string, what: string): string {
+  const v = string(o, key, what);
+  if (Number.isNaN(Date.parse(v))) throw invalid(what, `${key}: ${JSON.stringify(v)} is not a time`);
+  return v;
+}
+
+function optTime(o: Record<string, unknown>, key: string, what: string): string | undefined {
+  return o[key] === undefined ? undefined : time(o, key, what);
+}
+
+/** Decodes a stored schedule; a DbsError (INVALID_RECORD) naming `what` when it is not one. */
+export function decodeSchedule(data: unknown, what: string): StoredSchedule {
+  const o = object(data, what);
+  const kind = oneOf(o, 'kind', ['manual', 'cron', 'every', 'once'] as const, what);
+  const since = optTime(o, 'since', what);
+  const extra = since !== undefined ? { since } : {};
+  const start = optTime(o, 'start', what);
+  const starts = start !== undefined ? { start } : {};
+  switch (kind) {
+    case 'manual':
+      return { kind, ...extra };
+    case 'once':
+      return { kind, at: time(o, 'at', what), tz: string(o, 'tz', what), ...extra };
+    case 'cron':
+      return { kind, expr: string(o, 'expr', what), tz: string(o, 'tz', what), ...starts, ...extra };
+    case 'every': {
+      const days = o.days === undefined ? undefined : stringArray(o, 'days', what);
+      if (days?.some((d) => !DAYS.includes(d))) throw invalid(what, `days: ${JSON.stringify(days)} are not days (mon..sun)`);
+      return {
+        kind,
+        every: oneOf(o, 'every', ['hourly', 'daily', 'weekly'] as const, what),
+        at: string(o, 'at', what),
+        ...(days ? { days } : {}),
+        expr: string(o, 'expr', what),
+        tz: string(o, 'tz', what),
+        ...starts,
+        ...extra,
+      };
+    }
+  }
+}
+
+/** A plan's schedule, decoded. */
+export function planSchedule(plan: Pick<PlanRecord, 'id' | 'name' | 'schedule'>): StoredSchedule {
+  return decodeSchedule(plan.schedule, `the schedule of plan ${JSON.stringify(plan.name)} (${plan.id})`);
+}
 
 export interface ScheduleFlags {
   manual?: boolean;

@@ -7,14 +7,13 @@ import type { BackupType, Selection } from '../engines/types.js';
 import type { Catalog, PlanRecord } from '../store/catalog.js';
 import { findPlanOrThrow, planEndpoint, planView, type PlanView } from './plans.js';
 import { runPlanOnce, type RunResult } from './runner.js';
-import { nextRuns, type Schedule } from './schedule.js';
+import { nextRuns, planSchedule } from './schedule.js';
 
 export const OFFLINE_REASON = 'source offline';
 
 /** When the plan's current schedule was set; nothing before it is a missed run. */
 export function scheduleSince(plan: PlanRecord): Date {
-  const s = plan.schedule as { since?: string };
-  return new Date(s.since ?? plan.createdAt);
+  return new Date(planSchedule(plan).since ?? plan.createdAt);
 }
 
 /** The newest scheduled (or --due) run of the plan. */
@@ -29,7 +28,7 @@ export function lastScheduledRun(catalog: Catalog, planId: string): Date | undef
  * due run, not one per slot.
  */
 export function dueSlot(plan: PlanRecord, now: Date, lastRun: Date | undefined): Date | undefined {
-  const schedule = plan.schedule as unknown as Schedule;
+  const schedule = planSchedule(plan);
   if (plan.status !== 'active' || schedule.kind === 'manual') return undefined;
   const since = scheduleSince(plan);
   const from = lastRun && lastRun > since ? lastRun : since;
@@ -119,7 +118,7 @@ export async function runDue(_o: object, ctx: Context): Promise<DueResult> {
 export function runPlanPause(o: { plan: string }, ctx: Context): PlanView {
   const catalog = ctx.catalog();
   const p = findPlanOrThrow(catalog, o.plan);
-  if ((p.schedule as { kind: string }).kind === 'manual') {
+  if (planSchedule(p).kind === 'manual') {
     throw new DbsError('REFUSED', `plan ${JSON.stringify(p.name)} is manual: there is no schedule to pause`, { hint: 'give it a schedule with dbs plan update --every/--cron, or just do not run it' });
   }
   if (p.status === 'paused') throw new DbsError('REFUSED', `plan ${JSON.stringify(p.name)} is already paused${p.pauseReason ? ` (${p.pauseReason})` : ''}`, { hint: 'resume it with: dbs plan resume' });
@@ -134,14 +133,14 @@ export function runPlanPause(o: { plan: string }, ctx: Context): PlanView {
 export function runPlanResume(o: { plan: string }, ctx: Context): PlanView {
   const catalog = ctx.catalog();
   const p = findPlanOrThrow(catalog, o.plan);
-  if ((p.schedule as { kind: string }).kind === 'manual') {
+  if (planSchedule(p).kind === 'manual') {
     throw new DbsError('REFUSED', `plan ${JSON.stringify(p.name)} is manual: there is no schedule to resume`, { hint: 'run it with: dbs plan run' });
   }
   if (p.status !== 'paused') throw new DbsError('REFUSED', `plan ${JSON.stringify(p.name)} is not paused`, { hint: 'see its state with: dbs plan show' });
   const u = catalog.transaction(() => {
     // Resuming starts the schedule afresh: slots missed while paused do not run.
-    const schedule = { ...p.schedule, since: ctx.clock().toISOString() };
-    const x = catalog.updatePlan(p.id, { status: 'active', pauseReason: '', schedule: schedule as PlanRecord['schedule'] });
+    const schedule = { ...planSchedule(p), since: ctx.clock().toISOString() };
+    const x = catalog.updatePlan(p.id, { status: 'active', pauseReason: '', schedule });
     catalog.recordEvent({ resourceKind: 'plan', resourceId: p.id, type: 'plan.resumed', level: 'info', message: 'resumed by user' });
     return x;
   });

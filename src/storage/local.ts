@@ -1,16 +1,53 @@
 // Local directory pool: a put writes a temp file beside its target, fsyncs it and renames
 // it into place (or hard-links it, for create-if-absent), then fsyncs the directory. openFile()
-// hands out such a temp file for a child process to write.
-import { createReadStream, createWriteStream } from 'node:fs';
+// hands out such a temp file for a child process to write. The kind (`localKind`) declares
+// the config ({ path }), how `pool bind` flags become one and how the catalog's copy decodes.
+import { createReadStream, createWriteStream, statSync } from 'node:fs';
 import { link, mkdir, open, readdir, rename, rmdir, stat, unlink, type FileHandle } from 'node:fs/promises';
-import { dirname, join, sep } from 'node:path';
+import { dirname, isAbsolute, join, sep } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { DbsError } from '../errors.js';
+import { invalid, object, string } from '../decode.js';
 import { validateKey, validatePrefix } from './layout.js';
 import { iterateBody, throwIfAborted } from './body.js';
-import type { FileTarget, GetOptions, IncompleteUpload, ObjectInfo, OpOptions, PoolCapabilities, PoolDriver, PutBody, PutOptions, PutResult } from './types.js';
+import type { DriverKind, FileTarget, GetOptions, IncompleteUpload, ObjectInfo, OpOptions, PoolCapabilities, PoolDriver, PutBody, PutOptions, PutResult } from './types.js';
+
+export interface LocalPoolConfig {
+  /** Absolute path of the pool root (an existing directory). */
+  path: string;
+}
+
+function validateLocalPath(path: string | undefined): string {
+  if (!path) throw new DbsError('USAGE', 'a local pool needs --path DIR', { hint: 'e.g. --path /var/backups/dbs' });
+  if (!isAbsolute(path)) {
+    throw new DbsError('INVALID_PATH', `--path ${JSON.stringify(path)} is relative`, { hint: 'give an absolute path, e.g. --path "$PWD/backups"' });
+  }
+  let st;
+  try {
+    st = statSync(path);
+  } catch {
+    throw new DbsError('INVALID_PATH', `--path ${path} does not exist`, { hint: `create it first: mkdir -p ${path}` });
+  }
+  if (!st.isDirectory()) throw new DbsError('INVALID_PATH', `--path ${path} is not a directory`, { hint: 'give a directory' });
+  return path.replace(/\/+$/, '') || '/';
+}
+
+export const localKind: DriverKind<LocalPoolConfig> = {
+  type: 'local',
+  flags: ['path'],
+  credentials: false,
+  fromBind: (f) => ({ path: validateLocalPath(f.path) }),
+  decode(data, what) {
+    const path = string(object(data, what), 'path', what);
+    if (!isAbsolute(path)) throw invalid(what, `path: expected an absolute path, got ${JSON.stringify(path)}`);
+    return { path };
+  },
+  location: (c) => c.path,
+  fields: () => [],
+  open: async (c) => new LocalDriver(c.path),
+};
 
 const TMP_PREFIX = '.dbs-tmp-';
 

@@ -1,7 +1,7 @@
 // The one small interface every pool driver implements. Keys are relative to the pool root
 // ('/'-separated, no '..', no leading '/'); all keys come from src/storage/layout.ts.
 import type { Readable } from 'node:stream';
-import type { PoolType } from '../store/catalog.js';
+import type { Secret } from '../secret.js';
 
 export interface PoolCapabilities {
   /**
@@ -17,8 +17,10 @@ export interface PoolCapabilities {
   /** Interrupted writes can leave server-side state (multipart uploads) to clean up. */
   incompleteUploads: boolean;
   /**
-   * Objects are local files: openFile() lets a program write one directly (the data path's
-   * `file` execution). A wrapping driver that must see every byte says false.
+   * Objects are local files and openFile() is offered: a child process may write a pool file
+   * through a raw descriptor, bypassing Node. False for every wrapper (storage/wrap.ts): a
+   * wrapper cannot see bytes written through a descriptor, so it does not offer openFile and
+   * callers fall back to put().
    */
   localFiles: boolean;
 }
@@ -91,12 +93,16 @@ export type PutBody = Readable | AsyncIterable<Uint8Array> | Uint8Array | string
  *   POOL_UNREACHABLE, IO_ERROR; an abort rejects with the signal's reason.
  */
 export interface PoolDriver {
-  readonly type: PoolType;
+  /** The driver's name (for messages); callers branch on `capabilities`, never on this. */
+  readonly type: string;
   readonly capabilities: PoolCapabilities;
   /** Human-readable location, no secrets: a path or `s3://bucket/prefix @ endpoint`. */
   readonly location: string;
   put(key: string, body: PutBody, options?: PutOptions): Promise<PutResult>;
-  /** Only drivers whose objects are local files: a put whose bytes a child process writes. */
+  /**
+   * Only where capabilities.localFiles: a put whose bytes a child process writes. Wrappers never
+   * forward it (their faults, throttle or metering could not see those bytes).
+   */
   openFile?(key: string, options?: PutOptions): Promise<FileTarget>;
   get(key: string, options?: GetOptions): Promise<Readable>;
   stat(key: string, options?: OpOptions): Promise<ObjectInfo | undefined>;
@@ -107,4 +113,63 @@ export interface PoolDriver {
   /** Removes interrupted writes under a prefix; returns how many. */
   abortIncomplete(prefix: string, options?: OpOptions & { olderThan?: Date }): Promise<number>;
   close(): Promise<void>;
+}
+
+/** Settings every driver may honour (from dbs's settings; see driverSettings()). */
+export interface DriverSettings {
+  partSize?: number;
+  concurrency?: number;
+  /** S3: ms a request may go without an answer (per attempt). */
+  timeoutMs?: number;
+}
+
+/**
+ * What `dbs pool bind` passes to a driver kind: every driver's flags in one bag (a driver
+ * takes the ones it lists in `flags` and refuses none itself; core refuses the others).
+ */
+export interface BindFlags {
+  path?: string;
+  endpoint?: string;
+  bucket?: string;
+  prefix?: string;
+  region?: string;
+  accessKey?: string;
+  pathStyle?: boolean;
+  /** A secret key was given. */
+  secretKey: boolean;
+}
+
+/** The flags of BindFlags that a user gives (pathStyle has a default and is not checked). */
+export type BindFlag = 'path' | 'endpoint' | 'bucket' | 'prefix' | 'region' | 'accessKey';
+
+/**
+ * A pool driver as the catalog and the CLI know it: the shape of its config (stored by the
+ * catalog as opaque JSON), how it is built from bind flags and decoded when read back, how
+ * it shows, and how it is opened. One registry line per kind (storage/registry.ts). A kind's
+ * module must be cheap to import: `open` loads the driver (and its SDK) lazily.
+ */
+export interface DriverKind<C extends object = object> {
+  readonly type: string;
+  /** The bind flags it takes; core refuses any other flag given. */
+  readonly flags: readonly BindFlag[];
+  /** Hints for flags of other kinds given to this one (default: "drop it for --type T"). */
+  readonly misfitHints?: Partial<Record<BindFlag, string>>;
+  /** Takes an access key and a secret key (pool bind/update credential options). */
+  readonly credentials: boolean;
+  /** Validates bind flags into a config; DbsError (USAGE, INVALID_ARGUMENT, INVALID_PATH) naming the flag. */
+  fromBind(flags: BindFlags): C;
+  /** Decodes a config read back from the catalog; a DbsError naming `what` when it is not one. */
+  decode(data: unknown, what: string): C;
+  /** Human-readable location, no secrets; also what makes two bindings the same place. */
+  location(config: C): string;
+  /** Labelled fields for `dbs pool show` besides the location. */
+  fields(config: C): [string, string][];
+  /** The config with a new access key (kinds with credentials). */
+  withAccessKey?(config: C, accessKey: string): C;
+  open(config: C, secretKey: Secret | undefined, settings: DriverSettings): Promise<PoolDriver>;
+  /**
+   * At bind, on the unwrapped driver, before the probe: make the place exist where that is
+   * the driver's job (an S3 bucket). Returns what it created, e.g. "bucket dbs".
+   */
+  prepare?(driver: PoolDriver, config: C, flags: BindFlags, options: OpOptions): Promise<string | undefined>;
 }

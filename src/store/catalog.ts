@@ -6,33 +6,22 @@ import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import Database from 'better-sqlite3';
 import { DbsError } from '../errors.js';
+import { invalid, object, type JsonObject } from '../decode.js';
 import { migrations } from './migrations.js';
 
 export type Db = Database.Database;
 
 export const CATALOG_FILE = 'catalog.db';
 
-export type PoolType = 'local' | 's3';
 export type PoolStatus = 'online' | 'offline' | 'unknown';
-
-export interface LocalPoolConfig {
-  path: string;
-}
-export interface S3PoolConfig {
-  endpoint: string;
-  bucket: string;
-  prefix: string;
-  region: string;
-  pathStyle: boolean;
-  accessKey?: string;
-}
-export type PoolConfig = LocalPoolConfig | S3PoolConfig;
 
 export interface PoolRecord {
   id: string;
   name: string;
-  type: PoolType;
-  config: PoolConfig;
+  /** The driver kind (storage/registry.ts); the catalog does not know the list. */
+  type: string;
+  /** The driver's config as data (JSON, no secrets); its kind decodes it (storage/registry.ts). */
+  config: JsonObject;
   remark: string;
   status: PoolStatus;
   statusMessage: string;
@@ -179,7 +168,7 @@ export function newId(prefix: string): string {
 interface PoolRow {
   id: string;
   name: string;
-  type: PoolType;
+  type: string;
   config: string;
   remark: string;
   status: PoolStatus;
@@ -191,11 +180,18 @@ interface PoolRow {
 }
 
 function poolFromRow(r: PoolRow): PoolRecord {
+  const what = `the config of pool ${JSON.stringify(r.name)} (${r.id})`;
+  let config: unknown;
+  try {
+    config = JSON.parse(r.config);
+  } catch {
+    throw invalid(what, 'not JSON');
+  }
   return {
     id: r.id,
     name: r.name,
     type: r.type,
-    config: JSON.parse(r.config) as PoolConfig,
+    config: object(config, what),
     remark: r.remark,
     status: r.status,
     statusMessage: r.status_message,
@@ -270,12 +266,26 @@ export class Catalog {
     );
     for (const m of migrations) {
       if (applied.has(m.version)) continue;
-      this.db.transaction(() => {
-        // Another dbs process may have applied it since the read above (first use, concurrently).
-        if (this.db.prepare('SELECT 1 FROM schema_migrations WHERE version = ?').get(m.version)) return;
-        this.db.exec(m.sql);
-        this.db.prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)').run(m.version, m.name, this.now());
-      }).immediate();
+      // PRAGMA foreign_keys is a no-op inside a transaction: switch it around the transaction.
+      if (m.foreignKeysOff) this.db.pragma('foreign_keys = OFF');
+      try {
+        this.db.transaction(() => {
+          // Another dbs process may have applied it since the read above (first use, concurrently).
+          if (this.db.prepare('SELECT 1 FROM schema_migrations WHERE version = ?').get(m.version)) return;
+          this.db.exec(m.sql);
+          if (m.foreignKeysOff) {
+            const broken = this.db.pragma('foreign_key_check') as unknown[];
+            if (broken.length) {
+              throw new DbsError('INVALID_RECORD', `the catalog ${this.path}: migration ${m.version} would leave ${broken.length} broken reference(s); nothing was changed`, {
+                hint: 'restore the catalog from a copy, or report it',
+              });
+            }
+          }
+          this.db.prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)').run(m.version, m.name, this.now());
+        }).immediate();
+      } finally {
+        if (m.foreignKeysOff) this.db.pragma('foreign_keys = ON');
+      }
     }
     const known = Math.max(...migrations.map((m) => m.version));
     const newest = (this.db.prepare('SELECT MAX(version) AS v FROM schema_migrations').get() as { v: number }).v;

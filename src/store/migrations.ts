@@ -5,6 +5,13 @@ export interface Migration {
   version: number;
   name: string;
   sql: string;
+  /**
+   * Rebuilds a table that others reference (DROP of a parent fails while foreign keys are
+   * enforced, and a rename of it would rewrite the children's REFERENCES): run with foreign
+   * key enforcement off, then `PRAGMA foreign_key_check` before commit (SQLite's documented
+   * procedure for schema changes ALTER TABLE cannot make).
+   */
+  foreignKeysOff?: boolean;
 }
 
 export const migrations: Migration[] = [
@@ -176,6 +183,31 @@ export const migrations: Migration[] = [
       DROP TABLE backups;
       ALTER TABLE backups_v4 RENAME TO backups;
       CREATE INDEX backups_plan ON backups (plan_id, ended_at);
+    `,
+  },
+  {
+    version: 5,
+    name: 'pool types are the drivers\' business: no CHECK on pools.type; config must be JSON',
+    foreignKeysOff: true,
+    // plans.pool_id references pools (id): the new table takes the old one's name, so that
+    // reference (by name) now points at it. No index on pools beyond its keys.
+    sql: `
+      CREATE TABLE pools_v5 (
+        id             TEXT PRIMARY KEY,
+        name           TEXT NOT NULL UNIQUE,
+        type           TEXT NOT NULL CHECK (type <> ''),
+        config         TEXT NOT NULL CHECK (json_valid(config)), -- JSON, no secrets
+        remark         TEXT NOT NULL DEFAULT '',
+        status         TEXT NOT NULL DEFAULT 'unknown' CHECK (status IN ('online', 'offline', 'unknown')),
+        status_message TEXT NOT NULL DEFAULT '',
+        latency_ms     REAL,
+        checked_at     TEXT,
+        created_at     TEXT NOT NULL,
+        updated_at     TEXT NOT NULL
+      );
+      INSERT INTO pools_v5 SELECT id, name, type, config, remark, status, status_message, latency_ms, checked_at, created_at, updated_at FROM pools;
+      DROP TABLE pools;
+      ALTER TABLE pools_v5 RENAME TO pools;
     `,
   },
 ];

@@ -147,6 +147,7 @@ function conformance(name: string, make: () => Promise<Harness>) {
     // openFile(): only drivers whose objects are files offer it (local). A child process
     // writes the temp file through its fd, as pzstd does in the backup path.
     it('openFile: a child writes the file; invisible until commit, placed by it; abort leaves nothing', async () => {
+      expect(d.capabilities.localFiles).toBe(Boolean(d.openFile)); // the capability says so
       if (!d.openFile) {
         expect(d.type).toBe('s3'); // every file-backed driver must offer it
         return;

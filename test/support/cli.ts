@@ -2,6 +2,7 @@
 import { PassThrough, Writable } from 'node:stream';
 import { execa } from 'execa';
 import { runCli } from '../../src/cli.js';
+import type { PoolWrapper } from '../../src/storage/wrap.js';
 
 export interface CliResult {
   code: number;
@@ -26,6 +27,8 @@ export interface DbsOptions {
   env?: NodeJS.ProcessEnv;
   cwd?: string;
   signal?: AbortSignal;
+  /** Wrappers around every pool driver the command opens (src/storage/faults.ts). */
+  poolWrappers?: readonly PoolWrapper[];
 }
 
 export async function dbs(args: string[], o: DbsOptions): Promise<CliResult> {
@@ -41,6 +44,7 @@ export async function dbs(args: string[], o: DbsOptions): Promise<CliResult> {
     env: { PATH: process.env.PATH, HOME: process.env.HOME, ...o.env },
     cwd: o.cwd ?? o.home,
     signal: o.signal ?? new AbortController().signal,
+    poolWrappers: o.poolWrappers,
   });
   return {
     code,
