@@ -44,7 +44,9 @@ async function password(ctx: Context, o: Opts, askIfMissing: boolean) {
   const given = o.passwordEnv !== undefined || o.passwordFile !== undefined;
   if (!given && !askIfMissing) return undefined;
   const src = String(o.source ?? '');
-  if (!given && !(src.startsWith('mysql') || src.startsWith('mariadb') || src.startsWith('redis'))) return undefined;
+  const { descriptorOfUrl } = await import('../core/endpoints.js');
+  // Server sources take a password; file sources (sqlite://, catalog) do not.
+  if (!given && descriptorOfUrl(src)?.endpoint.form !== 'server') return undefined;
   return resolveSecret(ctx, { env: o.passwordEnv as string, file: o.passwordFile as string }, { flag: 'password', what: 'source password', required: false, promptMessage: 'Source password (empty for none):' });
 }
 

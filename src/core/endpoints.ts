@@ -4,8 +4,14 @@
 // sit in argv and shell history.
 import { isAbsolute } from 'node:path';
 import { DbsError } from '../errors.js';
+import type { AnyEngineDescriptor } from '../engines/descriptor.js';
 import { DESCRIPTORS, descriptorOfScheme } from '../engines/registry.js';
 import type { Endpoint } from '../engines/types.js';
+
+/** The engine of a source URL by its scheme, before the URL is parsed (for prompts); undefined if none. */
+export function descriptorOfUrl(raw: string): AnyEngineDescriptor | undefined {
+  return descriptorOfScheme(raw.split(':')[0]);
+}
 
 export function parseEndpoint(raw: string, flag = '--source'): Endpoint {
   const bare = DESCRIPTORS.find((d) => d.catalogSource === raw);

@@ -2,12 +2,12 @@
 import type { Context } from '../context.js';
 import { DbsError } from '../errors.js';
 import type { BackupType, Endpoint, Json } from '../engines/types.js';
-import { DESCRIPTORS, descriptorOf, descriptorOfScheme, descriptorOrThrow } from '../engines/registry.js';
+import { DESCRIPTORS, descriptorOf, descriptorOrThrow } from '../engines/registry.js';
 import { COMPRESSIONS, type Compression } from '../pipeline/stages.js';
 import { Secret } from '../secret.js';
 import { planKey } from '../storage/layout.js';
 import { newId, type BackupRecord, type Catalog, type PlanRecord, type TaskRecord } from '../store/catalog.js';
-import { parseEndpoint } from './endpoints.js';
+import { descriptorOfUrl, parseEndpoint } from './endpoints.js';
 import { uniqueViolation, validateName } from './names.js';
 import { presentFlags, checkPlanOptions, typeSpecOf } from './applicable.js';
 import { findPoolOrThrow, openPool, probePool } from './pools.js';
@@ -215,7 +215,7 @@ async function askMissing(ctx: Context, i: PlanInput): Promise<void> {
     const pools = ctx.catalog().listPools();
     i.pool = await ctx.prompt.input(`Pool${pools.length ? ` (${pools.map((p) => p.name).join(', ')})` : ''}:`, pools.length === 1 ? pools[0].name : undefined);
   }
-  if (i.source && descriptorOfScheme(i.source.split(':')[0])?.asksSelection && i.databases === undefined && !i.allDatabases && i.tables === undefined) {
+  if (i.source && descriptorOfUrl(i.source)?.asksSelection && i.databases === undefined && !i.allDatabases && i.tables === undefined) {
     const dbs = await ctx.prompt.input('Databases to back up (comma-separated, or * for all):', '*');
     if (dbs.trim() === '*') i.allDatabases = true;
     else i.databases = dbs;
