@@ -37,6 +37,27 @@ export default tseslint.config(
     rules: { 'no-restricted-syntax': 'off' },
   },
   {
+    // Core knows no engine: what differs between engines (kinds, backup types, which types
+    // chain) comes from the engine descriptors (src/engines/<kind>/descriptor.ts). A string
+    // literal naming an engine kind or a backup type in src/core would be a branch on it.
+    files: ['src/core/**/*.ts'],
+    rules: {
+      'no-restricted-syntax': [
+        'error',
+        { selector: "MemberExpression[property.name=/^(_handle|_readableState|_writableState)$/]", message: 'do not touch Node stream internals; open the sink before the tool' },
+        { selector: "CallExpression[callee.property.name='readStop']", message: 'do not touch Node stream internals' },
+        {
+          selector: 'Literal[value=/^(mysql|mariadb|redis|sqlite|catalog|logical|physical|incremental|snapshot|full)$/]:not(TSLiteralType > Literal)',
+          message: 'core has no engine-kind or backup-type branches: ask the engine descriptor (src/engines/<kind>/descriptor.ts)',
+        },
+        {
+          selector: 'TemplateElement[value.raw=/^(mysql|mariadb|redis|sqlite|catalog|logical|physical|incremental|snapshot|full)$/]',
+          message: 'core has no engine-kind or backup-type branches: ask the engine descriptor (src/engines/<kind>/descriptor.ts)',
+        },
+      ],
+    },
+  },
+  {
     files: ['src/main.ts'],
     rules: { 'no-restricted-properties': 'off' },
   },

@@ -45,7 +45,9 @@ async function password(ctx: CommandContext, o: Opts, askIfMissing: boolean) {
   const given = o.passwordEnv !== undefined || o.passwordFile !== undefined;
   if (!given && !askIfMissing) return undefined;
   const src = String(o.source ?? '');
-  if (!given && !(src.startsWith('mysql') || src.startsWith('mariadb') || src.startsWith('redis'))) return undefined;
+  const { descriptorOfUrl } = await import('../core/endpoints.js');
+  // Server sources take a password; file sources (sqlite://, catalog) do not.
+  if (!given && descriptorOfUrl(src)?.endpoint.form !== 'server') return undefined;
   return resolveSecret(ctx, { env: o.passwordEnv as string, file: o.passwordFile as string }, { flag: 'password', what: 'source password', required: false, promptMessage: 'Source password (empty for none):' });
 }
 
@@ -59,7 +61,8 @@ async function askMissing(ctx: CommandContext, i: PlanInput): Promise<void> {
     const pools = ctx.catalog().listPools();
     i.pool = await ctx.prompt.input(`Pool${pools.length ? ` (${pools.map((p) => p.name).join(', ')})` : ''}:`, pools.length === 1 ? pools[0].name : undefined);
   }
-  if (i.source?.startsWith('mysql') && i.databases === undefined && !i.allDatabases && i.tables === undefined) {
+  const { descriptorOfUrl } = await import('../core/endpoints.js');
+  if (i.source && descriptorOfUrl(i.source)?.asksSelection && i.databases === undefined && !i.allDatabases && i.tables === undefined) {
     const dbs = await ctx.prompt.input('Databases to back up (comma-separated, or * for all):', '*');
     if (dbs.trim() === '*') i.allDatabases = true;
     else i.databases = dbs;

@@ -1,8 +1,9 @@
 // Checks the options a user gave against what the engine declares for the backup type
-// (src/engines/descriptors.ts), before anything connects. One rule for every option of every
+// (its descriptor, src/engines/<kind>/descriptor.ts), before anything connects. One rule for every option of every
 // engine: an option that does not apply is a usage error naming the option and the type.
 import { DbsError } from '../errors.js';
-import { descriptorOf, type EngineDescriptor, type RestoreSpec, type TypeSpec } from '../engines/descriptors.js';
+import type { AnyEngineDescriptor, RestoreSpec, TypeSpec } from '../engines/descriptor.js';
+import { descriptorOrThrow } from '../engines/registry.js';
 
 /** The flags of a [flag, value] list that were given (value not undefined). */
 export function presentFlags(f: ReadonlyArray<readonly [string, unknown]>): string[] {
@@ -13,10 +14,9 @@ function describeType(kind: string, type: string): string {
   return `a ${kind} ${type} backup`;
 }
 
-export function typeSpecOf(kind: string, type: string): { descriptor: EngineDescriptor; spec: TypeSpec } {
-  const descriptor = descriptorOf(kind);
-  if (!descriptor) throw new DbsError('INVALID_ARGUMENT', `no engine for ${JSON.stringify(kind)} sources yet`, { hint: 'supported: mysql, redis, sqlite, catalog' });
-  const spec = descriptor.types[type as keyof EngineDescriptor['types']];
+export function typeSpecOf(kind: string, type: string): { descriptor: AnyEngineDescriptor; spec: TypeSpec } {
+  const descriptor = descriptorOrThrow(kind);
+  const spec = descriptor.types[type as keyof AnyEngineDescriptor['types']];
   if (!spec) {
     throw new DbsError('INVALID_ARGUMENT', `--type ${JSON.stringify(type)} is not supported for ${kind} sources`, {
       hint: `use one of: ${Object.keys(descriptor.types).join(', ')}`,

@@ -6,8 +6,9 @@ import type { Context } from './context.js';
 import { DbsError } from '../errors.js';
 import { backupPrefix, manifestKey } from '../storage/layout.js';
 import type { BackupRecord, Catalog } from '../store/catalog.js';
-import { getEngine } from '../engines/registry.js';
-import type { BackupType, Selection } from '../engines/types.js';
+import { DESCRIPTORS, descriptorOrThrow } from '../engines/registry.js';
+import type { BackupType } from '../engines/types.js';
+import { typeSpecOf } from './applicable.js';
 import { VerifyStage } from './artifacts.js';
 import { checkPoolManifest, ensurePoolOnline } from './pool-manifest.js';
 import { sweepStaleUploads } from './recovery.js';
@@ -152,19 +153,26 @@ export async function runBackupVerify(o: { backup: string; prepare?: boolean }, 
   return out;
 }
 
-/** The engine's restorability check without a target (engine.verifyPrepare): a physical chain is extracted and prepared in a scratch dir, a logical dump read back whole. */
+/**
+ * The engine's restorability check without a target (engine.verifyPrepare), for the types whose
+ * descriptor declares one (`prepareCheck`): e.g. a physical chain extracted and prepared in a
+ * scratch dir, a logical dump read back whole.
+ */
 async function prepareCheck(ctx: Context, b: BackupRecord): Promise<NonNullable<VerifyResult['prepared']>> {
-  const engine = await getEngine(b.sourceKind);
-  if (!engine.verifyPrepare) {
-    throw new DbsError('INVALID_ARGUMENT', `--prepare applies to MySQL/MariaDB backups; ${b.id} is a ${b.sourceKind} ${b.backupType} backup`, { hint: 'drop --prepare' });
+  const d = descriptorOrThrow(b.sourceKind);
+  const check = typeSpecOf(b.sourceKind, b.backupType).spec.prepareCheck;
+  const engine = check ? await d.load() : undefined;
+  if (!check || !engine?.verifyPrepare) {
+    const which = DESCRIPTORS.filter((x) => Object.values(x.types).some((t) => t?.prepareCheck)).map((x) => x.title);
+    throw new DbsError('INVALID_ARGUMENT', `--prepare applies to ${which.join(', ')} backups; ${b.id} is a ${b.sourceKind} ${b.backupType} backup`, { hint: 'drop --prepare' });
   }
-  const check = b.backupType === 'logical' ? 'dump read back whole (header, trailer, every database, a data section for every table)' : 'extracted and prepared with its chain';
   const catalog = ctx.catalog();
-  const opened = await openChain(ctx, chainOf(catalog, b));
+  const opened = await openChain(ctx, d, chainOf(catalog, b));
   const tmpDir = await makeScratch(ctx, 'verify');
   try {
     const last = opened.links.at(-1)!;
-    const r = await engine.verifyPrepare({ type: b.backupType as BackupType, selection: backupManifest(b).selection as unknown as Selection, facts: last.facts, artifacts: last.artifacts, chain: opened.links }, { signal: ctx.signal, tmpDir, log: () => undefined });
+    const selection = d.decodeSelection(backupManifest(b).selection, `the selection of backup ${b.id}`);
+    const r = await engine.verifyPrepare({ type: b.backupType as BackupType, selection, facts: last.facts, artifacts: last.artifacts, chain: opened.links }, { signal: ctx.signal, tmpDir, log: () => undefined });
     return { ok: true, check, facts: r.facts };
   } catch (e) {
     if (ctx.signal.aborted) throw e;

@@ -1,15 +1,17 @@
-// Backup chains of physical and incremental MySQL backups: which backup an incremental
-// builds on, the chain a restore needs, and which backups others depend on.
+// Backup chains: which backup an increment builds on, the chain a restore needs, and which
+// backups others depend on. Engine-neutral: a backup's descriptor says whether its type starts
+// or extends a chain (TypeSpec.chain); the chain itself is the catalog's parentId links.
 import type { Context } from './context.js';
 import { DbsError } from '../errors.js';
-import type { ChainLink } from '../engines/types.js';
+import type { AnyEngineDescriptor } from '../engines/descriptor.js';
+import type { BackupType, ChainLink } from '../engines/types.js';
 import type { PoolDriver } from '../storage/types.js';
 import type { BackupRecord, Catalog, PlanRecord } from '../store/catalog.js';
 import { artifactReaders } from './artifacts.js';
 import { backupManifest } from './manifest.js';
 import { openPool } from './pools.js';
 
-/** The base plan of an incremental plan. */
+/** The base plan of a plan whose type extends a chain. */
 export function basePlanOf(catalog: Catalog, plan: PlanRecord): PlanRecord | undefined {
   const id = plan.options.basePlanId as string | undefined;
   return id ? catalog.getPlan(id) : undefined;
@@ -57,8 +59,11 @@ export function dependentsOf(catalog: Catalog, backupId: string): BackupRecord[]
   return out;
 }
 
-/** Opens the pools of a chain and builds its links; call close() when done. */
-export async function openChain(ctx: Context, chain: BackupRecord[], onBytes?: (n: number) => void): Promise<{ links: ChainLink[]; close(): Promise<void> }> {
+/**
+ * Opens the pools of a chain and builds its links, each backup's facts decoded by the engine's
+ * descriptor; call close() when done.
+ */
+export async function openChain(ctx: Context, desc: AnyEngineDescriptor, chain: BackupRecord[], onBytes?: (n: number) => void): Promise<{ links: ChainLink[]; close(): Promise<void> }> {
   const catalog = ctx.catalog();
   const drivers = new Map<string, PoolDriver>();
   try {
@@ -72,7 +77,7 @@ export async function openChain(ctx: Context, chain: BackupRecord[], onBytes?: (
         drivers.set(b.poolId, d);
       }
       const m = backupManifest(b);
-      links.push({ backupId: b.id, type: b.backupType as ChainLink['type'], facts: m.facts, artifacts: artifactReaders(d, m.artifacts, ctx.signal, onBytes) });
+      links.push({ backupId: b.id, type: b.backupType as BackupType, facts: desc.decodeFacts(m.facts, `the facts of backup ${b.id}`), artifacts: artifactReaders(d, m.artifacts, ctx.signal, onBytes) });
     }
     return { links, close: async () => void (await Promise.all([...drivers.values()].map((d) => d.close()))) };
   } catch (e) {

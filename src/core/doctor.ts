@@ -1,6 +1,6 @@
 // `dbs doctor`: what this machine has for each engine, and where dbs keeps its state.
 import type { Context } from './context.js';
-import { ENGINE_KINDS, getEngine } from '../engines/registry.js';
+import { DESCRIPTORS } from '../engines/registry.js';
 import type { ToolInfo } from '../engines/types.js';
 import { VERSION } from '../version.js';
 import { findOnPath } from '../which.js';
@@ -34,9 +34,10 @@ async function describe(name: string, purpose: string): Promise<ToolInfo> {
 export async function runDoctor(_o: object, ctx: Context): Promise<DoctorResult> {
   const catalog = ctx.catalog();
   const engines: DoctorResult['engines'] = [];
-  for (const kind of ENGINE_KINDS.filter((k) => k !== 'catalog')) {
+  for (const { kind, doctor, load } of DESCRIPTORS) {
+    if (!doctor) continue;
     try {
-      const e = await getEngine(kind);
+      const e = await load();
       engines.push({ kind, tools: await e.tools() });
     } catch (err) {
       engines.push({ kind, tools: [], error: (err as Error).message });

@@ -1,20 +1,18 @@
 // Plan use cases: create, list, show, update, delete.
 import type { Context } from './context.js';
 import { DbsError } from '../errors.js';
-import type { BackupType, Endpoint, Selection } from '../engines/types.js';
-import { getEngine } from '../engines/registry.js';
+import type { BackupType, Endpoint, Json } from '../engines/types.js';
+import { DESCRIPTORS, descriptorOf, descriptorOrThrow } from '../engines/registry.js';
 import { COMPRESSIONS, type Compression } from '../pipeline/stages.js';
 import { Secret } from '../secret.js';
 import { planKey } from '../storage/layout.js';
 import { newId, type BackupRecord, type Catalog, type PlanRecord, type TaskRecord } from '../store/catalog.js';
-import { mysqlIdentifier, parseEndpoint, redisDbIndex } from './endpoints.js';
+import { parseEndpoint } from './endpoints.js';
 import { uniqueViolation, validateName } from './names.js';
-import { presentFlags, checkPlanOptions } from './applicable.js';
+import { presentFlags, checkPlanOptions, typeSpecOf } from './applicable.js';
 import { findPoolOrThrow, openPool, probePool } from './pools.js';
 import { describeRetention, hasRules, type Retention } from './retention.js';
 import { describeSchedule, nextRuns, parseSchedule, type Schedule, type ScheduleFlags } from './schedule.js';
-
-export const DEFAULT_TYPES: Record<string, BackupType> = { mysql: 'logical', redis: 'logical', sqlite: 'snapshot', catalog: 'snapshot', dir: 'snapshot', s3: 'snapshot' };
 
 export interface PlanInput extends ScheduleFlags {
   name?: string;
@@ -96,42 +94,19 @@ function givenPlanFlags(i: PlanInput): string[] {
   ]);
 }
 
-function splitList(v: string | undefined): string[] {
-  return v === undefined ? [] : v.split(',').map((s) => s.trim()).filter(Boolean);
+/** The plan's selection from its flags, parsed and checked by the engine's descriptor. */
+export function parseSelection(kind: string, i: Pick<PlanInput, 'databases' | 'allDatabases' | 'tables' | 'match'>, type: string): Json {
+  return descriptorOrThrow(kind).parseSelection(i, type as BackupType);
 }
 
-export function parseSelection(kind: string, i: Pick<PlanInput, 'databases' | 'allDatabases' | 'tables' | 'match'>, type?: string): Selection {
-  if (kind === 'mysql' && (type === 'physical' || type === 'incremental')) {
-    if (i.databases !== undefined || i.tables !== undefined) {
-      throw new DbsError('USAGE', `a ${type} backup copies the whole server; --databases/--tables apply to logical backups`, { hint: 'drop them, or use --type logical' });
-    }
-    return { databases: [], all: true, tables: [] };
-  }
-  const databases = splitList(i.databases);
-  const tables = splitList(i.tables);
-  if (i.databases !== undefined && databases.length === 0) throw new DbsError('INVALID_ARGUMENT', '--databases is empty', { hint: 'e.g. --databases shop,crm' });
-  if (i.allDatabases && (databases.length || tables.length)) throw new DbsError('USAGE', '--all-databases cannot be combined with --databases or --tables', { hint: 'choose one' });
-  if (kind === 'mysql') {
-    for (const d of databases) mysqlIdentifier(d, 'database', '--databases');
-    for (const t of tables) {
-      if (!/^[^.\s]+\.[^.\s]+$/.test(t)) throw new DbsError('INVALID_ARGUMENT', `--tables: ${JSON.stringify(t)} is not db.table`, { hint: 'e.g. --tables shop.orders,shop.customers' });
-      const [db, table] = t.split('.');
-      mysqlIdentifier(db, 'database', '--tables');
-      mysqlIdentifier(table, 'table', '--tables');
-    }
-    if (!i.allDatabases && databases.length === 0 && tables.length === 0) {
-      throw new DbsError('USAGE', 'choose what to back up: --databases a,b, --all-databases or --tables db.t1,db.t2', { hint: 'a MySQL plan needs a selection' });
-    }
-    // `databases` are whole databases; `tables` are single tables on top of them.
-    return { databases, all: Boolean(i.allDatabases), tables };
-  }
-  if (kind === 'redis') {
-    for (const d of databases) redisDbIndex(d, '--databases');
-    if (tables.length) throw new DbsError('USAGE', '--tables applies to MySQL sources only', { hint: 'use --match PATTERN for Redis' });
-    return { databases, all: databases.length === 0, tables: [], ...(i.match ? { match: i.match } : {}) };
-  }
-  if (databases.length || tables.length || i.allDatabases) throw new DbsError('USAGE', `--databases/--tables do not apply to ${kind} sources`, { hint: 'drop them' });
-  return { databases: [], all: true, tables: [] };
+/** The stored selection of a plan, decoded by its engine's descriptor. */
+export function planSelection(plan: PlanRecord): Json {
+  return descriptorOrThrow(plan.sourceKind).decodeSelection(plan.selection, `the selection of plan ${plan.name}`);
+}
+
+/** The backup types of any engine that extend a chain, with the engine and the type that starts the chain. */
+function incrementTypes(): { kind: string; type: string; full: string }[] {
+  return DESCRIPTORS.flatMap((d) => Object.entries(d.types).flatMap(([type, spec]) => (spec?.chain?.role === 'increment' ? [{ kind: d.kind, type, full: spec.chain.full }] : [])));
 }
 
 function sourceRecord(ep: Endpoint): PlanRecord['source'] {
@@ -174,16 +149,23 @@ export function planView(catalog: Catalog, p: PlanRecord, now: Date): PlanView {
 }
 
 function resolveBasePlan(catalog: Catalog, i: PlanInput): PlanRecord | undefined {
-  if (i.type === 'incremental' && i.basePlan === undefined) {
-    throw new DbsError('USAGE', '--type incremental needs --base-plan PLAN', { hint: 'name the physical plan whose full backups start the chain' });
+  // A type that extends a chain needs the plan whose backups start it (before the source is
+  // known: an incremental plan backs up the server of its base plan).
+  const increments = incrementTypes();
+  const inc = increments.find((x) => x.type === i.type);
+  if (inc && i.basePlan === undefined) {
+    throw new DbsError('USAGE', `--type ${inc.type} needs --base-plan PLAN`, { hint: `name the ${inc.full} plan whose full backups start the chain` });
   }
   if (i.basePlan === undefined) {
     return undefined;
   }
-  if (i.type !== 'incremental') throw new DbsError('USAGE', '--base-plan applies to --type incremental', { hint: 'add --type incremental' });
+  if (!inc) {
+    const types = [...new Set(increments.map((x) => x.type))].join(', ');
+    throw new DbsError('USAGE', `--base-plan applies to --type ${types}`, { hint: `add --type ${types}` });
+  }
   const base = findPlanOrThrow(catalog, i.basePlan);
-  if (base.sourceKind !== 'mysql' || base.backupType !== 'physical') {
-    throw new DbsError('INVALID_ARGUMENT', `the base plan ${JSON.stringify(base.name)} is a ${base.sourceKind} ${base.backupType} plan; it must be a mysql physical plan`, { hint: 'create one with --type physical' });
+  if (base.sourceKind !== inc.kind || base.backupType !== inc.full) {
+    throw new DbsError('INVALID_ARGUMENT', `the base plan ${JSON.stringify(base.name)} is a ${base.sourceKind} ${base.backupType} plan; it must be a ${inc.kind} ${inc.full} plan`, { hint: `create one with --type ${inc.full}` });
   }
   return base;
 }
@@ -191,9 +173,9 @@ function resolveBasePlan(catalog: Catalog, i: PlanInput): PlanRecord | undefined
 /** Validates a complete plan definition against the real source and pool. */
 async function validatePlan(
   ctx: Context,
-  d: { kind: string; type: string; endpoint: Endpoint; selection: Selection; poolId: string },
+  d: { kind: string; type: string; endpoint: Endpoint; selection: Json; poolId: string },
 ): Promise<{ serverVersion: string; flavor: string }> {
-  const engine = await getEngine(d.kind);
+  const engine = await descriptorOrThrow(d.kind).load();
   if (!engine.types.includes(d.type as BackupType)) {
     throw new DbsError('INVALID_ARGUMENT', `--type ${JSON.stringify(d.type)} is not supported for ${d.kind} sources`, { hint: `use one of: ${engine.types.join(', ')}` });
   }
@@ -252,9 +234,9 @@ export async function runPlanCreate(i: PlanInput, ctx: Context): Promise<{ plan:
   if (catalog.findPlan(name)) throw new DbsError('ALREADY_EXISTS', `a plan named ${JSON.stringify(name)} already exists`, { hint: 'choose another name, or change it with: dbs plan update' });
   const endpoint = parseEndpoint(i.source);
   // The platform's own database: a plan that backs up this catalog.
-  if (endpoint.kind === 'catalog') endpoint.path = catalog.path;
+  if (descriptorOf(endpoint.kind)?.catalogSource) endpoint.path = catalog.path;
   const kind = endpoint.kind;
-  const type = i.type ?? DEFAULT_TYPES[kind];
+  const type = i.type ?? descriptorOrThrow(kind).defaultType;
   if (base && endpoint.url !== base.source.url) {
     throw new DbsError('INVALID_ARGUMENT', `an incremental plan must back up the server of its base plan (${base.source.url}), not ${endpoint.url}`, { hint: 'drop --source; it comes from --base-plan' });
   }
@@ -277,7 +259,7 @@ export async function runPlanCreate(i: PlanInput, ctx: Context): Promise<{ plan:
       sourceKind: kind,
       source: sourceRecord(endpoint),
       backupType: type,
-      selection: selection as unknown as Record<string, unknown>,
+      selection,
       poolId: pool.id,
       schedule: schedule as unknown as PlanRecord['schedule'],
       retention: retention as Record<string, unknown>,
@@ -342,7 +324,7 @@ export async function runPlanUpdate(i: PlanInput & { plan: string; name?: string
   if (i.password) endpoint.password = i.password;
   checkPlanOptions(cur.sourceKind, i.type ?? cur.backupType, givenPlanFlags(i));
   const selectionGiven = i.databases !== undefined || i.tables !== undefined || i.allDatabases !== undefined || i.match !== undefined;
-  const selection = selectionGiven ? parseSelection(cur.sourceKind, i, i.type ?? cur.backupType) : (cur.selection as unknown as Selection);
+  const selection = selectionGiven ? parseSelection(cur.sourceKind, i, i.type ?? cur.backupType) : planSelection(cur);
   const type = i.type ?? cur.backupType;
   const schedule = parseSchedule(i, ctx.clock());
   const retention = parseRetention(i);
@@ -354,7 +336,7 @@ export async function runPlanUpdate(i: PlanInput & { plan: string; name?: string
     changes.options = { ...cur.options, serverVersion: probe.serverVersion, flavor: probe.flavor };
   }
   if (i.source !== undefined) changes.source = sourceRecord(endpoint);
-  if (selectionGiven) changes.selection = selection as unknown as Record<string, unknown>;
+  if (selectionGiven) changes.selection = selection;
   if (i.type !== undefined) changes.backupType = type;
   if (schedule) changes.schedule = { ...schedule, since: ctx.clock().toISOString() } as unknown as PlanRecord['schedule'];
   if (retention) changes.retention = retention as Record<string, unknown>;
@@ -362,7 +344,9 @@ export async function runPlanUpdate(i: PlanInput & { plan: string; name?: string
   if (i.remark !== undefined) changes.remark = i.remark;
   if (poolId !== cur.poolId) changes.poolId = poolId;
   if (i.autoFull !== undefined || i.verifyPrepare !== undefined) {
-    if (i.autoFull && cur.backupType !== 'incremental') throw new DbsError('USAGE', '--auto-full applies to incremental plans', { hint: 'drop it' });
+    if (i.autoFull && typeSpecOf(cur.sourceKind, cur.backupType).spec.chain?.role !== 'increment') {
+      throw new DbsError('USAGE', `--auto-full applies to ${incrementTypes().map((x) => x.type).join(', ')} plans`, { hint: 'drop it' });
+    }
     changes.options = { ...(changes.options ?? cur.options), ...(i.autoFull !== undefined ? { autoFull: i.autoFull } : {}), ...(i.verifyPrepare !== undefined ? { verifyPrepare: i.verifyPrepare } : {}) };
   }
   if (Object.keys(changes).length === 0 && !i.password) {

@@ -7,16 +7,17 @@ import { isAbsolute } from 'node:path';
 import type { Context } from './context.js';
 import type { Decide } from './events.js';
 import { DbsError, describeError, isAbort } from '../errors.js';
-import { getEngine } from '../engines/registry.js';
-import type { BackupType, Endpoint, RestoreOptions, Selection } from '../engines/types.js';
+import { splitList } from '../engines/descriptor.js';
+import { descriptorOf, descriptorOrThrow } from '../engines/registry.js';
+import type { BackupType, Endpoint } from '../engines/types.js';
 import { redactText, type Secret } from '../secret.js';
 import { newId, type BackupRecord, type RestoreRecord } from '../store/catalog.js';
-import { presentFlags, checkRestoreOptions } from './applicable.js';
+import { presentFlags, checkRestoreOptions, typeSpecOf } from './applicable.js';
 import { artifactReaders, proveArtifactsWhole } from './artifacts.js';
 import { makeScratch } from './scratch.js';
 import { findBackupOrThrow } from './backups.js';
 import { chainOf, openChain } from './chains.js';
-import { mysqlIdentifier, parseEndpoint } from './endpoints.js';
+import { parseEndpoint } from './endpoints.js';
 import { backupManifest } from './manifest.js';
 import { openPool } from './pools.js';
 import { checkPoolManifest, ensurePoolOnline } from './pool-manifest.js';
@@ -44,13 +45,6 @@ export interface RestoreInput {
   replace?: boolean;
   flush?: boolean;
   onProgress?: (bytes: number) => void;
-}
-
-function parseRename(v: string | undefined): RestoreOptions['renameDatabase'] {
-  if (v === undefined) return undefined;
-  const m = /^([^:\s]+):([^:\s]+)$/.exec(v);
-  if (!m) throw new DbsError('INVALID_ARGUMENT', `--database ${JSON.stringify(v)} is not SRC:DST`, { hint: 'e.g. --database shop:shop_restored' });
-  return { from: mysqlIdentifier(m[1], 'database', '--database'), to: mysqlIdentifier(m[2], 'database', '--database') };
 }
 
 /** The restore flags a request gives, as the user typed them. */
@@ -111,6 +105,7 @@ export async function runBackupRestore(i: RestoreInput, ctx: Context): Promise<R
   // Every option is checked against the engine's declaration for this backup type before
   // anything connects: one that does not apply is a usage error, never ignored.
   const spec = checkRestoreOptions(b.sourceKind, b.backupType, givenFlags(i));
+  const d = descriptorOrThrow(b.sourceKind);
   const dir = i.toDir ?? i.toDatadir;
   if (dir !== undefined && !isAbsolute(dir)) throw new DbsError('INVALID_PATH', `${i.toDir !== undefined ? '--to-dir' : '--to-datadir'} ${JSON.stringify(dir)} must be an absolute path`, { hint: 'e.g. /var/lib/restore' });
   if (dir !== undefined) {
@@ -120,7 +115,7 @@ export async function runBackupRestore(i: RestoreInput, ctx: Context): Promise<R
     }
   }
   const target = i.to !== undefined ? parseEndpoint(i.to, '--to') : { kind: b.sourceKind as Endpoint['kind'], url: `file://${dir}`, path: dir, params: {} };
-  const compatible = target.kind === b.sourceKind || (b.sourceKind === 'catalog' && target.kind === 'sqlite');
+  const compatible = target.kind === b.sourceKind || target.kind === d.restoresInto;
   if (!compatible) {
     throw new DbsError('INVALID_ARGUMENT', `backup ${b.id} is a ${b.sourceKind} backup; --to is a ${target.kind} target`, { hint: `restore it into a ${b.sourceKind}:// target` });
   }
@@ -128,23 +123,19 @@ export async function runBackupRestore(i: RestoreInput, ctx: Context): Promise<R
     const pw = i.password ?? (await i.getPassword?.());
     if (pw) target.password = pw;
   }
-  const renameDatabase = parseRename(i.database);
-  const tables = i.tables ? i.tables.split(',').map((s) => s.trim()).filter(Boolean) : undefined;
-  for (const t of tables ?? []) if (!/^[^.\s]+\.[^.\s]+$/.test(t)) throw new DbsError('INVALID_ARGUMENT', `--tables: ${JSON.stringify(t)} is not db.table`, { hint: 'e.g. --tables shop.orders' });
-  const sel = m.selection as unknown as Selection;
-  const dumped = (m.facts.databases as string[] | undefined) ?? sel.databases;
-  if (renameDatabase && dumped.length && !dumped.includes(renameDatabase.from)) {
-    throw new DbsError('NOT_FOUND', `backup ${b.id} holds no database ${JSON.stringify(renameDatabase.from)}`, { hint: `it holds: ${dumped.join(', ')}` });
-  }
-  const dumpedTables = m.facts.tables as string[] | undefined;
-  if (tables && dumpedTables) {
-    const missing = tables.filter((t) => !dumpedTables.includes(t));
-    if (missing.length) throw new DbsError('NOT_FOUND', `backup ${b.id} holds no table ${missing.join(', ')}`, { hint: 'see its contents with: dbs backup show ID' });
-  }
+  // The engine's descriptor makes its restore options of the flags and checks them against
+  // what the backup holds (a database to rename, the tables asked for).
+  const selection = d.decodeSelection(m.selection, `the selection of backup ${b.id}`);
+  const facts = d.decodeFacts(m.facts, `the facts of backup ${b.id}`);
+  const { options, renames } = d.parseRestore(
+    { toDir: i.toDir, toDatadir: i.toDatadir, startPort: i.startPort, database: i.database, tables: i.tables, replace: i.replace, flush: i.flush, yes: ctx.yes },
+    { id: b.id, type: b.backupType as BackupType, selection, facts },
+  );
   // Restoring over the source itself, under the same names, needs an explicit yes.
   const src = parseEndpoint(m.source.url);
-  const overSource = i.to !== undefined && (target.kind === 'sqlite' ? src.path === target.path : sameServer(src, target) && (src.path ?? '') === (target.path ?? ''));
-  if (overSource && !renameDatabase) {
+  const fileTarget = descriptorOf(target.kind)?.endpoint.form === 'file';
+  const overSource = i.to !== undefined && (fileTarget ? src.path === target.path : sameServer(src, target) && (src.path ?? '') === (target.path ?? ''));
+  if (overSource && !renames) {
     const ok = ctx.yes || (await i.decide?.({ type: 'restore.over-source', backup: b.id, target: target.url })) === true;
     if (!ok) {
       throw new DbsError('REFUSED', `${target.url} is the source of backup ${b.id}; restoring would overwrite it`, {
@@ -154,7 +145,7 @@ export async function runBackupRestore(i: RestoreInput, ctx: Context): Promise<R
   }
   const pool = catalog.getPool(b.poolId);
   if (!pool) throw new DbsError('POOL_NOT_FOUND', `the pool ${b.poolId} of backup ${b.id} is not bound`, { hint: 'bind it again' });
-  const engine = await getEngine(b.sourceKind);
+  const engine = await d.load();
   await checkBackupInPool(ctx, b, pool.name);
   const record = catalog.insertRestore({
     id: newId('restore'),
@@ -162,15 +153,15 @@ export async function runBackupRestore(i: RestoreInput, ctx: Context): Promise<R
     planId: b.planId,
     status: 'running',
     target: target.url,
-    options: { database: i.database, tables, replace: Boolean(i.replace), flush: Boolean(i.flush) },
+    options: { database: i.database, tables: i.tables ? splitList(i.tables) : undefined, replace: Boolean(i.replace), flush: Boolean(i.flush) },
     pid: process.pid,
     host: hostname(),
   });
   const redact = (s: string) => redactText(s, [target.password]);
   const driver = await openPool(ctx, pool);
   const tmpDir = await makeScratch(ctx, 'restore');
-  const chained = b.backupType === 'physical' || b.backupType === 'incremental';
-  const opened = chained ? await openChain(ctx, chainOf(catalog, b), i.onProgress) : undefined;
+  // A type that forms chains is restored from its chain (for a full backup: itself alone).
+  const opened = typeSpecOf(b.sourceKind, b.backupType).spec.chain ? await openChain(ctx, d, chainOf(catalog, b), i.onProgress) : undefined;
   try {
     if (spec.streamsIntoTarget && !opened) {
       // This engine writes into the live target as it reads: the artifacts must be known whole
@@ -186,20 +177,11 @@ export async function runBackupRestore(i: RestoreInput, ctx: Context): Promise<R
       {
         target,
         type: b.backupType as BackupType,
-        selection: sel,
-        facts: m.facts,
+        selection,
+        facts,
         ...(opened ? { chain: opened.links } : {}),
         artifacts: opened ? opened.links.at(-1)!.artifacts : artifactReaders(driver, m.artifacts, ctx.signal, i.onProgress),
-        // For file targets (sqlite) --yes is the consent to replace an existing file.
-        options: {
-          tables,
-          renameDatabase,
-          replace: Boolean(i.replace) || (target.kind === 'sqlite' && ctx.yes),
-          flush: Boolean(i.flush),
-          ...(i.toDir !== undefined ? { toPath: i.toDir } : {}),
-          ...(i.toDatadir !== undefined ? { toDatadir: i.toDatadir } : {}),
-          ...(i.startPort !== undefined ? { start: { port: i.startPort } } : {}),
-        },
+        options,
       },
       { signal: ctx.signal, tmpDir, log: (line) => ctx.report({ type: 'restore.tool-output', line: redact(line) }) },
     );

@@ -6,8 +6,8 @@ import { rm } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import type { Context } from './context.js';
 import { DbsError, describeError, isAbort } from '../errors.js';
-import { getEngine } from '../engines/registry.js';
-import type { BackupType, Selection } from '../engines/types.js';
+import { descriptorOrThrow } from '../engines/registry.js';
+import type { BackupType } from '../engines/types.js';
 import type { Compression } from '../pipeline/stages.js';
 import { redactText } from '../secret.js';
 import { POOL_MARKER_KEY, backupPrefix, manifestKey } from '../storage/layout.js';
@@ -21,7 +21,8 @@ import { basePlanOf, chainOf, chainParent, openChain } from './chains.js';
 import { acquire, interruptHolderTasks, leaseOf } from './locks.js';
 import { withTaskTag } from '../pipeline/child.js';
 import { MANIFEST_FORMAT, backupManifest, newBackupId, type Manifest } from './manifest.js';
-import { planEndpoint } from './plans.js';
+import { typeSpecOf } from './applicable.js';
+import { planEndpoint, planSelection } from './plans.js';
 import { openPool } from './pools.js';
 import { sweepStaleUploads } from './recovery.js';
 
@@ -143,7 +144,9 @@ async function runLocked(plan: PlanRecord, o: RunOptions, ctx: Context, taskId: 
     await checkPoolReachable(ctx, pool, driver);
     // Uploads that tasks of dead processes left in this pool (this plan's too: we hold its lock).
     await sweepStaleUploads(ctx, driver, pool, () => undefined, plan.id).catch(() => undefined);
-    const engine = await getEngine(plan.sourceKind);
+    const desc = descriptorOrThrow(plan.sourceKind);
+    const engine = await desc.load();
+    const selection = planSelection(plan);
     tmpDir = await makeScratch(ctx, 'task');
     const sink = new PoolSink({
       driver,
@@ -163,49 +166,52 @@ async function runLocked(plan: PlanRecord, o: RunOptions, ctx: Context, taskId: 
         if (stderrTail.length > STDERR_TAIL_LINES) stderrTail.shift();
       },
     };
-    // Incrementals build on the newest backup of their chain; with --auto-full a missing or
-    // broken chain makes a full backup instead.
-    let type = plan.backupType as BackupType;
-    let parent = type === 'incremental' ? chainParent(catalog, plan) : undefined;
+    // Increments build on the newest backup of their chain; with --auto-full a missing or
+    // broken chain makes a full backup (the type that starts the chain) instead.
+    const planType = plan.backupType as BackupType;
+    let type = planType;
+    const chain = typeSpecOf(plan.sourceKind, type).spec.chain;
+    const increment = chain?.role === 'increment' ? chain : undefined;
+    let parent = increment ? chainParent(catalog, plan) : undefined;
     const autoFull = Boolean(plan.options.autoFull);
-    if (type === 'incremental' && !parent) {
+    if (increment && !parent) {
       if (!autoFull) {
         throw new DbsError('BACKUP_FAILED', `plan ${plan.name} has no base backup to build an incremental on`, {
           hint: `run the base plan first (dbs plan run ${basePlanOf(catalog, plan)?.name ?? 'BASE'}), or set --auto-full`,
         });
       }
       engineCtx.log('no base backup: taking a full backup (--auto-full)');
-      type = 'physical';
+      type = increment.full;
     }
     const request = (t: BackupType) => ({
       source: endpoint,
       type: t,
-      selection: plan.selection as unknown as Selection,
+      selection,
       sink,
-      ...(t === 'incremental' && parent ? { parent: { id: parent.id, facts: backupManifest(parent).facts } } : {}),
+      ...(increment && t === planType && parent ? { parent: { id: parent.id, facts: desc.decodeFacts(backupManifest(parent).facts, `the facts of backup ${parent.id}`) } } : {}),
     });
     let outcome;
     try {
       outcome = await engine.backup(request(type), engineCtx);
     } catch (e) {
       // A broken chain (another server, an LSN gap) is refused before any data is written.
-      if (!(autoFull && type === 'incremental' && e instanceof DbsError && e.code === 'REFUSED' && sink.stored.length === 0)) throw e;
+      if (!(increment && autoFull && type === planType && e instanceof DbsError && e.code === 'REFUSED' && sink.stored.length === 0)) throw e;
       engineCtx.log(`the chain is broken (${e.message}): taking a full backup (--auto-full)`);
       await cleanupBackup(driver, plan.id, backupId);
-      type = 'physical';
+      type = increment.full;
       parent = undefined;
       outcome = await engine.backup(request(type), engineCtx);
     }
-    const parentId = type === 'incremental' && parent ? parent.id : null;
+    const parentId = increment && type === planType && parent ? parent.id : null;
     if (sink.stored.length === 0) throw new DbsError('BACKUP_FAILED', `the ${plan.sourceKind} engine produced no artifact`, { hint: 'see the task log' });
     // --verify-prepare: prove the backup restorable (with its chain) before it counts.
     let verified: Record<string, unknown> | undefined;
     if (plan.options.verifyPrepare && engine.verifyPrepare) {
       const prior = parentId ? chainOf(catalog, catalog.getBackup(parentId)!) : [];
-      const opened = await openChain(ctx, prior);
+      const opened = await openChain(ctx, desc, prior);
       try {
         const self = { backupId, type, facts: outcome.facts, artifacts: artifactReaders(driver, sink.stored, ctx.signal) };
-        const v = await engine.verifyPrepare({ type, selection: plan.selection as unknown as Selection, facts: outcome.facts, artifacts: self.artifacts, chain: [...opened.links, self] }, engineCtx);
+        const v = await engine.verifyPrepare({ type, selection, facts: outcome.facts, artifacts: self.artifacts, chain: [...opened.links, self] }, engineCtx);
         verified = { ok: true, at: ctx.clock().toISOString(), ...v.facts };
       } finally {
         await opened.close();

@@ -3,9 +3,9 @@
 import type { Context } from './context.js';
 import { DbsError, isAbort } from '../errors.js';
 import { getEngine } from '../engines/registry.js';
-import type { BackupType, Selection } from '../engines/types.js';
+import type { BackupType } from '../engines/types.js';
 import type { Catalog, PlanRecord } from '../store/catalog.js';
-import { findPlanOrThrow, planEndpoint, planView, type PlanView } from './plans.js';
+import { findPlanOrThrow, planEndpoint, planSelection, planView, type PlanView } from './plans.js';
 import { runPlanOnce, type RunResult } from './runner.js';
 import { nextRuns, planSchedule } from './schedule.js';
 
@@ -76,7 +76,7 @@ export async function probeOfflinePlan(plan: PlanRecord, ctx: Context): Promise<
   const catalog = ctx.catalog();
   try {
     const engine = await getEngine(plan.sourceKind);
-    await engine.probe(planEndpoint(catalog, plan), plan.selection as unknown as Selection, { signal: ctx.signal, type: plan.backupType as BackupType });
+    await engine.probe(planEndpoint(catalog, plan), planSelection(plan), { signal: ctx.signal, type: plan.backupType as BackupType });
   } catch {
     return false;
   }

@@ -1,25 +1,36 @@
-// The one place that maps a source kind to its engine; engines load lazily.
+// The engines: one line each. A descriptor loads without its engine (see descriptor.ts);
+// `load()` imports the engine on first use.
 import { DbsError } from '../errors.js';
-import type { Engine, SourceKind } from './types.js';
+import type { AnyEngineDescriptor } from './descriptor.js';
+import { mysqlDescriptor } from './mysql/descriptor.js';
+import { redisDescriptor } from './redis/descriptor.js';
+import { catalogDescriptor, sqliteDescriptor } from './sqlite/descriptor.js';
 
-export const ENGINE_KINDS: readonly SourceKind[] = ['mysql', 'redis', 'sqlite', 'catalog'];
+export const DESCRIPTORS: readonly AnyEngineDescriptor[] = [
+  mysqlDescriptor,
+  redisDescriptor,
+  sqliteDescriptor,
+  catalogDescriptor,
+];
 
-export async function getEngine(kind: SourceKind | string): Promise<Engine> {
-  switch (kind) {
-    case 'mysql': {
-      const { MysqlEngine } = await import('./mysql/engine.js');
-      return new MysqlEngine();
-    }
-    case 'redis': {
-      const { RedisEngine } = await import('./redis/engine.js');
-      return new RedisEngine();
-    }
-    case 'sqlite':
-    case 'catalog': {
-      const { SqliteEngine } = await import('./sqlite/engine.js');
-      return new SqliteEngine();
-    }
-    default:
-      throw new DbsError('INVALID_ARGUMENT', `no engine for ${JSON.stringify(kind)} sources yet`, { hint: `supported: ${ENGINE_KINDS.join(', ')}` });
-  }
+export const ENGINE_KINDS: readonly string[] = DESCRIPTORS.map((d) => d.kind);
+
+export function descriptorOf(kind: string): AnyEngineDescriptor | undefined {
+  return DESCRIPTORS.find((d) => d.kind === kind);
+}
+
+export function descriptorOrThrow(kind: string): AnyEngineDescriptor {
+  const d = descriptorOf(kind);
+  if (!d) throw new DbsError('INVALID_ARGUMENT', `no engine for ${JSON.stringify(kind)} sources yet`, { hint: `supported: ${ENGINE_KINDS.join(', ')}` });
+  return d;
+}
+
+/** The descriptor of a URL scheme (without the colon). */
+export function descriptorOfScheme(scheme: string): AnyEngineDescriptor | undefined {
+  return DESCRIPTORS.find((d) => d.endpoint.schemes.includes(scheme));
+}
+
+/** The engine of a source kind, imported on first use. */
+export function getEngine(kind: string): ReturnType<AnyEngineDescriptor['load']> {
+  return descriptorOrThrow(kind).load();
 }

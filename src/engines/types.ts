@@ -7,8 +7,12 @@ import type { ToolStart } from '../pipeline/run.js';
 import type { GuardMode } from '../pipeline/plan.js';
 import type { Secret } from '../secret.js';
 
-export type SourceKind = 'mysql' | 'redis' | 'sqlite' | 'catalog' | 'dir' | 's3';
+/** The kind of a source: the `kind` of an engine descriptor (src/engines/<kind>/descriptor.ts). */
+export type SourceKind = string;
 export type BackupType = 'logical' | 'physical' | 'incremental' | 'snapshot';
+
+/** A JSON object: what the catalog and the manifests hold (selections, facts). */
+export type Json = Record<string, unknown>;
 
 /** A parsed source or target URL. `password` never appears in `url` or in JSON. */
 export interface Endpoint {
@@ -23,16 +27,6 @@ export interface Endpoint {
   password?: Secret;
   /** Extra URL query parameters (e.g. socket=..., tls=...). */
   params: Record<string, string>;
-}
-
-export interface Selection {
-  /** Databases to back up; empty with all=true means every database (system schemas excluded). */
-  databases: string[];
-  all: boolean;
-  /** db.table names; when set only these tables are dumped. */
-  tables: string[];
-  /** Redis only: key pattern. */
-  match?: string;
 }
 
 export interface ToolInfo {
@@ -115,21 +109,24 @@ export interface EngineRunContext {
   tmpDir: string;
 }
 
-export interface BackupRequest {
+// Sel, Facts and Opts are each engine's own types (its selection, its manifest facts, its
+// restore options); its descriptor decodes them from the catalog and parses them from flags.
+
+export interface BackupRequest<Sel = Json, Facts = Json> {
   source: Endpoint;
   type: BackupType;
-  selection: Selection;
+  selection: Sel;
   sink: ArtifactSink;
   /** Engine facts of the parent backup (incrementals). */
-  parent?: { id: string; facts: Record<string, unknown> };
+  parent?: { id: string; facts: Facts };
 }
 
-export interface BackupOutcome {
+export interface BackupOutcome<Facts = Json> {
   serverVersion?: string;
   toolName?: string;
   toolVersion?: string;
   /** Engine facts for the manifest: binlog coordinates, LSN range, key counts... */
-  facts: Record<string, unknown>;
+  facts: Facts;
 }
 
 export interface ArtifactReader {
@@ -139,44 +136,31 @@ export interface ArtifactReader {
   open(): Promise<Readable>;
 }
 
-export interface ChainLink {
+export interface ChainLink<Facts = Json> {
   backupId: string;
   type: BackupType;
-  facts: Record<string, unknown>;
+  facts: Facts;
   artifacts: ArtifactReader[];
 }
 
-export interface RestoreRequest {
+export interface RestoreRequest<Sel = Json, Facts = Json, Opts = unknown> {
   target: Endpoint;
   type: BackupType;
   /** The backup's selection, from its manifest. */
-  selection: Selection;
-  facts: Record<string, unknown>;
+  selection: Sel;
+  facts: Facts;
   artifacts: ArtifactReader[];
   /**
    * Physical/incremental backups: the whole chain, oldest (the full backup) first; the last
    * link is the backup being restored. Absent for self-contained backups.
    */
-  chain?: ChainLink[];
-  options: RestoreOptions;
+  chain?: ChainLink<Facts>[];
+  /** The engine's restore options (its descriptor's parseRestore made them of the flags). */
+  options: Opts;
 }
 
-export interface RestoreOptions {
-  /** Restore only these tables (db.table) out of the backup. */
-  tables?: string[];
-  /** Restore database SRC under the name DST (others are skipped when set). */
-  renameDatabase?: { from: string; to: string };
-  /** Overwrite existing tables / keys. */
-  replace?: boolean;
-  /** Redis: flush the target db(s) first. */
-  flush?: boolean;
-  /** File targets (sqlite, rdb): where to write. */
-  toPath?: string;
-  /** Physical backups: an empty (or missing) directory to become the new datadir. */
-  toDatadir?: string;
-  /** Physical backups: start a server on the restored datadir on this port. */
-  start?: { port: number };
-}
+/** A restore without a target: what verifyPrepare reads. */
+export type VerifyRequest<Sel = Json, Facts = Json> = Omit<RestoreRequest<Sel, Facts>, 'target' | 'options'>;
 
 export interface RestoreOutcome {
   /** Raw bytes read from the artifacts. */
@@ -184,18 +168,18 @@ export interface RestoreOutcome {
   facts: Record<string, unknown>;
 }
 
-export interface Engine {
+export interface Engine<Sel = Json, Facts = Json, Opts = unknown> {
   readonly kind: SourceKind;
   readonly types: readonly BackupType[];
   /** Tools this engine runs, with versions where found (for `dbs doctor`). */
   tools(): Promise<ToolInfo[]>;
   /** Connects for real: reachable, version, privileges, the selection exists. */
-  probe(source: Endpoint, selection: Selection, ctx: { signal: AbortSignal; type?: BackupType }): Promise<ProbeInfo>;
-  backup(req: BackupRequest, ctx: EngineRunContext): Promise<BackupOutcome>;
-  restore(req: RestoreRequest, ctx: EngineRunContext): Promise<RestoreOutcome>;
+  probe(source: Endpoint, selection: Sel, ctx: { signal: AbortSignal; type?: BackupType }): Promise<ProbeInfo>;
+  backup(req: BackupRequest<Sel, Facts>, ctx: EngineRunContext): Promise<BackupOutcome<Facts>>;
+  restore(req: RestoreRequest<Sel, Facts, Opts>, ctx: EngineRunContext): Promise<RestoreOutcome>;
   /**
    * Proves a backup restorable without a target (mariabackup --prepare of the chain in a
    * scratch dir). Engines without such a check omit it.
    */
-  verifyPrepare?(req: Omit<RestoreRequest, 'target' | 'options'>, ctx: EngineRunContext): Promise<{ facts: Record<string, unknown> }>;
+  verifyPrepare?(req: VerifyRequest<Sel, Facts>, ctx: EngineRunContext): Promise<{ facts: Json }>;
 }

@@ -15,7 +15,8 @@ import type { PhysicalBackupFacts } from '../../src/engines/mysql/physical.js';
 import { resolvePhysicalTool } from '../../src/engines/mysql/physical-run.js';
 import { XbstreamGuard, XbstreamParser } from '../../src/engines/mysql/physical-stream.js';
 import { buildBackupArgs, buildPrepareArgs, parseBinlogPos, parseCheckpoints } from '../../src/engines/mysql/physical-files.js';
-import type { ArtifactReader, ArtifactSink, ArtifactWriteOptions, BackupOutcome, BackupRequest, ChainLink, Endpoint, Selection, StoredArtifact, Inspector, ToolStart } from '../../src/engines/types.js';
+import type { ArtifactReader, ArtifactSink, ArtifactWriteOptions, BackupOutcome, ChainLink, Endpoint, StoredArtifact, Inspector, ToolStart } from '../../src/engines/types.js';
+import type { MysqlSelection, MysqlBackupRequest } from '../../src/engines/mysql/types.js';
 import { DbsError } from '../../src/errors.js';
 import { Secret } from '../../src/secret.js';
 import { startMariaDB, type MariaDBServer } from '../support/mariadb.js';
@@ -40,7 +41,7 @@ function xbChunk(type: string, path: string, payload?: Buffer): Buffer {
 
 const engine = new MysqlEngine();
 const PASSWORD = `phys-${randomBytes(4).toString('hex')}-"'\\ x`;
-const ALL: Selection = { databases: [], all: true, tables: [] };
+const ALL: MysqlSelection = { databases: [], all: true, tables: [] };
 const NUM_ROWS = 120_000;
 
 let src: MariaDBServer;
@@ -479,7 +480,7 @@ describe('mysql physical backups (mariabackup)', () => {
       /chain is broken between full and inc2/,
     );
 
-    const base = (parent?: BackupRequest['parent']): BackupRequest => ({
+    const base = (parent?: MysqlBackupRequest['parent']): MysqlBackupRequest => ({
       source: endpoint(src),
       type: 'incremental',
       selection: ALL,

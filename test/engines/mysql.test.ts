@@ -8,7 +8,8 @@ import type mysql from 'mysql2/promise';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MysqlEngine } from '../../src/engines/mysql/engine.js';
 import { guardStage, writeToolViaPipe } from '../support/streams.js';
-import type { ArtifactReader, ArtifactSink, ArtifactWriteOptions, BackupOutcome, Endpoint, Selection, StoredArtifact, Inspector, ToolStart } from '../../src/engines/types.js';
+import type { ArtifactReader, ArtifactSink, ArtifactWriteOptions, BackupOutcome, Endpoint, StoredArtifact, Inspector, ToolStart } from '../../src/engines/types.js';
+import type { MysqlSelection } from '../../src/engines/mysql/types.js';
 import { DbsError } from '../../src/errors.js';
 import { Secret } from '../../src/secret.js';
 import { startMariaDB, type MariaDBServer } from '../support/mariadb.js';
@@ -34,7 +35,7 @@ function endpoint(info: { host: string; port: number }, user = 'root', password?
   };
 }
 
-const sel = (s: Partial<Selection>): Selection => ({ databases: [], all: false, tables: [], ...s });
+const sel = (s: Partial<MysqlSelection>): MysqlSelection => ({ databases: [], all: false, tables: [], ...s });
 
 const ctx = (signal?: AbortSignal) => engineCtx('mysql-engine', signal);
 

@@ -9,7 +9,7 @@ import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DbsError } from '../../src/errors.js';
 import { checkRdb, RedisEngine } from '../../src/engines/redis/engine.js';
-import type { BackupRequest, Selection } from '../../src/engines/types.js';
+import type { RedisSelection, RedisBackupRequest } from '../../src/engines/redis/types.js';
 import { freePort } from '../support/ports.js';
 import { startRedis, tempDir, type RedisServer } from '../support/testbed.js';
 import { allBytes, binKey, client, dbDigest, FileSink, fill, readerOf, redisEndpoint, runCtx, state } from './redis-support.js';
@@ -19,7 +19,7 @@ const DST_PASSWORD = 'dst-Pa55word-0xCAFEBABE';
 const ACL_USER = 'dbsbackup';
 const ACL_PASSWORD = 'acl-Pa55word-0xFEEDFACE';
 
-const all: Selection = { databases: [], all: true, tables: [] };
+const all: RedisSelection = { databases: [], all: true, tables: [] };
 
 async function expectCode(p: Promise<unknown>, code: string): Promise<DbsError> {
   const e = await p.then(
@@ -366,7 +366,7 @@ describe('redis engine', () => {
       }
     });
     try {
-      const req: BackupRequest = { source: redisEndpoint(src), type: 'logical', selection: all, sink };
+      const req: RedisBackupRequest = { source: redisEndpoint(src), type: 'logical', selection: all, sink };
       const e = await p(engine.backup(req, runCtx(tempDir('redis-task'))));
       expect(e).toBeInstanceOf(DbsError);
       expect(['SOURCE_UNREACHABLE', 'BACKUP_FAILED']).toContain((e as DbsError).code);

@@ -193,8 +193,8 @@ export async function rows<T = Record<string, unknown>>(
   sql: string,
   params: unknown[] = [],
 ): Promise<T[]> {
-  const [r] = await conn.query<mysql.RowDataPacket[]>(sql, params);
-  return r as unknown as T[];
+  const [r] = await conn.query<(T & mysql.RowDataPacket)[]>(sql, params);
+  return r;
 }
 
 export interface ServerInfo {

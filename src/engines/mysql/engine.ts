@@ -8,19 +8,8 @@
 // mysql-physical-files (argv, metadata files, LSNs, server identity of physical backups),
 // mysql-physical-stream (the xbstream framing check and its guard).
 import { DbsError } from '../../errors.js';
-import type {
-  BackupOutcome,
-  BackupRequest,
-  BackupType,
-  Endpoint,
-  Engine,
-  EngineRunContext,
-  ProbeInfo,
-  RestoreOutcome,
-  RestoreRequest,
-  Selection,
-  ToolInfo,
-} from '../types.js';
+import type { BackupType, Endpoint, Engine, EngineRunContext, ProbeInfo, RestoreOutcome, ToolInfo } from '../types.js';
+import type { MysqlBackupOutcome, MysqlBackupRequest, MysqlFacts, MysqlRestoreOptions, MysqlRestoreRequest, MysqlSelection, MysqlVerifyRequest } from './types.js';
 import { backupLogical, probeMysql, restoreLogical, verifyLogical } from './logical.js';
 import { backupPhysical, listPhysicalTools, probePhysical } from './physical.js';
 import { restorePhysical, verifyPreparePhysical } from './physical-restore.js';
@@ -29,7 +18,7 @@ import { listTools } from './tools.js';
 export { DUMP_ARTIFACT, planRestore, type LogicalBackupFacts } from './logical.js';
 export { PHYSICAL_ARTIFACT, type PhysicalBackupFacts } from './physical.js';
 
-export class MysqlEngine implements Engine {
+export class MysqlEngine implements Engine<MysqlSelection, MysqlFacts, MysqlRestoreOptions> {
   readonly kind = 'mysql' as const;
   readonly types: readonly BackupType[] = ['logical', 'physical', 'incremental'];
 
@@ -43,12 +32,12 @@ export class MysqlEngine implements Engine {
    * extra argument until the Engine interface carries the type), for a physical backup: the
    * backup tool, the datadir on this host, RELOAD/PROCESS.
    */
-  probe(source: Endpoint, selection: Selection, ctx: { signal: AbortSignal; type?: BackupType }): Promise<ProbeInfo> {
+  probe(source: Endpoint, selection: MysqlSelection, ctx: { signal: AbortSignal; type?: BackupType }): Promise<ProbeInfo> {
     if (ctx.type === 'physical' || ctx.type === 'incremental') return probePhysical(source, selection, ctx.signal);
     return probeMysql(source, selection, ctx.signal);
   }
 
-  async backup(req: BackupRequest, ctx: EngineRunContext): Promise<BackupOutcome> {
+  async backup(req: MysqlBackupRequest, ctx: EngineRunContext): Promise<MysqlBackupOutcome> {
     switch (req.type) {
       case 'logical':
         return backupLogical(req, ctx);
@@ -60,7 +49,7 @@ export class MysqlEngine implements Engine {
     }
   }
 
-  async restore(req: RestoreRequest, ctx: EngineRunContext): Promise<RestoreOutcome> {
+  async restore(req: MysqlRestoreRequest, ctx: EngineRunContext): Promise<RestoreOutcome> {
     switch (req.type) {
       case 'logical':
         return restoreLogical(req, ctx);
@@ -77,7 +66,7 @@ export class MysqlEngine implements Engine {
    * the scratch dir; a logical dump is read back and checked to be whole.
    */
   async verifyPrepare(
-    req: Omit<RestoreRequest, 'target' | 'options'>,
+    req: MysqlVerifyRequest,
     ctx: EngineRunContext,
   ): Promise<{ facts: Record<string, unknown> }> {
     switch (req.type) {

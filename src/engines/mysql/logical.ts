@@ -5,17 +5,8 @@ import { pipeline } from 'node:stream/promises';
 import { execaChild } from '../../pipeline/child.js';
 import { DbsError, describeError } from '../../errors.js';
 import { redactText } from '../../secret.js';
-import type {
-  ArtifactReader,
-  BackupOutcome,
-  BackupRequest,
-  EngineRunContext,
-  ProbeInfo,
-  RestoreOptions,
-  RestoreOutcome,
-  RestoreRequest,
-  Selection,
-} from '../types.js';
+import type { ArtifactReader, EngineRunContext, ProbeInfo, RestoreOutcome } from '../types.js';
+import type { LogicalBackupFacts, MysqlBackupOutcome, MysqlBackupRequest, MysqlRestoreOptions, MysqlRestoreRequest, MysqlSelection, MysqlVerifyRequest } from './types.js';
 import {
   connTarget,
   describeAddress,
@@ -50,7 +41,7 @@ export const DUMP_ARTIFACT = 'dump';
 
 export async function probeMysql(
   source: import('../types.js').Endpoint,
-  selection: Selection,
+  selection: MysqlSelection,
   signal: AbortSignal,
 ): Promise<ProbeInfo> {
   const t = connTarget(source);
@@ -87,27 +78,10 @@ export async function probeMysql(
 // Backup
 
 /** Facts a logical backup records in the manifest (read back by restore). */
-export interface LogicalBackupFacts {
-  flavor: 'mariadb' | 'mysql';
-  /** Databases in the dump, in dump order. */
-  databases: string[];
-  /**
-   * Every table, view and sequence in the dump, as "db.name": read from the dump's sections
-   * (guard mode stream), or from the tool's account of each table (mode edges).
-   */
-  tables: string[];
-  views: string[];
-  /** True when only some tables were dumped (then no routines/events). */
-  tableSubset: boolean;
-  routines: boolean;
-  events: boolean;
-  /** Binlog coordinates of the snapshot, when the server writes a binlog. */
-  binlog?: { file: string; position: number; gtid?: string };
-  /** Raw bytes of the SQL stream. */
-  dumpBytes: number;
-}
 
-export async function backupLogical(req: BackupRequest, ctx: EngineRunContext): Promise<BackupOutcome> {
+export type { LogicalBackupFacts };
+
+export async function backupLogical(req: MysqlBackupRequest, ctx: EngineRunContext): Promise<MysqlBackupOutcome> {
   const t = connTarget(req.source);
   const what = describeTarget(t);
   const secrets = [t.password];
@@ -214,7 +188,7 @@ export async function backupLogical(req: BackupRequest, ctx: EngineRunContext): 
       serverVersion: server.version,
       toolName: tool.name,
       toolVersion: tool.version,
-      facts: facts as unknown as Record<string, unknown>,
+      facts,
     };
   } finally {
     await optionFile.remove().catch(() => undefined);
@@ -244,7 +218,7 @@ function strings(v: unknown): string[] | undefined {
  * of the dump and which target tables it writes. Throws NOT_FOUND for a table/database that is
  * not in the backup.
  */
-export function planRestore(facts: Record<string, unknown>, selection: Selection, options: RestoreOptions): RestorePlan {
+export function planRestore(facts: Record<string, unknown>, selection: MysqlSelection, options: MysqlRestoreOptions): RestorePlan {
   const dbs = strings(facts['databases']) ?? (selection.all ? undefined : selection.databases.length > 0 ? selection.databases : undefined);
   const tableNames = strings(facts['tables']);
   // "db.name" strings split against the known databases (names may contain dots).
@@ -342,7 +316,7 @@ async function nonEmptyDatabases(conn: import('mysql2/promise').Connection, dbs:
   return r.map((x) => quoteIdent(String(x.s)));
 }
 
-export async function restoreLogical(req: RestoreRequest, ctx: EngineRunContext): Promise<RestoreOutcome> {
+export async function restoreLogical(req: MysqlRestoreRequest, ctx: EngineRunContext): Promise<RestoreOutcome> {
   const t = connTarget(req.target);
   const what = describeTarget(t);
   const secrets = [t.password];
@@ -455,7 +429,7 @@ function dumpArtifact(artifacts: ArtifactReader[], code: 'RESTORE_FAILED' | 'VER
  * (A dump stored without its beginning, as dbs did before session 5 when the tool wrote before
  * the hand-off, passes the sha256 check and fails here.)
  */
-export async function verifyLogical(req: Omit<RestoreRequest, 'target' | 'options'>, ctx: EngineRunContext): Promise<{ facts: Record<string, unknown> }> {
+export async function verifyLogical(req: MysqlVerifyRequest, ctx: EngineRunContext): Promise<{ facts: Record<string, unknown> }> {
   const artifact = dumpArtifact(req.artifacts, 'VERIFY_FAILED');
   const view = new DumpView();
   await pipeline(
@@ -469,7 +443,7 @@ export async function verifyLogical(req: Omit<RestoreRequest, 'target' | 'option
     }),
     { signal: ctx.signal },
   );
-  const facts = req.facts as unknown as Partial<LogicalBackupFacts>;
+  const facts = req.facts;
   const problems: string[] = [];
   const incomplete = view.incomplete();
   if (incomplete) problems.push(incomplete);

@@ -11,7 +11,8 @@ import { basename, dirname, join, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DbsError, describeError, type ErrorCode } from '../../errors.js';
-import type { ArtifactReader, ChainLink, EngineRunContext, RestoreOutcome, RestoreRequest } from '../types.js';
+import type { ArtifactReader, ChainLink, EngineRunContext, RestoreOutcome } from '../types.js';
+import type { MysqlRestoreRequest, MysqlVerifyRequest } from './types.js';
 import { toolEnv } from './conn.js';
 import type { BinlogFacts } from './dump.js';
 import {
@@ -47,7 +48,7 @@ interface Link {
   facts: Record<string, unknown>;
 }
 
-function linksOf(req: Omit<RestoreRequest, 'target' | 'options'>, code: ErrorCode): Link[] {
+function linksOf(req: MysqlVerifyRequest, code: ErrorCode): Link[] {
   const chain: ChainLink[] = req.chain && req.chain.length > 0
     ? req.chain
     : [{ backupId: 'backup', type: req.type, facts: req.facts, artifacts: req.artifacts }];
@@ -214,7 +215,7 @@ async function extract(
 }
 
 /** Restores a physical/incremental backup (its chain) into an empty datadir; optionally starts a server. */
-export async function restorePhysical(req: RestoreRequest, ctx: EngineRunContext): Promise<RestoreOutcome> {
+export async function restorePhysical(req: MysqlRestoreRequest, ctx: EngineRunContext): Promise<RestoreOutcome> {
   const log = (line: string): void => ctx.log(redactToolLine(line));
   const code: ErrorCode = 'RESTORE_FAILED';
   if (ctx.signal.aborted) throw new DbsError('INTERRUPTED', 'the restore was interrupted');
@@ -274,7 +275,7 @@ export async function restorePhysical(req: RestoreRequest, ctx: EngineRunContext
 
 /** Extracts and prepares a chain in the scratch dir: proves the backup restorable. */
 export async function verifyPreparePhysical(
-  req: Omit<RestoreRequest, 'target' | 'options'>,
+  req: MysqlVerifyRequest,
   ctx: EngineRunContext,
 ): Promise<{ facts: Record<string, unknown> }> {
   const log = (line: string): void => ctx.log(redactToolLine(line));

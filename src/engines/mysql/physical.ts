@@ -13,7 +13,8 @@ import { hostname as osHostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import { DbsError, describeError } from '../../errors.js';
 import { redactText } from '../../secret.js';
-import type { BackupOutcome, BackupRequest, Endpoint, EngineRunContext, ProbeInfo, Selection } from '../types.js';
+import type { Endpoint, EngineRunContext, ProbeInfo } from '../types.js';
+import type { MysqlBackupOutcome, MysqlBackupRequest, MysqlSelection, PhysicalBackupFacts } from './types.js';
 import {
   connTarget,
   describeAddress,
@@ -27,7 +28,6 @@ import {
   type ConnTarget,
   type MysqlFlavor,
 } from './conn.js';
-import type { BinlogFacts } from './dump.js';
 import { spawnStreamingTool, storeToolOutput } from '../tool-stream.js';
 import {
   buildBackupArgs,
@@ -57,39 +57,7 @@ export { PHYSICAL_ARTIFACT } from './physical-files.js';
 export { listPhysicalTools } from './physical-run.js';
 export { restorePhysical, verifyPreparePhysical } from './physical-restore.js';
 
-/** Facts a physical/incremental backup records in its manifest (read back by restore and by incrementals). */
-export interface PhysicalBackupFacts {
-  flavor: MysqlFlavor;
-  /** 'full' for type physical, 'incremental' for type incremental. */
-  backupKind: 'full' | 'incremental';
-  /** mariabackup | xtrabackup: decides the tools of a restore. */
-  tool: PhysicalToolKind;
-  toolVersion: string;
-  serverVersion: string;
-  /**
-   * LSN range from xtrabackup_checkpoints, as decimal strings (64-bit): `from` is 0 for a full
-   * backup and the parent's `to` for an incremental; `to` is the checkpoint the backup starts
-   * from (the next incremental's base), `last` the end of the copied redo log (the point in
-   * time the prepared backup reflects).
-   */
-  lsn: { from: string; to: string; last: string };
-  /** Binlog coordinates of the backup's point in time, when the server writes a binlog. */
-  binlog?: BinlogFacts;
-  /** Which server this is of (incrementals must continue on the same one). */
-  server: ServerIdentity;
-  /** [mysqld] settings of the backup's backup-my.cnf (page size, data file path...). */
-  innodb: Record<string, string>;
-  /** The backup tool's own id of this backup (xtrabackup_info uuid). */
-  backupUuid?: string;
-  /** The user the backup connected as (a started restore lets this user in). */
-  user: string;
-  /** Raw bytes of the xbstream, and the number of files in it. */
-  streamBytes: number;
-  /** Files in the stream; absent when only its start and end were inspected. */
-  files?: number;
-  /** The parent backup (incrementals). */
-  parentId?: string;
-}
+export type { PhysicalBackupFacts };
 
 // ---------------------------------------------------------------------------------------------
 // The source server
@@ -231,7 +199,7 @@ function checkToolFitsServer(tool: PhysicalTool, server: PhysicalServer, log: (l
 }
 
 /** Physical backups always copy the whole server. */
-function checkSelection(sel: Selection): void {
+function checkSelection(sel: MysqlSelection): void {
   if (sel.databases.length > 0 || sel.tables.length > 0) {
     throw new DbsError('INVALID_ARGUMENT', 'physical and incremental backups copy the whole server; they cannot be limited to databases or tables', {
       hint: 'leave out --databases/--tables, or use --type logical for a selection',
@@ -243,7 +211,7 @@ function checkSelection(sel: Selection): void {
 // Probe
 
 /** Probe for a physical plan: reachable, version, the tool, the datadir, the privileges. */
-export async function probePhysical(source: Endpoint, selection: Selection, signal: AbortSignal): Promise<ProbeInfo> {
+export async function probePhysical(source: Endpoint, selection: MysqlSelection, signal: AbortSignal): Promise<ProbeInfo> {
   const t = connTarget(source);
   const what = describeTarget(t);
   const problems: string[] = [];
@@ -292,7 +260,7 @@ export async function probePhysical(source: Endpoint, selection: Selection, sign
 // ---------------------------------------------------------------------------------------------
 // Backup
 
-export async function backupPhysical(req: BackupRequest, ctx: EngineRunContext): Promise<BackupOutcome> {
+export async function backupPhysical(req: MysqlBackupRequest, ctx: EngineRunContext): Promise<MysqlBackupOutcome> {
   const t = connTarget(req.source);
   const what = describeTarget(t);
   const secrets = [t.password];
@@ -394,7 +362,7 @@ export async function backupPhysical(req: BackupRequest, ctx: EngineRunContext):
       serverVersion: server.version,
       toolName: tool.kind,
       toolVersion: tool.version,
-      facts: facts as unknown as Record<string, unknown>,
+      facts,
     };
   } finally {
     await optionFile.remove().catch(() => undefined);
@@ -403,7 +371,7 @@ export async function backupPhysical(req: BackupRequest, ctx: EngineRunContext):
 }
 
 /** Checks that an incremental continues its parent on this server; returns the LSN to start from. */
-function checkParent(parent: NonNullable<BackupRequest['parent']>, server: PhysicalServer, kind: PhysicalToolKind, what: string): string {
+function checkParent(parent: NonNullable<MysqlBackupRequest['parent']>, server: PhysicalServer, kind: PhysicalToolKind, what: string): string {
   const f = parent.facts;
   const lsn = (f['lsn'] ?? {}) as Record<string, unknown>;
   const to = lsnOf(lsn['to']);

@@ -2,7 +2,8 @@
 // and which privileges the connected user holds (parsed from SHOW GRANTS, which on MariaDB
 // also lists the grants of the active role).
 import type mysql from 'mysql2/promise';
-import type { Selection } from '../types.js';
+import type {  } from '../types.js';
+import type { MysqlSelection } from './types.js';
 import { quoteIdent, rows, type MysqlFlavor } from './conn.js';
 
 /** Schemas that are never part of "every database". */
@@ -89,7 +90,7 @@ export function splitTableName(name: string, exists: (db: string, t: string) => 
  *  - databases set: those;
  *  - otherwise (all, or nothing given): every database except the system schemas.
  */
-export async function resolveSelection(conn: mysql.Connection, sel: Selection): Promise<ResolvedSelection> {
+export async function resolveSelection(conn: mysql.Connection, sel: MysqlSelection): Promise<ResolvedSelection> {
   const existingDbs = await listDatabases(conn);
   const dbSet = new Set(existingDbs);
   const missing: string[] = [];

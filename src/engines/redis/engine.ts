@@ -22,21 +22,8 @@ import type { Redis } from 'ioredis';
 import { DbsError, describeError } from '../../errors.js';
 import { redactText } from '../../secret.js';
 import { findOnPath } from '../../which.js';
-import type {
-  ArtifactReader,
-  BackupOutcome,
-  BackupRequest,
-  BackupType,
-  Endpoint,
-  Engine,
-  EngineRunContext,
-  ProbeInfo,
-  RestoreOutcome,
-  RestoreRequest,
-  Selection,
-  SourceKind,
-  ToolInfo,
-} from '../types.js';
+import type { ArtifactReader, BackupType, Endpoint, Engine, EngineRunContext, ProbeInfo, RestoreOutcome, SourceKind, ToolInfo } from '../types.js';
+import type { RedisBackupOutcome, RedisBackupRequest, RedisFacts, RedisRestoreOptions, RedisRestoreRequest, RedisSelection } from './types.js';
 import {
   classifyRedisError,
   connectRedis,
@@ -73,7 +60,7 @@ export const RESTORE_IN_FLIGHT = 2;
 const CONSISTENCY = 'scan (not point-in-time)';
 
 // ---------------------------------------------------------------------------------------------
-// Selection
+// RedisSelection
 
 /** Sorted numerically, duplicates dropped. */
 function sortDbs(dbs: Iterable<string>): string[] {
@@ -84,7 +71,7 @@ function sortDbs(dbs: Iterable<string>): string[] {
  * The databases a backup covers: the selection's, else the one the URL names
  * (redis://h:p/3), else every database that holds keys (INFO keyspace).
  */
-export function selectedDatabases(source: Endpoint, selection: Selection, keyspace: Record<string, number>): string[] {
+export function selectedDatabases(source: Endpoint, selection: RedisSelection, keyspace: Record<string, number>): string[] {
   if (selection.databases.length > 0) return sortDbs(selection.databases.map((d) => d.trim()));
   if (source.path !== undefined && source.path !== '') return [source.path];
   return sortDbs(Object.keys(keyspace));
@@ -231,14 +218,14 @@ function planTargetDbs(target: Endpoint, backupDbs: string[] | undefined): Targe
 }
 
 /** The databases of a backup from its facts (undefined when they are not recorded). */
-function backupDatabases(req: RestoreRequest): string[] | undefined {
+function backupDatabases(req: RedisRestoreRequest): string[] | undefined {
   const f = req.facts;
   if (Array.isArray(f['databases'])) return sortDbs((f['databases'] as unknown[]).map(String));
   if (f['keys'] && typeof f['keys'] === 'object') return sortDbs(Object.keys(f['keys'] as object));
   return undefined;
 }
 
-function pickArtifact(req: RestoreRequest, ext: string): ArtifactReader {
+function pickArtifact(req: RedisRestoreRequest, ext: string): ArtifactReader {
   const a = req.artifacts.find((x) => x.name.startsWith(`dump${ext}`)) ?? req.artifacts.find((x) => x.name.startsWith('dump')) ?? req.artifacts[0];
   if (!a) throw new DbsError('RESTORE_FAILED', 'the backup has no dump artifact', { hint: 'check the backup with: dbs backup verify ID' });
   return a;
@@ -501,7 +488,7 @@ async function undoRestore(target: Endpoint, art: ArtifactReader, plan: TargetPl
 // ---------------------------------------------------------------------------------------------
 // The engine
 
-export class RedisEngine implements Engine {
+export class RedisEngine implements Engine<RedisSelection, RedisFacts, RedisRestoreOptions> {
   readonly kind: SourceKind = 'redis';
   readonly types: readonly BackupType[] = ['logical', 'snapshot'];
 
@@ -509,7 +496,7 @@ export class RedisEngine implements Engine {
     return Promise.all([describeRedisTool(REDIS_CLI), describeRedisTool(REDIS_CHECK_RDB)]);
   }
 
-  async probe(source: Endpoint, selection: Selection, ctx: { signal: AbortSignal }): Promise<ProbeInfo> {
+  async probe(source: Endpoint, selection: RedisSelection, ctx: { signal: AbortSignal }): Promise<ProbeInfo> {
     const conn = await connectRedis(source, { role: 'source', signal: ctx.signal, name: 'dbs-probe' });
     try {
       const c = conn.client;
@@ -547,13 +534,13 @@ export class RedisEngine implements Engine {
     }
   }
 
-  async backup(req: BackupRequest, ctx: EngineRunContext): Promise<BackupOutcome> {
+  async backup(req: RedisBackupRequest, ctx: EngineRunContext): Promise<RedisBackupOutcome> {
     if (req.type === 'logical') return this.#backupLogical(req, ctx);
     if (req.type === 'snapshot') return this.#backupSnapshot(req, ctx);
     throw new DbsError('INVALID_ARGUMENT', `redis sources have no ${req.type} backups`, { hint: 'use --type logical or --type snapshot' });
   }
 
-  async #backupLogical(req: BackupRequest, ctx: EngineRunContext): Promise<BackupOutcome> {
+  async #backupLogical(req: RedisBackupRequest, ctx: EngineRunContext): Promise<RedisBackupOutcome> {
     const source = req.source;
     const conn = await connectRedis(source, { role: 'source', signal: ctx.signal, name: 'dbs-backup' });
     let streamError: unknown;
@@ -629,7 +616,7 @@ export class RedisEngine implements Engine {
     }
   }
 
-  async #backupSnapshot(req: BackupRequest, ctx: EngineRunContext): Promise<BackupOutcome> {
+  async #backupSnapshot(req: RedisBackupRequest, ctx: EngineRunContext): Promise<RedisBackupOutcome> {
     const source = req.source;
     if (req.selection.databases.length > 0 || req.selection.match !== undefined || (source.path !== undefined && source.path !== '')) {
       ctx.log('a snapshot (RDB) holds every database of the server: the database selection and match pattern do not apply');
@@ -669,17 +656,12 @@ export class RedisEngine implements Engine {
     }
   }
 
-  async restore(req: RestoreRequest, ctx: EngineRunContext): Promise<RestoreOutcome> {
+  async restore(req: RedisRestoreRequest, ctx: EngineRunContext): Promise<RestoreOutcome> {
     if (req.type === 'snapshot') return this.#restoreSnapshot(req, ctx);
     if (req.type !== 'logical') throw new DbsError('INVALID_ARGUMENT', `redis backups have no ${req.type} type`, { hint: 'logical or snapshot' });
     if (req.options.toPath !== undefined) {
       throw new DbsError('INVALID_ARGUMENT', 'a logical Redis backup is restored into a running server, not into a directory', {
         hint: 'restore it with --to redis://host:port (the artifact itself loads with: zstd -dc dump.resp.zst | redis-cli --pipe)',
-      });
-    }
-    if (req.options.tables?.length || req.options.renameDatabase) {
-      throw new DbsError('INVALID_ARGUMENT', 'tables and database renames do not apply to Redis', {
-        hint: 'restore a single-database backup into another database with --to redis://host:port/N',
       });
     }
     const target = req.target;
@@ -758,7 +740,7 @@ export class RedisEngine implements Engine {
     }
   }
 
-  async #restoreSnapshot(req: RestoreRequest, ctx: EngineRunContext): Promise<RestoreOutcome> {
+  async #restoreSnapshot(req: RedisRestoreRequest, ctx: EngineRunContext): Promise<RestoreOutcome> {
     const dir = req.options.toPath;
     if (dir === undefined || dir === '') {
       throw new DbsError('INVALID_ARGUMENT', `a snapshot (RDB) backup cannot be loaded into the running Redis server ${req.target.url}`, {

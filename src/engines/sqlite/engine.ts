@@ -9,7 +9,8 @@ import { dirname, join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import Database from 'better-sqlite3';
 import { DbsError } from '../../errors.js';
-import type { BackupOutcome, BackupRequest, Endpoint, Engine, EngineRunContext, ProbeInfo, RestoreOutcome, RestoreRequest, ToolInfo } from '../types.js';
+import type { Endpoint, Engine, EngineRunContext, ProbeInfo, RestoreOutcome, ToolInfo } from '../types.js';
+import type { SqliteBackupOutcome, SqliteBackupRequest, SqliteFacts, SqliteRestoreOptions, SqliteRestoreRequest, SqliteSelection } from './types.js';
 
 function openReadonly(path: string): Database.Database {
   if (!existsSync(path)) {
@@ -40,7 +41,7 @@ function pathOf(ep: Endpoint): string {
   return ep.path;
 }
 
-export class SqliteEngine implements Engine {
+export class SqliteEngine implements Engine<SqliteSelection, SqliteFacts, SqliteRestoreOptions> {
   readonly kind = 'sqlite' as const;
   readonly types = ['snapshot'] as const;
 
@@ -62,7 +63,7 @@ export class SqliteEngine implements Engine {
     }
   }
 
-  async backup(req: BackupRequest, ctx: EngineRunContext): Promise<BackupOutcome> {
+  async backup(req: SqliteBackupRequest, ctx: EngineRunContext): Promise<SqliteBackupOutcome> {
     const path = pathOf(req.source);
     const copy = join(ctx.tmpDir, 'snapshot.db');
     const db = openReadonly(path);
@@ -105,8 +106,8 @@ export class SqliteEngine implements Engine {
     return { serverVersion: version, toolName: 'sqlite3_backup', toolVersion: version, facts };
   }
 
-  async restore(req: RestoreRequest, ctx: EngineRunContext): Promise<RestoreOutcome> {
-    const target = req.options.toPath ?? pathOf(req.target);
+  async restore(req: SqliteRestoreRequest, ctx: EngineRunContext): Promise<RestoreOutcome> {
+    const target = pathOf(req.target);
     if (existsSync(target) && !req.options.replace) {
       throw new DbsError('ALREADY_EXISTS', `the restore target ${target} exists`, { hint: 'choose a new file, or pass --yes to replace it' });
     }
