@@ -12,7 +12,7 @@ import { uniqueViolation, validateName } from './names.js';
 import { presentFlags, checkPlanOptions, typeSpecOf } from './applicable.js';
 import { findPoolOrThrow, openPool, probePool } from './pools.js';
 import { describeRetention, hasRules, type Retention } from './retention.js';
-import { describeSchedule, nextRuns, parseSchedule, type Schedule, type ScheduleFlags } from './schedule.js';
+import { describeSchedule, nextRuns, parseSchedule, planSchedule, type Schedule, type ScheduleFlags } from './schedule.js';
 
 export interface PlanInput extends ScheduleFlags {
   name?: string;
@@ -127,7 +127,7 @@ export function findPlanOrThrow(catalog: Catalog, ref: string): PlanRecord {
 }
 
 export function planView(catalog: Catalog, p: PlanRecord, now: Date): PlanView {
-  const schedule = p.schedule as unknown as Schedule;
+  const schedule = planSchedule(p);
   const next = p.status === 'active' ? nextRuns(schedule, now, 1)[0] : undefined;
   const pool = catalog.getPool(p.poolId);
   const available = Boolean(pool) && pool!.status !== 'offline';
@@ -261,7 +261,7 @@ export async function runPlanCreate(i: PlanInput, ctx: Context): Promise<{ plan:
       backupType: type,
       selection,
       poolId: pool.id,
-      schedule: schedule as unknown as PlanRecord['schedule'],
+      schedule,
       retention: retention as Record<string, unknown>,
       compression,
       options: {
@@ -289,7 +289,8 @@ export function runPlanList(o: { pool?: string }, ctx: Context): PlanView[] {
 
 export interface PlanShow extends PlanView {
   nextRuns: string[];
-  backups: BackupRecord[];
+  /** The plan's backups, without their manifests (see backup show). */
+  backups: Omit<BackupRecord, 'manifest'>[];
   tasks: TaskRecord[];
 }
 
@@ -299,8 +300,8 @@ export function runPlanShow(o: { plan: string }, ctx: Context): PlanShow {
   const view = planView(catalog, p, ctx.clock());
   return {
     ...view,
-    nextRuns: p.status === 'active' ? nextRuns(p.schedule as unknown as Schedule, ctx.clock(), 3).map((d) => d.toISOString()) : [],
-    backups: catalog.listBackups({ planId: p.id }).map((b) => ({ ...b, manifest: undefined as unknown as Record<string, unknown> })),
+    nextRuns: p.status === 'active' ? nextRuns(planSchedule(p), ctx.clock(), 3).map((d) => d.toISOString()) : [],
+    backups: catalog.listBackups({ planId: p.id }).map(({ manifest: _manifest, ...b }) => b),
     tasks: catalog.listTasks({ planId: p.id, limit: 10 }),
   };
 }
@@ -338,7 +339,7 @@ export async function runPlanUpdate(i: PlanInput & { plan: string; name?: string
   if (i.source !== undefined) changes.source = sourceRecord(endpoint);
   if (selectionGiven) changes.selection = selection;
   if (i.type !== undefined) changes.backupType = type;
-  if (schedule) changes.schedule = { ...schedule, since: ctx.clock().toISOString() } as unknown as PlanRecord['schedule'];
+  if (schedule) changes.schedule = { ...schedule, since: ctx.clock().toISOString() };
   if (retention) changes.retention = retention as Record<string, unknown>;
   if (i.compress !== undefined) changes.compression = i.compress;
   if (i.remark !== undefined) changes.remark = i.remark;

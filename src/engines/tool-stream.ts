@@ -4,7 +4,6 @@
 import { createInterface } from 'node:readline';
 import { Transform, type Readable, type TransformCallback, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import type { ChildProcess } from 'node:child_process';
 import type { ResultPromise } from 'execa';
 import { DbsError, isAbort } from '../errors.js';
 import { redactText, type Secret } from '../secret.js';
@@ -165,12 +164,6 @@ export function spawnStreamingTool(
   return { sub, stdout: (sub.stdout as Readable | null) ?? null, stderr, exit };
 }
 
-/** True while the child has neither exited nor been killed by a signal. */
-export function running(sub: ResultPromise): boolean {
-  const cp = sub as unknown as ChildProcess;
-  return cp.exitCode === null && cp.signalCode === null;
-}
-
 /**
  * Stores a tool's output: the sink opens its input, then `start(stdout)` spawns the tool into
  * it and makes its guard. When storing fails the tool is stopped and the real cause reported
@@ -196,7 +189,7 @@ export async function storeToolOutput<G extends ToolGuard>(
   } catch (err) {
     if (!started) throw err;
     const { tool, guard } = started;
-    if (running(tool.sub)) tool.sub.kill('SIGKILL');
+    tool.sub.kill('SIGKILL'); // a no-op when it has exited
     guard.destroy();
     await tool.exit;
     if (guard.failure) throw guard.failure;
@@ -246,7 +239,7 @@ export function feedStdin(sub: ResultPromise, source: Readable, extra: Transform
   const onInputError = (err: unknown): void => {
     if (isPipeConsequence(err)) return;
     inputError ??= err;
-    if (running(sub)) sub.kill('SIGKILL');
+    sub.kill('SIGKILL'); // a no-op when it has exited
   };
   for (const st of stages) st.once('error', onInputError);
   const piping = pipeline([...stages, stdin]).then(

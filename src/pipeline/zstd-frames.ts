@@ -256,7 +256,7 @@ export function zstdFramesDecompress(chunkSize: number): Duplex {
   });
 }
 
-const unzstd = promisify((zlib as unknown as { zstdDecompress: (b: Buffer, cb: (e: Error | null, r: Buffer) => void) => void }).zstdDecompress);
+const unzstd = promisify(zlib.zstdDecompress);
 
 /** What the sink learns from a framed stream without decompressing all of it. */
 export interface FrameEdges {
