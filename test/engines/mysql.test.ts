@@ -19,7 +19,9 @@ import type {
 import { DbsError } from '../../src/errors.js';
 import { Secret } from '../../src/secret.js';
 import { startMariaDB, type MariaDBServer } from '../support/mariadb.js';
-import { engineCtx, mysqlConn, testbed, type MariaDBInfo } from '../support/testbed.js';
+import { engineCtx, mysqlConn, servers, testbed, type MariaDBInfo } from '../support/testbed.js';
+
+beforeAll(() => servers('mariadb'));
 
 const engine = new MysqlEngine();
 const tb = testbed();

@@ -20,7 +20,9 @@ import { Secret } from '../../src/secret.js';
 import { LocalDriver } from '../../src/storage/local.js';
 import { S3Driver } from '../../src/storage/s3.js';
 import type { PoolDriver } from '../../src/storage/types.js';
-import { tempDir, testbed } from '../support/testbed.js';
+import { servers, tempDir, testbed } from '../support/testbed.js';
+
+beforeAll(() => servers('s3'));
 
 /** An inspector that sees the whole stream (the zstd hand-off gives it a decompressed copy). */
 class Head extends Transform {
