@@ -12,11 +12,13 @@ import {
   S3ServiceException,
 } from '@aws-sdk/client-s3';
 import type mysql from 'mysql2/promise';
-import { describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { pidAlive } from './support/ports.js';
 import { startMariaDB } from './support/mariadb.js';
 import { startRedis } from './support/redis.js';
-import { mysqlConn, redisClient, s3Client, tempDir, testbed } from './support/testbed.js';
+import { mysqlConn, redisClient, s3Client, servers, tempDir, testbed } from './support/testbed.js';
+
+beforeAll(() => servers('mariadb', 'redis', 's3'));
 
 describe('test bed', () => {
   const tb = testbed();

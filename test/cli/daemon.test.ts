@@ -2,12 +2,14 @@
 import { randomBytes } from 'node:crypto';
 import { ListMultipartUploadsCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { execa, type ResultPromise } from 'execa';
-import { describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { Catalog } from '../../src/store/catalog.js';
 import { dbs } from '../support/cli.js';
 import { startMariaDB } from '../support/mariadb.js';
 import { bigSqlite, smallSqlite } from '../support/fixtures.js';
-import { s3Client, tempDir, testbed } from '../support/testbed.js';
+import { s3Client, servers, tempDir, testbed } from '../support/testbed.js';
+
+beforeAll(() => servers('s3'));
 
 const BIN = new URL('../../bin/dbs.js', import.meta.url).pathname;
 

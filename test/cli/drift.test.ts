@@ -11,7 +11,9 @@ import Database from 'better-sqlite3';
 import { execa } from 'execa';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { dbs, type CliResult } from '../support/cli.js';
-import { s3Client, tempDir, testbed } from '../support/testbed.js';
+import { s3Client, servers, tempDir, testbed } from '../support/testbed.js';
+
+beforeAll(() => servers('s3'));
 
 const tag = randomBytes(3).toString('hex');
 let home: string;

@@ -17,7 +17,9 @@ import { Catalog } from '../../src/store/catalog.js';
 import { dbs } from '../support/cli.js';
 import { bigSqlite } from '../support/fixtures.js';
 import { pidAlive } from '../support/ports.js';
-import { mysqlConn, queryRows, tempDir, testbed } from '../support/testbed.js';
+import { mysqlConn, queryRows, servers, tempDir, testbed } from '../support/testbed.js';
+
+beforeAll(() => servers('mariadb', 's3'));
 
 const BIN = new URL('../../bin/dbs.js', import.meta.url).pathname;
 const tag = randomBytes(3).toString('hex');

@@ -4,10 +4,10 @@ import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { execa } from 'execa';
-import { describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { dbs } from '../support/cli.js';
 import { bigSqlite } from '../support/fixtures.js';
-import { mysqlConn, tempDir, testbed } from '../support/testbed.js';
+import { mysqlConn, servers, tempDir, testbed } from '../support/testbed.js';
 
 const BIN = new URL('../../bin/dbs.js', import.meta.url).pathname;
 
@@ -77,6 +77,7 @@ describe('backup delete during a restore', () => {
 });
 
 describe('secrets at rest', () => {
+  beforeAll(() => servers('mariadb'));
   it('the pool holds no secret: plan files and manifests are redacted', async () => {
     const home = tempDir('home');
     const pool = tempDir('pool');

@@ -8,7 +8,9 @@ import { execa } from 'execa';
 import type { Connection } from 'mysql2/promise';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { dbs, dbsBin, type CliResult } from '../support/cli.js';
-import { mysqlConn, queryRows, s3Client, tempDir, testbed } from '../support/testbed.js';
+import { mysqlConn, queryRows, s3Client, servers, tempDir, testbed } from '../support/testbed.js';
+
+beforeAll(() => servers('mariadb', 's3'));
 
 const tag = randomBytes(3).toString('hex');
 const DB = `shop_${tag}`;

@@ -3,9 +3,9 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { HeadBucketCommand } from '@aws-sdk/client-s3';
-import { describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { dbs, dbsBin } from '../support/cli.js';
-import { s3Client, tempDir, testbed } from '../support/testbed.js';
+import { s3Client, servers, tempDir, testbed } from '../support/testbed.js';
 
 function home() {
   return tempDir('home');
@@ -134,6 +134,7 @@ describe('pool bind: bad input changes nothing', () => {
 });
 
 describe('pool bind (s3)', () => {
+  beforeAll(() => servers('s3'));
   it('binds the default bucket "dbs", creating it, with a prefix; the secret never shows', async () => {
     const s3 = testbed().s3;
     const h = home();

@@ -12,7 +12,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { dbs, type CliResult } from '../support/cli.js';
 import { startMariaDB, type MariaDBServer } from '../support/mariadb.js';
 import { startRedis, type RedisServer } from '../support/redis.js';
-import { mysqlConn, queryRows, s3Client, tempDir, testbed } from '../support/testbed.js';
+import { mysqlConn, queryRows, s3Client, servers, tempDir, testbed } from '../support/testbed.js';
+
+beforeAll(() => servers('mariadb', 's3'));
 
 const tag = randomBytes(3).toString('hex');
 const DB = `safe_${tag}`;

@@ -13,10 +13,11 @@ import type { MysqlSelection } from '../../src/engines/mysql/types.js';
 import { DbsError } from '../../src/errors.js';
 import { Secret } from '../../src/secret.js';
 import { startMariaDB, type MariaDBServer } from '../support/mariadb.js';
-import { engineCtx, mysqlConn, testbed, type MariaDBInfo } from '../support/testbed.js';
+import { engineCtx, mysqlConn, servers, type MariaDBInfo } from '../support/testbed.js';
 
 const engine = new MysqlEngine();
-const tb = testbed();
+// The describe blocks read the server at collection time: ask for it before them.
+const tb = await servers('mariadb');
 const RUN = randomBytes(3).toString('hex');
 const SRC = `mt_src_${RUN}`;
 const BIG_ROWS = 150_000;

@@ -10,7 +10,9 @@ import { LocalDriver } from '../../src/storage/local.js';
 import { S3Driver } from '../../src/storage/s3.js';
 import type { PoolDriver } from '../../src/storage/types.js';
 import { generated, sha256Of } from '../support/streams.js';
-import { s3Client, tempDir, testbed } from '../support/testbed.js';
+import { s3Client, servers, tempDir, testbed } from '../support/testbed.js';
+
+beforeAll(() => servers('s3'));
 
 interface Harness {
   driver: PoolDriver;

@@ -17,10 +17,11 @@ import { LocalDriver } from '../../src/storage/local.js';
 import { S3Driver } from '../../src/storage/s3.js';
 import type { PoolDriver } from '../../src/storage/types.js';
 import { generated } from '../support/streams.js';
-import { tempDir, testbed } from '../support/testbed.js';
+import { servers, tempDir, testbed } from '../support/testbed.js';
 
 let s3: S3Driver;
 beforeAll(async () => {
+  await servers('s3');
   const t = testbed().s3;
   s3 = new S3Driver({ endpoint: t.endpoint, region: t.region, bucket: `datapath-${randomBytes(4).toString('hex')}`, prefix: '', pathStyle: true, accessKey: t.accessKey, secretKey: new Secret(t.secretKey) });
   await s3.ensureBucket(true);

@@ -18,7 +18,9 @@ import { WrappedDriver, wrapDriver } from '../../src/storage/wrap.js';
 import { dbs } from '../support/cli.js';
 import { smallSqlite } from '../support/fixtures.js';
 import { generated } from '../support/streams.js';
-import { mysqlConn, s3Client, tempDir, testbed } from '../support/testbed.js';
+import { mysqlConn, s3Client, servers, tempDir, testbed } from '../support/testbed.js';
+
+beforeAll(() => servers('mariadb', 's3'));
 
 const MiB = 1 << 20;
 

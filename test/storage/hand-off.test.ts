@@ -22,7 +22,9 @@ import { Secret } from '../../src/secret.js';
 import { LocalDriver } from '../../src/storage/local.js';
 import { S3Driver } from '../../src/storage/s3.js';
 import type { PoolDriver } from '../../src/storage/types.js';
-import { tempDir, testbed } from '../support/testbed.js';
+import { servers, tempDir, testbed } from '../support/testbed.js';
+
+beforeAll(() => servers('s3'));
 
 /** A guard that records the start of what it was shown (all bytes, or the edges). */
 class Head extends Transform {

@@ -1,9 +1,11 @@
 // A disposable Redis server for tests: redis-server on a free loopback port, data dir in a
-// temp dir, no persistence (save '' / appendonly no), so restart() comes back empty.
+// temp dir, no persistence (save '' / appendonly no), so restart() comes back empty (or with
+// the RDB it was started from, `rdbFile`).
 // The system Redis on 6379 is never touched.
 // Measured on the 2-core dev VM (Redis 7.0): start ~30 ms alone, 50-85 ms in parallel with
 // MariaDB and Ceph; stop() ~100 ms (Redis acts on SIGTERM in its 10 Hz cron).
 
+import { copyFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import {
@@ -32,6 +34,8 @@ export interface RedisServer {
 export interface StartRedisOptions {
   /** Passed as --requirepass (test server only; dbs itself never puts secrets in argv). */
   password?: string;
+  /** Load this RDB file at start (it is copied into the server's dir as dump.rdb). */
+  rdbFile?: string;
 }
 
 const START_TIMEOUT_MS = 30_000;
@@ -53,6 +57,7 @@ async function startRedisOnce(opts: StartRedisOptions = {}): Promise<RedisServer
     proc = undefined;
   };
   try {
+    if (opts.rdbFile !== undefined) await copyFile(opts.rdbFile, join(dir, 'dump.rdb'));
     const port = await freePort();
     const args = [
       '--port', String(port),

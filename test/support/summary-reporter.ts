@@ -1,5 +1,7 @@
 // Prints one plain closing line, "N passed, N failed, N skipped", after vitest's own summary,
-// so CI logs carry a runner-neutral count.
+// so CI logs carry a runner-neutral count. A file or suite that failed outside its tests (a
+// beforeAll that threw, e.g. a server that could not start) counts as one failure: its tests
+// show as skipped, but the file failed.
 import type { Reporter, TestModule } from 'vitest/node';
 
 export default class SummaryReporter implements Reporter {
@@ -14,7 +16,8 @@ export default class SummaryReporter implements Reporter {
         else if (s === 'failed') failed++;
         else skipped++;
       }
-      if (m.state() === 'failed' && [...m.children.allTests()].length === 0) failed++;
+      if (m.state() === 'failed' && (m.errors().length > 0 || [...m.children.allTests()].length === 0)) failed++;
+      for (const suite of m.children.allSuites()) if (suite.errors().length > 0) failed++;
     }
     failed += errors.length;
     process.stdout.write(`\n${passed} passed, ${failed} failed, ${skipped} skipped\n`);

@@ -1,8 +1,11 @@
 // What test files import: the shared servers' connection info plus small client helpers.
 //
-//   import { testbed, mysqlConn, redisClient, s3Client, tempDir } from './support/testbed.js';
-//   const tb = testbed();
-//   const conn = await mysqlConn(tb.mariadb, 'mydb');
+//   import { servers, testbed, mysqlConn, redisClient, s3Client, tempDir } from './support/testbed.js';
+//   beforeAll(() => servers('mariadb', 's3'));   // starts them (once per run) or reuses them
+//   const conn = await mysqlConn(testbed().mariadb, 'mydb');
+//
+// A file that asks for no server starts none (`npx vitest run test/cli/sqlite.test.ts`
+// starts no MariaDB). A server that cannot start rejects servers(), so the hook and the file fail.
 
 import { mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
@@ -11,16 +14,68 @@ import { Redis } from 'ioredis';
 import mysql from 'mysql2/promise';
 import { afterAll, inject } from 'vitest';
 import { makeGuardedDirSync, type Guard } from './ports.js';
-import type { MariaDBInfo, RedisInfo, S3Info, TestbedInfo } from './types.js';
+import type { StartReply } from './shared-servers.js';
+import type { MariaDBInfo, RedisInfo, S3Info, ServerName, TestbedInfo } from './types.js';
 import type { EngineRunContext } from '../../src/engines/types.js';
 
-export type { MariaDBInfo, RedisInfo, S3Info, TestbedInfo } from './types.js';
+export type { MariaDBInfo, RedisInfo, S3Info, ServerName, TestbedInfo } from './types.js';
 
-/** Connection info of the servers started by global-setup.ts. */
+// The servers this test file asked for (each test file imports this module afresh).
+const asked: Partial<TestbedInfo> = {};
+
+async function askFor<N extends ServerName>(name: N): Promise<TestbedInfo[N]> {
+  const have = asked[name];
+  if (have) return have;
+  const base = inject('testbedUrl');
+  if (!base) throw new Error('test bed not provided: is test/support/global-setup.ts in vitest globalSetup?');
+  let reply: StartReply<N>;
+  try {
+    // No client timeout: the coordinator answers when the server is up or has failed
+    // (each start has its own timeout); the hook timeout bounds the wait.
+    const res = await fetch(`${base}/start/${name}`);
+    reply = (await res.json()) as StartReply<N>;
+  } catch (err) {
+    throw new Error(`test bed: asking for ${name} failed: ${(err as Error).message}`);
+  }
+  if (!reply.ok) throw new Error(reply.error);
+  asked[name] = reply.info;
+  return reply.info;
+}
+
+/**
+ * Start (or reuse) the run's shared servers this test file needs, in parallel; call it in
+ * a `beforeAll`. Resolves to their connection info; afterwards testbed() has them too.
+ */
+export async function servers<N extends ServerName>(...names: N[]): Promise<Pick<TestbedInfo, N>> {
+  const infos = await Promise.all(names.map((n) => askFor(n)));
+  const out = {} as Pick<TestbedInfo, N>;
+  names.forEach((n, i) => {
+    out[n] = infos[i] as TestbedInfo[N];
+  });
+  return out;
+}
+
+/**
+ * Connection info of the shared servers this file asked for with servers(). Reading a
+ * server the file did not ask for throws (say which one to add).
+ */
 export function testbed(): TestbedInfo {
-  const info = inject('testbed');
-  if (!info) throw new Error('test bed not provided: is test/support/global-setup.ts in vitest globalSetup?');
-  return info;
+  const get = <N extends ServerName>(n: N): TestbedInfo[N] => {
+    const info = asked[n];
+    if (!info) throw new Error(`test bed: this test file did not ask for ${n}: add \`beforeAll(() => servers('${n}'))\``);
+    return info;
+  };
+  return {
+    get mariadb() {
+      return get('mariadb');
+    },
+    get redis() {
+      return get('redis');
+    },
+    get s3() {
+      return get('s3');
+    },
+  };
 }
 
 /** A mysql2/promise connection over TCP; call `await conn.end()` when done. */

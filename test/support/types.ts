@@ -1,5 +1,5 @@
-// Connection info for the shared test-bed servers started once by global-setup.ts and
-// handed to test files with vitest's provide/inject. Plain, serializable data only.
+// Connection info for the run's shared test-bed servers (shared-servers.ts), started on
+// demand when a test file asks for them (testbed.ts `servers()`). Plain, serializable data.
 
 export interface MariaDBInfo {
   host: string;
@@ -32,12 +32,14 @@ export interface TestbedInfo {
   mariadb: MariaDBInfo;
   redis: RedisInfo;
   s3: S3Info;
-  /** Start-up time of each server in ms, as measured by global-setup. */
-  startupMs: { mariadb: number; redis: number; s3: number };
 }
+
+/** A shared server a test file can ask for. */
+export type ServerName = keyof TestbedInfo;
 
 declare module 'vitest' {
   export interface ProvidedContext {
-    testbed: TestbedInfo;
+    /** Base URL of the run's server coordinator (global-setup.ts), with its token. */
+    testbedUrl: string;
   }
 }
