@@ -115,11 +115,12 @@ it('mysql logical backup and restore', async () => {
     if (BEFORE) beforeLocal.samples.push(await timed(`${node} ${BEFORE} plan run z1-local`, beforeEnv));
     rows[3].samples.push(await timed(`${node} ${bin} plan run z3-local`, { ...dbsEnv, DBS_COMPRESSION_LEVEL: '3' }));
     if (!s3) continue;
-    // awsCLI against the test RGW has timed out once in 20 uploads (a 60 s read timeout): retry.
+    // awsCLI and dbs against the test RGW have each timed out now and then (the RGW stalls a
+    // request on this 2-core machine): retry once; the retry is printed.
     rows[4].samples.push(await timed(`${dump} | gzip | aws --endpoint-url ${s3.endpoint} s3 cp - s3://dbs/shell/dump-${i}.sql.gz`, awsEnv, { retries: 1 }));
-    rows[5].samples.push(await timed(`${node} ${bin} plan run z1-s3`, { ...dbsEnv, DBS_COMPRESSION_LEVEL: '1' }));
-    if (BEFORE) beforeS3.samples.push(await timed(`${node} ${BEFORE} plan run z1-s3`, beforeEnv));
-    rows[6].samples.push(await timed(`${node} ${bin} plan run gz-s3`, dbsEnv));
+    rows[5].samples.push(await timed(`${node} ${bin} plan run z1-s3`, { ...dbsEnv, DBS_COMPRESSION_LEVEL: '1' }, { retries: 1 }));
+    if (BEFORE) beforeS3.samples.push(await timed(`${node} ${BEFORE} plan run z1-s3`, beforeEnv, { retries: 1 }));
+    rows[6].samples.push(await timed(`${node} ${bin} plan run gz-s3`, dbsEnv, { retries: 1 }));
   }
   let text = '';
   if (!RESTORE_ONLY) {
