@@ -21,6 +21,8 @@ const LOCAL_ONLY = process.env.BENCH_LOCAL_ONLY === '1';
  */
 const RESTORE_ONLY = process.env.BENCH_RESTORE_ONLY === '1';
 const WITH_S3 = !LOCAL_ONLY && !RESTORE_ONLY;
+/** BENCH_NO_RESTORE=1: the backup rows only (results in mysql-logical-<GB>gb-backups.md). */
+const NO_RESTORE = process.env.BENCH_NO_RESTORE === '1';
 const TABLES = 8;
 const ROWS_PER_GB = 4_400_000; // ~230 bytes of dump per sysbench-shaped row
 let db: MariaDBServer;
@@ -36,6 +38,8 @@ const node = process.execPath;
  */
 const BEFORE = process.env.BENCH_BEFORE;
 const homeBefore = join(work, 'home-before');
+/** BENCH_BEFORE_S3=0: the other build only into the local pool (the session-6 build stalls on S3 uploads here). */
+const BEFORE_S3 = process.env.BENCH_BEFORE_S3 !== '0';
 
 async function sh(cmd: string, env: NodeJS.ProcessEnv = {}) {
   return execa('bash', ['-o', 'pipefail', '-c', cmd], { env: { ...process.env, ...env }, all: true });
@@ -101,7 +105,7 @@ it('mysql logical backup and restore', async () => {
   if (!WITH_S3) rows.splice(4, 3);
   const beforeLocal: Row = { name: 'dbs BEFORE this change, local pool, zstd level 1', samples: [] };
   const beforeS3: Row = { name: 'dbs BEFORE this change, S3 pool, zstd level 1', samples: [] };
-  if (BEFORE) rows.push(beforeLocal, ...(WITH_S3 ? [beforeS3] : []));
+  if (BEFORE) rows.push(beforeLocal, ...(WITH_S3 && BEFORE_S3 ? [beforeS3] : []));
   const beforeEnv = { ...dbsEnv, DBS_HOME: homeBefore };
   if (RESTORE_ONLY) {
     await sh(`${dump} | zstd -q -1 > ${out}`);
@@ -119,7 +123,7 @@ it('mysql logical backup and restore', async () => {
     // request on this 2-core machine): retry once; the retry is printed.
     rows[4].samples.push(await timed(`${dump} | gzip | aws --endpoint-url ${s3.endpoint} s3 cp - s3://dbs/shell/dump-${i}.sql.gz`, awsEnv, { retries: 1 }));
     rows[5].samples.push(await timed(`${node} ${bin} plan run z1-s3`, { ...dbsEnv, DBS_COMPRESSION_LEVEL: '1' }, { retries: 1 }));
-    if (BEFORE) beforeS3.samples.push(await timed(`${node} ${BEFORE} plan run z1-s3`, beforeEnv, { retries: 1 }));
+    if (BEFORE && BEFORE_S3) beforeS3.samples.push(await timed(`${node} ${BEFORE} plan run z1-s3`, beforeEnv, { retries: 1 }));
     rows[6].samples.push(await timed(`${node} ${bin} plan run gz-s3`, dbsEnv, { retries: 1 }));
   }
   let text = '';
@@ -136,6 +140,10 @@ it('mysql logical backup and restore', async () => {
     ]);
   }
 
+  if (NO_RESTORE) {
+    save(`mysql-logical-${GB}gb-backups`, `# bench: mysql logical, backups only (${new Date().toISOString()})\n\n${text}`);
+    return;
+  }
   if (LOCAL_ONLY) {
     save(`mysql-logical-${GB}gb-local`, `# bench: mysql logical, local pool only (${new Date().toISOString()})\n\n${text}`);
     return;

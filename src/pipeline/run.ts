@@ -180,7 +180,7 @@ async function runPrograms(o: RunArtifactOptions, plan: ExecutionPlan, observers
         verdict.push(inspectCopy(plan.transforms.map((t) => t.inverse()).reverse(), seer, count));
       }
     }
-    const body = chain(last.output!, ...verdict, new ObserverTap(observers), new Gate(allDone));
+    const body = chain(last.output!, ...verdict, new ObserverTap(observers, allDone));
     await o.target.put(body);
     await allDone;
     return rawBytes();
@@ -236,27 +236,26 @@ class RawCount extends Transform {
   }
 }
 
-/** Feeds the observers the stored bytes as they pass. */
+/**
+ * Feeds the observers the stored bytes as they pass. With `until`, the stream ends only once
+ * `until` resolved (every program exited 0, the input side finished) and errors when it
+ * rejects: the gate at the end of the stored body. One stage for both: every stage between
+ * the compressor and a slow pool holds up to 2 x STAGE_BUFFER.
+ */
 class ObserverTap extends Transform {
-  constructor(readonly observers: Observer[]) {
+  constructor(
+    readonly observers: Observer[],
+    readonly until?: Promise<void>,
+  ) {
     super({ highWaterMark: STAGE_BUFFER });
+    until?.catch(() => undefined);
   }
   override _transform(chunk: Buffer, _e: BufferEncoding, cb: TransformCallback): void {
     for (const x of this.observers) x.update(chunk);
     cb(null, chunk);
   }
-}
-
-/** Ends the stream only once `until` resolved; errors it when `until` rejects. */
-class Gate extends Transform {
-  constructor(readonly until: Promise<void>) {
-    super({ highWaterMark: STAGE_BUFFER });
-    until.catch(() => undefined);
-  }
-  override _transform(chunk: Buffer, _e: BufferEncoding, cb: TransformCallback): void {
-    cb(null, chunk);
-  }
   override _flush(cb: TransformCallback): void {
+    if (!this.until) return cb();
     this.until.then(() => cb(), (e: Error) => cb(e));
   }
 }
