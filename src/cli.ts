@@ -45,7 +45,7 @@ export interface GlobalOptions {
 /** Runs one command action with a fresh context; errors become exit codes in runCli. */
 export type CommandRunner = (cmd: Command, fn: (ctx: CommandContext) => Promise<void>) => Promise<void>;
 
-export function buildProgram(io: CliIO, state: { exitCode: number; out?: Output }): Command {
+export function buildProgram(io: CliIO, state: { exitCode: number; out?: Output; json?: boolean }): Command {
   const program = new Command('dbs');
   program
     .description('dbs: backups of databases and storage into local or S3 pools, with a catalog, schedules and tested restores')
@@ -63,7 +63,9 @@ export function buildProgram(io: CliIO, state: { exitCode: number; out?: Output 
     .configureOutput({
       writeOut: (s) => io.stdout.write(s),
       writeErr: (s) => io.stderr.write(printable(s)),
-      outputError: (s, write) => write(s.replace(/^error: /, 'error: ')),
+      // Under --json a usage error is the same JSON error line as every other error.
+      outputError: (s, write) =>
+        write(state.json ? `${JSON.stringify({ type: 'error', code: 'INVALID_ARGUMENT', message: s.replace(/^error: /, '').trim(), hint: 'see: dbs help COMMAND', exitCode: ExitCode.usage })}\n` : s),
     })
     .addHelpText(
       'after',
@@ -117,7 +119,8 @@ Exit codes: 0 ok, 1 failure, 2 usage/validation, 3 not found, 4 conflict/refused
 
 /** Runs dbs with the given argv (without node and script) and returns the exit code. */
 export async function runCli(argv: string[], io: CliIO): Promise<number> {
-  const state: { exitCode: number; out?: Output } = { exitCode: 0 };
+  const dashdash = argv.indexOf('--');
+  const state: { exitCode: number; out?: Output; json?: boolean } = { exitCode: 0, json: (dashdash < 0 ? argv : argv.slice(0, dashdash)).includes('--json') };
   const program = buildProgram(io, state);
   try {
     await program.parseAsync(argv, { from: 'user' });
