@@ -99,7 +99,7 @@ describe('manifests', () => {
     newer.artifacts[0].frames = 4;
     const d = decodeManifest(newer, 'x') as Manifest & { note?: string };
     expect(d.note).toBe('added later');
-    expect((d.artifacts[0] as unknown as { frames: number }).frames).toBe(4);
+    expect(d.artifacts[0]).toHaveProperty('frames', 4);
   });
 
   it.each([
