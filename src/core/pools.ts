@@ -8,7 +8,7 @@ import { DbsError, describeError, type ErrorCode } from '../errors.js';
 import { Secret } from '../secret.js';
 import { POOL_FORMAT_VERSION, POOL_MARKER_KEY, backupsPrefix, manifestKey, probeKey } from '../storage/layout.js';
 import { driverKind, driverKinds, driverSettings, findDriverKind } from '../storage/registry.js';
-import type { DriverKind, PoolDriver } from '../storage/types.js';
+import type { BindFlags, DriverKind, PoolDriver } from '../storage/types.js';
 import { wrapDriver } from '../storage/wrap.js';
 import { newId, type Catalog, type PoolRecord } from '../store/catalog.js';
 import type { JsonObject } from '../decode.js';
@@ -23,18 +23,12 @@ export interface PoolMarker {
   createdBy: string;
 }
 
-export interface BindPoolOptions {
+/** The drivers' bind flags (storage/types.ts BindFlags), with the secret key itself. */
+export interface BindPoolOptions extends Omit<BindFlags, 'secretKey'> {
   name: string;
   type: string;
   remark?: string;
-  path?: string;
-  endpoint?: string;
-  bucket?: string;
-  prefix?: string;
-  region?: string;
-  accessKey?: string;
   secretKey?: Secret;
-  pathStyle?: boolean;
 }
 
 export interface ProbeResult {

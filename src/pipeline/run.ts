@@ -18,6 +18,7 @@ import { type Inspector, type StreamEdges } from './edges.js';
 import { planExecution, type Execution, type ExecutionPlan, type GuardMode } from './plan.js';
 import { followFile, spawnChain, type Program } from './programs.js';
 import { STAGE_BUFFER, type Observer, type Stage } from './stage.js';
+import { ProgressCounter } from './stages.js';
 import { FrameEdgeKeeper, FrameSpans, type FrameEdges } from './zstd-frames.js';
 
 /** A pool object written by a program (local pools): see PoolDriver.openFile. */
@@ -68,7 +69,6 @@ export interface RunArtifactResult {
 }
 
 export async function runArtifact(o: RunArtifactOptions): Promise<RunArtifactResult> {
-  if (o.guard !== 'none' && o.source.kind === 'stream' && !o.source.inspector) throw new DbsError('INTERNAL', `guard mode ${o.guard} without an inspector`);
   const plan = planExecution({ stages: o.stages, source: o.source.kind, guard: o.guard, localFiles: o.localFiles && Boolean(o.target.openFile), deathSignal: deathSignalAvailable(), force: o.force });
   const observers = plan.observers.map((s) => s.create());
   const done = (rawBytes: number): RunArtifactResult => ({
@@ -85,7 +85,7 @@ export async function runArtifact(o: RunArtifactOptions): Promise<RunArtifactRes
 // node
 
 async function runInNode(o: RunArtifactOptions, plan: ExecutionPlan, observers: Observer[]): Promise<number> {
-  const raw = new RawCount(o.onRawBytes);
+  const raw = rawCount(o);
   let src: Readable;
   let inspector: Inspector | undefined;
   if (o.source.kind === 'tool') {
@@ -98,9 +98,7 @@ async function runInNode(o: RunArtifactOptions, plan: ExecutionPlan, observers: 
     src = o.source.stream;
     inspector = o.source.inspector;
   }
-  if (o.guard !== 'none' && !inspector) throw new DbsError('INTERNAL', `guard mode ${o.guard} without an inspector`);
-  const guard = o.guard === 'stream' ? [inspector!] : o.guard === 'edges' ? [new EdgeTap(inspector!)] : [];
-  const body = chain(src, ...guard, raw, ...plan.transforms.map((t) => t.node()), new ObserverTap(observers));
+  const body = chain(src, ...guardStages(o.guard, inspector), raw, ...plan.transforms.map((t) => t.node()), new ObserverTap(observers));
   await o.target.put(body);
   return raw.bytes;
 }
@@ -119,7 +117,7 @@ async function runPrograms(o: RunArtifactOptions, plan: ExecutionPlan, observers
     // The input side: the tool writes into the first program, or Node does.
     let inspector: Inspector | undefined;
     let inputDone: Promise<void>;
-    let inputRaw: RawCount | undefined;
+    let inputRaw: ProgressCounter | undefined;
     if (o.source.kind === 'tool') {
       const t = o.source.spawn(first.input);
       first.handedOn();
@@ -127,9 +125,8 @@ async function runPrograms(o: RunArtifactOptions, plan: ExecutionPlan, observers
       inputDone = Promise.resolve();
     } else {
       inspector = o.source.inspector;
-      inputRaw = new RawCount(o.onRawBytes);
-      const guard = o.guard === 'stream' ? [inspector!] : o.guard === 'edges' ? [new EdgeTap(inspector!)] : [];
-      inputDone = pipeline([o.source.stream, ...guard, inputRaw, first.input]);
+      inputRaw = rawCount(o);
+      inputDone = pipeline([o.source.stream, ...guardStages(o.guard, inspector), inputRaw, first.input]);
       inputDone.catch(() => programs.forEach((p) => p.kill())); // a cut input must not end as a whole one
     }
     if (o.guard !== 'none' && !inspector) throw new DbsError('INTERNAL', `guard mode ${o.guard} without an inspector`);
@@ -174,9 +171,9 @@ async function runPrograms(o: RunArtifactOptions, plan: ExecutionPlan, observers
         verdict.push(check);
       } else {
         // No frames to read the edges from: the guard (or the count) gets a decompressed copy.
-        const count = new RawCount(o.onRawBytes);
+        const count = rawCount(o);
         rawBytes = () => count.bytes;
-        const seer = outGuard === 'stream' ? inspector! : outGuard === 'edges' ? new EdgeTap(inspector!) : new PassThrough();
+        const seer = guardStages(outGuard, inspector)[0] ?? new PassThrough();
         verdict.push(inspectCopy(plan.transforms.map((t) => t.inverse()).reverse(), seer, count));
       }
     }
@@ -214,26 +211,16 @@ function chain(first: Readable, ...rest: (Transform | Duplex)[]): Readable {
   return streams.at(-1) as Readable;
 }
 
-/** Counts raw bytes; reports the running total at most every 200 ms, and at the end. */
-class RawCount extends Transform {
-  bytes = 0;
-  #last = 0;
-  constructor(readonly onBytes?: (n: number) => void) {
-    super({ highWaterMark: STAGE_BUFFER });
-  }
-  override _transform(chunk: Buffer, _e: BufferEncoding, cb: TransformCallback): void {
-    this.bytes += chunk.length;
-    const now = Date.now();
-    if (this.onBytes && now - this.#last >= 200) {
-      this.#last = now;
-      this.onBytes(this.bytes);
-    }
-    cb(null, chunk);
-  }
-  override _flush(cb: TransformCallback): void {
-    this.onBytes?.(this.bytes);
-    cb();
-  }
+/** Counts raw bytes, reporting the running total to onRawBytes. */
+function rawCount(o: RunArtifactOptions): ProgressCounter {
+  return new ProgressCounter((n) => o.onRawBytes?.(n));
+}
+
+/** The guard as a stage of a stream Node sees whole: itself (mode stream) or fed its edges. */
+function guardStages(guard: GuardMode, inspector: Inspector | undefined): Transform[] {
+  if (guard === 'none') return [];
+  if (!inspector) throw new DbsError('INTERNAL', `guard mode ${guard} without an inspector`);
+  return [guard === 'stream' ? inspector : new EdgeTap(inspector)];
 }
 
 /**

@@ -1,6 +1,6 @@
 // Compression names and the read side of the data path (restore, verify): decompress and count.
 // The write side is the stage list of plan.ts (stages/*.ts) run by run.ts.
-import { Transform, type Duplex, type TransformCallback } from 'node:stream';
+import { Transform, type TransformCallback } from 'node:stream';
 import { decompressor } from './stages/compress.js';
 import { STAGE_BUFFER } from './stage.js';
 
@@ -13,10 +13,8 @@ export function compressionSuffix(c: Compression): string {
   return c === 'zstd' ? '.zst' : c === 'gzip' ? '.gz' : '';
 }
 
-/** Undoes `c` (undefined for none); zstd frame by frame, as pzstd writes many. */
-export function decompressStage(c: Compression): Duplex | undefined {
-  return decompressor(c);
-}
+/** Undoes a compression (undefined for none); zstd frame by frame, as pzstd writes many. */
+export { decompressor as decompressStage };
 
 /** Counts bytes and calls `onBytes(total)` at most every `intervalMs`, and once at the end. */
 export class ProgressCounter extends Transform {
