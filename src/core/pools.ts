@@ -227,8 +227,10 @@ export async function runPoolBind(o: BindPoolOptions, ctx: Context): Promise<Bin
         return p;
       });
     } catch (e) {
-      // Lost a race with another `dbs pool bind` of this name or location: leave nothing behind.
-      if (!adopted) await driver.delete(POOL_MARKER_KEY, { signal: ctx.signal }).catch(() => undefined);
+      // Lost a race with another `dbs pool bind` of this name or location: leave nothing behind,
+      // unless another bind adopted the marker we wrote (its pool holds our id): then the
+      // marker is that pool's now.
+      if (!adopted && !catalog.getPool(id)) await driver.delete(POOL_MARKER_KEY, { signal: ctx.signal }).catch(() => undefined);
       const column = uniqueViolation(e);
       if (column === 'pools.name') throw new DbsError('ALREADY_EXISTS', `a pool named ${JSON.stringify(name)} already exists`, { cause: e, hint: 'choose another name, or see: dbs pool list' });
       if (column === 'pools.id') {
