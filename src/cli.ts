@@ -13,6 +13,7 @@ import type { PoolWrapper } from './storage/wrap.js';
 import { VERSION } from './version.js';
 import { registerBackup } from './commands/backup.js';
 import { registerDaemon } from './commands/daemon.js';
+import { registerGateway } from './commands/gateway.js';
 import { registerMisc } from './commands/misc.js';
 import { registerPlan } from './commands/plan.js';
 import { registerPool } from './commands/pool.js';
@@ -107,6 +108,7 @@ Exit codes: 0 ok, 1 failure, 2 usage/validation, 3 not found, 4 conflict/refused
 
   registerMisc(program, run);
   registerPool(program, run);
+  registerGateway(program, run);
   registerPlan(program, run);
   registerTask(program, run);
   registerBackup(program, run);

@@ -76,8 +76,8 @@ Examples:
           ps.length === 0
             ? 'no pools bound; bind one with: dbs pool bind NAME --type local --path DIR'
             : table(
-                ['NAME', 'ID', 'STATUS', 'TYPE', 'LOCATION', 'PLANS', 'CREATED', 'UPDATED'],
-                ps.map((p) => [p.name, p.id, p.status, p.type, p.location, p.plans, fmtTime(p.createdAt), fmtTime(p.updatedAt)]),
+                ['NAME', 'ID', 'STATUS', 'TYPE', 'LOCATION', 'PLANS', 'GATEWAY', 'CREATED', 'UPDATED'],
+                ps.map((p) => [p.name, p.id, p.status, p.type, p.location, p.plans, p.viaGateway ? 'yes' : '-', fmtTime(p.createdAt), fmtTime(p.updatedAt)]),
               ),
         );
       }),
@@ -102,6 +102,7 @@ Examples:
             ['Latency', x.latencyMs === null ? '-' : `${x.latencyMs} ms`],
             ['Checked', fmtTime(x.checkedAt)],
             ['Plans', x.planNames.map((pl) => pl.name).join(', ') || '-'],
+            ['Gateway', x.viaGateway ? 'yes: connects from the gateway address (dbs gateway show)' : '-'],
             ['Remark', x.remark],
             ['Created', fmtTime(x.createdAt)],
             ['Updated', fmtTime(x.updatedAt)],

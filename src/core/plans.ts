@@ -13,6 +13,7 @@ import { presentFlags, checkPlanOptions, typeSpecOf } from './applicable.js';
 import { findPoolOrThrow, openPool, probePool } from './pools.js';
 import { describeRetention, hasRules, type Retention } from './retention.js';
 import { describeSchedule, nextRuns, parseSchedule, planSchedule, type Schedule, type ScheduleFlags } from './schedule.js';
+import { egressOf } from './gateway.js';
 
 export interface PlanInput extends ScheduleFlags {
   name?: string;
@@ -179,7 +180,7 @@ async function validatePlan(
   if (!engine.types.includes(d.type as BackupType)) {
     throw new DbsError('INVALID_ARGUMENT', `--type ${JSON.stringify(d.type)} is not supported for ${d.kind} sources`, { hint: `use one of: ${engine.types.join(', ')}` });
   }
-  const probe = await engine.probe(d.endpoint, d.selection, { signal: ctx.signal, type: d.type as BackupType });
+  const probe = await engine.probe(d.endpoint, d.selection, { signal: ctx.signal, type: d.type as BackupType, ...egressOf(ctx) });
   if (probe.problems.length) {
     const notFound = probe.problems.every((p) => /not exist|not found|unknown|missing/i.test(p));
     throw new DbsError(notFound ? 'SOURCE_NOT_FOUND' : 'PERMISSION_DENIED', `the source ${d.endpoint.url} cannot be backed up as planned:\n  ${probe.problems.join('\n  ')}`, {

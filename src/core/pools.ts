@@ -13,6 +13,7 @@ import { wrapDriver } from '../storage/wrap.js';
 import { newId, type Catalog, type PoolRecord } from '../store/catalog.js';
 import type { JsonObject } from '../decode.js';
 import { uniqueViolation, validateName } from './names.js';
+import { poolEgress, poolUsesGateway } from './gateway.js';
 import { VERSION } from '../version.js';
 
 export interface PoolMarker {
@@ -46,6 +47,8 @@ export interface BindPoolResult {
 export interface PoolView extends PoolRecord {
   location: string;
   plans: number;
+  /** Its traffic goes through the catalog's gateway (a network pool while a gateway exists). */
+  viaGateway: boolean;
 }
 
 /** A bound pool's kind and its config, decoded (a DbsError naming the pool when it is not one). */
@@ -87,7 +90,7 @@ function viewLocation(p: PoolRecord): string {
 }
 
 export function poolView(catalog: Catalog, p: PoolRecord): PoolView {
-  return { ...p, location: viewLocation(p), plans: catalog.plansUsingPool(p.id).length };
+  return { ...p, location: viewLocation(p), plans: catalog.plansUsingPool(p.id).length, viaGateway: poolUsesGateway(p) && catalog.getGateway() !== undefined };
 }
 
 export function findPoolOrThrow(catalog: Catalog, ref: string): PoolRecord {
@@ -103,18 +106,27 @@ function poolSecret(catalog: Catalog, id: string): Secret | undefined {
   return v === undefined ? undefined : new Secret(v);
 }
 
-/** The unwrapped driver of a pool config (bind checks the bucket on it before wrapping). */
+/**
+ * The unwrapped driver of a pool config (bind checks the bucket on it before wrapping). A
+ * network pool connects from the gateway's address while a gateway exists (core/gateway.ts).
+ */
 async function openRaw(ctx: Context, kind: DriverKind, config: object, secret: Secret | undefined): Promise<PoolDriver> {
-  return kind.open(config, secret, driverSettings(ctx.settings));
+  const { localAddress } = poolEgress(ctx.catalog(), kind.type);
+  return kind.open(config, secret, { ...driverSettings(ctx.settings), ...(localAddress ? { localAddress } : {}) });
+}
+
+/** The gateway's bandwidth cap first (innermost), then the run context's wrappers (tests: faults). */
+function wrapped(ctx: Context, kind: DriverKind, raw: PoolDriver): PoolDriver {
+  return wrapDriver(wrapDriver(raw, poolEgress(ctx.catalog(), kind.type).wrappers), ctx.poolWrappers);
 }
 
 /**
- * Opens the driver of a bound pool with its stored credentials, wrapped in the run context's
- * wrappers (ctx.poolWrappers: tests inject faults there; throttle and metering later).
+ * Opens the driver of a bound pool with its stored credentials, wrapped in the gateway's cap
+ * (network pools) and the run context's wrappers (ctx.poolWrappers: tests inject faults there).
  */
 export async function openPool(ctx: Context, pool: PoolRecord): Promise<PoolDriver> {
   const { kind, config } = decoded(pool);
-  return wrapDriver(await openRaw(ctx, kind, config, poolSecret(ctx.catalog(), pool.id)), ctx.poolWrappers);
+  return wrapped(ctx, kind, await openRaw(ctx, kind, config, poolSecret(ctx.catalog(), pool.id)));
 }
 
 /**
@@ -190,7 +202,7 @@ export async function runPoolBind(o: BindPoolOptions, ctx: Context): Promise<Bin
   }
 
   const raw = await openRaw(ctx, kind, typed, o.secretKey);
-  const driver = wrapDriver(raw, ctx.poolWrappers);
+  const driver = wrapped(ctx, kind, raw);
   try {
     const made = await kind.prepare?.(raw, typed, flags, { signal: ctx.signal });
     const created = made ? [made] : [];
@@ -294,7 +306,7 @@ export async function runPoolUpdate(o: UpdatePoolOptions, ctx: Context): Promise
     config = { ...next } as JsonObject;
     if (o.secretKey) secret = o.secretKey;
     // New credentials must work before they replace the old ones.
-    const driver = wrapDriver(await openRaw(ctx, cur.kind, next, secret), ctx.poolWrappers);
+    const driver = wrapped(ctx, cur.kind, await openRaw(ctx, cur.kind, next, secret));
     try {
       await probePool(driver, ctx.signal);
     } finally {

@@ -20,6 +20,7 @@ import { chainOf, openChain } from './chains.js';
 import { parseEndpoint } from './endpoints.js';
 import { backupManifest } from './manifest.js';
 import { openPool } from './pools.js';
+import { egressOf } from './gateway.js';
 import { checkPoolManifest, ensurePoolOnline } from './pool-manifest.js';
 
 export interface RestoreInput {
@@ -183,7 +184,7 @@ export async function runBackupRestore(i: RestoreInput, ctx: Context): Promise<R
         artifacts: opened ? opened.links.at(-1)!.artifacts : artifactReaders(driver, m.artifacts, ctx.signal, i.onProgress),
         options,
       },
-      { signal: ctx.signal, tmpDir, log: (line) => ctx.report({ type: 'restore.tool-output', line: redact(line) }) },
+      { signal: ctx.signal, tmpDir, ...egressOf(ctx), log: (line) => ctx.report({ type: 'restore.tool-output', line: redact(line) }) },
     );
     catalog.updateRestore(record.id, { status: 'succeeded', endedAt: ctx.clock().toISOString(), bytes: out.bytes, options: { ...record.options, result: out.facts } });
     catalog.recordEvent({ resourceKind: 'plan', resourceId: b.planId, type: 'restore.succeeded', level: 'info', message: `restored ${b.id} into ${target.url}` });

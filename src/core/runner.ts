@@ -24,6 +24,7 @@ import { MANIFEST_FORMAT, backupManifest, newBackupId, type Manifest } from './m
 import { typeSpecOf } from './applicable.js';
 import { planEndpoint, planSelection } from './plans.js';
 import { openPool } from './pools.js';
+import { sourceEgress } from './gateway.js';
 import { sweepStaleUploads } from './recovery.js';
 
 const STDERR_TAIL_LINES = 30;
@@ -158,9 +159,11 @@ async function runLocked(plan: PlanRecord, o: RunOptions, ctx: Context, taskId: 
       signal: ctx.signal,
       onProgress: o.onProgress,
     });
+    const egress = sourceEgress(catalog);
     const engineCtx = {
       signal: ctx.signal,
       tmpDir,
+      ...(egress ? { egress } : {}),
       log: (line: string) => {
         stderrTail.push(redact(line));
         if (stderrTail.length > STDERR_TAIL_LINES) stderrTail.shift();

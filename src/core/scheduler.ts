@@ -8,6 +8,7 @@ import type { Catalog, PlanRecord } from '../store/catalog.js';
 import { findPlanOrThrow, planEndpoint, planSelection, planView, type PlanView } from './plans.js';
 import { runPlanOnce, type RunResult } from './runner.js';
 import { nextRuns, planSchedule } from './schedule.js';
+import { egressOf } from './gateway.js';
 
 export const OFFLINE_REASON = 'source offline';
 
@@ -76,7 +77,7 @@ export async function probeOfflinePlan(plan: PlanRecord, ctx: Context): Promise<
   const catalog = ctx.catalog();
   try {
     const engine = await getEngine(plan.sourceKind);
-    await engine.probe(planEndpoint(catalog, plan), planSelection(plan), { signal: ctx.signal, type: plan.backupType as BackupType });
+    await engine.probe(planEndpoint(catalog, plan), planSelection(plan), { signal: ctx.signal, type: plan.backupType as BackupType, ...egressOf(ctx) });
   } catch {
     return false;
   }

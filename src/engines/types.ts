@@ -101,8 +101,22 @@ export interface ArtifactSink {
   writeTool(name: string, options: ArtifactWriteOptions, spawn: (stdout: 'pipe' | Writable) => ToolStart): Promise<StoredArtifact>;
 }
 
+/**
+ * Where an engine's own network connections leave from: the catalog's gateway (core/gateway.ts).
+ * An engine binds every connection it makes itself to `localAddress` (mysql2: `localAddress`;
+ * a raw socket: net.connect({ localAddress })), and passes it to a tool that can bind; a tool
+ * that cannot is listed in the README ("Gateway"). An S3 client of an engine's own (a bucket
+ * source) gives its http/https agents `localAddress`, as storage/s3.ts does. Unix sockets and
+ * local files are not network connections: no egress applies to them.
+ */
+export interface Egress {
+  localAddress: string;
+}
+
 export interface EngineRunContext {
   signal: AbortSignal;
+  /** Present while a gateway exists: the address the engine's source connections leave from. */
+  egress?: Egress;
   /** A line of the tool's log (stderr); the runner keeps a tail for the task record. */
   log(line: string): void;
   /** A scratch directory that the runner removes afterwards (0700). */
@@ -174,7 +188,7 @@ export interface Engine<Sel = Json, Facts = Json, Opts = unknown> {
   /** Tools this engine runs, with versions where found (for `dbs doctor`). */
   tools(): Promise<ToolInfo[]>;
   /** Connects for real: reachable, version, privileges, the selection exists. */
-  probe(source: Endpoint, selection: Sel, ctx: { signal: AbortSignal; type?: BackupType }): Promise<ProbeInfo>;
+  probe(source: Endpoint, selection: Sel, ctx: { signal: AbortSignal; type?: BackupType; egress?: Egress }): Promise<ProbeInfo>;
   backup(req: BackupRequest<Sel, Facts>, ctx: EngineRunContext): Promise<BackupOutcome<Facts>>;
   restore(req: RestoreRequest<Sel, Facts, Opts>, ctx: EngineRunContext): Promise<RestoreOutcome>;
   /**

@@ -50,6 +50,7 @@ export const s3Kind: DriverKind<S3PoolConfig> = {
   flags: ['endpoint', 'bucket', 'prefix', 'region', 'accessKey'],
   misfitHints: { path: 'use --bucket and --prefix for s3 pools' },
   credentials: true,
+  network: true,
   fromBind(f) {
     const bucket = f.bucket ?? DEFAULT_BUCKET;
     if (!BUCKET_RE.test(bucket)) {
@@ -93,7 +94,7 @@ export const s3Kind: DriverKind<S3PoolConfig> = {
   withAccessKey: (c, accessKey) => ({ ...c, accessKey }),
   async open(c, secretKey, settings) {
     const { S3Driver } = await import('./s3.js');
-    return new S3Driver({ ...c, secretKey, partSize: settings.partSize, concurrency: settings.concurrency, timeoutMs: settings.timeoutMs });
+    return new S3Driver({ ...c, secretKey, partSize: settings.partSize, concurrency: settings.concurrency, timeoutMs: settings.timeoutMs, localAddress: settings.localAddress });
   },
   /** Without --bucket the default bucket is created when missing; a named bucket must exist. */
   async prepare(driver, c, f, options) {

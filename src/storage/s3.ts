@@ -6,6 +6,8 @@
 //
 // Why not @aws-sdk/lib-storage's Upload: it uses one fixed partSize for every part and
 // rejects a part of any other size, so it cannot grow parts with a stream of unknown length.
+import { Agent as HttpAgent } from 'node:http';
+import { Agent as HttpsAgent } from 'node:https';
 import type { Readable } from 'node:stream';
 import {
   AbortMultipartUploadCommand,
@@ -53,6 +55,11 @@ export interface S3DriverOptions {
    * retried; with MAX_ATTEMPTS a request fails after at most about MAX_ATTEMPTS x this.
    */
   timeoutMs?: number;
+  /**
+   * The local address every connection to the endpoint leaves from (the gateway's): the
+   * client's http and https agents bind to it, so uploads, downloads, listings and probes all do.
+   */
+  localAddress?: string;
 }
 
 /** Attempts per request (the first and two retries). */
@@ -65,7 +72,7 @@ export function partSizeFor(n: number, base: number): number {
   return Math.min(MAX_PART_SIZE, base * 2 ** step);
 }
 
-const NETWORK_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH', 'ETIMEDOUT', 'ECONNRESET', 'EAI_AGAIN', 'EPIPE', 'ECONNABORTED']);
+const NETWORK_CODES = new Set(['EADDRNOTAVAIL', 'EINVAL', 'ECONNREFUSED', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH', 'ETIMEDOUT', 'ECONNRESET', 'EAI_AGAIN', 'EPIPE', 'ECONNABORTED']);
 const AUTH_NAMES = new Set(['InvalidAccessKeyId', 'SignatureDoesNotMatch', 'AccessDenied', 'InvalidToken', 'ExpiredToken', 'CredentialsProviderError', 'AuthorizationHeaderMalformed']);
 
 interface AwsLikeError {
@@ -96,8 +103,11 @@ export class S3Driver implements PoolDriver {
   readonly #budget: number;
   readonly #secret?: Secret;
   readonly #timeoutMs: number;
+  /** The gateway's address connections leave from, when there is one. */
+  readonly localAddress?: string;
 
   constructor(o: S3DriverOptions) {
+    this.localAddress = o.localAddress;
     this.bucket = o.bucket;
     this.#prefix = o.prefix.replace(/^\/+|\/+$/g, '');
     this.#partSize = Math.max(MIN_PART_SIZE, o.partSize ?? 8 * 1024 * 1024);
@@ -118,7 +128,17 @@ export class S3Driver implements PoolDriver {
       // stopped gateway) fails the attempt after it, however long a healthy transfer takes.
       // requestTimeout is left unset: it bounds a whole request (a 5 GiB part may take
       // minutes) and, without throwOnRequestTimeout, only prints a warning.
-      requestHandler: { connectionTimeout: Math.min(5000, this.#timeoutMs), socketTimeout: this.#timeoutMs },
+      requestHandler: {
+        connectionTimeout: Math.min(5000, this.#timeoutMs),
+        socketTimeout: this.#timeoutMs,
+        // The SDK's own defaults, plus the gateway's address to leave from.
+        ...(o.localAddress
+          ? {
+              httpAgent: new HttpAgent({ keepAlive: true, maxSockets: 50, localAddress: o.localAddress }),
+              httpsAgent: new HttpsAgent({ keepAlive: true, maxSockets: 50, localAddress: o.localAddress }),
+            }
+          : {}),
+      },
     });
   }
 
@@ -146,9 +166,11 @@ export class S3Driver implements PoolDriver {
     const msg = redactText(err.message ?? String(e), [this.#secret]);
     const net = networkCode(e);
     if (net) {
-      return new DbsError('POOL_UNREACHABLE', `${what}: cannot reach ${this.location} (${net})`, {
+      return new DbsError('POOL_UNREACHABLE', `${what}: cannot reach ${this.location}${this.localAddress ? ` from the gateway address ${this.localAddress}` : ''} (${net})`, {
         cause: e,
-        hint: 'check the endpoint URL, the network and that the S3 server is running',
+        hint: this.localAddress
+          ? 'check the endpoint URL, that the S3 server runs, and that the gateway address (dbs gateway show) is still on this host and of the endpoint\'s address family'
+          : 'check the endpoint URL, the network and that the S3 server is running',
       });
     }
     if (AUTH_NAMES.has(name) || status === 403 || status === 401) {

@@ -121,6 +121,8 @@ export interface DriverSettings {
   concurrency?: number;
   /** S3: ms a request may go without an answer (per attempt). */
   timeoutMs?: number;
+  /** The local address network drivers connect from (the gateway's; core/gateway.ts). */
+  localAddress?: string;
 }
 
 /**
@@ -156,6 +158,11 @@ export interface DriverKind<C extends object = object> {
   readonly misfitHints?: Partial<Record<BindFlag, string>>;
   /** Takes an access key and a secret key (pool bind/update credential options). */
   readonly credentials: boolean;
+  /**
+   * Its traffic leaves the host over the network (S3): while a gateway exists, its
+   * connections leave from the gateway's address and its bytes count against the cap.
+   */
+  readonly network?: boolean;
   /** Validates bind flags into a config; DbsError (USAGE, INVALID_ARGUMENT, INVALID_PATH) naming the flag. */
   fromBind(flags: BindFlags): C;
   /** Decodes a config read back from the catalog; a DbsError naming `what` when it is not one. */

@@ -31,6 +31,18 @@ export interface PoolRecord {
   updatedAt: string;
 }
 
+/** The one gateway of a catalog (migration 6): egress address and bandwidth cap. */
+export interface GatewayRecord {
+  /** An IPv4 or IPv6 address of this host. */
+  address: string;
+  /** Bytes per second; null: no cap. */
+  bandwidth: number | null;
+  /** The cap as the user wrote it (e.g. "20MiB/s"). */
+  bandwidthText: string | null;
+  createdAt: string;
+  updatedAt: string;
+}
+
 export interface EventRecord {
   id: number;
   resourceKind: string;
@@ -376,6 +388,31 @@ export class Catalog {
   /** Plans whose pool is this pool (unbind is refused while any exist). */
   plansUsingPool(poolId: string): { id: string; name: string }[] {
     return this.db.prepare('SELECT id, name FROM plans WHERE pool_id = ? ORDER BY name').all(poolId) as { id: string; name: string }[];
+  }
+
+  // ---- gateway -------------------------------------------------------------------------
+
+  getGateway(): GatewayRecord | undefined {
+    return fromRow<GatewayRecord>(this.db.prepare('SELECT address, bandwidth, bandwidth_text, created_at, updated_at FROM gateway WHERE id = 1').get() as Record<string, unknown> | undefined);
+  }
+
+  /** Inserts the gateway; a second one is a PRIMARY KEY violation (the caller maps it). */
+  insertGateway(g: Pick<GatewayRecord, 'address' | 'bandwidth' | 'bandwidthText'>): GatewayRecord {
+    const now = this.now();
+    this.db.prepare('INSERT INTO gateway (id, address, bandwidth, bandwidth_text, created_at, updated_at) VALUES (1, ?, ?, ?, ?, ?)').run(g.address, g.bandwidth, g.bandwidthText, now, now);
+    return this.getGateway()!;
+  }
+
+  updateGateway(changes: Partial<Pick<GatewayRecord, 'address' | 'bandwidth' | 'bandwidthText'>>): GatewayRecord {
+    const cur = this.getGateway();
+    if (!cur) throw new DbsError('NOT_FOUND', 'there is no gateway', { hint: 'create one with: dbs gateway create --ip ADDR' });
+    const next = { ...cur, ...Object.fromEntries(Object.entries(changes).filter(([, v]) => v !== undefined)) };
+    this.db.prepare('UPDATE gateway SET address = ?, bandwidth = ?, bandwidth_text = ?, updated_at = ? WHERE id = 1').run(next.address, next.bandwidth, next.bandwidthText, this.now());
+    return this.getGateway()!;
+  }
+
+  deleteGateway(): void {
+    this.db.prepare('DELETE FROM gateway WHERE id = 1').run();
   }
 
   // ---- generic helpers -------------------------------------------------------------------

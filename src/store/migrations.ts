@@ -210,4 +210,21 @@ export const migrations: Migration[] = [
       ALTER TABLE pools_v5 RENAME TO pools;
     `,
   },
+  {
+    version: 6,
+    name: 'the gateway: at most one egress address and bandwidth cap per catalog',
+    // One row at most (id = 1): a second `gateway create`, even a concurrent one, is a
+    // PRIMARY KEY conflict. bandwidth is bytes per second (NULL: no cap); bandwidth_text is
+    // the rate as the user wrote it.
+    sql: `
+      CREATE TABLE gateway (
+        id             INTEGER PRIMARY KEY CHECK (id = 1),
+        address        TEXT NOT NULL CHECK (address <> ''),
+        bandwidth      INTEGER CHECK (bandwidth IS NULL OR bandwidth > 0),
+        bandwidth_text TEXT,
+        created_at     TEXT NOT NULL,
+        updated_at     TEXT NOT NULL
+      );
+    `,
+  },
 ];

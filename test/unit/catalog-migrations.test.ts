@@ -11,6 +11,7 @@ import { migrations } from '../../src/store/migrations.js';
 import { tempDir } from '../support/testbed.js';
 
 const T = '2026-11-01T00:00:00.000Z';
+const LATEST = Math.max(...migrations.map((m) => m.version));
 
 /** A catalog as dbs with schema `upTo` left it, with a pool, a plan on it and a backup. */
 function oldCatalog(upTo: number): string {
@@ -42,7 +43,7 @@ describe('migration 5: pool types are the drivers\' business', () => {
     const home = oldCatalog(4);
     const c = Catalog.open(home);
     try {
-      expect(c.schemaVersion()).toBe(5);
+      expect(c.schemaVersion()).toBe(LATEST);
       expect(c.listPools().map((p) => [p.id, p.name, p.type, p.config, p.remark, p.status, p.statusMessage, p.latencyMs, p.createdAt])).toEqual([
         ['pool-aaaaaaaaaa', 'disk', 'local', { path: '/var/backups/dbs' }, 'the disk', 'online', '', 1.5, T],
         ['pool-bbbbbbbbbb', 'far', 's3', { endpoint: 'http://s3.example:9000', bucket: 'dbs', prefix: 'p', region: 'us-east-1', pathStyle: true, accessKey: 'AK' }, '', 'offline', 'down', null, T],
@@ -68,7 +69,7 @@ describe('migration 5: pool types are the drivers\' business', () => {
     }
     // Opening again applies nothing twice.
     const again = Catalog.open(home);
-    expect(again.schemaVersion()).toBe(5);
+    expect(again.schemaVersion()).toBe(LATEST);
     expect(again.listPools()).toHaveLength(3);
     again.close();
   });
@@ -115,5 +116,25 @@ describe('driver kinds decode their config', () => {
     const s3 = { endpoint: 'http://x', bucket: 'dbs', prefix: 'a/b', region: 'r', pathStyle: false };
     expect(driverKind('s3').decode(s3, 'x')).toEqual(s3);
     expect(driverKind('local').decode({ path: '/srv' }, 'x')).toEqual({ path: '/srv' });
+  });
+});
+
+describe('migration 6: the gateway', () => {
+  it('adds an empty gateway table to a schema-5 catalog that holds one row at most', () => {
+    const home = oldCatalog(5);
+    const c = Catalog.open(home);
+    try {
+      expect(c.getGateway()).toBeUndefined();
+      expect(c.listPools()).toHaveLength(2);
+      const g = c.insertGateway({ address: '127.0.0.2', bandwidth: 1024, bandwidthText: '1KiB/s' });
+      expect(g).toMatchObject({ address: '127.0.0.2', bandwidth: 1024, bandwidthText: '1KiB/s' });
+      expect(() => c.insertGateway({ address: '::1', bandwidth: null, bandwidthText: null })).toThrow(/PRIMARY KEY|UNIQUE/);
+      expect(c.updateGateway({ bandwidth: null, bandwidthText: null })).toMatchObject({ address: '127.0.0.2', bandwidth: null });
+      expect(() => c.db.prepare('UPDATE gateway SET bandwidth = 0').run()).toThrow(/CHECK/);
+      c.deleteGateway();
+      expect(c.getGateway()).toBeUndefined();
+    } finally {
+      c.close();
+    }
   });
 });

@@ -9,7 +9,7 @@ import mysql from 'mysql2/promise';
 import { DbsError, type ErrorCode } from '../../errors.js';
 import { childEnv } from '../../pipeline/child.js';
 import { redactText, type Secret } from '../../secret.js';
-import type { Endpoint } from '../types.js';
+import type { Egress, Endpoint } from '../types.js';
 
 export type MysqlFlavor = 'mariadb' | 'mysql';
 
@@ -23,9 +23,11 @@ export interface ConnTarget {
   user: string;
   socket?: string;
   password?: Secret;
+  /** TCP connections leave from this address (the gateway's; EngineRunContext.egress). */
+  localAddress?: string;
 }
 
-export function connTarget(ep: Endpoint): ConnTarget {
+export function connTarget(ep: Endpoint, egress?: Egress): ConnTarget {
   const socket = ep.params['socket'];
   return {
     host: ep.host || 'localhost',
@@ -34,6 +36,7 @@ export function connTarget(ep: Endpoint): ConnTarget {
     user: ep.user ?? safeUserName(),
     ...(socket ? { socket } : {}),
     ...(ep.password ? { password: ep.password } : {}),
+    ...(egress && !socket ? { localAddress: egress.localAddress } : {}),
   };
 }
 
@@ -124,7 +127,7 @@ export async function connect(
     bigNumberStrings: true,
     dateStrings: true,
     charset: 'utf8mb4_general_ci',
-    ...(t.socket ? { socketPath: t.socket } : { host: t.host, port: t.port }),
+    ...(t.socket ? { socketPath: t.socket } : { host: t.host, port: t.port, ...(t.localAddress ? { localAddress: t.localAddress } : {}) }),
     // The one place the password is handed to a client library.
     ...(t.password ? { password: t.password.reveal() } : {}),
   };

@@ -8,7 +8,7 @@
 // mysql-physical-files (argv, metadata files, LSNs, server identity of physical backups),
 // mysql-physical-stream (the xbstream framing check and its guard).
 import { DbsError } from '../../errors.js';
-import type { BackupType, Endpoint, Engine, EngineRunContext, ProbeInfo, RestoreOutcome, ToolInfo } from '../types.js';
+import type { BackupType, Egress, Endpoint, Engine, EngineRunContext, ProbeInfo, RestoreOutcome, ToolInfo } from '../types.js';
 import type { MysqlBackupOutcome, MysqlBackupRequest, MysqlFacts, MysqlRestoreOptions, MysqlRestoreRequest, MysqlSelection, MysqlVerifyRequest } from './types.js';
 import { backupLogical, probeMysql, restoreLogical, verifyLogical } from './logical.js';
 import { backupPhysical, listPhysicalTools, probePhysical } from './physical.js';
@@ -32,9 +32,9 @@ export class MysqlEngine implements Engine<MysqlSelection, MysqlFacts, MysqlRest
    * extra argument until the Engine interface carries the type), for a physical backup: the
    * backup tool, the datadir on this host, RELOAD/PROCESS.
    */
-  probe(source: Endpoint, selection: MysqlSelection, ctx: { signal: AbortSignal; type?: BackupType }): Promise<ProbeInfo> {
-    if (ctx.type === 'physical' || ctx.type === 'incremental') return probePhysical(source, selection, ctx.signal);
-    return probeMysql(source, selection, ctx.signal);
+  probe(source: Endpoint, selection: MysqlSelection, ctx: { signal: AbortSignal; type?: BackupType; egress?: Egress }): Promise<ProbeInfo> {
+    if (ctx.type === 'physical' || ctx.type === 'incremental') return probePhysical(source, selection, ctx.signal, ctx.egress);
+    return probeMysql(source, selection, ctx.signal, ctx.egress);
   }
 
   async backup(req: MysqlBackupRequest, ctx: EngineRunContext): Promise<MysqlBackupOutcome> {

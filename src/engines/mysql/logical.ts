@@ -43,8 +43,9 @@ export async function probeMysql(
   source: import('../types.js').Endpoint,
   selection: MysqlSelection,
   signal: AbortSignal,
+  egress?: import('../types.js').Egress,
 ): Promise<ProbeInfo> {
-  const t = connTarget(source);
+  const t = connTarget(source, egress);
   return withConnection(t, 'source', signal, async (conn) => {
     const server = await serverInfo(conn);
     const res = await resolveSelection(conn, selection);
@@ -82,7 +83,7 @@ export async function probeMysql(
 export type { LogicalBackupFacts };
 
 export async function backupLogical(req: MysqlBackupRequest, ctx: EngineRunContext): Promise<MysqlBackupOutcome> {
-  const t = connTarget(req.source);
+  const t = connTarget(req.source, ctx.egress);
   const what = describeTarget(t);
   const secrets = [t.password];
   const log = (line: string): void => ctx.log(redactText(line, secrets));
@@ -317,7 +318,7 @@ async function nonEmptyDatabases(conn: import('mysql2/promise').Connection, dbs:
 }
 
 export async function restoreLogical(req: MysqlRestoreRequest, ctx: EngineRunContext): Promise<RestoreOutcome> {
-  const t = connTarget(req.target);
+  const t = connTarget(req.target, ctx.egress);
   const what = describeTarget(t);
   const secrets = [t.password];
   const log = (line: string): void => ctx.log(redactText(line, secrets));

@@ -13,7 +13,7 @@ import { hostname as osHostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import { DbsError, describeError } from '../../errors.js';
 import { redactText } from '../../secret.js';
-import type { Endpoint, EngineRunContext, ProbeInfo } from '../types.js';
+import type { Egress, Endpoint, EngineRunContext, ProbeInfo } from '../types.js';
 import type { MysqlBackupOutcome, MysqlBackupRequest, MysqlSelection, PhysicalBackupFacts } from './types.js';
 import {
   connTarget,
@@ -211,8 +211,8 @@ function checkSelection(sel: MysqlSelection): void {
 // Probe
 
 /** Probe for a physical plan: reachable, version, the tool, the datadir, the privileges. */
-export async function probePhysical(source: Endpoint, selection: MysqlSelection, signal: AbortSignal): Promise<ProbeInfo> {
-  const t = connTarget(source);
+export async function probePhysical(source: Endpoint, selection: MysqlSelection, signal: AbortSignal, egress?: Egress): Promise<ProbeInfo> {
+  const t = connTarget(source, egress);
   const what = describeTarget(t);
   const problems: string[] = [];
   const warnings: string[] = [];
@@ -261,7 +261,7 @@ export async function probePhysical(source: Endpoint, selection: MysqlSelection,
 // Backup
 
 export async function backupPhysical(req: MysqlBackupRequest, ctx: EngineRunContext): Promise<MysqlBackupOutcome> {
-  const t = connTarget(req.source);
+  const t = connTarget(req.source, ctx.egress);
   const what = describeTarget(t);
   const secrets = [t.password];
   const log = (line: string): void => ctx.log(redactText(redactToolLine(line), secrets));
