@@ -47,6 +47,7 @@ export function registerTask(program: Command, run: CommandRunner): void {
               ['Raw', fmtBytes(x.rawBytes)],
               ['Stored', fmtBytes(x.storedBytes)],
               ['Ratio', x.ratio ?? '-'],
+              ['Rate', x.storedRate === null ? '-' : `${fmtBytes(x.storedRate)}/s stored`],
               ['Backup', x.backupId],
               ['Error', x.errorMessage ? `${x.errorMessage} [${x.errorCode}]` : ''],
             ]),

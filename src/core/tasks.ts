@@ -8,6 +8,8 @@ import { runPlanOnce, type RunResult } from './runner.js';
 export interface TaskView extends TaskRecord {
   durationMs: number | null;
   ratio: number | null;
+  /** Stored bytes per second of the task's run (what went to the pool; the gateway caps it). */
+  storedRate: number | null;
 }
 
 export function taskView(t: TaskRecord): TaskView {
@@ -15,6 +17,7 @@ export function taskView(t: TaskRecord): TaskView {
     ...t,
     durationMs: t.startedAt && t.endedAt ? new Date(t.endedAt).getTime() - new Date(t.startedAt).getTime() : null,
     ratio: t.rawBytes && t.storedBytes !== null ? Math.round((t.storedBytes / t.rawBytes) * 1000) / 1000 : null,
+    storedRate: t.startedAt && t.endedAt && t.storedBytes !== null && t.endedAt > t.startedAt ? Math.round(t.storedBytes / ((new Date(t.endedAt).getTime() - new Date(t.startedAt).getTime()) / 1000)) : null,
   };
 }
 
