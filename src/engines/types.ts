@@ -127,7 +127,7 @@ export interface BackupRequest<Sel = Json, Facts = Json> {
   selection: Sel;
   sink: ArtifactSink;
   /** Engine facts of the parent backup (incrementals), and readers of its artifacts (e.g. its index). */
-  parent?: { id: string; facts: Facts; artifacts: ArtifactReader[] };
+  parent?: { id: string; facts: Facts; artifacts?: ArtifactReader[] };
 }
 
 export interface BackupOutcome<Facts = Json> {

@@ -15,7 +15,7 @@ import { chmod, chown, lstat, mkdir, mkdtemp, readdir, rename, rm, rmdir, utimes
 import { basename, dirname, join } from 'node:path';
 import { DbsError } from '../../errors.js';
 import type { ArtifactReader, ChainLink, Endpoint, Engine, EngineRunContext, ProbeInfo, RestoreOutcome, ToolInfo, TreeEntry, VerifyRequest } from '../types.js';
-import { Extractor, extractAll, keyOf, safeParts } from './extract.js';
+import { Extractor, extractAll, keyOf, safeParts, utimeOf } from './extract.js';
 import type { DirBackupOutcome, DirBackupRequest, DirFacts, DirRestoreOptions, DirRestoreRequest, DirSelection, IndexEntry } from './types.js';
 import { entryPath, pathKey, splitMtime, TreeWalk } from './walk.js';
 
@@ -89,7 +89,7 @@ export class DirEngine implements Engine<DirSelection, DirFacts, DirRestoreOptio
     const root = pathOf(req.source);
     let parent: { id: string; entries: Map<string, IndexEntry> } | undefined;
     let parentKeys: Map<string, IndexEntry> | undefined;
-    if (req.type === 'incremental' && req.parent) {
+    if (req.type === 'incremental' && req.parent?.artifacts) {
       const idx = await readIndex(req.parent.artifacts, `backup ${req.parent.id}`);
       parentKeys = new Map(idx.entries.map((e) => [pathKey(e), e]));
       parent = { id: req.parent.id, entries: parentKeys };
@@ -217,7 +217,7 @@ export class DirEngine implements Engine<DirSelection, DirFacts, DirRestoreOptio
       }
       if (root) {
         const t = splitMtime(root.mtime);
-        await utimes(target, t.mtimeSec + t.mtimeNsec / 1e9, t.mtimeSec + t.mtimeNsec / 1e9);
+        await utimes(target, utimeOf(t), utimeOf(t));
       }
       if (aside) await rm(aside, { recursive: true, force: true });
       return { bytes: x.bytes, facts: { path: target, files: x.files, ...(selected ? { entries: selected.length, rangedReads, storedBytesRead: storedRead } : {}) } };

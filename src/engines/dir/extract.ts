@@ -106,7 +106,7 @@ export class Extractor {
   async #meta(abs: Buffer, m: Meta, isLink: boolean): Promise<void> {
     if (this.owner) await (isLink ? import('node:fs/promises').then((f) => f.lchown(abs, m.uid, m.gid)) : chown(abs, m.uid, m.gid));
     if (!isLink) await chmod(abs, m.mode & 0o7777);
-    const t = m.mtimeSec + m.mtimeNsec / 1e9;
+    const t = utimeOf(m);
     await (isLink ? lutimes(abs, t, t) : utimes(abs, t, t));
   }
 
@@ -249,6 +249,15 @@ export class Extractor {
     const dirs = [...this.dirMeta.entries()].sort((a, b) => b[0].length - a[0].length);
     for (const [, d] of dirs) await this.#meta(d.path, d.meta, false);
   }
+}
+
+/**
+ * The time for utimes(): Node passes a double and libuv truncates it to microseconds, so the
+ * middle of the microsecond is passed, which the truncation takes back to it exactly (the
+ * archive and the index keep nanoseconds; stock tar restores them).
+ */
+export function utimeOf(m: { mtimeSec: number; mtimeNsec: number }): number {
+  return m.mtimeSec + (Math.floor(m.mtimeNsec / 1000) * 1000 + 500) / 1e9;
 }
 
 export function keyOf(parts: Buffer[]): string {
