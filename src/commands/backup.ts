@@ -4,7 +4,7 @@ import type { CommandRunner } from '../cli.js';
 import { DbsError } from '../errors.js';
 import { fields, fmtBytes, fmtDuration, fmtTime, table } from '../output/format.js';
 
-type Opts = Record<string, string | boolean | undefined>;
+type Opts = Record<string, string | boolean | string[] | undefined>;
 
 function startPort(o: Opts): number | undefined {
   if (!o.start) {
@@ -116,6 +116,23 @@ Examples:
     );
 
   backup
+    .command('ls')
+    .description('list the tree a directory backup holds (from its index)')
+    .argument('<backup>', 'backup id')
+    .option('--path <path>', 'only this path and what is under it (repeatable)', (v: string, prev: string[] | undefined) => [...(prev ?? []), v])
+    .action((id: string, o: Opts, cmd: Command) =>
+      run(cmd, async (ctx) => {
+        const { runBackupLs } = await import('../core/backups.js');
+        const r = await runBackupLs({ backup: id, paths: Array.isArray(o.path) ? o.path : [] }, ctx);
+        ctx.out.result(r, (x) =>
+          x.entries
+            .map((e) => `${e.type === 'dir' ? 'd' : e.type === 'symlink' ? 'l' : e.type === 'hardlink' ? 'h' : '-'}${(e.mode ?? 0).toString(8).padStart(4, '0')} ${String(e.uid ?? '')}:${String(e.gid ?? '')} ${String(e.size).padStart(12)}  ${e.path}${e.link !== undefined ? ` -> ${e.link}` : ''}`)
+            .join('\n'),
+        );
+      }),
+    );
+
+  backup
     .command('restore')
     .description('restore a backup into a target')
     .argument('<backup>', 'backup id')
@@ -130,6 +147,7 @@ Examples:
     .option('--tables <list>', 'restore only these tables: db.t1,db.t2')
     .option('--replace', 'overwrite existing tables/keys')
     .option('--flush', 'redis: flush the target database first')
+    .option('--path <path>', 'dir: restore only this path of the tree (a file or a directory; repeatable)', (v: string, prev: string[] | undefined) => [...(prev ?? []), v])
     .action((id: string, o: Opts, cmd: Command) =>
       run(cmd, async (ctx) => {
         const { runBackupRestore } = await import('../core/restore.js');
@@ -140,7 +158,7 @@ Examples:
         const bar = ctx.out.progress(`restoring ${id}`, (done, _t, ms) => `${fmtBytes(done)}  ${fmtBytes(ms > 0 ? (done / ms) * 1000 : 0)}/s  ${fmtDuration(ms)}`);
         try {
           const r = await runBackupRestore(
-            { backup: id, to: o.to as string | undefined, toDir: o.toDir as string | undefined, toDatadir: o.toDatadir as string | undefined, startPort: startPort(o), getPassword, passwordFlag, decide: askUser(ctx.prompt), database: o.database as string, tables: o.tables as string, replace: Boolean(o.replace), flush: Boolean(o.flush), onProgress: (n) => bar.update(n) },
+            { backup: id, to: o.to as string | undefined, toDir: o.toDir as string | undefined, toDatadir: o.toDatadir as string | undefined, startPort: startPort(o), getPassword, passwordFlag, decide: askUser(ctx.prompt), database: o.database as string, tables: o.tables as string, replace: Boolean(o.replace), flush: Boolean(o.flush), ...(Array.isArray(o.path) ? { paths: o.path } : {}), onProgress: (n) => bar.update(n) },
             ctx,
           );
           bar.finish();

@@ -6,17 +6,26 @@ import type { PlanInput } from '../core/plans.js';
 import { fields, fmtBytes, fmtDuration, fmtTime, table } from '../output/format.js';
 import { numberOption } from './options.js';
 
-type Opts = Record<string, string | boolean | undefined>;
+type Opts = Record<string, string | boolean | string[] | undefined>;
+
+/** A repeatable option's values, in order. */
+function collect(v: string, prev: string[] | undefined): string[] {
+  return [...(prev ?? []), v];
+}
 
 function addPlanOptions(c: Command, create: boolean): Command {
   return c
-    .option('--source <url>', 'mysql://USER@HOST:PORT, redis://HOST:PORT/DB, sqlite:///PATH')
+    .option('--source <url>', 'mysql://USER@HOST:PORT, redis://HOST:PORT/DB, sqlite:///PATH, dir:///PATH')
     .option('--pool <pool>', 'pool id or name')
     .option('--type <type>', 'logical (default for mysql/redis), physical, incremental, snapshot')
     .option('--databases <list>', 'databases to back up, comma-separated')
     .option('--all-databases', 'every database of the server')
     .option('--tables <list>', 'only these tables: db.t1,db.t2')
     .option('--match <pattern>', 'redis: only keys matching this pattern')
+    .option('--include <glob>', 'dir: only paths matching this glob (repeatable)', collect)
+    .option('--exclude <glob>', 'dir: leave out paths matching this glob (repeatable)', collect)
+    .option('--one-file-system', 'dir: do not descend into other file systems')
+    .option('--skip-unreadable', 'dir: an unreadable file is a warning, not a failed backup')
     .option('--password-env <var>', 'read the source password from this environment variable')
     .option('--password-file <file>', 'read the source password from this file')
     .option('--manual', 'run only on demand (default)')

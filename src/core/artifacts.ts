@@ -60,7 +60,7 @@ export class PoolSink implements ArtifactSink {
     const base = this.#rawDone;
     const put = { signal, sizeHint: options.sizeHint };
     const r = await runArtifact({
-      stages: stagesFor({ compression: this.o.compression, compressionLevel: this.o.compressionLevel, parallel: Boolean(options.parallelCompression) }),
+      stages: stagesFor({ compression: this.o.compression, compressionLevel: this.o.compressionLevel, parallel: Boolean(options.parallelCompression), frameTable: Boolean(options.frameTable) }),
       source,
       guard: options.guard ?? 'none',
       target: {
@@ -75,7 +75,8 @@ export class PoolSink implements ArtifactSink {
     const storedBytes = r.facts.storedBytes;
     const sha256 = r.facts.sha256;
     if (typeof storedBytes !== 'number' || typeof sha256 !== 'string') throw new DbsError('INTERNAL', `${fileName}: the hash stage recorded nothing`);
-    const art: StoredArtifact = { name: fileName, key, rawBytes: r.rawBytes, storedBytes, sha256, compression: this.o.compression, execution: r.execution, stages: r.stages };
+    const frames = Array.isArray(r.facts.frames) ? (r.facts.frames as [number, number][]) : undefined;
+    const art: StoredArtifact = { name: fileName, key, rawBytes: r.rawBytes, storedBytes, sha256, compression: this.o.compression, execution: r.execution, stages: r.stages, ...(frames ? { frames } : {}) };
     this.#rawDone += art.rawBytes;
     this.stored.push(art);
     return art;
@@ -129,6 +130,19 @@ export function artifactReaders(driver: PoolDriver, artifacts: StoredArtifact[],
       });
       return out;
     },
+    ...(driver.capabilities.rangedReads && a.compression === 'zstd'
+      ? {
+          async openRange(storedStart: number, storedEnd: number) {
+            if (!(storedStart >= 0 && storedEnd > storedStart && storedEnd <= a.storedBytes)) throw new DbsError('INTERNAL', `${a.name}: range ${storedStart}-${storedEnd} outside its ${a.storedBytes} bytes`);
+            const src = await driver.get(a.key, { signal, range: { start: storedStart, end: storedEnd - 1 } });
+            const out = new PassThrough({ highWaterMark: 1 << 20 });
+            pipeline([src, decompressStage('zstd')!, out], (err: Error | null) => {
+              if (err) out.destroy(err);
+            });
+            return out;
+          },
+        }
+      : {}),
   }));
 }
 

@@ -7,9 +7,9 @@ import { DbsError } from '../errors.js';
 import { backupPrefix, manifestKey } from '../storage/layout.js';
 import type { BackupRecord, Catalog } from '../store/catalog.js';
 import { DESCRIPTORS, descriptorOrThrow } from '../engines/registry.js';
-import type { BackupType } from '../engines/types.js';
+import type { BackupType, TreeEntry } from '../engines/types.js';
 import { typeSpecOf } from './applicable.js';
-import { VerifyStage } from './artifacts.js';
+import { artifactReaders, VerifyStage } from './artifacts.js';
 import { checkPoolManifest, ensurePoolOnline } from './pool-manifest.js';
 import { sweepStaleUploads } from './recovery.js';
 import { makeScratch } from './scratch.js';
@@ -180,5 +180,34 @@ async function prepareCheck(ctx: Context, b: BackupRecord): Promise<NonNullable<
   } finally {
     await rm(tmpDir, { recursive: true, force: true });
     await opened.close();
+  }
+}
+
+/**
+ * The tree a backup holds (`dbs backup ls`), from its index: engines of trees (directories,
+ * buckets) implement `list`; others have no tree to list.
+ */
+export async function runBackupLs(o: { backup: string; paths?: string[] }, ctx: Context): Promise<{ backup: string; entries: TreeEntry[] }> {
+  const catalog = ctx.catalog();
+  const b = findBackupOrThrow(catalog, o.backup);
+  const d = descriptorOrThrow(b.sourceKind);
+  const engine = await d.load();
+  if (!engine.list) throw new DbsError('USAGE', `backup ${b.id} is a ${b.sourceKind} backup, which holds no tree to list`, { hint: 'dbs backup ls lists directory and bucket backups; see dbs backup show ID' });
+  const paths = (o.paths ?? []).map((p) => p.split('/').filter((x) => x !== '' && x !== '.').join('/'));
+  if (paths.some((p) => p === '' || p.split('/').includes('..'))) throw new DbsError('INVALID_ARGUMENT', '--path must name a path inside the tree, without ".."', { hint: 'e.g. --path etc/app' });
+  const m = backupManifest(b);
+  const pool = catalog.getPool(b.poolId);
+  if (!pool) throw new DbsError('POOL_NOT_FOUND', `the pool ${b.poolId} of backup ${b.id} is not bound`, { hint: 'bind it again' });
+  const driver = await openPool(ctx, pool);
+  const tmpDir = await makeScratch(ctx, 'verify');
+  try {
+    const entries = await engine.list(
+      { type: b.backupType as BackupType, selection: d.decodeSelection(m.selection, `the selection of backup ${b.id}`), facts: d.decodeFacts(m.facts, `the facts of backup ${b.id}`), artifacts: artifactReaders(driver, m.artifacts, ctx.signal), paths },
+      { signal: ctx.signal, tmpDir, log: () => undefined },
+    );
+    return { backup: b.id, entries };
+  } finally {
+    await rm(tmpDir, { recursive: true, force: true });
+    await driver.close();
   }
 }

@@ -7,7 +7,7 @@ import { COMPRESSIONS, type Compression } from '../pipeline/stages.js';
 import { Secret } from '../secret.js';
 import { planKey } from '../storage/layout.js';
 import { newId, type BackupRecord, type Catalog, type PlanRecord, type TaskRecord } from '../store/catalog.js';
-import { parseEndpoint } from './endpoints.js';
+import { descriptorOfUrl, parseEndpoint } from './endpoints.js';
 import { uniqueViolation, validateName } from './names.js';
 import { presentFlags, checkPlanOptions, typeSpecOf } from './applicable.js';
 import { findPoolOrThrow, openPool, probePool } from './pools.js';
@@ -42,6 +42,11 @@ export interface PlanInput extends ScheduleFlags {
   autoFull?: boolean;
   /** Physical/incremental: extract and prepare every new backup before it counts. */
   verifyPrepare?: boolean;
+  /** Directory/bucket sources: --include/--exclude globs (repeatable). */
+  include?: string[];
+  exclude?: string[];
+  oneFileSystem?: boolean;
+  skipUnreadable?: boolean;
 }
 
 export interface PlanView extends PlanRecord {
@@ -92,11 +97,15 @@ function givenPlanFlags(i: PlanInput): string[] {
     ['--verify-prepare', i.verifyPrepare],
     ['--password-env', i.passwordEnv],
     ['--password-file', i.passwordFile],
+    ['--include', i.include?.length ? i.include : undefined],
+    ['--exclude', i.exclude?.length ? i.exclude : undefined],
+    ['--one-file-system', i.oneFileSystem || undefined],
+    ['--skip-unreadable', i.skipUnreadable || undefined],
   ]);
 }
 
 /** The plan's selection from its flags, parsed and checked by the engine's descriptor. */
-export function parseSelection(kind: string, i: Pick<PlanInput, 'databases' | 'allDatabases' | 'tables' | 'match'>, type: string): Json {
+export function parseSelection(kind: string, i: Pick<PlanInput, 'databases' | 'allDatabases' | 'tables' | 'match' | 'include' | 'exclude' | 'oneFileSystem' | 'skipUnreadable'>, type: string): Json {
   return descriptorOrThrow(kind).parseSelection(i, type as BackupType);
 }
 
@@ -153,7 +162,10 @@ function resolveBasePlan(catalog: Catalog, i: PlanInput): PlanRecord | undefined
   // A type that extends a chain needs the plan whose backups start it (before the source is
   // known: an incremental plan backs up the server of its base plan).
   const increments = incrementTypes();
-  const inc = increments.find((x) => x.type === i.type);
+  // The engine: the source's, else the base plan's (several engines have incremental types).
+  const baseKind = i.basePlan !== undefined ? catalog.findPlan(i.basePlan)?.sourceKind : undefined;
+  const kind = (i.source !== undefined ? descriptorOfUrl(i.source)?.kind : undefined) ?? baseKind;
+  const inc = increments.find((x) => x.type === i.type && x.kind === kind) ?? increments.find((x) => x.type === i.type);
   if (inc && i.basePlan === undefined) {
     throw new DbsError('USAGE', `--type ${inc.type} needs --base-plan PLAN`, { hint: `name the ${inc.full} plan whose full backups start the chain` });
   }
@@ -325,7 +337,7 @@ export async function runPlanUpdate(i: PlanInput & { plan: string; name?: string
   }
   if (i.password) endpoint.password = i.password;
   checkPlanOptions(cur.sourceKind, i.type ?? cur.backupType, givenPlanFlags(i));
-  const selectionGiven = i.databases !== undefined || i.tables !== undefined || i.allDatabases !== undefined || i.match !== undefined;
+  const selectionGiven = i.databases !== undefined || i.tables !== undefined || i.allDatabases !== undefined || i.match !== undefined || i.include !== undefined || i.exclude !== undefined || i.oneFileSystem !== undefined || i.skipUnreadable !== undefined;
   const selection = selectionGiven ? parseSelection(cur.sourceKind, i, i.type ?? cur.backupType) : planSelection(cur);
   const type = i.type ?? cur.backupType;
   const schedule = parseSchedule(i, ctx.clock());

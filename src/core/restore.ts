@@ -45,6 +45,8 @@ export interface RestoreInput {
   tables?: string;
   replace?: boolean;
   flush?: boolean;
+  /** Tree backups: restore only these paths (--path, repeatable). */
+  paths?: string[];
   onProgress?: (bytes: number) => void;
 }
 
@@ -59,6 +61,7 @@ function givenFlags(i: RestoreInput): string[] {
     ['--tables', i.tables],
     ['--replace', i.replace || undefined],
     ['--flush', i.flush || undefined],
+    ['--path', i.paths?.length ? i.paths : undefined],
     ['--password-env', i.passwordFlag === '--password-env' || undefined],
     ['--password-file', i.passwordFlag === '--password-file' || undefined],
   ]);
@@ -129,7 +132,7 @@ export async function runBackupRestore(i: RestoreInput, ctx: Context): Promise<R
   const selection = d.decodeSelection(m.selection, `the selection of backup ${b.id}`);
   const facts = d.decodeFacts(m.facts, `the facts of backup ${b.id}`);
   const { options, renames } = d.parseRestore(
-    { toDir: i.toDir, toDatadir: i.toDatadir, startPort: i.startPort, database: i.database, tables: i.tables, replace: i.replace, flush: i.flush, yes: ctx.yes },
+    { toDir: i.toDir, toDatadir: i.toDatadir, startPort: i.startPort, database: i.database, tables: i.tables, replace: i.replace, flush: i.flush, ...(i.paths?.length ? { paths: i.paths } : {}), yes: ctx.yes },
     { id: b.id, type: b.backupType as BackupType, selection, facts },
   );
   // Restoring over the source itself, under the same names, needs an explicit yes.
@@ -154,7 +157,7 @@ export async function runBackupRestore(i: RestoreInput, ctx: Context): Promise<R
     planId: b.planId,
     status: 'running',
     target: target.url,
-    options: { database: i.database, tables: i.tables ? splitList(i.tables) : undefined, replace: Boolean(i.replace), flush: Boolean(i.flush) },
+    options: { database: i.database, tables: i.tables ? splitList(i.tables) : undefined, replace: Boolean(i.replace), flush: Boolean(i.flush), ...(i.paths?.length ? { paths: i.paths } : {}) },
     pid: process.pid,
     host: hostname(),
   });

@@ -20,7 +20,7 @@ import { makeScratch } from './scratch.js';
 import { basePlanOf, chainOf, chainParent, openChain } from './chains.js';
 import { acquire, interruptHolderTasks, leaseOf } from './locks.js';
 import { withTaskTag } from '../pipeline/child.js';
-import { MANIFEST_FORMAT, backupManifest, newBackupId, type Manifest } from './manifest.js';
+import { MANIFEST_FORMAT, newBackupId, type Manifest } from './manifest.js';
 import { typeSpecOf } from './applicable.js';
 import { planEndpoint, planSelection } from './plans.js';
 import { openPool } from './pools.js';
@@ -168,6 +168,11 @@ async function runLocked(plan: PlanRecord, o: RunOptions, ctx: Context, taskId: 
         stderrTail.push(redact(line));
         if (stderrTail.length > STDERR_TAIL_LINES) stderrTail.shift();
       },
+      warn: (message: string) => {
+        stderrTail.push(redact(`warning: ${message}`));
+        if (stderrTail.length > STDERR_TAIL_LINES) stderrTail.shift();
+        catalog.recordEvent({ resourceKind: 'plan', resourceId: plan.id, type: 'backup.warning', level: 'warning', message: redact(message) });
+      },
     };
     // Increments build on the newest backup of their chain; with --auto-full a missing or
     // broken chain makes a full backup (the type that starts the chain) instead.
@@ -186,12 +191,14 @@ async function runLocked(plan: PlanRecord, o: RunOptions, ctx: Context, taskId: 
       engineCtx.log('no base backup: taking a full backup (--auto-full)');
       type = increment.full;
     }
+    // The parent's artifacts are readable by the engine (a dir index), from the parent's pool.
+    const parentLink = increment && parent ? await openChain(ctx, desc, [parent]) : undefined;
     const request = (t: BackupType) => ({
       source: endpoint,
       type: t,
       selection,
       sink,
-      ...(increment && t === planType && parent ? { parent: { id: parent.id, facts: desc.decodeFacts(backupManifest(parent).facts, `the facts of backup ${parent.id}`) } } : {}),
+      ...(increment && t === planType && parent && parentLink ? { parent: { id: parent.id, facts: parentLink.links[0]!.facts, artifacts: parentLink.links[0]!.artifacts } } : {}),
     });
     let outcome;
     try {
@@ -204,6 +211,8 @@ async function runLocked(plan: PlanRecord, o: RunOptions, ctx: Context, taskId: 
       type = increment.full;
       parent = undefined;
       outcome = await engine.backup(request(type), engineCtx);
+    } finally {
+      await parentLink?.close();
     }
     const parentId = increment && type === planType && parent ? parent.id : null;
     if (sink.stored.length === 0) throw new DbsError('BACKUP_FAILED', `the ${plan.sourceKind} engine produced no artifact`, { hint: 'see the task log' });

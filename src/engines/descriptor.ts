@@ -10,13 +10,13 @@ import { DbsError } from '../errors.js';
 import type { BackupType, Endpoint, Engine, Json } from './types.js';
 
 /** Plan options that select what a backup holds or how it is taken. */
-export type PlanOptionFlag = '--databases' | '--all-databases' | '--tables' | '--match' | '--base-plan' | '--auto-full' | '--verify-prepare' | '--password-env' | '--password-file';
+export type PlanOptionFlag = '--databases' | '--all-databases' | '--tables' | '--match' | '--base-plan' | '--auto-full' | '--verify-prepare' | '--password-env' | '--password-file' | '--include' | '--exclude' | '--one-file-system' | '--skip-unreadable';
 
 /** Where a restore writes. Exactly one is given. */
 export type RestoreTargetFlag = '--to' | '--to-dir' | '--to-datadir';
 
 /** Restore options besides the target. */
-export type RestoreOptionFlag = '--database' | '--tables' | '--replace' | '--flush' | '--start' | '--port' | '--password-env' | '--password-file';
+export type RestoreOptionFlag = '--database' | '--tables' | '--replace' | '--flush' | '--start' | '--port' | '--password-env' | '--password-file' | '--path';
 
 export interface RestoreSpec {
   /** The target flags this type accepts (exactly one must be given). */
@@ -68,6 +68,13 @@ export interface SelectionFlags {
   allDatabases?: boolean;
   tables?: string;
   match?: string;
+  /** Directory and bucket sources: globs of paths to take (--include) and to leave out (--exclude). */
+  include?: string[];
+  exclude?: string[];
+  /** Directory sources: do not descend into other file systems. */
+  oneFileSystem?: boolean;
+  /** Directory sources: an unreadable file is a warning, not a failed backup. */
+  skipUnreadable?: boolean;
 }
 
 /** The restore flags besides the target URL, as typed (only those the type takes are given). */
@@ -79,6 +86,8 @@ export interface RestoreFlags {
   tables?: string;
   replace?: boolean;
   flush?: boolean;
+  /** Restore only these paths (files or whole subtrees) of a tree (--path, repeatable). */
+  paths?: string[];
   /** --yes: for file targets the consent to replace an existing file. */
   yes: boolean;
 }

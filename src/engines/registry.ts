@@ -2,6 +2,7 @@
 // `load()` imports the engine on first use.
 import { DbsError } from '../errors.js';
 import type { AnyEngineDescriptor } from './descriptor.js';
+import { dirDescriptor } from './dir/descriptor.js';
 import { mysqlDescriptor } from './mysql/descriptor.js';
 import { redisDescriptor } from './redis/descriptor.js';
 import { catalogDescriptor, sqliteDescriptor } from './sqlite/descriptor.js';
@@ -11,6 +12,7 @@ export const DESCRIPTORS: readonly AnyEngineDescriptor[] = [
   redisDescriptor,
   sqliteDescriptor,
   catalogDescriptor,
+  dirDescriptor,
 ];
 
 export const ENGINE_KINDS: readonly string[] = DESCRIPTORS.map((d) => d.kind);

@@ -68,6 +68,11 @@ export interface ArtifactWriteOptions {
    * core. Left out, compression takes one core and leaves the others to the source.
    */
   parallelCompression?: boolean;
+  /**
+   * Compress in independent frames at raw offsets the sink records (StoredArtifact.frames), so
+   * ArtifactReader.openRange can later read a part without the whole (zstd only; node execution).
+   */
+  frameTable?: boolean;
   /** A standard file extension of the raw stream, e.g. ".sql", ".xbstream", ".resp", ".rdb". */
   extension: string;
 }
@@ -82,6 +87,8 @@ export interface StoredArtifact {
   /** How the data path ran (plan.ts: node, programs, file) and its stages, in order. */
   execution?: string;
   stages?: string[];
+  /** With ArtifactWriteOptions.frameTable: frame starts as [raw, stored] offsets, the last pair the end. */
+  frames?: [number, number][];
 }
 
 /** Where an engine writes its artifact streams. The sink compresses, hashes and stores. */
@@ -121,6 +128,8 @@ export interface EngineRunContext {
   log(line: string): void;
   /** A scratch directory that the runner removes afterwards (0700). */
   tmpDir: string;
+  /** A problem that does not fail the task (a file changed while read): a warning event of the task's plan. */
+  warn?(message: string): void;
 }
 
 // Sel, Facts and Opts are each engine's own types (its selection, its manifest facts, its
@@ -131,8 +140,8 @@ export interface BackupRequest<Sel = Json, Facts = Json> {
   type: BackupType;
   selection: Sel;
   sink: ArtifactSink;
-  /** Engine facts of the parent backup (incrementals). */
-  parent?: { id: string; facts: Facts };
+  /** Engine facts of the parent backup (incrementals), and readers of its artifacts (e.g. its index). */
+  parent?: { id: string; facts: Facts; artifacts?: ArtifactReader[] };
 }
 
 export interface BackupOutcome<Facts = Json> {
@@ -148,6 +157,13 @@ export interface ArtifactReader {
   rawBytes: number;
   /** Opens the artifact, decompressed and checked against its sha256 at the end. */
   open(): Promise<Readable>;
+  /**
+   * Reads the stored bytes [storedStart, storedEnd) (whole zstd frames of a framed artifact,
+   * see StoredArtifact.frames) by one ranged read, decompressed. Not checked against the
+   * artifact's sha256 (the caller checks what it reads). Absent when the pool has no ranged
+   * reads or the artifact is not zstd.
+   */
+  openRange?(storedStart: number, storedEnd: number): Promise<Readable>;
 }
 
 export interface ChainLink<Facts = Json> {
@@ -182,6 +198,18 @@ export interface RestoreOutcome {
   facts: Record<string, unknown>;
 }
 
+/** An entry of a backed-up tree (`dbs backup ls`). */
+export interface TreeEntry {
+  path: string;
+  type: string;
+  size: number;
+  mode?: number;
+  uid?: number;
+  gid?: number;
+  mtime?: string;
+  link?: string;
+}
+
 export interface Engine<Sel = Json, Facts = Json, Opts = unknown> {
   readonly kind: SourceKind;
   readonly types: readonly BackupType[];
@@ -196,4 +224,6 @@ export interface Engine<Sel = Json, Facts = Json, Opts = unknown> {
    * scratch dir). Engines without such a check omit it.
    */
   verifyPrepare?(req: VerifyRequest<Sel, Facts>, ctx: EngineRunContext): Promise<{ facts: Json }>;
+  /** Lists the tree a backup holds (`dbs backup ls`), only under `paths` when given. Engines of trees only. */
+  list?(req: VerifyRequest<Sel, Facts> & { paths: string[] }, ctx: EngineRunContext): Promise<TreeEntry[]>;
 }

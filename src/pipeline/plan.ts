@@ -13,7 +13,8 @@ import { availableParallelism } from 'node:os';
 import { DbsError } from '../errors.js';
 import type { ProgramSpec } from './programs.js';
 import type { ObserverStage, Stage, StageOptions, TransformStage } from './stage.js';
-import { compressStage } from './stages/compress.js';
+import { compressStage, zstdLevel } from './stages/compress.js';
+import { framedZstdStage } from './stages/framed-zstd.js';
 import { hashStage } from './stages/hash.js';
 
 export type Execution = 'node' | 'programs' | 'file';
@@ -29,7 +30,7 @@ export type GuardMode = 'stream' | 'edges' | 'none';
 /** The stages of an artifact, in the order the bytes pass them. A new stage: one line here. */
 export function stagesFor(o: StageOptions): Stage[] {
   const stages: (Stage | undefined)[] = [
-    compressStage(o, availableParallelism),
+    o.frameTable && o.compression === 'zstd' ? framedZstdStage(zstdLevel(o.compressionLevel)) : compressStage(o, availableParallelism),
     // encryptStage(o),
     hashStage(),
   ];

@@ -75,7 +75,7 @@ export async function runArtifact(o: RunArtifactOptions): Promise<RunArtifactRes
     execution: plan.execution,
     stages: o.stages.map((s) => s.name),
     rawBytes,
-    facts: Object.assign({}, ...observers.map((x) => x.result())) as Record<string, unknown>,
+    facts: Object.assign({}, ...plan.transforms.map((t) => t.facts?.() ?? {}), ...observers.map((x) => x.result())) as Record<string, unknown>,
   });
   if (plan.execution === 'node') return done(await runInNode(o, plan, observers));
   return done(await runPrograms(o, plan, observers));

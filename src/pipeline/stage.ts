@@ -16,6 +16,8 @@ export interface StageOptions {
   compressionLevel?: number;
   /** Compress on every core: the source is cheap to produce (a file copy, not a dump tool). */
   parallel: boolean;
+  /** Compress in independent frames at raw offsets the stage records (`frames` in the artifact record). */
+  frameTable?: boolean;
 }
 
 export interface TransformStage {
@@ -32,6 +34,8 @@ export interface TransformStage {
   program(o: { framed: boolean }): ProgramSpec | undefined;
   /** Undoes the stage in Node (a decompressor): what lets a guard read a stored copy. */
   inverse(): Duplex;
+  /** Fields for the artifact's record, read after the last chunk (the frame table of framed zstd). */
+  facts?(): Record<string, unknown>;
 }
 
 export interface Observer {

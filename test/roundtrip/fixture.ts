@@ -51,6 +51,8 @@ export interface Fixture {
   title: string;
   /** Shared servers of the run it needs (testbed.ts servers()). */
   needs: ServerName[];
+  /** The executions its backups can run (default: all); the other cells are not run for it. */
+  executions?: readonly ('node' | 'programs' | 'file')[];
   /** Make the source's data (small: the whole suite stays around a minute and a half). */
   setup(): Promise<Source>;
 }

@@ -1,0 +1,291 @@
+// The restore side: writes tar entries into a build directory that dbs created itself, never
+// trusting a name: no "..", no absolute path, no NUL, and never through a symlink (every
+// ancestor is checked to be a real directory, files are created with O_NOFOLLOW|O_EXCL).
+// Files are written several at a time; directory modes and mtimes are set at the end
+// (deepest first), so a read-only directory still receives its children.
+import { createHash } from 'node:crypto';
+import { constants } from 'node:fs';
+import { chown, link, lstat, lutimes, mkdir, open, rm, symlink, unlink, utimes, chmod } from 'node:fs/promises';
+import { DbsError } from '../../errors.js';
+import { BytePuller, padding, readEntry, type TarEntry } from './tar.js';
+
+const PARALLEL = 16;
+/** Files up to this size are read whole, then written while the next entries are read. */
+const SMALL = 1024 * 1024;
+const ZERO_BLOCK = 64 * 1024;
+
+export interface Meta {
+  mode: number;
+  uid: number;
+  gid: number;
+  mtimeSec: number;
+  mtimeNsec: number;
+}
+
+function unsafe(name: Buffer, why: string): DbsError {
+  return new DbsError('RESTORE_FAILED', `the archive holds an unsafe path ${JSON.stringify(name.toString('utf8'))}: ${why}; nothing was restored`, {
+    hint: 'the artifact was not written by dbs or was tampered with; restore another backup',
+  });
+}
+
+/** The parts of an archive name, or an error for a name that could leave the target. */
+export function safeParts(name: Buffer): Buffer[] {
+  if (name.includes(0)) throw unsafe(name, 'it contains a NUL byte');
+  if (name[0] === 0x2f) throw unsafe(name, 'it is absolute');
+  const parts: Buffer[] = [];
+  let start = 0;
+  for (let i = 0; i <= name.length; i++) {
+    if (i === name.length || name[i] === 0x2f) {
+      const p = name.subarray(start, i);
+      start = i + 1;
+      if (p.length === 0 || (p.length === 1 && p[0] === 0x2e)) continue;
+      if (p.length === 2 && p[0] === 0x2e && p[1] === 0x2e) throw unsafe(name, 'it contains ".."');
+      parts.push(p);
+    }
+  }
+  return parts;
+}
+
+const SLASH = Buffer.from('/');
+
+export class Extractor {
+  readonly #root: Buffer;
+  /** Directories known to be real directories (created or checked), by their path from the root. */
+  readonly #dirs = new Set<string>(['']);
+  readonly dirMeta = new Map<string, { path: Buffer; meta: Meta }>();
+  readonly #inFlight = new Set<Promise<void>>();
+  /** Path -> the write of its content, for hard links made while it is still written. */
+  readonly #writing = new Map<string, Promise<void>>();
+  #failure: Error | undefined;
+  readonly owner: boolean;
+  files = 0;
+  bytes = 0;
+
+  /** sha256 of each file's content by path key, checked as the file is written. */
+  expect?: (key: string) => string | undefined;
+
+  constructor(root: string) {
+    this.#root = Buffer.from(root, 'utf8');
+    this.owner = process.getuid?.() === 0;
+  }
+
+  #abs(parts: Buffer[]): Buffer {
+    return parts.length ? Buffer.concat([this.#root, SLASH, ...parts.flatMap((p, i) => (i ? [SLASH, p] : [p]))]) : this.#root;
+  }
+
+  /** Every ancestor of `parts` is a real directory (created when missing); never a symlink. */
+  async #parents(parts: Buffer[], create: boolean, name: Buffer): Promise<void> {
+    for (let i = 1; i < parts.length; i++) {
+      const key = Buffer.concat(parts.slice(0, i).flatMap((p, j) => (j ? [SLASH, p] : [p]))).toString('latin1');
+      if (this.#dirs.has(key)) continue;
+      const abs = this.#abs(parts.slice(0, i));
+      const st = await lstat(abs).catch((e: NodeJS.ErrnoException) => (e.code === 'ENOENT' ? undefined : Promise.reject(e)));
+      if (!st) {
+        if (!create) throw unsafe(name, 'its link target does not exist');
+        await mkdir(abs, { mode: 0o700 });
+      } else if (st.isSymbolicLink()) throw unsafe(name, 'it would write through a symlink');
+      else if (!st.isDirectory()) throw unsafe(name, 'a parent of it is not a directory');
+      this.#dirs.add(key);
+    }
+  }
+
+  /** Removes what is at `abs` (an older link of the chain), without following a symlink. */
+  async #clear(abs: Buffer, key: string, keepDir: boolean): Promise<boolean> {
+    const st = await lstat(abs).catch(() => undefined);
+    if (!st) return false;
+    if (st.isDirectory()) {
+      if (keepDir) return true;
+      await rm(abs, { recursive: true, force: true });
+      for (const d of [...this.#dirs]) if (d === key || d.startsWith(`${key}/`)) this.#dirs.delete(d);
+      return false;
+    }
+    await unlink(abs);
+    return false;
+  }
+
+  async #meta(abs: Buffer, m: Meta, isLink: boolean): Promise<void> {
+    if (this.owner) await (isLink ? import('node:fs/promises').then((f) => f.lchown(abs, m.uid, m.gid)) : chown(abs, m.uid, m.gid));
+    if (!isLink) await chmod(abs, m.mode & 0o7777);
+    const t = utimeOf(m);
+    await (isLink ? lutimes(abs, t, t) : utimes(abs, t, t));
+  }
+
+  async #bounded(task: Promise<void>): Promise<void> {
+    const p = task.then(
+      () => void this.#inFlight.delete(p),
+      (e: Error) => {
+        this.#inFlight.delete(p);
+        this.#failure ??= e;
+      },
+    );
+    this.#inFlight.add(p);
+    if (this.#inFlight.size >= PARALLEL) await Promise.race(this.#inFlight);
+    if (this.#failure) throw this.#failure;
+  }
+
+  /** Waits for every write under way; throws the first failure. */
+  async settle(): Promise<void> {
+    await Promise.all(this.#inFlight);
+    if (this.#failure) throw this.#failure;
+  }
+
+  /** Deletes a path of the tree (the deletions an incremental lists). */
+  async remove(name: Buffer): Promise<void> {
+    const parts = safeParts(name);
+    if (parts.length === 0) return;
+    await this.settle();
+    try {
+      await this.#parents(parts, false, name);
+    } catch {
+      return; // a parent is gone already (deleted with its directory)
+    }
+    const key = keyOf(parts);
+    await this.#clear(this.#abs(parts), key, false);
+    this.dirMeta.delete(key);
+    for (const k of [...this.dirMeta.keys()]) if (k.startsWith(`${key}/`)) this.dirMeta.delete(k);
+  }
+
+  /** Extracts one entry whose headers were read; its data is next in `p`. */
+  async entry(e: TarEntry, p: BytePuller): Promise<void> {
+    if (this.#failure) throw this.#failure;
+    const parts = safeParts(e.name);
+    const pad = padding(e.size);
+    if (parts.length === 0) {
+      // The root itself ("./"): its metadata only.
+      if (e.type !== 'dir') throw unsafe(e.name, 'the root is not a directory');
+      this.dirMeta.set('', { path: this.#root, meta: e });
+      return p.skip(e.size + pad);
+    }
+    await this.#parents(parts, true, e.name);
+    const abs = this.#abs(parts);
+    const key = keyOf(parts);
+    if (e.type !== 'file') await p.skip(e.size + pad);
+    await this.#writing.get(key);
+    if (e.type === 'dir') {
+      const exists = await this.#clear(abs, key, true);
+      if (!exists) await mkdir(abs, { mode: 0o700 });
+      this.#dirs.add(key);
+      this.dirMeta.set(key, { path: abs, meta: e });
+      return;
+    }
+    if (e.type === 'symlink') {
+      await this.#clear(abs, key, false);
+      await symlink(e.linkname!, abs);
+      await this.#meta(abs, e, true);
+      return;
+    }
+    if (e.type === 'hardlink') {
+      const tparts = safeParts(e.linkname!);
+      if (tparts.length === 0) throw unsafe(e.linkname!, 'a hard link to the root');
+      const tkey = keyOf(tparts);
+      await this.#writing.get(tkey);
+      await this.#parents(tparts, false, e.linkname!);
+      const target = this.#abs(tparts);
+      const st = await lstat(target).catch(() => undefined);
+      if (!st?.isFile()) throw unsafe(e.linkname!, 'a hard link whose target is not a file restored before it');
+      await this.#clear(abs, key, false);
+      await link(target, abs);
+      return;
+    }
+    await this.#clear(abs, key, false);
+    const want = this.expect?.(key);
+    const name = e.name;
+    if (e.size <= SMALL) {
+      const data = e.size ? await p.pull(e.size) : Buffer.alloc(0);
+      if (data.length < e.size) throw new DbsError('RESTORE_FAILED', 'the tar stream ends inside a file', { hint: 'the artifact is cut; restore another backup' });
+      await p.skip(pad);
+      const job = (async () => {
+        if (want && createHash('sha256').update(data).digest('hex') !== want) throw damaged(name);
+        const fh = await open(abs, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
+        try {
+          if (data.length) await fh.write(data, 0, data.length, 0);
+        } finally {
+          await fh.close();
+        }
+        await this.#meta(abs, e, false);
+      })();
+      this.#writing.set(key, job.catch(() => undefined));
+      this.files++;
+      this.bytes += e.size;
+      await this.#bounded(job);
+      this.#writing.delete(key);
+      return;
+    }
+    // A big file: streamed, all-zero blocks left as holes (sparse files stay sparse).
+    await this.settle();
+    const fh = await open(abs, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
+    const hash = createHash('sha256');
+    try {
+      let pos = 0;
+      for await (const c of p.take(e.size)) {
+        hash.update(c);
+        for (let off = 0; off < c.length; off += ZERO_BLOCK) {
+          const part = c.subarray(off, off + ZERO_BLOCK);
+          if (!isZero(part)) await fh.write(part, 0, part.length, pos + off);
+        }
+        pos += c.length;
+      }
+      await fh.truncate(e.size);
+    } finally {
+      await fh.close();
+    }
+    await p.skip(pad);
+    if (want && hash.digest('hex') !== want) throw damaged(name);
+    await this.#meta(abs, e, false);
+    this.files++;
+    this.bytes += e.size;
+  }
+
+  /** Sets a directory's metadata at the end (a parent of a restored path, from the index). */
+  dirFromIndex(name: Buffer, meta: Meta): void {
+    const parts = safeParts(name);
+    const key = keyOf(parts);
+    if (this.#dirs.has(key) && !this.dirMeta.has(key)) this.dirMeta.set(key, { path: this.#abs(parts), meta });
+  }
+
+  /** Directory metadata, deepest first (after every entry is in). */
+  async finish(): Promise<void> {
+    await this.settle();
+    const dirs = [...this.dirMeta.entries()].sort((a, b) => b[0].length - a[0].length);
+    for (const [, d] of dirs) await this.#meta(d.path, d.meta, false);
+  }
+}
+
+/**
+ * The time for utimes(): Node passes a double and libuv truncates it to microseconds, so the
+ * middle of the microsecond is passed, which the truncation takes back to it exactly (the
+ * archive and the index keep nanoseconds; stock tar restores them).
+ */
+export function utimeOf(m: { mtimeSec: number; mtimeNsec: number }): number {
+  return m.mtimeSec + (Math.floor(m.mtimeNsec / 1000) * 1000 + 500) / 1e9;
+}
+
+export function keyOf(parts: Buffer[]): string {
+  return Buffer.concat(parts.flatMap((p, j) => (j ? [SLASH, p] : [p]))).toString('latin1');
+}
+
+function isZero(b: Buffer): boolean {
+  for (let i = 0; i < b.length; i += 8) if (i + 8 <= b.length ? b.readBigUInt64LE(i) !== 0n : b.subarray(i).some((x) => x !== 0)) return false;
+  return true;
+}
+
+function damaged(name: Buffer): DbsError {
+  return new DbsError('RESTORE_FAILED', `the content of ${JSON.stringify(name.toString('utf8'))} does not match its sha256 in the index`, { hint: 'the backup is damaged; restore another backup' });
+}
+
+/** Reads a whole tar stream into the extractor; `want(offset)` false skips an entry. */
+export async function extractAll(src: AsyncIterable<Buffer>, x: Extractor, o: { startOffset?: number; from?: number; want?: (e: TarEntry) => boolean; stopAfter?: number; signal: AbortSignal }): Promise<void> {
+  const p = new BytePuller(src, o.startOffset ?? 0);
+  if (o.from !== undefined) await p.skip(o.from - p.offset);
+  for (;;) {
+    o.signal.throwIfAborted();
+    if (o.stopAfter !== undefined && p.offset >= o.stopAfter) return;
+    const e = await readEntry(p, o.stopAfter !== undefined);
+    if (!e) return;
+    if (o.want && !o.want(e)) {
+      await p.skip(e.size + padding(e.size));
+      continue;
+    }
+    await x.entry(e, p);
+  }
+}

@@ -1,0 +1,318 @@
+// The backup side: walks a tree (symlinks never followed; --one-file-system; --include and
+// --exclude) and yields it as a pax tar, while it records every entry for the index. An
+// incremental compares each entry with its parent's index (type, size, mtime ns, inode, mode,
+// owner, link target) and writes only what changed; directories are always written (a few
+// hundred bytes each, they carry their mode and mtime). Files that change while read, vanish
+// or cannot be read are reported per file, never left as a silent hole.
+import { createHash } from 'node:crypto';
+import { constants } from 'node:fs';
+import { lstat, open, readdir, readlink, type FileHandle } from 'node:fs/promises';
+import { matchesGlob } from 'node:path';
+import { userInfo } from 'node:os';
+import { DbsError } from '../../errors.js';
+import { encodeHeader, END_OF_ARCHIVE, padding, type EntryType } from './tar.js';
+import type { DirFacts, DirSelection, IndexEntry } from './types.js';
+
+type Stat = Awaited<ReturnType<typeof lstatBig>>;
+const lstatBig = (p: Buffer) => lstat(p, { bigint: true });
+
+/** Output is batched into chunks of about this size (fewer, bigger chunks down the pipeline). */
+const BATCH = 1024 * 1024;
+const READ = 1024 * 1024;
+
+export interface WalkOptions {
+  root: string;
+  selection: DirSelection;
+  /** The parent's entries by path key (incrementals), and the parent's backup id. */
+  parent?: { id: string; entries: Map<string, IndexEntry> };
+  warn(message: string): void;
+  signal: AbortSignal;
+}
+
+export function pathKey(e: Pick<IndexEntry, 'path' | 'path64'>): string {
+  return e.path !== undefined ? e.path : `\0${e.path64}`;
+}
+export function entryPath(e: Pick<IndexEntry, 'path' | 'path64'>): Buffer {
+  return e.path !== undefined ? Buffer.from(e.path, 'utf8') : Buffer.from(e.path64!, 'base64');
+}
+function isUtf8(b: Buffer): boolean {
+  return Buffer.from(b.toString('utf8'), 'utf8').equals(b);
+}
+function named(b: Buffer, key: 'path' | 'link'): Record<string, string> {
+  return isUtf8(b) ? { [key]: b.toString('utf8') } : { [`${key}64`]: b.toString('base64') };
+}
+
+const names = new Map<string, string | undefined>();
+/** The user and group names of ids (from /etc/passwd and /etc/group), cached. */
+async function nameOf(kind: 'u' | 'g', id: number): Promise<string | undefined> {
+  const k = `${kind}${id}`;
+  if (names.has(k)) return names.get(k);
+  let n: string | undefined;
+  if (kind === 'u' && id === process.getuid?.()) n = userInfo().username;
+  else {
+    const { readFile } = await import('node:fs/promises');
+    const file = await readFile(kind === 'u' ? '/etc/passwd' : '/etc/group', 'utf8').catch(() => '');
+    n = file.split('\n').map((l) => l.split(':')).find((f) => f[2] === String(id))?.[0];
+  }
+  names.set(k, n);
+  return n;
+}
+
+export class TreeWalk {
+  readonly entries: IndexEntry[] = [];
+  readonly facts: Required<Pick<DirFacts, 'entries' | 'files' | 'dirs' | 'symlinks' | 'hardlinks' | 'bytes' | 'written' | 'unchanged' | 'changed' | 'vanished' | 'unreadable' | 'skipped'>> = {
+    entries: 0, files: 0, dirs: 0, symlinks: 0, hardlinks: 0, bytes: 0, written: 0, unchanged: 0, changed: 0, vanished: 0, unreadable: 0, skipped: 0,
+  };
+  root?: { mode: number; uid: number; gid: number; mtime: string };
+  #offset = 0;
+  #out: Buffer[] = [];
+  #outLen = 0;
+  #rootDev = 0n;
+  /** First path of each inode with more than one link: dev:ino -> path, and whether its data went into this tar. */
+  readonly #links = new Map<string, { path: Buffer; written: boolean }>();
+  readonly #rootBuf: Buffer;
+
+  constructor(readonly o: WalkOptions) {
+    this.#rootBuf = Buffer.from(o.root.replace(/\/+$/, ''), 'utf8');
+  }
+
+  #abs(rel: Buffer): Buffer {
+    return rel.length ? Buffer.concat([this.#rootBuf, Buffer.from('/'), rel]) : this.#rootBuf;
+  }
+
+  #emit(b: Buffer): Buffer[] {
+    this.#out.push(b);
+    this.#outLen += b.length;
+    this.#offset += b.length;
+    if (this.#outLen < BATCH) return [];
+    return this.#drain();
+  }
+  #drain(): Buffer[] {
+    if (!this.#outLen) return [];
+    const out = this.#out.length === 1 ? this.#out[0]! : Buffer.concat(this.#out, this.#outLen);
+    this.#out = [];
+    this.#outLen = 0;
+    return [out];
+  }
+
+  #excluded(rel: string, base: string): boolean {
+    return this.o.selection.exclude.some((g) => matchesGlob(rel, g) || (!g.includes('/') && matchesGlob(base, g)));
+  }
+  #included(rel: string, base: string): boolean {
+    const inc = this.o.selection.include;
+    if (inc.length === 0) return true;
+    const parts = rel.split('/');
+    for (let i = 1; i <= parts.length; i++) {
+      const pre = parts.slice(0, i).join('/');
+      if (inc.some((g) => matchesGlob(pre, g) || (!g.includes('/') && matchesGlob(i === parts.length ? base : parts[i - 1]!, g)))) return true;
+    }
+    return false;
+  }
+
+  /** Yields the tar, ending with the end-of-archive blocks. */
+  async *tar(): AsyncGenerator<Buffer> {
+    const st = await lstatBig(this.#rootBuf).catch((e: NodeJS.ErrnoException) => {
+      throw e.code === 'ENOENT' ? new DbsError('SOURCE_NOT_FOUND', `the directory ${this.o.root} does not exist`, { hint: 'check the path in dir:///PATH' }) : e;
+    });
+    if (!st.isDirectory()) throw new DbsError('INVALID_ARGUMENT', `${this.o.root} is not a directory`, { hint: 'point dir:///PATH at a directory' });
+    this.#rootDev = st.dev;
+    this.root = { mode: Number(st.mode & 0o7777n), uid: Number(st.uid), gid: Number(st.gid), mtime: mtimeOf(st) };
+    yield* this.#dir(Buffer.alloc(0), []);
+    yield* this.#emit(END_OF_ARCHIVE);
+    yield* this.#drain();
+  }
+
+  /** `pending`: ancestors not yet written (with --include, a directory is written once something under it is). */
+  async *#dir(rel: Buffer, pending: { rel: Buffer; st: Stat }[]): AsyncGenerator<Buffer> {
+    this.o.signal.throwIfAborted();
+    let list: Buffer[];
+    try {
+      list = (await readdir(this.#abs(rel), { encoding: 'buffer' })).sort(Buffer.compare);
+    } catch (e) {
+      yield* this.#problem(rel, e as NodeJS.ErrnoException, 'directory');
+      return;
+    }
+    const children = list.map((n) => (rel.length ? Buffer.concat([rel, Buffer.from('/'), n]) : n));
+    // lstat a directory's entries together: the round trips overlap.
+    const stats = await Promise.all(children.map((c) => lstatBig(this.#abs(c)).catch((e: NodeJS.ErrnoException) => e)));
+    for (let i = 0; i < children.length; i++) {
+      const child = children[i]!;
+      const st = stats[i]!;
+      if (st instanceof Error) {
+        yield* this.#problem(child, st, 'entry');
+        continue;
+      }
+      const relStr = child.toString('utf8');
+      const base = list[i]!.toString('utf8');
+      if (this.#excluded(relStr, base)) continue;
+      if (st.isDirectory()) {
+        const mine = { rel: child, st };
+        if (this.#included(relStr, base)) {
+          yield* this.#flushPending(pending);
+          yield* this.#entry(child, st, 'dir');
+          if (!this.o.selection.oneFileSystem || st.dev === this.#rootDev) yield* this.#dir(child, []);
+        } else if (!this.o.selection.oneFileSystem || st.dev === this.#rootDev) {
+          yield* this.#dir(child, [...pending, mine]);
+        }
+        continue;
+      }
+      if (!this.#included(relStr, base)) continue;
+      if (st.isFile() || st.isSymbolicLink()) {
+        yield* this.#flushPending(pending);
+        yield* this.#entry(child, st, st.isFile() ? 'file' : 'symlink');
+      } else {
+        this.facts.skipped++;
+        this.o.warn(`${this.#show(child)}: a socket, fifo or device, not backed up`);
+      }
+    }
+  }
+
+  async *#flushPending(pending: { rel: Buffer; st: Stat }[]): AsyncGenerator<Buffer> {
+    while (pending.length) {
+      const p = pending.shift()!;
+      yield* this.#entry(p.rel, p.st, 'dir');
+    }
+  }
+
+  #show(rel: Buffer): string {
+    return JSON.stringify(rel.toString('utf8'));
+  }
+
+  async *#problem(rel: Buffer, e: NodeJS.ErrnoException, what: string): AsyncGenerator<Buffer> {
+    if (e.code === 'ENOENT' || e.code === 'ENOTDIR') {
+      this.facts.vanished++;
+      this.o.warn(`${this.#show(rel)} vanished while the backup ran`);
+      return;
+    }
+    this.facts.unreadable++;
+    if (!this.o.selection.skipUnreadable) {
+      throw new DbsError('BACKUP_FAILED', `cannot read ${what} ${this.#show(rel)} in ${this.o.root}: ${e.message}`, { hint: 'fix its permissions, exclude it (--exclude), or pass --skip-unreadable to back up the rest' });
+    }
+    this.o.warn(`${this.#show(rel)} cannot be read (${e.code ?? e.message}): not in this backup`);
+    yield* [];
+  }
+
+  async *#entry(rel: Buffer, st: Stat, kind: EntryType): AsyncGenerator<Buffer> {
+    let type: EntryType = kind;
+    let link: Buffer | undefined;
+    const devIno = `${st.dev}:${st.ino}`;
+    let firstOfInode: { path: Buffer; written: boolean } | undefined;
+    if (kind === 'symlink') {
+      try {
+        link = await readlink(this.#abs(rel), { encoding: 'buffer' });
+      } catch (e) {
+        yield* this.#problem(rel, e as NodeJS.ErrnoException, 'symlink');
+        return;
+      }
+    } else if (kind === 'file' && st.nlink > 1n) {
+      firstOfInode = this.#links.get(devIno);
+      if (firstOfInode) {
+        type = 'hardlink';
+        link = firstOfInode.path;
+      }
+    }
+    const [uname, gname] = await Promise.all([nameOf('u', Number(st.uid)), nameOf('g', Number(st.gid))]);
+    const e: IndexEntry = {
+      type,
+      ...named(rel, 'path'),
+      size: type === 'file' ? Number(st.size) : 0,
+      mode: Number(st.mode & 0o7777n),
+      uid: Number(st.uid),
+      gid: Number(st.gid),
+      ...(uname ? { uname } : {}),
+      ...(gname ? { gname } : {}),
+      mtime: mtimeOf(st),
+      ino: Number(st.ino),
+      ...(link ? named(link, 'link') : {}),
+      offset: 0,
+      span: 0,
+    };
+    const counts = this.facts;
+    const prev = this.o.parent?.entries.get(pathKey(e));
+    // Unchanged since the parent (a hard link also needs its file unchanged): not written.
+    const same = prev && type !== 'dir' && prev.type === e.type && prev.size === e.size && prev.mtime === e.mtime && prev.ino === e.ino && prev.mode === e.mode && prev.uid === e.uid && prev.gid === e.gid && prev.link === e.link && prev.link64 === e.link64 && !(type === 'hardlink' && firstOfInode?.written);
+    if (kind === 'file' && st.nlink > 1n && !firstOfInode) this.#links.set(devIno, { path: rel, written: !same });
+    counts.entries++;
+    counts[type === 'file' ? 'files' : type === 'dir' ? 'dirs' : type === 'symlink' ? 'symlinks' : 'hardlinks']++;
+    if (same) {
+      counts.unchanged++;
+      counts.bytes += e.size;
+      this.entries.push({ ...e, ...(prev.sha256 ? { sha256: prev.sha256 } : {}), offset: prev.offset, span: prev.span, in: prev.in ?? this.o.parent!.id });
+      return;
+    }
+    if (type !== 'file') {
+      const h = encodeHeader({ name: rel, type, mode: e.mode, uid: e.uid, gid: e.gid, size: 0, ...splitMtime(e.mtime), ...(link ? { linkname: link } : {}), ...(uname ? { uname } : {}), ...(gname ? { gname } : {}) });
+      e.offset = this.#offset;
+      e.span = h.length;
+      counts.written++;
+      this.entries.push(e);
+      yield* this.#emit(h);
+      return;
+    }
+    // A regular file: open first (it may be gone or unreadable), header, content, then check
+    // that it did not change while read.
+    let fh: FileHandle;
+    try {
+      fh = await open(this.#abs(rel), constants.O_RDONLY | constants.O_NOFOLLOW);
+    } catch (err) {
+      counts.entries--;
+      counts.files--;
+      if (firstOfInode === undefined && st.nlink > 1n) this.#links.delete(devIno);
+      yield* this.#problem(rel, err as NodeJS.ErrnoException, 'file');
+      return;
+    }
+    try {
+      const h = encodeHeader({ name: rel, type: 'file', mode: e.mode, uid: e.uid, gid: e.gid, size: e.size, ...splitMtime(e.mtime), ...(uname ? { uname } : {}), ...(gname ? { gname } : {}) });
+      e.offset = this.#offset;
+      yield* this.#emit(h);
+      const hash = createHash('sha256');
+      let left = e.size;
+      let short = false;
+      while (left > 0) {
+        const buf = Buffer.allocUnsafe(Math.min(left, READ));
+        const { bytesRead } = await fh.read(buf, 0, buf.length, null).catch((err: NodeJS.ErrnoException) => {
+          throw new DbsError('BACKUP_FAILED', `reading ${this.#show(rel)} failed: ${err.message}`, { cause: err, hint: 'check the disk; exclude the file with --exclude' });
+        });
+        if (bytesRead === 0) {
+          // The file shrank while read: the tar entry keeps its announced size (zeros), and it is said.
+          short = true;
+          const z = Buffer.alloc(left);
+          hash.update(z);
+          yield* this.#emit(z);
+          break;
+        }
+        const got = bytesRead === buf.length ? buf : buf.subarray(0, bytesRead);
+        hash.update(got);
+        left -= bytesRead;
+        yield* this.#emit(got);
+      }
+      yield* this.#emit(Buffer.alloc(padding(e.size)));
+      e.span = this.#offset - e.offset;
+      e.sha256 = hash.digest('hex');
+      const after = await fh.stat({ bigint: true });
+      if (short || after.size !== st.size || after.mtimeNs !== st.mtimeNs) {
+        counts.changed++;
+        this.o.warn(`${this.#show(rel)} changed while it was read (size ${st.size} -> ${after.size}); the backup holds the bytes read, the next backup takes it again`);
+        e.mtime = '0.000000000'; // so that the next incremental takes it again
+      }
+      counts.bytes += e.size;
+      counts.written++;
+      this.entries.push(e);
+    } finally {
+      await fh.close();
+    }
+  }
+}
+
+function mtimeOf(st: Stat): string {
+  const ns = st.mtimeNs;
+  const sec = ns / 1_000_000_000n;
+  const rem = ns % 1_000_000_000n;
+  const [s, r] = rem < 0n ? [sec - 1n, rem + 1_000_000_000n] : [sec, rem];
+  return `${s}.${String(r).padStart(9, '0')}`;
+}
+
+export function splitMtime(m: string): { mtimeSec: number; mtimeNsec: number } {
+  const [s, n] = m.split('.');
+  return { mtimeSec: Number(s), mtimeNsec: Number(n ?? 0) };
+}
