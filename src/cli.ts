@@ -8,9 +8,9 @@ import { DbsError, ExitCode, isAbort } from './errors.js';
 import { Output } from './output/output.js';
 import { makePrompter } from './output/prompt.js';
 import { printable } from './output/sanitize.js';
-import { systemClock, type Clock } from './store/catalog.js';
+import { sqliteVersion, systemClock, type Clock } from './store/catalog.js';
 import type { PoolWrapper } from './storage/wrap.js';
-import { VERSION } from './version.js';
+import { versionInfo } from './version.js';
 import { registerBackup } from './commands/backup.js';
 import { registerDaemon } from './commands/daemon.js';
 import { registerGateway } from './commands/gateway.js';
@@ -50,7 +50,7 @@ export function buildProgram(io: CliIO, state: { exitCode: number; out?: Output;
   const program = new Command('dbs');
   program
     .description('dbs: backups of databases and storage into local or S3 pools, with a catalog, schedules and tested restores')
-    .version(VERSION, '-V, --version', 'print the dbs version')
+    .option('-V, --version', 'print the version, the commit, and the Node and SQLite versions inside')
     .option('--home <dir>', 'where the catalog lives (env DBS_HOME; default ~/.local/share/dbs)')
     .option('--config <file>', 'config file (env DBS_CONFIG; default: search dbs.config.*, .dbsrc*)')
     .option('--json', 'machine-readable output: one JSON document, or JSON lines with a "type"')
@@ -79,6 +79,13 @@ Examples:
 Exit codes: 0 ok, 1 failure, 2 usage/validation, 3 not found, 4 conflict/refused,
 5 locked, 6 unreachable, 7 authentication/permission, 130 interrupted.`,
     );
+
+  program.on('option:version', () => {
+    const v = versionInfo(sqliteVersion);
+    io.stdout.write(state.json ? `${JSON.stringify({ type: 'version', ...v })}\n`
+      : `dbs ${v.version} (commit ${v.commit})\nNode.js ${v.node}, SQLite ${v.sqlite} (${v.sqliteBinding})\n`);
+    throw new CommanderError(0, 'commander.version', v.version);
+  });
 
   const run: CommandRunner = async (cmd, fn) => {
     const g = cmd.optsWithGlobals() as GlobalOptions & { compress?: string };

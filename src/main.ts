@@ -15,13 +15,15 @@ const onSignal = (sig: NodeJS.Signals) => {
 process.on('SIGINT', onSignal);
 process.on('SIGTERM', onSignal);
 
-const code = await runCli(process.argv.slice(2), {
+// No top-level await: the executable's bundle (scripts/build-exe.mjs) is a CommonJS script.
+void runCli(process.argv.slice(2), {
   stdout: process.stdout,
   stderr: process.stderr,
   stdin: process.stdin,
   env: process.env,
   cwd: process.cwd(),
   signal: controller.signal,
+}).then((code) => {
+  // Let stdout drain before exiting (pipes to `jq`, files).
+  process.stdout.write('', () => process.exit(code));
 });
-// Let stdout drain before exiting (pipes to `jq`, files).
-process.stdout.write('', () => process.exit(code));

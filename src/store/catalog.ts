@@ -632,3 +632,13 @@ export class Catalog {
     return rows as EventRecord[];
   }
 }
+
+/** The SQLite library's version (an in-memory database of the binding the catalog uses). */
+export function sqliteVersion(): string {
+  const db = new Database(':memory:');
+  try {
+    return String((db.prepare('select sqlite_version() as v').get() as { v: string }).v);
+  } finally {
+    db.close();
+  }
+}

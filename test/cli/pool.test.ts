@@ -186,7 +186,8 @@ describe('the real binary', () => {
     expect(help.stdout).toMatch(/pool\s+bind and manage storage pools/);
     expect(help.stdout).toMatch(/Exit codes:/);
     const v = await dbsBin(['--version'], { home: h });
-    expect(v.stdout.trim()).toBe(JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')).version);
+    const version = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')).version;
+    expect(v.stdout).toMatch(new RegExp(`^dbs ${version.replace(/\./g, '\\.')} \\(commit ([0-9a-f]{12}(-dirty)?|unknown)\\)\nNode\\.js ${process.versions.node}, SQLite 3\\.\\d+\\.\\d+ \\(better-sqlite3\\)$`));
   });
 
   it('maps a usage error to exit 2 without a stack trace', async () => {

@@ -1,0 +1,113 @@
+#!/usr/bin/env node
+// npm run build:exe -> dist/dbs: one executable (a Node.js single-executable application).
+// 1. esbuild bundles src/main.ts into one CommonJS script (dynamic imports stay lazy: esbuild
+//    wraps each lazily imported module in an init function that runs on the first import()).
+//    better-sqlite3's binding loader is replaced by src/exe/sqlite-addon.ts, which extracts the
+//    embedded .node file to a content-addressed cache and checks its sha256 before loading.
+// 2. node --experimental-sea-config makes the blob (script + code cache + the .node asset).
+// 3. postject injects it into a copy of the pinned node binary (node_modules/node).
+// Reproducible: same checkout -> same bytes (no timestamps; the commit is the checkout's HEAD).
+import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { chmodSync, copyFileSync, mkdirSync, readFileSync, realpathSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { build } from 'esbuild';
+
+const root = dirname(dirname(fileURLToPath(import.meta.url)));
+const work = join(root, 'dist', 'exe');
+const out = join(root, 'dist', 'dbs');
+const bin = (name) => join(root, 'node_modules', '.bin', name);
+const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
+const arch = `${process.platform}-${process.arch}`;
+if (process.platform !== 'linux') throw new Error(`build:exe builds for Linux only (this is ${arch})`);
+const major = Number(process.versions.node.split('.')[0]);
+if (major < 24) throw new Error(`build:exe needs the pinned Node 24 (run it with npm run build:exe), this is ${process.version}`);
+
+function git(...args) {
+  try {
+    return execFileSync('git', ['-C', root, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+  } catch {
+    return '';
+  }
+}
+const sha = git('rev-parse', '--short=12', 'HEAD') || 'unknown';
+const dirty = git('status', '--porcelain', '--untracked-files=no') !== '';
+const commit = dirty ? `${sha}-dirty` : sha;
+
+const addonPath = join(root, 'node_modules', 'better-sqlite3', 'prebuilds', `${arch}.node`);
+const addon = readFileSync(addonPath);
+const addonSha = createHash('sha256').update(addon).digest('hex');
+const assetName = `better_sqlite3-${arch}.node`;
+
+rmSync(work, { recursive: true, force: true });
+mkdirSync(work, { recursive: true });
+
+const bindingShim = {
+  name: 'dbs-sqlite-binding',
+  setup(b) {
+    b.onLoad({ filter: /[\\/]better-sqlite3[\\/]lib[\\/]binding\.js$/ }, () => ({
+      contents: `const { loadEmbeddedAddon } = require(${JSON.stringify(join(root, 'src', 'exe', 'sqlite-addon.ts'))});
+let addon;
+exports.getBinding = (nativeBinding) => {
+  if (nativeBinding !== undefined && nativeBinding !== null) throw new TypeError('the dbs executable embeds its SQLite binding');
+  return addon ??= loadEmbeddedAddon();
+};
+exports.getPrebuildPath = () => null;`,
+      loader: 'js',
+      resolveDir: root,
+    }));
+  },
+};
+
+const bundle = join(work, 'dbs.cjs');
+const result = await build({
+  entryPoints: [join(root, 'src', 'main.ts')],
+  outfile: bundle,
+  bundle: true,
+  platform: 'node',
+  format: 'cjs',
+  target: 'node24',
+  minifyWhitespace: true,
+  minifySyntax: true,
+  legalComments: 'none',
+  sourcemap: false,
+  logLevel: 'warning',
+  metafile: true,
+  plugins: [bindingShim],
+  define: {
+    DBS_BUILD: JSON.stringify({ version: pkg.version, commit }),
+    DBS_ADDON: JSON.stringify({ asset: assetName, sha256: addonSha }),
+    'import.meta.url': '"file:///dbs-executable/dist/main.js"',
+  },
+});
+writeFileSync(join(work, 'meta.json'), JSON.stringify(result.metafile));
+// The SEA main script is compiled without a dynamic-import callback: import() of a built-in
+// module (left by esbuild as is) becomes require(), which the injected script has for built-ins.
+writeFileSync(bundle, readFileSync(bundle, 'utf8').replace(/\bimport\((["'])(node:[a-z_/]+)\1\)/g, 'Promise.resolve(require("$2"))'));
+
+const seaConfig = join(work, 'sea-config.json');
+const blob = join(work, 'sea-prep.blob');
+writeFileSync(
+  seaConfig,
+  JSON.stringify({
+    main: bundle,
+    output: blob,
+    disableExperimentalSEAWarning: true,
+    useCodeCache: process.env.DBS_EXE_CODE_CACHE !== '0',
+    useSnapshot: false,
+    assets: { [assetName]: addonPath },
+  }),
+);
+execFileSync(process.execPath, ['--experimental-sea-config', seaConfig], { stdio: ['ignore', 'inherit', 'inherit'] });
+
+const nodeBinary = realpathSync(process.execPath);
+rmSync(out, { force: true });
+copyFileSync(nodeBinary, out);
+chmodSync(out, 0o755);
+execFileSync(bin('postject'), [out, 'NODE_SEA_BLOB', blob, '--sentinel-fuse', 'NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2'], { stdio: ['ignore', 'ignore', 'pipe'] });
+
+const size = statSync(out).size;
+const digest = createHash('sha256').update(readFileSync(out)).digest('hex');
+writeFileSync(`${out}.sha256`, `${digest}  dbs\n`);
+process.stdout.write(`dist/dbs: ${(size / 1e6).toFixed(1)} MB (bundle ${(statSync(bundle).size / 1e6).toFixed(1)} MB), dbs ${pkg.version} ${commit}, Node ${process.versions.node}, sha256 ${digest}\n`);
