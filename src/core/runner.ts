@@ -183,12 +183,22 @@ async function runLocked(plan: PlanRecord, o: RunOptions, ctx: Context, taskId: 
       engineCtx.log('no base backup: taking a full backup (--auto-full)');
       type = increment.full;
     }
+    const poolDriver = driver;
     const request = (t: BackupType) => ({
       source: endpoint,
       type: t,
       selection,
       sink,
-      ...(increment && t === planType && parent ? { parent: { id: parent.id, facts: desc.decodeFacts(backupManifest(parent).facts, `the facts of backup ${parent.id}`) } } : {}),
+      ...(increment && t === planType && parent
+        ? {
+            parent: {
+              id: parent.id,
+              facts: desc.decodeFacts(backupManifest(parent).facts, `the facts of backup ${parent.id}`),
+              // Chains never span pools: the parent is in this plan's pool.
+              ...(parent.poolId === plan.poolId ? { artifacts: artifactReaders(poolDriver, backupManifest(parent).artifacts, ctx.signal) } : {}),
+            },
+          }
+        : {}),
     });
     let outcome;
     try {

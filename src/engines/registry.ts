@@ -2,6 +2,7 @@
 // `load()` imports the engine on first use.
 import { DbsError } from '../errors.js';
 import type { AnyEngineDescriptor } from './descriptor.js';
+import { bucketDescriptor } from './bucket/descriptor.js';
 import { mysqlDescriptor } from './mysql/descriptor.js';
 import { redisDescriptor } from './redis/descriptor.js';
 import { catalogDescriptor, sqliteDescriptor } from './sqlite/descriptor.js';
@@ -11,6 +12,7 @@ export const DESCRIPTORS: readonly AnyEngineDescriptor[] = [
   redisDescriptor,
   sqliteDescriptor,
   catalogDescriptor,
+  bucketDescriptor,
 ];
 
 export const ENGINE_KINDS: readonly string[] = DESCRIPTORS.map((d) => d.kind);
