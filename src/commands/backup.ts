@@ -1,5 +1,6 @@
 // `dbs backup ...`
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
+import { repeatable } from './options.js';
 import type { CommandRunner } from '../cli.js';
 import { DbsError } from '../errors.js';
 import { fields, fmtBytes, fmtDuration, fmtTime, table } from '../output/format.js';
@@ -14,6 +15,12 @@ function startPort(o: Opts): number | undefined {
   const n = Number(o.port);
   if (o.port === undefined || !Number.isInteger(n) || n < 1 || n > 65535) throw new DbsError('INVALID_ARGUMENT', `--start needs --port N (1-65535)${o.port !== undefined ? `, got ${JSON.stringify(o.port)}` : ''}`, { hint: 'e.g. --start --port 3307' });
   return n;
+}
+
+/** The repeatable --path values (commander collects them into a list). */
+function pathList(o: Opts): string[] | undefined {
+  const v: unknown = (o as Record<string, unknown>).path;
+  return Array.isArray(v) ? v.map(String) : undefined;
 }
 
 export function registerBackup(program: Command, run: CommandRunner): void {
@@ -136,7 +143,7 @@ Examples:
     .command('restore')
     .description('restore a backup into a target')
     .argument('<backup>', 'backup id')
-    .option('--to <url>', 'target: mysql://USER@HOST:PORT, redis://HOST:PORT/DB, sqlite:///PATH')
+    .option('--to <url>', 'target: mysql://USER@HOST:PORT, redis://HOST:PORT/DB, sqlite:///PATH, s3://BUCKET/PREFIX')
     .option('--to-dir <dir>', 'redis snapshot: write dump.rdb into this directory')
     .option('--to-datadir <dir>', 'physical mysql: an empty directory to become the datadir')
     .option('--start', 'physical mysql: start a server on the restored datadir (with --port)')
@@ -147,18 +154,29 @@ Examples:
     .option('--tables <list>', 'restore only these tables: db.t1,db.t2')
     .option('--replace', 'overwrite existing tables/keys')
     .option('--flush', 'redis: flush the target database first')
-    .option('--path <path>', 'dir: restore only this path of the tree (a file or a directory; repeatable)', (v: string, prev: string[] | undefined) => [...(prev ?? []), v])
+    .addOption(repeatable(new Option('--path <path>', 'dir/s3: restore only this path (a file or directory of a tree; a key or a folder of keys); repeatable')))
+    .option('--endpoint <url>', 's3 target: endpoint URL (default: the source bucket\'s)')
+    .option('--region <region>', 's3 target: region (default: the source bucket\'s)')
+    .option('--access-key <id>', 's3 target: access key id (default: the AWS credential chain)')
+    .option('--secret-key-env <var>', 's3 target: read the secret key from this environment variable')
+    .option('--secret-key-file <file>', 's3 target: read the secret key from this file')
     .action((id: string, o: Opts, cmd: Command) =>
       run(cmd, async (ctx) => {
         const { runBackupRestore } = await import('../core/restore.js');
         const { resolveSecret } = await import('./secrets.js');
         const { askUser } = await import('./report.js');
-        const getPassword = () => resolveSecret(ctx, { env: o.passwordEnv as string, file: o.passwordFile as string }, { flag: 'password', what: 'target password', required: false, promptMessage: 'Target password (empty for none):' });
-        const passwordFlag = o.passwordEnv !== undefined ? '--password-env' : o.passwordFile !== undefined ? '--password-file' : undefined;
+        const s3Secret = o.secretKeyEnv !== undefined || o.secretKeyFile !== undefined || o.accessKey !== undefined;
+        if (s3Secret && (o.passwordEnv !== undefined || o.passwordFile !== undefined)) throw new DbsError('USAGE', '--password-env/--password-file and --secret-key-env/--secret-key-file are exclusive', { hint: 'an s3 target takes --secret-key-env or --secret-key-file' });
+        const getPassword = () =>
+          s3Secret
+            ? resolveSecret(ctx, { env: o.secretKeyEnv as string, file: o.secretKeyFile as string }, { flag: 'secret-key', what: 'S3 secret key', required: o.accessKey !== undefined, promptMessage: 'S3 secret key:' })
+            : resolveSecret(ctx, { env: o.passwordEnv as string, file: o.passwordFile as string }, { flag: 'password', what: 'target password', required: false, promptMessage: 'Target password (empty for none):' });
+        const passwordFlag =
+          o.passwordEnv !== undefined ? '--password-env' : o.passwordFile !== undefined ? '--password-file' : o.secretKeyEnv !== undefined ? '--secret-key-env' : o.secretKeyFile !== undefined ? '--secret-key-file' : undefined;
         const bar = ctx.out.progress(`restoring ${id}`, (done, _t, ms) => `${fmtBytes(done)}  ${fmtBytes(ms > 0 ? (done / ms) * 1000 : 0)}/s  ${fmtDuration(ms)}`);
         try {
           const r = await runBackupRestore(
-            { backup: id, to: o.to as string | undefined, toDir: o.toDir as string | undefined, toDatadir: o.toDatadir as string | undefined, startPort: startPort(o), getPassword, passwordFlag, decide: askUser(ctx.prompt), database: o.database as string, tables: o.tables as string, replace: Boolean(o.replace), flush: Boolean(o.flush), ...(Array.isArray(o.path) ? { paths: o.path } : {}), onProgress: (n) => bar.update(n) },
+            { backup: id, to: o.to as string | undefined, toDir: o.toDir as string | undefined, toDatadir: o.toDatadir as string | undefined, startPort: startPort(o), getPassword, passwordFlag, decide: askUser(ctx.prompt), database: o.database as string, tables: o.tables as string, replace: Boolean(o.replace), flush: Boolean(o.flush), paths: pathList(o), endpoint: o.endpoint as string | undefined, region: o.region as string | undefined, accessKey: o.accessKey as string | undefined, onProgress: (n) => bar.update(n) },
             ctx,
           );
           bar.finish();

@@ -15,7 +15,7 @@ function collect(v: string, prev: string[] | undefined): string[] {
 
 function addPlanOptions(c: Command, create: boolean): Command {
   return c
-    .option('--source <url>', 'mysql://USER@HOST:PORT, redis://HOST:PORT/DB, sqlite:///PATH, dir:///PATH')
+    .option('--source <url>', 'mysql://USER@HOST:PORT, redis://HOST:PORT/DB, sqlite:///PATH, dir:///PATH, s3://BUCKET/PREFIX')
     .option('--pool <pool>', 'pool id or name')
     .option('--type <type>', 'logical (default for mysql/redis), physical, incremental, snapshot')
     .option('--databases <list>', 'databases to back up, comma-separated')
@@ -28,6 +28,11 @@ function addPlanOptions(c: Command, create: boolean): Command {
     .option('--skip-unreadable', 'dir: an unreadable file is a warning, not a failed backup')
     .option('--password-env <var>', 'read the source password from this environment variable')
     .option('--password-file <file>', 'read the source password from this file')
+    .option('--endpoint <url>', 's3 bucket source: endpoint URL, e.g. https://s3.us-east-1.amazonaws.com')
+    .option('--region <region>', 's3 bucket source: region (default us-east-1)')
+    .option('--access-key <id>', 's3 bucket source: access key id (default: the AWS credential chain)')
+    .option('--secret-key-env <var>', 's3 bucket source: read the secret key from this environment variable')
+    .option('--secret-key-file <file>', 's3 bucket source: read the secret key from this file')
     .option('--manual', 'run only on demand (default)')
     .option('--cron <expr>', 'cron expression, e.g. "30 2 * * *"')
     .option('--every <period>', 'hourly, daily or weekly')
@@ -51,6 +56,13 @@ function addPlanOptions(c: Command, create: boolean): Command {
 
 async function password(ctx: CommandContext, o: Opts, askIfMissing: boolean) {
   const { resolveSecret } = await import('./secrets.js');
+  // An S3 bucket source's secret key is its password (stored the same way).
+  if (o.secretKeyEnv !== undefined || o.secretKeyFile !== undefined || o.accessKey !== undefined) {
+    if (o.passwordEnv !== undefined || o.passwordFile !== undefined) {
+      throw new (await import('../errors.js')).DbsError('USAGE', '--password-env/--password-file and --secret-key-env/--secret-key-file are exclusive', { hint: 'an s3 source takes --secret-key-env or --secret-key-file' });
+    }
+    return resolveSecret(ctx, { env: o.secretKeyEnv as string, file: o.secretKeyFile as string }, { flag: 'secret-key', what: 'S3 secret key', required: o.accessKey !== undefined, promptMessage: 'S3 secret key:' });
+  }
   const given = o.passwordEnv !== undefined || o.passwordFile !== undefined;
   if (!given && !askIfMissing) return undefined;
   const src = String(o.source ?? '');

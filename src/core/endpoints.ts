@@ -59,7 +59,11 @@ export function parseEndpoint(raw: string, flag = '--source'): Endpoint {
   const host = u.hostname.replace(/^\[|\]$/g, '');
   const user = u.username ? decodeURIComponent(u.username) : d.endpoint.defaultUser;
   const path = u.pathname && u.pathname !== '/' ? decodeURIComponent(u.pathname.slice(1)) : undefined;
-  const url = `${kind}://${user ? `${encodeURIComponent(user)}@` : ''}${u.host.includes(':') ? u.host : `${u.hostname}:${port}`}${path !== undefined ? `/${path}` : ''}${u.search}`;
+  // Stored URLs use the engine's first scheme (its kind, except where the kind is no scheme:
+  // s3:// buckets); a server without a default port (a bucket) is named without one.
+  const stored = d.endpoint.schemes[0] ?? kind;
+  const hostPort = u.host.includes(':') || port === undefined ? u.host : `${u.hostname}:${port}`;
+  const url = `${stored}://${user ? `${encodeURIComponent(user)}@` : ''}${hostPort}${path !== undefined ? `/${path}` : ''}${u.search}`;
   const ep: Endpoint = { kind, url, host, port, user, path, params };
   d.endpoint.check?.(ep, flag);
   return ep;

@@ -47,6 +47,13 @@ export interface PlanInput extends ScheduleFlags {
   exclude?: string[];
   oneFileSystem?: boolean;
   skipUnreadable?: boolean;
+  /** S3 bucket sources: where the bucket is served and the access key id. */
+  endpoint?: string;
+  region?: string;
+  accessKey?: string;
+  /** The flags the S3 secret key (the plan's password) came from. */
+  secretKeyEnv?: string;
+  secretKeyFile?: string;
 }
 
 export interface PlanView extends PlanRecord {
@@ -101,11 +108,20 @@ function givenPlanFlags(i: PlanInput): string[] {
     ['--exclude', i.exclude?.length ? i.exclude : undefined],
     ['--one-file-system', i.oneFileSystem || undefined],
     ['--skip-unreadable', i.skipUnreadable || undefined],
+    ['--endpoint', i.endpoint],
+    ['--region', i.region],
+    ['--access-key', i.accessKey],
+    ['--secret-key-env', i.secretKeyEnv],
+    ['--secret-key-file', i.secretKeyFile],
   ]);
 }
 
+function selectionFlagsGiven(i: PlanInput): boolean {
+  return [i.databases, i.tables, i.allDatabases, i.match, i.include, i.exclude, i.oneFileSystem, i.skipUnreadable, i.endpoint, i.region, i.accessKey].some((v) => v !== undefined);
+}
+
 /** The plan's selection from its flags, parsed and checked by the engine's descriptor. */
-export function parseSelection(kind: string, i: Pick<PlanInput, 'databases' | 'allDatabases' | 'tables' | 'match' | 'include' | 'exclude' | 'oneFileSystem' | 'skipUnreadable'>, type: string): Json {
+export function parseSelection(kind: string, i: Pick<PlanInput, 'databases' | 'allDatabases' | 'tables' | 'match' | 'include' | 'exclude' | 'oneFileSystem' | 'skipUnreadable' | 'endpoint' | 'region' | 'accessKey'>, type: string): Json {
   return descriptorOrThrow(kind).parseSelection(i, type as BackupType);
 }
 
@@ -162,10 +178,11 @@ function resolveBasePlan(catalog: Catalog, i: PlanInput): PlanRecord | undefined
   // A type that extends a chain needs the plan whose backups start it (before the source is
   // known: an incremental plan backs up the server of its base plan).
   const increments = incrementTypes();
-  // The engine: the source's, else the base plan's (several engines have incremental types).
+  // Engines may share a type name (incremental): the source's engine, else the base plan's.
+  const candidates = increments.filter((x) => x.type === i.type);
   const baseKind = i.basePlan !== undefined ? catalog.findPlan(i.basePlan)?.sourceKind : undefined;
   const kind = (i.source !== undefined ? descriptorOfUrl(i.source)?.kind : undefined) ?? baseKind;
-  const inc = increments.find((x) => x.type === i.type && x.kind === kind) ?? increments.find((x) => x.type === i.type);
+  let inc = candidates.find((x) => x.kind === kind) ?? candidates[0];
   if (inc && i.basePlan === undefined) {
     throw new DbsError('USAGE', `--type ${inc.type} needs --base-plan PLAN`, { hint: `name the ${inc.full} plan whose full backups start the chain` });
   }
@@ -177,6 +194,7 @@ function resolveBasePlan(catalog: Catalog, i: PlanInput): PlanRecord | undefined
     throw new DbsError('USAGE', `--base-plan applies to --type ${types}`, { hint: `add --type ${types}` });
   }
   const base = findPlanOrThrow(catalog, i.basePlan);
+  inc = candidates.find((x) => x.kind === base.sourceKind) ?? inc;
   if (base.sourceKind !== inc.kind || base.backupType !== inc.full) {
     throw new DbsError('INVALID_ARGUMENT', `the base plan ${JSON.stringify(base.name)} is a ${base.sourceKind} ${base.backupType} plan; it must be a ${inc.kind} ${inc.full} plan`, { hint: `create one with --type ${inc.full}` });
   }
@@ -254,7 +272,8 @@ export async function runPlanCreate(i: PlanInput, ctx: Context): Promise<{ plan:
     throw new DbsError('INVALID_ARGUMENT', `an incremental plan must back up the server of its base plan (${base.source.url}), not ${endpoint.url}`, { hint: 'drop --source; it comes from --base-plan' });
   }
   checkPlanOptions(kind, type, givenPlanFlags(i));
-  const selection = parseSelection(kind, i, type);
+  // An incremental plan without selection flags selects what its base plan does.
+  const selection = base && !selectionFlagsGiven(i) ? planSelection(base) : parseSelection(kind, i, type);
   const pool = findPoolOrThrow(catalog, i.pool);
   const schedule: Schedule & { since?: string } = { ...(parseSchedule(i, ctx.clock()) ?? { kind: 'manual' }), since: ctx.clock().toISOString() };
   const retention = parseRetention(i) ?? {};
@@ -337,7 +356,7 @@ export async function runPlanUpdate(i: PlanInput & { plan: string; name?: string
   }
   if (i.password) endpoint.password = i.password;
   checkPlanOptions(cur.sourceKind, i.type ?? cur.backupType, givenPlanFlags(i));
-  const selectionGiven = i.databases !== undefined || i.tables !== undefined || i.allDatabases !== undefined || i.match !== undefined || i.include !== undefined || i.exclude !== undefined || i.oneFileSystem !== undefined || i.skipUnreadable !== undefined;
+  const selectionGiven = selectionFlagsGiven(i);
   const selection = selectionGiven ? parseSelection(cur.sourceKind, i, i.type ?? cur.backupType) : planSelection(cur);
   const type = i.type ?? cur.backupType;
   const schedule = parseSchedule(i, ctx.clock());

@@ -34,8 +34,8 @@ export interface RestoreInput {
   /** Physical MySQL backups: start a server on the restored datadir on this port. */
   startPort?: number;
   password?: Secret;
-  /** The flag the password came from (--password-env / --password-file), if any. */
-  passwordFlag?: '--password-env' | '--password-file';
+  /** The flag the password came from (--password-env / --password-file; an S3 target's --secret-key-env / --secret-key-file), if any. */
+  passwordFlag?: '--password-env' | '--password-file' | '--secret-key-env' | '--secret-key-file';
   /** Asks for the target password; called only when the backup's target takes one. */
   getPassword?: () => Promise<Secret | undefined>;
   /** Answers the question of restoring over the source (without it and without --yes: no). */
@@ -45,8 +45,12 @@ export interface RestoreInput {
   tables?: string;
   replace?: boolean;
   flush?: boolean;
-  /** Tree backups: restore only these paths (--path, repeatable). */
+  /** --path (repeatable): restore only these entries. */
   paths?: string[];
+  /** S3 bucket targets: endpoint URL, region, access key id (the secret key is the password). */
+  endpoint?: string;
+  region?: string;
+  accessKey?: string;
   onProgress?: (bytes: number) => void;
 }
 
@@ -64,6 +68,11 @@ function givenFlags(i: RestoreInput): string[] {
     ['--path', i.paths?.length ? i.paths : undefined],
     ['--password-env', i.passwordFlag === '--password-env' || undefined],
     ['--password-file', i.passwordFlag === '--password-file' || undefined],
+    ['--secret-key-env', i.passwordFlag === '--secret-key-env' || undefined],
+    ['--secret-key-file', i.passwordFlag === '--secret-key-file' || undefined],
+    ['--endpoint', i.endpoint],
+    ['--region', i.region],
+    ['--access-key', i.accessKey],
   ]);
 }
 
@@ -123,7 +132,7 @@ export async function runBackupRestore(i: RestoreInput, ctx: Context): Promise<R
   if (!compatible) {
     throw new DbsError('INVALID_ARGUMENT', `backup ${b.id} is a ${b.sourceKind} backup; --to is a ${target.kind} target`, { hint: `restore it into a ${b.sourceKind}:// target` });
   }
-  if (spec.options.includes('--password-env')) {
+  if (spec.options.includes('--password-env') || spec.options.includes('--secret-key-env')) {
     const pw = i.password ?? (await i.getPassword?.());
     if (pw) target.password = pw;
   }
@@ -132,7 +141,7 @@ export async function runBackupRestore(i: RestoreInput, ctx: Context): Promise<R
   const selection = d.decodeSelection(m.selection, `the selection of backup ${b.id}`);
   const facts = d.decodeFacts(m.facts, `the facts of backup ${b.id}`);
   const { options, renames } = d.parseRestore(
-    { toDir: i.toDir, toDatadir: i.toDatadir, startPort: i.startPort, database: i.database, tables: i.tables, replace: i.replace, flush: i.flush, ...(i.paths?.length ? { paths: i.paths } : {}), yes: ctx.yes },
+    { toDir: i.toDir, toDatadir: i.toDatadir, startPort: i.startPort, database: i.database, tables: i.tables, replace: i.replace, flush: i.flush, paths: i.paths, endpoint: i.endpoint, region: i.region, accessKey: i.accessKey, yes: ctx.yes },
     { id: b.id, type: b.backupType as BackupType, selection, facts },
   );
   // Restoring over the source itself, under the same names, needs an explicit yes.

@@ -10,13 +10,16 @@ import { DbsError } from '../errors.js';
 import type { BackupType, Endpoint, Engine, Json } from './types.js';
 
 /** Plan options that select what a backup holds or how it is taken. */
-export type PlanOptionFlag = '--databases' | '--all-databases' | '--tables' | '--match' | '--base-plan' | '--auto-full' | '--verify-prepare' | '--password-env' | '--password-file' | '--include' | '--exclude' | '--one-file-system' | '--skip-unreadable';
+export type PlanOptionFlag = '--databases' | '--all-databases' | '--tables' | '--match' | '--base-plan' | '--auto-full' | '--verify-prepare' | '--password-env' | '--password-file' | '--include' | '--exclude' | '--one-file-system' | '--skip-unreadable' | S3OptionFlag;
+
+/** Where an S3 bucket source or target is served and as whom (the names of `pool bind`'s flags). */
+export type S3OptionFlag = '--endpoint' | '--region' | '--access-key' | '--secret-key-env' | '--secret-key-file';
 
 /** Where a restore writes. Exactly one is given. */
 export type RestoreTargetFlag = '--to' | '--to-dir' | '--to-datadir';
 
 /** Restore options besides the target. */
-export type RestoreOptionFlag = '--database' | '--tables' | '--replace' | '--flush' | '--start' | '--port' | '--password-env' | '--password-file' | '--path';
+export type RestoreOptionFlag = '--database' | '--tables' | '--replace' | '--flush' | '--start' | '--port' | '--password-env' | '--password-file' | '--path' | S3OptionFlag;
 
 export interface RestoreSpec {
   /** The target flags this type accepts (exactly one must be given). */
@@ -75,6 +78,10 @@ export interface SelectionFlags {
   oneFileSystem?: boolean;
   /** Directory sources: an unreadable file is a warning, not a failed backup. */
   skipUnreadable?: boolean;
+  /** S3 bucket sources: the endpoint URL, region and access key id (the secret is the plan's password). */
+  endpoint?: string;
+  region?: string;
+  accessKey?: string;
 }
 
 /** The restore flags besides the target URL, as typed (only those the type takes are given). */
@@ -86,8 +93,12 @@ export interface RestoreFlags {
   tables?: string;
   replace?: boolean;
   flush?: boolean;
-  /** Restore only these paths (files or whole subtrees) of a tree (--path, repeatable). */
+  /** --path (repeatable): restore only these entries. */
   paths?: string[];
+  /** S3 bucket targets: the endpoint URL, region and access key id (the secret is the target password). */
+  endpoint?: string;
+  region?: string;
+  accessKey?: string;
   /** --yes: for file targets the consent to replace an existing file. */
   yes: boolean;
 }
@@ -185,3 +196,4 @@ export function wholeSelection(kind: string, i: SelectionFlags): ListSelection {
 
 export const PW: readonly RestoreOptionFlag[] = ['--password-env', '--password-file'];
 export const PLAN_PW: readonly PlanOptionFlag[] = ['--password-env', '--password-file'];
+export const S3_FLAGS: readonly S3OptionFlag[] = ['--endpoint', '--region', '--access-key', '--secret-key-env', '--secret-key-file'];

@@ -3,6 +3,7 @@
 import { DbsError } from '../errors.js';
 import type { AnyEngineDescriptor } from './descriptor.js';
 import { dirDescriptor } from './dir/descriptor.js';
+import { bucketDescriptor } from './bucket/descriptor.js';
 import { mysqlDescriptor } from './mysql/descriptor.js';
 import { redisDescriptor } from './redis/descriptor.js';
 import { catalogDescriptor, sqliteDescriptor } from './sqlite/descriptor.js';
@@ -13,6 +14,7 @@ export const DESCRIPTORS: readonly AnyEngineDescriptor[] = [
   sqliteDescriptor,
   catalogDescriptor,
   dirDescriptor,
+  bucketDescriptor,
 ];
 
 export const ENGINE_KINDS: readonly string[] = DESCRIPTORS.map((d) => d.kind);

@@ -140,7 +140,10 @@ export interface BackupRequest<Sel = Json, Facts = Json> {
   type: BackupType;
   selection: Sel;
   sink: ArtifactSink;
-  /** Engine facts of the parent backup (incrementals), and readers of its artifacts (e.g. its index). */
+  /**
+   * The parent backup (incrementals): its engine facts, and readers of its artifacts for an
+   * engine that compares with what the parent holds (a bucket's object list).
+   */
   parent?: { id: string; facts: Facts; artifacts?: ArtifactReader[] };
 }
 

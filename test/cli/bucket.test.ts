@@ -1,0 +1,165 @@
+// S3 bucket sources (s3://BUCKET/PREFIX) through the CLI against the test bed's real S3
+// server: snapshot and incremental round trips compared key by key, --path subsets, the
+// refusal of existing target keys, and the bad inputs (unreachable endpoint, wrong keys,
+// missing bucket) with their exit codes and nothing written.
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { S3Client } from '@aws-sdk/client-s3';
+import { execa } from 'execa';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { dbs, type CliResult } from '../support/cli.js';
+import { bucketFacts, bucketName, deleteKey, makeBucket, mixedObjects, putAll, replaceMetadata } from '../support/buckets.js';
+import { freePort } from '../support/ports.js';
+import { s3Client, servers, tempDir, testbed } from '../support/testbed.js';
+
+let s3: S3Client;
+let home: string;
+let poolDir: string;
+const env = () => ({ S3_SECRET: testbed().s3.secretKey, BAD_SECRET: 'not-the-secret' });
+const keyFlags = () => ['--endpoint', testbed().s3.endpoint, '--access-key', testbed().s3.accessKey, '--secret-key-env', 'S3_SECRET'];
+
+async function cli(args: string[], expectCode = 0): Promise<CliResult> {
+  const r = await dbs(args, { home, env: env() });
+  expect(r.code, `dbs ${args.join(' ')}\n${r.stdout}\n${r.stderr}`).toBe(expectCode);
+  return r;
+}
+
+beforeAll(async () => {
+  await servers('s3');
+  s3 = s3Client(testbed().s3);
+  home = tempDir('bucket-home');
+  poolDir = tempDir('bucket-pool');
+  await cli(['pool', 'bind', 'local', '--type', 'local', '--path', poolDir]);
+});
+afterAll(() => s3?.destroy());
+
+describe('bucket snapshot and incremental', () => {
+  it('restores a chain key by key: bytes, content type, metadata; deleted keys absent; outside the prefix untouched', async () => {
+    const src = bucketName('src');
+    await makeBucket(s3, src, [...mixedObjects('data/', { big: 9 * 1024 * 1024 + 123 }), { key: 'data2/not-mine.txt', body: Buffer.from('outside the prefix') }, { key: 'other.txt', body: Buffer.from('x') }]);
+    await cli(['plan', 'create', 'b-full', '--pool', 'local', '--source', `s3://${src}/data`, ...keyFlags()]);
+    const full = (await cli(['--json', 'plan', 'run', 'b-full'])).json().backup;
+    const atFull = await bucketFacts(s3, src, 'data/');
+    expect(Object.keys(atFull)).toHaveLength(28);
+    expect(full.manifest.facts).toMatchObject({ objects: 28, stored: 28, unchanged: 0, bucket: src, prefix: 'data/' });
+
+    // Change the source: new bytes, a new key, a deleted key, metadata only (same ETag).
+    await putAll(s3, src, [
+      { key: 'data/many/item-003.dat', body: Buffer.from('changed'), contentType: 'text/x-changed', metadata: { index: 'three' } },
+      { key: 'data/new/added.txt', body: Buffer.from('added'), contentType: 'text/plain' },
+    ]);
+    await deleteKey(s3, src, 'data/many/item-004.dat');
+    await replaceMetadata(s3, src, 'data/with space/a+b=c.txt', { retagged: 'yes' }, 'text/x-retagged');
+    await cli(['plan', 'create', 'b-inc', '--type', 'incremental', '--base-plan', 'b-full']);
+    const inc = (await cli(['--json', 'plan', 'run', 'b-inc'])).json().backup;
+    expect(inc.parentId).toBe(full.id);
+    expect(inc.manifest.facts).toMatchObject({ objects: 28, stored: 3, unchanged: 25, deleted: 1 });
+    const expected = await bucketFacts(s3, src, 'data/');
+
+    const dst = bucketName('dst');
+    await makeBucket(s3, dst);
+    const r = (await cli(['--json', 'backup', 'restore', inc.id, '--to', `s3://${dst}/restored`, ...keyFlags()])).json();
+    expect(r.status).toBe('succeeded');
+    expect(await bucketFacts(s3, dst, 'restored/')).toEqual(expected);
+    expect(await bucketFacts(s3, dst, '')).toHaveProperty(['restored/docs/readme.md']);
+
+    // The full backup restores the bucket as it was then.
+    await cli(['backup', 'restore', full.id, '--to', `s3://${dst}/at-full`, ...keyFlags()]);
+    expect(await bucketFacts(s3, dst, 'at-full/')).toEqual(atFull);
+
+    // --path restores a subset.
+    await cli(['backup', 'restore', inc.id, '--to', `s3://${dst}/subset`, '--path', 'docs', '--path', 'new/added.txt', ...keyFlags()]);
+    expect(Object.keys(await bucketFacts(s3, dst, 'subset/')).sort()).toEqual(['docs/deep/' + 'long-name-'.repeat(12) + '.bin', 'docs/readme.md', 'new/added.txt']);
+
+    // Existing keys are refused (exit 4, nothing written), --replace overwrites them.
+    await putAll(s3, dst, [{ key: 'clash/docs/readme.md', body: Buffer.from('mine') }]);
+    const refused = await cli(['backup', 'restore', inc.id, '--to', `s3://${dst}/clash`, ...keyFlags()], 4);
+    expect(refused.stderr).toMatch(/already exist.*clash\/docs\/readme\.md.*nothing was written/s);
+    expect(Object.keys(await bucketFacts(s3, dst, 'clash/'))).toEqual(['docs/readme.md']);
+    await cli(['backup', 'restore', inc.id, '--to', `s3://${dst}/clash`, '--replace', ...keyFlags()]);
+    expect(await bucketFacts(s3, dst, 'clash/')).toEqual(expected);
+  });
+});
+
+describe('bucket backups without dbs', () => {
+  it('zstd -dc data.tar.zst | tar -x gives every object; the index lists key, size, etag, type, metadata, offset', async () => {
+    const src = bucketName('stock');
+    const objs = mixedObjects('p/');
+    await makeBucket(s3, src, objs);
+    await cli(['plan', 'create', 'b-stock', '--pool', 'local', '--source', `s3://${src}/p/`, ...keyFlags()]);
+    const b = (await cli(['--json', 'plan', 'run', 'b-stock'])).json().backup;
+    const dir = join(poolDir, 'dbs', 'backups', b.planId, b.id);
+    const out = tempDir('stock-x');
+    await execa('bash', ['-c', `zstd -dc '${dir}/data.tar.zst' | tar -x -C '${out}'`]);
+    for (const o of objs.filter((x) => !x.key.endsWith('/'))) {
+      const got = readFileSync(join(out, o.key.slice(2)));
+      expect(createHash('sha256').update(got).digest('hex'), o.key).toBe(createHash('sha256').update(o.body).digest('hex'));
+    }
+    const lines = (await execa('zstd', ['-dc', `${dir}/index.ndjson.zst`])).stdout.split('\n').map((l) => JSON.parse(l));
+    expect(lines[0]).toMatchObject({ dbs: 'bucket-index', format: 1, bucket: src, prefix: 'p/' });
+    const readme = lines.find((l) => l.key === 'docs/readme.md');
+    expect(readme).toMatchObject({ size: 1600, contentType: 'text/markdown; charset=utf-8', metadata: { owner: 'ops', 'x-note': 'kept' }, headers: { 'cache-control': 'max-age=60' } });
+    // The offset is where the entry's pax header starts in the uncompressed tar.
+    const raw = (await execa('bash', ['-c', `zstd -dc '${dir}/data.tar.zst' | tail -c +${readme.offset + 1} | head -c 1024 | tr -d '\\0'`])).stdout;
+    expect(raw).toContain('path=docs/readme.md');
+    expect(raw).toContain('DBS.s3.content-type=text/markdown; charset=utf-8');
+    expect(raw).toContain('DBS.s3.meta.owner=ops');
+  });
+});
+
+describe('bucket bad inputs: clear errors, documented exit codes, nothing written', () => {
+  let src: string;
+  let backupId: string;
+  beforeAll(async () => {
+    src = bucketName('bad');
+    await makeBucket(s3, src, mixedObjects(''));
+    await cli(['plan', 'create', 'b-bad', '--pool', 'local', '--source', `s3://${src}`, ...keyFlags()]);
+    backupId = (await cli(['--json', 'plan', 'run', 'b-bad'])).json().backup.id;
+  });
+  const planNames = async () => (await cli(['--json', 'plan', 'list'])).json().map((p: { name: string }) => p.name);
+
+  it('plan create: unreachable endpoint (6), wrong keys (7), missing bucket (3), no endpoint / stray flags (2); no plan is created', async () => {
+    const port = await freePort();
+    const cases: [string[], number, RegExp][] = [
+      [['--source', `s3://${src}`, '--endpoint', `http://127.0.0.1:${port}`, '--access-key', testbed().s3.accessKey, '--secret-key-env', 'S3_SECRET'], 6, /cannot reach s3:\/\/.* \(ECONNREFUSED\)/],
+      [['--source', `s3://${src}`, '--endpoint', testbed().s3.endpoint, '--access-key', testbed().s3.accessKey, '--secret-key-env', 'BAD_SECRET'], 7, /access denied/],
+      [['--source', `s3://${src}`, '--endpoint', testbed().s3.endpoint, '--access-key', 'NOSUCHKEY', '--secret-key-env', 'S3_SECRET'], 7, /access denied/],
+      [['--source', 's3://no-such-bucket-here', ...keyFlags()], 3, /bucket .* does not exist/],
+      [['--source', `s3://${src}`], 2, /needs --endpoint URL/],
+      [['--source', `s3://${src}`, '--endpoint', testbed().s3.endpoint, '--access-key', testbed().s3.accessKey], 2, /secret key is missing/],
+      [['--source', `s3://${src}`, ...keyFlags(), '--password-env', 'S3_SECRET'], 2, /exclusive/],
+      [['--source', `s3://${src}`, ...keyFlags(), '--databases', 'a'], 2, /--databases does not apply/],
+      [['--source', 's3://Bad_Bucket', ...keyFlags()], 2, /not a valid bucket name/],
+      [['--source', `sqlite:///tmp/x.db`, '--endpoint', testbed().s3.endpoint], 2, /--endpoint does not apply/],
+    ];
+    for (const [flags, code, message] of cases) {
+      const r = await cli(['plan', 'create', 'b-never', '--pool', 'local', ...flags], code);
+      expect(r.stderr, flags.join(' ')).toMatch(message);
+      expect(r.stderr).not.toContain(testbed().s3.secretKey);
+    }
+    expect(await planNames()).not.toContain('b-never');
+  });
+
+  it('restore: unreachable target (6), wrong keys (7), missing bucket (3), over its source (4), no match for --path (3); nothing is written', async () => {
+    const dst = bucketName('bad-dst');
+    await makeBucket(s3, dst);
+    const port = await freePort();
+    const cases: [string[], number, RegExp][] = [
+      [['--to', `s3://${dst}/x`, '--endpoint', `http://127.0.0.1:${port}`, '--access-key', testbed().s3.accessKey, '--secret-key-env', 'S3_SECRET'], 6, /cannot reach/],
+      [['--to', `s3://${dst}/x`, '--endpoint', testbed().s3.endpoint, '--access-key', testbed().s3.accessKey, '--secret-key-env', 'BAD_SECRET'], 7, /access denied/],
+      [['--to', 's3://no-such-bucket-here/x', ...keyFlags()], 3, /does not exist/],
+      [['--to', `s3://${src}`, ...keyFlags()], 4, /is the source of backup/],
+      [['--to', `s3://${dst}/x`, '--path', 'nothing/here', ...keyFlags()], 3, /no key of backup .* matches --path/],
+      [['--to', `s3://${dst}/x`, '--database', 'a:b', ...keyFlags()], 2, /--database does not apply/],
+      [['--to', `mysql://root@127.0.0.1:3306`], 2, /bucket backup; --to is a mysql target/],
+    ];
+    for (const [flags, code, message] of cases) {
+      const r = await cli(['backup', 'restore', backupId, ...flags], code);
+      expect(r.stderr, flags.join(' ')).toMatch(message);
+    }
+    expect(await bucketFacts(s3, dst, '')).toEqual({});
+    const restores = (await cli(['--json', 'restore', 'list'])).json();
+    expect(restores.filter((x: { status: string }) => x.status === 'succeeded').map((x: { backupId: string }) => x.backupId)).not.toContain(backupId);
+  });
+});
