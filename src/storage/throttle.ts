@@ -33,7 +33,7 @@ export class TokenBucket {
   /** Bytes granted so far (for metering and tests). */
   granted = 0;
 
-  /** `rate` in bytes per second; the burst is a tenth of a second's worth (at least 64 KiB). */
+  /** `rate` in bytes per second; the burst is a quarter second's worth (at least 64 KiB). */
   readonly now: () => number;
 
   constructor(rate: number, now: () => number = () => performance.now()) {
@@ -57,7 +57,7 @@ export class TokenBucket {
   }
 
   #burst(): number {
-    return Math.max(SLICE, this.#rate / 10);
+    return Math.max(SLICE, this.#rate / 4);
   }
 
   #refill(): void {

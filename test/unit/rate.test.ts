@@ -64,8 +64,8 @@ describe('TokenBucket', () => {
 
   it('grants the burst at once, then only what the rate refilled, in FIFO order', async () => {
     const c = clock();
-    const b = new TokenBucket(1_000_000, c.now); // burst 100 kB
-    await b.take(100_000);
+    const b = new TokenBucket(1_000_000, c.now); // burst 250 kB (a quarter second)
+    await b.take(250_000);
     const order: number[] = [];
     const p1 = b.take(50_000).then(() => order.push(1));
     const p2 = b.take(10_000).then(() => order.push(2));
@@ -76,7 +76,7 @@ describe('TokenBucket', () => {
     await c.advance(10);
     await Promise.all([p1, p2]);
     expect(order).toEqual([1, 2]);
-    expect(b.granted).toBe(160_000);
+    expect(b.granted).toBe(310_000);
   });
 
   it('a request larger than the burst goes into debt, so the long-run rate holds', async () => {

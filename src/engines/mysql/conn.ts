@@ -2,6 +2,7 @@
 // before a restore), and through a 0600 option file for the stock client tools, so that the
 // password never reaches argv. Errors are mapped to DbsError codes and never carry the password.
 import { randomBytes } from 'node:crypto';
+import { connect as netConnect, type Socket } from 'node:net';
 import { rm, writeFile, chmod } from 'node:fs/promises';
 import { userInfo } from 'node:os';
 import { join } from 'node:path';
@@ -113,6 +114,18 @@ export function mapConnError(err: unknown, t: ConnTarget, role: Role): DbsError 
   return mk('FAILED', `${what} ${describeAddress(t)}: ${raw}`);
 }
 
+/**
+ * mysql2 takes a `localAddress` option but does not hand it to net.connect (3.x): a stream
+ * factory of our own binds the socket to the gateway address.
+ */
+function boundStream(host: string, port: number, localAddress: string): () => Socket {
+  return () => {
+    const s = netConnect({ host, port, localAddress });
+    s.setNoDelay(true);
+    return s;
+  };
+}
+
 /** Opens a mysql2 connection (5 s connect timeout); aborting the signal destroys it. */
 export async function connect(
   t: ConnTarget,
@@ -127,7 +140,7 @@ export async function connect(
     bigNumberStrings: true,
     dateStrings: true,
     charset: 'utf8mb4_general_ci',
-    ...(t.socket ? { socketPath: t.socket } : { host: t.host, port: t.port, ...(t.localAddress ? { localAddress: t.localAddress } : {}) }),
+    ...(t.socket ? { socketPath: t.socket } : { host: t.host, port: t.port, ...(t.localAddress ? { stream: boundStream(t.host, t.port, t.localAddress) } : {}) }),
     // The one place the password is handed to a client library.
     ...(t.password ? { password: t.password.reveal() } : {}),
   };

@@ -88,6 +88,8 @@ export async function backupLogical(req: MysqlBackupRequest, ctx: EngineRunConte
   const secrets = [t.password];
   const log = (line: string): void => ctx.log(redactText(line, secrets));
   if (ctx.signal.aborted) throw new DbsError('INTERRUPTED', `the backup of ${what} was interrupted`);
+  // mysql2 binds to the gateway address (conn.ts); the dump tool has no option for it.
+  if (t.localAddress) log(`the dump tool cannot bind to the gateway address ${t.localAddress}: its connection leaves from this host's default address (dbs's own connections leave from ${t.localAddress})`);
 
   const { server, res, grants } = await withConnection(t, 'source', ctx.signal, async (conn) => {
     const server = await serverInfo(conn);

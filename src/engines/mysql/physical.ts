@@ -266,6 +266,7 @@ export async function backupPhysical(req: MysqlBackupRequest, ctx: EngineRunCont
   const secrets = [t.password];
   const log = (line: string): void => ctx.log(redactText(redactToolLine(line), secrets));
   if (ctx.signal.aborted) throw new DbsError('INTERRUPTED', `the backup of ${what} was interrupted`);
+  if (t.localAddress) log(`mariabackup/xtrabackup cannot bind to the gateway address ${t.localAddress}: its connection leaves from this host's default address (dbs's own connections leave from ${t.localAddress})`);
   checkSelection(req.selection);
 
   const incremental = req.type === 'incremental';
