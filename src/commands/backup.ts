@@ -1,5 +1,6 @@
 // `dbs backup ...`
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
+import { repeatable } from './options.js';
 import type { CommandRunner } from '../cli.js';
 import { DbsError } from '../errors.js';
 import { fields, fmtBytes, fmtDuration, fmtTime, table } from '../output/format.js';
@@ -119,7 +120,7 @@ Examples:
     .command('ls')
     .description('list the tree a directory backup holds (from its index)')
     .argument('<backup>', 'backup id')
-    .option('--path <path>', 'only this path and what is under it (repeatable)', (v: string, prev: string[] | undefined) => [...(prev ?? []), v])
+    .addOption(repeatable(new Option('--path <path>', 'only this path and what is under it (repeatable)')))
     .action((id: string, o: Opts, cmd: Command) =>
       run(cmd, async (ctx) => {
         const { runBackupLs } = await import('../core/backups.js');
@@ -147,7 +148,7 @@ Examples:
     .option('--tables <list>', 'restore only these tables: db.t1,db.t2')
     .option('--replace', 'overwrite existing tables/keys')
     .option('--flush', 'redis: flush the target database first')
-    .option('--path <path>', 'dir: restore only this path of the tree (a file or a directory; repeatable)', (v: string, prev: string[] | undefined) => [...(prev ?? []), v])
+    .addOption(repeatable(new Option('--path <path>', 'dir: restore only this path of the tree (a file or a directory; repeatable)')))
     .action((id: string, o: Opts, cmd: Command) =>
       run(cmd, async (ctx) => {
         const { runBackupRestore } = await import('../core/restore.js');
