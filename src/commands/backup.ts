@@ -126,7 +126,7 @@ Examples:
     .command('ls')
     .description('list the tree a directory backup holds (from its index)')
     .argument('<backup>', 'backup id')
-    .option('--path <path>', 'only this path and what is under it (repeatable)', (v: string, prev: string[] | undefined) => [...(prev ?? []), v])
+    .addOption(repeatable(new Option('--path <path>', 'only this path and what is under it (repeatable)')))
     .action((id: string, o: Opts, cmd: Command) =>
       run(cmd, async (ctx) => {
         const { runBackupLs } = await import('../core/backups.js');

@@ -1,17 +1,12 @@
 // `dbs plan ...`
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import type { CommandRunner } from '../cli.js';
 import type { CommandContext } from '../context.js';
 import type { PlanInput } from '../core/plans.js';
 import { fields, fmtBytes, fmtDuration, fmtTime, table } from '../output/format.js';
-import { numberOption } from './options.js';
+import { numberOption, repeatable } from './options.js';
 
 type Opts = Record<string, string | boolean | string[] | undefined>;
-
-/** A repeatable option's values, in order. */
-function collect(v: string, prev: string[] | undefined): string[] {
-  return [...(prev ?? []), v];
-}
 
 function addPlanOptions(c: Command, create: boolean): Command {
   return c
@@ -22,8 +17,8 @@ function addPlanOptions(c: Command, create: boolean): Command {
     .option('--all-databases', 'every database of the server')
     .option('--tables <list>', 'only these tables: db.t1,db.t2')
     .option('--match <pattern>', 'redis: only keys matching this pattern')
-    .option('--include <glob>', 'dir: only paths matching this glob (repeatable)', collect)
-    .option('--exclude <glob>', 'dir: leave out paths matching this glob (repeatable)', collect)
+    .addOption(repeatable(new Option('--include <glob>', 'dir: only paths matching this glob (repeatable)')))
+    .addOption(repeatable(new Option('--exclude <glob>', 'dir: leave out paths matching this glob (repeatable)')))
     .option('--one-file-system', 'dir: do not descend into other file systems')
     .option('--skip-unreadable', 'dir: an unreadable file is a warning, not a failed backup')
     .option('--password-env <var>', 'read the source password from this environment variable')

@@ -160,6 +160,7 @@ export class DirEngine implements Engine<DirSelection, DirFacts, DirRestoreOptio
       if (!selected) {
         for (const link of links) {
           const idx = link === last ? finalIdx : await readIndex(link.artifacts, `backup ${link.backupId}`);
+          x.fresh = link === links[0];
           for (const d of idx.deleted) await x.remove(entryPath(d));
           const own = new Map(idx.entries.filter((e) => e.in === undefined && e.sha256).map((e) => [keyOf(safeParts(entryPath(e))), e.sha256!]));
           x.expect = (k) => own.get(k);
@@ -173,6 +174,7 @@ export class DirEngine implements Engine<DirSelection, DirFacts, DirRestoreOptio
           const h = e.in ?? last.backupId;
           holders.set(h, [...(holders.get(h) ?? []), e]);
         }
+        x.fresh = false;
         const wantSha = new Map(selected.filter((e) => e.sha256).map((e) => [keyOf(safeParts(entryPath(e))), e.sha256!]));
         x.expect = (k) => wantSha.get(k);
         for (const link of links) {

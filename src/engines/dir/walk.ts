@@ -5,20 +5,22 @@
 // hundred bytes each, they carry their mode and mtime). Files that change while read, vanish
 // or cannot be read are reported per file, never left as a silent hole.
 import { createHash } from 'node:crypto';
-import { constants } from 'node:fs';
-import { lstat, open, readdir, readlink, type FileHandle } from 'node:fs/promises';
+import { closeSync, constants, fstatSync, lstatSync, openSync, readdirSync, readFileSync, readlinkSync, readSync } from 'node:fs';
 import { matchesGlob } from 'node:path';
 import { userInfo } from 'node:os';
 import { DbsError } from '../../errors.js';
 import { encodeHeader, END_OF_ARCHIVE, padding, type EntryType } from './tar.js';
 import type { DirFacts, DirSelection, IndexEntry } from './types.js';
 
-type Stat = Awaited<ReturnType<typeof lstatBig>>;
-const lstatBig = (p: Buffer) => lstat(p, { bigint: true });
+type Stat = ReturnType<typeof lstatBig>;
+const lstatBig = (p: Buffer) => lstatSync(p, { bigint: true });
 
-/** Output is batched into chunks of about this size (fewer, bigger chunks down the pipeline). */
-const BATCH = 1024 * 1024;
-const READ = 1024 * 1024;
+/**
+ * Output goes out in chunks of this size; file contents are read straight into them (no copy
+ * per file, little garbage). The reads are synchronous: a tree in the page cache reads faster
+ * so than through the thread pool, which then is free for the compressor.
+ */
+const BATCH = 4 * 1024 * 1024; // = the framed compressor's segment: a chunk is a frame, uncopied
 
 export interface WalkOptions {
   root: string;
@@ -44,14 +46,18 @@ function named(b: Buffer, key: 'path' | 'link'): Record<string, string> {
 
 const names = new Map<string, string | undefined>();
 /** The user and group names of ids (from /etc/passwd and /etc/group), cached. */
-async function nameOf(kind: 'u' | 'g', id: number): Promise<string | undefined> {
+function nameOf(kind: 'u' | 'g', id: number): string | undefined {
   const k = `${kind}${id}`;
   if (names.has(k)) return names.get(k);
   let n: string | undefined;
   if (kind === 'u' && id === process.getuid?.()) n = userInfo().username;
   else {
-    const { readFile } = await import('node:fs/promises');
-    const file = await readFile(kind === 'u' ? '/etc/passwd' : '/etc/group', 'utf8').catch(() => '');
+    let file = '';
+    try {
+      file = readFileSync(kind === 'u' ? '/etc/passwd' : '/etc/group', 'utf8');
+    } catch {
+      // no names
+    }
     n = file.split('\n').map((l) => l.split(':')).find((f) => f[2] === String(id))?.[0];
   }
   names.set(k, n);
@@ -65,8 +71,8 @@ export class TreeWalk {
   };
   root?: { mode: number; uid: number; gid: number; mtime: string };
   #offset = 0;
-  #out: Buffer[] = [];
-  #outLen = 0;
+  #buf = Buffer.allocUnsafe(BATCH);
+  #len = 0;
   #rootDev = 0n;
   /** First path of each inode with more than one link: dev:ino -> path, and whether its data went into this tar. */
   readonly #links = new Map<string, { path: Buffer; written: boolean }>();
@@ -80,19 +86,35 @@ export class TreeWalk {
     return rel.length ? Buffer.concat([this.#rootBuf, Buffer.from('/'), rel]) : this.#rootBuf;
   }
 
-  #emit(b: Buffer): Buffer[] {
-    this.#out.push(b);
-    this.#outLen += b.length;
-    this.#offset += b.length;
-    if (this.#outLen < BATCH) return [];
-    return this.#drain();
+  /** Copies `b` into the output; yields the chunks that filled up. */
+  *#emit(b: Buffer): Generator<Buffer> {
+    let pos = 0;
+    while (pos < b.length) {
+      const k = b.copy(this.#buf, this.#len, pos);
+      pos += k;
+      this.#len += k;
+      this.#offset += k;
+      if (this.#len === BATCH) yield* this.#drain();
+    }
   }
-  #drain(): Buffer[] {
-    if (!this.#outLen) return [];
-    const out = this.#out.length === 1 ? this.#out[0]! : Buffer.concat(this.#out, this.#outLen);
-    this.#out = [];
-    this.#outLen = 0;
-    return [out];
+  /** `n` zero bytes. */
+  *#zeros(n: number): Generator<Buffer> {
+    let left = n;
+    while (left > 0) {
+      const k = Math.min(left, BATCH - this.#len);
+      this.#buf.fill(0, this.#len, this.#len + k);
+      this.#len += k;
+      this.#offset += k;
+      left -= k;
+      if (this.#len === BATCH) yield* this.#drain();
+    }
+  }
+  *#drain(): Generator<Buffer> {
+    if (!this.#len) return;
+    const out = this.#len === BATCH ? this.#buf : this.#buf.subarray(0, this.#len);
+    this.#buf = Buffer.allocUnsafe(BATCH);
+    this.#len = 0;
+    yield out;
   }
 
   #excluded(rel: string, base: string): boolean {
@@ -110,10 +132,13 @@ export class TreeWalk {
   }
 
   /** Yields the tar, ending with the end-of-archive blocks. */
-  async *tar(): AsyncGenerator<Buffer> {
-    const st = await lstatBig(this.#rootBuf).catch((e: NodeJS.ErrnoException) => {
-      throw e.code === 'ENOENT' ? new DbsError('SOURCE_NOT_FOUND', `the directory ${this.o.root} does not exist`, { hint: 'check the path in dir:///PATH' }) : e;
-    });
+  *tar(): Generator<Buffer> {
+    let st: Stat;
+    try {
+      st = lstatBig(this.#rootBuf);
+    } catch (e) {
+      throw (e as NodeJS.ErrnoException).code === 'ENOENT' ? new DbsError('SOURCE_NOT_FOUND', `the directory ${this.o.root} does not exist`, { hint: 'check the path in dir:///PATH' }) : e;
+    }
     if (!st.isDirectory()) throw new DbsError('INVALID_ARGUMENT', `${this.o.root} is not a directory`, { hint: 'point dir:///PATH at a directory' });
     this.#rootDev = st.dev;
     this.root = { mode: Number(st.mode & 0o7777n), uid: Number(st.uid), gid: Number(st.gid), mtime: mtimeOf(st) };
@@ -123,18 +148,23 @@ export class TreeWalk {
   }
 
   /** `pending`: ancestors not yet written (with --include, a directory is written once something under it is). */
-  async *#dir(rel: Buffer, pending: { rel: Buffer; st: Stat }[]): AsyncGenerator<Buffer> {
+  *#dir(rel: Buffer, pending: { rel: Buffer; st: Stat }[]): Generator<Buffer> {
     this.o.signal.throwIfAborted();
     let list: Buffer[];
     try {
-      list = (await readdir(this.#abs(rel), { encoding: 'buffer' })).sort(Buffer.compare);
+      list = readdirSync(this.#abs(rel), { encoding: 'buffer' }).sort(Buffer.compare);
     } catch (e) {
       yield* this.#problem(rel, e as NodeJS.ErrnoException, 'directory');
       return;
     }
     const children = list.map((n) => (rel.length ? Buffer.concat([rel, Buffer.from('/'), n]) : n));
-    // lstat a directory's entries together: the round trips overlap.
-    const stats = await Promise.all(children.map((c) => lstatBig(this.#abs(c)).catch((e: NodeJS.ErrnoException) => e)));
+    const stats = children.map((c) => {
+      try {
+        return lstatBig(this.#abs(c));
+      } catch (e) {
+        return e as NodeJS.ErrnoException;
+      }
+    });
     for (let i = 0; i < children.length; i++) {
       const child = children[i]!;
       const st = stats[i]!;
@@ -167,7 +197,7 @@ export class TreeWalk {
     }
   }
 
-  async *#flushPending(pending: { rel: Buffer; st: Stat }[]): AsyncGenerator<Buffer> {
+  *#flushPending(pending: { rel: Buffer; st: Stat }[]): Generator<Buffer> {
     while (pending.length) {
       const p = pending.shift()!;
       yield* this.#entry(p.rel, p.st, 'dir');
@@ -178,7 +208,7 @@ export class TreeWalk {
     return JSON.stringify(rel.toString('utf8'));
   }
 
-  async *#problem(rel: Buffer, e: NodeJS.ErrnoException, what: string): AsyncGenerator<Buffer> {
+  *#problem(rel: Buffer, e: NodeJS.ErrnoException, what: string): Generator<Buffer> {
     if (e.code === 'ENOENT' || e.code === 'ENOTDIR') {
       this.facts.vanished++;
       this.o.warn(`${this.#show(rel)} vanished while the backup ran`);
@@ -192,14 +222,14 @@ export class TreeWalk {
     yield* [];
   }
 
-  async *#entry(rel: Buffer, st: Stat, kind: EntryType): AsyncGenerator<Buffer> {
+  *#entry(rel: Buffer, st: Stat, kind: EntryType): Generator<Buffer> {
     let type: EntryType = kind;
     let link: Buffer | undefined;
     const devIno = `${st.dev}:${st.ino}`;
     let firstOfInode: { path: Buffer; written: boolean } | undefined;
     if (kind === 'symlink') {
       try {
-        link = await readlink(this.#abs(rel), { encoding: 'buffer' });
+        link = readlinkSync(this.#abs(rel), { encoding: 'buffer' });
       } catch (e) {
         yield* this.#problem(rel, e as NodeJS.ErrnoException, 'symlink');
         return;
@@ -211,7 +241,8 @@ export class TreeWalk {
         link = firstOfInode.path;
       }
     }
-    const [uname, gname] = await Promise.all([nameOf('u', Number(st.uid)), nameOf('g', Number(st.gid))]);
+    const uname = nameOf('u', Number(st.uid));
+    const gname = nameOf('g', Number(st.gid));
     const e: IndexEntry = {
       type,
       ...named(rel, 'path'),
@@ -251,9 +282,9 @@ export class TreeWalk {
     }
     // A regular file: open first (it may be gone or unreadable), header, content, then check
     // that it did not change while read.
-    let fh: FileHandle;
+    let fd: number;
     try {
-      fh = await open(this.#abs(rel), constants.O_RDONLY | constants.O_NOFOLLOW);
+      fd = openSync(this.#abs(rel), constants.O_RDONLY | constants.O_NOFOLLOW);
     } catch (err) {
       counts.entries--;
       counts.files--;
@@ -269,27 +300,30 @@ export class TreeWalk {
       let left = e.size;
       let short = false;
       while (left > 0) {
-        const buf = Buffer.allocUnsafe(Math.min(left, READ));
-        const { bytesRead } = await fh.read(buf, 0, buf.length, null).catch((err: NodeJS.ErrnoException) => {
-          throw new DbsError('BACKUP_FAILED', `reading ${this.#show(rel)} failed: ${err.message}`, { cause: err, hint: 'check the disk; exclude the file with --exclude' });
-        });
-        if (bytesRead === 0) {
-          // The file shrank while read: the tar entry keeps its announced size (zeros), and it is said.
+        const room = Math.min(left, BATCH - this.#len);
+        let got: number;
+        try {
+          got = readSync(fd, this.#buf, this.#len, room, null);
+        } catch (err) {
+          throw new DbsError('BACKUP_FAILED', `reading ${this.#show(rel)} failed: ${(err as Error).message}`, { cause: err, hint: 'check the disk; exclude the file with --exclude' });
+        }
+        if (got === 0) {
+          // The file shrank while read: the entry keeps its announced size (zeros), and it is said.
           short = true;
-          const z = Buffer.alloc(left);
-          hash.update(z);
-          yield* this.#emit(z);
+          yield* this.#zeros(left);
+          hash.update(Buffer.alloc(left));
           break;
         }
-        const got = bytesRead === buf.length ? buf : buf.subarray(0, bytesRead);
-        hash.update(got);
-        left -= bytesRead;
-        yield* this.#emit(got);
+        hash.update(this.#buf.subarray(this.#len, this.#len + got));
+        this.#len += got;
+        this.#offset += got;
+        left -= got;
+        if (this.#len === BATCH) yield* this.#drain();
       }
-      yield* this.#emit(Buffer.alloc(padding(e.size)));
+      yield* this.#zeros(padding(e.size));
       e.span = this.#offset - e.offset;
       e.sha256 = hash.digest('hex');
-      const after = await fh.stat({ bigint: true });
+      const after = fstatSync(fd, { bigint: true });
       if (short || after.size !== st.size || after.mtimeNs !== st.mtimeNs) {
         counts.changed++;
         this.o.warn(`${this.#show(rel)} changed while it was read (size ${st.size} -> ${after.size}); the backup holds the bytes read, the next backup takes it again`);
@@ -299,7 +333,7 @@ export class TreeWalk {
       counts.written++;
       this.entries.push(e);
     } finally {
-      await fh.close();
+      closeSync(fd);
     }
   }
 }

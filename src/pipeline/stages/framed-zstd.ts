@@ -18,7 +18,7 @@ const IN_FLIGHT = 3;
 /** Frame starts as [rawOffset, storedOffset] pairs; the last pair is the end (raw and stored sizes). */
 export type FrameTable = [number, number][];
 
-type ZstdOne = (buf: Buffer, o: { params: Record<number, number> }, cb: (err: Error | null, out: Buffer) => void) => void;
+type ZstdOne = (buf: Buffer, o: { params: Record<number, number>; chunkSize?: number }, cb: (err: Error | null, out: Buffer) => void) => void;
 const z = zlib as typeof zlib & { zstdCompress?: ZstdOne; constants: typeof zlib.constants & { ZSTD_c_compressionLevel?: number; ZSTD_c_checksumFlag?: number } };
 
 export class FramedZstd extends Transform {
@@ -36,7 +36,8 @@ export class FramedZstd extends Transform {
 
   #compress(buf: Buffer): Promise<Buffer> {
     const params = { [z.constants.ZSTD_c_compressionLevel ?? 100]: this.level, [z.constants.ZSTD_c_checksumFlag ?? 201]: 1 };
-    return new Promise((resolve, reject) => z.zstdCompress!(buf, { params }, (err, out) => (err ? reject(err) : resolve(out))));
+    // One output chunk per frame: zlib's default (16 KiB) makes a thread-pool round trip per 16 KiB.
+    return new Promise((resolve, reject) => z.zstdCompress!(buf, { params, chunkSize: SEGMENT + 65536 }, (err, out) => (err ? reject(err) : resolve(out))));
   }
 
   /** Sends the current segment off; resolves when at most IN_FLIGHT - 1 remain in flight. */

@@ -1,0 +1,109 @@
+// Benchmark: dbs directory backups against restic (local repository) and `tar | zstd -1`.
+// A tree of BENCH_GB GB (default 1) in 50,000 files per GB: mixed sizes (most small, some
+// medium, a few big), half of them compressible text, half random bytes. Per round: a first
+// backup (restic into a fresh repository, dbs snapshot, tar | zstd), 1% of the files changed,
+// an incremental (restic's second run, dbs incremental), and a full restore of the newest
+// (restic restore, dbs backup restore of the incremental with its chain, zstd -dc | tar -x).
+// `npm run bench:dir` (BENCH_GB=0.05 BENCH_RUNS=1 for a quick proof that it works).
+import { execa } from 'execa';
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { beforeAll, it } from 'vitest';
+import { tempDir } from '../test/support/testbed.js';
+import { median, report, save, timed, type Row } from './support.js';
+
+const GB = Number(process.env.BENCH_GB ?? 1);
+const RUNS = Number(process.env.BENCH_RUNS ?? 3);
+const FILES = Math.round(50_000 * GB);
+const work = tempDir('bench-dir');
+const tree = join(work, 'tree');
+const home = join(work, 'home');
+const bin = new URL('../bin/dbs.js', import.meta.url).pathname;
+const node = process.execPath;
+const dbs = `${node} ${bin}`;
+const env = { DBS_HOME: home, RESTIC_PASSWORD: 'bench-only-password' };
+let rawBytes = 0;
+const files: string[] = [];
+
+function content(i: number, size: number): Buffer {
+  if (i % 2 === 0) return randomBytes(size);
+  const words = ['alpha ', 'beta ', 'gamma ', 'delta ', `${i} `, 'order-line ', 'customer '];
+  const parts: string[] = [];
+  let n = 0;
+  while (n < size) {
+    const w = words[(n * 7 + i) % words.length]!;
+    parts.push(w);
+    n += w.length;
+  }
+  return Buffer.from(parts.join('').slice(0, size));
+}
+
+/** Sizes: 90% 1-16 KiB, 9% 16 KiB-1 MiB, 1% 1-16 MiB, scaled so the total is about GB. */
+function sizeOf(i: number): number {
+  const r = (i * 2654435761) % 1000;
+  if (r < 900) return 1024 + ((i * 7919) % (15 * 1024));
+  if (r < 990) return 16 * 1024 + ((i * 104729) % (1008 * 1024));
+  return 1024 * 1024 + ((i * 1299709) % (15 * 1024 * 1024));
+}
+
+beforeAll(async () => {
+  const target = GB * 1e9;
+  let total = 0;
+  const sizes = Array.from({ length: FILES }, (_, i) => sizeOf(i));
+  const scale = target / sizes.reduce((a, b) => a + b, 0);
+  for (let i = 0; i < FILES; i++) {
+    const dir = join(tree, `d${i % 100}`, `e${Math.floor(i / 100) % 50}`);
+    if (i < 5000) mkdirSync(dir, { recursive: true });
+    const f = join(dir, `f${i}.${i % 2 ? 'txt' : 'bin'}`);
+    const size = Math.max(1, Math.round(sizes[i]! * scale));
+    writeFileSync(f, content(i, size));
+    files.push(f);
+    total += size;
+  }
+  rawBytes = total;
+  await execa('bash', ['-c', `mkdir -p ${home} ${work}/pool && ${dbs} pool bind local --type local --path ${work}/pool && ${dbs} plan create full --source dir://${tree} --pool local --type snapshot && ${dbs} plan create inc --type incremental --base-plan full`], { env: { ...process.env, ...env } });
+}, 3600_000);
+
+it('dir backup, incremental and restore', async () => {
+  const rows: Row[] = [
+    { name: 'restic backup, first run (baseline)', samples: [] },
+    { name: 'dbs plan run, snapshot', samples: [] },
+    { name: 'tar -cf - | zstd -1 > file', samples: [] },
+    { name: 'restic backup, second run after 1% changed', samples: [] },
+    { name: 'dbs plan run, incremental after 1% changed', samples: [] },
+    { name: 'restic restore latest', samples: [] },
+    { name: 'dbs backup restore (snapshot + incremental)', samples: [] },
+    { name: 'zstd -dc file | tar -x', samples: [] },
+  ];
+  const repo = join(work, 'restic');
+  const tarFile = join(work, 'tree.tar.zst');
+  for (let round = 0; round < RUNS; round++) {
+    rmSync(repo, { recursive: true, force: true });
+    await timed(`restic init --repo ${repo} -q`, env);
+    rows[0]!.samples.push(await timed(`restic backup --repo ${repo} -q ${tree}`, env));
+    rows[1]!.samples.push(await timed(`${dbs} plan run full`, env));
+    rows[2]!.samples.push(await timed(`tar -C ${tree} -cf - . | zstd -1 -q -f -o ${tarFile}`, env));
+    // 1% of the files rewritten (a different 1% per round).
+    for (let i = round; i < files.length; i += 100) writeFileSync(files[i]!, content(i + round + 1, Math.max(1, Math.round(sizeOf(i) / 2))));
+    rows[3]!.samples.push(await timed(`restic backup --repo ${repo} -q ${tree}`, env));
+    rows[4]!.samples.push(await timed(`${dbs} plan run inc`, env));
+    const inc = JSON.parse((await execa('bash', ['-c', `${dbs} --json backup list --plan inc`], { env: { ...process.env, ...env } })).stdout) as { id: string }[];
+    const out = join(work, 'out');
+    rmSync(out, { recursive: true, force: true });
+    rows[5]!.samples.push(await timed(`restic restore --repo ${repo} -q latest --target ${out}`, env));
+    rmSync(out, { recursive: true, force: true });
+    rows[6]!.samples.push(await timed(`${dbs} backup restore ${inc[0]!.id} --to-dir ${out}`, env));
+    rmSync(out, { recursive: true, force: true });
+    mkdirSync(out);
+    rows[7]!.samples.push(await timed(`zstd -dc ${tarFile} | tar -C ${out} -xf -`, env));
+    rmSync(out, { recursive: true, force: true });
+  }
+  const m = (i: number) => median(rows[i]!.samples.map((s) => s.seconds));
+  const rss = Math.max(...[1, 4, 6].flatMap((i) => rows[i]!.samples.map((s) => s.maxRssMB)));
+  const notes = [
+    `Targets (issue 14): first backup <= 0.5x restic: ${(m(1) / m(0)).toFixed(2)}x; incremental <= 1.0x restic's second run: ${(m(4) / m(3)).toFixed(2)}x; restore <= 0.5x restic restore: ${(m(6) / m(5)).toFixed(2)}x; backup within 1.2x of tar | zstd -1: ${(m(1) / m(2)).toFixed(2)}x; restore vs zstd -dc | tar -x: ${(m(6) / m(7)).toFixed(2)}x; dbs peak RSS ${rss.toFixed(0)} MB (target <= 150).`,
+    `${FILES} files. The page cache is warm (the tree was just written; the machine is shared: 2 cores, other jobs running).`,
+  ];
+  save(`dir-${GB}gb`, report(`dir: ${GB} GB in ${FILES} files`, rows, 'restic backup, first run (baseline)', rawBytes, notes));
+});
