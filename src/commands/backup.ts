@@ -87,10 +87,11 @@ Examples:
     .description('read every artifact back and check its size and sha256 against the manifest')
     .argument('<backup>', 'backup id')
     .option('--prepare', 'also prove it restorable: physical: extract and prepare it with its chain in a scratch dir; logical: decompress the dump and check its header, trailer and databases')
+    .option('--identity-file <file>', 'with --prepare, encrypted backups: the age identity file (default: $DBS_IDENTITY_FILE)')
     .action((id: string, o: Opts, cmd: Command) =>
       run(cmd, async (ctx) => {
         const { runBackupVerify } = await import('../core/backups.js');
-        const r = await runBackupVerify({ backup: id, prepare: Boolean(o.prepare) }, ctx);
+        const r = await runBackupVerify({ backup: id, prepare: Boolean(o.prepare), identityFile: o.identityFile as string | undefined }, ctx);
         if (!r.ok) ctx.exitCode = 1;
         ctx.out.result(r, (x) =>
           [
@@ -130,6 +131,7 @@ Examples:
     .option('--tables <list>', 'restore only these tables: db.t1,db.t2')
     .option('--replace', 'overwrite existing tables/keys')
     .option('--flush', 'redis: flush the target database first')
+    .option('--identity-file <file>', 'encrypted backups: the age identity file (default: $DBS_IDENTITY_FILE)')
     .action((id: string, o: Opts, cmd: Command) =>
       run(cmd, async (ctx) => {
         const { runBackupRestore } = await import('../core/restore.js');
@@ -140,7 +142,7 @@ Examples:
         const bar = ctx.out.progress(`restoring ${id}`, (done, _t, ms) => `${fmtBytes(done)}  ${fmtBytes(ms > 0 ? (done / ms) * 1000 : 0)}/s  ${fmtDuration(ms)}`);
         try {
           const r = await runBackupRestore(
-            { backup: id, to: o.to as string | undefined, toDir: o.toDir as string | undefined, toDatadir: o.toDatadir as string | undefined, startPort: startPort(o), getPassword, passwordFlag, decide: askUser(ctx.prompt), database: o.database as string, tables: o.tables as string, replace: Boolean(o.replace), flush: Boolean(o.flush), onProgress: (n) => bar.update(n) },
+            { backup: id, to: o.to as string | undefined, toDir: o.toDir as string | undefined, toDatadir: o.toDatadir as string | undefined, startPort: startPort(o), getPassword, passwordFlag, decide: askUser(ctx.prompt), database: o.database as string, tables: o.tables as string, replace: Boolean(o.replace), flush: Boolean(o.flush), identityFile: o.identityFile as string | undefined, onProgress: (n) => bar.update(n) },
             ctx,
           );
           bar.finish();

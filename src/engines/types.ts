@@ -82,7 +82,11 @@ export interface StoredArtifact {
   /** How the data path ran (plan.ts: node, programs, file) and its stages, in order. */
   execution?: string;
   stages?: string[];
+  /** The stored bytes are encrypted (age, after compression) to these recipients (public keys). */
+  encryption?: ArtifactEncryption;
 }
+
+export type ArtifactEncryption = 'none' | { format: 'age'; recipients: string[] };
 
 /** Where an engine writes its artifact streams. The sink compresses, hashes and stores. */
 export interface ArtifactSink {
