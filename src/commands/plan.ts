@@ -1,10 +1,10 @@
 // `dbs plan ...`
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import type { CommandRunner } from '../cli.js';
 import type { CommandContext } from '../context.js';
 import type { PlanInput } from '../core/plans.js';
 import { fields, fmtBytes, fmtDuration, fmtTime, table } from '../output/format.js';
-import { numberOption } from './options.js';
+import { numberOption, repeatable } from './options.js';
 
 type Opts = Record<string, string | boolean | undefined>;
 
@@ -37,7 +37,7 @@ function addPlanOptions(c: Command, create: boolean): Command {
     .option('--base-plan <plan>', 'incremental: the physical plan whose backups start the chain')
     .option('--auto-full', 'incremental: take a full backup when the chain is missing or broken')
     .option('--verify-prepare', 'physical/incremental: extract and prepare each new backup before it counts')
-    .option('--encrypt-to <recipient>', 'encrypt every artifact to this age recipient (age1... or age1pq1...; repeatable)', (v: string, prev: string[] = []) => [...prev, v])
+    .addOption(repeatable(new Option('--encrypt-to <recipient>', 'encrypt every artifact to this age recipient (age1... or age1pq1...; repeatable)')))
     .option('--recipients-file <file>', 'encrypt to the age recipients in this file (one a line)')
     .option('--remark <text>', 'free text');
 }
