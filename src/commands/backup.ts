@@ -73,6 +73,7 @@ Examples:
               ['Raw', fmtBytes(x.rawBytes)],
               ['Stored', fmtBytes(x.storedBytes)],
               ['Pipeline', x.pipeline ? `${x.pipeline.execution}: ${x.pipeline.stages.join(' -> ')}` : undefined],
+              ['Encryption', x.encryption && x.encryption !== 'none' ? `age to ${x.encryption.recipients.join(', ')}` : 'none'],
               ['Facts', JSON.stringify(x.facts)],
             ]),
             '',

@@ -321,7 +321,8 @@ export async function runPlanCreate(i: PlanInput, ctx: Context): Promise<{ plan:
   if (!COMPRESSIONS.includes(compression)) throw new DbsError('INVALID_ARGUMENT', `--compress ${JSON.stringify(i.compress)} is not one of ${COMPRESSIONS.join(', ')}`, { hint: 'zstd is the default' });
   if (i.password) endpoint.password = i.password;
   if (i.noEncrypt) throw new DbsError('USAGE', '--no-encrypt applies to plan update', { hint: 'a plan without --encrypt-to is not encrypted' });
-  const recipients = parseRecipients(ctx, i) ?? [];
+  // An incremental plan encrypts like its base plan unless it names recipients of its own.
+  const recipients = parseRecipients(ctx, i) ?? (base ? planRecipients(base) : []);
   checkEncryption(kind, name, recipients, Boolean(i.verifyPrepare));
   const probe = await validatePlan(ctx, { kind, type, endpoint, selection, poolId: pool.id });
   const id = newId('plan');
