@@ -211,6 +211,16 @@ describe('encryption', () => {
       expect(rs.code, rs.stderr).toBe(0);
       const restored = readFileSync(out);
       for (const s of secrets) expect(restored.includes(s)).toBe(true);
+
+      // A catalog plan without recipients (made before this rule) is refused at run time, and writes nothing.
+      const cat = new Database(join(home, 'catalog.db'));
+      cat.prepare("UPDATE plans SET options = json_remove(options, '$.encryption') WHERE name = 'platform'").run();
+      cat.close();
+      const before = filesUnder(pool).length;
+      const old = await dbs(['plan', 'run', 'platform'], { home });
+      expect(old.code).toBe(4);
+      expect(old.stderr).toMatch(/holds secrets: it would store them unencrypted/);
+      expect(filesUnder(pool).length).toBe(before);
     } finally {
       await conn.query(`DROP USER IF EXISTS '${user}'@'127.0.0.1'; DROP DATABASE IF EXISTS \`${user}\``);
       await conn.end();

@@ -15,7 +15,7 @@ import { createCipheriv, createDecipheriv, createSecretKey, hkdfSync, randomByte
 import { Transform, type TransformCallback } from 'node:stream';
 import { Decrypter, Encrypter, identityToRecipient } from 'age-encryption';
 import { DbsError } from '../../errors.js';
-import type { TransformStage } from '../stage.js';
+import { STAGE_BUFFER, type TransformStage } from '../stage.js';
 
 /** Plaintext bytes per STREAM chunk (age spec). */
 export const AGE_CHUNK = 64 * 1024;
@@ -288,7 +288,7 @@ export function encryptStage(o: { recipients?: string[] }): TransformStage | und
   return {
     kind: 'transform',
     name: 'encrypt:age',
-    node: () => new AgeEncrypt(recipients),
+    node: () => new AgeEncrypt(recipients, STAGE_BUFFER),
     // None: it runs in Node after the programs (see the top of this file).
     program: () => undefined,
   };
