@@ -21,6 +21,11 @@ const LOCAL_ONLY = process.env.BENCH_LOCAL_ONLY === '1';
  */
 const RESTORE_ONLY = process.env.BENCH_RESTORE_ONLY === '1';
 const WITH_S3 = !LOCAL_ONLY && !RESTORE_ONLY;
+/**
+ * BENCH_ENCRYPT=1: also dbs with --encrypt-to (age, X25519) into the local pool (and S3), in the
+ * same rounds, beside the unencrypted zstd level 1 rows (target: >= 0.9x of them).
+ */
+const ENCRYPT = process.env.BENCH_ENCRYPT === '1';
 /** BENCH_NO_RESTORE=1: the backup rows only (results in mysql-logical-<GB>gb-backups.md). */
 const NO_RESTORE = process.env.BENCH_NO_RESTORE === '1';
 const TABLES = 8;
@@ -90,6 +95,13 @@ it('mysql logical backup and restore', async () => {
     await sh(`${node} ${bin} --yes plan create ${name} --source ${src} --pool ${poolName} --databases sbtest ${extra}`, dbsEnv);
     if (BEFORE && name.startsWith('z1')) await sh(`${node} ${BEFORE} --yes plan create ${name} --source ${src} --pool ${poolName} --databases sbtest ${extra}`, { ...dbsEnv, DBS_HOME: homeBefore });
   }
+  if (ENCRYPT) {
+    const key = join(work, 'age-key.txt');
+    await sh(`rm -f ${key} && age-keygen -o ${key} 2>/dev/null`);
+    const recipient = (await sh(`age-keygen -y ${key}`)).stdout.trim();
+    await sh(`${node} ${bin} --yes plan create age-local --source ${src} --pool local --databases sbtest --encrypt-to ${recipient}`, dbsEnv);
+    if (s3) await sh(`${node} ${bin} --yes plan create age-s3 --source ${src} --pool s3 --databases sbtest --encrypt-to ${recipient}`, dbsEnv);
+  }
   const raw = (await sh(`${dump} | wc -c`)).all!.trim();
   const rawBytes = Number(raw.split('\n').pop());
   const out = join(work, 'dump.sql.zst');
@@ -106,6 +118,9 @@ it('mysql logical backup and restore', async () => {
   const beforeLocal: Row = { name: 'dbs BEFORE this change, local pool, zstd level 1', samples: [] };
   const beforeS3: Row = { name: 'dbs BEFORE this change, S3 pool, zstd level 1', samples: [] };
   if (BEFORE) rows.push(beforeLocal, ...(WITH_S3 && BEFORE_S3 ? [beforeS3] : []));
+  const encLocal: Row = { name: 'dbs plan run, local pool, zstd level 1, encrypted (age)', samples: [] };
+  const encS3: Row = { name: 'dbs plan run, S3 pool, zstd level 1, encrypted (age)', samples: [] };
+  if (ENCRYPT) rows.push(encLocal, ...(WITH_S3 ? [encS3] : []));
   const beforeEnv = { ...dbsEnv, DBS_HOME: homeBefore };
   if (RESTORE_ONLY) {
     await sh(`${dump} | zstd -q -1 > ${out}`);
@@ -117,6 +132,7 @@ it('mysql logical backup and restore', async () => {
     rows[1].bytes = statSync(out).size;
     rows[2].samples.push(await timed(`${node} ${bin} plan run z1-local`, dbsEnv));
     if (BEFORE) beforeLocal.samples.push(await timed(`${node} ${BEFORE} plan run z1-local`, beforeEnv));
+    if (ENCRYPT) encLocal.samples.push(await timed(`${node} ${bin} plan run age-local`, dbsEnv));
     rows[3].samples.push(await timed(`${node} ${bin} plan run z3-local`, { ...dbsEnv, DBS_COMPRESSION_LEVEL: '3' }));
     if (!s3) continue;
     // awsCLI and dbs against the test RGW have each timed out now and then (the RGW stalls a
@@ -125,6 +141,7 @@ it('mysql logical backup and restore', async () => {
     rows[5].samples.push(await timed(`${node} ${bin} plan run z1-s3`, { ...dbsEnv, DBS_COMPRESSION_LEVEL: '1' }, { retries: 1 }));
     if (BEFORE && BEFORE_S3) beforeS3.samples.push(await timed(`${node} ${BEFORE} plan run z1-s3`, beforeEnv, { retries: 1 }));
     rows[6].samples.push(await timed(`${node} ${bin} plan run gz-s3`, dbsEnv, { retries: 1 }));
+    if (ENCRYPT) encS3.samples.push(await timed(`${node} ${bin} plan run age-s3`, dbsEnv, { retries: 1 }));
   }
   let text = '';
   if (!RESTORE_ONLY) {
@@ -135,8 +152,13 @@ it('mysql logical backup and restore', async () => {
       rows[5].bytes = await sizes('z1-s3');
       rows[6].bytes = await sizes('gz-s3');
     }
+    if (ENCRYPT) {
+      encLocal.bytes = await sizes('age-local');
+      if (s3) encS3.bytes = await sizes('age-s3');
+    }
     text = report(`MySQL logical backup, ${GB} GB database (${TABLES} sysbench-shaped tables)`, rows, 'mariadb-dump | zstd -1 > file (baseline)', rawBytes, [
       `dbs peak RSS is the largest process of its tree (node; mariadb-dump itself stays small).`,
+      ...(ENCRYPT ? encryptionNotes(rows[2], encLocal, WITH_S3 ? rows[5] : undefined, WITH_S3 ? encS3 : undefined) : []),
     ]);
   }
 
@@ -187,3 +209,16 @@ it('mysql logical backup and restore', async () => {
   text = `# bench: mysql logical${RESTORE_ONLY ? ', restores only' : ''} (${new Date().toISOString()})\n\nmachine: ${(await sh('nproc')).stdout} cores; ${GB} GB\n\n${text}`;
   save(name, text);
 });
+
+/** Encrypted over unencrypted throughput, per round (one run of each per round) and of the medians. */
+function encryptionNotes(plain: Row, enc: Row, plainS3?: Row, encS3?: Row): string[] {
+  const ratio = (a: Row, b: Row) => {
+    const per = b.samples.map((x, i) => a.samples[i]!.seconds / x.seconds).sort((x, y) => x - y);
+    const med = (xs: number[]) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)]!;
+    return `${(med(a.samples.map((x) => x.seconds)) / med(b.samples.map((x) => x.seconds))).toFixed(2)}x of the medians (per round ${per.map((x) => x.toFixed(2)).join(', ')})`;
+  };
+  return [
+    `Encrypted (age) vs unencrypted, local pool: ${ratio(plain, enc)}; target >= 0.9x.`,
+    ...(plainS3 && encS3 && encS3.samples.length ? [`Encrypted (age) vs unencrypted, S3 pool: ${ratio(plainS3, encS3)}.`] : []),
+  ];
+}

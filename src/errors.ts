@@ -31,6 +31,8 @@ const codes = {
   INVALID_CONFIG: ExitCode.usage,
   INVALID_NAME: ExitCode.usage,
   INVALID_PATH: ExitCode.usage,
+  /** An encrypted backup was to be read without an identity (--identity-file, DBS_IDENTITY_FILE). */
+  IDENTITY_REQUIRED: ExitCode.usage,
   NOT_FOUND: ExitCode.notFound,
   POOL_NOT_FOUND: ExitCode.notFound,
   PLAN_NOT_FOUND: ExitCode.notFound,
@@ -49,6 +51,8 @@ const codes = {
   POOL_AUTH: ExitCode.auth,
   SOURCE_AUTH: ExitCode.auth,
   PERMISSION_DENIED: ExitCode.auth,
+  /** The identity given is not one of the recipients an encrypted backup was encrypted to. */
+  IDENTITY_MISMATCH: ExitCode.auth,
   INTERRUPTED: ExitCode.interrupted,
 } as const satisfies Record<string, ExitCodeValue>;
 

@@ -80,6 +80,7 @@ Examples:
               ['Raw', fmtBytes(x.rawBytes)],
               ['Stored', fmtBytes(x.storedBytes)],
               ['Pipeline', x.pipeline ? `${x.pipeline.execution}: ${x.pipeline.stages.join(' -> ')}` : undefined],
+              ['Encryption', x.encryption && x.encryption !== 'none' ? `age to ${x.encryption.recipients.join(', ')}` : 'none'],
               ['Facts', JSON.stringify(x.facts)],
             ]),
             '',
@@ -94,10 +95,11 @@ Examples:
     .description('read every artifact back and check its size and sha256 against the manifest')
     .argument('<backup>', 'backup id')
     .option('--prepare', 'also prove it restorable: physical: extract and prepare it with its chain in a scratch dir; logical: decompress the dump and check its header, trailer and databases')
+    .option('--identity-file <file>', 'with --prepare, encrypted backups: the age identity file (default: $DBS_IDENTITY_FILE)')
     .action((id: string, o: Opts, cmd: Command) =>
       run(cmd, async (ctx) => {
         const { runBackupVerify } = await import('../core/backups.js');
-        const r = await runBackupVerify({ backup: id, prepare: Boolean(o.prepare) }, ctx);
+        const r = await runBackupVerify({ backup: id, prepare: Boolean(o.prepare), identityFile: o.identityFile as string | undefined }, ctx);
         if (!r.ok) ctx.exitCode = 1;
         ctx.out.result(r, (x) =>
           [
@@ -160,6 +162,7 @@ Examples:
     .option('--access-key <id>', 's3 target: access key id (default: the AWS credential chain)')
     .option('--secret-key-env <var>', 's3 target: read the secret key from this environment variable')
     .option('--secret-key-file <file>', 's3 target: read the secret key from this file')
+    .option('--identity-file <file>', 'encrypted backups: the age identity file (default: $DBS_IDENTITY_FILE)')
     .action((id: string, o: Opts, cmd: Command) =>
       run(cmd, async (ctx) => {
         const { runBackupRestore } = await import('../core/restore.js');
@@ -176,7 +179,7 @@ Examples:
         const bar = ctx.out.progress(`restoring ${id}`, (done, _t, ms) => `${fmtBytes(done)}  ${fmtBytes(ms > 0 ? (done / ms) * 1000 : 0)}/s  ${fmtDuration(ms)}`);
         try {
           const r = await runBackupRestore(
-            { backup: id, to: o.to as string | undefined, toDir: o.toDir as string | undefined, toDatadir: o.toDatadir as string | undefined, startPort: startPort(o), getPassword, passwordFlag, decide: askUser(ctx.prompt), database: o.database as string, tables: o.tables as string, replace: Boolean(o.replace), flush: Boolean(o.flush), paths: pathList(o), endpoint: o.endpoint as string | undefined, region: o.region as string | undefined, accessKey: o.accessKey as string | undefined, onProgress: (n) => bar.update(n) },
+            { backup: id, to: o.to as string | undefined, toDir: o.toDir as string | undefined, toDatadir: o.toDatadir as string | undefined, startPort: startPort(o), getPassword, passwordFlag, decide: askUser(ctx.prompt), database: o.database as string, tables: o.tables as string, replace: Boolean(o.replace), flush: Boolean(o.flush), identityFile: o.identityFile as string | undefined, onProgress: (n) => bar.update(n) },
             ctx,
           );
           bar.finish();

@@ -46,7 +46,15 @@ function addPlanOptions(c: Command, create: boolean): Command {
     .option('--base-plan <plan>', 'incremental: the physical plan whose backups start the chain')
     .option('--auto-full', 'incremental: take a full backup when the chain is missing or broken')
     .option('--verify-prepare', 'physical/incremental: extract and prepare each new backup before it counts')
+    .addOption(repeatable(new Option('--encrypt-to <recipient>', 'encrypt every artifact to this age recipient (age1... or age1pq1...; repeatable)')))
+    .option('--recipients-file <file>', 'encrypt to the age recipients in this file (one a line)')
     .option('--remark <text>', 'free text');
+}
+
+/** The plan input of a command's options (--no-encrypt: commander's `encrypt: false`). */
+function planInput(o: Opts): PlanInput {
+  const { encrypt, ...rest } = o as Opts & { encrypt?: boolean };
+  return { ...(rest as object), ...(encrypt === false ? { noEncrypt: true } : {}) } as PlanInput;
 }
 
 async function password(ctx: CommandContext, o: Opts, askIfMissing: boolean) {
@@ -104,7 +112,7 @@ Examples:
       run(cmd, async (ctx) => {
         const { runPlanCreate } = await import('../core/plans.js');
         const pw = await password(ctx, o, true);
-        const input = { ...(o as object), name, password: pw } as PlanInput;
+        const input = { ...planInput(o), name, password: pw };
         await askMissing(ctx, input);
         const r = await runPlanCreate(input, ctx);
         ctx.out.result(r, (x) => `created plan ${x.plan.name} (${x.plan.id}): ${x.plan.sourceKind} ${x.plan.backupType} of ${x.plan.source.url} (server ${x.serverVersion}) into pool ${x.plan.poolName}, ${x.plan.timer}, ${x.plan.retentionText}`);
@@ -153,6 +161,7 @@ Examples:
               ['Next runs', x.nextRuns.map(fmtTime).join(', ') || '-'],
               ['Retention', x.retentionText],
               ['Compression', x.compression],
+              ['Encryption', x.recipients.length ? `age to ${x.recipients.join(', ')}` : 'none'],
               ['Remark', x.remark],
               ['Created', fmtTime(x.createdAt)],
               ['Updated', fmtTime(x.updatedAt)],
@@ -168,12 +177,13 @@ Examples:
       }),
     );
 
-  addPlanOptions(plan.command('update').description('change any field of a plan; the result is checked again').argument('<plan>', 'plan id or name').option('--name <name>', 'new name'), false).action(
-    (ref: string, o: Opts, cmd: Command) =>
+  addPlanOptions(plan.command('update').description('change any field of a plan; the result is checked again').argument('<plan>', 'plan id or name').option('--name <name>', 'new name'), false)
+    .option('--no-encrypt', 'stop encrypting new backups (those taken stay encrypted)')
+    .action((ref: string, o: Opts, cmd: Command) =>
       run(cmd, async (ctx) => {
         const { runPlanUpdate } = await import('../core/plans.js');
         const pw = await password(ctx, o, false);
-        const p = await runPlanUpdate({ ...(o as object), plan: ref, password: pw } as Parameters<typeof runPlanUpdate>[0], ctx);
+        const p = await runPlanUpdate({ ...planInput(o), plan: ref, password: pw }, ctx);
         ctx.out.result(p, (x) => `updated plan ${x.name} (${x.id})`);
       }),
   );

@@ -8,7 +8,7 @@ import { DbsError } from '../errors.js';
 import type { ArtifactReader, ArtifactSink, ArtifactWriteOptions, Inspector, StoredArtifact, ToolStart } from '../engines/types.js';
 import { stagesFor, type Execution } from '../pipeline/plan.js';
 import { runArtifact, type ArtifactSource } from '../pipeline/run.js';
-import { compressionSuffix, decompressStage, ProgressCounter, STAGE_BUFFER, type Compression } from '../pipeline/stages.js';
+import { compressionSuffix, decompressStage, decryptStage, ProgressCounter, STAGE_BUFFER, type AgeIdentities, type Compression } from '../pipeline/stages.js';
 import { artifactKey } from '../storage/layout.js';
 import type { PoolDriver } from '../storage/types.js';
 
@@ -18,6 +18,8 @@ export interface SinkOptions {
   backupId: string;
   compression: Compression;
   compressionLevel?: number;
+  /** age recipients: every artifact is encrypted to them after compression (key suffix .age). */
+  recipients?: string[];
   /** Forces an execution of the data path (setting `execution`); default: the planner's choice. */
   execution?: Execution;
   signal: AbortSignal;
@@ -52,7 +54,8 @@ export class PoolSink implements ArtifactSink {
   }
 
   async #store(name: string, options: ArtifactWriteOptions, source: ArtifactSource): Promise<StoredArtifact> {
-    const fileName = `${name}${options.extension}${compressionSuffix(this.o.compression)}`;
+    const recipients = this.o.recipients ?? [];
+    const fileName = `${name}${options.extension}${compressionSuffix(this.o.compression)}${recipients.length ? '.age' : ''}`;
     const key = artifactKey(this.o.planId, this.o.backupId, fileName);
     if (this.keys.has(key)) throw new DbsError('INTERNAL', `artifact ${fileName} written twice`);
     this.keys.add(key);
@@ -60,7 +63,7 @@ export class PoolSink implements ArtifactSink {
     const base = this.#rawDone;
     const put = { signal, sizeHint: options.sizeHint };
     const r = await runArtifact({
-      stages: stagesFor({ compression: this.o.compression, compressionLevel: this.o.compressionLevel, parallel: Boolean(options.parallelCompression), frameTable: Boolean(options.frameTable) }),
+      stages: stagesFor({ compression: this.o.compression, compressionLevel: this.o.compressionLevel, recipients, parallel: Boolean(options.parallelCompression), frameTable: Boolean(options.frameTable) }),
       source,
       guard: options.guard ?? 'none',
       target: {
@@ -76,7 +79,18 @@ export class PoolSink implements ArtifactSink {
     const sha256 = r.facts.sha256;
     if (typeof storedBytes !== 'number' || typeof sha256 !== 'string') throw new DbsError('INTERNAL', `${fileName}: the hash stage recorded nothing`);
     const frames = Array.isArray(r.facts.frames) ? (r.facts.frames as [number, number][]) : undefined;
-    const art: StoredArtifact = { name: fileName, key, rawBytes: r.rawBytes, storedBytes, sha256, compression: this.o.compression, execution: r.execution, stages: r.stages, ...(frames ? { frames } : {}) };
+    const art: StoredArtifact = {
+      name: fileName,
+      key,
+      rawBytes: r.rawBytes,
+      storedBytes,
+      sha256,
+      compression: this.o.compression,
+      encryption: recipients.length ? { format: 'age', recipients: [...recipients] } : 'none',
+      execution: r.execution,
+      stages: r.stages,
+      ...(frames ? { frames } : {}),
+    };
     this.#rawDone += art.rawBytes;
     this.stored.push(art);
     return art;
@@ -112,25 +126,35 @@ export class VerifyStage extends Transform {
   }
 }
 
-/** Readers for a manifest's artifacts: each open() streams pool -> sha256 check -> decompress. */
-export function artifactReaders(driver: PoolDriver, artifacts: StoredArtifact[], signal: AbortSignal, onBytes?: (n: number) => void): ArtifactReader[] {
+/**
+ * Readers for a manifest's artifacts: each open() streams pool -> sha256 check -> decrypt (age,
+ * with `identities`) -> decompress.
+ */
+export function artifactReaders(driver: PoolDriver, artifacts: StoredArtifact[], signal: AbortSignal, onBytes?: (n: number) => void, identities?: AgeIdentities): ArtifactReader[] {
   let total = 0;
   return artifacts.map((a) => ({
     name: a.name,
     rawBytes: a.rawBytes,
     async open() {
+      const enc = a.encryption && a.encryption !== 'none' ? a.encryption : undefined;
+      if (enc && !identities) {
+        throw new DbsError('IDENTITY_REQUIRED', `artifact ${a.name} is encrypted (age) to ${enc.recipients.join(', ')}; reading it needs the identity of one of them`, {
+          hint: 'pass --identity-file FILE or set DBS_IDENTITY_FILE=FILE',
+        });
+      }
       const src = await driver.get(a.key, { signal });
       const verify = new VerifyStage({ sha256: a.sha256, storedBytes: a.storedBytes, name: a.name });
+      const decrypt = enc && identities ? [decryptStage(identities, `artifact ${a.name}`)] : [];
       const dec = decompressStage(a.compression as Compression);
       const count = new ProgressCounter((n) => onBytes?.(total + n));
       count.on('end', () => (total += count.bytes));
       const out = new PassThrough({ highWaterMark: 1 << 20 });
-      pipeline([src, verify, ...(dec ? [dec] : []), count, out], (err: Error | null) => {
+      pipeline([src, verify, ...decrypt, ...(dec ? [dec] : []), count, out], (err: Error | null) => {
         if (err) out.destroy(err);
       });
       return out;
     },
-    ...(driver.capabilities.rangedReads && a.compression === 'zstd'
+    ...(driver.capabilities.rangedReads && a.compression === 'zstd' && (a.encryption === undefined || a.encryption === 'none')
       ? {
           async openRange(storedStart: number, storedEnd: number) {
             if (!(storedStart >= 0 && storedEnd > storedStart && storedEnd <= a.storedBytes)) throw new DbsError('INTERNAL', `${a.name}: range ${storedStart}-${storedEnd} outside its ${a.storedBytes} bytes`);

@@ -15,7 +15,9 @@ import { sweepStaleUploads } from './recovery.js';
 import { makeScratch } from './scratch.js';
 import { chainOf, dependentsOf, openChain } from './chains.js';
 import { pidAlive } from './locks.js';
+import { identitiesFor } from './identity.js';
 import { backupManifest, type Manifest } from './manifest.js';
+import type { AgeIdentities } from '../pipeline/stages.js';
 import { findPlanOrThrow } from './plans.js';
 import { findPoolOrThrow, openPool } from './pools.js';
 
@@ -109,10 +111,13 @@ export interface VerifyResult {
 }
 
 /** Reads every artifact back and checks size and sha256 against the manifest. */
-export async function runBackupVerify(o: { backup: string; prepare?: boolean }, ctx: Context): Promise<VerifyResult> {
+export async function runBackupVerify(o: { backup: string; prepare?: boolean; identityFile?: string }, ctx: Context): Promise<VerifyResult> {
   const catalog = ctx.catalog();
   const b = findBackupOrThrow(catalog, o.backup);
   const m = backupManifest(b);
+  // Sizes and sha256 are of the stored (encrypted) bytes: no key needed. --prepare reads the data.
+  if (o.identityFile !== undefined && !o.prepare) throw new DbsError('USAGE', '--identity-file applies with --prepare (the checks of the stored bytes need no key)', { hint: 'add --prepare or drop --identity-file' });
+  const identities = o.prepare ? await identitiesFor(ctx, { identityFile: o.identityFile, flag: '--identity-file', action: 'verify --prepare' }, chainOf(catalog, b)) : undefined;
   const pool = catalog.getPool(b.poolId);
   if (!pool) throw new DbsError('POOL_NOT_FOUND', `the pool ${b.poolId} of backup ${b.id} is not bound`, { hint: 'bind the pool again' });
   const driver = await openPool(ctx, pool);
@@ -141,7 +146,7 @@ export async function runBackupVerify(o: { backup: string; prepare?: boolean }, 
   } finally {
     await driver.close();
   }
-  if (o.prepare) out.prepared = await prepareCheck(ctx, b);
+  if (o.prepare) out.prepared = await prepareCheck(ctx, b, identities);
   if (out.prepared && !out.prepared.ok) out.ok = false;
   catalog.recordEvent({
     resourceKind: 'plan',
@@ -158,7 +163,7 @@ export async function runBackupVerify(o: { backup: string; prepare?: boolean }, 
  * descriptor declares one (`prepareCheck`): e.g. a physical chain extracted and prepared in a
  * scratch dir, a logical dump read back whole.
  */
-async function prepareCheck(ctx: Context, b: BackupRecord): Promise<NonNullable<VerifyResult['prepared']>> {
+async function prepareCheck(ctx: Context, b: BackupRecord, identities: AgeIdentities | undefined): Promise<NonNullable<VerifyResult['prepared']>> {
   const d = descriptorOrThrow(b.sourceKind);
   const check = typeSpecOf(b.sourceKind, b.backupType).spec.prepareCheck;
   const engine = check ? await d.load() : undefined;
@@ -167,7 +172,7 @@ async function prepareCheck(ctx: Context, b: BackupRecord): Promise<NonNullable<
     throw new DbsError('INVALID_ARGUMENT', `--prepare applies to ${which.join(', ')} backups; ${b.id} is a ${b.sourceKind} ${b.backupType} backup`, { hint: 'drop --prepare' });
   }
   const catalog = ctx.catalog();
-  const opened = await openChain(ctx, d, chainOf(catalog, b));
+  const opened = await openChain(ctx, d, chainOf(catalog, b), undefined, identities);
   const tmpDir = await makeScratch(ctx, 'verify');
   try {
     const last = opened.links.at(-1)!;

@@ -5,6 +5,7 @@ import type { Context } from './context.js';
 import { DbsError } from '../errors.js';
 import type { AnyEngineDescriptor } from '../engines/descriptor.js';
 import type { BackupType, ChainLink } from '../engines/types.js';
+import type { AgeIdentities } from '../pipeline/stages.js';
 import type { PoolDriver } from '../storage/types.js';
 import type { BackupRecord, Catalog, PlanRecord } from '../store/catalog.js';
 import { artifactReaders } from './artifacts.js';
@@ -63,7 +64,7 @@ export function dependentsOf(catalog: Catalog, backupId: string): BackupRecord[]
  * Opens the pools of a chain and builds its links, each backup's facts decoded by the engine's
  * descriptor; call close() when done.
  */
-export async function openChain(ctx: Context, desc: AnyEngineDescriptor, chain: BackupRecord[], onBytes?: (n: number) => void): Promise<{ links: ChainLink[]; close(): Promise<void> }> {
+export async function openChain(ctx: Context, desc: AnyEngineDescriptor, chain: BackupRecord[], onBytes?: (n: number) => void, identities?: AgeIdentities): Promise<{ links: ChainLink[]; close(): Promise<void> }> {
   const catalog = ctx.catalog();
   const drivers = new Map<string, PoolDriver>();
   try {
@@ -77,7 +78,7 @@ export async function openChain(ctx: Context, desc: AnyEngineDescriptor, chain: 
         drivers.set(b.poolId, d);
       }
       const m = backupManifest(b);
-      links.push({ backupId: b.id, type: b.backupType as BackupType, facts: desc.decodeFacts(m.facts, `the facts of backup ${b.id}`), artifacts: artifactReaders(d, m.artifacts, ctx.signal, onBytes) });
+      links.push({ backupId: b.id, type: b.backupType as BackupType, facts: desc.decodeFacts(m.facts, `the facts of backup ${b.id}`), artifacts: artifactReaders(d, m.artifacts, ctx.signal, onBytes, identities) });
     }
     return { links, close: async () => void (await Promise.all([...drivers.values()].map((d) => d.close()))) };
   } catch (e) {

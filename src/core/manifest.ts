@@ -1,5 +1,5 @@
 // The manifest: written last, its presence in the pool is what makes a backup exist.
-import type { StoredArtifact } from '../engines/types.js';
+import type { ArtifactEncryption, StoredArtifact } from '../engines/types.js';
 import { array, invalid, nullableString, number, object, optString, string, type JsonObject } from '../decode.js';
 import type { BackupRecord } from '../store/catalog.js';
 
@@ -18,7 +18,9 @@ export type Manifest = {
   tool: { name?: string; version?: string };
   server: { version?: string };
   facts: Record<string, unknown>;
-  artifacts: (StoredArtifact & { encryption: 'none' })[];
+  artifacts: (StoredArtifact & { encryption: ArtifactEncryption })[];
+  /** The backup's encryption (every artifact's): 'none', or age to these recipients (public keys only). */
+  encryption?: ArtifactEncryption;
   /** How the data path ran: the execution of the artifacts (joined with + when they differ) and the stages. */
   pipeline?: { execution: string; stages: string[] };
   rawBytes: number;
@@ -34,10 +36,24 @@ export function newBackupId(now: Date, rand: string): string {
 
 const bytes = { min: 0, integer: true };
 
-function decodeArtifact(data: unknown, what: string): StoredArtifact & { encryption: 'none' } {
+/** 'none' (or absent), or `{ format: 'age', recipients: [...] }`. */
+export function decodeEncryption(v: unknown, what: string): ArtifactEncryption {
+  if (v === undefined || v === 'none') return 'none';
+  if (typeof v === 'string') throw invalid(what, `encryption ${JSON.stringify(v)} is not known to this dbs`);
+  const e = object(v, `${what}: encryption`);
+  const format = string(e, 'format', `${what}: encryption`);
+  if (format !== 'age') throw invalid(what, `encryption format ${JSON.stringify(format)} is not known to this dbs`);
+  const recipients = array(e.recipients, `${what}: encryption: recipients`).map((r, i) => {
+    if (typeof r !== 'string' || !r.startsWith('age1')) throw invalid(`${what}: encryption`, `recipient ${i + 1} is not an age recipient`);
+    return r;
+  });
+  if (recipients.length === 0) throw invalid(`${what}: encryption`, 'no recipients');
+  return { format: 'age', recipients };
+}
+
+function decodeArtifact(data: unknown, what: string): StoredArtifact & { encryption: ArtifactEncryption } {
   const o = object(data, what);
-  const encryption = optString(o, 'encryption', what) ?? 'none';
-  if (encryption !== 'none') throw invalid(what, `encryption ${JSON.stringify(encryption)} is not known to this dbs`);
+  const encryption = decodeEncryption(o.encryption, what);
   const sha256 = string(o, 'sha256', what);
   if (!/^[0-9a-f]{64}$/.test(sha256)) throw invalid(what, `sha256: ${JSON.stringify(sha256)} is not a sha256`);
   return {
@@ -85,6 +101,7 @@ export function decodeManifest(data: unknown, what: string): Manifest {
     server: serverVersion !== undefined ? { version: serverVersion } : {},
     facts: object(o.facts ?? {}, `${what}: facts`),
     artifacts: array(o.artifacts, `${what}: artifacts`).map((a, i) => decodeArtifact(a, `${what}: artifact ${i + 1}`)),
+    ...(o.encryption !== undefined ? { encryption: decodeEncryption(o.encryption, what) } : {}),
     rawBytes: number(o, 'rawBytes', what, bytes),
     storedBytes: number(o, 'storedBytes', what, bytes),
     startedAt: string(o, 'startedAt', what),

@@ -1,4 +1,6 @@
 // Plan use cases: create, list, show, update, delete.
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import type { Context } from './context.js';
 import { DbsError } from '../errors.js';
 import type { BackupType, Endpoint, Json } from '../engines/types.js';
@@ -8,6 +10,8 @@ import { Secret } from '../secret.js';
 import { planKey } from '../storage/layout.js';
 import { newId, type BackupRecord, type Catalog, type PlanRecord, type TaskRecord } from '../store/catalog.js';
 import { descriptorOfUrl, parseEndpoint } from './endpoints.js';
+import { decodeEncryption } from './manifest.js';
+import { checkRecipient, keyLines } from '../pipeline/stages/encrypt.js';
 import { uniqueViolation, validateName } from './names.js';
 import { presentFlags, checkPlanOptions, typeSpecOf } from './applicable.js';
 import { findPoolOrThrow, openPool, probePool } from './pools.js';
@@ -54,6 +58,71 @@ export interface PlanInput extends ScheduleFlags {
   /** The flags the S3 secret key (the plan's password) came from. */
   secretKeyEnv?: string;
   secretKeyFile?: string;
+  /** age recipients (public keys) to encrypt every artifact to (--encrypt-to, repeatable). */
+  encryptTo?: string[];
+  /** A file of age recipients, one a line (--recipients-file). */
+  recipientsFile?: string;
+  /** plan update: stop encrypting new backups (--no-encrypt). */
+  noEncrypt?: boolean;
+}
+
+/** The age recipients of a plan's backups (none: not encrypted). */
+export function planRecipients(plan: Pick<PlanRecord, 'name' | 'options'>): string[] {
+  const e = plan.options.encryption;
+  if (e === undefined) return [];
+  const enc = decodeEncryption(e, `the encryption of plan ${plan.name}`);
+  return enc === 'none' ? [] : enc.recipients;
+}
+
+/**
+ * The recipients an input gives (--encrypt-to and --recipients-file together), each checked;
+ * undefined when it gives none. A bad one is an INVALID_ARGUMENT (exit 2) naming it.
+ */
+function parseRecipients(ctx: Context, i: PlanInput): string[] | undefined {
+  if (i.noEncrypt && (i.encryptTo?.length || i.recipientsFile !== undefined)) {
+    throw new DbsError('USAGE', '--no-encrypt cannot be combined with --encrypt-to or --recipients-file', { hint: 'drop one of them' });
+  }
+  const given: { r: string; from: string }[] = (i.encryptTo ?? []).map((r) => ({ r: r.trim(), from: '--encrypt-to' }));
+  if (i.recipientsFile !== undefined) {
+    const path = resolve(ctx.cwd, i.recipientsFile);
+    let text: string;
+    try {
+      text = readFileSync(path, 'utf8');
+    } catch (cause) {
+      throw new DbsError('INVALID_PATH', `cannot read the recipients file ${path} (from --recipients-file)`, { cause, hint: 'check the path and its permissions' });
+    }
+    const lines = keyLines(text);
+    if (lines.length === 0) throw new DbsError('INVALID_ARGUMENT', `the recipients file ${path} holds no recipient`, { hint: 'one age recipient (age1...) a line' });
+    given.push(...lines.map((r, n) => ({ r, from: `line ${n + 1} of ${path}` })));
+  }
+  if (given.length === 0) return undefined;
+  for (const { r, from } of given) {
+    // A private key given by mistake is not echoed back.
+    if (/^AGE-SECRET-KEY-/i.test(r)) {
+      throw new DbsError('INVALID_ARGUMENT', `${from} is an age identity (a private key), not a recipient`, { hint: 'give its public key (age-keygen -y key.txt prints it); keep the identity off the backup host' });
+    }
+    const problem = checkRecipient(r);
+    if (problem) {
+      throw new DbsError('INVALID_ARGUMENT', `${from}: ${JSON.stringify(r.length > 80 ? `${r.slice(0, 77)}...` : r)} is not an age recipient (${problem})`, {
+        hint: 'an age public key: age1... (age-keygen prints it) or age1pq1... (post-quantum)',
+      });
+    }
+  }
+  return [...new Set(given.map((g) => g.r))];
+}
+
+/** A plan whose source holds secrets (the catalog) must encrypt; an encrypted plan cannot prove its backups by reading them. */
+function checkEncryption(kind: string, name: string, recipients: string[], verifyPrepare: boolean): void {
+  if (descriptorOf(kind)?.catalogSource && recipients.length === 0) {
+    throw new DbsError('USAGE', `plan ${JSON.stringify(name)} backs up the dbs catalog, which holds secrets (source passwords, S3 keys): it must be encrypted`, {
+      hint: 'add --encrypt-to age1... or --recipients-file F (make a key pair on another host with age-keygen)',
+    });
+  }
+  if (recipients.length && verifyPrepare) {
+    throw new DbsError('USAGE', `--verify-prepare reads each new backup back, but plan ${JSON.stringify(name)} encrypts them and the backup host holds no private key`, {
+      hint: 'drop --verify-prepare, and check backups with dbs backup verify ID --prepare --identity-file F where the key is',
+    });
+  }
 }
 
 export interface PlanView extends PlanRecord {
@@ -67,6 +136,8 @@ export interface PlanView extends PlanRecord {
   timer: string;
   nextRun: string | null;
   retentionText: string;
+  /** The age recipients new backups are encrypted to (none: not encrypted). */
+  recipients: string[];
 }
 
 function positiveInt(v: string | number | undefined, flag: string): number | undefined {
@@ -171,6 +242,7 @@ export function planView(catalog: Catalog, p: PlanRecord, now: Date): PlanView {
     timer: describeSchedule(schedule),
     nextRun: next ? next.toISOString() : null,
     retentionText: describeRetention(p.retention as Retention),
+    recipients: planRecipients(p),
   };
 }
 
@@ -280,6 +352,10 @@ export async function runPlanCreate(i: PlanInput, ctx: Context): Promise<{ plan:
   const compression = (i.compress ?? ctx.settings.compression) as Compression;
   if (!COMPRESSIONS.includes(compression)) throw new DbsError('INVALID_ARGUMENT', `--compress ${JSON.stringify(i.compress)} is not one of ${COMPRESSIONS.join(', ')}`, { hint: 'zstd is the default' });
   if (i.password) endpoint.password = i.password;
+  if (i.noEncrypt) throw new DbsError('USAGE', '--no-encrypt applies to plan update', { hint: 'a plan without --encrypt-to is not encrypted' });
+  // An incremental plan encrypts like its base plan unless it names recipients of its own.
+  const recipients = parseRecipients(ctx, i) ?? (base ? planRecipients(base) : []);
+  checkEncryption(kind, name, recipients, Boolean(i.verifyPrepare));
   const probe = await validatePlan(ctx, { kind, type, endpoint, selection, poolId: pool.id });
   const id = newId('plan');
   const plan = insertOnce(name, () => catalog.transaction(() => {
@@ -302,6 +378,7 @@ export async function runPlanCreate(i: PlanInput, ctx: Context): Promise<{ plan:
         ...(base ? { basePlanId: base.id } : {}),
         ...(i.autoFull ? { autoFull: true } : {}),
         ...(i.verifyPrepare ? { verifyPrepare: true } : {}),
+        ...(recipients.length ? { encryption: { format: 'age', recipients } } : {}),
       },
       remark: i.remark ?? '',
     });
@@ -382,6 +459,14 @@ export async function runPlanUpdate(i: PlanInput & { plan: string; name?: string
     }
     changes.options = { ...(changes.options ?? cur.options), ...(i.autoFull !== undefined ? { autoFull: i.autoFull } : {}), ...(i.verifyPrepare !== undefined ? { verifyPrepare: i.verifyPrepare } : {}) };
   }
+  const recipients = parseRecipients(ctx, i);
+  if (recipients !== undefined || i.noEncrypt) {
+    const next = recipients ?? [];
+    const verifyPrepare = i.verifyPrepare ?? Boolean((changes.options ?? cur.options).verifyPrepare);
+    checkEncryption(cur.sourceKind, cur.name, next, verifyPrepare);
+    const { encryption: _old, ...rest } = changes.options ?? cur.options;
+    changes.options = { ...rest, ...(next.length ? { encryption: { format: 'age', recipients: next } } : {}) };
+  } else if (i.verifyPrepare) checkEncryption(cur.sourceKind, cur.name, planRecipients(cur), true);
   if (Object.keys(changes).length === 0 && !i.password) {
     throw new DbsError('USAGE', `nothing to update for plan ${JSON.stringify(cur.name)}`, { hint: 'pass the options to change, see: dbs plan update --help' });
   }

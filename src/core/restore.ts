@@ -18,6 +18,7 @@ import { makeScratch } from './scratch.js';
 import { findBackupOrThrow } from './backups.js';
 import { chainOf, openChain } from './chains.js';
 import { parseEndpoint } from './endpoints.js';
+import { identitiesFor } from './identity.js';
 import { backupManifest } from './manifest.js';
 import { openPool } from './pools.js';
 import { egressOf } from './gateway.js';
@@ -51,6 +52,8 @@ export interface RestoreInput {
   endpoint?: string;
   region?: string;
   accessKey?: string;
+  /** Encrypted backups: the age identity file (else the file DBS_IDENTITY_FILE names). */
+  identityFile?: string;
   onProgress?: (bytes: number) => void;
 }
 
@@ -158,6 +161,8 @@ export async function runBackupRestore(i: RestoreInput, ctx: Context): Promise<R
   }
   const pool = catalog.getPool(b.poolId);
   if (!pool) throw new DbsError('POOL_NOT_FOUND', `the pool ${b.poolId} of backup ${b.id} is not bound`, { hint: 'bind it again' });
+  // Encrypted: the identity is there and fits, before anything connects.
+  const identities = await identitiesFor(ctx, { identityFile: i.identityFile, flag: '--identity-file', action: 'restoring it' }, chainOf(catalog, b));
   const engine = await d.load();
   await checkBackupInPool(ctx, b, pool.name);
   const record = catalog.insertRestore({
@@ -174,7 +179,7 @@ export async function runBackupRestore(i: RestoreInput, ctx: Context): Promise<R
   const driver = await openPool(ctx, pool);
   const tmpDir = await makeScratch(ctx, 'restore');
   // A type that forms chains is restored from its chain (for a full backup: itself alone).
-  const opened = typeSpecOf(b.sourceKind, b.backupType).spec.chain ? await openChain(ctx, d, chainOf(catalog, b), i.onProgress) : undefined;
+  const opened = typeSpecOf(b.sourceKind, b.backupType).spec.chain ? await openChain(ctx, d, chainOf(catalog, b), i.onProgress, identities) : undefined;
   try {
     if (spec.streamsIntoTarget && !opened) {
       // This engine writes into the live target as it reads: the artifacts must be known whole
@@ -193,7 +198,7 @@ export async function runBackupRestore(i: RestoreInput, ctx: Context): Promise<R
         selection,
         facts,
         ...(opened ? { chain: opened.links } : {}),
-        artifacts: opened ? opened.links.at(-1)!.artifacts : artifactReaders(driver, m.artifacts, ctx.signal, i.onProgress),
+        artifacts: opened ? opened.links.at(-1)!.artifacts : artifactReaders(driver, m.artifacts, ctx.signal, i.onProgress, identities),
         options,
       },
       { signal: ctx.signal, tmpDir, ...egressOf(ctx), log: (line) => ctx.report({ type: 'restore.tool-output', line: redact(line) }) },

@@ -22,7 +22,7 @@ import { acquire, interruptHolderTasks, leaseOf } from './locks.js';
 import { withTaskTag } from '../pipeline/child.js';
 import { MANIFEST_FORMAT, newBackupId, type Manifest } from './manifest.js';
 import { typeSpecOf } from './applicable.js';
-import { planEndpoint, planSelection } from './plans.js';
+import { planEndpoint, planRecipients, planSelection } from './plans.js';
 import { openPool } from './pools.js';
 import { sourceEgress } from './gateway.js';
 import { sweepStaleUploads } from './recovery.js';
@@ -148,6 +148,13 @@ async function runLocked(plan: PlanRecord, o: RunOptions, ctx: Context, taskId: 
     const desc = descriptorOrThrow(plan.sourceKind);
     const engine = await desc.load();
     const selection = planSelection(plan);
+    const recipients = planRecipients(plan);
+    // The catalog holds secrets (source passwords, S3 keys): never into a pool in plaintext.
+    if (desc.catalogSource && recipients.length === 0) {
+      throw new DbsError('REFUSED', `plan ${plan.name} backs up the dbs catalog, which holds secrets: it would store them unencrypted`, {
+        hint: `add recipients: dbs plan update ${plan.name} --encrypt-to age1... (or --recipients-file F)`,
+      });
+    }
     tmpDir = await makeScratch(ctx, 'task');
     const sink = new PoolSink({
       driver,
@@ -155,6 +162,7 @@ async function runLocked(plan: PlanRecord, o: RunOptions, ctx: Context, taskId: 
       backupId,
       compression: plan.compression as Compression,
       compressionLevel: ctx.settings.compressionLevel,
+      recipients,
       ...(ctx.settings.execution ? { execution: ctx.settings.execution } : {}),
       signal: ctx.signal,
       onProgress: o.onProgress,
@@ -244,7 +252,8 @@ async function runLocked(plan: PlanRecord, o: RunOptions, ctx: Context, taskId: 
       tool: { name: outcome.toolName, version: outcome.toolVersion },
       server: { version: outcome.serverVersion },
       facts: verified ? { ...outcome.facts, verifyPrepare: verified } : outcome.facts,
-      artifacts: sink.stored.map((a) => ({ ...a, encryption: 'none' as const })),
+      artifacts: sink.stored.map((a) => ({ ...a, encryption: a.encryption ?? 'none' })),
+      encryption: recipients.length ? { format: 'age', recipients } : 'none',
       pipeline: sink.summary(),
       rawBytes,
       storedBytes,

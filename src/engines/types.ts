@@ -89,7 +89,11 @@ export interface StoredArtifact {
   stages?: string[];
   /** With ArtifactWriteOptions.frameTable: frame starts as [raw, stored] offsets, the last pair the end. */
   frames?: [number, number][];
+  /** The stored bytes are encrypted (age, after compression) to these recipients (public keys). */
+  encryption?: ArtifactEncryption;
 }
+
+export type ArtifactEncryption = 'none' | { format: 'age'; recipients: string[] };
 
 /** Where an engine writes its artifact streams. The sink compresses, hashes and stores. */
 export interface ArtifactSink {

@@ -2,7 +2,8 @@
 //   node      every stage in Node: the source stream is piped through Node Transforms.
 //   programs  the transform stages run as a chain of programs (pzstd, ...); the source (a
 //             tool's stdout, or a stream Node writes) feeds the first one, Node reads the last
-//             one's output for the observers and the pool.
+//             one's output for the observers and the pool. Transforms after the last one that
+//             has a program (encryption) run in Node on that output: the Node tail.
 //   file      like programs, but the last program writes the pool file itself; Node follows
 //             the file as it grows (page cache) for the observers. Only for drivers whose
 //             objects are local files (capability localFiles) and where children die with dbs.
@@ -15,6 +16,8 @@ import type { ProgramSpec } from './programs.js';
 import type { ObserverStage, Stage, StageOptions, TransformStage } from './stage.js';
 import { compressStage, zstdLevel } from './stages/compress.js';
 import { framedZstdStage } from './stages/framed-zstd.js';
+
+import { encryptStage } from './stages/encrypt.js';
 import { hashStage } from './stages/hash.js';
 
 export type Execution = 'node' | 'programs' | 'file';
@@ -31,7 +34,7 @@ export type GuardMode = 'stream' | 'edges' | 'none';
 export function stagesFor(o: StageOptions): Stage[] {
   const stages: (Stage | undefined)[] = [
     o.frameTable && o.compression === 'zstd' ? framedZstdStage(zstdLevel(o.compressionLevel)) : compressStage(o, availableParallelism),
-    // encryptStage(o),
+    encryptStage(o),
     hashStage(),
   ];
   return stages.filter((s): s is Stage => s !== undefined);
@@ -51,7 +54,10 @@ export interface PlanInput {
 
 export interface ExecutionPlan {
   execution: Execution;
+  /** Every transform, in order (for node: all of them run in Node). */
   transforms: TransformStage[];
+  /** For programs: the transforms after the chain, run in Node on the last program's output. */
+  tail: TransformStage[];
   observers: ObserverStage[];
   /** For programs/file: the chain, in order. */
   programs: ProgramSpec[];
@@ -60,9 +66,14 @@ export interface ExecutionPlan {
 }
 
 /** Why an execution cannot run for this input, or undefined when it can (with its programs). */
-function attempt(i: PlanInput, e: Execution, transforms: TransformStage[]): { programs: ProgramSpec[]; framed: boolean } | string {
-  if (e === 'node') return { programs: [], framed: false };
-  if (transforms.length === 0) return 'no stage runs as a program (compression none)';
+function attempt(i: PlanInput, e: Execution, all: TransformStage[]): { programs: ProgramSpec[]; framed: boolean; tail: TransformStage[] } | string {
+  if (e === 'node') return { programs: [], framed: false, tail: [] };
+  // A transform without a program at all (encryption) and those after it form the Node tail.
+  const cut = all.findIndex((t) => !t.program({ framed: false }) && !t.program({ framed: true }) && !t.inverse);
+  const transforms = cut < 0 ? all : all.slice(0, cut);
+  const tail = cut < 0 ? [] : all.slice(cut);
+  if (transforms.length === 0) return all.length ? `${all[0]!.name} runs in Node only` : 'no stage runs as a program (compression none)';
+  if (e === 'file' && tail.length) return `${tail[0]!.name} runs in Node, after the programs: no program can write the pool file`;
   if (e === 'file') {
     if (!i.localFiles) return 'the pool does not take files written by a program (its driver lacks localFiles)';
     if (!i.deathSignal) return 'programs writing a pool file need setpriv (util-linux) to die with dbs';
@@ -73,7 +84,7 @@ function attempt(i: PlanInput, e: Execution, transforms: TransformStage[]): { pr
   const tries = needFrames && e === 'file' ? [true] : needFrames ? [true, false] : [false];
   for (const framed of tries) {
     const programs = transforms.map((t) => t.program({ framed: framed && t === transforms.at(-1) }));
-    if (programs.every((p): p is ProgramSpec => p !== undefined)) return { programs, framed: framed && programs.at(-1)!.framed };
+    if (programs.every((p): p is ProgramSpec => p !== undefined)) return { programs, framed: framed && programs.at(-1)!.framed, tail };
   }
   const missing = transforms.find((t) => !t.program({ framed: false }) && !t.program({ framed: true }));
   return missing ? `${missing.name} has no program on PATH` : `${transforms.at(-1)!.name} has no framing program on PATH (pzstd)`;

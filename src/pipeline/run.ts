@@ -174,10 +174,12 @@ async function runPrograms(o: RunArtifactOptions, plan: ExecutionPlan, observers
         const count = rawCount(o);
         rawBytes = () => count.bytes;
         const seer = guardStages(outGuard, inspector)[0] ?? new PassThrough();
-        verdict.push(inspectCopy(plan.transforms.map((t) => t.inverse()).reverse(), seer, count));
+        const undo = plan.transforms.filter((t) => !plan.tail.includes(t)).map((t) => t.inverse?.());
+        if (!undo.every((u) => u !== undefined)) throw new DbsError('INTERNAL', 'a program stage that cannot be undone for the guard');
+        verdict.push(inspectCopy(undo.reverse(), seer, count));
       }
     }
-    const body = chain(last.output!, ...verdict, new ObserverTap(observers, allDone));
+    const body = chain(last.output!, ...verdict, ...plan.tail.map((t) => t.node()), new ObserverTap(observers, allDone));
     await o.target.put(body);
     await allDone;
     return rawBytes();

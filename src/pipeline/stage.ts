@@ -1,5 +1,5 @@
 // What a stage of the backup data path is. Two kinds:
-//   - a transform changes the bytes (compress; encrypt next). It runs in Node (`node()`), and
+//   - a transform changes the bytes (compress, encrypt). It runs in Node (`node()`), and
 //     may also run as an external program (`program()`), which lets the planner chain programs
 //     and keep the bytes out of Node.
 //   - an observer sees the stored bytes as they go by and may add facts to the artifact's
@@ -13,6 +13,8 @@ import type { ProgramSpec } from './programs.js';
 
 export interface StageOptions {
   compression: 'zstd' | 'gzip' | 'none';
+  /** age recipients (public keys): the artifact is encrypted to them after compression. */
+  recipients?: string[];
   compressionLevel?: number;
   /** Compress on every core: the source is cheap to produce (a file copy, not a dump tool). */
   parallel: boolean;
@@ -32,8 +34,12 @@ export interface TransformStage {
    * stream's edges can be read without decompressing all of it.
    */
   program(o: { framed: boolean }): ProgramSpec | undefined;
-  /** Undoes the stage in Node (a decompressor): what lets a guard read a stored copy. */
-  inverse(): Duplex;
+  /**
+   * Undoes the stage in Node (a decompressor): what lets a guard read a stored copy. A stage
+   * the backup host cannot undo (encryption: it holds no private key) has none; it has no
+   * program either, so it runs in Node after the programs, and a guard's copy is taken before it.
+   */
+  inverse?(): Duplex;
   /** Fields for the artifact's record, read after the last chunk (the frame table of framed zstd). */
   facts?(): Record<string, unknown>;
 }

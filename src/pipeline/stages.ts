@@ -1,7 +1,9 @@
-// Compression names and the read side of the data path (restore, verify): decompress and count.
+// Compression names and the read side of the data path (restore, verify): decrypt, decompress
+// and count.
 // The write side is the stage list of plan.ts (stages/*.ts) run by run.ts.
 import { Transform, type TransformCallback } from 'node:stream';
 import { decompressor } from './stages/compress.js';
+import { AgeDecrypt, type AgeIdentities } from './stages/encrypt.js';
 import { STAGE_BUFFER } from './stage.js';
 
 export { STAGE_BUFFER };
@@ -11,6 +13,13 @@ export const COMPRESSIONS: readonly Compression[] = ['zstd', 'gzip', 'none'];
 
 export function compressionSuffix(c: Compression): string {
   return c === 'zstd' ? '.zst' : c === 'gzip' ? '.gz' : '';
+}
+
+export type { AgeIdentities };
+
+/** Undoes the encryption stage (age) with the reader's identities; `what` names the artifact in errors. */
+export function decryptStage(identities: AgeIdentities, what: string): AgeDecrypt {
+  return new AgeDecrypt(identities, what);
 }
 
 /** Undoes a compression (undefined for none); zstd frame by frame, as pzstd writes many. */

@@ -103,13 +103,17 @@ describe('sqlite snapshot', () => {
 
   it('--source catalog backs up dbs’s own catalog', async () => {
     const { home } = await setup();
-    const c = await dbs(['--json', 'plan', 'create', 'platform', '--source', 'catalog', '--pool', 'p', '--keep-last', '7'], { home });
+    // The catalog holds secrets: its plan must encrypt (test/cli/encryption.test.ts).
+    const key = join(tempDir('key'), 'key.txt');
+    await execa('age-keygen', ['-o', key]);
+    const recipient = (await execa('age-keygen', ['-y', key])).stdout.trim();
+    const c = await dbs(['--json', 'plan', 'create', 'platform', '--source', 'catalog', '--pool', 'p', '--keep-last', '7', '--encrypt-to', recipient], { home });
     expect(c.code, c.stderr).toBe(0);
     expect(c.json().plan.sourceKind).toBe('catalog');
     const r = await dbs(['--json', 'plan', 'run', 'platform'], { home });
     expect(r.code, r.stderr).toBe(0);
     const out = join(tempDir('restore'), 'catalog.db');
-    const rs = await dbs(['backup', 'restore', r.json().backup.id, '--to', `sqlite://${out}`], { home });
+    const rs = await dbs(['backup', 'restore', r.json().backup.id, '--to', `sqlite://${out}`, '--identity-file', key], { home });
     expect(rs.code, rs.stderr).toBe(0);
     const back = new Database(out, { readonly: true });
     expect((back.prepare('SELECT name FROM plans').all() as { name: string }[]).map((x) => x.name)).toEqual(['platform']);
