@@ -4,7 +4,8 @@ import type { CommandRunner } from '../cli.js';
 import type { CommandContext } from '../context.js';
 import type { PlanInput } from '../core/plans.js';
 import { fields, fmtBytes, fmtDuration, fmtTime, table } from '../output/format.js';
-import { numberOption } from './options.js';
+import { Option } from 'commander';
+import { numberOption, repeatable } from './options.js';
 
 type Opts = Record<string, string | boolean | undefined>;
 
@@ -33,6 +34,10 @@ function addPlanOptions(c: Command, create: boolean): Command {
     .addOption(numberOption('--keep-weekly <n>', 'GFS: keep the newest backup of each of the last N weeks', { min: 1, max: 1_000_000, example: '--keep-weekly 7' }))
     .addOption(numberOption('--keep-monthly <n>', 'GFS: keep the newest backup of each of the last N months', { min: 1, max: 1_000_000, example: '--keep-monthly 7' }))
     .option('--keep-forever', 'never delete backups (the default without --keep-* rules)')
+    .addOption(repeatable(new Option('--replicate-to <pool>', 'after each backup, copy it to this pool too (repeatable)')))
+    .option('--remote-keep-forever', 'replica pools: never delete copies (the default)')
+    .addOption(numberOption('--remote-keep-last <n>', 'replica pools: keep the newest N copies', { min: 1, max: 1_000_000, example: '--remote-keep-last 7' }))
+    .addOption(numberOption('--remote-keep-days <n>', 'replica pools: delete copies older than N days', { min: 1, max: 1_000_000, example: '--remote-keep-days 30' }))
     .option('--compress <kind>', `zstd${create ? ' (default)' : ''}, gzip or none`)
     .option('--base-plan <plan>', 'incremental: the physical plan whose backups start the chain')
     .option('--auto-full', 'incremental: take a full backup when the chain is missing or broken')
@@ -136,6 +141,7 @@ Examples:
               ['Schedule', x.timer],
               ['Next runs', x.nextRuns.map(fmtTime).join(', ') || '-'],
               ['Retention', x.retentionText],
+              ['Replicas', x.replicas.length ? `${x.replicas.join(', ')} (${x.remoteRetentionText})` : undefined],
               ['Compression', x.compression],
               ['Remark', x.remark],
               ['Created', fmtTime(x.createdAt)],
@@ -152,12 +158,14 @@ Examples:
       }),
     );
 
-  addPlanOptions(plan.command('update').description('change any field of a plan; the result is checked again').argument('<plan>', 'plan id or name').option('--name <name>', 'new name'), false).action(
-    (ref: string, o: Opts, cmd: Command) =>
+  addPlanOptions(plan.command('update').description('change any field of a plan; the result is checked again').argument('<plan>', 'plan id or name').option('--name <name>', 'new name'), false)
+    .option('--no-replicate', 'stop copying new backups to replica pools (copies made stay)')
+    .action((ref: string, o: Opts, cmd: Command) =>
       run(cmd, async (ctx) => {
         const { runPlanUpdate } = await import('../core/plans.js');
         const pw = await password(ctx, o, false);
-        const p = await runPlanUpdate({ ...(o as object), plan: ref, password: pw } as Parameters<typeof runPlanUpdate>[0], ctx);
+        const { replicate, ...rest } = o;
+        const p = await runPlanUpdate({ ...(rest as object), noReplicate: replicate === false ? true : undefined, plan: ref, password: pw } as Parameters<typeof runPlanUpdate>[0], ctx);
         ctx.out.result(p, (x) => `updated plan ${x.name} (${x.id})`);
       }),
   );

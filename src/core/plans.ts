@@ -12,6 +12,7 @@ import { uniqueViolation, validateName } from './names.js';
 import { presentFlags, checkPlanOptions, typeSpecOf } from './applicable.js';
 import { findPoolOrThrow, openPool, probePool } from './pools.js';
 import { describeRetention, hasRules, type Retention } from './retention.js';
+import { planReplication } from './copies.js';
 import { describeSchedule, nextRuns, parseSchedule, planSchedule, type Schedule, type ScheduleFlags } from './schedule.js';
 
 export interface PlanInput extends ScheduleFlags {
@@ -41,6 +42,66 @@ export interface PlanInput extends ScheduleFlags {
   autoFull?: boolean;
   /** Physical/incremental: extract and prepare every new backup before it counts. */
   verifyPrepare?: boolean;
+  /** Replica pools (repeatable); on update the list replaces the plan's. */
+  replicateTo?: string[];
+  /** Update: stop replicating (the copies made stay). */
+  noReplicate?: boolean;
+  remoteKeepForever?: boolean;
+  remoteKeepLast?: string | number;
+  remoteKeepDays?: string | number;
+}
+
+/**
+ * The replication options of a plan input: replica pools (each bound, not the plan's own pool,
+ * no twice, answering now) and remote retention. Undefined when the input changes neither.
+ * Checked before anything is written.
+ */
+async function parseReplicationInput(ctx: Context, i: PlanInput, primaryPoolId: string, cur?: Record<string, unknown>): Promise<Record<string, unknown> | undefined> {
+  const catalog = ctx.catalog();
+  const remoteGiven = i.remoteKeepForever !== undefined || i.remoteKeepLast !== undefined || i.remoteKeepDays !== undefined;
+  if (i.noReplicate && (i.replicateTo?.length || remoteGiven)) {
+    throw new DbsError('USAGE', '--no-replicate cannot be combined with --replicate-to or --remote-keep-*', { hint: 'drop one of them' });
+  }
+  if (i.noReplicate) return { replicateTo: undefined, remoteRetention: undefined };
+  let pools: string[] | undefined;
+  if (i.replicateTo?.length) {
+    pools = [];
+    for (const ref of i.replicateTo) {
+      const pool = findPoolOrThrow(catalog, ref);
+      if (pool.id === primaryPoolId) {
+        throw new DbsError('INVALID_ARGUMENT', `--replicate-to ${ref}: pool ${pool.name} is the plan's own pool`, { hint: 'replicate to another pool; the plan writes to its own pool already' });
+      }
+      if (pools.includes(pool.id)) throw new DbsError('USAGE', `--replicate-to names pool ${pool.name} twice`, { hint: 'name each replica pool once' });
+      pools.push(pool.id);
+    }
+    // A replica must answer now, as the plan's own pool must.
+    for (const id of pools) {
+      const pool = catalog.getPool(id)!;
+      const driver = await openPool(ctx, pool);
+      try {
+        await probePool(driver, ctx.signal);
+      } catch (e) {
+        if (ctx.signal.aborted) throw e;
+        throw new DbsError('POOL_UNREACHABLE', `--replicate-to ${pool.name}: the pool does not answer (${e instanceof Error ? e.message : String(e)}); nothing was changed`, {
+          hint: `check it with: dbs pool check ${pool.name}`,
+          cause: e,
+        });
+      } finally {
+        await driver.close();
+      }
+    }
+  } else if (primaryPoolId && Array.isArray(cur?.replicateTo) && cur.replicateTo.includes(primaryPoolId)) {
+    throw new DbsError('INVALID_ARGUMENT', `the plan replicates to the pool it would now write to`, { hint: 'pass --replicate-to with the other pools, or --no-replicate' });
+  }
+  const hasReplicas = (pools ?? (Array.isArray(cur?.replicateTo) ? cur.replicateTo : [])).length > 0;
+  let remoteRetention: Retention | undefined;
+  if (remoteGiven) {
+    if (!hasReplicas) throw new DbsError('USAGE', '--remote-keep-* applies to plans with --replicate-to', { hint: 'add --replicate-to POOL' });
+    const r = parseRetention({ keepForever: i.remoteKeepForever, keepLast: i.remoteKeepLast, keepDays: i.remoteKeepDays }, '--remote-');
+    remoteRetention = r ?? { keepForever: true };
+  }
+  if (!pools && !remoteRetention) return undefined;
+  return { ...(pools ? { replicateTo: pools } : {}), ...(remoteRetention ? { remoteRetention } : pools && !cur?.remoteRetention ? { remoteRetention: { keepForever: true } } : {}) };
 }
 
 export interface PlanView extends PlanRecord {
@@ -54,6 +115,9 @@ export interface PlanView extends PlanRecord {
   timer: string;
   nextRun: string | null;
   retentionText: string;
+  /** Replica pools (names) and the retention of the copies there; empty without replication. */
+  replicas: string[];
+  remoteRetentionText: string;
 }
 
 function positiveInt(v: string | number | undefined, flag: string): number | undefined {
@@ -63,17 +127,17 @@ function positiveInt(v: string | number | undefined, flag: string): number | und
   return n;
 }
 
-export function parseRetention(i: Pick<PlanInput, 'keepDays' | 'keepLast' | 'keepDaily' | 'keepWeekly' | 'keepMonthly' | 'keepForever'>): Retention | undefined {
+export function parseRetention(i: Pick<PlanInput, 'keepDays' | 'keepLast' | 'keepDaily' | 'keepWeekly' | 'keepMonthly' | 'keepForever'>, flagPrefix = '--'): Retention | undefined {
   const r: Retention = {
-    keepDays: positiveInt(i.keepDays, '--keep-days'),
-    keepLast: positiveInt(i.keepLast, '--keep-last'),
-    keepDaily: positiveInt(i.keepDaily, '--keep-daily'),
-    keepWeekly: positiveInt(i.keepWeekly, '--keep-weekly'),
-    keepMonthly: positiveInt(i.keepMonthly, '--keep-monthly'),
+    keepDays: positiveInt(i.keepDays, `${flagPrefix}keep-days`),
+    keepLast: positiveInt(i.keepLast, `${flagPrefix}keep-last`),
+    keepDaily: positiveInt(i.keepDaily, `${flagPrefix}keep-daily`),
+    keepWeekly: positiveInt(i.keepWeekly, `${flagPrefix}keep-weekly`),
+    keepMonthly: positiveInt(i.keepMonthly, `${flagPrefix}keep-monthly`),
   };
   for (const k of Object.keys(r) as (keyof Retention)[]) if (r[k] === undefined) delete r[k];
   if (i.keepForever) {
-    if (hasRules(r)) throw new DbsError('USAGE', '--keep-forever cannot be combined with other --keep-* rules', { hint: 'drop one of them' });
+    if (hasRules(r)) throw new DbsError('USAGE', `${flagPrefix}keep-forever cannot be combined with other ${flagPrefix}keep-* rules`, { hint: 'drop one of them' });
     return { keepForever: true };
   }
   return hasRules(r) ? r : undefined;
@@ -145,7 +209,13 @@ export function planView(catalog: Catalog, p: PlanRecord, now: Date): PlanView {
     timer: describeSchedule(schedule),
     nextRun: next ? next.toISOString() : null,
     retentionText: describeRetention(p.retention as Retention),
+    ...replicaView(catalog, p),
   };
+}
+
+function replicaView(catalog: Catalog, p: PlanRecord): { replicas: string[]; remoteRetentionText: string } {
+  const r = planReplication(p);
+  return { replicas: r.pools.map((id) => catalog.getPool(id)?.name ?? id), remoteRetentionText: r.pools.length ? describeRetention(r.retention) : '' };
 }
 
 function resolveBasePlan(catalog: Catalog, i: PlanInput): PlanRecord | undefined {
@@ -248,6 +318,7 @@ export async function runPlanCreate(i: PlanInput, ctx: Context): Promise<{ plan:
   const compression = (i.compress ?? ctx.settings.compression) as Compression;
   if (!COMPRESSIONS.includes(compression)) throw new DbsError('INVALID_ARGUMENT', `--compress ${JSON.stringify(i.compress)} is not one of ${COMPRESSIONS.join(', ')}`, { hint: 'zstd is the default' });
   if (i.password) endpoint.password = i.password;
+  const replication = await parseReplicationInput(ctx, i, pool.id);
   const probe = await validatePlan(ctx, { kind, type, endpoint, selection, poolId: pool.id });
   const id = newId('plan');
   const plan = insertOnce(name, () => catalog.transaction(() => {
@@ -270,6 +341,7 @@ export async function runPlanCreate(i: PlanInput, ctx: Context): Promise<{ plan:
         ...(base ? { basePlanId: base.id } : {}),
         ...(i.autoFull ? { autoFull: true } : {}),
         ...(i.verifyPrepare ? { verifyPrepare: true } : {}),
+        ...(replication ?? {}),
       },
       remark: i.remark ?? '',
     });
@@ -344,6 +416,15 @@ export async function runPlanUpdate(i: PlanInput & { plan: string; name?: string
   if (i.compress !== undefined) changes.compression = i.compress;
   if (i.remark !== undefined) changes.remark = i.remark;
   if (poolId !== cur.poolId) changes.poolId = poolId;
+  const replication = await parseReplicationInput(ctx, i, poolId, cur.options);
+  if (replication) {
+    const next: Record<string, unknown> = { ...(changes.options ?? cur.options) };
+    for (const [k, v] of Object.entries(replication)) {
+      if (v === undefined) delete next[k];
+      else next[k] = v;
+    }
+    changes.options = next;
+  }
   if (i.autoFull !== undefined || i.verifyPrepare !== undefined) {
     if (i.autoFull && typeSpecOf(cur.sourceKind, cur.backupType).spec.chain?.role !== 'increment') {
       throw new DbsError('USAGE', `--auto-full applies to ${incrementTypes().map((x) => x.type).join(', ')} plans`, { hint: 'drop it' });

@@ -25,6 +25,7 @@ import { typeSpecOf } from './applicable.js';
 import { planEndpoint, planSelection } from './plans.js';
 import { openPool } from './pools.js';
 import { sweepStaleUploads } from './recovery.js';
+import type { CopyResult } from './copies.js';
 
 const STDERR_TAIL_LINES = 30;
 
@@ -39,6 +40,8 @@ export interface RunResult {
   task: TaskRecord;
   backup?: BackupRecord;
   pruned: string[];
+  /** Copies to replica pools made (or failed) by this run. */
+  copies?: CopyResult[];
 }
 
 /**
@@ -269,12 +272,21 @@ async function runLocked(plan: PlanRecord, o: RunOptions, ctx: Context, taskId: 
       catalog.recordEvent({ resourceKind: 'plan', resourceId: plan.id, type: 'backup.succeeded', level: 'info', message: `backup ${backupId}` });
       return { task: t, backup };
     });
+    // Replica pools get the new backup (and every earlier copy that failed), each checked
+    // against its sha256; a failed copy is a failed copy row and an event, never a failed task.
+    const { replicatePlan } = await import('./copies.js');
+    // The backup is committed: nothing here may fail the task (an abort leaves a failed copy).
+    const copies = await replicatePlan(plan, ctx, backupId).catch((e) => {
+      catalog.recordEvent({ resourceKind: 'plan', resourceId: plan.id, type: 'copy.failed', level: 'error', message: describeError(e) });
+      return [];
+    });
+    for (const c of copies) ctx.report({ type: 'copy.done', backup: c.backup, pool: c.pool, status: c.status, ...(c.error ? { error: c.error } : {}) });
     const { applyRetention } = await import('./prune.js');
     const pruned = await applyRetention(plan, ctx).catch((e) => {
       catalog.recordEvent({ resourceKind: 'plan', resourceId: plan.id, type: 'retention.failed', level: 'warning', message: describeError(e) });
       return [] as string[];
     });
-    return { ...result, pruned };
+    return { ...result, pruned, copies };
   } catch (e) {
     const lost = lockLost.aborted && lockLost.reason instanceof DbsError ? lockLost.reason : undefined;
     const interrupted = !lost && (isAbort(e) || ctx.signal.aborted);

@@ -11,6 +11,7 @@ import { migrations } from '../../src/store/migrations.js';
 import { tempDir } from '../support/testbed.js';
 
 const T = '2026-11-01T00:00:00.000Z';
+const LATEST = Math.max(...migrations.map((m) => m.version));
 
 /** A catalog as dbs with schema `upTo` left it, with a pool, a plan on it and a backup. */
 function oldCatalog(upTo: number): string {
@@ -42,7 +43,7 @@ describe('migration 5: pool types are the drivers\' business', () => {
     const home = oldCatalog(4);
     const c = Catalog.open(home);
     try {
-      expect(c.schemaVersion()).toBe(5);
+      expect(c.schemaVersion()).toBe(LATEST);
       expect(c.listPools().map((p) => [p.id, p.name, p.type, p.config, p.remark, p.status, p.statusMessage, p.latencyMs, p.createdAt])).toEqual([
         ['pool-aaaaaaaaaa', 'disk', 'local', { path: '/var/backups/dbs' }, 'the disk', 'online', '', 1.5, T],
         ['pool-bbbbbbbbbb', 'far', 's3', { endpoint: 'http://s3.example:9000', bucket: 'dbs', prefix: 'p', region: 'us-east-1', pathStyle: true, accessKey: 'AK' }, '', 'offline', 'down', null, T],
@@ -68,7 +69,7 @@ describe('migration 5: pool types are the drivers\' business', () => {
     }
     // Opening again applies nothing twice.
     const again = Catalog.open(home);
-    expect(again.schemaVersion()).toBe(5);
+    expect(again.schemaVersion()).toBe(LATEST);
     expect(again.listPools()).toHaveLength(3);
     again.close();
   });
@@ -81,6 +82,38 @@ describe('migration 5: pool types are the drivers\' business', () => {
     const c = Catalog.open(home);
     try {
       expect(() => c.findPool('disk')).toThrow(/the config of pool "disk" \(pool-aaaaaaaaaa\): expected an object/);
+    } finally {
+      c.close();
+    }
+  });
+});
+
+describe('migration 7: backup copies', () => {
+  it('gives every existing backup its primary copy (ready, or missing as the backup was); a backup leaves with its last copy', () => {
+    const home = oldCatalog(5);
+    const db = new Database(join(home, 'catalog.db'));
+    const ins = db.prepare(
+      `INSERT INTO backups (id, plan_id, plan_name, task_id, pool_id, status, source_kind, backup_type, parent_id, raw_bytes, stored_bytes, started_at, ended_at, manifest)
+       VALUES (?, 'plan-cccccccccc', 'nightly', NULL, 'pool-aaaaaaaaaa', ?, 'sqlite', 'snapshot', NULL, 100, ?, ?, ?, '{}')`,
+    );
+    ins.run('b-1', 'available', 40, T, T);
+    ins.run('b-2', 'missing', 50, T, T);
+    db.close();
+    const c = Catalog.open(home);
+    try {
+      expect(c.listCopies('b-1').map((x) => [x.poolId, x.role, x.status, x.storedBytes, x.checkedAt, x.error])).toEqual([['pool-aaaaaaaaaa', 'primary', 'ready', 40, T, '']]);
+      expect(c.listCopies('b-2').map((x) => [x.poolId, x.status])).toEqual([['pool-aaaaaaaaaa', 'missing']]);
+      expect(c.listBackups({ poolId: 'pool-aaaaaaaaaa', copyStatus: ['ready'] }).map((b) => b.id)).toEqual(['b-1']);
+      expect(c.listBackups({ poolId: 'pool-bbbbbbbbbb' })).toEqual([]);
+      c.upsertCopy({ backupId: 'b-1', poolId: 'pool-bbbbbbbbbb', status: 'failed', error: 'boom' });
+      expect(c.listBackups({ poolId: 'pool-bbbbbbbbbb' }).map((b) => b.id)).toEqual(['b-1']);
+      expect(c.listBackups({ poolId: 'pool-bbbbbbbbbb', copyStatus: ['ready'] })).toEqual([]);
+      c.upsertCopy({ backupId: 'b-1', poolId: 'pool-bbbbbbbbbb', status: 'ready', storedBytes: 40 });
+      expect(c.getCopy('b-1', 'pool-bbbbbbbbbb')).toMatchObject({ role: 'replica', status: 'ready', error: 'boom', storedBytes: 40 });
+      expect(c.deleteCopy('b-1', 'pool-aaaaaaaaaa')).toBe(false);
+      expect(c.getBackup('b-1')).toBeDefined();
+      expect(c.deleteCopy('b-1', 'pool-bbbbbbbbbb')).toBe(true);
+      expect(c.getBackup('b-1')).toBeUndefined();
     } finally {
       c.close();
     }
