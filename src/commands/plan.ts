@@ -34,6 +34,7 @@ function addPlanOptions(c: Command, create: boolean): Command {
     .addOption(numberOption('--keep-weekly <n>', 'GFS: keep the newest backup of each of the last N weeks', { min: 1, max: 1_000_000, example: '--keep-weekly 7' }))
     .addOption(numberOption('--keep-monthly <n>', 'GFS: keep the newest backup of each of the last N months', { min: 1, max: 1_000_000, example: '--keep-monthly 7' }))
     .option('--keep-forever', 'never delete backups (the default without --keep-* rules)')
+    .option('--standby-pool <pool>', 'write backups here while the plan\'s pool is offline')
     .addOption(repeatable(new Option('--replicate-to <pool>', 'after each backup, copy it to this pool too (repeatable)')))
     .option('--remote-keep-forever', 'replica pools: never delete copies (the default)')
     .addOption(numberOption('--remote-keep-last <n>', 'replica pools: keep the newest N copies', { min: 1, max: 1_000_000, example: '--remote-keep-last 7' }))
@@ -141,6 +142,7 @@ Examples:
               ['Schedule', x.timer],
               ['Next runs', x.nextRuns.map(fmtTime).join(', ') || '-'],
               ['Retention', x.retentionText],
+              ['Standby pool', x.standbyPool ?? undefined],
               ['Replicas', x.replicas.length ? `${x.replicas.join(', ')} (${x.remoteRetentionText})` : undefined],
               ['Compression', x.compression],
               ['Remark', x.remark],

@@ -16,6 +16,10 @@ export function renderEvent(out: Output, e: CoreEvent): void {
       return out.warn(`backup ${e.backup}: pool ${e.offline} is offline (${e.reason}); reading its copy in pool ${e.pool}`);
     case 'copy.done':
       return e.status === 'ready' ? out.info(`copied backup ${e.backup} to pool ${e.pool}`) : out.warn(`copy of backup ${e.backup} to pool ${e.pool} failed: ${e.error ?? ''}; the next run retries it`);
+    case 'pool.failover':
+      return out.warn(`plan ${e.plan}: pool ${e.from} is offline (${e.reason}); the backup goes to the standby pool ${e.to}`);
+    case 'pool.failback':
+      return out.info(`plan ${e.plan}: pool ${e.to} answers again; the backup goes to it (not to the standby pool ${e.from})`);
     case 'restore.tool-output':
       return out.verbose(e.line);
     case 'recovery':

@@ -33,6 +33,14 @@ export function planReplication(plan: Pick<PlanRecord, 'id' | 'name' | 'options'
   return { pools, retention };
 }
 
+/** A plan's standby pool (id), when it has one. */
+export function planStandby(plan: Pick<PlanRecord, 'id' | 'name' | 'options'>): string | undefined {
+  const v = plan.options.standbyPoolId;
+  if (v === undefined) return undefined;
+  if (typeof v !== 'string' || !v) throw new DbsError('INVALID_RECORD', `the standby pool of plan ${JSON.stringify(plan.name)} (${plan.id}): expected a pool id`);
+  return v;
+}
+
 export function describeReplication(catalog: Catalog, plan: PlanRecord): string {
   const r = planReplication(plan);
   if (!r.pools.length) return '';

@@ -42,6 +42,8 @@ export interface PlanInput extends ScheduleFlags {
   autoFull?: boolean;
   /** Physical/incremental: extract and prepare every new backup before it counts. */
   verifyPrepare?: boolean;
+  /** The pool backups go to while the plan's pool is offline. */
+  standbyPool?: string;
   /** Replica pools (repeatable); on update the list replaces the plan's. */
   replicateTo?: string[];
   /** Update: stop replicating (the copies made stay). */
@@ -49,6 +51,14 @@ export interface PlanInput extends ScheduleFlags {
   remoteKeepForever?: boolean;
   remoteKeepLast?: string | number;
   remoteKeepDays?: string | number;
+}
+
+/** The standby pool of a plan input: bound, and not the plan's own pool. */
+function parseStandby(catalog: Catalog, ref: string | undefined, primaryPoolId: string): string | undefined {
+  if (ref === undefined) return undefined;
+  const pool = findPoolOrThrow(catalog, ref);
+  if (pool.id === primaryPoolId) throw new DbsError('INVALID_ARGUMENT', `--standby-pool ${ref}: pool ${pool.name} is the plan's own pool`, { hint: 'name another pool to take over while the plan\'s pool is offline' });
+  return pool.id;
 }
 
 /**
@@ -115,6 +125,8 @@ export interface PlanView extends PlanRecord {
   timer: string;
   nextRun: string | null;
   retentionText: string;
+  /** The standby pool (name), or null. */
+  standbyPool: string | null;
   /** Replica pools (names) and the retention of the copies there; empty without replication. */
   replicas: string[];
   remoteRetentionText: string;
@@ -194,7 +206,11 @@ export function planView(catalog: Catalog, p: PlanRecord, now: Date): PlanView {
   const schedule = planSchedule(p);
   const next = p.status === 'active' ? nextRuns(schedule, now, 1)[0] : undefined;
   const pool = catalog.getPool(p.poolId);
-  const available = Boolean(pool) && pool!.status !== 'offline';
+  const standbyId = typeof p.options.standbyPoolId === 'string' ? p.options.standbyPoolId : undefined;
+  const standby = standbyId ? catalog.getPool(standbyId) : undefined;
+  // Unavailable only when the pool and its standby (if any) are both offline.
+  const up = (x: typeof pool) => Boolean(x) && x!.status !== 'offline';
+  const available = up(pool) || up(standby);
   const baseId = p.options.basePlanId as string | undefined;
   const associatedPlans = baseId
     ? [catalog.getPlan(baseId)?.name ?? baseId]
@@ -204,7 +220,8 @@ export function planView(catalog: Catalog, p: PlanRecord, now: Date): PlanView {
     poolName: pool?.name ?? p.poolId,
     associatedPlans,
     available,
-    unavailableReason: !pool ? 'pool not bound' : pool.status === 'offline' ? `pool ${pool.name} offline` : '',
+    unavailableReason: available ? '' : !pool ? 'pool not bound' : standby ? `pools ${pool.name} and ${standby.name} offline` : `pool ${pool.name} offline`,
+    standbyPool: standby?.name ?? standbyId ?? null,
     strategy: schedule.kind === 'manual' ? 'manual' : 'scheduled',
     timer: describeSchedule(schedule),
     nextRun: next ? next.toISOString() : null,
@@ -319,6 +336,7 @@ export async function runPlanCreate(i: PlanInput, ctx: Context): Promise<{ plan:
   if (!COMPRESSIONS.includes(compression)) throw new DbsError('INVALID_ARGUMENT', `--compress ${JSON.stringify(i.compress)} is not one of ${COMPRESSIONS.join(', ')}`, { hint: 'zstd is the default' });
   if (i.password) endpoint.password = i.password;
   const replication = await parseReplicationInput(ctx, i, pool.id);
+  const standby = parseStandby(catalog, i.standbyPool, pool.id);
   const probe = await validatePlan(ctx, { kind, type, endpoint, selection, poolId: pool.id });
   const id = newId('plan');
   const plan = insertOnce(name, () => catalog.transaction(() => {
@@ -342,6 +360,7 @@ export async function runPlanCreate(i: PlanInput, ctx: Context): Promise<{ plan:
         ...(i.autoFull ? { autoFull: true } : {}),
         ...(i.verifyPrepare ? { verifyPrepare: true } : {}),
         ...(replication ?? {}),
+        ...(standby ? { standbyPoolId: standby } : {}),
       },
       remark: i.remark ?? '',
     });
@@ -417,6 +436,11 @@ export async function runPlanUpdate(i: PlanInput & { plan: string; name?: string
   if (i.remark !== undefined) changes.remark = i.remark;
   if (poolId !== cur.poolId) changes.poolId = poolId;
   const replication = await parseReplicationInput(ctx, i, poolId, cur.options);
+  const standby = parseStandby(catalog, i.standbyPool, poolId);
+  if (!standby && poolId !== cur.poolId && cur.options.standbyPoolId === poolId) {
+    throw new DbsError('INVALID_ARGUMENT', `pool ${i.pool} is the plan's standby pool`, { hint: 'give another --standby-pool too' });
+  }
+  if (standby) changes.options = { ...(changes.options ?? cur.options), standbyPoolId: standby };
   if (replication) {
     const next: Record<string, unknown> = { ...(changes.options ?? cur.options) };
     for (const [k, v] of Object.entries(replication)) {

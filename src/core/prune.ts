@@ -4,7 +4,7 @@
 import type { Context } from './context.js';
 import type { PlanRecord } from '../store/catalog.js';
 import { deleteCopyData } from './backups.js';
-import { planReplication } from './copies.js';
+import { planReplication, planStandby } from './copies.js';
 import { findPlanOrThrow } from './plans.js';
 import { planPrune, planRetention, type PruneDecision, type Retention } from './retention.js';
 import { planSchedule } from './schedule.js';
@@ -18,7 +18,10 @@ export interface CopyPruneDecision extends PruneDecision {
 /** The pools a plan's retention looks at, each with its rules: its own pool first, then its replicas. */
 function retentionPools(plan: PlanRecord): { poolId: string; rule: Retention }[] {
   const r = planReplication(plan);
-  return [{ poolId: plan.poolId, rule: planRetention(plan) }, ...r.pools.filter((p) => p !== plan.poolId).map((poolId) => ({ poolId, rule: r.retention }))];
+  const standby = planStandby(plan);
+  // The plan's own rules apply to its pool and to its standby (where backups go while the pool is offline).
+  const own = [plan.poolId, ...(standby && standby !== plan.poolId ? [standby] : [])].map((poolId) => ({ poolId, rule: planRetention(plan) }));
+  return [...own, ...r.pools.filter((p) => p !== plan.poolId && p !== standby).map((poolId) => ({ poolId, rule: r.retention }))];
 }
 
 function poolDecisions(plan: PlanRecord, ctx: Context, poolId: string, rule: Retention): PruneDecision[] {

@@ -258,3 +258,55 @@ describe('replication', () => {
     expect((await ok(['--json', 'plan', 'show', 'app'], { home })).json()).toMatchObject({ replicas: [] });
   });
 });
+
+describe('standby pool', () => {
+  it('a run with the primary offline lands on the standby (pool.failover), the next one after it returns on the primary; a write failing before any byte fails over too', async () => {
+    const home = tempDir('home');
+    const mainDir = tempDir('main');
+    const spareDir = tempDir('spare');
+    await ok(['pool', 'bind', 'main', '--type', 'local', '--path', mainDir], { home });
+    await ok(['pool', 'bind', 'spare', '--type', 'local', '--path', spareDir], { home });
+    const src = source();
+    const same = await dbs(['plan', 'create', 'app', '--source', `sqlite://${src.path}`, '--pool', 'main', '--standby-pool', 'main'], { home });
+    expect(same.code, same.stderr).toBe(2);
+    expect(same.stderr).toMatch(/--standby-pool main: pool main is the plan's own pool/);
+    await ok(['plan', 'create', 'app', '--source', `sqlite://${src.path}`, '--pool', 'main', '--standby-pool', 'spare'], { home });
+    const d1 = src.change();
+    renameSync(mainDir, `${mainDir}.away`);
+    const r1 = await ok(['--json', 'plan', 'run', 'app'], { home });
+    const b1 = r1.json().backup;
+    expect(b1.poolId).not.toBe(undefined);
+    expect(r1.stderr).toMatch(/pool main is offline .*the backup goes to the standby pool spare/);
+    expect((await ok(['--json', 'backup', 'show', b1.id], { home })).json().copies.map((c: { poolName: string; role: string }) => `${c.poolName}:${c.role}`)).toEqual(['spare:primary']);
+    const ev = (await ok(['--json', 'events'], { home })).json() as { type: string; message: string }[];
+    expect(ev.find((e) => e.type === 'pool.failover')?.message).toMatch(/pool main is offline .*goes to the standby pool spare/);
+    // One pool offline: the plan is still available.
+    expect((await ok(['--json', 'plan', 'show', 'app'], { home })).json()).toMatchObject({ available: true, standbyPool: 'spare' });
+    renameSync(`${mainDir}.away`, mainDir);
+    src.change();
+    const r2 = await ok(['--json', 'plan', 'run', 'app'], { home });
+    expect((await ok(['--json', 'backup', 'list', '--pool', 'main'], { home })).json().map((b: { id: string }) => b.id)).toEqual([r2.json().backup.id]);
+    expect((await ok(['--json', 'events'], { home })).json().some((e: { type: string }) => e.type === 'pool.failback')).toBe(true);
+    // The pool answers its probe but its first write fails: the same backup goes to the standby.
+    src.change();
+    const dead = faultsAt(mainDir, { refuse: [{ method: 'put', key: /\.zst$/, error: new DbsError('POOL_UNREACHABLE', 'injected: the disk went away') }] });
+    const r3 = await ok(['--json', 'plan', 'run', 'app'], { home, poolWrappers: [dead] });
+    expect(r3.stderr).toMatch(/injected: the disk went away.*standby pool spare/);
+    expect((await ok(['--json', 'backup', 'list', '--pool', 'spare'], { home })).json().map((b: { id: string }) => b.id)).toEqual([r3.json().backup.id, b1.id]);
+    const { existsSync } = await import('node:fs');
+    expect(existsSync(join(mainDir, 'dbs', 'backups', r3.json().backup.planId, r3.json().backup.id))).toBe(false);
+    // The failed-over backup restores from the standby.
+    const out = join(tempDir('r'), 'b1.db');
+    await ok(['backup', 'restore', b1.id, '--to', `sqlite://${out}`], { home });
+    expect(tableDigests(out)).toEqual(d1);
+    // Both offline: unavailable, and the run fails saying so.
+    renameSync(mainDir, `${mainDir}.away`);
+    renameSync(spareDir, `${spareDir}.away`);
+    const r4 = await dbs(['plan', 'run', 'app'], { home });
+    expect(r4.code, r4.stderr).toBe(6);
+    expect(r4.stderr).toMatch(/its pool main and its standby pool spare are both offline/);
+    expect((await ok(['--json', 'plan', 'show', 'app'], { home })).json()).toMatchObject({ available: false, unavailableReason: 'pools main and spare offline' });
+    renameSync(`${mainDir}.away`, mainDir);
+    renameSync(`${spareDir}.away`, spareDir);
+  });
+});
