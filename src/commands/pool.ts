@@ -154,7 +154,7 @@ Examples:
         const { runPoolCheck } = await import('../core/pools.js');
         const r = await runPoolCheck({ pool: ref }, ctx);
         if (r.error) ctx.exitCode = exitCodeOf(r.error.code);
-        ctx.out.result(r, (x) => (x.status === 'online' ? `pool ${x.pool} is online, latency ${x.latencyMs} ms` : `pool ${x.pool} is OFFLINE: ${x.error?.message} [${x.error?.code}]`));
+        ctx.out.result(r, (x) => (x.status === 'online' ? `pool ${x.pool} is online, latency ${x.latencyMs} ms${x.adoptedBackups?.length ? `; adopted ${x.adoptedBackups.length} backup(s) the catalog did not know: ${x.adoptedBackups.join(', ')}` : ''}${x.missingBackups?.length ? `; ${x.missingBackups.length} backup(s) missing: ${x.missingBackups.join(', ')}` : ''}` : `pool ${x.pool} is OFFLINE: ${x.error?.message} [${x.error?.code}]`));
       }),
     );
 }

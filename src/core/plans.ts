@@ -423,7 +423,9 @@ export async function runPlanUpdate(i: PlanInput & { plan: string; name?: string
   if (i.compress !== undefined && !COMPRESSIONS.includes(i.compress as Compression)) throw new DbsError('INVALID_ARGUMENT', `--compress ${JSON.stringify(i.compress)} is not one of ${COMPRESSIONS.join(', ')}`, { hint: 'zstd is the default' });
   let poolId = cur.poolId;
   if (i.pool !== undefined) poolId = findPoolOrThrow(catalog, i.pool).id;
-  if (i.source !== undefined || i.password || selectionGiven || i.type !== undefined || poolId !== cur.poolId) {
+  // A plan rebuilt from a pool is checked for real once, then runs on its schedule again.
+  const rebuilt = cur.options.needsCredentials === true;
+  if (rebuilt || i.source !== undefined || i.password || selectionGiven || i.type !== undefined || poolId !== cur.poolId) {
     const probe = await validatePlan(ctx, { kind: cur.sourceKind, type, endpoint, selection, poolId });
     changes.options = { ...cur.options, serverVersion: probe.serverVersion, flavor: probe.flavor };
   }
@@ -454,6 +456,14 @@ export async function runPlanUpdate(i: PlanInput & { plan: string; name?: string
       throw new DbsError('USAGE', `--auto-full applies to ${incrementTypes().map((x) => x.type).join(', ')} plans`, { hint: 'drop it' });
     }
     changes.options = { ...(changes.options ?? cur.options), ...(i.autoFull !== undefined ? { autoFull: i.autoFull } : {}), ...(i.verifyPrepare !== undefined ? { verifyPrepare: i.verifyPrepare } : {}) };
+  }
+  if (rebuilt) {
+    const { needsCredentials: _n, ...rest } = changes.options ?? cur.options;
+    changes.options = rest;
+    if (cur.status === 'paused' && cur.pauseReason === 'needs credentials') {
+      changes.status = 'active';
+      changes.pauseReason = '';
+    }
   }
   if (Object.keys(changes).length === 0 && !i.password) {
     throw new DbsError('USAGE', `nothing to update for plan ${JSON.stringify(cur.name)}`, { hint: 'pass the options to change, see: dbs plan update --help' });

@@ -356,6 +356,10 @@ export interface PoolCheckResult {
   abortedUploads?: number;
   /** Backups of this pool whose manifest is gone (now `missing` in the catalog). */
   missingBackups?: string[];
+  /** Backups found in the pool that the catalog did not know, now adopted. */
+  adoptedBackups?: string[];
+  /** Known backups whose copy in this pool is now recorded. */
+  recordedCopies?: string[];
   error?: { code: ErrorCode; message: string };
 }
 
@@ -390,7 +394,10 @@ export async function runPoolCheck(o: { pool: string }, ctx: Context): Promise<P
       const { sweepStaleUploads } = await import('./recovery.js');
       const abortedUploads = await sweepStaleUploads(ctx, driver, p, () => undefined);
       const missingBackups = await markMissingBackups(ctx, driver, p);
-      return { pool: p.name, id: p.id, status: 'online', latencyMs: probe.latencyMs, abortedUploads, missingBackups };
+      // Manifests the catalog does not know (a kill between manifest and catalog row) are adopted.
+      const { reconcilePool } = await import('./rebuild.js');
+      const r = await reconcilePool(ctx, p, driver, { plans: false });
+      return { pool: p.name, id: p.id, status: 'online', latencyMs: probe.latencyMs, abortedUploads, missingBackups, adoptedBackups: r.backups, recordedCopies: r.copies };
     } finally {
       await driver.close();
     }

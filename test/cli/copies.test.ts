@@ -310,3 +310,83 @@ describe('standby pool', () => {
     renameSync(`${spareDir}.away`, spareDir);
   });
 });
+
+describe('catalog rebuild', () => {
+  beforeAll(() => servers('s3'));
+
+  it('an empty catalog rebuilt from the pools lists every backup (ids, sizes, copies) and restores one; merging twice adds nothing', async () => {
+    const s3 = testbed().s3;
+    const env = { S3_SECRET: s3.secretKey };
+    const home = tempDir('home');
+    const diskDir = tempDir('disk');
+    const prefix = `rebuild-${randomBytes(4).toString('hex')}`;
+    const bindAll = async (h: string) => {
+      await ok(['pool', 'bind', 'disk', '--type', 'local', '--path', diskDir], { home: h });
+      await ok(['pool', 'bind', 'remote', '--type', 's3', '--endpoint', s3.endpoint, '--prefix', prefix, '--access-key', s3.accessKey, '--secret-key-env', 'S3_SECRET'], { home: h, env });
+    };
+    await bindAll(home);
+    const src = source();
+    await ok(['plan', 'create', 'app', '--source', `sqlite://${src.path}`, '--pool', 'disk', '--keep-last', '1', '--replicate-to', 'remote', '--remote-keep-last', '3'], { home });
+    const digests: ReturnType<typeof tableDigests>[] = [];
+    for (let i = 0; i < 3; i++) {
+      digests.push(src.change());
+      await ok(['plan', 'run', 'app'], { home });
+    }
+    const view = (x: { id: string; planName: string; storedBytes: number; rawBytes: number; copies: { pool: string; status: string }[] }) => ({ id: x.id, plan: x.planName, raw: x.rawBytes, stored: x.storedBytes, copies: x.copies.map((c) => `${c.pool}:${c.status}`).sort() });
+    const original = (await ok(['--json', 'backup', 'list'], { home })).json().map(view);
+    expect(original).toHaveLength(3);
+    // A new host: a fresh catalog, the same pools.
+    const fresh = tempDir('home2');
+    const bind = await dbs(['pool', 'bind', 'disk', '--type', 'local', '--path', diskDir], { home: fresh });
+    expect(bind.code, bind.stderr).toBe(0);
+    expect(bind.stderr).toMatch(/dbs catalog rebuild --pool disk/);
+    await ok(['pool', 'bind', 'remote', '--type', 's3', '--endpoint', s3.endpoint, '--prefix', prefix, '--access-key', s3.accessKey, '--secret-key-env', 'S3_SECRET'], { home: fresh, env });
+    const r = (await ok(['--json', 'catalog', 'rebuild', '--all-pools'], { home: fresh })).json();
+    expect(r[0]).toMatchObject({ pool: 'disk', plans: ['app'] });
+    const rebuilt = (await ok(['--json', 'backup', 'list'], { home: fresh })).json().map(view);
+    expect(rebuilt).toEqual(original);
+    const plan = (await ok(['--json', 'plan', 'show', 'app'], { home: fresh })).json();
+    expect(plan).toMatchObject({ status: 'paused', pauseReason: 'needs credentials', retentionText: 'keep-last 1', replicas: ['remote'], remoteRetentionText: 'keep-last 3' });
+    // Merging again changes nothing.
+    const again = (await ok(['--json', 'catalog', 'rebuild', '--all-pools'], { home: fresh })).json();
+    expect(again.flatMap((x: { plans: string[]; backups: string[] }) => [...x.plans, ...x.backups])).toEqual([]);
+    expect((await ok(['--json', 'backup', 'list'], { home: fresh })).json().map(view)).toEqual(original);
+    // The oldest lives only in S3; it restores equal.
+    const out = join(tempDir('r'), 'old.db');
+    await ok(['backup', 'restore', original[2].id, '--to', `sqlite://${out}`], { home: fresh });
+    expect(tableDigests(out)).toEqual(digests[0]);
+    // plan update makes it active again.
+    await ok(['plan', 'update', 'app', '--remark', 'rebuilt'], { home: fresh });
+    expect((await ok(['--json', 'plan', 'show', 'app'], { home: fresh })).json()).toMatchObject({ status: 'active', pauseReason: '' });
+    const bad = await dbs(['catalog', 'rebuild'], { home: fresh });
+    expect(bad.code).toBe(2);
+  });
+
+  it('a manifest written before a kill (no catalog row) is adopted by pool check; a gone manifest is marked missing', async () => {
+    const home = tempDir('home');
+    const diskDir = tempDir('disk');
+    await ok(['pool', 'bind', 'disk', '--type', 'local', '--path', diskDir], { home });
+    const src = source();
+    const d = src.change();
+    await ok(['plan', 'create', 'app', '--source', `sqlite://${src.path}`, '--pool', 'disk'], { home });
+    const b = (await ok(['--json', 'plan', 'run', 'app'], { home })).json().backup;
+    src.change();
+    const b2 = (await ok(['--json', 'plan', 'run', 'app'], { home })).json().backup;
+    // As if dbs died between the manifest and the catalog row.
+    const db = new Database(join(home, 'catalog.db'));
+    db.prepare('DELETE FROM backup_copies WHERE backup_id = ?').run(b.id);
+    db.prepare('DELETE FROM backups WHERE id = ?').run(b.id);
+    db.close();
+    expect((await ok(['--json', 'backup', 'list'], { home })).json().map((x: { id: string }) => x.id)).toEqual([b2.id]);
+    const { rmSync } = await import('node:fs');
+    rmSync(join(diskDir, 'dbs', 'backups', b2.planId, b2.id, 'manifest.json'));
+    const c = (await ok(['--json', 'pool', 'check', 'disk'], { home })).json();
+    expect(c).toMatchObject({ status: 'online', adoptedBackups: [b.id], missingBackups: [b2.id] });
+    const list = (await ok(['--json', 'backup', 'list'], { home })).json() as { id: string; status: string; storedBytes: number }[];
+    expect(list.map((x) => `${x.id}:${x.status}`)).toEqual([`${b2.id}:missing`, `${b.id}:available`]);
+    expect(list[1].storedBytes).toBe(b.storedBytes);
+    const out = join(tempDir('r'), 'a.db');
+    await ok(['backup', 'restore', b.id, '--to', `sqlite://${out}`], { home });
+    expect(tableDigests(out)).toEqual(d);
+  });
+});
