@@ -134,7 +134,14 @@ export async function copyBackup(ctx: Context, b: BackupRecord, dst: PoolRecord,
         const body = await srcDriver.get(a.key, { signal: ctx.signal });
         // The body fails at its end when size or sha256 differ: put() then leaves nothing.
         pipeline(body, verify, () => undefined);
-        await dstDriver.put(a.key, verify, { signal: ctx.signal, sizeHint: a.storedBytes });
+        try {
+          await dstDriver.put(a.key, verify, { signal: ctx.signal, sizeHint: a.storedBytes });
+        } catch (e) {
+          // A put that failed before reading its body to the end must not leave the read open.
+          body.destroy();
+          verify.destroy();
+          throw e;
+        }
         const st = await dstDriver.stat(a.key, { signal: ctx.signal });
         if (!st || st.size !== a.storedBytes) {
           throw new DbsError('VERIFY_FAILED', `the copy of ${a.name} in pool ${dst.name} is ${st ? `${st.size} bytes` : 'missing'}, the manifest says ${a.storedBytes}`);

@@ -12,7 +12,7 @@ import { uniqueViolation, validateName } from './names.js';
 import { presentFlags, checkPlanOptions, typeSpecOf } from './applicable.js';
 import { findPoolOrThrow, openPool, probePool } from './pools.js';
 import { describeRetention, hasRules, type Retention } from './retention.js';
-import { planReplication } from './copies.js';
+import { planReplication, planStandby } from './copies.js';
 import { describeSchedule, nextRuns, parseSchedule, planSchedule, type Schedule, type ScheduleFlags } from './schedule.js';
 
 export interface PlanInput extends ScheduleFlags {
@@ -514,6 +514,23 @@ export async function runPlanDelete(o: { plan: string; withBackups?: boolean }, 
         await driver.delete(planKey(p.id), { signal: ctx.signal });
       } finally {
         await driver.close();
+      }
+    }
+    // Its plan file in its standby and replica pools too (or a catalog rebuild would bring it back); best effort.
+    const others = [planStandby(p), ...planReplication(p).pools].filter((x): x is string => Boolean(x) && x !== p.poolId);
+    for (const id of others) {
+      const other = catalog.getPool(id);
+      if (!other) continue;
+      try {
+        const driver = await openPool(ctx, other);
+        try {
+          await driver.delete(planKey(p.id), { signal: ctx.signal });
+        } finally {
+          await driver.close();
+        }
+      } catch (e) {
+        if (ctx.signal.aborted) throw e;
+        catalog.recordEvent({ resourceKind: 'plan', resourceId: p.id, type: 'plan.file-left', level: 'warning', message: `could not delete the plan file of ${p.name} in pool ${other.name}: ${e instanceof Error ? e.message : String(e)}` });
       }
     }
     catalog.transaction(() => {
