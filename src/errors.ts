@@ -22,6 +22,7 @@ const codes = {
   BACKUP_FAILED: ExitCode.failure,
   RESTORE_FAILED: ExitCode.failure,
   VERIFY_FAILED: ExitCode.failure,
+  COPY_FAILED: ExitCode.failure,
   TOOL_MISSING: ExitCode.failure,
   POOL_CHECK_FAILED: ExitCode.failure,
   IO_ERROR: ExitCode.failure,

@@ -38,7 +38,7 @@ Examples:
     .command('list')
     .description('list backups, newest first')
     .option('--plan <plan>', 'only backups of this plan')
-    .option('--pool <pool>', 'only backups in this pool')
+    .option('--pool <pool>', 'only backups with a copy in this pool')
     .action((o: Opts, cmd: Command) =>
       run(cmd, async (ctx) => {
         const { runBackupList } = await import('../core/backups.js');
@@ -47,8 +47,8 @@ Examples:
           x.length === 0
             ? 'no backups'
             : table(
-                ['BACKUP', 'PLAN', 'TYPE', 'POOL', 'STATUS', 'ENDED', 'RAW', 'STORED', 'RATIO'],
-                x.map((b) => [b.id, b.planName, `${b.sourceKind} ${b.backupType}`, b.poolName, b.status, fmtTime(b.endedAt), fmtBytes(b.rawBytes), fmtBytes(b.storedBytes), b.ratio ?? '-']),
+                ['BACKUP', 'PLAN', 'TYPE', 'POOLS', 'STATUS', 'ENDED', 'RAW', 'STORED', 'RATIO'],
+                x.map((b) => [b.id, b.planName, `${b.sourceKind} ${b.backupType}`, b.copies.map((c) => (c.status === 'ready' ? c.pool : `${c.pool} (${c.status})`)).join(', ') || b.poolName, b.status, fmtTime(b.endedAt), fmtBytes(b.rawBytes), fmtBytes(b.storedBytes), b.ratio ?? '-']),
               ),
         );
       }),
@@ -85,6 +85,11 @@ Examples:
             ]),
             '',
             table(['ARTIFACT', 'RAW', 'STORED', 'COMPRESSION', 'SHA256'], x.artifacts.map((a) => [a.name, fmtBytes(a.rawBytes), fmtBytes(a.storedBytes), a.compression, a.sha256])),
+            '',
+            table(
+              ['COPY IN POOL', 'ROLE', 'STATUS', 'SIZE', 'SHA256 CHECKED', 'ERROR'],
+              x.copies.map((c) => [c.poolName, c.role, c.status, c.storedBytes === null ? '-' : fmtBytes(c.storedBytes), fmtTime(c.checkedAt), c.error || '-']),
+            ),
           ].join('\n'),
         );
       }),
@@ -95,19 +100,34 @@ Examples:
     .description('read every artifact back and check its size and sha256 against the manifest')
     .argument('<backup>', 'backup id')
     .option('--prepare', 'also prove it restorable: physical: extract and prepare it with its chain in a scratch dir; logical: decompress the dump and check its header, trailer and databases')
+    .option('--from-pool <pool>', 'verify the copy in this pool (default: the primary copy, or a replica when its pool is offline)')
     .option('--identity-file <file>', 'with --prepare, encrypted backups: the age identity file (default: $DBS_IDENTITY_FILE)')
     .action((id: string, o: Opts, cmd: Command) =>
       run(cmd, async (ctx) => {
         const { runBackupVerify } = await import('../core/backups.js');
-        const r = await runBackupVerify({ backup: id, prepare: Boolean(o.prepare), identityFile: o.identityFile as string | undefined }, ctx);
+        const r = await runBackupVerify({ backup: id, prepare: Boolean(o.prepare), fromPool: o.fromPool as string | undefined, identityFile: o.identityFile as string | undefined }, ctx);
         if (!r.ok) ctx.exitCode = 1;
         ctx.out.result(r, (x) =>
           [
-            `backup ${x.backup}: ${x.ok ? 'OK' : 'DAMAGED'}`,
+            `backup ${x.backup} in pool ${x.pool}: ${x.ok ? 'OK' : 'DAMAGED'}`,
             ...x.artifacts.map((a) => `  ${a.ok ? 'ok     ' : 'FAILED '} ${a.name} ${fmtBytes(a.bytes)}${a.problem ? `: ${a.problem}` : ''}`),
             ...(x.prepared ? [`  ${x.prepared.ok ? 'ok     ' : 'FAILED '} ${x.prepared.check}${x.prepared.problem ? `: ${x.prepared.problem}` : ''}`] : []),
           ].join('\n'),
         );
+      }),
+    );
+
+  backup
+    .command('copy')
+    .description('copy a backup to another pool (artifacts checked against their sha256, manifest last); server side when both pools share an endpoint and credentials')
+    .argument('<backup>', 'backup id')
+    .requiredOption('--to <pool>', 'the pool to copy it to')
+    .option('--from-pool <pool>', 'read the copy in this pool (default: the primary copy, or the first ready replica)')
+    .action((id: string, o: Opts, cmd: Command) =>
+      run(cmd, async (ctx) => {
+        const { runBackupCopy } = await import('../core/copies.js');
+        const r = await runBackupCopy({ backup: id, to: o.to as string, from: o.fromPool as string | undefined }, ctx);
+        ctx.out.result(r, (x) => (x.already ? `backup ${x.backup} already has a ready copy in pool ${x.pool}` : `copied backup ${x.backup} from pool ${x.from} to pool ${x.pool} (${fmtBytes(x.bytes)}, ${x.method === 'server' ? 'server-side copy' : 'streamed'}, sha256 checked)`));
       }),
     );
 
@@ -163,6 +183,7 @@ Examples:
     .option('--secret-key-env <var>', 's3 target: read the secret key from this environment variable')
     .option('--secret-key-file <file>', 's3 target: read the secret key from this file')
     .option('--identity-file <file>', 'encrypted backups: the age identity file (default: $DBS_IDENTITY_FILE)')
+    .option('--from-pool <pool>', 'restore the copy in this pool (default: the primary copy, or a replica when its pool is offline)')
     .action((id: string, o: Opts, cmd: Command) =>
       run(cmd, async (ctx) => {
         const { runBackupRestore } = await import('../core/restore.js');
@@ -179,7 +200,7 @@ Examples:
         const bar = ctx.out.progress(`restoring ${id}`, (done, _t, ms) => `${fmtBytes(done)}  ${fmtBytes(ms > 0 ? (done / ms) * 1000 : 0)}/s  ${fmtDuration(ms)}`);
         try {
           const r = await runBackupRestore(
-            { backup: id, to: o.to as string | undefined, toDir: o.toDir as string | undefined, toDatadir: o.toDatadir as string | undefined, startPort: startPort(o), getPassword, passwordFlag, decide: askUser(ctx.prompt), database: o.database as string, tables: o.tables as string, replace: Boolean(o.replace), flush: Boolean(o.flush), identityFile: o.identityFile as string | undefined, onProgress: (n) => bar.update(n) },
+            { backup: id, to: o.to as string | undefined, toDir: o.toDir as string | undefined, toDatadir: o.toDatadir as string | undefined, startPort: startPort(o), getPassword, passwordFlag, decide: askUser(ctx.prompt), fromPool: o.fromPool as string | undefined, database: o.database as string, tables: o.tables as string, replace: Boolean(o.replace), flush: Boolean(o.flush), paths: pathList(o), endpoint: o.endpoint as string | undefined, region: o.region as string | undefined, accessKey: o.accessKey as string | undefined, identityFile: o.identityFile as string | undefined, onProgress: (n) => bar.update(n) },
             ctx,
           );
           bar.finish();

@@ -42,6 +42,11 @@ function addPlanOptions(c: Command, create: boolean): Command {
     .addOption(numberOption('--keep-weekly <n>', 'GFS: keep the newest backup of each of the last N weeks', { min: 1, max: 1_000_000, example: '--keep-weekly 7' }))
     .addOption(numberOption('--keep-monthly <n>', 'GFS: keep the newest backup of each of the last N months', { min: 1, max: 1_000_000, example: '--keep-monthly 7' }))
     .option('--keep-forever', 'never delete backups (the default without --keep-* rules)')
+    .option('--standby-pool <pool>', 'write backups here while the plan\'s pool is offline')
+    .addOption(repeatable(new Option('--replicate-to <pool>', 'after each backup, copy it to this pool too (repeatable)')))
+    .option('--remote-keep-forever', 'replica pools: never delete copies (the default)')
+    .addOption(numberOption('--remote-keep-last <n>', 'replica pools: keep the newest N copies', { min: 1, max: 1_000_000, example: '--remote-keep-last 7' }))
+    .addOption(numberOption('--remote-keep-days <n>', 'replica pools: delete copies older than N days', { min: 1, max: 1_000_000, example: '--remote-keep-days 30' }))
     .option('--compress <kind>', `zstd${create ? ' (default)' : ''}, gzip or none`)
     .option('--base-plan <plan>', 'incremental: the physical plan whose backups start the chain')
     .option('--auto-full', 'incremental: take a full backup when the chain is missing or broken')
@@ -51,10 +56,10 @@ function addPlanOptions(c: Command, create: boolean): Command {
     .option('--remark <text>', 'free text');
 }
 
-/** The plan input of a command's options (--no-encrypt: commander's `encrypt: false`). */
+/** The plan input of a command's options (--no-encrypt, --no-replicate: commander's `encrypt: false`, `replicate: false`). */
 function planInput(o: Opts): PlanInput {
-  const { encrypt, ...rest } = o as Opts & { encrypt?: boolean };
-  return { ...(rest as object), ...(encrypt === false ? { noEncrypt: true } : {}) } as PlanInput;
+  const { encrypt, replicate, ...rest } = o as Opts & { encrypt?: boolean; replicate?: boolean };
+  return { ...(rest as object), ...(encrypt === false ? { noEncrypt: true } : {}), ...(replicate === false ? { noReplicate: true } : {}) } as PlanInput;
 }
 
 async function password(ctx: CommandContext, o: Opts, askIfMissing: boolean) {
@@ -160,6 +165,8 @@ Examples:
               ['Schedule', x.timer],
               ['Next runs', x.nextRuns.map(fmtTime).join(', ') || '-'],
               ['Retention', x.retentionText],
+              ['Standby pool', x.standbyPool ?? undefined],
+              ['Replicas', x.replicas.length ? `${x.replicas.join(', ')} (${x.remoteRetentionText})` : undefined],
               ['Compression', x.compression],
               ['Encryption', x.recipients.length ? `age to ${x.recipients.join(', ')}` : 'none'],
               ['Remark', x.remark],
@@ -179,6 +186,7 @@ Examples:
 
   addPlanOptions(plan.command('update').description('change any field of a plan; the result is checked again').argument('<plan>', 'plan id or name').option('--name <name>', 'new name'), false)
     .option('--no-encrypt', 'stop encrypting new backups (those taken stay encrypted)')
+    .option('--no-replicate', 'stop copying new backups to replica pools (copies made stay)')
     .action((ref: string, o: Opts, cmd: Command) =>
       run(cmd, async (ctx) => {
         const { runPlanUpdate } = await import('../core/plans.js');

@@ -135,13 +135,14 @@ Examples:
 
   pool
     .command('unbind')
-    .description('forget a pool (its data stays where it is); refused while a plan uses it')
+    .description('forget a pool (its data stays where it is); refused while a plan uses it or the catalog knows backups in it')
     .argument('<pool>', 'pool id or name')
-    .action((ref: string, _o: object, cmd: Command) =>
+    .option('--forget-backups', 'also forget the backup copies the catalog knows there (their data stays)')
+    .action((ref: string, o: { forgetBackups?: boolean }, cmd: Command) =>
       run(cmd, async (ctx) => {
         const { runPoolUnbind } = await import('../core/pools.js');
-        const r = runPoolUnbind({ pool: ref }, ctx);
-        ctx.out.result(r, (x) => `unbound pool ${x.pool.name} (${x.pool.id}); the data at ${x.pool.location} was left in place`);
+        const r = runPoolUnbind({ pool: ref, forgetBackups: Boolean(o.forgetBackups) }, ctx);
+        ctx.out.result(r, (x) => `unbound pool ${x.pool.name} (${x.pool.id}); the data at ${x.pool.location} was left in place${x.forgotten.length ? `; ${x.forgotten.length} backup(s) whose only copy it held left the catalog` : ''}`);
       }),
     );
 
@@ -154,7 +155,7 @@ Examples:
         const { runPoolCheck } = await import('../core/pools.js');
         const r = await runPoolCheck({ pool: ref }, ctx);
         if (r.error) ctx.exitCode = exitCodeOf(r.error.code);
-        ctx.out.result(r, (x) => (x.status === 'online' ? `pool ${x.pool} is online, latency ${x.latencyMs} ms` : `pool ${x.pool} is OFFLINE: ${x.error?.message} [${x.error?.code}]`));
+        ctx.out.result(r, (x) => (x.status === 'online' ? `pool ${x.pool} is online, latency ${x.latencyMs} ms${x.adoptedBackups?.length ? `; adopted ${x.adoptedBackups.length} backup(s) the catalog did not know: ${x.adoptedBackups.join(', ')}` : ''}${x.missingBackups?.length ? `; ${x.missingBackups.length} backup(s) missing: ${x.missingBackups.join(', ')}` : ''}` : `pool ${x.pool} is OFFLINE: ${x.error?.message} [${x.error?.code}]`));
       }),
     );
 }

@@ -12,6 +12,14 @@ export function renderEvent(out: Output, e: CoreEvent): void {
       return out.warn(`the dbs home ${e.home} was readable by others (mode ${mode(e.from)}); changed it to ${mode(e.to)}: it holds passwords and keys`);
     case 'backup.deleted':
       return out.info(`deleted backup ${e.backup}`);
+    case 'copy.fallback':
+      return out.warn(`backup ${e.backup}: pool ${e.offline} is offline (${e.reason}); reading its copy in pool ${e.pool}`);
+    case 'copy.done':
+      return e.status === 'ready' ? out.info(`copied backup ${e.backup} to pool ${e.pool}`) : out.warn(`copy of backup ${e.backup} to pool ${e.pool} failed: ${e.error ?? ''}; the next run retries it`);
+    case 'pool.failover':
+      return out.warn(`plan ${e.plan}: pool ${e.from} is offline (${e.reason}); the backup goes to the standby pool ${e.to}`);
+    case 'pool.failback':
+      return out.info(`plan ${e.plan}: pool ${e.to} answers again; the backup goes to it (not to the standby pool ${e.from})`);
     case 'restore.tool-output':
       return out.verbose(e.line);
     case 'recovery':

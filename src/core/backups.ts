@@ -10,7 +10,7 @@ import { DESCRIPTORS, descriptorOrThrow } from '../engines/registry.js';
 import type { BackupType, TreeEntry } from '../engines/types.js';
 import { typeSpecOf } from './applicable.js';
 import { artifactReaders, VerifyStage } from './artifacts.js';
-import { checkPoolManifest, ensurePoolOnline } from './pool-manifest.js';
+import { checkPoolManifest } from './pool-manifest.js';
 import { sweepStaleUploads } from './recovery.js';
 import { makeScratch } from './scratch.js';
 import { chainOf, dependentsOf, openChain } from './chains.js';
@@ -20,6 +20,7 @@ import { backupManifest, type Manifest } from './manifest.js';
 import type { AgeIdentities } from '../pipeline/stages.js';
 import { findPlanOrThrow } from './plans.js';
 import { findPoolOrThrow, openPool } from './pools.js';
+import { copyViews, openReadCopy, type CopyView } from './copies.js';
 
 export function findBackupOrThrow(catalog: Catalog, id: string): BackupRecord {
   const b = catalog.getBackup(id);
@@ -27,24 +28,30 @@ export function findBackupOrThrow(catalog: Catalog, id: string): BackupRecord {
   return b;
 }
 
-export type BackupSummary = Omit<BackupRecord, 'manifest'> & { poolName: string; ratio: number | null };
+export type BackupSummary = Omit<BackupRecord, 'manifest'> & { poolName: string; ratio: number | null; copies: { pool: string; role: string; status: string }[] };
 
 export function summarize(catalog: Catalog, b: BackupRecord): BackupSummary {
   const { manifest: _m, ...rest } = b;
-  return { ...rest, poolName: catalog.getPool(b.poolId)?.name ?? b.poolId, ratio: b.rawBytes ? Math.round((b.storedBytes / b.rawBytes) * 1000) / 1000 : null };
+  return {
+    ...rest,
+    poolName: catalog.getPool(b.poolId)?.name ?? b.poolId,
+    ratio: b.rawBytes ? Math.round((b.storedBytes / b.rawBytes) * 1000) / 1000 : null,
+    copies: copyViews(catalog, b.id).map((c) => ({ pool: c.poolName, role: c.role, status: c.status })),
+  };
 }
 
 export function runBackupList(o: { plan?: string; pool?: string }, ctx: Context): BackupSummary[] {
   const catalog = ctx.catalog();
   const planId = o.plan ? findPlanOrThrow(catalog, o.plan).id : undefined;
   const poolId = o.pool ? findPoolOrThrow(catalog, o.pool).id : undefined;
-  return catalog.listBackups({ planId, poolId }).map((b) => summarize(catalog, b));
+  // A failed or unfinished copy is no copy: --pool lists the backups with a ready (or missing) copy there.
+  return catalog.listBackups({ planId, poolId, ...(poolId ? { copyStatus: ['ready' as const, 'missing' as const] } : {}) }).map((b) => summarize(catalog, b));
 }
 
-export function runBackupShow(o: { backup: string }, ctx: Context): Manifest & { status: string; pool: string } {
+export function runBackupShow(o: { backup: string }, ctx: Context): Manifest & { status: string; pool: string; copies: CopyView[] } {
   const catalog = ctx.catalog();
   const b = findBackupOrThrow(catalog, o.backup);
-  return { ...backupManifest(b), status: b.status, pool: catalog.getPool(b.poolId)?.name ?? b.poolId };
+  return { ...backupManifest(b), status: b.status, pool: catalog.getPool(b.poolId)?.name ?? b.poolId, copies: copyViews(catalog, b.id) };
 }
 
 /** Restores of this backup that are running in a live process. */
@@ -66,7 +73,21 @@ export async function deleteBackupData(ctx: Context, b: BackupRecord): Promise<v
     throw new DbsError('REFUSED', `backup ${b.id} is the base of ${dependents.map((d) => d.id).join(', ')}`, { hint: 'pass --cascade to delete the dependent backups too' });
   }
   catalog.updateBackup(b.id, { status: 'deleting' });
-  const pool = catalog.getPool(b.poolId);
+  // Every copy (failed ones too: they may have left objects), the primary last.
+  for (const c of catalog.listCopies(b.id).reverse()) await deleteCopyData(ctx, b, c.poolId);
+  catalog.transaction(() => {
+    catalog.deleteBackup(b.id);
+    catalog.recordEvent({ resourceKind: 'plan', resourceId: b.planId, type: 'backup.deleted', level: 'info', message: `deleted backup ${b.id}` });
+  });
+}
+
+/**
+ * Deletes one copy of a backup: its artifacts, then its manifest, then the copy row; when that
+ * was the last copy, the backup leaves the catalog (returns true).
+ */
+export async function deleteCopyData(ctx: Context, b: BackupRecord, poolId: string): Promise<boolean> {
+  const catalog = ctx.catalog();
+  const pool = catalog.getPool(poolId);
   if (pool) {
     const driver = await openPool(ctx, pool);
     try {
@@ -80,10 +101,7 @@ export async function deleteBackupData(ctx: Context, b: BackupRecord): Promise<v
       await driver.close();
     }
   }
-  catalog.transaction(() => {
-    catalog.deleteBackup(b.id);
-    catalog.recordEvent({ resourceKind: 'plan', resourceId: b.planId, type: 'backup.deleted', level: 'info', message: `deleted backup ${b.id}` });
-  });
+  return catalog.deleteCopy(b.id, poolId);
 }
 
 export async function runBackupDelete(o: { backup: string; cascade?: boolean }, ctx: Context): Promise<{ backup: string; plan: string; deleted: string[] }> {
@@ -104,6 +122,8 @@ export async function runBackupDelete(o: { backup: string; cascade?: boolean }, 
 
 export interface VerifyResult {
   backup: string;
+  /** The pool whose copy was read. */
+  pool: string;
   ok: boolean;
   /** With --prepare: the engine's restorability check of the backup and its chain. */
   prepared?: { ok: boolean; check: string; problem?: string; facts?: Record<string, unknown> };
@@ -111,22 +131,21 @@ export interface VerifyResult {
 }
 
 /** Reads every artifact back and checks size and sha256 against the manifest. */
-export async function runBackupVerify(o: { backup: string; prepare?: boolean; identityFile?: string }, ctx: Context): Promise<VerifyResult> {
+export async function runBackupVerify(o: { backup: string; prepare?: boolean; fromPool?: string; identityFile?: string }, ctx: Context): Promise<VerifyResult> {
   const catalog = ctx.catalog();
   const b = findBackupOrThrow(catalog, o.backup);
   const m = backupManifest(b);
   // Sizes and sha256 are of the stored (encrypted) bytes: no key needed. --prepare reads the data.
   if (o.identityFile !== undefined && !o.prepare) throw new DbsError('USAGE', '--identity-file applies with --prepare (the checks of the stored bytes need no key)', { hint: 'add --prepare or drop --identity-file' });
   const identities = o.prepare ? await identitiesFor(ctx, { identityFile: o.identityFile, flag: '--identity-file', action: 'verify --prepare' }, chainOf(catalog, b)) : undefined;
-  const pool = catalog.getPool(b.poolId);
-  if (!pool) throw new DbsError('POOL_NOT_FOUND', `the pool ${b.poolId} of backup ${b.id} is not bound`, { hint: 'bind the pool again' });
-  const driver = await openPool(ctx, pool);
-  const out: VerifyResult = { backup: b.id, ok: true, artifacts: [] };
+  // Offline is not damaged: an unmounted pool or a dead endpoint is exit 6. Without
+  // --from-pool: the primary copy, or a replica when the primary's pool is offline.
+  const { pool, driver, fellBackFrom } = await openReadCopy(ctx, b, o.fromPool);
+  if (fellBackFrom) reportFallback(ctx, b, pool.name, fellBackFrom);
+  const out: VerifyResult = { backup: b.id, pool: pool.name, ok: true, artifacts: [] };
   try {
-    // Offline is not damaged: an unmounted pool or a dead endpoint is exit 6.
-    await ensurePoolOnline(driver, pool.name, ctx.signal);
     await sweepStaleUploads(ctx, driver, pool, () => undefined);
-    const mc = await checkPoolManifest(ctx, driver, b);
+    const mc = await checkPoolManifest(ctx, driver, b, pool.id);
     if (!mc.ok) {
       out.ok = false;
       out.artifacts.push({ name: 'manifest.json', ok: false, bytes: 0, problem: mc.problem });
@@ -146,7 +165,11 @@ export async function runBackupVerify(o: { backup: string; prepare?: boolean; id
   } finally {
     await driver.close();
   }
-  if (o.prepare) out.prepared = await prepareCheck(ctx, b, identities);
+  if (out.ok) {
+    const c = catalog.getCopy(b.id, pool.id);
+    if (c) catalog.upsertCopy({ backupId: b.id, poolId: pool.id, status: c.status, checkedAt: ctx.clock().toISOString() });
+  }
+  if (o.prepare) out.prepared = await prepareCheck(ctx, b, pool.id, identities);
   if (out.prepared && !out.prepared.ok) out.ok = false;
   catalog.recordEvent({
     resourceKind: 'plan',
@@ -163,7 +186,7 @@ export async function runBackupVerify(o: { backup: string; prepare?: boolean; id
  * descriptor declares one (`prepareCheck`): e.g. a physical chain extracted and prepared in a
  * scratch dir, a logical dump read back whole.
  */
-async function prepareCheck(ctx: Context, b: BackupRecord, identities: AgeIdentities | undefined): Promise<NonNullable<VerifyResult['prepared']>> {
+async function prepareCheck(ctx: Context, b: BackupRecord, poolId: string, identities: AgeIdentities | undefined): Promise<NonNullable<VerifyResult['prepared']>> {
   const d = descriptorOrThrow(b.sourceKind);
   const check = typeSpecOf(b.sourceKind, b.backupType).spec.prepareCheck;
   const engine = check ? await d.load() : undefined;
@@ -172,7 +195,7 @@ async function prepareCheck(ctx: Context, b: BackupRecord, identities: AgeIdenti
     throw new DbsError('INVALID_ARGUMENT', `--prepare applies to ${which.join(', ')} backups; ${b.id} is a ${b.sourceKind} ${b.backupType} backup`, { hint: 'drop --prepare' });
   }
   const catalog = ctx.catalog();
-  const opened = await openChain(ctx, d, chainOf(catalog, b), undefined, identities);
+  const opened = await openChain(ctx, d, chainOf(catalog, b), undefined, identities, poolId);
   const tmpDir = await makeScratch(ctx, 'verify');
   try {
     const last = opened.links.at(-1)!;
@@ -215,4 +238,10 @@ export async function runBackupLs(o: { backup: string; paths?: string[] }, ctx: 
     await rm(tmpDir, { recursive: true, force: true });
     await driver.close();
   }
+}
+
+/** Tells (event + catalog event) that a read uses a replica because the primary's pool is offline. */
+export function reportFallback(ctx: Context, b: BackupRecord, pool: string, from: { pool: string; reason: string }): void {
+  ctx.report({ type: 'copy.fallback', backup: b.id, pool, offline: from.pool, reason: from.reason });
+  ctx.catalog().recordEvent({ resourceKind: 'plan', resourceId: b.planId, type: 'copy.fallback', level: 'warning', message: `${b.id}: pool ${from.pool} is offline (${from.reason}); read the copy in pool ${pool}` });
 }

@@ -22,9 +22,11 @@ export function basePlanOf(catalog: Catalog, plan: PlanRecord): PlanRecord | und
  * The newest backup of the chain an incremental plan extends: the newest backup of its base
  * plan or of itself. A new full backup in the base plan starts a new chain.
  */
-export function chainParent(catalog: Catalog, plan: PlanRecord): BackupRecord | undefined {
+export function chainParent(catalog: Catalog, plan: PlanRecord, poolId = plan.poolId): BackupRecord | undefined {
   const base = basePlanOf(catalog, plan);
-  const candidates = [...(base ? catalog.listBackups({ planId: base.id }) : []), ...catalog.listBackups({ planId: plan.id })].filter((b) => b.status === 'available');
+  // Chains never span pools: only backups with a ready copy in the pool the increment goes to.
+  const inPool = { poolId, copyStatus: ['ready' as const] };
+  const candidates = [...(base ? catalog.listBackups({ planId: base.id, ...inPool }) : []), ...catalog.listBackups({ planId: plan.id, ...inPool })].filter((b) => b.status === 'available');
   candidates.sort((a, b) => (a.endedAt < b.endedAt ? 1 : a.endedAt > b.endedAt ? -1 : 0));
   return candidates[0];
 }
@@ -64,18 +66,20 @@ export function dependentsOf(catalog: Catalog, backupId: string): BackupRecord[]
  * Opens the pools of a chain and builds its links, each backup's facts decoded by the engine's
  * descriptor; call close() when done.
  */
-export async function openChain(ctx: Context, desc: AnyEngineDescriptor, chain: BackupRecord[], onBytes?: (n: number) => void, identities?: AgeIdentities): Promise<{ links: ChainLink[]; close(): Promise<void> }> {
+export async function openChain(ctx: Context, desc: AnyEngineDescriptor, chain: BackupRecord[], onBytes?: (n: number) => void, identities?: AgeIdentities, poolId?: string): Promise<{ links: ChainLink[]; close(): Promise<void> }> {
   const catalog = ctx.catalog();
   const drivers = new Map<string, PoolDriver>();
   try {
     const links: ChainLink[] = [];
+    // Chains never span pools: with `poolId`, every link is read from that pool's copy.
     for (const b of chain) {
-      let d = drivers.get(b.poolId);
+      const at = poolId ?? b.poolId;
+      let d = drivers.get(at);
       if (!d) {
-        const pool = catalog.getPool(b.poolId);
-        if (!pool) throw new DbsError('POOL_NOT_FOUND', `the pool ${b.poolId} of backup ${b.id} is not bound`, { hint: 'bind it again' });
+        const pool = catalog.getPool(at);
+        if (!pool) throw new DbsError('POOL_NOT_FOUND', `the pool ${at} of backup ${b.id} is not bound`, { hint: 'bind it again' });
         d = await openPool(ctx, pool);
-        drivers.set(b.poolId, d);
+        drivers.set(at, d);
       }
       const m = backupManifest(b);
       links.push({ backupId: b.id, type: b.backupType as BackupType, facts: desc.decodeFacts(m.facts, `the facts of backup ${b.id}`), artifacts: artifactReaders(d, m.artifacts, ctx.signal, onBytes, identities) });

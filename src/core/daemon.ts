@@ -256,6 +256,17 @@ export async function runDaemon(o: DaemonOptions, ctx: Context): Promise<DaemonR
           // still offline
         }
       }
+      // Copies to replica pools that failed: retried here as well as by the plan's next run.
+      if (!stopping) {
+        try {
+          const { retryFailedCopies } = await import('./copies.js');
+          for (const c of await retryFailedCopies(ctx, (planId) => running.has(planId))) {
+            log({ event: `copy.${c.status === 'ready' ? 'retried' : 'failed'}`, level: c.status === 'ready' ? 'info' : 'warning', message: c.status === 'ready' ? `copied backup ${c.backup} to pool ${c.pool}` : `copy of backup ${c.backup} to pool ${c.pool} failed again: ${c.error}`, backup: c.backup });
+          }
+        } catch (e) {
+          if (!stop.aborted) log({ event: 'copy.failed', level: 'warning', message: `retrying failed copies: ${(e as Error).message}` });
+        }
+      }
       await sleep(o.probeMs ?? 60_000, stop);
     }
   };

@@ -9,6 +9,14 @@ export type CoreEvent =
   | { type: 'home.tightened'; home: string; from: number; to: number }
   /** `plan delete --with-backups`: one backup of the plan is gone. */
   | { type: 'backup.deleted'; backup: string }
+  /** A restore or verify reads a replica copy: the primary's pool is offline. */
+  | { type: 'copy.fallback'; backup: string; pool: string; offline: string; reason: string }
+  /** A plan run copied (or failed to copy) a backup to a replica pool. */
+  | { type: 'copy.done'; backup: string; pool: string; status: 'ready' | 'failed'; error?: string }
+  /** A plan run found its pool offline and wrote to its standby pool. */
+  | { type: 'pool.failover'; plan: string; from: string; to: string; reason: string }
+  /** A plan run found its pool back after backups went to the standby. */
+  | { type: 'pool.failback'; plan: string; from: string; to: string }
   /** A line a restore tool printed (secrets already redacted). */
   | { type: 'restore.tool-output'; line: string }
   /** Cleanup of what dead processes left (plan run --due; the daemon logs these itself). */

@@ -16,6 +16,7 @@ import { uniqueViolation, validateName } from './names.js';
 import { presentFlags, checkPlanOptions, typeSpecOf } from './applicable.js';
 import { findPoolOrThrow, openPool, probePool } from './pools.js';
 import { describeRetention, hasRules, type Retention } from './retention.js';
+import { planReplication, planStandby } from './copies.js';
 import { describeSchedule, nextRuns, parseSchedule, planSchedule, type Schedule, type ScheduleFlags } from './schedule.js';
 import { egressOf } from './gateway.js';
 
@@ -64,6 +65,15 @@ export interface PlanInput extends ScheduleFlags {
   recipientsFile?: string;
   /** plan update: stop encrypting new backups (--no-encrypt). */
   noEncrypt?: boolean;
+  /** The pool backups go to while the plan's pool is offline. */
+  standbyPool?: string;
+  /** Replica pools (repeatable); on update the list replaces the plan's. */
+  replicateTo?: string[];
+  /** Update: stop replicating (the copies made stay). */
+  noReplicate?: boolean;
+  remoteKeepForever?: boolean;
+  remoteKeepLast?: string | number;
+  remoteKeepDays?: string | number;
 }
 
 /** The age recipients of a plan's backups (none: not encrypted). */
@@ -123,6 +133,68 @@ function checkEncryption(kind: string, name: string, recipients: string[], verif
       hint: 'drop --verify-prepare, and check backups with dbs backup verify ID --prepare --identity-file F where the key is',
     });
   }
+
+}
+
+/** The standby pool of a plan input: bound, and not the plan's own pool. */
+function parseStandby(catalog: Catalog, ref: string | undefined, primaryPoolId: string): string | undefined {
+  if (ref === undefined) return undefined;
+  const pool = findPoolOrThrow(catalog, ref);
+  if (pool.id === primaryPoolId) throw new DbsError('INVALID_ARGUMENT', `--standby-pool ${ref}: pool ${pool.name} is the plan's own pool`, { hint: 'name another pool to take over while the plan\'s pool is offline' });
+  return pool.id;
+}
+
+/**
+ * The replication options of a plan input: replica pools (each bound, not the plan's own pool,
+ * no twice, answering now) and remote retention. Undefined when the input changes neither.
+ * Checked before anything is written.
+ */
+async function parseReplicationInput(ctx: Context, i: PlanInput, primaryPoolId: string, cur?: Record<string, unknown>): Promise<Record<string, unknown> | undefined> {
+  const catalog = ctx.catalog();
+  const remoteGiven = i.remoteKeepForever !== undefined || i.remoteKeepLast !== undefined || i.remoteKeepDays !== undefined;
+  if (i.noReplicate && (i.replicateTo?.length || remoteGiven)) {
+    throw new DbsError('USAGE', '--no-replicate cannot be combined with --replicate-to or --remote-keep-*', { hint: 'drop one of them' });
+  }
+  if (i.noReplicate) return { replicateTo: undefined, remoteRetention: undefined };
+  let pools: string[] | undefined;
+  if (i.replicateTo?.length) {
+    pools = [];
+    for (const ref of i.replicateTo) {
+      const pool = findPoolOrThrow(catalog, ref);
+      if (pool.id === primaryPoolId) {
+        throw new DbsError('INVALID_ARGUMENT', `--replicate-to ${ref}: pool ${pool.name} is the plan's own pool`, { hint: 'replicate to another pool; the plan writes to its own pool already' });
+      }
+      if (pools.includes(pool.id)) throw new DbsError('USAGE', `--replicate-to names pool ${pool.name} twice`, { hint: 'name each replica pool once' });
+      pools.push(pool.id);
+    }
+    // A replica must answer now, as the plan's own pool must.
+    for (const id of pools) {
+      const pool = catalog.getPool(id)!;
+      const driver = await openPool(ctx, pool);
+      try {
+        await probePool(driver, ctx.signal);
+      } catch (e) {
+        if (ctx.signal.aborted) throw e;
+        throw new DbsError('POOL_UNREACHABLE', `--replicate-to ${pool.name}: the pool does not answer (${e instanceof Error ? e.message : String(e)}); nothing was changed`, {
+          hint: `check it with: dbs pool check ${pool.name}`,
+          cause: e,
+        });
+      } finally {
+        await driver.close();
+      }
+    }
+  } else if (primaryPoolId && Array.isArray(cur?.replicateTo) && cur.replicateTo.includes(primaryPoolId)) {
+    throw new DbsError('INVALID_ARGUMENT', `the plan replicates to the pool it would now write to`, { hint: 'pass --replicate-to with the other pools, or --no-replicate' });
+  }
+  const hasReplicas = (pools ?? (Array.isArray(cur?.replicateTo) ? cur.replicateTo : [])).length > 0;
+  let remoteRetention: Retention | undefined;
+  if (remoteGiven) {
+    if (!hasReplicas) throw new DbsError('USAGE', '--remote-keep-* applies to plans with --replicate-to', { hint: 'add --replicate-to POOL' });
+    const r = parseRetention({ keepForever: i.remoteKeepForever, keepLast: i.remoteKeepLast, keepDays: i.remoteKeepDays }, '--remote-');
+    remoteRetention = r ?? { keepForever: true };
+  }
+  if (!pools && !remoteRetention) return undefined;
+  return { ...(pools ? { replicateTo: pools } : {}), ...(remoteRetention ? { remoteRetention } : pools && !cur?.remoteRetention ? { remoteRetention: { keepForever: true } } : {}) };
 }
 
 export interface PlanView extends PlanRecord {
@@ -138,6 +210,11 @@ export interface PlanView extends PlanRecord {
   retentionText: string;
   /** The age recipients new backups are encrypted to (none: not encrypted). */
   recipients: string[];
+  /** The standby pool (name), or null. */
+  standbyPool: string | null;
+  /** Replica pools (names) and the retention of the copies there; empty without replication. */
+  replicas: string[];
+  remoteRetentionText: string;
 }
 
 function positiveInt(v: string | number | undefined, flag: string): number | undefined {
@@ -147,17 +224,17 @@ function positiveInt(v: string | number | undefined, flag: string): number | und
   return n;
 }
 
-export function parseRetention(i: Pick<PlanInput, 'keepDays' | 'keepLast' | 'keepDaily' | 'keepWeekly' | 'keepMonthly' | 'keepForever'>): Retention | undefined {
+export function parseRetention(i: Pick<PlanInput, 'keepDays' | 'keepLast' | 'keepDaily' | 'keepWeekly' | 'keepMonthly' | 'keepForever'>, flagPrefix = '--'): Retention | undefined {
   const r: Retention = {
-    keepDays: positiveInt(i.keepDays, '--keep-days'),
-    keepLast: positiveInt(i.keepLast, '--keep-last'),
-    keepDaily: positiveInt(i.keepDaily, '--keep-daily'),
-    keepWeekly: positiveInt(i.keepWeekly, '--keep-weekly'),
-    keepMonthly: positiveInt(i.keepMonthly, '--keep-monthly'),
+    keepDays: positiveInt(i.keepDays, `${flagPrefix}keep-days`),
+    keepLast: positiveInt(i.keepLast, `${flagPrefix}keep-last`),
+    keepDaily: positiveInt(i.keepDaily, `${flagPrefix}keep-daily`),
+    keepWeekly: positiveInt(i.keepWeekly, `${flagPrefix}keep-weekly`),
+    keepMonthly: positiveInt(i.keepMonthly, `${flagPrefix}keep-monthly`),
   };
   for (const k of Object.keys(r) as (keyof Retention)[]) if (r[k] === undefined) delete r[k];
   if (i.keepForever) {
-    if (hasRules(r)) throw new DbsError('USAGE', '--keep-forever cannot be combined with other --keep-* rules', { hint: 'drop one of them' });
+    if (hasRules(r)) throw new DbsError('USAGE', `${flagPrefix}keep-forever cannot be combined with other ${flagPrefix}keep-* rules`, { hint: 'drop one of them' });
     return { keepForever: true };
   }
   return hasRules(r) ? r : undefined;
@@ -227,7 +304,11 @@ export function planView(catalog: Catalog, p: PlanRecord, now: Date): PlanView {
   const schedule = planSchedule(p);
   const next = p.status === 'active' ? nextRuns(schedule, now, 1)[0] : undefined;
   const pool = catalog.getPool(p.poolId);
-  const available = Boolean(pool) && pool!.status !== 'offline';
+  const standbyId = typeof p.options.standbyPoolId === 'string' ? p.options.standbyPoolId : undefined;
+  const standby = standbyId ? catalog.getPool(standbyId) : undefined;
+  // Unavailable only when the pool and its standby (if any) are both offline.
+  const up = (x: typeof pool) => Boolean(x) && x!.status !== 'offline';
+  const available = up(pool) || up(standby);
   const baseId = p.options.basePlanId as string | undefined;
   const associatedPlans = baseId
     ? [catalog.getPlan(baseId)?.name ?? baseId]
@@ -237,13 +318,20 @@ export function planView(catalog: Catalog, p: PlanRecord, now: Date): PlanView {
     poolName: pool?.name ?? p.poolId,
     associatedPlans,
     available,
-    unavailableReason: !pool ? 'pool not bound' : pool.status === 'offline' ? `pool ${pool.name} offline` : '',
+    unavailableReason: available ? '' : !pool ? 'pool not bound' : standby ? `pools ${pool.name} and ${standby.name} offline` : `pool ${pool.name} offline`,
+    standbyPool: standby?.name ?? standbyId ?? null,
     strategy: schedule.kind === 'manual' ? 'manual' : 'scheduled',
     timer: describeSchedule(schedule),
     nextRun: next ? next.toISOString() : null,
     retentionText: describeRetention(p.retention as Retention),
     recipients: planRecipients(p),
+    ...replicaView(catalog, p),
   };
+}
+
+function replicaView(catalog: Catalog, p: PlanRecord): { replicas: string[]; remoteRetentionText: string } {
+  const r = planReplication(p);
+  return { replicas: r.pools.map((id) => catalog.getPool(id)?.name ?? id), remoteRetentionText: r.pools.length ? describeRetention(r.retention) : '' };
 }
 
 function resolveBasePlan(catalog: Catalog, i: PlanInput): PlanRecord | undefined {
@@ -356,6 +444,8 @@ export async function runPlanCreate(i: PlanInput, ctx: Context): Promise<{ plan:
   // An incremental plan encrypts like its base plan unless it names recipients of its own.
   const recipients = parseRecipients(ctx, i) ?? (base ? planRecipients(base) : []);
   checkEncryption(kind, name, recipients, Boolean(i.verifyPrepare));
+  const replication = await parseReplicationInput(ctx, i, pool.id);
+  const standby = parseStandby(catalog, i.standbyPool, pool.id);
   const probe = await validatePlan(ctx, { kind, type, endpoint, selection, poolId: pool.id });
   const id = newId('plan');
   const plan = insertOnce(name, () => catalog.transaction(() => {
@@ -379,6 +469,8 @@ export async function runPlanCreate(i: PlanInput, ctx: Context): Promise<{ plan:
         ...(i.autoFull ? { autoFull: true } : {}),
         ...(i.verifyPrepare ? { verifyPrepare: true } : {}),
         ...(recipients.length ? { encryption: { format: 'age', recipients } } : {}),
+        ...(replication ?? {}),
+        ...(standby ? { standbyPoolId: standby } : {}),
       },
       remark: i.remark ?? '',
     });
@@ -441,7 +533,9 @@ export async function runPlanUpdate(i: PlanInput & { plan: string; name?: string
   if (i.compress !== undefined && !COMPRESSIONS.includes(i.compress as Compression)) throw new DbsError('INVALID_ARGUMENT', `--compress ${JSON.stringify(i.compress)} is not one of ${COMPRESSIONS.join(', ')}`, { hint: 'zstd is the default' });
   let poolId = cur.poolId;
   if (i.pool !== undefined) poolId = findPoolOrThrow(catalog, i.pool).id;
-  if (i.source !== undefined || i.password || selectionGiven || i.type !== undefined || poolId !== cur.poolId) {
+  // A plan rebuilt from a pool is checked for real once, then runs on its schedule again.
+  const rebuilt = cur.options.needsCredentials === true;
+  if (rebuilt || i.source !== undefined || i.password || selectionGiven || i.type !== undefined || poolId !== cur.poolId) {
     const probe = await validatePlan(ctx, { kind: cur.sourceKind, type, endpoint, selection, poolId });
     changes.options = { ...cur.options, serverVersion: probe.serverVersion, flavor: probe.flavor };
   }
@@ -453,6 +547,20 @@ export async function runPlanUpdate(i: PlanInput & { plan: string; name?: string
   if (i.compress !== undefined) changes.compression = i.compress;
   if (i.remark !== undefined) changes.remark = i.remark;
   if (poolId !== cur.poolId) changes.poolId = poolId;
+  const replication = await parseReplicationInput(ctx, i, poolId, cur.options);
+  const standby = parseStandby(catalog, i.standbyPool, poolId);
+  if (!standby && poolId !== cur.poolId && cur.options.standbyPoolId === poolId) {
+    throw new DbsError('INVALID_ARGUMENT', `pool ${i.pool} is the plan's standby pool`, { hint: 'give another --standby-pool too' });
+  }
+  if (standby) changes.options = { ...(changes.options ?? cur.options), standbyPoolId: standby };
+  if (replication) {
+    const next: Record<string, unknown> = { ...(changes.options ?? cur.options) };
+    for (const [k, v] of Object.entries(replication)) {
+      if (v === undefined) delete next[k];
+      else next[k] = v;
+    }
+    changes.options = next;
+  }
   if (i.autoFull !== undefined || i.verifyPrepare !== undefined) {
     if (i.autoFull && typeSpecOf(cur.sourceKind, cur.backupType).spec.chain?.role !== 'increment') {
       throw new DbsError('USAGE', `--auto-full applies to ${incrementTypes().map((x) => x.type).join(', ')} plans`, { hint: 'drop it' });
@@ -467,6 +575,14 @@ export async function runPlanUpdate(i: PlanInput & { plan: string; name?: string
     const { encryption: _old, ...rest } = changes.options ?? cur.options;
     changes.options = { ...rest, ...(next.length ? { encryption: { format: 'age', recipients: next } } : {}) };
   } else if (i.verifyPrepare) checkEncryption(cur.sourceKind, cur.name, planRecipients(cur), true);
+  if (rebuilt) {
+    const { needsCredentials: _n, ...rest } = changes.options ?? cur.options;
+    changes.options = rest;
+    if (cur.status === 'paused' && cur.pauseReason === 'needs credentials') {
+      changes.status = 'active';
+      changes.pauseReason = '';
+    }
+  }
   if (Object.keys(changes).length === 0 && !i.password) {
     throw new DbsError('USAGE', `nothing to update for plan ${JSON.stringify(cur.name)}`, { hint: 'pass the options to change, see: dbs plan update --help' });
   }
@@ -516,6 +632,23 @@ export async function runPlanDelete(o: { plan: string; withBackups?: boolean }, 
         await driver.delete(planKey(p.id), { signal: ctx.signal });
       } finally {
         await driver.close();
+      }
+    }
+    // Its plan file in its standby and replica pools too (or a catalog rebuild would bring it back); best effort.
+    const others = [planStandby(p), ...planReplication(p).pools].filter((x): x is string => Boolean(x) && x !== p.poolId);
+    for (const id of others) {
+      const other = catalog.getPool(id);
+      if (!other) continue;
+      try {
+        const driver = await openPool(ctx, other);
+        try {
+          await driver.delete(planKey(p.id), { signal: ctx.signal });
+        } finally {
+          await driver.close();
+        }
+      } catch (e) {
+        if (ctx.signal.aborted) throw e;
+        catalog.recordEvent({ resourceKind: 'plan', resourceId: p.id, type: 'plan.file-left', level: 'warning', message: `could not delete the plan file of ${p.name} in pool ${other.name}: ${e instanceof Error ? e.message : String(e)}` });
       }
     }
     catalog.transaction(() => {

@@ -8,7 +8,7 @@ import type { Context } from './context.js';
 import { DbsError } from '../errors.js';
 import { manifestKey, POOL_MARKER_KEY } from '../storage/layout.js';
 import type { PoolDriver } from '../storage/types.js';
-import type { BackupRecord } from '../store/catalog.js';
+import type { BackupRecord, Catalog } from '../store/catalog.js';
 import { backupManifest, decodeManifest, type Manifest } from './manifest.js';
 
 /** Throws POOL_UNREACHABLE (exit 6) when the pool does not answer or its marker is gone. */
@@ -31,16 +31,11 @@ function artifactFacts(m: Pick<Manifest, 'artifacts'>): string {
  * Reads the backup's manifest from its pool and compares it with the catalog's copy. A missing
  * manifest is recorded (the backup becomes `missing`, with an event).
  */
-export async function checkPoolManifest(ctx: Context, driver: PoolDriver, b: BackupRecord): Promise<ManifestCheck> {
+export async function checkPoolManifest(ctx: Context, driver: PoolDriver, b: BackupRecord, poolId = b.poolId): Promise<ManifestCheck> {
   const key = manifestKey(b.planId, b.id);
   const catalog = ctx.catalog();
   if (!(await driver.stat(key, { signal: ctx.signal }))) {
-    if (b.status !== 'missing') {
-      catalog.transaction(() => {
-        catalog.updateBackup(b.id, { status: 'missing' });
-        catalog.recordEvent({ resourceKind: 'plan', resourceId: b.planId, type: 'backup.missing', level: 'error', message: `${b.id}: its manifest is gone from pool ${driver.location}; the backup no longer exists there` });
-      });
-    }
+    markCopyMissing(catalog, b, { id: poolId, name: catalog.getPool(poolId)?.name ?? poolId }, driver.location);
     return { ok: false, missing: true, problem: `its manifest ${key} is missing from the pool` };
   }
   const text = (await buffer(await driver.get(key, { signal: ctx.signal }))).toString('utf8');
@@ -62,6 +57,42 @@ export async function checkPoolManifest(ctx: Context, driver: PoolDriver, b: Bac
   if (m.backupId !== b.id) differs.push(`backup id ${JSON.stringify(m.backupId)}`);
   if (artifactFacts(m) !== artifactFacts(ours)) differs.push('its artifacts (names, sizes or sha256)');
   if (differs.length > 0) return { ok: false, missing: false, problem: `its manifest in the pool disagrees with the catalog's copy: ${differs.join(', ')}` };
-  if (b.status === 'missing') catalog.updateBackup(b.id, { status: 'available' });
+  markCopyPresent(catalog, b, poolId);
   return { ok: true, manifest: m };
+}
+
+/**
+ * After a copy's status changed: the backup is `available` while one copy is ready and
+ * `missing` when every copy it has is missing.
+ */
+export function settleBackupStatus(catalog: Catalog, backupId: string): void {
+  const b = catalog.getBackup(backupId);
+  if (!b || b.status === 'deleting') return;
+  const copies = catalog.listCopies(backupId);
+  const ready = copies.some((c) => c.status === 'ready');
+  if (ready && b.status === 'missing') catalog.updateBackup(backupId, { status: 'available' });
+  if (!ready && b.status === 'available' && copies.some((c) => c.status === 'missing')) {
+    catalog.updateBackup(backupId, { status: 'missing' });
+  }
+}
+
+/** Records that the copy of a backup in a pool has lost its manifest (and settles the backup). */
+export function markCopyMissing(catalog: Catalog, b: BackupRecord, pool: { id: string; name: string }, where: string): void {
+  const c = catalog.getCopy(b.id, pool.id);
+  if (c?.status === 'missing') return;
+  catalog.transaction(() => {
+    catalog.upsertCopy({ backupId: b.id, poolId: pool.id, status: 'missing', role: c?.role ?? (pool.id === b.poolId ? 'primary' : 'replica') });
+    catalog.recordEvent({ resourceKind: 'plan', resourceId: b.planId, type: 'backup.missing', level: 'error', message: `${b.id}: its manifest is gone from pool ${where}; the copy there no longer exists` });
+    settleBackupStatus(catalog, b.id);
+  });
+}
+
+/** Records that the copy in a pool is there again (its manifest answered). */
+export function markCopyPresent(catalog: Catalog, b: BackupRecord, poolId: string): void {
+  const c = catalog.getCopy(b.id, poolId);
+  if (c && c.status !== 'missing') return;
+  catalog.transaction(() => {
+    catalog.upsertCopy({ backupId: b.id, poolId, status: 'ready', role: c?.role ?? (poolId === b.poolId ? 'primary' : 'replica') });
+    settleBackupStatus(catalog, b.id);
+  });
 }

@@ -327,7 +327,7 @@ export async function runPoolUpdate(o: UpdatePoolOptions, ctx: Context): Promise
   return poolView(catalog, updated);
 }
 
-export function runPoolUnbind(o: { pool: string }, ctx: Context): { pool: PoolView } {
+export function runPoolUnbind(o: { pool: string; forgetBackups?: boolean }, ctx: Context): { pool: PoolView; forgotten: string[] } {
   const catalog = ctx.catalog();
   const p = findPoolOrThrow(catalog, o.pool);
   const plans = catalog.plansUsingPool(p.id);
@@ -336,12 +336,27 @@ export function runPoolUnbind(o: { pool: string }, ctx: Context): { pool: PoolVi
       hint: 'delete those plans or move them to another pool first',
     });
   }
+  const replicating = catalog.listPlans().filter((x) => Array.isArray(x.options.replicateTo) && x.options.replicateTo.includes(p.id));
+  if (replicating.length) {
+    throw new DbsError('IN_USE', `pool ${JSON.stringify(p.name)} is a replica pool of ${replicating.map((x) => x.name).join(', ')}`, {
+      hint: 'change their --replicate-to (or pass --no-replicate) first',
+    });
+  }
+  // The catalog's copies there would point at a pool it no longer knows.
+  const copies = catalog.listCopiesInPool(p.id);
+  if (copies.length && !o.forgetBackups) {
+    throw new DbsError('REFUSED', `the catalog knows ${copies.length} backup cop${copies.length === 1 ? 'y' : 'ies'} in pool ${JSON.stringify(p.name)}`, {
+      hint: 'delete those backups first, or pass --forget-backups to forget them (their data stays in the pool; a backup whose only copy it was leaves the catalog)',
+    });
+  }
   const view = poolView(catalog, p);
+  const forgotten: string[] = [];
   catalog.transaction(() => {
+    for (const c of copies) if (catalog.deleteCopy(c.backupId, p.id)) forgotten.push(c.backupId);
     catalog.deletePool(p.id);
-    catalog.recordEvent({ resourceKind: 'pool', resourceId: p.id, type: 'pool.unbound', level: 'info', message: `unbound ${view.location}` });
+    catalog.recordEvent({ resourceKind: 'pool', resourceId: p.id, type: 'pool.unbound', level: 'info', message: `unbound ${view.location}${copies.length ? `; forgot ${copies.length} backup copies there` : ''}` });
   });
-  return { pool: view };
+  return { pool: view, forgotten };
 }
 
 export interface PoolCheckResult {
@@ -353,23 +368,24 @@ export interface PoolCheckResult {
   abortedUploads?: number;
   /** Backups of this pool whose manifest is gone (now `missing` in the catalog). */
   missingBackups?: string[];
+  /** Backups found in the pool that the catalog did not know, now adopted. */
+  adoptedBackups?: string[];
+  /** Known backups whose copy in this pool is now recorded. */
+  recordedCopies?: string[];
   error?: { code: ErrorCode; message: string };
 }
 
-/** One listing of the pool's manifests; catalog backups whose manifest is absent become `missing`. */
+/** One listing of the pool's manifests; catalog copies in this pool whose manifest is absent become `missing`. */
 async function markMissingBackups(ctx: Context, driver: PoolDriver, p: PoolRecord): Promise<string[]> {
   const catalog = ctx.catalog();
+  const { markCopyMissing, markCopyPresent } = await import('./pool-manifest.js');
   const present = new Set<string>();
   for await (const o of driver.list(backupsPrefix(), { signal: ctx.signal })) if (o.key.endsWith('/manifest.json')) present.add(o.key);
   const missing: string[] = [];
-  for (const b of catalog.listBackups({ poolId: p.id })) {
+  for (const b of catalog.listBackups({ poolId: p.id, copyStatus: ['ready', 'missing'] })) {
     const there = present.has(manifestKey(b.planId, b.id));
-    if (!there && b.status === 'available') {
-      catalog.transaction(() => {
-        catalog.updateBackup(b.id, { status: 'missing' });
-        catalog.recordEvent({ resourceKind: 'plan', resourceId: b.planId, type: 'backup.missing', level: 'error', message: `${b.id}: its manifest is gone from pool ${p.name}; the backup no longer exists there` });
-      });
-    } else if (there && b.status === 'missing') catalog.updateBackup(b.id, { status: 'available' });
+    if (!there) markCopyMissing(catalog, b, p, p.name);
+    else markCopyPresent(catalog, b, p.id);
     if (!there) missing.push(b.id);
   }
   return missing;
@@ -390,7 +406,10 @@ export async function runPoolCheck(o: { pool: string }, ctx: Context): Promise<P
       const { sweepStaleUploads } = await import('./recovery.js');
       const abortedUploads = await sweepStaleUploads(ctx, driver, p, () => undefined);
       const missingBackups = await markMissingBackups(ctx, driver, p);
-      return { pool: p.name, id: p.id, status: 'online', latencyMs: probe.latencyMs, abortedUploads, missingBackups };
+      // Manifests the catalog does not know (a kill between manifest and catalog row) are adopted.
+      const { reconcilePool } = await import('./rebuild.js');
+      const r = await reconcilePool(ctx, p, driver, { plans: false });
+      return { pool: p.name, id: p.id, status: 'online', latencyMs: probe.latencyMs, abortedUploads, missingBackups, adoptedBackups: r.backups, recordedCopies: r.copies };
     } finally {
       await driver.close();
     }

@@ -11,7 +11,7 @@ import { splitList } from '../engines/descriptor.js';
 import { descriptorOf, descriptorOrThrow } from '../engines/registry.js';
 import type { BackupType, Endpoint } from '../engines/types.js';
 import { redactText, type Secret } from '../secret.js';
-import { newId, type BackupRecord, type RestoreRecord } from '../store/catalog.js';
+import { newId, type BackupRecord, type PoolRecord, type RestoreRecord } from '../store/catalog.js';
 import { presentFlags, checkRestoreOptions, typeSpecOf } from './applicable.js';
 import { artifactReaders, proveArtifactsWhole } from './artifacts.js';
 import { makeScratch } from './scratch.js';
@@ -20,9 +20,11 @@ import { chainOf, openChain } from './chains.js';
 import { parseEndpoint } from './endpoints.js';
 import { identitiesFor } from './identity.js';
 import { backupManifest } from './manifest.js';
-import { openPool } from './pools.js';
 import { egressOf } from './gateway.js';
-import { checkPoolManifest, ensurePoolOnline } from './pool-manifest.js';
+import { checkPoolManifest } from './pool-manifest.js';
+import { openReadCopy } from './copies.js';
+import { reportFallback } from './backups.js';
+import type { PoolDriver } from '../storage/types.js';
 
 export interface RestoreInput {
   backup: string;
@@ -55,6 +57,8 @@ export interface RestoreInput {
   /** Encrypted backups: the age identity file (else the file DBS_IDENTITY_FILE names). */
   identityFile?: string;
   onProgress?: (bytes: number) => void;
+  /** Read the copy in this pool (default: the primary, or a replica when its pool is offline). */
+  fromPool?: string;
 }
 
 /** The restore flags a request gives, as the user typed them. */
@@ -90,27 +94,21 @@ function sameServer(a: Endpoint, b: Endpoint): boolean {
 
 /**
  * Before a restore touches anything: the pool answers, and the manifest of the backup (and of
- * every backup of its chain) is in it and agrees with the catalog.
+ * every backup of its chain) is in it and agrees with the catalog. Chains never span pools:
+ * every link is read from the same pool.
  */
-async function checkBackupInPool(ctx: Context, b: BackupRecord, poolName: string): Promise<void> {
+async function checkBackupInPool(ctx: Context, b: BackupRecord, pool: PoolRecord, driver: PoolDriver): Promise<void> {
   const catalog = ctx.catalog();
-  const pool = catalog.getPool(b.poolId)!;
-  const driver = await openPool(ctx, pool);
-  try {
-    await ensurePoolOnline(driver, poolName, ctx.signal);
-    for (const link of chainOf(catalog, b)) {
-      const mc = await checkPoolManifest(ctx, driver, link);
-      if (mc.ok) continue;
-      const which = link.id === b.id ? `backup ${b.id}` : `backup ${link.id}, which ${b.id} builds on,`;
-      if (mc.missing) {
-        throw new DbsError('BACKUP_MISSING', `${which} no longer exists in pool ${poolName}: ${mc.problem}; nothing was restored`, {
-          hint: 'a backup exists only while its manifest is in the pool; restore another backup (see: dbs backup list)',
-        });
-      }
-      throw new DbsError('VERIFY_FAILED', `${which} is damaged: ${mc.problem}; nothing was restored`, { hint: 'restore another backup; run dbs backup verify on the others' });
+  for (const link of chainOf(catalog, b)) {
+    const mc = await checkPoolManifest(ctx, driver, link, pool.id);
+    if (mc.ok) continue;
+    const which = link.id === b.id ? `backup ${b.id}` : `backup ${link.id}, which ${b.id} builds on,`;
+    if (mc.missing) {
+      throw new DbsError('BACKUP_MISSING', `${which} no longer exists in pool ${pool.name}: ${mc.problem}; nothing was restored`, {
+        hint: 'a backup exists only while its manifest is in the pool; restore another backup (see: dbs backup list)',
+      });
     }
-  } finally {
-    await driver.close();
+    throw new DbsError('VERIFY_FAILED', `${which} is damaged: ${mc.problem}; nothing was restored`, { hint: 'restore another backup; run dbs backup verify on the others' });
   }
 }
 
@@ -159,12 +157,18 @@ export async function runBackupRestore(i: RestoreInput, ctx: Context): Promise<R
       });
     }
   }
-  const pool = catalog.getPool(b.poolId);
-  if (!pool) throw new DbsError('POOL_NOT_FOUND', `the pool ${b.poolId} of backup ${b.id} is not bound`, { hint: 'bind it again' });
   // Encrypted: the identity is there and fits, before anything connects.
   const identities = await identitiesFor(ctx, { identityFile: i.identityFile, flag: '--identity-file', action: 'restoring it' }, chainOf(catalog, b));
   const engine = await d.load();
-  await checkBackupInPool(ctx, b, pool.name);
+  // --from-pool, else the primary copy, else a replica when the primary's pool is offline.
+  const { pool, driver, fellBackFrom } = await openReadCopy(ctx, b, i.fromPool);
+  if (fellBackFrom) reportFallback(ctx, b, pool.name, fellBackFrom);
+  try {
+    await checkBackupInPool(ctx, b, pool, driver);
+  } catch (e) {
+    await driver.close();
+    throw e;
+  }
   const record = catalog.insertRestore({
     id: newId('restore'),
     backupId: b.id,
@@ -176,10 +180,9 @@ export async function runBackupRestore(i: RestoreInput, ctx: Context): Promise<R
     host: hostname(),
   });
   const redact = (s: string) => redactText(s, [target.password]);
-  const driver = await openPool(ctx, pool);
   const tmpDir = await makeScratch(ctx, 'restore');
   // A type that forms chains is restored from its chain (for a full backup: itself alone).
-  const opened = typeSpecOf(b.sourceKind, b.backupType).spec.chain ? await openChain(ctx, d, chainOf(catalog, b), i.onProgress, identities) : undefined;
+  const opened = typeSpecOf(b.sourceKind, b.backupType).spec.chain ? await openChain(ctx, d, chainOf(catalog, b), i.onProgress, identities, pool.id) : undefined;
   try {
     if (spec.streamsIntoTarget && !opened) {
       // This engine writes into the live target as it reads: the artifacts must be known whole
@@ -204,7 +207,7 @@ export async function runBackupRestore(i: RestoreInput, ctx: Context): Promise<R
       { signal: ctx.signal, tmpDir, ...egressOf(ctx), log: (line) => ctx.report({ type: 'restore.tool-output', line: redact(line) }) },
     );
     catalog.updateRestore(record.id, { status: 'succeeded', endedAt: ctx.clock().toISOString(), bytes: out.bytes, options: { ...record.options, result: out.facts } });
-    catalog.recordEvent({ resourceKind: 'plan', resourceId: b.planId, type: 'restore.succeeded', level: 'info', message: `restored ${b.id} into ${target.url}` });
+    catalog.recordEvent({ resourceKind: 'plan', resourceId: b.planId, type: 'restore.succeeded', level: 'info', message: `restored ${b.id} into ${target.url} from pool ${pool.name}` });
     return catalog.getRestore(record.id)!;
   } catch (e) {
     const interrupted = isAbort(e) || ctx.signal.aborted;

@@ -13,6 +13,7 @@ import { redactText } from '../secret.js';
 import { POOL_MARKER_KEY, backupPrefix, manifestKey } from '../storage/layout.js';
 import type { PoolDriver } from '../storage/types.js';
 import type { BackupRecord, PlanRecord, PoolRecord, TaskRecord } from '../store/catalog.js';
+import { planStandby } from './copies.js';
 import { newId } from '../store/catalog.js';
 import { VERSION } from '../version.js';
 import { PoolSink, artifactReaders } from './artifacts.js';
@@ -26,6 +27,7 @@ import { planEndpoint, planRecipients, planSelection } from './plans.js';
 import { openPool } from './pools.js';
 import { sourceEgress } from './gateway.js';
 import { sweepStaleUploads } from './recovery.js';
+import type { CopyResult } from './copies.js';
 
 const STDERR_TAIL_LINES = 30;
 
@@ -40,6 +42,8 @@ export interface RunResult {
   task: TaskRecord;
   backup?: BackupRecord;
   pruned: string[];
+  /** Copies to replica pools made (or failed) by this run. */
+  copies?: CopyResult[];
 }
 
 /**
@@ -86,6 +90,11 @@ async function checkPoolReachable(ctx: Context, pool: PoolRecord, driver: PoolDr
     catalog.setPoolStatus(pool.id, 'online', '', null);
     catalog.recordEvent({ resourceKind: 'pool', resourceId: pool.id, type: 'pool.online', level: 'info', message: 'the pool answers again' });
   }
+}
+
+/** An error that says the pool is offline (not answering, refusing our credentials, or without its marker). */
+function poolOffline(e: unknown): boolean {
+  return e instanceof DbsError && (e.code === 'POOL_UNREACHABLE' || e.code === 'POOL_AUTH' || e.code === 'POOL_CHECK_FAILED');
 }
 
 export async function runPlanOnce(plan: PlanRecord, o: RunOptions, outer: Context): Promise<RunResult> {
@@ -139,38 +148,15 @@ async function runLocked(plan: PlanRecord, o: RunOptions, ctx: Context, taskId: 
   const endpoint = planEndpoint(catalog, plan);
   const redact = (s: string) => redactText(s, [endpoint.password]);
   try {
-    const pool = catalog.getPool(plan.poolId);
-    if (!pool) throw new DbsError('POOL_NOT_FOUND', `the pool ${plan.poolId} of plan ${plan.name} is not bound`, { hint: 'bind it again or update the plan' });
-    driver = await openPool(ctx, pool);
-    await checkPoolReachable(ctx, pool, driver);
-    // Uploads that tasks of dead processes left in this pool (this plan's too: we hold its lock).
-    await sweepStaleUploads(ctx, driver, pool, () => undefined, plan.id).catch(() => undefined);
-    const desc = descriptorOrThrow(plan.sourceKind);
-    const engine = await desc.load();
-    const selection = planSelection(plan);
-    const recipients = planRecipients(plan);
-    // The catalog holds secrets (source passwords, S3 keys): never into a pool in plaintext.
-    if (desc.catalogSource && recipients.length === 0) {
-      throw new DbsError('REFUSED', `plan ${plan.name} backs up the dbs catalog, which holds secrets: it would store them unencrypted`, {
-        hint: `add recipients: dbs plan update ${plan.name} --encrypt-to age1... (or --recipients-file F)`,
-      });
-    }
-    tmpDir = await makeScratch(ctx, 'task');
-    const sink = new PoolSink({
-      driver,
-      planId: plan.id,
-      backupId,
-      compression: plan.compression as Compression,
-      compressionLevel: ctx.settings.compressionLevel,
-      recipients,
-      ...(ctx.settings.execution ? { execution: ctx.settings.execution } : {}),
-      signal: ctx.signal,
-      onProgress: o.onProgress,
-    });
+    const primary = catalog.getPool(plan.poolId);
+    if (!primary) throw new DbsError('POOL_NOT_FOUND', `the pool ${plan.poolId} of plan ${plan.name} is not bound`, { hint: 'bind it again or update the plan' });
+    const standbyId = planStandby(plan);
+    const standby = standbyId ? catalog.getPool(standbyId) : undefined;
+    let pool: PoolRecord = primary;
     const egress = sourceEgress(catalog);
     const engineCtx = {
       signal: ctx.signal,
-      tmpDir,
+      tmpDir: '',
       ...(egress ? { egress } : {}),
       log: (line: string) => {
         stderrTail.push(redact(line));
@@ -182,45 +168,128 @@ async function runLocked(plan: PlanRecord, o: RunOptions, ctx: Context, taskId: 
         catalog.recordEvent({ resourceKind: 'plan', resourceId: plan.id, type: 'backup.warning', level: 'warning', message: redact(message) });
       },
     };
-    // Increments build on the newest backup of their chain; with --auto-full a missing or
-    // broken chain makes a full backup (the type that starts the chain) instead.
-    const planType = plan.backupType as BackupType;
-    let type = planType;
-    const chain = typeSpecOf(plan.sourceKind, type).spec.chain;
-    const increment = chain?.role === 'increment' ? chain : undefined;
-    let parent = increment ? chainParent(catalog, plan) : undefined;
-    const autoFull = Boolean(plan.options.autoFull);
-    if (increment && !parent) {
-      if (!autoFull) {
-        throw new DbsError('BACKUP_FAILED', `plan ${plan.name} has no base backup to build an incremental on`, {
-          hint: `run the base plan first (dbs plan run ${basePlanOf(catalog, plan)?.name ?? 'BASE'}), or set --auto-full`,
+    // The plan's pool offline (its probe fails, or a write fails before any byte is committed):
+    // the backup goes to the standby pool, with an event that says why.
+    const failover = async (e: unknown): Promise<PoolDriver> => {
+      const reason = describeError(e);
+      if (!standby) throw e;
+      await driver?.close();
+      driver = undefined;
+      pool = standby;
+      const d = await openPool(ctx, standby);
+      driver = d;
+      try {
+        await checkPoolReachable(ctx, standby, d);
+      } catch (e2) {
+        if (ctx.signal.aborted) throw e2;
+        throw new DbsError('POOL_UNREACHABLE', `plan ${plan.name}: its pool ${primary.name} and its standby pool ${standby.name} are both offline (${reason}; ${describeError(e2)})`, {
+          hint: `check them with: dbs pool check ${primary.name}; dbs pool check ${standby.name}`,
+          cause: e2,
         });
       }
-      engineCtx.log('no base backup: taking a full backup (--auto-full)');
-      type = increment.full;
-    }
-    // The parent's artifacts are readable by the engine (a dir index), from the parent's pool.
-    const parentLink = increment && parent ? await openChain(ctx, desc, [parent]) : undefined;
-    const request = (t: BackupType) => ({
-      source: endpoint,
-      type: t,
-      selection,
-      sink,
-      ...(increment && t === planType && parent && parentLink ? { parent: { id: parent.id, facts: parentLink.links[0]!.facts, artifacts: parentLink.links[0]!.artifacts } } : {}),
-    });
-    let outcome;
+      const message = `pool ${primary.name} is offline (${reason}); backup ${backupId} goes to the standby pool ${standby.name}`;
+      catalog.recordEvent({ resourceKind: 'plan', resourceId: plan.id, type: 'pool.failover', level: 'warning', message });
+      ctx.report({ type: 'pool.failover', plan: plan.name, from: primary.name, to: standby.name, reason });
+      engineCtx.log(message);
+      return d;
+    };
+    driver = await openPool(ctx, pool);
     try {
-      outcome = await engine.backup(request(type), engineCtx);
+      await checkPoolReachable(ctx, pool, driver);
     } catch (e) {
-      // A broken chain (another server, an LSN gap) is refused before any data is written.
-      if (!(increment && autoFull && type === planType && e instanceof DbsError && e.code === 'REFUSED' && sink.stored.length === 0)) throw e;
-      engineCtx.log(`the chain is broken (${e.message}): taking a full backup (--auto-full)`);
-      await cleanupBackup(driver, plan.id, backupId);
-      type = increment.full;
-      parent = undefined;
-      outcome = await engine.backup(request(type), engineCtx);
-    } finally {
-      await parentLink?.close();
+      if (!standby || ctx.signal.aborted || !poolOffline(e)) throw e;
+      driver = await failover(e);
+    }
+    if (pool.id === primary.id && standby && catalog.listBackups({ planId: plan.id })[0]?.poolId === standby.id) {
+      const message = `pool ${primary.name} answers again; backups go to it again (not to the standby pool ${standby.name})`;
+      catalog.recordEvent({ resourceKind: 'plan', resourceId: plan.id, type: 'pool.failback', level: 'info', message });
+      ctx.report({ type: 'pool.failback', plan: plan.name, to: primary.name, from: standby.name });
+    }
+    const desc = descriptorOrThrow(plan.sourceKind);
+    const engine = await desc.load();
+    const selection = planSelection(plan);
+    const recipients = planRecipients(plan);
+    // The catalog holds secrets (source passwords, S3 keys): never into a pool in plaintext.
+    if (desc.catalogSource && recipients.length === 0) {
+      throw new DbsError('REFUSED', `plan ${plan.name} backs up the dbs catalog, which holds secrets: it would store them unencrypted`, {
+        hint: `add recipients: dbs plan update ${plan.name} --encrypt-to age1... (or --recipients-file F)`,
+      });
+    }
+    tmpDir = await makeScratch(ctx, 'task');
+    engineCtx.tmpDir = tmpDir;
+    // Increments build on the newest backup of their chain; with --auto-full a missing or
+    // broken chain makes a full backup (the type that starts the chain) instead. Chains never
+    // span pools: the parent must be in the pool this backup goes to.
+    const planType = plan.backupType as BackupType;
+    const chain = typeSpecOf(plan.sourceKind, planType).spec.chain;
+    const increment = chain?.role === 'increment' ? chain : undefined;
+    const autoFull = Boolean(plan.options.autoFull);
+    let type = planType;
+    let parent: BackupRecord | undefined;
+    let sink!: PoolSink;
+    let outcome;
+    for (;;) {
+      const d: PoolDriver = driver!;
+      sink = new PoolSink({
+        driver: d,
+        planId: plan.id,
+        backupId,
+        compression: plan.compression as Compression,
+        compressionLevel: ctx.settings.compressionLevel,
+        recipients,
+        ...(ctx.settings.execution ? { execution: ctx.settings.execution } : {}),
+        signal: ctx.signal,
+        onProgress: o.onProgress,
+      });
+      // Uploads that tasks of dead processes left in this pool (this plan's too: we hold its lock).
+      await sweepStaleUploads(ctx, d, pool, () => undefined, plan.id).catch(() => undefined);
+      type = planType;
+      parent = increment ? chainParent(catalog, plan, pool.id) : undefined;
+      if (increment && !parent) {
+        const elsewhere = pool.id !== primary.id ? chainParent(catalog, plan, primary.id) : undefined;
+        if (!autoFull) {
+          if (elsewhere) {
+            throw new DbsError('BACKUP_FAILED', `plan ${plan.name}: its chain is in pool ${primary.name}, which is offline; chains never span pools and the standby pool ${pool.name} has no backup to build an incremental on`, {
+              hint: 'set --auto-full to start a new full backup on the standby, or bring the pool back',
+            });
+          }
+          throw new DbsError('BACKUP_FAILED', `plan ${plan.name} has no base backup to build an incremental on`, {
+            hint: `run the base plan first (dbs plan run ${basePlanOf(catalog, plan)?.name ?? 'BASE'}), or set --auto-full`,
+          });
+        }
+        engineCtx.log(elsewhere ? `the chain is in the offline pool ${primary.name}: taking a full backup on the standby pool ${pool.name} (--auto-full)` : 'no base backup: taking a full backup (--auto-full)');
+        type = increment.full;
+      }
+      // The parent's artifacts are readable by the engine (a dir index), from this pool's copy.
+      const parentLink = increment && parent ? await openChain(ctx, desc, [parent], undefined, undefined, pool.id) : undefined;
+      const request = (t: BackupType) => ({
+        source: endpoint,
+        type: t,
+        selection,
+        sink,
+        ...(increment && t === planType && parent && parentLink ? { parent: { id: parent.id, facts: parentLink.links[0]!.facts, artifacts: parentLink.links[0]!.artifacts } } : {}),
+      });
+      try {
+        try {
+          outcome = await engine.backup(request(type), engineCtx);
+        } catch (e) {
+          // A broken chain (another server, an LSN gap) is refused before any data is written.
+          if (!(increment && autoFull && type === planType && e instanceof DbsError && e.code === 'REFUSED' && sink.stored.length === 0)) throw e;
+          engineCtx.log(`the chain is broken (${e.message}): taking a full backup (--auto-full)`);
+          await cleanupBackup(d, plan.id, backupId);
+          type = increment.full;
+          parent = undefined;
+          outcome = await engine.backup(request(type), engineCtx);
+        } finally {
+          await parentLink?.close();
+        }
+        break;
+      } catch (e) {
+        // The pool failed before any artifact was committed: the same backup on the standby.
+        if (!(standby && pool.id === primary.id && sink.stored.length === 0 && !ctx.signal.aborted && poolOffline(e))) throw e;
+        await cleanupBackup(d, plan.id, backupId, AbortSignal.timeout(ctx.settings.s3Timeout * 1000));
+        await failover(e);
+      }
     }
     const parentId = increment && type === planType && parent ? parent.id : null;
     if (sink.stored.length === 0) throw new DbsError('BACKUP_FAILED', `the ${plan.sourceKind} engine produced no artifact`, { hint: 'see the task log' });
@@ -228,9 +297,9 @@ async function runLocked(plan: PlanRecord, o: RunOptions, ctx: Context, taskId: 
     let verified: Record<string, unknown> | undefined;
     if (plan.options.verifyPrepare && engine.verifyPrepare) {
       const prior = parentId ? chainOf(catalog, catalog.getBackup(parentId)!) : [];
-      const opened = await openChain(ctx, desc, prior);
+      const opened = await openChain(ctx, desc, prior, undefined, undefined, pool.id);
       try {
-        const self = { backupId, type, facts: outcome.facts, artifacts: artifactReaders(driver, sink.stored, ctx.signal) };
+        const self = { backupId, type, facts: outcome.facts, artifacts: artifactReaders(driver!, sink.stored, ctx.signal) };
         const v = await engine.verifyPrepare({ type, selection, facts: outcome.facts, artifacts: self.artifacts, chain: [...opened.links, self] }, engineCtx);
         verified = { ok: true, at: ctx.clock().toISOString(), ...v.facts };
       } finally {
@@ -261,14 +330,14 @@ async function runLocked(plan: PlanRecord, o: RunOptions, ctx: Context, taskId: 
       endedAt: ended.toISOString(),
     };
     ctx.signal.throwIfAborted();
-    await driver.put(manifestKey(plan.id, backupId), `${JSON.stringify(manifest, null, 2)}\n`, { ifAbsent: true, signal: ctx.signal });
+    await driver!.put(manifestKey(plan.id, backupId), `${JSON.stringify(manifest, null, 2)}\n`, { ifAbsent: true, signal: ctx.signal });
     const result = catalog.transaction(() => {
       const backup = catalog.insertBackup({
         id: backupId,
         planId: plan.id,
         planName: plan.name,
         taskId: task.id,
-        poolId: plan.poolId,
+        poolId: pool.id,
         status: 'available',
         sourceKind: plan.sourceKind,
         backupType: type,
@@ -290,12 +359,21 @@ async function runLocked(plan: PlanRecord, o: RunOptions, ctx: Context, taskId: 
       catalog.recordEvent({ resourceKind: 'plan', resourceId: plan.id, type: 'backup.succeeded', level: 'info', message: `backup ${backupId}` });
       return { task: t, backup };
     });
+    // Replica pools get the new backup (and every earlier copy that failed), each checked
+    // against its sha256; a failed copy is a failed copy row and an event, never a failed task.
+    const { replicatePlan } = await import('./copies.js');
+    // The backup is committed: nothing here may fail the task (an abort leaves a failed copy).
+    const copies = await replicatePlan(plan, ctx, backupId).catch((e) => {
+      catalog.recordEvent({ resourceKind: 'plan', resourceId: plan.id, type: 'copy.failed', level: 'error', message: describeError(e) });
+      return [];
+    });
+    for (const c of copies) ctx.report({ type: 'copy.done', backup: c.backup, pool: c.pool, status: c.status, ...(c.error ? { error: c.error } : {}) });
     const { applyRetention } = await import('./prune.js');
     const pruned = await applyRetention(plan, ctx).catch((e) => {
       catalog.recordEvent({ resourceKind: 'plan', resourceId: plan.id, type: 'retention.failed', level: 'warning', message: describeError(e) });
       return [] as string[];
     });
-    return { ...result, pruned };
+    return { ...result, pruned, copies };
   } catch (e) {
     const lost = lockLost.aborted && lockLost.reason instanceof DbsError ? lockLost.reason : undefined;
     const interrupted = !lost && (isAbort(e) || ctx.signal.aborted);

@@ -85,7 +85,7 @@ async function fsyncDir(dir: string): Promise<void> {
 
 export class LocalDriver implements PoolDriver {
   readonly type = 'local' as const;
-  readonly capabilities: PoolCapabilities = { createIfAbsent: true, atomicPut: true, rangedReads: true, incompleteUploads: true, localFiles: true };
+  readonly capabilities: PoolCapabilities = { createIfAbsent: true, atomicPut: true, rangedReads: true, incompleteUploads: true, localFiles: true, serverSideCopy: false };
   readonly location: string;
   readonly #root: string;
 

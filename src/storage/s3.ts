@@ -12,6 +12,7 @@ import type { Readable } from 'node:stream';
 import {
   AbortMultipartUploadCommand,
   CompleteMultipartUploadCommand,
+  CopyObjectCommand,
   CreateBucketCommand,
   CreateMultipartUploadCommand,
   DeleteObjectCommand,
@@ -23,6 +24,7 @@ import {
   PutObjectCommand,
   S3Client,
   UploadPartCommand,
+  UploadPartCopyCommand,
   type CompletedPart,
 } from '@aws-sdk/client-s3';
 import { DbsError, isAbort } from '../errors.js';
@@ -94,7 +96,7 @@ function networkCode(e: unknown): string | undefined {
 
 export class S3Driver implements PoolDriver {
   readonly type = 's3' as const;
-  readonly capabilities: PoolCapabilities = { createIfAbsent: true, atomicPut: true, rangedReads: true, incompleteUploads: true, localFiles: false };
+  readonly capabilities: PoolCapabilities = { createIfAbsent: true, atomicPut: true, rangedReads: true, incompleteUploads: true, localFiles: false, serverSideCopy: true };
   readonly location: string;
   readonly client: S3Client;
   readonly bucket: string;
@@ -105,6 +107,8 @@ export class S3Driver implements PoolDriver {
   readonly #timeoutMs: number;
   /** The gateway's address connections leave from, when there is one. */
   readonly localAddress?: string;
+  /** Endpoint and access key: two drivers with the same (and the same secret) may copy server side. */
+  readonly #account: string;
 
   constructor(o: S3DriverOptions) {
     this.localAddress = o.localAddress;
@@ -114,6 +118,7 @@ export class S3Driver implements PoolDriver {
     this.#budget = this.#partSize * Math.max(1, o.concurrency ?? 4);
     this.#secret = o.secretKey;
     this.#timeoutMs = o.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+    this.#account = `${o.endpoint}\n${o.accessKey ?? ''}`;
     this.location = `s3://${o.bucket}${this.#prefix ? `/${this.#prefix}` : ''} @ ${o.endpoint}`;
     this.client = new S3Client({
       endpoint: o.endpoint,
@@ -365,6 +370,59 @@ export class S3Driver implements PoolDriver {
         if (name === 'NoSuchUpload' || (e as AwsLikeError).$metadata?.httpStatusCode === 404) return;
         await new Promise((r) => setTimeout(r, 200 * (attempt + 1)));
       }
+    }
+  }
+
+  /** Same endpoint, access key and secret key: the server can read what the other pool holds. */
+  #sameAccount(other: S3Driver): boolean {
+    return this.#account === other.#account && (this.#secret?.reveal() ?? '') === (other.#secret?.reveal() ?? '');
+  }
+
+  /**
+   * Server-side copy from another S3 pool on the same endpoint with the same credentials:
+   * CopyObject up to 5 GiB, else a multipart upload of UploadPartCopy ranges. Any failure aborts
+   * the multipart upload; nothing is left at `key`.
+   */
+  async copyFrom(source: PoolDriver, sourceKey: string, key: string, options: OpOptions & { size: number }): Promise<boolean> {
+    if (!(source instanceof S3Driver) || !this.#sameAccount(source)) return false;
+    const Key = this.#full(key);
+    const from = `${source.bucket}/${source.#full(sourceKey)}`.split('/').map(encodeURIComponent).join('/');
+    const signal = options.signal;
+    const what = `${this.location}: cannot copy ${key} from ${source.location}`;
+    if (options.size <= MAX_PART_SIZE) {
+      try {
+        await this.client.send(new CopyObjectCommand({ Bucket: this.bucket, Key, CopySource: from }), { abortSignal: signal });
+      } catch (e) {
+        throw this.mapError(e, what, signal);
+      }
+      return true;
+    }
+    let uploadId: string | undefined;
+    try {
+      uploadId = (await this.client.send(new CreateMultipartUploadCommand({ Bucket: this.bucket, Key }), { abortSignal: signal })).UploadId!;
+      // Ranges of 1 GiB (at most 5 GiB each, 10,000 parts), four at a time.
+      const partSize = Math.max(1024 ** 3, Math.ceil(options.size / MAX_PARTS));
+      const ranges: { n: number; start: number; end: number }[] = [];
+      for (let start = 0, n = 1; start < options.size; start += partSize, n++) ranges.push({ n, start, end: Math.min(options.size, start + partSize) - 1 });
+      const parts: CompletedPart[] = [];
+      let next = 0;
+      const worker = async () => {
+        while (next < ranges.length) {
+          const r = ranges[next++];
+          const out = await this.client.send(
+            new UploadPartCopyCommand({ Bucket: this.bucket, Key, UploadId: uploadId, PartNumber: r.n, CopySource: from, CopySourceRange: `bytes=${r.start}-${r.end}` }),
+            { abortSignal: signal },
+          );
+          parts.push({ PartNumber: r.n, ETag: out.CopyPartResult?.ETag });
+        }
+      };
+      await Promise.all([worker(), worker(), worker(), worker()]);
+      parts.sort((a, b) => a.PartNumber! - b.PartNumber!);
+      await this.client.send(new CompleteMultipartUploadCommand({ Bucket: this.bucket, Key, UploadId: uploadId, MultipartUpload: { Parts: parts } }), { abortSignal: signal });
+      return true;
+    } catch (e) {
+      if (uploadId) await this.#abortUpload(Key, uploadId);
+      throw this.mapError(e, what, signal);
     }
   }
 

@@ -23,6 +23,12 @@ export interface PoolCapabilities {
    * callers fall back to put().
    */
   localFiles: boolean;
+  /**
+   * copyFrom() is offered: the pool can copy an object from another pool of its own kind
+   * without the bytes passing through dbs (S3 CopyObject / UploadPartCopy) when both share an
+   * endpoint and credentials. False for every wrapper.
+   */
+  serverSideCopy: boolean;
 }
 
 export interface ObjectInfo {
@@ -104,6 +110,13 @@ export interface PoolDriver {
    * forward it (their faults, throttle or metering could not see those bytes).
    */
   openFile?(key: string, options?: PutOptions): Promise<FileTarget>;
+  /**
+   * Only where capabilities.serverSideCopy: copies `sourceKey` of `source` to `key` in this pool
+   * on the server. Resolves false (and does nothing) when `source` cannot be copied from this
+   * way (another kind, endpoint or credentials, or a wrapped driver): the caller streams
+   * instead. When it throws, nothing is left at `key`.
+   */
+  copyFrom?(source: PoolDriver, sourceKey: string, key: string, options: OpOptions & { size: number }): Promise<boolean>;
   get(key: string, options?: GetOptions): Promise<Readable>;
   stat(key: string, options?: OpOptions): Promise<ObjectInfo | undefined>;
   list(prefix: string, options?: OpOptions): AsyncIterable<ObjectInfo>;

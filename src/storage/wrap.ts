@@ -17,7 +17,7 @@ export class WrappedDriver implements PoolDriver {
 
   constructor(inner: PoolDriver) {
     this.inner = inner;
-    this.capabilities = { ...inner.capabilities, localFiles: false };
+    this.capabilities = { ...inner.capabilities, localFiles: false, serverSideCopy: false };
   }
 
   get type(): string {

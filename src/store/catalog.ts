@@ -116,6 +116,25 @@ export interface BackupRecord {
   manifest: Record<string, unknown>;
 }
 
+export type CopyStatus = 'ready' | 'copying' | 'failed' | 'missing';
+
+/** One pool's copy of a backup (migration 7). */
+export interface CopyRecord {
+  backupId: string;
+  poolId: string;
+  /** primary: the pool the backup was written to; replica: a copy made from another pool. */
+  role: 'primary' | 'replica';
+  /** Only `ready` is a copy: failed and copying are attempts, missing a copy whose manifest is gone. */
+  status: CopyStatus;
+  storedBytes: number | null;
+  /** When the copy's artifacts were last checked against the manifest's sha256. */
+  checkedAt: string | null;
+  error: string;
+  attempts: number;
+  createdAt: string;
+  updatedAt: string;
+}
+
 export interface RestoreRecord {
   id: string;
   backupId: string;
@@ -492,8 +511,12 @@ export class Catalog {
 
   // ---- backups -------------------------------------------------------------------------
 
+  /** Inserts a backup and its primary copy (ready, or missing as the backup is), in its pool. */
   insertBackup(b: BackupRecord): BackupRecord {
-    this.#insert('backups', { ...b });
+    this.transaction(() => {
+      this.#insert('backups', { ...b });
+      this.upsertCopy({ backupId: b.id, poolId: b.poolId, role: 'primary', status: b.status === 'missing' ? 'missing' : 'ready', storedBytes: b.storedBytes, checkedAt: b.endedAt });
+    });
     return this.getBackup(b.id)!;
   }
 
@@ -501,11 +524,20 @@ export class Catalog {
     return fromRow<BackupRecord>(this.db.prepare('SELECT * FROM backups WHERE id = ?').get(id) as Record<string, unknown>);
   }
 
-  listBackups(filter: { planId?: string; poolId?: string } = {}): BackupRecord[] {
+  /**
+   * Backups, newest first. `poolId`: those with a copy in that pool (of any status, or of
+   * `copyStatus` when given).
+   */
+  listBackups(filter: { planId?: string; poolId?: string; copyStatus?: CopyStatus[] } = {}): BackupRecord[] {
+    const statuses = filter.copyStatus ? JSON.stringify(filter.copyStatus) : null;
     return (
       this.db
-        .prepare('SELECT * FROM backups WHERE (@plan IS NULL OR plan_id = @plan) AND (@pool IS NULL OR pool_id = @pool) ORDER BY ended_at DESC, id DESC')
-        .all({ plan: filter.planId ?? null, pool: filter.poolId ?? null }) as Record<string, unknown>[]
+        .prepare(
+          `SELECT * FROM backups WHERE (@plan IS NULL OR plan_id = @plan)
+             AND (@pool IS NULL OR id IN (SELECT backup_id FROM backup_copies WHERE pool_id = @pool AND (@st IS NULL OR status IN (SELECT value FROM json_each(@st)))))
+           ORDER BY ended_at DESC, id DESC`,
+        )
+        .all({ plan: filter.planId ?? null, pool: filter.poolId ?? null, st: statuses }) as Record<string, unknown>[]
     ).map((r) => fromRow<BackupRecord>(r)!);
   }
 
@@ -513,8 +545,83 @@ export class Catalog {
     this.#update('backups', id, patch);
   }
 
+  /** Deletes a backup with every copy row it has. */
   deleteBackup(id: string): void {
-    this.db.prepare('DELETE FROM backups WHERE id = ?').run(id);
+    this.transaction(() => {
+      this.db.prepare('DELETE FROM backup_copies WHERE backup_id = ?').run(id);
+      this.db.prepare('DELETE FROM backups WHERE id = ?').run(id);
+    });
+  }
+
+  // ---- backup copies -------------------------------------------------------------------
+
+  /** The copies of a backup: the primary first, then replicas by pool creation. */
+  listCopies(backupId: string): CopyRecord[] {
+    return (
+      this.db
+        .prepare(
+          `SELECT c.* FROM backup_copies c LEFT JOIN pools p ON p.id = c.pool_id WHERE c.backup_id = ?
+           ORDER BY CASE c.role WHEN 'primary' THEN 0 ELSE 1 END, p.created_at, c.pool_id`,
+        )
+        .all(backupId) as Record<string, unknown>[]
+    ).map((r) => fromRow<CopyRecord>(r)!);
+  }
+
+  getCopy(backupId: string, poolId: string): CopyRecord | undefined {
+    return fromRow<CopyRecord>(this.db.prepare('SELECT * FROM backup_copies WHERE backup_id = ? AND pool_id = ?').get(backupId, poolId) as Record<string, unknown>);
+  }
+
+  /** Copies in a pool (of the given statuses), e.g. the failed ones to retry. */
+  listCopiesInPool(poolId: string, statuses?: CopyStatus[]): CopyRecord[] {
+    return (
+      this.db
+        .prepare('SELECT * FROM backup_copies WHERE pool_id = @pool AND (@st IS NULL OR status IN (SELECT value FROM json_each(@st))) ORDER BY created_at, backup_id')
+        .all({ pool: poolId, st: statuses ? JSON.stringify(statuses) : null }) as Record<string, unknown>[]
+    ).map((r) => fromRow<CopyRecord>(r)!);
+  }
+
+  /** Copies of the given statuses across all pools (the daemon retries failed ones). */
+  listCopiesByStatus(statuses: CopyStatus[]): CopyRecord[] {
+    return (
+      this.db.prepare('SELECT * FROM backup_copies WHERE status IN (SELECT value FROM json_each(?)) ORDER BY created_at, backup_id').all(JSON.stringify(statuses)) as Record<string, unknown>[]
+    ).map((r) => fromRow<CopyRecord>(r)!);
+  }
+
+  /** Creates or changes the copy of a backup in a pool; fields not given keep their value (or default). */
+  upsertCopy(c: Pick<CopyRecord, 'backupId' | 'poolId' | 'status'> & Partial<Omit<CopyRecord, 'backupId' | 'poolId' | 'status' | 'createdAt' | 'updatedAt'>>): CopyRecord {
+    const now = this.now();
+    const cur = this.getCopy(c.backupId, c.poolId);
+    if (!cur) {
+      this.db
+        .prepare(
+          `INSERT INTO backup_copies (backup_id, pool_id, role, status, stored_bytes, checked_at, error, attempts, created_at, updated_at)
+           VALUES (@backupId, @poolId, @role, @status, @storedBytes, @checkedAt, @error, @attempts, @now, @now)`,
+        )
+        .run({ backupId: c.backupId, poolId: c.poolId, role: c.role ?? 'replica', status: c.status, storedBytes: c.storedBytes ?? null, checkedAt: c.checkedAt ?? null, error: c.error ?? '', attempts: c.attempts ?? 0, now });
+    } else {
+      const cols = toColumns({ ...c, backupId: undefined, poolId: undefined, updatedAt: now });
+      const names = Object.keys(cols);
+      this.db.prepare(`UPDATE backup_copies SET ${names.map((n) => `${n} = @${n}`).join(', ')} WHERE backup_id = @__b AND pool_id = @__p`).run({ ...cols, __b: c.backupId, __p: c.poolId });
+    }
+    return this.getCopy(c.backupId, c.poolId)!;
+  }
+
+  /**
+   * Removes one copy row; when it was the backup's last, the backup leaves the catalog too.
+   * Returns true when the backup is gone.
+   */
+  deleteCopy(backupId: string, poolId: string): boolean {
+    return this.transaction(() => {
+      this.db.prepare('DELETE FROM backup_copies WHERE backup_id = ? AND pool_id = ?').run(backupId, poolId);
+      const left = (this.db.prepare('SELECT COUNT(*) AS n FROM backup_copies WHERE backup_id = ?').get(backupId) as { n: number }).n;
+      if (left === 0) this.db.prepare('DELETE FROM backups WHERE id = ?').run(backupId);
+      return left === 0;
+    });
+  }
+
+  /** Backups known to be in a pool by any copy row (pool unbind refuses while there are any). */
+  countCopiesInPool(poolId: string): number {
+    return (this.db.prepare('SELECT COUNT(*) AS n FROM backup_copies WHERE pool_id = ?').get(poolId) as { n: number }).n;
   }
 
   // ---- restores ------------------------------------------------------------------------

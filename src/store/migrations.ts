@@ -227,4 +227,31 @@ export const migrations: Migration[] = [
       );
     `,
   },
+  {
+    version: 7,
+    name: 'backup copies: every pool that holds a backup, with its status',
+    // A backup may live in several pools (the pool it was written to, replicas). One row per
+    // (backup, pool): ready (its manifest is there and its artifacts were checked), copying, failed
+    // (a copy that did not finish: never a copy), missing (its manifest is gone). Existing backups
+    // get their primary copy: ready, or missing as the backup was; the sha256 was computed while
+    // the backup was written, so its check time is the backup's end.
+    sql: `
+      CREATE TABLE backup_copies (
+        backup_id    TEXT NOT NULL,
+        pool_id      TEXT NOT NULL,
+        role         TEXT NOT NULL CHECK (role IN ('primary', 'replica')),
+        status       TEXT NOT NULL CHECK (status IN ('ready', 'copying', 'failed', 'missing')),
+        stored_bytes INTEGER,
+        checked_at   TEXT,
+        error        TEXT NOT NULL DEFAULT '',
+        attempts     INTEGER NOT NULL DEFAULT 0,
+        created_at   TEXT NOT NULL,
+        updated_at   TEXT NOT NULL,
+        PRIMARY KEY (backup_id, pool_id)
+      );
+      CREATE INDEX backup_copies_pool ON backup_copies (pool_id, status);
+      INSERT INTO backup_copies (backup_id, pool_id, role, status, stored_bytes, checked_at, error, attempts, created_at, updated_at)
+        SELECT id, pool_id, 'primary', CASE status WHEN 'missing' THEN 'missing' ELSE 'ready' END, stored_bytes, ended_at, '', 0, ended_at, ended_at FROM backups;
+    `,
+  },
 ];

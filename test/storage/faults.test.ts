@@ -66,7 +66,7 @@ function suite(name: string, make: () => Promise<Pool>) {
       const { d } = withFaults(pool, {});
       expect(d).toBeInstanceOf(WrappedDriver);
       expect(d.openFile).toBeUndefined();
-      expect(d.capabilities).toEqual({ ...pool.raw.capabilities, localFiles: false });
+      expect(d.capabilities).toEqual({ ...pool.raw.capabilities, localFiles: false, serverSideCopy: false });
       expect(d.location).toBe(pool.raw.location);
       await d.put('w/plain', 'through');
       expect((await buffer(await d.get('w/plain'))).toString()).toBe('through');

@@ -88,6 +88,38 @@ describe('migration 5: pool types are the drivers\' business', () => {
   });
 });
 
+describe('migration 7: backup copies', () => {
+  it('gives every existing backup its primary copy (ready, or missing as the backup was); a backup leaves with its last copy', () => {
+    const home = oldCatalog(5);
+    const db = new Database(join(home, 'catalog.db'));
+    const ins = db.prepare(
+      `INSERT INTO backups (id, plan_id, plan_name, task_id, pool_id, status, source_kind, backup_type, parent_id, raw_bytes, stored_bytes, started_at, ended_at, manifest)
+       VALUES (?, 'plan-cccccccccc', 'nightly', NULL, 'pool-aaaaaaaaaa', ?, 'sqlite', 'snapshot', NULL, 100, ?, ?, ?, '{}')`,
+    );
+    ins.run('b-1', 'available', 40, T, T);
+    ins.run('b-2', 'missing', 50, T, T);
+    db.close();
+    const c = Catalog.open(home);
+    try {
+      expect(c.listCopies('b-1').map((x) => [x.poolId, x.role, x.status, x.storedBytes, x.checkedAt, x.error])).toEqual([['pool-aaaaaaaaaa', 'primary', 'ready', 40, T, '']]);
+      expect(c.listCopies('b-2').map((x) => [x.poolId, x.status])).toEqual([['pool-aaaaaaaaaa', 'missing']]);
+      expect(c.listBackups({ poolId: 'pool-aaaaaaaaaa', copyStatus: ['ready'] }).map((b) => b.id)).toEqual(['b-1']);
+      expect(c.listBackups({ poolId: 'pool-bbbbbbbbbb' })).toEqual([]);
+      c.upsertCopy({ backupId: 'b-1', poolId: 'pool-bbbbbbbbbb', status: 'failed', error: 'boom' });
+      expect(c.listBackups({ poolId: 'pool-bbbbbbbbbb' }).map((b) => b.id)).toEqual(['b-1']);
+      expect(c.listBackups({ poolId: 'pool-bbbbbbbbbb', copyStatus: ['ready'] })).toEqual([]);
+      c.upsertCopy({ backupId: 'b-1', poolId: 'pool-bbbbbbbbbb', status: 'ready', storedBytes: 40 });
+      expect(c.getCopy('b-1', 'pool-bbbbbbbbbb')).toMatchObject({ role: 'replica', status: 'ready', error: 'boom', storedBytes: 40 });
+      expect(c.deleteCopy('b-1', 'pool-aaaaaaaaaa')).toBe(false);
+      expect(c.getBackup('b-1')).toBeDefined();
+      expect(c.deleteCopy('b-1', 'pool-bbbbbbbbbb')).toBe(true);
+      expect(c.getBackup('b-1')).toBeUndefined();
+    } finally {
+      c.close();
+    }
+  });
+});
+
 describe('driver kinds decode their config', () => {
   const err = (fn: () => unknown): DbsError => {
     try {
