@@ -61,7 +61,7 @@ Examples:
                 x.map((b) => [b.id, b.planName, fmtTime(b.endedAt), fmtBytes(b.storedBytes), b.status, `${b.sourceKind} ${b.backupType}`, b.poolName, fmtBytes(b.rawBytes), b.ratio ?? '-']),
               );
         });
-        pageFooter(ctx, shown, page.total, limit, last);
+        pageFooter(ctx, shown, page.more(), last);
       }),
     );
 

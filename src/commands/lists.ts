@@ -19,10 +19,9 @@ export interface ListFlags {
 /** Human lists show this many rows unless --limit; --json lists every match unless --limit. */
 export const DEFAULT_PAGE = 50;
 
-export function addListOptions(cmd: Command, what: string, statuses: readonly string[]): Command {
+export function addListOptions(cmd: Command, what: string, statuses: readonly string[], o: { perPlan?: boolean } = {}): Command {
+  if (!o.perPlan) cmd.option('--plan <plan>', `only ${what} of this plan (id or name)`).option('--pool <pool>', `only ${what} in this pool`);
   return cmd
-    .option('--plan <plan>', `only ${what} of this plan (id or name)`)
-    .option('--pool <pool>', `only ${what} in this pool`)
     .option('--type <type>', `only ${what} of this backup type (logical, physical, incremental, snapshot)`)
     .option('--status <status>', `only ${what} with this status (${statuses.join(', ')})`)
     .option('--since <when>', 'only from this time on: an age (24h, 7d) or a time (2026-12-01, "2026-12-01 02:30")')
@@ -37,8 +36,8 @@ export function pageLimit(ctx: CommandContext, o: ListFlags): number | undefined
   return o.limit ?? (ctx.out.json ? undefined : DEFAULT_PAGE);
 }
 
-/** After a human page that may not be the last: how many matched and how to page on (stderr). */
-export function pageFooter(ctx: CommandContext, shown: number, total: number, limit: number | undefined, lastId: string | undefined): void {
-  if (ctx.out.json || limit === undefined || shown < limit || shown >= total || !lastId) return;
-  ctx.out.info(`${shown} shown of ${total} that match; next page: the same command with --before ${lastId}`);
+/** After a human page that is not the last: how to page on (stderr). */
+export function pageFooter(ctx: CommandContext, shown: number, more: boolean, lastId: string | undefined): void {
+  if (ctx.out.json || !more || !lastId) return;
+  ctx.out.info(`${shown} shown; more match: the same command with --before ${lastId} shows the next page`);
 }

@@ -25,7 +25,7 @@ export function registerRestore(program: Command, run: CommandRunner): void {
                 x.map((r) => [r.id, r.backupId, r.status, fmtTime(r.startedAt), fmtDuration(r.durationMs), fmtBytes(r.bytes), r.target, fmtTime(r.endedAt)]),
               );
         });
-        pageFooter(ctx, shown, page.total, limit, last);
+        pageFooter(ctx, shown, page.more(), last);
       }),
     );
   restore

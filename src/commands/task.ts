@@ -24,7 +24,7 @@ export function registerTask(program: Command, run: CommandRunner): void {
                 x.map((t) => [t.id, t.planName, t.status, t.result, fmtTime(t.startedAt), fmtTime(t.endedAt), fmtDuration(t.durationMs), t.trigger, fmtBytes(t.storedBytes), fmtBytes(t.rawBytes)]),
               );
         });
-        pageFooter(ctx, shown, page.total, limit, last);
+        pageFooter(ctx, shown, page.more(), last);
       }),
     );
   task

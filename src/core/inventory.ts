@@ -95,10 +95,31 @@ export function parseListQuery(
   return q;
 }
 
-/** A page of a list: the rows (lazy), how many match in all, and the id that pages on. */
+/** A page of a list: the rows (lazy); once they are read, whether more rows follow the page. */
 export interface ListPage<T> {
   rows: Iterable<T>;
-  total: number;
+  more(): boolean;
+}
+
+/** Reads one row past the limit (instead of counting every match) to know whether more follow. */
+function paged<R, T>(q: ListQuery, read: (q: ListQuery) => Iterable<R>, map: (r: R) => T): ListPage<T> {
+  const limit = q.limit;
+  let more = false;
+  const rows = read(limit === undefined ? q : { ...q, limit: limit + 1 });
+  return {
+    more: () => more,
+    rows: (function* () {
+      let n = 0;
+      for (const r of rows) {
+        if (limit !== undefined && n === limit) {
+          more = true;
+          break;
+        }
+        n++;
+        yield map(r);
+      }
+    })(),
+  };
 }
 
 export type BackupListItem = BackupListRow & { ratio: number | null };
@@ -110,14 +131,11 @@ function backupQuery(i: ListFilterInput, catalog: Catalog, now: Date): ListQuery
 export function runBackupPage(i: ListFilterInput, ctx: Context): ListPage<BackupListItem> {
   const catalog = ctx.catalog();
   const q = backupQuery(i, catalog, ctx.clock());
-  const total = catalog.countBackups(q);
-  const rows = catalog.backupPage(q);
-  return {
-    total,
-    rows: (function* () {
-      for (const b of rows) yield { ...b, ratio: b.rawBytes ? Math.round((b.storedBytes / b.rawBytes) * 1000) / 1000 : null };
-    })(),
-  };
+  return paged(q, (x) => catalog.backupPage(x), (b) => {
+    const item: BackupListItem = b as BackupListItem;
+    item.ratio = b.rawBytes ? Math.round((b.storedBytes / b.rawBytes) * 1000) / 1000 : null;
+    return item;
+  });
 }
 
 export function runBackupGroups(i: ListFilterInput & { groupBy: string }, ctx: Context): { groupBy: BackupGroupBy; groups: BackupGroup[] } {
@@ -148,14 +166,7 @@ export function taskItem(t: TaskRecord): TaskListItem {
 export function runTaskPage(i: ListFilterInput, ctx: Context): ListPage<TaskListItem> {
   const catalog = ctx.catalog();
   const q = parseListQuery(i, catalog, ctx.clock(), { statuses: TASK_STATUSES, what: 'task', beforeAt: (id) => catalog.getTask(id)?.queuedAt });
-  const total = catalog.countTasks(q);
-  const rows = catalog.taskPage(q);
-  return {
-    total,
-    rows: (function* () {
-      for (const t of rows) yield taskItem(t);
-    })(),
-  };
+  return paged(q, (x) => catalog.taskPage(x), taskItem);
 }
 
 export type RestoreListItem = RestoreRecord & { poolId: string | null; backupType: string | null; durationMs: number | null };
@@ -164,12 +175,48 @@ export function runRestorePage(i: ListFilterInput & { backup?: string }, ctx: Co
   const catalog = ctx.catalog();
   const q = parseListQuery(i, catalog, ctx.clock(), { statuses: RESTORE_STATUSES, what: 'restore', beforeAt: (id) => catalog.getRestore(id)?.startedAt });
   if (i.backup !== undefined) q.backupId = i.backup;
-  const total = catalog.countRestores(q);
-  const rows = catalog.restorePage(q);
+  return paged(q, (x) => catalog.restorePage(x), (r) => ({ ...r, durationMs: r.endedAt ? new Date(r.endedAt).getTime() - new Date(r.startedAt).getTime() : null }));
+}
+
+/** One execution of a plan as `plan history` shows it. */
+export interface PlanHistoryItem {
+  task: string;
+  /** When it was asked for (queued), started and ended. */
+  queuedAt: string;
+  startedAt: string | null;
+  endedAt: string | null;
+  durationMs: number | null;
+  trigger: string;
+  status: string;
+  /** What was asked, as it was asked (recorded since migration 8; null before). */
+  request: Record<string, unknown> | null;
+  /** The backup made, or the error. */
+  backupId: string | null;
+  error: { code: string; message: string } | null;
+  success: boolean;
+}
+
+/** Every scheduled or manual execution of a plan, newest first (filters and paging as task list). */
+export function runPlanHistory(i: ListFilterInput & { plan: string }, ctx: Context): ListPage<PlanHistoryItem> {
+  const page = runTaskPage(i, ctx);
   return {
-    total,
+    more: page.more,
     rows: (function* () {
-      for (const r of rows) yield { ...r, durationMs: r.endedAt ? new Date(r.endedAt).getTime() - new Date(r.startedAt).getTime() : null };
+      for (const t of page.rows) {
+        yield {
+          task: t.id,
+          queuedAt: t.queuedAt,
+          startedAt: t.startedAt,
+          endedAt: t.endedAt,
+          durationMs: t.durationMs,
+          trigger: t.trigger,
+          status: t.status,
+          request: t.request ?? null,
+          backupId: t.backupId,
+          error: t.errorCode ? { code: t.errorCode, message: t.errorMessage ?? '' } : null,
+          success: t.status === 'succeeded',
+        };
+      }
     })(),
   };
 }

@@ -62,9 +62,18 @@ export function table(head: string[], rows: (string | number | null | undefined)
   if (width !== undefined) {
     let used = 0;
     keep = 0;
-    for (const w of widths) {
-      if (keep > 0 && used + GAP + w > width) break;
-      used += (keep > 0 ? GAP : 0) + w;
+    for (let i = 0; i < widths.length; i++) {
+      const left = width - used - (keep > 0 ? GAP : 0);
+      if (keep > 0 && widths[i] > left) {
+        // A column that does not fit whole is kept cut, when at least its heading fits.
+        if (left >= Math.max(heads[i].length, 8)) {
+          widths[i] = left;
+          used = width;
+          keep++;
+        }
+        break;
+      }
+      used += (keep > 0 ? GAP : 0) + widths[i];
       keep++;
     }
     if (used > width) widths[keep - 1] = Math.max(1, widths[keep - 1] - (used - width));

@@ -523,6 +523,15 @@ export class Catalog {
     ).map((r) => fromRow<TaskRecord>(r)!);
   }
 
+  /** The newest task of a plan that has ended (succeeded, failed or interrupted). */
+  lastEndedTask(planId: string): TaskRecord | undefined {
+    return fromRow<TaskRecord>(
+      this.db
+        .prepare("SELECT * FROM tasks WHERE plan_id = ? AND status IN ('succeeded', 'failed', 'interrupted') ORDER BY queued_at DESC, id DESC LIMIT 1")
+        .get(planId) as Record<string, unknown> | undefined,
+    );
+  }
+
   // ---- backups -------------------------------------------------------------------------
 
   insertBackup(b: BackupRecord): BackupRecord {
@@ -542,47 +551,45 @@ export class Catalog {
     ).map((r) => fromRow<BackupRecord>(r)!);
   }
 
-  /** A page of backups, newest first, without manifests, read lazily (a list may stream 100k rows). */
+  /**
+   * A page of backups, newest first, without manifests, read lazily (a list may stream 100k
+   * rows). Columns are selected under their record names, so rows need no conversion.
+   */
   backupPage(q: ListQuery): IterableIterator<BackupListRow> {
     const { where, params } = listWhere(q, BACKUP_COLS);
     const page = pageSql(q, params);
-    const rows = this.db
+    return this.db
       .prepare(
-        `SELECT t.id, t.plan_id, t.plan_name, t.task_id, t.pool_id, COALESCE(p.name, t.pool_id) AS pool_name, t.status, t.source_kind, t.backup_type, t.parent_id,
-                t.raw_bytes, t.stored_bytes, t.started_at, t.ended_at
+        `SELECT t.id, t.plan_id AS planId, t.plan_name AS planName, t.task_id AS taskId, t.pool_id AS poolId, COALESCE(p.name, t.pool_id) AS poolName, t.status,
+                t.source_kind AS sourceKind, t.backup_type AS backupType, t.parent_id AS parentId, t.raw_bytes AS rawBytes, t.stored_bytes AS storedBytes,
+                t.started_at AS startedAt, t.ended_at AS endedAt
          FROM backups t LEFT JOIN pools p ON p.id = t.pool_id ${where} ORDER BY t.ended_at DESC, t.id DESC ${page}`,
       )
-      .iterate(params) as IterableIterator<Record<string, unknown>>;
-    return (function* () {
-      for (const r of rows) yield fromRow<BackupListRow>(r)!;
-    })();
+      .iterate(params) as IterableIterator<BackupListRow>;
   }
 
-  /** The id of a plan gone from the plans table that backups or tasks still name (by id or name). */
-  planIdInHistory(ref: string): string | undefined {
-    return this.db
-      .prepare('SELECT plan_id FROM backups WHERE plan_id = @r OR plan_name = @r UNION ALL SELECT plan_id FROM tasks WHERE plan_id = @r OR plan_name = @r LIMIT 1')
-      .pluck()
-      .get({ r: ref }) as string | undefined;
-  }
-
-  countBackups(q: ListQuery): number {
-    const { where, params } = listWhere({ ...q, before: undefined }, BACKUP_COLS);
-    return (this.db.prepare(`SELECT COUNT(*) AS n FROM backups t ${where}`).get(params) as { n: number }).n;
-  }
-
-  /** Counts and sizes of the backups that match, grouped (day: the local calendar day of the end). */
+  /**
+   * Counts and sizes of the backups that match, grouped (day: the local calendar day of the
+   * end). Reads only the covering index backups_sizes, never the rows with their manifests.
+   */
   groupBackups(q: ListQuery, by: BackupGroupBy): BackupGroup[] {
     const { where, params } = listWhere({ ...q, before: undefined }, BACKUP_COLS);
-    const key = { plan: 't.plan_name', pool: 'COALESCE(p.name, t.pool_id)', type: "t.source_kind || ' ' || t.backup_type", day: "date(t.ended_at, 'localtime')" }[by];
-    const order = by === 'day' ? 'key DESC' : 'key';
-    return this.db
+    const key = { plan: 't.plan_id', pool: 't.pool_id', type: "t.source_kind || ' ' || t.backup_type", day: "date(t.ended_at, 'localtime')" }[by];
+    const groups = this.db
       .prepare(
         `SELECT ${key} AS key, COUNT(*) AS count, COALESCE(SUM(t.raw_bytes), 0) AS rawBytes, COALESCE(SUM(t.stored_bytes), 0) AS storedBytes,
                 MIN(t.ended_at) AS oldest, MAX(t.ended_at) AS newest
-         FROM backups t LEFT JOIN pools p ON p.id = t.pool_id ${where} GROUP BY 1 ORDER BY ${order}`,
+         FROM backups t INDEXED BY backups_sizes ${where} GROUP BY 1`,
       )
       .all(params) as BackupGroup[];
+    const name =
+      by === 'plan'
+        ? (id: string) => (this.db.prepare('SELECT name FROM plans WHERE id = ? UNION ALL SELECT plan_name FROM backups WHERE plan_id = ? LIMIT 1').pluck().get(id, id) as string | undefined) ?? id
+        : by === 'pool'
+          ? (id: string) => this.getPool(id)?.name ?? id
+          : (k: string) => k;
+    const named = groups.map((g) => ({ ...g, key: name(g.key) }));
+    return named.sort((a, b) => (by === 'day' ? (a.key < b.key ? 1 : -1) : a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
   }
 
   /** A page of tasks, newest first (by queue time), read lazily. */
@@ -593,11 +600,6 @@ export class Catalog {
     return (function* () {
       for (const r of rows) yield fromRow<TaskRecord>(r)!;
     })();
-  }
-
-  countTasks(q: ListQuery): number {
-    const { where, params } = listWhere({ ...q, before: undefined }, TASK_COLS);
-    return (this.db.prepare(`SELECT COUNT(*) AS n FROM tasks t ${where}`).get(params) as { n: number }).n;
   }
 
   /** A page of restores, newest first; pool and type filters are the restored backup's. */
@@ -612,9 +614,12 @@ export class Catalog {
     })();
   }
 
-  countRestores(q: ListQuery): number {
-    const { where, params } = listWhere({ ...q, before: undefined }, RESTORE_COLS);
-    return (this.db.prepare(`SELECT COUNT(*) AS n FROM restores t LEFT JOIN backups b ON b.id = t.backup_id ${where}`).get(params) as { n: number }).n;
+  /** The id of a plan gone from the plans table that backups or tasks still name (by id or name). */
+  planIdInHistory(ref: string): string | undefined {
+    return this.db
+      .prepare('SELECT plan_id FROM backups WHERE plan_id = @r OR plan_name = @r UNION ALL SELECT plan_id FROM tasks WHERE plan_id = @r OR plan_name = @r LIMIT 1')
+      .pluck()
+      .get({ r: ref }) as string | undefined;
   }
 
   updateBackup(id: string, patch: Partial<Omit<BackupRecord, 'id'>>): void {

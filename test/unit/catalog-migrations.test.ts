@@ -42,7 +42,7 @@ describe('migration 5: pool types are the drivers\' business', () => {
     const home = oldCatalog(4);
     const c = Catalog.open(home);
     try {
-      expect(c.schemaVersion()).toBe(5);
+      expect(c.schemaVersion()).toBe(Math.max(...migrations.map((m) => m.version)));
       expect(c.listPools().map((p) => [p.id, p.name, p.type, p.config, p.remark, p.status, p.statusMessage, p.latencyMs, p.createdAt])).toEqual([
         ['pool-aaaaaaaaaa', 'disk', 'local', { path: '/var/backups/dbs' }, 'the disk', 'online', '', 1.5, T],
         ['pool-bbbbbbbbbb', 'far', 's3', { endpoint: 'http://s3.example:9000', bucket: 'dbs', prefix: 'p', region: 'us-east-1', pathStyle: true, accessKey: 'AK' }, '', 'offline', 'down', null, T],
@@ -68,7 +68,7 @@ describe('migration 5: pool types are the drivers\' business', () => {
     }
     // Opening again applies nothing twice.
     const again = Catalog.open(home);
-    expect(again.schemaVersion()).toBe(5);
+    expect(again.schemaVersion()).toBe(Math.max(...migrations.map((m) => m.version)));
     expect(again.listPools()).toHaveLength(3);
     again.close();
   });

@@ -4,7 +4,9 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
+import Database from 'better-sqlite3';
 import { Catalog } from '../../src/store/catalog.js';
+import { migrations } from '../../src/store/migrations.js';
 import { fmtBytes, table } from '../../src/output/format.js';
 import { parseDuration } from '../../src/core/durations.js';
 import { dbs } from '../support/cli.js';
@@ -77,7 +79,8 @@ describe('backup list', () => {
     const lines = human.stdout.trim().split('\n');
     expect(lines).toHaveLength(51);
     const last = newestFirst(backups)[49].id;
-    expect(human.stderr).toContain(`50 shown of ${N} that match; next page: the same command with --before ${last}`);
+    expect(human.stderr).toContain(`50 shown; more match: the same command with --before ${last} shows the next page`);
+    expect((await run(["backup", "list", "--limit", String(N)])).stderr).toBe("");
   });
 
   it('pages with --before and --offset without losing or repeating a backup (ties on the end time included)', async () => {
@@ -231,6 +234,35 @@ describe('migration 8 indexes', () => {
       for (const q of queries) expect(plan(q), q).toMatch(/USING (COVERING )?INDEX/);
       expect(plan(queries[0])).not.toMatch(/TEMP B-TREE FOR ORDER BY/);
       expect(plan(queries[4])).not.toMatch(/TEMP B-TREE FOR ORDER BY/);
+    } finally {
+      c.close();
+    }
+  });
+});
+
+describe('migration 8 on an older catalog', () => {
+  it('gives old tasks the pool and type of their backup, or else of their plan', () => {
+    const old = join(tempDir('old'), 'home');
+    mkdirSync(old, { mode: 0o700 });
+    const db = new Database(join(old, 'catalog.db'));
+    db.exec('CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)');
+    for (const m of migrations.filter((x) => x.version < 8)) {
+      db.exec(m.sql);
+      db.prepare('INSERT INTO schema_migrations VALUES (?, ?, ?)').run(m.version, m.name, '2026-01-01T00:00:00Z');
+    }
+    const T = '2026-01-01T00:00:00.000Z';
+    db.prepare("INSERT INTO pools (id, name, type, config, created_at, updated_at) VALUES ('pool-a', 'a', 'local', '{}', ?, ?), ('pool-b', 'b', 'local', '{}', ?, ?)").run(T, T, T, T);
+    db.prepare("INSERT INTO plans (id, name, source_kind, source, backup_type, selection, pool_id, schedule, retention, compression, created_at, updated_at) VALUES ('plan-x', 'x', 'mysql', '{}', 'physical', '{}', 'pool-a', '{}', '{}', 'zstd', ?, ?)").run(T, T);
+    // The plan moved to pool-a after its backup went to pool-b: the task keeps pool-b.
+    db.prepare("INSERT INTO backups (id, plan_id, plan_name, pool_id, source_kind, backup_type, raw_bytes, stored_bytes, started_at, ended_at, manifest) VALUES ('b-1', 'plan-x', 'x', 'pool-b', 'mysql', 'logical', 1, 1, ?, ?, '{}')").run(T, T);
+    db.prepare("INSERT INTO tasks (id, plan_id, plan_name, trigger, status, queued_at, backup_id) VALUES ('task-1', 'plan-x', 'x', 'manual', 'succeeded', ?, 'b-1'), ('task-2', 'plan-x', 'x', 'manual', 'failed', ?, NULL)").run(T, T);
+    db.close();
+    const c = Catalog.open(old);
+    try {
+      expect([c.getTask('task-1'), c.getTask('task-2')].map((t) => [t?.poolId, t?.backupType, t?.request])).toEqual([
+        ['pool-b', 'logical', null],
+        ['pool-a', 'physical', null],
+      ]);
     } finally {
       c.close();
     }
