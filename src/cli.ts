@@ -91,7 +91,8 @@ Exit codes: 0 ok, 1 failure, 2 usage/validation, 3 not found, 4 conflict/refused
   const run: CommandRunner = async (cmd, fn) => {
     const g = cmd.optsWithGlobals() as GlobalOptions & { compress?: string };
     const color = g.color !== false && !io.env.NO_COLOR && Boolean(io.stderr.isTTY);
-    const out = new Output(io, { json: Boolean(g.json), quiet: Boolean(g.quiet), color, verbose: Boolean(g.verbose) });
+    const width = io.stdout.isTTY ? (io.stdout.columns ?? 80) : Number(io.env.COLUMNS) || undefined;
+    const out = new Output(io, { json: Boolean(g.json), quiet: Boolean(g.quiet), color, verbose: Boolean(g.verbose), width });
     state.out = out;
     const settings = await loadSettings({ flags: { home: g.home, compression: g.compress }, env: io.env, cwd: io.cwd, configPath: g.config });
     const interactive = Boolean(io.stdin.isTTY && io.stderr.isTTY) && !g.yes && !g.json;

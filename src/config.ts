@@ -2,7 +2,8 @@
 // reported at once with its path. Config files are found by cosmiconfig: dbs.config.*,
 // .dbsrc*, package.json "dbs", from the working directory up to $HOME, then ~/.config/dbs/.
 import { homedir } from 'node:os';
-import { isAbsolute, join, resolve } from 'node:path';
+import { existsSync } from 'node:fs';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
 import bytes from 'bytes';
 import { DbsError } from './errors.js';
 import { COMPRESSIONS, type Compression } from './pipeline/stages.js';
@@ -76,17 +77,38 @@ export interface LoadSettingsOptions {
   configPath?: string;
 }
 
+const PLACES = ['json', 'yaml', 'yml', 'js', 'mjs', 'cjs', 'ts'];
+const SEARCH_PLACES = ['package.json', '.dbsrc', ...PLACES.map((e) => `.dbsrc.${e}`), ...PLACES.map((e) => `dbs.config.${e}`), ...PLACES.map((e) => `.config/dbsrc.${e}`)];
+/** What cosmiconfig's global search also reads: its meta config in the start folder, the global config folder. */
+const META_PLACES = ['package.json', ...PLACES.map((e) => `.config/config.${e}`)];
+const GLOBAL_PLACES = ['config', ...PLACES.map((e) => `config.${e}`)];
+
+/**
+ * True when some file cosmiconfig's search would read exists. Most runs have none, and then
+ * dbs neither loads cosmiconfig (and its YAML and TypeScript loaders) nor searches: a few
+ * stat calls instead (start-up of short commands). Any candidate at all means a real search.
+ */
+function mayHaveConfigFile(cwd: string, env: NodeJS.ProcessEnv): boolean {
+  const stop = resolve(homedir());
+  const dirs: string[] = [];
+  for (let d = resolve(cwd); ; d = dirname(d)) {
+    dirs.push(d);
+    if (d === stop || dirname(d) === d) break;
+  }
+  const globalDir = join(env.XDG_CONFIG_HOME || join(homedir(), '.config'), 'dbs');
+  const candidates = [...dirs.flatMap((d) => SEARCH_PLACES.map((p) => join(d, p))), ...META_PLACES.map((p) => join(resolve(cwd), p)), ...GLOBAL_PLACES.map((p) => join(globalDir, p))];
+  return candidates.some((f) => existsSync(f));
+}
+
 export async function loadSettings(o: LoadSettingsOptions): Promise<Settings> {
-  const { cosmiconfig } = await import('cosmiconfig');
-  const places = ['json', 'yaml', 'yml', 'js', 'mjs', 'cjs', 'ts'];
-  const explorer = cosmiconfig('dbs', {
-    searchStrategy: 'global',
-    searchPlaces: ['package.json', '.dbsrc', ...places.map((e) => `.dbsrc.${e}`), ...places.map((e) => `dbs.config.${e}`), ...places.map((e) => `.config/dbsrc.${e}`)],
-  });
   let file: { config: unknown; filepath: string } | null = null;
   const configPath = o.configPath ?? o.env.DBS_CONFIG;
   try {
-    file = configPath ? await explorer.load(resolve(o.cwd, configPath)) : await explorer.search(o.cwd);
+    if (configPath || mayHaveConfigFile(o.cwd, o.env)) {
+      const { cosmiconfig } = await import('cosmiconfig');
+      const explorer = cosmiconfig('dbs', { searchStrategy: 'global', searchPlaces: SEARCH_PLACES });
+      file = configPath ? await explorer.load(resolve(o.cwd, configPath)) : await explorer.search(o.cwd);
+    }
   } catch (cause) {
     throw new DbsError('INVALID_CONFIG', `cannot read the config file${configPath ? ` ${configPath}` : ''}: ${(cause as Error).message}`, {
       cause,

@@ -4,6 +4,9 @@ import { repeatable } from './options.js';
 import type { CommandRunner } from '../cli.js';
 import { DbsError } from '../errors.js';
 import { fields, fmtBytes, fmtDuration, fmtTime, table } from '../output/format.js';
+import { addListOptions, pageFooter, pageLimit, type ListFlags } from './lists.js';
+
+const BACKUP_STATUS_NAMES = ['available', 'deleting', 'missing'];
 
 type Opts = Record<string, string | boolean | string[] | undefined>;
 
@@ -34,23 +37,38 @@ Examples:
       --database shop:shop_restored`,
   );
 
-  backup
-    .command('list')
-    .description('list backups, newest first')
-    .option('--plan <plan>', 'only backups of this plan')
-    .option('--pool <pool>', 'only backups with a copy in this pool')
-    .action((o: Opts, cmd: Command) =>
+  addListOptions(backup.command('list').description('list backups, newest first (a page; --json streams every match)'), 'backups', BACKUP_STATUS_NAMES)
+    .option('--group-by <key>', 'counts and sizes per plan, pool, type or day instead of the backups')
+    .action((o: ListFlags & { groupBy?: string }, cmd: Command) =>
       run(cmd, async (ctx) => {
-        const { runBackupList } = await import('../core/backups.js');
-        const bs = runBackupList({ plan: o.plan as string | undefined, pool: o.pool as string | undefined }, ctx);
-        ctx.out.result(bs, (x) =>
-          x.length === 0
+        const { runBackupPage, runBackupGroups } = await import('../core/inventory.js');
+        if (o.groupBy !== undefined) {
+          const g = runBackupGroups({ ...o, groupBy: o.groupBy }, ctx);
+          ctx.out.result(g, (x) =>
+            x.groups.length === 0
+              ? 'no backups'
+              : table(
+                  [x.groupBy.toUpperCase(), 'BACKUPS', 'RAW', 'STORED', 'NEWEST', 'OLDEST'],
+                  x.groups.map((r) => [r.key, r.count, fmtBytes(r.rawBytes), fmtBytes(r.storedBytes), fmtTime(r.newest), fmtTime(r.oldest)]),
+                ),
+          );
+          return;
+        }
+        const limit = pageLimit(ctx, o);
+        const page = runBackupPage({ ...o, limit }, ctx);
+        let last: string | undefined;
+        let shown = 0;
+        await ctx.out.resultList(page.rows, (x) => {
+          shown = x.length;
+          last = x.at(-1)?.id;
+          return x.length === 0
             ? 'no backups'
             : table(
-                ['BACKUP', 'PLAN', 'TYPE', 'POOLS', 'STATUS', 'ENDED', 'RAW', 'STORED', 'RATIO'],
-                x.map((b) => [b.id, b.planName, `${b.sourceKind} ${b.backupType}`, b.copies.map((c) => (c.status === 'ready' ? c.pool : `${c.pool} (${c.status})`)).join(', ') || b.poolName, b.status, fmtTime(b.endedAt), fmtBytes(b.rawBytes), fmtBytes(b.storedBytes), b.ratio ?? '-']),
-              ),
-        );
+                ['BACKUP', 'PLAN', 'ENDED', 'STORED', 'STATUS', 'TYPE', 'POOL', 'RAW', 'RATIO'],
+                x.map((b) => [b.id, b.planName, fmtTime(b.endedAt), fmtBytes(b.storedBytes), b.status, `${b.sourceKind} ${b.backupType}`, b.poolName, fmtBytes(b.rawBytes), b.ratio ?? '-']),
+              );
+        });
+        pageFooter(ctx, shown, page.more(), last);
       }),
     );
 

@@ -2,9 +2,23 @@
 import { Option, type Command } from 'commander';
 import type { CommandRunner } from '../cli.js';
 import type { CommandContext } from '../context.js';
-import type { PlanInput } from '../core/plans.js';
+import type { PlanInput, PlanView } from '../core/plans.js';
 import { fields, fmtBytes, fmtDuration, fmtTime, table } from '../output/format.js';
 import { numberOption, repeatable } from './options.js';
+import { addListOptions, pageFooter, pageLimit, type ListFlags } from './lists.js';
+
+/** A plan's state with why: "paused (reason)", "unavailable (pool p offline)", "failed". */
+function stateText(p: Pick<PlanView, 'state' | 'pauseReason' | 'unavailableReason'>): string {
+  if (p.state === 'paused') return p.pauseReason ? `paused (${p.pauseReason})` : 'paused';
+  if (p.state === 'unavailable') return `unavailable (${p.unavailableReason})`;
+  return p.state;
+}
+
+/** A task's request in a few words: "logical of mysql://root@h:3306 {databases}". */
+function requestText(r: Record<string, unknown>): string {
+  const sel = r.selection && typeof r.selection === 'object' && Object.keys(r.selection).length ? ` ${JSON.stringify(r.selection)}` : '';
+  return `${String(r.backupType ?? '?')} of ${String(r.source ?? '?')}${sel}`;
+}
 
 type Opts = Record<string, string | boolean | string[] | undefined>;
 
@@ -136,10 +150,32 @@ Examples:
           ps.length === 0
             ? 'no plans; create one with: dbs plan create NAME --source URL --pool POOL'
             : table(
-                ['NAME', 'ID', 'STATUS', 'POOL', 'SOURCE TYPE', 'SOURCE', 'STRATEGY', 'TIMER', 'NEXT RUN', 'BACKUP TYPE', 'ASSOCIATED PLAN', 'RETENTION', 'CREATED', 'UPDATED'],
-                ps.map((p) => [p.name, p.id, p.status + (p.pauseReason ? ` (${p.pauseReason})` : '') + (p.available ? '' : `, unavailable (${p.unavailableReason})`), p.poolName, p.sourceKind, p.source.url, p.strategy, p.timer, fmtTime(p.nextRun), p.backupType, p.associatedPlans.join(', ') || '-', p.retentionText, fmtTime(p.createdAt), fmtTime(p.updatedAt)]),
+                ['NAME', 'STATUS', 'LAST RUN', 'NEXT RUN', 'POOL', 'BACKUP TYPE', 'LAST RESULT', 'SOURCE TYPE', 'SOURCE', 'STRATEGY', 'TIMER', 'ASSOCIATED PLAN', 'RETENTION', 'ID', 'CREATED', 'UPDATED'],
+                ps.map((p) => [p.name, stateText(p), fmtTime(p.lastRun?.at), fmtTime(p.nextRun), p.poolName, p.backupType, p.lastRun?.result ?? '-', p.sourceKind, p.source.url, p.strategy, p.timer, p.associatedPlans.join(', ') || '-', p.retentionText, p.id, fmtTime(p.createdAt), fmtTime(p.updatedAt)]),
               ),
         );
+      }),
+    );
+
+  addListOptions(plan.command('history').description('every execution of a plan, newest first: when, what was asked, the result (backup or error), success').argument('<plan>', 'plan id or name'), 'executions', ['queued', 'running', 'succeeded', 'failed', 'interrupted'], { perPlan: true })
+    .action((ref: string, o: ListFlags, cmd: Command) =>
+      run(cmd, async (ctx) => {
+        const { runPlanHistory } = await import('../core/inventory.js');
+        const limit = pageLimit(ctx, o);
+        const page = runPlanHistory({ ...o, plan: ref, limit }, ctx);
+        let last: string | undefined;
+        let shown = 0;
+        await ctx.out.resultList(page.rows, (x) => {
+          shown = x.length;
+          last = x.at(-1)?.task;
+          return x.length === 0
+            ? 'no executions'
+            : table(
+                ['ASKED', 'TRIGGER', 'OK', 'RESULT', 'DURATION', 'REQUEST', 'TASK'],
+                x.map((h) => [fmtTime(h.queuedAt), h.trigger, h.success ? 'yes' : h.status === 'running' || h.status === 'queued' ? h.status : 'no', h.backupId ?? (h.error ? `${h.error.code}: ${h.error.message}` : '-'), fmtDuration(h.durationMs), h.request ? requestText(h.request) : '-', h.task]),
+              );
+        });
+        pageFooter(ctx, shown, page.more(), last);
       }),
     );
 
@@ -156,7 +192,8 @@ Examples:
             fields([
               ['Name', x.name],
               ['ID', x.id],
-              ['Status', x.status + (x.pauseReason ? ` (${x.pauseReason})` : '') + (x.available ? '' : `, unavailable (${x.unavailableReason})`)],
+              ['Status', stateText(x) + (x.pauseReason && x.state !== 'paused' ? ` (paused: ${x.pauseReason})` : '')],
+              ['Last run', x.lastRun ? `${fmtTime(x.lastRun.at)} ${x.lastRun.status}: ${x.lastRun.result}` : '-'],
               ['Source', `${x.sourceKind} ${x.source.url}`],
               ['Backup type', x.backupType],
               ['Associated plans', x.associatedPlans.join(', ')],

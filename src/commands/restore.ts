@@ -2,20 +2,30 @@
 import type { Command } from 'commander';
 import type { CommandRunner } from '../cli.js';
 import { fields, fmtBytes, fmtDuration, fmtTime, table } from '../output/format.js';
+import { addListOptions, pageFooter, pageLimit, type ListFlags } from './lists.js';
 
 export function registerRestore(program: Command, run: CommandRunner): void {
   const restore = program.command('restore').description('the record of restores (start one with: dbs backup restore ID --to URL)');
-  restore
-    .command('list')
-    .description('list restores, newest first')
+  addListOptions(restore.command('list').description('list restores, newest first (a page; --json streams every match)'), 'restores', ['running', 'succeeded', 'failed', 'interrupted'])
     .option('--backup <id>', 'only restores of this backup')
-    .action((o: { backup?: string }, cmd: Command) =>
+    .action((o: ListFlags & { backup?: string }, cmd: Command) =>
       run(cmd, async (ctx) => {
-        const { runRestoreList } = await import('../core/restore.js');
-        const rs = runRestoreList({ backup: o.backup }, ctx);
-        ctx.out.result(rs, (x) =>
-          x.length === 0 ? 'no restores' : table(['RESTORE', 'BACKUP', 'STATUS', 'TARGET', 'STARTED', 'ENDED', 'SIZE'], x.map((r) => [r.id, r.backupId, r.status, r.target, fmtTime(r.startedAt), fmtTime(r.endedAt), fmtBytes(r.bytes)])),
-        );
+        const { runRestorePage } = await import('../core/inventory.js');
+        const limit = pageLimit(ctx, o);
+        const page = runRestorePage({ ...o, limit }, ctx);
+        let last: string | undefined;
+        let shown = 0;
+        await ctx.out.resultList(page.rows, (x) => {
+          shown = x.length;
+          last = x.at(-1)?.id;
+          return x.length === 0
+            ? 'no restores'
+            : table(
+                ['RESTORE', 'BACKUP', 'STATUS', 'STARTED', 'DURATION', 'SIZE', 'TARGET', 'ENDED'],
+                x.map((r) => [r.id, r.backupId, r.status, fmtTime(r.startedAt), fmtDuration(r.durationMs), fmtBytes(r.bytes), r.target, fmtTime(r.endedAt)]),
+              );
+        });
+        pageFooter(ctx, shown, page.more(), last);
       }),
     );
   restore

@@ -2,27 +2,29 @@
 import type { Command } from 'commander';
 import type { CommandRunner } from '../cli.js';
 import { fields, fmtBytes, fmtDuration, fmtTime, table } from '../output/format.js';
-import { numberOption } from './options.js';
+import { addListOptions, pageFooter, pageLimit, type ListFlags } from './lists.js';
 
 export function registerTask(program: Command, run: CommandRunner): void {
   const task = program.command('task').description('executions of plans: status, times, sizes, errors');
-  task
-    .command('list')
-    .description('list tasks, newest first')
-    .option('--plan <plan>', 'only tasks of this plan')
-    .addOption(numberOption('--limit <n>', 'at most N tasks', { min: 1, max: 1_000_000, example: '--limit 20' }, 50))
-    .action((o: { plan?: string; limit: number }, cmd: Command) =>
+  addListOptions(task.command('list').description('list tasks, newest first (a page; --json streams every match)'), 'tasks', ['queued', 'running', 'succeeded', 'failed', 'interrupted'])
+    .action((o: ListFlags, cmd: Command) =>
       run(cmd, async (ctx) => {
-        const { runTaskList } = await import('../core/tasks.js');
-        const ts = runTaskList({ plan: o.plan, limit: o.limit }, ctx);
-        ctx.out.result(ts, (x) =>
-          x.length === 0
+        const { runTaskPage } = await import('../core/inventory.js');
+        const limit = pageLimit(ctx, o);
+        const page = runTaskPage({ ...o, limit }, ctx);
+        let last: string | undefined;
+        let shown = 0;
+        await ctx.out.resultList(page.rows, (x) => {
+          shown = x.length;
+          last = x.at(-1)?.id;
+          return x.length === 0
             ? 'no tasks'
             : table(
-                ['TASK', 'PLAN', 'STATUS', 'TRIGGER', 'STARTED', 'DURATION', 'RAW', 'STORED', 'BACKUP'],
-                x.map((t) => [t.id, t.planName, t.status, t.trigger, fmtTime(t.startedAt), fmtDuration(t.durationMs), fmtBytes(t.rawBytes), fmtBytes(t.storedBytes), t.backupId ?? '-']),
-              ),
-        );
+                ['TASK', 'PLAN', 'STATUS', 'RESULT', 'STARTED', 'ENDED', 'DURATION', 'TRIGGER', 'STORED', 'RAW'],
+                x.map((t) => [t.id, t.planName, t.status, t.result, fmtTime(t.startedAt), fmtTime(t.endedAt), fmtDuration(t.durationMs), t.trigger, fmtBytes(t.storedBytes), fmtBytes(t.rawBytes)]),
+              );
+        });
+        pageFooter(ctx, shown, page.more(), last);
       }),
     );
   task

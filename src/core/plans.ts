@@ -215,7 +215,16 @@ export interface PlanView extends PlanRecord {
   /** Replica pools (names) and the retention of the copies there; empty without replication. */
   replicas: string[];
   remoteRetentionText: string;
+  /**
+   * What an operator watches, from the last result: paused; unavailable (its pool is offline
+   * or gone); failed (its last run failed or was interrupted); else available.
+   */
+  state: PlanState;
+  /** The last run that ended: when, how, and its backup or error. */
+  lastRun: { task: string; at: string; status: string; result: string } | null;
 }
+
+export type PlanState = 'available' | 'failed' | 'paused' | 'unavailable';
 
 function positiveInt(v: string | number | undefined, flag: string): number | undefined {
   if (v === undefined) return undefined;
@@ -313,8 +322,12 @@ export function planView(catalog: Catalog, p: PlanRecord, now: Date): PlanView {
   const associatedPlans = baseId
     ? [catalog.getPlan(baseId)?.name ?? baseId]
     : catalog.listPlans().filter((x) => x.options.basePlanId === p.id).map((x) => x.name);
+  const last = catalog.lastEndedTask(p.id);
+  const state: PlanState = p.status === 'paused' ? 'paused' : !available ? 'unavailable' : last && last.status !== 'succeeded' ? 'failed' : 'available';
   return {
     ...p,
+    state,
+    lastRun: last ? { task: last.id, at: last.endedAt ?? last.queuedAt, status: last.status, result: last.backupId ?? `${last.errorCode ?? last.status}: ${last.errorMessage ?? ''}`.replace(/: $/, '') } : null,
     poolName: pool?.name ?? p.poolId,
     associatedPlans,
     available,

@@ -141,6 +141,10 @@ async function runLocked(plan: PlanRecord, o: RunOptions, ctx: Context, taskId: 
     startedAt: started.toISOString(),
     pid: process.pid,
     host: hostname(),
+    poolId: plan.poolId,
+    backupType: plan.backupType,
+    // What was asked, as it was asked: the plan can change later, its history must not.
+    request: { trigger: o.trigger, sourceKind: plan.sourceKind, source: plan.source.url, backupType: plan.backupType, selection: plan.selection, poolId: plan.poolId, compression: plan.compression },
   });
   const backupId = newBackupId(started, randomBytes(2).toString('hex'));
   let driver: PoolDriver | undefined;

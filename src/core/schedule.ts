@@ -248,6 +248,20 @@ function walk(task: ReturnType<typeof createTask>, expr: string, tz: string, fro
         t += toNext;
         continue;
       }
+      if (!seconds) {
+        // In a matching hour, go straight to its next matching minute (or the next hour)
+        // instead of trying each minute: each try formats a time in the zone (Intl), which
+        // made an hourly plan cost `plan list` tens of milliseconds.
+        const minute = w.getUTCMinutes();
+        const next = f.minute.filter((m) => m >= minute);
+        const skip = next.length ? (Math.min(...next) - minute) * 60_000 : 3_600_000 - (wall % 3_600_000);
+        if (skip > 0) {
+          prevT = t;
+          prevWall = wall;
+          t += skip;
+          continue;
+        }
+      }
       if (task.match(new Date(t)) && (!fixedHours || wall > lastWall)) {
         out.push(new Date(t));
         lastWall = wall;

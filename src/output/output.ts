@@ -3,6 +3,7 @@
 import type { Writable } from 'node:stream';
 import { DbsError } from '../errors.js';
 import { printable, printableValue } from './sanitize.js';
+import { setTableWidth } from './format.js';
 
 export interface OutputStreams {
   stdout: Writable & { isTTY?: boolean; columns?: number };
@@ -14,6 +15,8 @@ export interface OutputOptions {
   quiet: boolean;
   color: boolean;
   verbose: boolean;
+  /** The width tables fit (src/output/format.ts setTableWidth); undefined: no limit. */
+  width?: number;
 }
 
 export interface Progress {
@@ -27,7 +30,9 @@ export class Output {
   constructor(
     readonly streams: OutputStreams,
     readonly options: OutputOptions,
-  ) {}
+  ) {
+    setTableWidth(options.width);
+  }
 
   get json(): boolean {
     return this.options.json;
@@ -41,6 +46,32 @@ export class Output {
       const text = printable(human(data));
       if (text) this.streams.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
     }
+  }
+
+  /**
+   * A list that may be long: with --json one JSON array written element by element (each on
+   * its own line, waiting for the stream to drain), so 100k rows never sit in memory as one
+   * array or one string; else the human rendering of the rows (a page, bounded by the caller).
+   */
+  async resultList<T>(rows: Iterable<T>, human: (rows: T[]) => string): Promise<void> {
+    if (!this.options.json) {
+      this.result([...rows], human);
+      return;
+    }
+    const out = this.streams.stdout;
+    let buf = '[';
+    let first = true;
+    const flush = async () => {
+      if (!out.write(buf)) await new Promise<void>((resolve) => out.once('drain', resolve));
+      buf = '';
+    };
+    for (const r of rows) {
+      buf += `${first ? '\n' : ',\n'}${JSON.stringify(r)}`;
+      first = false;
+      if (buf.length >= 65536) await flush();
+    }
+    buf += first ? ']\n' : '\n]\n';
+    await flush();
   }
 
   /** One line of a long run: a JSON line with --json, else a human line to stderr. */

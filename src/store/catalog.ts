@@ -96,6 +96,11 @@ export interface TaskRecord {
   stderrTail: string | null;
   pid: number | null;
   host: string | null;
+  /** The pool the task ran against (null: recorded before migration 8 without a backup or plan). */
+  poolId?: string | null;
+  backupType?: string | null;
+  /** What was asked, as it was asked (trigger, type, selection, pool); null before migration 8. */
+  request?: Record<string, unknown> | null;
 }
 
 export interface BackupRecord {
@@ -165,7 +170,7 @@ export interface LockRecord {
   pidNs: string | null;
 }
 
-const JSON_COLUMNS = new Set(['source', 'selection', 'schedule', 'retention', 'options', 'manifest', 'config']);
+const JSON_COLUMNS = new Set(['source', 'selection', 'schedule', 'retention', 'options', 'manifest', 'config', 'request']);
 
 /** snake_case row -> camelCase record, parsing the JSON columns. */
 function fromRow<T>(row: Record<string, unknown> | undefined): T | undefined {
@@ -187,6 +192,71 @@ function toColumns(patch: Record<string, unknown>): Record<string, unknown> {
   }
   return out;
 }
+
+/** Filters and paging of the inventory lists (backup, task, restore list); all optional. */
+export interface ListQuery {
+  planId?: string;
+  poolId?: string;
+  backupType?: string;
+  status?: string;
+  /** ISO times, inclusive bounds on the list's time column. */
+  since?: string;
+  until?: string;
+  /** Keyset paging: only rows older than this one (its time and id). */
+  before?: { at: string; id: string };
+  offset?: number;
+  /** undefined: every row (callers stream them). */
+  limit?: number;
+  backupId?: string;
+}
+
+/** A backup row of a list: no manifest (lists never read the manifest column). */
+export type BackupListRow = Omit<BackupRecord, 'manifest'> & { poolName: string };
+
+export type BackupGroupBy = 'plan' | 'pool' | 'type' | 'day';
+
+export interface BackupGroup {
+  key: string;
+  count: number;
+  rawBytes: number;
+  storedBytes: number;
+  oldest: string;
+  newest: string;
+}
+
+/** WHERE and paging of a list over `table` (alias t) whose time column is `at`. */
+function listWhere(q: ListQuery, cols: { at: string; type: string; pool: string; plan: string }): { where: string; params: Record<string, unknown> } {
+  const w: string[] = [];
+  const params: Record<string, unknown> = {};
+  const add = (sql: string, name: string, v: unknown) => {
+    if (v === undefined) return;
+    w.push(sql);
+    params[name] = v;
+  };
+  add(`${cols.plan} = @plan`, 'plan', q.planId);
+  add(`${cols.pool} = @pool`, 'pool', q.poolId);
+  add(`${cols.type} = @type`, 'type', q.backupType);
+  add('t.status = @status', 'status', q.status);
+  add(`${cols.at} >= @since`, 'since', q.since);
+  add(`${cols.at} <= @until`, 'until', q.until);
+  add('t.backup_id = @backupId', 'backupId', q.backupId);
+  if (q.before) {
+    w.push(`(${cols.at} < @beforeAt OR (${cols.at} = @beforeAt AND t.id < @beforeId))`);
+    params.beforeAt = q.before.at;
+    params.beforeId = q.before.id;
+  }
+  return { where: w.length ? `WHERE ${w.join(' AND ')}` : '', params };
+}
+
+function pageSql(q: ListQuery, params: Record<string, unknown>): string {
+  params.limit = q.limit ?? -1;
+  params.offset = q.offset ?? 0;
+  return 'LIMIT @limit OFFSET @offset';
+}
+
+const BACKUP_COLS = { at: 't.ended_at', type: 't.backup_type', pool: 't.pool_id', plan: 't.plan_id' };
+const TASK_COLS = { at: 't.queued_at', type: 't.backup_type', pool: 't.pool_id', plan: 't.plan_id' };
+const RESTORE_COLS = { at: 't.started_at', type: 'b.backup_type', pool: 'b.pool_id', plan: 't.plan_id' };
 
 export type Clock = () => Date;
 export const systemClock: Clock = () => new Date();
@@ -509,6 +579,15 @@ export class Catalog {
     ).map((r) => fromRow<TaskRecord>(r)!);
   }
 
+  /** The newest task of a plan that has ended (succeeded, failed or interrupted). */
+  lastEndedTask(planId: string): TaskRecord | undefined {
+    return fromRow<TaskRecord>(
+      this.db
+        .prepare("SELECT * FROM tasks WHERE plan_id = ? AND status IN ('succeeded', 'failed', 'interrupted') ORDER BY queued_at DESC, id DESC LIMIT 1")
+        .get(planId) as Record<string, unknown> | undefined,
+    );
+  }
+
   // ---- backups -------------------------------------------------------------------------
 
   /** Inserts a backup and its primary copy (ready, or missing as the backup is), in its pool. */
@@ -539,6 +618,77 @@ export class Catalog {
         )
         .all({ plan: filter.planId ?? null, pool: filter.poolId ?? null, st: statuses }) as Record<string, unknown>[]
     ).map((r) => fromRow<BackupRecord>(r)!);
+  }
+
+  /**
+   * A page of backups, newest first, without manifests, read lazily (a list may stream 100k
+   * rows). Columns are selected under their record names, so rows need no conversion.
+   */
+  backupPage(q: ListQuery): IterableIterator<BackupListRow> {
+    const { where, params } = listWhere(q, BACKUP_COLS);
+    const page = pageSql(q, params);
+    return this.db
+      .prepare(
+        `SELECT t.id, t.plan_id AS planId, t.plan_name AS planName, t.task_id AS taskId, t.pool_id AS poolId, COALESCE(p.name, t.pool_id) AS poolName, t.status,
+                t.source_kind AS sourceKind, t.backup_type AS backupType, t.parent_id AS parentId, t.raw_bytes AS rawBytes, t.stored_bytes AS storedBytes,
+                t.started_at AS startedAt, t.ended_at AS endedAt
+         FROM backups t LEFT JOIN pools p ON p.id = t.pool_id ${where} ORDER BY t.ended_at DESC, t.id DESC ${page}`,
+      )
+      .iterate(params) as IterableIterator<BackupListRow>;
+  }
+
+  /**
+   * Counts and sizes of the backups that match, grouped (day: the local calendar day of the
+   * end). Reads only the covering index backups_sizes, never the rows with their manifests.
+   */
+  groupBackups(q: ListQuery, by: BackupGroupBy): BackupGroup[] {
+    const { where, params } = listWhere({ ...q, before: undefined }, BACKUP_COLS);
+    const key = { plan: 't.plan_id', pool: 't.pool_id', type: "t.source_kind || ' ' || t.backup_type", day: "date(t.ended_at, 'localtime')" }[by];
+    const groups = this.db
+      .prepare(
+        `SELECT ${key} AS key, COUNT(*) AS count, COALESCE(SUM(t.raw_bytes), 0) AS rawBytes, COALESCE(SUM(t.stored_bytes), 0) AS storedBytes,
+                MIN(t.ended_at) AS oldest, MAX(t.ended_at) AS newest
+         FROM backups t INDEXED BY backups_sizes ${where} GROUP BY 1`,
+      )
+      .all(params) as BackupGroup[];
+    const name =
+      by === 'plan'
+        ? (id: string) => (this.db.prepare('SELECT name FROM plans WHERE id = ? UNION ALL SELECT plan_name FROM backups WHERE plan_id = ? LIMIT 1').pluck().get(id, id) as string | undefined) ?? id
+        : by === 'pool'
+          ? (id: string) => this.getPool(id)?.name ?? id
+          : (k: string) => k;
+    const named = groups.map((g) => ({ ...g, key: name(g.key) }));
+    return named.sort((a, b) => (by === 'day' ? (a.key < b.key ? 1 : -1) : a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+  }
+
+  /** A page of tasks, newest first (by queue time), read lazily. */
+  taskPage(q: ListQuery): IterableIterator<TaskRecord> {
+    const { where, params } = listWhere(q, TASK_COLS);
+    const page = pageSql(q, params);
+    const rows = this.db.prepare(`SELECT t.* FROM tasks t ${where} ORDER BY t.queued_at DESC, t.id DESC ${page}`).iterate(params) as IterableIterator<Record<string, unknown>>;
+    return (function* () {
+      for (const r of rows) yield fromRow<TaskRecord>(r)!;
+    })();
+  }
+
+  /** A page of restores, newest first; pool and type filters are the restored backup's. */
+  restorePage(q: ListQuery): IterableIterator<RestoreRecord & { poolId: string | null; backupType: string | null }> {
+    const { where, params } = listWhere(q, RESTORE_COLS);
+    const page = pageSql(q, params);
+    const rows = this.db
+      .prepare(`SELECT t.*, b.pool_id, b.backup_type FROM restores t LEFT JOIN backups b ON b.id = t.backup_id ${where} ORDER BY t.started_at DESC, t.id DESC ${page}`)
+      .iterate(params) as IterableIterator<Record<string, unknown>>;
+    return (function* () {
+      for (const r of rows) yield fromRow<RestoreRecord & { poolId: string | null; backupType: string | null }>(r)!;
+    })();
+  }
+
+  /** The id of a plan gone from the plans table that backups or tasks still name (by id or name). */
+  planIdInHistory(ref: string): string | undefined {
+    return this.db
+      .prepare('SELECT plan_id FROM backups WHERE plan_id = @r OR plan_name = @r UNION ALL SELECT plan_id FROM tasks WHERE plan_id = @r OR plan_name = @r LIMIT 1')
+      .pluck()
+      .get({ r: ref }) as string | undefined;
   }
 
   updateBackup(id: string, patch: Partial<Omit<BackupRecord, 'id'>>): void {

@@ -254,4 +254,35 @@ export const migrations: Migration[] = [
         SELECT id, pool_id, 'primary', CASE status WHEN 'missing' THEN 'missing' ELSE 'ready' END, stored_bytes, ended_at, '', 0, ended_at, ended_at FROM backups;
     `,
   },
+  {
+    version: 8,
+    name: 'inventory at scale: list indexes; tasks record their pool, type and request',
+    // Lists read newest first with filters and a LIMIT: each filter column gets an index that
+    // ends with the sort key, so a page is an index range, not a sort of every row. A task
+    // records the pool it ran against, its backup type and what was asked (the request), so
+    // task filters and the plan history need no join and survive a plan's later changes.
+    sql: `
+      CREATE INDEX backups_ended ON backups (ended_at, id);
+      CREATE INDEX backups_pool ON backups (pool_id, ended_at);
+      CREATE INDEX backups_type ON backups (backup_type, ended_at);
+      CREATE INDEX backups_status ON backups (status, ended_at);
+      CREATE INDEX backups_parent ON backups (parent_id) WHERE parent_id IS NOT NULL;
+      -- Covering index of the groupings (counts and sizes): read instead of the rows, whose
+      -- manifests make a scan of the table read every page of it.
+      CREATE INDEX backups_sizes ON backups (ended_at, plan_id, pool_id, source_kind, backup_type, status, raw_bytes, stored_bytes);
+      ALTER TABLE tasks ADD COLUMN pool_id TEXT;
+      ALTER TABLE tasks ADD COLUMN backup_type TEXT;
+      ALTER TABLE tasks ADD COLUMN request TEXT;   -- JSON: what was asked, as it was asked
+      UPDATE tasks SET
+        pool_id = COALESCE((SELECT b.pool_id FROM backups b WHERE b.id = tasks.backup_id), (SELECT p.pool_id FROM plans p WHERE p.id = tasks.plan_id)),
+        backup_type = COALESCE((SELECT b.backup_type FROM backups b WHERE b.id = tasks.backup_id), (SELECT p.backup_type FROM plans p WHERE p.id = tasks.plan_id));
+      CREATE INDEX tasks_queued ON tasks (queued_at, id);
+      CREATE INDEX tasks_status ON tasks (status, queued_at);
+      CREATE INDEX tasks_pool ON tasks (pool_id, queued_at);
+      CREATE INDEX tasks_type ON tasks (backup_type, queued_at);
+      CREATE INDEX restores_started ON restores (started_at, id);
+      CREATE INDEX restores_plan ON restores (plan_id, started_at);
+      CREATE INDEX restores_status ON restores (status, started_at);
+    `,
+  },
 ];

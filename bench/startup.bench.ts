@@ -1,0 +1,60 @@
+// Benchmark: start-up of short commands as CPU time (user + sys, GNU time) against `node -e 0`
+// on the same Node, medians of BENCH_RUNS (default 20). Target (issue 17): `dbs plan list` at
+// most 2x `node -e 0`. CPU time, not wall time: the machine is shared, and CPU time is what a
+// start-up costs whatever else runs. The first run of each command fills the V8 compile cache
+// (bin/dbs.js enables it) and is not counted. `npm run bench:startup`.
+import { execa } from 'execa';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { expect, it } from 'vitest';
+import { tempDir } from '../test/support/testbed.js';
+import { median, save } from './support.js';
+
+const RUNS = Number(process.env.BENCH_RUNS ?? 20);
+const node = process.execPath;
+const bin = new URL('../bin/dbs.js', import.meta.url).pathname;
+
+async function cpuMs(args: string[], env: NodeJS.ProcessEnv, cwd: string): Promise<number> {
+  const r = await execa('/usr/bin/time', ['-f', 'CPU=%U %S', node, ...args], { env: { ...process.env, ...env }, cwd, reject: false });
+  const m = /CPU=([\d.]+) ([\d.]+)/.exec(String(r.stderr));
+  if (r.exitCode !== 0 || !m) throw new Error(`${args.join(' ')} failed (${r.exitCode}): ${String(r.stderr).slice(-500)}`);
+  return (Number(m[1]) + Number(m[2])) * 1000;
+}
+
+it('start-up CPU of short commands against node -e 0', async () => {
+  const work = tempDir('bench-startup');
+  const home = join(work, 'home');
+  const pool = join(work, 'pool');
+  mkdirSync(pool);
+  const env = { DBS_HOME: home };
+  // A catalog with a pool and a plan, as on a host that uses dbs (cwd: a folder with no config file).
+  await execa(node, [bin, 'pool', 'bind', 'p', '--type', 'local', '--path', pool], { env: { ...process.env, ...env }, cwd: work });
+  await execa(node, [bin, 'plan', 'create', 'cat', '--source', 'catalog', '--pool', 'p', '--every', 'daily', '--at', '02:00'], { env: { ...process.env, ...env }, cwd: work });
+  const cases: [string, string[]][] = [
+    ['node -e 0', ['-e', '0']],
+    ['dbs --version', [bin, '--version']],
+    ['dbs plan list', [bin, 'plan', 'list']],
+    ['dbs backup list', [bin, 'backup', 'list']],
+    ['dbs task list', [bin, 'task', 'list']],
+  ];
+  const med: Record<string, number> = {};
+  for (const [name, args] of cases) {
+    await cpuMs(args, env, work);
+    const xs: number[] = [];
+    for (let i = 0; i < RUNS; i++) xs.push(await cpuMs(args, env, work));
+    med[name] = median(xs);
+  }
+  const base = med['node -e 0'];
+  const rows = Object.entries(med).map(([k, v]) => `| ${k} | ${v.toFixed(0)} | ${(v / base).toFixed(2)} |`);
+  save('startup', [
+    '# Start-up CPU (user + sys) of short commands',
+    '',
+    `Median of ${RUNS} runs each, Node ${process.version}; a shared machine: CPU time, not wall time. Target: plan list <= 2.00x node -e 0.`,
+    '',
+    '| command | CPU ms | x node -e 0 |',
+    '|---|---|---|',
+    ...rows,
+    '',
+  ].join('\n'));
+  expect(base).toBeGreaterThan(0);
+});
