@@ -341,6 +341,8 @@ export class Catalog {
       db.pragma('foreign_keys = ON');
       db.pragma('synchronous = NORMAL');
     } catch (cause) {
+      // The executable's SQLite binding could not be extracted or loaded: its own error says why.
+      if (cause instanceof DbsError) throw cause;
       throw new DbsError('IO_ERROR', `cannot open the catalog ${path}: ${(cause as Error).message}`, {
         cause,
         hint: 'the file may be damaged or not a dbs catalog',
