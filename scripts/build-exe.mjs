@@ -6,7 +6,7 @@
 //    embedded .node file to a content-addressed cache and checks its sha256 before loading.
 // 2. node --experimental-sea-config makes the blob (script + code cache + the .node asset).
 // 3. postject injects it into a copy of the pinned node binary (node_modules/node).
-// Reproducible: same checkout -> same bytes (no timestamps; the commit is the checkout's HEAD).
+// Reproducible: same checkout -> same bytes (no timestamps, no code cache unless DBS_EXE_CODE_CACHE=1).
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { chmodSync, copyFileSync, mkdirSync, readFileSync, realpathSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -94,7 +94,8 @@ writeFileSync(
     main: bundle,
     output: blob,
     disableExperimentalSEAWarning: true,
-    useCodeCache: process.env.DBS_EXE_CODE_CACHE !== '0',
+    // V8's code cache is not deterministic (two builds differ); without it the build is byte-reproducible.
+    useCodeCache: process.env.DBS_EXE_CODE_CACHE === '1',
     useSnapshot: false,
     assets: { [assetName]: addonPath },
   }),
