@@ -64,8 +64,8 @@ Examples:
           return x.length === 0
             ? 'no backups'
             : table(
-                ['BACKUP', 'PLAN', 'ENDED', 'STORED', 'STATUS', 'TYPE', 'POOL', 'RAW', 'RATIO'],
-                x.map((b) => [b.id, b.planName, fmtTime(b.endedAt), fmtBytes(b.storedBytes), b.status, `${b.sourceKind} ${b.backupType}`, b.poolName, fmtBytes(b.rawBytes), b.ratio ?? '-']),
+                ['BACKUP', 'PLAN', 'ENDED', 'STORED', 'STATUS', 'TYPE', 'POOLS', 'RAW', 'RATIO'],
+                x.map((b) => [b.id, b.planName, fmtTime(b.endedAt), fmtBytes(b.storedBytes), b.status, `${b.sourceKind} ${b.backupType}`, b.copies.map((c) => (c.status === 'ready' ? c.pool : `${c.pool} (${c.status})`)).join(', ') || b.poolName, fmtBytes(b.rawBytes), b.ratio ?? '-']),
               );
         });
         pageFooter(ctx, shown, page.more(), last);

@@ -122,7 +122,7 @@ function parseRecipients(ctx: Context, i: PlanInput): string[] | undefined {
 }
 
 /** A plan whose source holds secrets (the catalog) must encrypt; an encrypted plan cannot prove its backups by reading them. */
-function checkEncryption(kind: string, name: string, recipients: string[], verifyPrepare: boolean): void {
+function checkEncryption(kind: string, type: string, name: string, recipients: string[], verifyPrepare: boolean): void {
   if (descriptorOf(kind)?.catalogSource && recipients.length === 0) {
     throw new DbsError('USAGE', `plan ${JSON.stringify(name)} backs up the dbs catalog, which holds secrets (source passwords, S3 keys): it must be encrypted`, {
       hint: 'add --encrypt-to age1... or --recipients-file F (make a key pair on another host with age-keygen)',
@@ -131,6 +131,11 @@ function checkEncryption(kind: string, name: string, recipients: string[], verif
   if (recipients.length && verifyPrepare) {
     throw new DbsError('USAGE', `--verify-prepare reads each new backup back, but plan ${JSON.stringify(name)} encrypts them and the backup host holds no private key`, {
       hint: 'drop --verify-prepare, and check backups with dbs backup verify ID --prepare --identity-file F where the key is',
+    });
+  }
+  if (recipients.length && typeSpecOf(kind, type).spec.readsParent) {
+    throw new DbsError('USAGE', `plan ${JSON.stringify(name)}: a ${kind} ${type} backup reads its parent's index to find what changed, but the plan (or its base plan) encrypts and the backup host holds no private key`, {
+      hint: `encrypted ${kind} plans take full backups only: use the base plan's type, or drop the encryption`,
     });
   }
 
@@ -456,7 +461,7 @@ export async function runPlanCreate(i: PlanInput, ctx: Context): Promise<{ plan:
   if (i.noEncrypt) throw new DbsError('USAGE', '--no-encrypt applies to plan update', { hint: 'a plan without --encrypt-to is not encrypted' });
   // An incremental plan encrypts like its base plan unless it names recipients of its own.
   const recipients = parseRecipients(ctx, i) ?? (base ? planRecipients(base) : []);
-  checkEncryption(kind, name, recipients, Boolean(i.verifyPrepare));
+  checkEncryption(kind, type, name, recipients, Boolean(i.verifyPrepare));
   const replication = await parseReplicationInput(ctx, i, pool.id);
   const standby = parseStandby(catalog, i.standbyPool, pool.id);
   const probe = await validatePlan(ctx, { kind, type, endpoint, selection, poolId: pool.id });
@@ -584,10 +589,10 @@ export async function runPlanUpdate(i: PlanInput & { plan: string; name?: string
   if (recipients !== undefined || i.noEncrypt) {
     const next = recipients ?? [];
     const verifyPrepare = i.verifyPrepare ?? Boolean((changes.options ?? cur.options).verifyPrepare);
-    checkEncryption(cur.sourceKind, cur.name, next, verifyPrepare);
+    checkEncryption(cur.sourceKind, i.type ?? cur.backupType, cur.name, next, verifyPrepare);
     const { encryption: _old, ...rest } = changes.options ?? cur.options;
     changes.options = { ...rest, ...(next.length ? { encryption: { format: 'age', recipients: next } } : {}) };
-  } else if (i.verifyPrepare) checkEncryption(cur.sourceKind, cur.name, planRecipients(cur), true);
+  } else if (i.verifyPrepare) checkEncryption(cur.sourceKind, i.type ?? cur.backupType, cur.name, planRecipients(cur), true);
   if (rebuilt) {
     const { needsCredentials: _n, ...rest } = changes.options ?? cur.options;
     changes.options = rest;

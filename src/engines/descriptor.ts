@@ -49,6 +49,11 @@ export interface TypeSpec {
   planOptions: readonly PlanOptionFlag[];
   /** Absent: backups of this type stand alone. */
   chain?: ChainRole;
+  /**
+   * The engine reads the parent backup's artifacts while it backs up (a tree's index, to find
+   * what changed). An encrypted plan of such a type is refused: the backup host holds no key.
+   */
+  readsParent?: boolean;
   restore: RestoreSpec;
   /** What `dbs backup verify --prepare` proves for this type; absent: the type has no such check. */
   prepareCheck?: string;

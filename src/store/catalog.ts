@@ -211,7 +211,7 @@ export interface ListQuery {
 }
 
 /** A backup row of a list: no manifest (lists never read the manifest column). */
-export type BackupListRow = Omit<BackupRecord, 'manifest'> & { poolName: string };
+export type BackupListRow = Omit<BackupRecord, 'manifest'> & { poolName: string; copies: { pool: string; role: string; status: string }[] };
 
 export type BackupGroupBy = 'plan' | 'pool' | 'type' | 'day';
 
@@ -225,7 +225,7 @@ export interface BackupGroup {
 }
 
 /** WHERE and paging of a list over `table` (alias t) whose time column is `at`. */
-function listWhere(q: ListQuery, cols: { at: string; type: string; pool: string; plan: string }): { where: string; params: Record<string, unknown> } {
+function listWhere(q: ListQuery, cols: { at: string; type: string; pool: string; plan: string; poolByCopy?: boolean }): { where: string; params: Record<string, unknown> } {
   const w: string[] = [];
   const params: Record<string, unknown> = {};
   const add = (sql: string, name: string, v: unknown) => {
@@ -234,7 +234,8 @@ function listWhere(q: ListQuery, cols: { at: string; type: string; pool: string;
     params[name] = v;
   };
   add(`${cols.plan} = @plan`, 'plan', q.planId);
-  add(`${cols.pool} = @pool`, 'pool', q.poolId);
+  // Backups: those with a copy in the pool (ready, or missing from it); a failed copy is no copy.
+  add(cols.poolByCopy ? "t.id IN (SELECT backup_id FROM backup_copies WHERE pool_id = @pool AND status IN ('ready', 'missing'))" : `${cols.pool} = @pool`, 'pool', q.poolId);
   add(`${cols.type} = @type`, 'type', q.backupType);
   add('t.status = @status', 'status', q.status);
   add(`${cols.at} >= @since`, 'since', q.since);
@@ -254,7 +255,7 @@ function pageSql(q: ListQuery, params: Record<string, unknown>): string {
   return 'LIMIT @limit OFFSET @offset';
 }
 
-const BACKUP_COLS = { at: 't.ended_at', type: 't.backup_type', pool: 't.pool_id', plan: 't.plan_id' };
+const BACKUP_COLS = { at: 't.ended_at', type: 't.backup_type', pool: 't.pool_id', plan: 't.plan_id', poolByCopy: true };
 const TASK_COLS = { at: 't.queued_at', type: 't.backup_type', pool: 't.pool_id', plan: 't.plan_id' };
 const RESTORE_COLS = { at: 't.started_at', type: 'b.backup_type', pool: 'b.pool_id', plan: 't.plan_id' };
 
@@ -629,14 +630,20 @@ export class Catalog {
   backupPage(q: ListQuery): IterableIterator<BackupListRow> {
     const { where, params } = listWhere(q, BACKUP_COLS);
     const page = pageSql(q, params);
-    return this.db
+    const rows = this.db
       .prepare(
         `SELECT t.id, t.plan_id AS planId, t.plan_name AS planName, t.task_id AS taskId, t.pool_id AS poolId, COALESCE(p.name, t.pool_id) AS poolName, t.status,
                 t.source_kind AS sourceKind, t.backup_type AS backupType, t.parent_id AS parentId, t.raw_bytes AS rawBytes, t.stored_bytes AS storedBytes,
-                t.started_at AS startedAt, t.ended_at AS endedAt
+                t.started_at AS startedAt, t.ended_at AS endedAt,
+                (SELECT json_group_array(json_object('pool', x.pool, 'role', x.role, 'status', x.status)) FROM
+                   (SELECT COALESCE(cp.name, c.pool_id) AS pool, c.role, c.status FROM backup_copies c LEFT JOIN pools cp ON cp.id = c.pool_id
+                    WHERE c.backup_id = t.id ORDER BY CASE c.role WHEN 'primary' THEN 0 ELSE 1 END, cp.created_at, c.pool_id) x) AS copies
          FROM backups t LEFT JOIN pools p ON p.id = t.pool_id ${where} ORDER BY t.ended_at DESC, t.id DESC ${page}`,
       )
-      .iterate(params) as IterableIterator<BackupListRow>;
+      .iterate(params) as IterableIterator<Omit<BackupListRow, 'copies'> & { copies: string }>;
+    return (function* () {
+      for (const r of rows) yield { ...r, copies: JSON.parse(r.copies) as BackupListRow['copies'] };
+    })();
   }
 
   /**

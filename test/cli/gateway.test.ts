@@ -212,7 +212,7 @@ describe('egress: S3 connections leave from the gateway address', () => {
     expect(task.durationMs).toBeGreaterThan(2500);
     expect(task.storedRate).toBeLessThan(2 * 1024 * 1024 * 1.1);
     expect(task.storedRate).toBeGreaterThan(2 * 1024 * 1024 * 0.75);
-    expect((await run(['task', 'show', r.json().task.id])).stdout).toMatch(/Rate:\s+[12](\.\d)? MB\/s stored/);
+    expect((await run(['task', 'show', r.json().task.id])).stdout).toMatch(/Rate:\s+[12](\.\d)? MiB\/s stored/);
   }, 60_000);
 });
 

@@ -7,6 +7,7 @@ import type { Command, Option } from 'commander';
 import { execa } from 'execa';
 import { describe, expect, it } from 'vitest';
 import { buildProgram, type CliIO } from '../../src/cli.js';
+import { isRepeatable } from '../../src/commands/options.js';
 import { dbs } from '../support/cli.js';
 import { smallSqlite } from '../support/fixtures.js';
 import { tempDir } from '../support/testbed.js';
@@ -64,7 +65,8 @@ describe('an option given twice', () => {
   const cases: { argv: string[]; name: string }[] = [];
   for (const l of all) {
     for (const o of l.cmd.options) {
-      if (isHelp(o)) continue;
+      // Repeatable options (--include, --path, --encrypt-to...) collect their values: given twice is right.
+      if (isHelp(o) || isRepeatable(o)) continue;
       // Mandatory options (pool bind --type) once each, so only the repetition is wrong.
       const mandatory = l.cmd.options.filter((m) => m.mandatory && m !== o).flatMap((m) => [flag(m), ...goodValue(m)]);
       cases.push({ name: `${l.path.join(' ')} ${flag(o)}`, argv: [...l.path, ...args(l.cmd), ...mandatory, flag(o), ...goodValue(o), flag(o), ...goodValue(o)] });

@@ -42,7 +42,7 @@ describe('progress', () => {
     await dbs(['plan', 'create', 'big', '--source', `sqlite://${bigSqlite(40)}`, '--pool', 'p', '--compress', 'gzip'], { home });
     const tty = await dbs(['plan', 'run', 'big'], { home, tty: true });
     expect(tty.code, tty.stderr).toBe(0);
-    expect(tty.stderr).toMatch(/\rbacking up big .*MB.*\/s/);
+    expect(tty.stderr).toMatch(/\rbacking up big .*MiB.*\/s/);
     const plain = await dbs(['plan', 'run', 'big'], { home });
     expect(plain.stderr).not.toContain('\r');
     const json = await dbs(['--json', 'plan', 'run', 'big'], { home, tty: true });

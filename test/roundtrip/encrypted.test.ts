@@ -69,7 +69,13 @@ for (const fixture of FIXTURES) {
         await cli(['plan', 'create', plan, '--pool', pool, '--compress', 'zstd', '--encrypt-to', key.recipient, ...src.plan]);
         let backupId = String((await cli(['--json', 'plan', 'run', plan])).json().backup.id);
         const ids = [backupId];
-        if (src.chain) {
+        if (src.chain && fixture.plainChainOnly) {
+          // Its increments read the parent's index: the backup host holds no key to read it.
+          const r = await dbs(['plan', 'create', `${plan}-next`, ...src.chain.plan(plan)], o);
+          expect(r.code, r.stderr).toBe(2);
+          expect(r.stderr).toMatch(/reads its parent's index .* holds no private key/);
+          expect((await dbs(['--json', 'plan', 'list'], o)).json().map((p: { name: string }) => p.name)).not.toContain(`${plan}-next`);
+        } else if (src.chain) {
           await src.chain.change(cell);
           // No --encrypt-to: the chained plan encrypts to its base plan's recipients.
           await cli(['plan', 'create', `${plan}-next`, ...src.chain.plan(plan)]);
@@ -81,11 +87,13 @@ for (const fixture of FIXTURES) {
           expect(m.encryption).toEqual({ format: 'age', recipients: [key.recipient] });
           expect(JSON.stringify(m)).not.toContain('AGE-SECRET-KEY');
           // Unforced, encryption makes the planner choose programs (the file execution cannot encrypt).
-          expect(m.pipeline.execution).toBe(execution ?? 'programs');
+          // (A fixture whose artifacts run in Node only, framed for ranged reads, runs node.)
+          if (execution || !fixture.executions) expect(m.pipeline.execution).toBe(execution ?? 'programs');
+          else expect(m.pipeline.execution).toMatch(/^node/); // its tree in Node (framed), its index as programs
           for (const a of m.artifacts) {
             expect(a.name).toMatch(/\.age$/);
             expect(a.encryption).toEqual({ format: 'age', recipients: [key.recipient] });
-            expect(a.stages).toEqual(['compress:zstd-1', 'encrypt:age', 'sha256']);
+            expect(a.stages).toEqual([expect.stringMatching(/^compress:zstd-1(-framed)?$/), 'encrypt:age', 'sha256']);
             if (pool === 'local') expect(readFileSync(join(localPool, a.key)).subarray(0, 22).toString()).toBe('age-encryption.org/v1\n');
           }
           // The stored bytes are checked without a key.

@@ -53,6 +53,8 @@ export interface Fixture {
   needs: ServerName[];
   /** The executions its backups can run (default: all); the other cells are not run for it. */
   executions?: readonly ('node' | 'programs' | 'file')[];
+  /** Its increments read the parent's artifacts (a tree index): an encrypted chain is refused at plan create. */
+  plainChainOnly?: boolean;
   /** Make the source's data (small: the whole suite stays around a minute and a half). */
   setup(): Promise<Source>;
 }

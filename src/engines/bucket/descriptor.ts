@@ -51,7 +51,7 @@ export const bucketDescriptor: EngineDescriptor<BucketSelection, BucketFacts, Bu
   defaultType: 'snapshot',
   types: {
     snapshot: { planOptions: [...S3_FLAGS], chain: { role: 'full' }, restore },
-    incremental: { planOptions: [...S3_FLAGS, '--base-plan', '--auto-full'], chain: { role: 'increment', full: 'snapshot' }, restore },
+    incremental: { planOptions: [...S3_FLAGS, '--base-plan', '--auto-full'], chain: { role: 'increment', full: 'snapshot' }, readsParent: true, restore },
   },
   tools: [],
   parseSelection(i) {

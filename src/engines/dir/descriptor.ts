@@ -11,7 +11,7 @@ const restore = { targets: ['--to-dir'], options: ['--replace', '--path'], strea
 
 const types: Partial<Record<BackupType, TypeSpec>> = {
   snapshot: { planOptions: SELECT, chain: { role: 'full' }, restore },
-  incremental: { planOptions: [...SELECT, '--base-plan', '--auto-full'], chain: { role: 'increment', full: 'snapshot' }, restore },
+  incremental: { planOptions: [...SELECT, '--base-plan', '--auto-full'], chain: { role: 'increment', full: 'snapshot' }, readsParent: true, restore },
 };
 
 function globs(v: string[] | undefined, flag: string): string[] {
