@@ -1,10 +1,13 @@
 #!/usr/bin/env node
 // Shebang shim: checks the Node.js version, then loads the compiled program (see src/main.ts).
 // Nothing but node:module is imported statically: under an old Node a dependency would crash
-// before the check. The V8 compile cache (in the OS temp dir, or NODE_COMPILE_CACHE) lets later
-// runs skip parsing and compiling dbs and its dependencies: start-up is most of what a short
-// command costs.
+// before the check. The V8 compile cache lets later runs skip parsing and compiling dbs and its
+// dependencies (start-up is most of what a short command costs); it lives in dbs's cache folder
+// (NODE_COMPILE_CACHE, DBS_CACHE_DIR, systemd's CACHE_DIRECTORY, $XDG_CACHE_HOME/dbs or
+// ~/.cache/dbs), never in the temp dir that dbs's own scratch folders share.
 import module from 'node:module';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
 
 const REQUIRED = [22, 15]; // keep equal to package.json "engines.node" (test/unit/node-check.test.ts)
 const have = process.versions.node.split('.').map(Number);
@@ -15,5 +18,11 @@ if (have[0] < REQUIRED[0] || (have[0] === REQUIRED[0] && have[1] < REQUIRED[1]))
   );
   process.exit(2);
 }
-module.enableCompileCache?.();
+const env = process.env;
+const cacheDir = env.NODE_COMPILE_CACHE ?? join(env.DBS_CACHE_DIR ?? env.CACHE_DIRECTORY ?? join(env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'dbs'), 'node-compile-cache');
+try {
+  module.enableCompileCache?.(cacheDir);
+} catch {
+  // No cache (a read-only home): only slower.
+}
 await import('../dist/main.js');
