@@ -157,7 +157,10 @@ export class LocalDriver implements PoolDriver {
       try {
         await mkdir(dir, { recursive: true, mode: 0o700 });
       } catch (e) {
-        if ((e as NodeJS.ErrnoException).code === 'ENOENT' && attempt < 10) continue; // a parent was pruned meanwhile
+        // A parent pruned meanwhile: ENOENT, or ENOTDIR from a recursive mkdir racing the rmdir
+        // (seen under load); a real file in the way stays in the way and fails the 10th attempt.
+        const code = (e as NodeJS.ErrnoException).code;
+        if ((code === 'ENOENT' || code === 'ENOTDIR') && attempt < 10) continue;
         throw fsError(e, `${this.location}: cannot create ${dirname(key)}`);
       }
       try {
