@@ -32,6 +32,7 @@ import { Secret, redactText } from '../secret.js';
 import { validateKey, validatePrefix } from './layout.js';
 import { iterateBody, throwIfAborted } from './body.js';
 import type { GetOptions, IncompleteUpload, ObjectInfo, OpOptions, PoolCapabilities, PoolDriver, PutBody, PutOptions, PutResult } from './types.js';
+import { AUTH_NAMES, networkCode, type AwsLikeError } from '../aws-errors.js';
 
 export const MIN_PART_SIZE = 5 * 1024 * 1024;
 export const MAX_PART_SIZE = 5 * 1024 * 1024 * 1024;
@@ -72,26 +73,6 @@ export const DEFAULT_TIMEOUT_MS = 30_000;
 export function partSizeFor(n: number, base: number): number {
   const step = Math.floor((n - 1) / PARTS_PER_STEP);
   return Math.min(MAX_PART_SIZE, base * 2 ** step);
-}
-
-const NETWORK_CODES = new Set(['EADDRNOTAVAIL', 'EINVAL', 'ECONNREFUSED', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH', 'ETIMEDOUT', 'ECONNRESET', 'EAI_AGAIN', 'EPIPE', 'ECONNABORTED']);
-const AUTH_NAMES = new Set(['InvalidAccessKeyId', 'SignatureDoesNotMatch', 'AccessDenied', 'InvalidToken', 'ExpiredToken', 'CredentialsProviderError', 'AuthorizationHeaderMalformed']);
-
-interface AwsLikeError {
-  name?: string;
-  code?: string;
-  message?: string;
-  Code?: string;
-  $metadata?: { httpStatusCode?: number };
-  cause?: unknown;
-}
-
-function networkCode(e: unknown): string | undefined {
-  for (let cur = e as AwsLikeError | undefined, i = 0; cur && i < 6; i++, cur = cur.cause as AwsLikeError | undefined) {
-    if (cur.code && NETWORK_CODES.has(cur.code)) return cur.code;
-    if (cur.name === 'TimeoutError') return 'ETIMEDOUT';
-  }
-  return undefined;
 }
 
 export class S3Driver implements PoolDriver {

@@ -8,8 +8,9 @@ import Database from 'better-sqlite3';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { dbs, type CliResult } from '../support/cli.js';
 import { bigSqlite } from '../support/fixtures.js';
+import { bucketFacts, bucketName, makeBucket, mixedObjects } from '../support/buckets.js';
 import { recordingProxy } from '../support/proxy.js';
-import { mysqlConn, servers, tempDir, testbed } from '../support/testbed.js';
+import { mysqlConn, s3Client, servers, tempDir, testbed } from '../support/testbed.js';
 
 beforeAll(() => servers('s3', 'mariadb'));
 
@@ -217,6 +218,35 @@ describe('egress: S3 connections leave from the gateway address', () => {
 });
 
 describe('egress: source connections dbs makes itself', () => {
+  it('an s3:// bucket source is listed, read and restored from the gateway address', async () => {
+    const s3 = testbed().s3;
+    const client = s3Client(s3);
+    const src = bucketName(`gws-${tag}`);
+    const dst = bucketName(`gwd-${tag}`);
+    await makeBucket(client, src, mixedObjects('data'));
+    await makeBucket(client, dst);
+    const proxy = await recordingProxy('127.0.0.1', { host: new URL(s3.endpoint).hostname, port: Number(new URL(s3.endpoint).port) });
+    try {
+      const home = tempDir('home');
+      const run = runner(home);
+      expect((await run(['pool', 'bind', 'local', '--type', 'local', '--path', tempDir('pool')])).code).toBe(0);
+      expect((await run(['gateway', 'create', '--ip', '127.0.0.2'])).code).toBe(0);
+      const keys = ['--endpoint', proxy.endpoint, '--access-key', s3.accessKey, '--secret-key-env', 'S3_SECRET'];
+      const c = await run(['plan', 'create', 'b', '--pool', 'local', '--source', `s3://${src}/data`, ...keys]);
+      expect(c.code, c.stderr).toBe(0);
+      const r = await run(['--json', 'plan', 'run', 'b']);
+      expect(r.code, r.stderr).toBe(0);
+      const restore = await run(['backup', 'restore', r.json().backup.id, '--to', `s3://${dst}/data`, ...keys]);
+      expect(restore.code, restore.stderr).toBe(0);
+      expect(proxy.peers.length).toBeGreaterThan(2);
+      expect(new Set(proxy.peers)).toEqual(new Set(['127.0.0.2']));
+      expect(await bucketFacts(client, dst, 'data/')).toEqual(await bucketFacts(client, src, 'data/'));
+    } finally {
+      await proxy.close();
+      client.destroy();
+    }
+  });
+
   it('mysql2 connects from the gateway address: a user that exists only @127.0.0.2 works with the gateway, not without', async () => {
     const m = testbed().mariadb;
     const user = `gw_${tag}`;

@@ -6,6 +6,7 @@ import { Agent as HttpsAgent } from 'node:https';
 import { S3Client } from '@aws-sdk/client-s3';
 import { DbsError, isAbort } from '../../errors.js';
 import { redactText, type Secret } from '../../secret.js';
+import { AUTH_NAMES, networkCode, type AwsLikeError } from '../../aws-errors.js';
 
 export interface BucketServer {
   endpoint: string;
@@ -42,26 +43,6 @@ export function createBucketClient(server: BucketServer, net: ClientNet = {}): S
     responseChecksumValidation: 'WHEN_REQUIRED',
     requestHandler: { connectionTimeout: 5000, socketTimeout: TIMEOUT_MS, httpAgent: new HttpAgent(agent), httpsAgent: new HttpsAgent(agent) },
   });
-}
-
-const NETWORK_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH', 'ETIMEDOUT', 'ECONNRESET', 'EAI_AGAIN', 'EPIPE', 'ECONNABORTED']);
-const AUTH_NAMES = new Set(['InvalidAccessKeyId', 'SignatureDoesNotMatch', 'AccessDenied', 'InvalidToken', 'ExpiredToken', 'CredentialsProviderError', 'AuthorizationHeaderMalformed']);
-
-interface AwsLikeError {
-  name?: string;
-  code?: string;
-  message?: string;
-  Code?: string;
-  $metadata?: { httpStatusCode?: number };
-  cause?: unknown;
-}
-
-function networkCode(e: unknown): string | undefined {
-  for (let cur = e as AwsLikeError | undefined, i = 0; cur && i < 6; i++, cur = cur.cause as AwsLikeError | undefined) {
-    if (cur.code && NETWORK_CODES.has(cur.code)) return cur.code;
-    if (cur.name === 'TimeoutError') return 'ETIMEDOUT';
-  }
-  return undefined;
 }
 
 export function isNotFound(e: unknown): boolean {

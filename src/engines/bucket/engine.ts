@@ -3,7 +3,7 @@
 // @aws-sdk/client-s3 (this module is loaded only when a bucket is backed up or restored).
 import { ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { DbsError } from '../../errors.js';
-import type { Endpoint, Engine, EngineRunContext, ProbeInfo, RestoreOutcome, ToolInfo } from '../types.js';
+import type { Egress, Endpoint, Engine, EngineRunContext, ProbeInfo, RestoreOutcome, ToolInfo } from '../types.js';
 import { backupBucket, checkBucket, folderPrefix } from './backup.js';
 import { createBucketClient, mapS3Error, type ClientNet } from './client.js';
 import { restoreBucket } from './restore.js';
@@ -18,8 +18,12 @@ export class BucketEngine implements Engine<BucketSelection, BucketFacts, Bucket
   readonly kind = 'bucket' as const;
   readonly types = ['snapshot', 'incremental'] as const;
 
-  /** Network settings for every client this engine makes (the gateway's local address). */
+  /** Network settings for every client this engine makes; a run's gateway address (ctx.egress) wins. */
   constructor(readonly net: ClientNet = {}) {}
+
+  #net(egress: Egress | undefined): ClientNet {
+    return egress?.localAddress ? { ...this.net, localAddress: egress.localAddress } : this.net;
+  }
 
   async tools(): Promise<ToolInfo[]> {
     const { readFileSync } = await import('node:fs');
@@ -34,11 +38,11 @@ export class BucketEngine implements Engine<BucketSelection, BucketFacts, Bucket
     return [{ name: 'AWS SDK for JavaScript (built in)', ...(version ? { version } : {}), found: true, purpose: 's3 bucket snapshots and incrementals' }];
   }
 
-  async probe(source: Endpoint, selection: BucketSelection, ctx: { signal: AbortSignal }): Promise<ProbeInfo> {
+  async probe(source: Endpoint, selection: BucketSelection, ctx: { signal: AbortSignal; egress?: Egress }): Promise<ProbeInfo> {
     const bucket = bucketOf(source);
     const prefix = folderPrefix(source.path);
     const where = `s3://${bucket}/${prefix} @ ${selection.endpoint}`;
-    const client = createBucketClient({ ...selection, secretKey: source.password }, this.net);
+    const client = createBucketClient({ ...selection, secretKey: source.password }, this.#net(ctx.egress));
     try {
       await checkBucket(client, bucket, where, ctx.signal, source.password);
       // Listing is what a backup needs first: prove it is allowed.
@@ -55,7 +59,7 @@ export class BucketEngine implements Engine<BucketSelection, BucketFacts, Bucket
 
   async backup(req: BucketBackupRequest, ctx: EngineRunContext): Promise<BucketBackupOutcome> {
     bucketOf(req.source);
-    const client = createBucketClient({ ...req.selection, secretKey: req.source.password }, this.net);
+    const client = createBucketClient({ ...req.selection, secretKey: req.source.password }, this.#net(ctx.egress));
     try {
       const facts = await backupBucket(client, req, ctx);
       return { serverVersion: `S3 at ${new URL(req.selection.endpoint).host}`, toolName: 'dbs bucket engine (ListObjectsV2 + GetObject -> pax tar)', facts };
@@ -67,7 +71,7 @@ export class BucketEngine implements Engine<BucketSelection, BucketFacts, Bucket
   async restore(req: BucketRestoreRequest, ctx: EngineRunContext): Promise<RestoreOutcome> {
     bucketOf(req.target);
     const o = req.options;
-    const client = createBucketClient({ endpoint: o.endpoint, region: o.region, pathStyle: o.pathStyle, ...(o.accessKey ? { accessKey: o.accessKey } : {}), secretKey: req.target.password }, this.net);
+    const client = createBucketClient({ endpoint: o.endpoint, region: o.region, pathStyle: o.pathStyle, ...(o.accessKey ? { accessKey: o.accessKey } : {}), secretKey: req.target.password }, this.#net(ctx.egress));
     try {
       return await restoreBucket(client, req, ctx);
     } finally {
