@@ -14,6 +14,7 @@ import { Readable } from 'node:stream';
 import { chmod, chown, lstat, mkdir, mkdtemp, readdir, rename, rm, rmdir, utimes } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { DbsError } from '../../errors.js';
+import { array, number, object, oneOf, optString, string, type JsonObject } from '../../decode.js';
 import type { ArtifactReader, ChainLink, Endpoint, Engine, EngineRunContext, ProbeInfo, RestoreOutcome, ToolInfo, TreeEntry, VerifyRequest } from '../types.js';
 import { Extractor, extractAll, keyOf, safeParts, utimeOf } from './extract.js';
 import type { DirBackupOutcome, DirBackupRequest, DirFacts, DirRestoreOptions, DirRestoreRequest, DirSelection, IndexEntry } from './types.js';
@@ -32,6 +33,53 @@ interface DirIndex {
   deleted: { path?: string; path64?: string }[];
 }
 
+const INDEX_TYPES = ['file', 'dir', 'symlink', 'hardlink'] as const;
+
+/** An index header line, validated (INVALID_RECORD naming the field otherwise). */
+function decodeHeader(o: JsonObject, what: string): IndexHeader {
+  const frames = o.frames === undefined ? undefined : array(o.frames, `${what}: frames`).map((f, i) => {
+    const pair = array(f, `${what}: frame ${i}`);
+    if (pair.length !== 2 || !pair.every((n) => typeof n === 'number' && Number.isSafeInteger(n) && n >= 0)) throw new DbsError('INVALID_RECORD', `${what}: frame ${i} is not a pair of offsets`);
+    return [pair[0], pair[1]] as [number, number];
+  });
+  const r = o.root === undefined ? undefined : object(o.root, `${what}: root`);
+  return {
+    kind: 'header',
+    format: number(o, 'format', what, { integer: true }),
+    data: string(o, 'data', what),
+    ...(frames ? { frames } : {}),
+    ...(r ? { root: { mode: number(r, 'mode', what, { integer: true }), uid: number(r, 'uid', what, { integer: true }), gid: number(r, 'gid', what, { integer: true }), mtime: string(r, 'mtime', what) } } : {}),
+  };
+}
+
+/** An index entry line, validated. */
+function decodeEntry(o: JsonObject, what: string): IndexEntry {
+  const opt = (key: 'path' | 'path64' | 'uname' | 'gname' | 'link' | 'link64' | 'sha256' | 'in') => {
+    const v = optString(o, key, what);
+    return v === undefined ? {} : { [key]: v };
+  };
+  const int = (key: string) => number(o, key, what, { integer: true });
+  return {
+    type: oneOf(o, 'type', INDEX_TYPES, what),
+    ...opt('path'),
+    ...opt('path64'),
+    size: int('size'),
+    mode: int('mode'),
+    uid: int('uid'),
+    gid: int('gid'),
+    ...opt('uname'),
+    ...opt('gname'),
+    mtime: string(o, 'mtime', what),
+    ino: int('ino'),
+    ...opt('link'),
+    ...opt('link64'),
+    ...opt('sha256'),
+    offset: int('offset'),
+    span: int('span'),
+    ...opt('in'),
+  };
+}
+
 function pathOf(ep: Endpoint): string {
   if (!ep.path) throw new DbsError('INVALID_ARGUMENT', `${ep.url} has no path`, { hint: 'use dir:///absolute/path' });
   return ep.path;
@@ -48,13 +96,9 @@ async function readIndex(arts: ArtifactReader[], what: string): Promise<DirIndex
   const out: DirIndex = { header: { kind: 'header', format: 1, data: '' }, entries: [], deleted: [] };
   for await (const line of createInterface({ input: src, crlfDelay: Infinity })) {
     if (!line) continue;
-    const o = JSON.parse(line) as { kind?: string } & Record<string, unknown>;
-    if (o.kind === 'header') out.header = o as unknown as IndexHeader;
-    else if (o.kind === 'entry') {
-      const { kind: _k, ...e } = o;
-      void _k;
-      out.entries.push(e as unknown as IndexEntry);
-    } else if (o.kind === 'deleted') out.deleted.push({ ...(typeof o.path === 'string' ? { path: o.path } : {}), ...(typeof o.path64 === 'string' ? { path64: o.path64 } : {}) });
+    const o = object(JSON.parse(line), `the index of ${what}`);
+    if (o.kind === 'header') out.header = decodeHeader(o, `the index header of ${what}`);
+    else if (o.kind === 'entry') out.entries.push(decodeEntry(o, `an index entry of ${what}`)); else if (o.kind === 'deleted') out.deleted.push({ ...(typeof o.path === 'string' ? { path: o.path } : {}), ...(typeof o.path64 === 'string' ? { path64: o.path64 } : {}) });
   }
   if (!out.header.data) throw new DbsError('RESTORE_FAILED', `the index of ${what} has no header`, { hint: 'the backup is damaged; restore another backup' });
   return out;
