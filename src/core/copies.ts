@@ -258,6 +258,19 @@ export async function retryFailedCopies(ctx: Context, busy: (planId: string) => 
   return out;
 }
 
+
+/** The pool's driver, proven online (POOL_UNREACHABLE otherwise, the driver closed). */
+async function openOnline(ctx: Context, pool: PoolRecord): Promise<PoolDriver> {
+  const driver = await openPool(ctx, pool);
+  try {
+    await ensurePoolOnline(driver, pool.name, ctx.signal);
+  } catch (e) {
+    await driver.close();
+    throw e;
+  }
+  return driver;
+}
+
 /**
  * Picks the copy a restore or verify reads: the one in `fromPool` when given (it must be
  * ready), else the primary, else (when the primary's pool is offline) the first ready replica
@@ -278,28 +291,14 @@ export async function openReadCopy(
         hint: `see its copies with: dbs backup show ${b.id}`,
       });
     }
-    const driver = await openPool(ctx, pool);
-    try {
-      await ensurePoolOnline(driver, pool.name, ctx.signal);
-    } catch (e) {
-      await driver.close();
-      throw e;
-    }
-    return { pool, driver };
+    return { pool, driver: await openOnline(ctx, pool) };
   }
   const ready = copies.filter((c) => c.status === 'ready');
   if (!ready.length) {
     // No ready copy: the primary is read so the caller finds out what is wrong with it.
     const pool = catalog.getPool(b.poolId);
     if (!pool) throw new DbsError('POOL_NOT_FOUND', `the pool ${b.poolId} of backup ${b.id} is not bound`, { hint: 'bind it again' });
-    const driver = await openPool(ctx, pool);
-    try {
-      await ensurePoolOnline(driver, pool.name, ctx.signal);
-    } catch (e) {
-      await driver.close();
-      throw e;
-    }
-    return { pool, driver };
+    return { pool, driver: await openOnline(ctx, pool) };
   }
   let first: { pool: string; reason: string; error: unknown } | undefined;
   for (const c of ready) {
