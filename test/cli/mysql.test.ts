@@ -302,6 +302,24 @@ describe('mysql logical: failures leave nothing behind', () => {
       await root.query(`DROP DATABASE IF EXISTS \`${big}\``);
     });
 
+    /** Runs `fn`; after `ms` prints the processes, the server's threads and the pool's files, then aborts it. */
+    async function withWatchdog<T>(ms: number, fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
+      const ac = new AbortController();
+      const timer = setTimeout(() => {
+        void (async () => {
+          const ps = await execa('ps', ['-eo', 'pid,ppid,stat,wchan:20,etime,args', '--forest'], { reject: false });
+          const threads = await root.query('SHOW FULL PROCESSLIST').then(([rows]) => JSON.stringify(rows), (e: unknown) => String(e));
+          console.error(`watchdog: still running after ${ms} ms\n${ps.stdout}\nprocesslist: ${threads}\nplan folder: ${JSON.stringify(filesUnder(planDir))}`);
+          ac.abort(new Error('watchdog'));
+        })();
+      }, ms);
+      try {
+        return await fn(ac.signal);
+      } finally {
+        clearTimeout(timer);
+      }
+    }
+
     /** Processes whose stdout is this file. */
     const writersOf = (path: string): string[] =>
       readdirSync('/proc').filter((pid) => {
@@ -348,7 +366,11 @@ describe('mysql logical: failures leave nothing behind', () => {
         expect((await run(['pool', 'bind', 'tiny-disk', '--type', 'local', '--path', mnt])).code).toBe(0);
         expect((await runLogged(['plan', 'create', 'fulldisk', '--source', src(), '--password-env', 'DB_PW', '--pool', 'tiny-disk', '--databases', big])).code).toBe(0);
         const before = readdirSync(mnt, { recursive: true });
-        const r = await runLogged(['plan', 'run', 'fulldisk']);
+        // This run once hung in CI (the test timed out with the dump still alive; not seen
+        // since, in hundreds of runs). A watchdog prints what every process was doing, then
+        // cancels the run, so a hang fails this test with evidence and leaves no dump behind.
+        const r = await withWatchdog(60_000, (signal) => dbs(['plan', 'run', 'fulldisk'], { home, env: env(), signal }));
+        outputs.push(r.stdout, r.stderr);
         expect(r.code).toBe(1);
         expect(r.stderr).toMatch(/no space left on the pool's disk/);
         expect(r.stderr).toMatch(/hint: free space or move the pool/);
