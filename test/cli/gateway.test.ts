@@ -10,7 +10,8 @@ import { dbs, type CliResult } from '../support/cli.js';
 import { bigSqlite } from '../support/fixtures.js';
 import { bucketFacts, bucketName, makeBucket, mixedObjects } from '../support/buckets.js';
 import { recordingProxy } from '../support/proxy.js';
-import { mysqlConn, s3Client, servers, tempDir, testbed } from '../support/testbed.js';
+import { Redis } from 'ioredis';
+import { mysqlConn, s3Client, servers, startRedis, tempDir, testbed } from '../support/testbed.js';
 
 beforeAll(() => servers('s3', 'mariadb'));
 
@@ -246,6 +247,51 @@ describe('egress: source connections dbs makes itself', () => {
       client.destroy();
     }
   });
+
+  it('redis (ioredis): the probe, the logical backup and the restore connect from the gateway address; a snapshot says redis-cli cannot', async () => {
+    const [src, dst] = await Promise.all([startRedis(), startRedis()]);
+    const toSrc = await recordingProxy('127.0.0.1', { host: '127.0.0.1', port: src.port });
+    const toDst = await recordingProxy('127.0.0.1', { host: '127.0.0.1', port: dst.port });
+    const digest = async (port: number): Promise<[string, number]> => {
+      const c = new Redis({ host: '127.0.0.1', port, maxRetriesPerRequest: 1 });
+      try {
+        return [String(await c.call('DEBUG', 'DIGEST')), await c.dbsize()];
+      } finally {
+        c.disconnect();
+      }
+    };
+    try {
+      const c = new Redis({ host: '127.0.0.1', port: src.port });
+      const p = c.pipeline();
+      for (let i = 0; i < 5000; i++) p.set(`k:${i}`, `v${i}`);
+      p.hset('h', { a: '1' });
+      await p.exec();
+      c.disconnect();
+      const run = runner(tempDir('home'));
+      expect((await run(['pool', 'bind', 'disk', '--type', 'local', '--path', tempDir('pool')])).code).toBe(0);
+      expect((await run(['gateway', 'create', '--ip', '127.0.0.2'])).code).toBe(0);
+      const srcUrl = new URL(toSrc.endpoint);
+      const made = await run(['plan', 'create', 'cache', '--source', `redis://127.0.0.1:${srcUrl.port}`, '--pool', 'disk', '--type', 'logical']);
+      expect(made.code, made.stderr).toBe(0);
+      const r = await run(['--json', 'plan', 'run', 'cache']);
+      expect(r.code, r.stderr).toBe(0);
+      const restored = await run(['backup', 'restore', r.json().backup.id, '--to', `redis://127.0.0.1:${new URL(toDst.endpoint).port}`]);
+      expect(restored.code, restored.stderr).toBe(0);
+      expect(await digest(dst.port)).toEqual(await digest(src.port));
+      expect(toSrc.peers.length).toBeGreaterThanOrEqual(2); // the plan's probe, the backup
+      expect(toDst.peers.length).toBeGreaterThanOrEqual(1);
+      expect(new Set([...toSrc.peers, ...toDst.peers])).toEqual(new Set(['127.0.0.2']));
+      // redis-cli --rdb has no bind option: the task log says its connection does not use the gateway.
+      expect((await run(['plan', 'create', 'rdb', '--source', `redis://127.0.0.1:${srcUrl.port}`, '--pool', 'disk', '--type', 'snapshot'])).code).toBe(0);
+      const snap = await run(['--json', 'plan', 'run', 'rdb']);
+      expect(snap.code, snap.stderr).toBe(0);
+      const log = await run(['task', 'show', snap.json().task.id]);
+      expect(log.stdout).toContain('redis-cli cannot bind to the gateway address 127.0.0.2');
+    } finally {
+      await Promise.all([toSrc.close(), toDst.close()]);
+      await Promise.all([src.stop(), dst.stop()]);
+    }
+  }, 60_000);
 
   it('mysql2 connects from the gateway address: a user that exists only @127.0.0.2 works with the gateway, not without', async () => {
     const m = testbed().mariadb;

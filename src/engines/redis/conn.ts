@@ -1,11 +1,13 @@
 // Connecting to a Redis server with ioredis for dbs: one connection, no endless retries, no
 // offline queue, a clear DbsError for the usual failures (unreachable, wrong password, ACL),
 // and the password kept out of every message.
+import { connect as netConnect } from 'node:net';
+import { connect as tlsConnect, type ConnectionOptions } from 'node:tls';
 import { serverHost } from '../server-host.js';
-import { Redis } from 'ioredis';
+import { AbstractConnector, Redis } from 'ioredis';
 import { DbsError } from '../../errors.js';
 import { redactText } from '../../secret.js';
-import type { Endpoint } from '../types.js';
+import type { Egress, Endpoint } from '../types.js';
 
 export const CONNECT_TIMEOUT_MS = 5_000;
 
@@ -100,12 +102,15 @@ export interface RedisConnection {
  * to classify and ioredis never prints warnings. Rejects with SOURCE_UNREACHABLE,
  * SOURCE_AUTH, PERMISSION_DENIED or INTERRUPTED.
  */
-export async function connectRedis(ep: Endpoint, opts: { role: RedisRole; signal?: AbortSignal; name?: string }): Promise<RedisConnection> {
+export async function connectRedis(ep: Endpoint, opts: { role: RedisRole; signal?: AbortSignal; name?: string; egress?: Egress }): Promise<RedisConnection> {
   opts.signal?.throwIfAborted();
   const socket = ep.params['socket'];
+  const tls = ep.params['tls'] === '1' || ep.params['tls'] === 'true';
   const client = new Redis({
     ...(socket ? { path: socket } : { host: serverHost(ep), port: ep.port ?? 6379 }),
-    ...(ep.params['tls'] === '1' || ep.params['tls'] === 'true' ? { tls: {} } : {}),
+    ...(tls ? { tls: {} } : {}),
+    // ioredis's own connector passes no local address to net.connect: ours does (the gateway).
+    ...(opts.egress && !socket ? { Connector: boundConnector(opts.egress.localAddress, tls) } : {}),
     protocol: 2,
     lazyConnect: true,
     connectTimeout: CONNECT_TIMEOUT_MS,
@@ -190,4 +195,39 @@ export async function databaseCount(client: Redis): Promise<number | undefined> 
   } catch {
     return undefined;
   }
+}
+
+/**
+ * An ioredis connector (the RedisOptions.Connector hook) whose TCP connection leaves from
+ * `localAddress`: ioredis's StandaloneConnector, plus the bind. A unix socket never gets one.
+ */
+function boundConnector(localAddress: string, tls: boolean) {
+  return class BoundConnector extends AbstractConnector {
+    readonly #o: { host?: string; port?: number; family?: number; tls?: ConnectionOptions };
+    constructor(options: unknown) {
+      const o = options as { host?: string; port?: number; family?: number; tls?: ConnectionOptions; disconnectTimeout?: number };
+      super(o.disconnectTimeout ?? 2000);
+      this.#o = o;
+    }
+    connect(): ReturnType<AbstractConnector['connect']> {
+      this.connecting = true;
+      const o = this.#o;
+      const where = { host: o.host ?? '127.0.0.1', port: o.port ?? 6379, ...(o.family ? { family: o.family } : {}), localAddress };
+      return new Promise((resolve, reject) => {
+        // As ioredis does: the stream is created on the next tick, after connect() returned.
+        process.nextTick(() => {
+          if (!this.connecting) return reject(new Error('Connection is closed.'));
+          try {
+            this.stream = tls ? tlsConnect({ ...where, ...(o.tls ?? {}) }) : netConnect(where);
+          } catch (e) {
+            return reject(e as Error);
+          }
+          this.stream.once('error', (err: Error) => {
+            this.firstError = err;
+          });
+          resolve(this.stream);
+        });
+      });
+    }
+  };
 }

@@ -22,7 +22,7 @@ import type { Redis } from 'ioredis';
 import { DbsError, describeError } from '../../errors.js';
 import { redactText } from '../../secret.js';
 import { findOnPath } from '../../which.js';
-import type { ArtifactReader, BackupType, Endpoint, Engine, EngineRunContext, ProbeInfo, RestoreOutcome, SourceKind, ToolInfo } from '../types.js';
+import type { ArtifactReader, BackupType, Egress, Endpoint, Engine, EngineRunContext, ProbeInfo, RestoreOutcome, SourceKind, ToolInfo } from '../types.js';
 import type { RedisBackupOutcome, RedisBackupRequest, RedisFacts, RedisRestoreOptions, RedisRestoreRequest, RedisSelection } from './types.js';
 import {
   classifyRedisError,
@@ -464,7 +464,7 @@ async function undoRestore(target: Endpoint, art: ArtifactReader, plan: TargetPl
   const signal = AbortSignal.timeout(120_000);
   let conn: RedisConnection | undefined;
   try {
-    conn = await connectRedis(target, { role: 'target', signal, name: 'dbs-restore-undo' });
+    conn = await connectRedis(target, { role: 'target', signal, name: 'dbs-restore-undo', ...egressOpt(ctx) });
     const client = conn.client;
     await rollbackRestore(client, await art.open(), plan.map, undo, async (file) => {
       await sendDump(client, createReadStream(file), { plan: { map: (d) => d }, flush: false, target, signal, name: 'the undo file' });
@@ -496,8 +496,8 @@ export class RedisEngine implements Engine<RedisSelection, RedisFacts, RedisRest
     return Promise.all([describeRedisTool(REDIS_CLI), describeRedisTool(REDIS_CHECK_RDB)]);
   }
 
-  async probe(source: Endpoint, selection: RedisSelection, ctx: { signal: AbortSignal }): Promise<ProbeInfo> {
-    const conn = await connectRedis(source, { role: 'source', signal: ctx.signal, name: 'dbs-probe' });
+  async probe(source: Endpoint, selection: RedisSelection, ctx: { signal: AbortSignal; egress?: Egress }): Promise<ProbeInfo> {
+    const conn = await connectRedis(source, { role: 'source', signal: ctx.signal, name: 'dbs-probe', ...egressOpt(ctx) });
     try {
       const c = conn.client;
       const server = parseServerInfo(String(await c.call('INFO', 'server')));
@@ -542,7 +542,7 @@ export class RedisEngine implements Engine<RedisSelection, RedisFacts, RedisRest
 
   async #backupLogical(req: RedisBackupRequest, ctx: EngineRunContext): Promise<RedisBackupOutcome> {
     const source = req.source;
-    const conn = await connectRedis(source, { role: 'source', signal: ctx.signal, name: 'dbs-backup' });
+    const conn = await connectRedis(source, { role: 'source', signal: ctx.signal, name: 'dbs-backup', ...egressOpt(ctx) });
     let streamError: unknown;
     try {
       const c = conn.client;
@@ -622,6 +622,9 @@ export class RedisEngine implements Engine<RedisSelection, RedisFacts, RedisRest
       ctx.log('a snapshot (RDB) holds every database of the server: the database selection and match pattern do not apply');
     }
     const file = join(ctx.tmpDir, `redis-${randomBytes(4).toString('hex')}.rdb`);
+    if (ctx.egress && !source.params['socket']) {
+      ctx.log(`redis-cli cannot bind to the gateway address ${ctx.egress.localAddress}: its connection (the RDB transfer) leaves from this host's default address`);
+    }
     try {
       const snap = await fetchRdb(source, file, ctx);
       const check = await checkRdb(file, { signal: ctx.signal });
@@ -668,7 +671,7 @@ export class RedisEngine implements Engine<RedisSelection, RedisFacts, RedisRest
     const art = pickArtifact(req, '.resp');
     const backupDbs = backupDatabases(req);
     const plan = planTargetDbs(target, backupDbs);
-    const conn: RedisConnection = await connectRedis(target, { role: 'target', signal: ctx.signal, name: 'dbs-restore' });
+    const conn: RedisConnection = await connectRedis(target, { role: 'target', signal: ctx.signal, name: 'dbs-restore', ...egressOpt(ctx) });
     try {
       const c = conn.client;
       const needRdb = Number(req.facts['rdbVersion'] ?? 0);
@@ -796,4 +799,9 @@ export class RedisEngine implements Engine<RedisSelection, RedisFacts, RedisRest
       throw e;
     }
   }
+}
+
+/** The gateway address for connections the engine makes itself (never for a unix socket: connectRedis checks). */
+function egressOpt(ctx: { egress?: Egress }): { egress?: Egress } {
+  return ctx.egress ? { egress: ctx.egress } : {};
 }
