@@ -50,6 +50,25 @@ describe('age stage', () => {
     }
   });
 
+  it('input in any piece size gives the same plaintext back: whole chunks held by reference, chunks assembled from pieces, pieces that end on a chunk edge', async () => {
+    const k = await keygen('pieces');
+    const ids = await parseIdentities(readFileSync(k.file, 'utf8'), 'the key');
+    const data = randomBytes(5 * AGE_CHUNK + 777);
+    // 64 KiB / 2 and / 4: assembled chunks end exactly where an input ends (the held buffer
+    // must survive the next assembly); 64 KiB and 2 x 64 KiB: whole chunks by reference;
+    // 64 KiB + 1 and 3: both kinds in turn.
+    for (const piece of [1, 3, AGE_CHUNK / 4, AGE_CHUNK / 2, AGE_CHUNK - 1, AGE_CHUNK, AGE_CHUNK + 1, 2 * AGE_CHUNK, 10 * AGE_CHUNK]) {
+      const enc = await through(new AgeEncrypt([k.recipient]), data, piece);
+      expect(sha(await through(new AgeDecrypt(ids, 'x'), enc)), `piece ${piece}`).toBe(sha(data));
+      // Every chunk is sealed once: header + nonce + 6 chunks of tag overhead, whatever the pieces.
+      expect(enc.length - data.length, `piece ${piece}`).toBe(enc.indexOf('\n', enc.indexOf('\n--- ') + 1) + 1 + 16 + 6 * 16);
+    }
+    const f = join(dir, 'pieces.age');
+    writeFileSync(f, await through(new AgeEncrypt([k.recipient]), data, AGE_CHUNK / 2));
+    const { stdout } = await execa('age', ['-d', '-i', k.file, f], { encoding: 'buffer' });
+    expect(sha(Buffer.from(stdout))).toBe(sha(data));
+  });
+
   it('what `age -r` encrypts (to two recipients), the stage decrypts with either identity, at every chunk edge', async () => {
     const a = await keygen('b1');
     const b = await keygen('b2');
