@@ -309,6 +309,51 @@ describe('standby pool', () => {
   });
 });
 
+describe('removing a standby pool', () => {
+  it('plan update --no-standby-pool removes it (its backups stay); pool unbind is refused while a plan stands by on it; bad combinations change nothing', async () => {
+    const home = tempDir('home');
+    const mainDir = tempDir('main');
+    const spareDir = tempDir('spare');
+    await ok(['pool', 'bind', 'main', '--type', 'local', '--path', mainDir], { home });
+    await ok(['pool', 'bind', 'spare', '--type', 'local', '--path', spareDir], { home });
+    const src = source();
+    src.change();
+    await ok(['plan', 'create', 'app', '--source', `sqlite://${src.path}`, '--pool', 'main', '--standby-pool', 'spare'], { home });
+    renameSync(mainDir, `${mainDir}.away`);
+    const onSpare = (await ok(['--json', 'plan', 'run', 'app'], { home })).json().backup.id as string;
+    renameSync(`${mainDir}.away`, mainDir);
+    const u = await dbs(['pool', 'unbind', 'spare'], { home });
+    expect(u.code, u.stderr).toBe(4);
+    expect(u.stderr).toMatch(/pool "spare" is the standby pool of app[\s\S]*hint: .*dbs plan update app --no-standby-pool/);
+    const before = (await ok(['--json', 'plan', 'show', 'app'], { home })).json();
+    const both = await dbs(['plan', 'update', 'app', '--no-standby-pool', '--standby-pool', 'spare'], { home });
+    expect(both.code, both.stderr).toBe(2);
+    expect(both.stderr).toMatch(/--no-standby-pool and --standby-pool were both given/);
+    const onCreate = await dbs(['plan', 'create', 'x', '--source', `sqlite://${src.path}`, '--pool', 'main', '--no-standby-pool'], { home });
+    expect(onCreate.code, onCreate.stderr).toBe(2);
+    expect((await ok(['--json', 'plan', 'show', 'app'], { home })).json()).toMatchObject({ standbyPool: 'spare', updatedAt: before.updatedAt });
+    await ok(['plan', 'update', 'app', '--no-standby-pool'], { home });
+    expect((await ok(['--json', 'plan', 'show', 'app'], { home })).json()).toMatchObject({ standbyPool: null });
+    expect((await ok(['plan', 'show', 'app'], { home })).stdout).toMatch(/Standby pool: +-\n/);
+    const again = await dbs(['plan', 'update', 'app', '--no-standby-pool'], { home });
+    expect(again.code, again.stderr).toBe(2);
+    expect(again.stderr).toMatch(/plan "app" has no standby pool/);
+    // No standby now: a run with the pool offline fails instead of failing over.
+    renameSync(mainDir, `${mainDir}.away`);
+    const r = await dbs(['plan', 'run', 'app'], { home });
+    expect(r.code, r.stderr).toBe(1);
+    expect(r.stderr).toMatch(/pool main .* has lost its marker/);
+    expect(r.stderr).not.toMatch(/standby/);
+    renameSync(`${mainDir}.away`, mainDir);
+    expect(existsSync(join(spareDir, 'dbs', 'backups'))).toBe(true);
+    // The backup made there stays, with its copy; unbinding the pool now asks about it, as for any pool.
+    expect((await ok(['--json', 'backup', 'list', '--pool', 'spare'], { home })).json().map((b: { id: string }) => b.id)).toEqual([onSpare]);
+    const u2 = await dbs(['pool', 'unbind', 'spare'], { home });
+    expect(u2.code, u2.stderr).toBe(4);
+    expect(u2.stderr).toMatch(/the catalog knows 1 backup copy in pool "spare"/);
+  });
+});
+
 describe('standby pool and chains', () => {
   it('an incremental whose chain is on the offline pool starts a new full on the standby with --auto-full (and says so), fails without it; the pool back, the chain there goes on', async () => {
     const home = tempDir('home');
