@@ -301,7 +301,8 @@ Examples:
       run(cmd, async (ctx) => {
         const { runPlanPrune } = await import('../core/prune.js');
         const r = await runPlanPrune({ plan: ref, dryRun: Boolean(o.dryRun) }, ctx);
-        ctx.out.result(r, (x) => (x.deleted.length ? x.deleted.map((d) => `${x.dryRun ? 'would delete' : 'deleted'} ${d.id}: ${d.reason}`).join('\n') : 'nothing to delete'));
+        for (const d of r.pending) ctx.out.warn(`${d.id} in pool ${d.pool}: not deleted (${d.error}); it stays "deleting" and is deleted again by the daemon, the next run or prune`);
+        ctx.out.result(r, (x) => (x.deleted.length ? x.deleted.map((d) => `${x.dryRun ? 'would delete' : 'deleted'} ${d.id}${d.pool ? ` in pool ${d.pool}` : ''}: ${d.reason}`).join('\n') : x.pending.length ? 'nothing deleted' : 'nothing to delete'));
       }),
     );
 

@@ -417,6 +417,72 @@ describe('standby pool and chains', () => {
   });
 });
 
+describe('deleting while a pool is offline', () => {
+  it('retention and backup delete leave a copy whose pool is away "deleting" (backup show says why and who retries), the rest goes; the next prune, run or delete finishes it', async () => {
+    const home = tempDir('home');
+    const localDir = tempDir('local');
+    const otherDir = tempDir('other');
+    await ok(['pool', 'bind', 'local', '--type', 'local', '--path', localDir], { home });
+    await ok(['pool', 'bind', 'other', '--type', 'local', '--path', otherDir], { home });
+    const src = source();
+    await ok(['plan', 'create', 'app', '--source', `sqlite://${src.path}`, '--pool', 'local', '--keep-last', '1', '--replicate-to', 'other', '--remote-keep-last', '2'], { home });
+    const ids: string[] = [];
+    for (let i = 0; i < 2; i++) {
+      src.change();
+      ids.push((await ok(['--json', 'plan', 'run', 'app'], { home })).json().backup.id);
+    }
+    const [b1, b2] = ids;
+    const planId = (await ok(['--json', 'plan', 'show', 'app'], { home })).json().id as string;
+    const inPool = (dir: string) => (existsSync(join(dir, 'dbs', 'backups', planId)) ? readdirSync(join(dir, 'dbs', 'backups', planId)).sort() : []);
+    expect(inPool(localDir)).toEqual([b2]);
+    expect(inPool(otherDir)).toEqual([b1, b2].sort());
+    const copiesOf = async (id: string) => ((await ok(['--json', 'backup', 'show', id], { home })).json().copies as { poolName: string; status: string }[]).map((c) => `${c.poolName}:${c.status}`);
+
+    // The replica's disk unmounted; its retention now keeps 1: b1's copy there cannot go.
+    renameSync(otherDir, `${otherDir}.away`);
+    await ok(['plan', 'update', 'app', '--remote-keep-last', '1'], { home });
+    const pr = await ok(['--json', 'plan', 'prune', 'app'], { home });
+    expect(pr.json()).toMatchObject({ deleted: [], pending: [{ id: b1, pool: 'other', error: expect.stringMatching(/pool other .*is offline: its marker dbs\/pool.json is not there/) }] });
+    expect(pr.stderr).toMatch(new RegExp(`${b1} in pool other: not deleted .*it stays .*deleting.* and is deleted again by the daemon`));
+    // b1's only copy is going: the backup is "deleting", no copy, and cannot be restored.
+    const s1 = (await ok(['--json', 'backup', 'show', b1], { home })).json();
+    expect(s1.status).toBe('deleting');
+    expect(s1.copies).toMatchObject([{ poolName: 'other', status: 'deleting', attempts: 1, error: expect.stringMatching(/is offline: its marker/) }]);
+    expect(s1.pendingDeletes).toMatchObject([{ pool: 'other', attempts: 1, retry: expect.stringMatching(/daemon.*next run or prune of plan app.*dbs backup delete/) }]);
+    expect((await ok(['backup', 'show', b1], { home })).stdout).toMatch(/the copy in pool other is being deleted: the last attempt .* failed: .*is offline: its marker[\s\S]*It is no copy any more; it is deleted again by the daemon's next pass/);
+    const list = (await ok(['--json', 'backup', 'list', '--plan', 'app'], { home })).json() as { id: string; status: string }[];
+    expect(list.map((b) => `${b.id}:${b.status}`)).toEqual([`${b2}:available`, `${b1}:deleting`]);
+    const restore = await dbs(['backup', 'restore', b1, '--to', `sqlite://${join(tempDir('r'), 'x.db')}`], { home });
+    expect(restore.code, restore.stderr).toBe(3);
+    expect(restore.stderr).toMatch(/backup .* is being deleted/);
+    // backup delete: the local copy goes, the one in the away pool stays "deleting"; exit 1 says so.
+    const del = await dbs(['--json', 'backup', 'delete', b2], { home });
+    expect(del.code, del.stderr).toBe(1);
+    expect(del.stderr).toMatch(/DELETE_PENDING/);
+    expect(del.stderr).toMatch(/is not deleted yet: its copy in pool other could not be deleted/);
+    expect(inPool(localDir)).toEqual([]);
+    expect(await copiesOf(b2)).toEqual(['other:deleting']);
+    expect((await ok(['--json', 'backup', 'show', b2], { home })).json().status).toBe('deleting');
+    const ev = (await ok(['--json', 'events'], { home })).json() as { type: string; message: string }[];
+    expect(ev.filter((e) => e.type === 'copy.delete-failed').length).toBeGreaterThanOrEqual(2);
+    // A second attempt while the pool is still away: still pending, attempts counted.
+    expect((await dbs(['backup', 'delete', b2], { home })).code).toBe(1);
+    expect((await ok(['--json', 'backup', 'show', b2], { home })).json().copies[0].attempts).toBe(2);
+
+    // The pool back: backup delete again finishes b2; the plan's next run finishes b1.
+    renameSync(`${otherDir}.away`, otherDir);
+    await ok(['backup', 'delete', b2], { home });
+    expect(inPool(otherDir)).toEqual([b1]);
+    src.change();
+    const b3 = (await ok(['--json', 'plan', 'run', 'app'], { home })).json().backup.id as string;
+    expect(inPool(otherDir)).toEqual([b3]);
+    expect(inPool(localDir)).toEqual([b3]);
+    expect((await ok(['--json', 'backup', 'list', '--plan', 'app'], { home })).json().map((b: { id: string }) => b.id)).toEqual([b3]);
+    const ev2 = (await ok(['--json', 'events'], { home })).json() as { type: string; message: string }[];
+    expect(ev2.find((e) => e.type === 'backup.deleted' && e.message.includes(b1))?.message).toMatch(/its copy in pool other is deleted now \(its last copy: the backup is gone\)/);
+  });
+});
+
 describe('catalog rebuild', () => {
   beforeAll(() => servers('s3'));
 

@@ -1,5 +1,6 @@
 // `dbs daemon`, `dbs plan run --due`, pause/resume and auto-pause, with the real binary.
 import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
 import { ListMultipartUploadsCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { execa, type ResultPromise } from 'execa';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -214,6 +215,33 @@ describe('dbs daemon', () => {
       expect(d.lines.filter((l) => l.event === 'task.started')).toHaveLength(1);
       const events = ((await dbs(['--json', 'events', '--plan', 'app'], { home })).json() as { type: string }[]).map((e) => e.type);
       expect(events).toEqual(expect.arrayContaining(['copy.failed', 'copy.succeeded']));
+    } finally {
+      expect((await d.stop()).code).toBe(0);
+    }
+  });
+
+  it('a backup delete whose replica pool was away stays "deleting"; the daemon deletes the rest once the pool is back', async () => {
+    const { home } = await setup();
+    const replicaDir = tempDir('replica');
+    expect((await dbs(['pool', 'bind', 'r', '--type', 'local', '--path', replicaDir], { home })).code).toBe(0);
+    const src = smallSqlite();
+    expect((await dbs(['plan', 'create', 'app', '--source', `sqlite://${src}`, '--pool', 'p', '--replicate-to', 'r'], { home })).code).toBe(0);
+    const run = await dbs(['--json', 'plan', 'run', 'app'], { home });
+    expect(run.code, run.stderr).toBe(0);
+    const backup = run.json().backup.id as string;
+    const { existsSync, renameSync } = await import('node:fs');
+    renameSync(replicaDir, `${replicaDir}.away`);
+    const del = await dbs(['backup', 'delete', backup], { home });
+    expect(del.code, del.stderr).toBe(1);
+    expect((await dbs(['--json', 'backup', 'show', backup], { home })).json()).toMatchObject({ status: 'deleting', copies: [{ poolName: 'r', status: 'deleting' }] });
+    const d = daemon(home, ['--probe', '0.3']);
+    try {
+      // Away: the daemon's pass tries and says it is still pending.
+      await d.waitFor((l) => l.event === 'copy.delete-failed' && l.backup === backup);
+      renameSync(`${replicaDir}.away`, replicaDir);
+      await d.waitFor((l) => l.event === 'backup.deleted' && l.backup === backup);
+      expect((await dbs(['--json', 'backup', 'list'], { home })).json()).toEqual([]);
+      expect(existsSync(join(replicaDir, 'dbs', 'backups', run.json().backup.planId, backup))).toBe(false);
     } finally {
       expect((await d.stop()).code).toBe(0);
     }
