@@ -23,6 +23,8 @@ const codes = {
   RESTORE_FAILED: ExitCode.failure,
   VERIFY_FAILED: ExitCode.failure,
   COPY_FAILED: ExitCode.failure,
+  /** A delete that could not remove every copy (a pool did not answer): the rest stays "deleting" and is retried. */
+  DELETE_PENDING: ExitCode.failure,
   TOOL_MISSING: ExitCode.failure,
   POOL_CHECK_FAILED: ExitCode.failure,
   IO_ERROR: ExitCode.failure,

@@ -108,6 +108,7 @@ Examples:
               ['COPY IN POOL', 'ROLE', 'STATUS', 'SIZE', 'SHA256 CHECKED', 'ERROR'],
               x.copies.map((c) => [c.poolName, c.role, c.status, c.storedBytes === null ? '-' : fmtBytes(c.storedBytes), fmtTime(c.checkedAt), c.error || '-']),
             ),
+            ...x.pendingDeletes.map((d) => `\nthe copy in pool ${d.pool} is being deleted: the last attempt (${fmtTime(d.at)}, ${d.attempts} so far) failed: ${d.error || 'interrupted'}.\nIt is no copy any more; it is deleted again by ${d.retry}.`),
           ].join('\n'),
         );
       }),

@@ -70,10 +70,18 @@ function addPlanOptions(c: Command, create: boolean): Command {
     .option('--remark <text>', 'free text');
 }
 
-/** The plan input of a command's options (--no-encrypt, --no-replicate: commander's `encrypt: false`, `replicate: false`). */
+/**
+ * The plan input of a command's options (--no-encrypt, --no-replicate, --no-standby-pool:
+ * commander's `encrypt: false`, `replicate: false`, `standbyPool: false`).
+ */
 function planInput(o: Opts): PlanInput {
-  const { encrypt, replicate, ...rest } = o as Opts & { encrypt?: boolean; replicate?: boolean };
-  return { ...(rest as object), ...(encrypt === false ? { noEncrypt: true } : {}), ...(replicate === false ? { noReplicate: true } : {}) } as PlanInput;
+  const { encrypt, replicate, standbyPool, ...rest } = o as Opts & { encrypt?: boolean; replicate?: boolean; standbyPool?: string | boolean };
+  return {
+    ...(rest as object),
+    ...(encrypt === false ? { noEncrypt: true } : {}),
+    ...(replicate === false ? { noReplicate: true } : {}),
+    ...(standbyPool === false ? { noStandby: true } : typeof standbyPool === 'string' ? { standbyPool } : {}),
+  } as PlanInput;
 }
 
 async function password(ctx: CommandContext, o: Opts, askIfMissing: boolean) {
@@ -224,6 +232,7 @@ Examples:
   addPlanOptions(plan.command('update').description('change any field of a plan; the result is checked again').argument('<plan>', 'plan id or name').option('--name <name>', 'new name'), false)
     .option('--no-encrypt', 'stop encrypting new backups (those taken stay encrypted)')
     .option('--no-replicate', 'stop copying new backups to replica pools (copies made stay)')
+    .option('--no-standby-pool', 'remove the standby pool (backups made there stay)')
     .action((ref: string, o: Opts, cmd: Command) =>
       run(cmd, async (ctx) => {
         const { runPlanUpdate } = await import('../core/plans.js');
@@ -292,7 +301,8 @@ Examples:
       run(cmd, async (ctx) => {
         const { runPlanPrune } = await import('../core/prune.js');
         const r = await runPlanPrune({ plan: ref, dryRun: Boolean(o.dryRun) }, ctx);
-        ctx.out.result(r, (x) => (x.deleted.length ? x.deleted.map((d) => `${x.dryRun ? 'would delete' : 'deleted'} ${d.id}: ${d.reason}`).join('\n') : 'nothing to delete'));
+        for (const d of r.pending) ctx.out.warn(`${d.id} in pool ${d.pool}: not deleted (${d.error}); it stays "deleting" and is deleted again by the daemon, the next run or prune`);
+        ctx.out.result(r, (x) => (x.deleted.length ? x.deleted.map((d) => `${x.dryRun ? 'would delete' : 'deleted'} ${d.id}${d.pool ? ` in pool ${d.pool}` : ''}: ${d.reason}`).join('\n') : x.pending.length ? 'nothing deleted' : 'nothing to delete'));
       }),
     );
 

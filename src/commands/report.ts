@@ -18,6 +18,8 @@ export function renderEvent(out: Output, e: CoreEvent): void {
       return e.status === 'ready' ? out.info(`copied backup ${e.backup} to pool ${e.pool}`) : out.warn(`copy of backup ${e.backup} to pool ${e.pool} failed: ${e.error ?? ''}; the next run retries it`);
     case 'pool.failover':
       return out.warn(`plan ${e.plan}: pool ${e.from} is offline (${e.reason}); the backup goes to the standby pool ${e.to}`);
+    case 'backup.auto-full':
+      return out.warn(`plan ${e.plan}: ${e.reason}; taking a full backup in pool ${e.pool} instead (--auto-full)`);
     case 'pool.failback':
       return out.info(`plan ${e.plan}: pool ${e.to} answers again; the backup goes to it (not to the standby pool ${e.from})`);
     case 'restore.tool-output':

@@ -3,14 +3,14 @@ import { rm } from 'node:fs/promises';
 import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Context } from './context.js';
-import { DbsError } from '../errors.js';
+import { DbsError, describeError } from '../errors.js';
 import { backupPrefix, manifestKey } from '../storage/layout.js';
 import type { BackupRecord, Catalog } from '../store/catalog.js';
 import { DESCRIPTORS, descriptorOrThrow } from '../engines/registry.js';
 import type { BackupType, TreeEntry } from '../engines/types.js';
 import { typeSpecOf } from './applicable.js';
 import { artifactReaders, VerifyStage } from './artifacts.js';
-import { checkPoolManifest } from './pool-manifest.js';
+import { checkPoolManifest, ensurePoolOnline } from './pool-manifest.js';
 import { sweepStaleUploads } from './recovery.js';
 import { makeScratch } from './scratch.js';
 import { chainOf, dependentsOf, openChain } from './chains.js';
@@ -48,10 +48,25 @@ export function runBackupList(o: { plan?: string; pool?: string }, ctx: Context)
   return catalog.listBackups({ planId, poolId, ...(poolId ? { copyStatus: ['ready' as const, 'missing' as const] } : {}) }).map((b) => summarize(catalog, b));
 }
 
-export function runBackupShow(o: { backup: string }, ctx: Context): Manifest & { status: string; pool: string; copies: CopyView[] } {
+/** A copy whose delete has not finished, and what happens to it. */
+export interface PendingDelete {
+  pool: string;
+  /** Why the last attempt failed. */
+  error: string;
+  attempts: number;
+  /** When it was last tried. */
+  at: string;
+  /** Who deletes it again. */
+  retry: string;
+}
+
+export function runBackupShow(o: { backup: string }, ctx: Context): Manifest & { status: string; pool: string; copies: CopyView[]; pendingDeletes: PendingDelete[] } {
   const catalog = ctx.catalog();
   const b = findBackupOrThrow(catalog, o.backup);
-  return { ...backupManifest(b), status: b.status, pool: catalog.getPool(b.poolId)?.name ?? b.poolId, copies: copyViews(catalog, b.id) };
+  const copies = copyViews(catalog, b.id);
+  const retry = `the daemon's next pass, the next run or prune of plan ${b.planName}, or dbs backup delete ${b.id}`;
+  const pendingDeletes = copies.filter((c) => c.status === 'deleting').map((c) => ({ pool: c.poolName, error: c.error, attempts: c.attempts, at: c.updatedAt, retry }));
+  return { ...backupManifest(b), status: b.status, pool: catalog.getPool(b.poolId)?.name ?? b.poolId, copies, pendingDeletes };
 }
 
 /** Restores of this backup that are running in a live process. */
@@ -73,35 +88,126 @@ export async function deleteBackupData(ctx: Context, b: BackupRecord): Promise<v
     throw new DbsError('REFUSED', `backup ${b.id} is the base of ${dependents.map((d) => d.id).join(', ')}`, { hint: 'pass --cascade to delete the dependent backups too' });
   }
   catalog.updateBackup(b.id, { status: 'deleting' });
-  // Every copy (failed ones too: they may have left objects), the primary last.
-  for (const c of catalog.listCopies(b.id).reverse()) await deleteCopyData(ctx, b, c.poolId);
+  // Every copy (failed ones too: they may have left objects), the primary last. A copy whose
+  // pool does not answer stays "deleting" (retried later); the others go now.
+  const pending: { pool: string; error: string }[] = [];
+  for (const c of catalog.listCopies(b.id).reverse()) {
+    const r = await deleteCopyData(ctx, b, c.poolId);
+    if (r.pending !== undefined) pending.push({ pool: catalog.getPool(c.poolId)?.name ?? c.poolId, error: r.pending });
+  }
+  if (pending.length) {
+    const pools = pending.map((x) => x.pool);
+    throw new DbsError('DELETE_PENDING', `backup ${b.id} is not deleted yet: its cop${pending.length === 1 ? 'y' : 'ies'} in pool ${pools.join(', ')} could not be deleted (${pending.map((x) => x.error).join('; ')}); it stays "deleting" until ${pending.length === 1 ? 'it is' : 'they are'}`, {
+      hint: `the daemon and the next run of plan ${b.planName} retry it; or run dbs backup delete ${b.id} again when the pool answers (dbs pool check ${pools[0]}), or forget the copy with dbs pool unbind ${pools[0]} --forget-backups`,
+      details: { backup: b.id, pending },
+    });
+  }
   catalog.transaction(() => {
     catalog.deleteBackup(b.id);
     catalog.recordEvent({ resourceKind: 'plan', resourceId: b.planId, type: 'backup.deleted', level: 'info', message: `deleted backup ${b.id}` });
   });
 }
 
+export interface CopyDeleteResult {
+  /** The backup left the catalog: this was its last copy. */
+  gone: boolean;
+  /** Why the copy could not be deleted: it stays "deleting", to be retried. */
+  pending?: string;
+}
+
 /**
  * Deletes one copy of a backup: its artifacts, then its manifest, then the copy row; when that
- * was the last copy, the backup leaves the catalog (returns true).
+ * was the last copy, the backup leaves the catalog. The copy is "deleting" (no copy: nothing
+ * reads, counts or copies from it) from the start; when its pool does not answer (or a delete
+ * fails) it stays so with the reason, and the backup is "deleting" once no ready copy is left.
  */
-export async function deleteCopyData(ctx: Context, b: BackupRecord, poolId: string): Promise<boolean> {
+export async function deleteCopyData(ctx: Context, b: BackupRecord, poolId: string): Promise<CopyDeleteResult> {
   const catalog = ctx.catalog();
   const pool = catalog.getPool(poolId);
-  if (pool) {
-    const driver = await openPool(ctx, pool);
+  const cur = catalog.getCopy(b.id, poolId);
+  if (pool && cur) {
+    catalog.upsertCopy({ backupId: b.id, poolId, status: 'deleting' });
     try {
-      const mkey = manifestKey(b.planId, b.id);
-      const keys: string[] = [];
-      for await (const o of driver.list(backupPrefix(b.planId, b.id), { signal: ctx.signal })) if (o.key !== mkey) keys.push(o.key);
-      for (const k of keys) await driver.delete(k, { signal: ctx.signal });
-      await driver.abortIncomplete(backupPrefix(b.planId, b.id), { signal: ctx.signal });
-      await driver.delete(mkey, { signal: ctx.signal });
-    } finally {
-      await driver.close();
+      const driver = await openPool(ctx, pool);
+      try {
+        // An unmounted disk lists nothing: prove the pool is there before calling its copy gone.
+        await ensurePoolOnline(driver, pool.name, ctx.signal);
+        const mkey = manifestKey(b.planId, b.id);
+        const keys: string[] = [];
+        for await (const o of driver.list(backupPrefix(b.planId, b.id), { signal: ctx.signal })) if (o.key !== mkey) keys.push(o.key);
+        for (const k of keys) await driver.delete(k, { signal: ctx.signal });
+        await driver.abortIncomplete(backupPrefix(b.planId, b.id), { signal: ctx.signal });
+        await driver.delete(mkey, { signal: ctx.signal });
+      } finally {
+        await driver.close();
+      }
+    } catch (e) {
+      if (ctx.signal.aborted) throw e;
+      const msg = describeError(e);
+      catalog.transaction(() => {
+        catalog.upsertCopy({ backupId: b.id, poolId, status: 'deleting', error: msg, attempts: (cur.status === 'deleting' ? cur.attempts : 0) + 1 });
+        catalog.recordEvent({ resourceKind: 'plan', resourceId: b.planId, type: 'copy.delete-failed', level: 'warning', message: `${b.id}: its copy in pool ${pool.name} could not be deleted (${msg}); it stays "deleting" and is deleted again later` });
+        const b2 = catalog.getBackup(b.id);
+        if (b2?.status === 'available' && !catalog.listCopies(b.id).some((c) => c.status === 'ready')) catalog.updateBackup(b.id, { status: 'deleting' });
+      });
+      return { gone: false, pending: msg };
     }
   }
-  return catalog.deleteCopy(b.id, poolId);
+  return { gone: catalog.deleteCopy(b.id, poolId) };
+}
+
+export interface PendingDeleteResult {
+  backup: string;
+  pool: string;
+  /** The backup left the catalog with this copy. */
+  gone: boolean;
+  /** Still not deleted: why. */
+  pending?: string;
+}
+
+/**
+ * Deletes again the copies whose delete did not finish ("deleting"): those of one plan (the
+ * caller holds its lock), or of every plan, each under its lock (a plan that is busy or locked
+ * is left for the next pass).
+ */
+export async function retryPendingDeletes(ctx: Context, o: { planId?: string; busy?: (planId: string) => boolean } = {}): Promise<PendingDeleteResult[]> {
+  const catalog = ctx.catalog();
+  const byPlan = new Map<string, { backupId: string; poolId: string }[]>();
+  for (const c of catalog.listCopiesByStatus(['deleting'])) {
+    const b = catalog.getBackup(c.backupId);
+    if (!b || (o.planId !== undefined && b.planId !== o.planId)) continue;
+    byPlan.set(b.planId, [...(byPlan.get(b.planId) ?? []), { backupId: b.id, poolId: c.poolId }]);
+  }
+  const out: PendingDeleteResult[] = [];
+  const { acquire, leaseOf } = await import('./locks.js');
+  for (const [planId, copies] of byPlan) {
+    if (o.busy?.(planId)) continue;
+    let lock: ReturnType<typeof acquire> | undefined;
+    if (o.planId === undefined) {
+      try {
+        lock = acquire(catalog, `plan:${planId}`, 'delete retry', `plan ${planId}`, leaseOf(ctx));
+      } catch {
+        continue;
+      }
+    }
+    try {
+      const c2 = lock ? { ...ctx, signal: AbortSignal.any([ctx.signal, lock.lost]) } : ctx;
+      // Newest first: an incremental goes before the backup it builds on.
+      for (const { backupId, poolId } of copies.sort((a, b) => (a.backupId < b.backupId ? 1 : -1))) {
+        const b = catalog.getBackup(backupId);
+        if (!b || catalog.getCopy(backupId, poolId)?.status !== 'deleting') continue;
+        const r = await deleteCopyData(c2, b, poolId);
+        const pool = catalog.getPool(poolId)?.name ?? poolId;
+        if (r.pending === undefined) {
+          catalog.recordEvent({ resourceKind: 'plan', resourceId: b.planId, type: r.gone ? 'backup.deleted' : 'copy.deleted', level: 'info', message: `${b.id}: its copy in pool ${pool} is deleted now${r.gone ? ' (its last copy: the backup is gone)' : ''}` });
+        }
+        out.push({ backup: b.id, pool, gone: r.gone, ...(r.pending !== undefined ? { pending: r.pending } : {}) });
+      }
+    } finally {
+      lock?.release();
+    }
+  }
+  return out;
 }
 
 export async function runBackupDelete(o: { backup: string; cascade?: boolean }, ctx: Context): Promise<{ backup: string; plan: string; deleted: string[] }> {

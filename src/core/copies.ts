@@ -282,6 +282,9 @@ export async function openReadCopy(
   fromPool?: string,
 ): Promise<{ pool: PoolRecord; driver: PoolDriver; fellBackFrom?: { pool: string; reason: string } }> {
   const catalog = ctx.catalog();
+  if (b.status === 'deleting') {
+    throw new DbsError('BACKUP_MISSING', `backup ${b.id} is being deleted`, { hint: `see which copies are left with: dbs backup show ${b.id}` });
+  }
   const copies = catalog.listCopies(b.id);
   if (fromPool) {
     const pool = findPoolOrThrow(catalog, fromPool);

@@ -266,6 +266,16 @@ export async function runDaemon(o: DaemonOptions, ctx: Context): Promise<DaemonR
         } catch (e) {
           if (!stop.aborted) log({ event: 'copy.failed', level: 'warning', message: `retrying failed copies: ${(e as Error).message}` });
         }
+        // Copies whose delete did not finish (their pool did not answer): deleted again.
+        try {
+          const { retryPendingDeletes } = await import('./backups.js');
+          for (const r of await retryPendingDeletes(ctx, { busy: (planId) => running.has(planId) })) {
+            if (r.pending === undefined) log({ event: r.gone ? 'backup.deleted' : 'copy.deleted', level: 'info', message: `deleted the copy of backup ${r.backup} in pool ${r.pool}${r.gone ? ' (its last copy: the backup is gone)' : ''}`, backup: r.backup });
+            else log({ event: 'copy.delete-failed', level: 'warning', message: `the copy of backup ${r.backup} in pool ${r.pool} is still not deleted: ${r.pending}`, backup: r.backup });
+          }
+        } catch (e) {
+          if (!stop.aborted) log({ event: 'copy.delete-failed', level: 'warning', message: `retrying pending deletes: ${(e as Error).message}` });
+        }
       }
       await sleep(o.probeMs ?? 60_000, stop);
     }

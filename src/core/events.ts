@@ -15,6 +15,8 @@ export type CoreEvent =
   | { type: 'copy.done'; backup: string; pool: string; status: 'ready' | 'failed'; error?: string }
   /** A plan run found its pool offline and wrote to its standby pool. */
   | { type: 'pool.failover'; plan: string; from: string; to: string; reason: string }
+  /** An incremental run takes a full backup instead (--auto-full): no chain to extend in its pool. */
+  | { type: 'backup.auto-full'; plan: string; pool: string; reason: string }
   /** A plan run found its pool back after backups went to the standby. */
   | { type: 'pool.failback'; plan: string; from: string; to: string }
   /** A line a restore tool printed (secrets already redacted). */

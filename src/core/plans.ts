@@ -71,6 +71,8 @@ export interface PlanInput extends ScheduleFlags {
   replicateTo?: string[];
   /** Update: stop replicating (the copies made stay). */
   noReplicate?: boolean;
+  /** Update: remove the standby pool (the backups made there stay). */
+  noStandby?: boolean;
   remoteKeepForever?: boolean;
   remoteKeepLast?: string | number;
   remoteKeepDays?: string | number;
@@ -566,11 +568,17 @@ export async function runPlanUpdate(i: PlanInput & { plan: string; name?: string
   if (i.remark !== undefined) changes.remark = i.remark;
   if (poolId !== cur.poolId) changes.poolId = poolId;
   const replication = await parseReplicationInput(ctx, i, poolId, cur.options);
+  if (i.noStandby && i.standbyPool !== undefined) throw new DbsError('USAGE', '--no-standby-pool cannot be combined with --standby-pool', { hint: 'drop one of them' });
   const standby = parseStandby(catalog, i.standbyPool, poolId);
-  if (!standby && poolId !== cur.poolId && cur.options.standbyPoolId === poolId) {
-    throw new DbsError('INVALID_ARGUMENT', `pool ${i.pool} is the plan's standby pool`, { hint: 'give another --standby-pool too' });
+  if (!standby && !i.noStandby && poolId !== cur.poolId && cur.options.standbyPoolId === poolId) {
+    throw new DbsError('INVALID_ARGUMENT', `pool ${i.pool} is the plan's standby pool`, { hint: 'give another --standby-pool too, or --no-standby-pool' });
   }
   if (standby) changes.options = { ...(changes.options ?? cur.options), standbyPoolId: standby };
+  if (i.noStandby) {
+    if (cur.options.standbyPoolId === undefined) throw new DbsError('USAGE', `plan ${JSON.stringify(cur.name)} has no standby pool`, { hint: 'see the plan with: dbs plan show ' + cur.name });
+    const { standbyPoolId: _s, ...rest } = changes.options ?? cur.options;
+    changes.options = rest;
+  }
   if (replication) {
     const next: Record<string, unknown> = { ...(changes.options ?? cur.options) };
     for (const [k, v] of Object.entries(replication)) {

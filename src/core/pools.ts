@@ -342,6 +342,12 @@ export function runPoolUnbind(o: { pool: string; forgetBackups?: boolean }, ctx:
       hint: 'change their --replicate-to (or pass --no-replicate) first',
     });
   }
+  const standing = catalog.listPlans().filter((x) => x.options.standbyPoolId === p.id);
+  if (standing.length) {
+    throw new DbsError('IN_USE', `pool ${JSON.stringify(p.name)} is the standby pool of ${standing.map((x) => x.name).join(', ')}`, {
+      hint: `remove it from them first: dbs plan update ${standing[0]!.name} --no-standby-pool`,
+    });
+  }
   // The catalog's copies there would point at a pool it no longer knows.
   const copies = catalog.listCopiesInPool(p.id);
   if (copies.length && !o.forgetBackups) {

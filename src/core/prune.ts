@@ -3,7 +3,7 @@
 // returns, artifacts first; a backup leaves the catalog when its last copy is gone.
 import type { Context } from './context.js';
 import type { PlanRecord } from '../store/catalog.js';
-import { deleteCopyData } from './backups.js';
+import { deleteCopyData, retryPendingDeletes } from './backups.js';
 import { planReplication, planStandby } from './copies.js';
 import { findPlanOrThrow } from './plans.js';
 import { planPrune, planRetention, type PruneDecision, type Retention } from './retention.js';
@@ -55,23 +55,47 @@ export function pruneDecisions(plan: PlanRecord, ctx: Context): CopyPruneDecisio
   );
 }
 
+/**
+ * Deletes what the plan's retention no longer keeps, and first the copies of its backups whose
+ * delete did not finish before ("deleting"). A copy whose pool does not answer stays "deleting"
+ * (an event says why) and the others go on. Returns the backups that left the catalog.
+ */
 export async function applyRetention(plan: PlanRecord, ctx: Context): Promise<string[]> {
   const catalog = ctx.catalog();
-  const deleted: string[] = [];
+  const deleted = (await retryPendingDeletes(ctx, { planId: plan.id })).filter((r) => r.gone).map((r) => r.backup);
   // Newest first, so an incremental goes before the backup it builds on.
   for (const d of pruneDecisions(plan, ctx).sort((a, b) => (a.id < b.id ? 1 : -1))) {
     const b = catalog.getBackup(d.id);
     if (!b) continue;
-    const gone = await deleteCopyData(ctx, b, d.poolId);
-    catalog.recordEvent({ resourceKind: 'plan', resourceId: plan.id, type: 'retention.deleted', level: 'info', message: `${d.id} in pool ${d.pool}: ${d.reason}${gone ? ' (its last copy: the backup is gone)' : ''}` });
-    if (gone) deleted.push(d.id);
+    const r = await deleteCopyData(ctx, b, d.poolId);
+    if (r.pending !== undefined) continue;
+    catalog.recordEvent({ resourceKind: 'plan', resourceId: plan.id, type: 'retention.deleted', level: 'info', message: `${d.id} in pool ${d.pool}: ${d.reason}${r.gone ? ' (its last copy: the backup is gone)' : ''}` });
+    if (r.gone) deleted.push(d.id);
   }
   return deleted;
 }
 
-export async function runPlanPrune(o: { plan: string; dryRun?: boolean }, ctx: Context): Promise<{ plan: string; dryRun: boolean; deleted: CopyPruneDecision[] }> {
-  const plan = findPlanOrThrow(ctx.catalog(), o.plan);
+export async function runPlanPrune(
+  o: { plan: string; dryRun?: boolean },
+  ctx: Context,
+): Promise<{ plan: string; dryRun: boolean; deleted: CopyPruneDecision[]; pending: (CopyPruneDecision & { error: string })[] }> {
+  const catalog = ctx.catalog();
+  const plan = findPlanOrThrow(catalog, o.plan);
   const decisions = pruneDecisions(plan, ctx);
-  if (!o.dryRun) await applyRetention(plan, ctx);
-  return { plan: plan.name, dryRun: Boolean(o.dryRun), deleted: decisions };
+  if (o.dryRun) return { plan: plan.name, dryRun: true, deleted: decisions, pending: [] };
+  await applyRetention(plan, ctx);
+  // A copy whose pool did not answer stays "deleting": not deleted, and said so.
+  const pendingOf = (d: CopyPruneDecision) => {
+    const c = catalog.getCopy(d.id, d.poolId);
+    return c?.status === 'deleting' ? c.error : undefined;
+  };
+  return {
+    plan: plan.name,
+    dryRun: false,
+    deleted: decisions.filter((d) => pendingOf(d) === undefined),
+    pending: decisions.flatMap((d) => {
+      const error = pendingOf(d);
+      return error === undefined ? [] : [{ ...d, error }];
+    }),
+  };
 }

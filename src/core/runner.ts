@@ -261,7 +261,10 @@ async function runLocked(plan: PlanRecord, o: RunOptions, ctx: Context, taskId: 
             hint: `run the base plan first (dbs plan run ${basePlanOf(catalog, plan)?.name ?? 'BASE'}), or set --auto-full`,
           });
         }
-        engineCtx.log(elsewhere ? `the chain is in the offline pool ${primary.name}: taking a full backup on the standby pool ${pool.name} (--auto-full)` : 'no base backup: taking a full backup (--auto-full)');
+        const reason = elsewhere ? `its chain is in pool ${primary.name}, which is offline, and chains never span pools` : 'it has no base backup to build an incremental on';
+        engineCtx.log(`${reason}: taking a full backup in pool ${pool.name} (--auto-full)`);
+        catalog.recordEvent({ resourceKind: 'plan', resourceId: plan.id, type: 'backup.auto-full', level: elsewhere ? 'warning' : 'info', message: `${reason}; backup ${backupId} is a full backup in pool ${pool.name} (--auto-full)` });
+        ctx.report({ type: 'backup.auto-full', plan: plan.name, pool: pool.name, reason });
         type = increment.full;
       }
       // The parent's artifacts are readable by the engine (a dir index), from this pool's copy.

@@ -121,7 +121,12 @@ export interface BackupRecord {
   manifest: Record<string, unknown>;
 }
 
-export type CopyStatus = 'ready' | 'copying' | 'failed' | 'missing';
+/**
+ * ready: a copy. copying / failed: a copy being made or one that did not finish (never a copy).
+ * missing: its manifest is gone. deleting: its delete started and has not finished (its pool did
+ * not answer): never a copy; later passes delete it again.
+ */
+export type CopyStatus = 'ready' | 'copying' | 'failed' | 'missing' | 'deleting';
 
 /** One pool's copy of a backup (migration 7). */
 export interface CopyRecord {

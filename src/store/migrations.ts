@@ -285,4 +285,31 @@ export const migrations: Migration[] = [
       CREATE INDEX restores_status ON restores (status, started_at);
     `,
   },
+  {
+    version: 9,
+    name: 'backup copies: a copy whose delete has not finished is "deleting"',
+    // A delete (retention, backup delete) whose pool did not answer leaves the copy row with
+    // status deleting and the reason; the daemon, the plan's next run or prune and `backup
+    // delete` delete it again. SQLite cannot change a CHECK constraint in place: the table is
+    // rebuilt (nothing references it).
+    sql: `
+      CREATE TABLE backup_copies_new (
+        backup_id    TEXT NOT NULL,
+        pool_id      TEXT NOT NULL,
+        role         TEXT NOT NULL CHECK (role IN ('primary', 'replica')),
+        status       TEXT NOT NULL CHECK (status IN ('ready', 'copying', 'failed', 'missing', 'deleting')),
+        stored_bytes INTEGER,
+        checked_at   TEXT,
+        error        TEXT NOT NULL DEFAULT '',
+        attempts     INTEGER NOT NULL DEFAULT 0,
+        created_at   TEXT NOT NULL,
+        updated_at   TEXT NOT NULL,
+        PRIMARY KEY (backup_id, pool_id)
+      );
+      INSERT INTO backup_copies_new SELECT backup_id, pool_id, role, status, stored_bytes, checked_at, error, attempts, created_at, updated_at FROM backup_copies;
+      DROP TABLE backup_copies;
+      ALTER TABLE backup_copies_new RENAME TO backup_copies;
+      CREATE INDEX backup_copies_pool ON backup_copies (pool_id, status);
+    `,
+  },
 ];

@@ -2,7 +2,7 @@
 // copies the catalog records, restore/verify from a replica, failed copies retried, server-side
 // copies between S3 pools. Real pools: local directories and the S3 server.
 import { randomBytes } from 'node:crypto';
-import { renameSync } from 'node:fs';
+import { appendFileSync, existsSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ListObjectsV2Command } from '@aws-sdk/client-s3';
 import Database from 'better-sqlite3';
@@ -13,6 +13,7 @@ import { faultWrapper } from '../../src/storage/faults.js';
 import type { PoolWrapper } from '../../src/storage/wrap.js';
 import { dbs } from '../support/cli.js';
 import { s3Client, servers, tempDir, testbed } from '../support/testbed.js';
+import { makeTree, treeFacts } from '../roundtrip/fixtures/dir-tree.js';
 
 /** A small SQLite source whose content changes with each call of `change()`. */
 function source() {
@@ -97,7 +98,6 @@ describe('replication', () => {
     expect(list[1].copies.map((c) => `${c.pool}:${c.status}`)).toEqual(['remote:ready']);
     // What the pools hold agrees with the catalog.
     expect(await s3Manifests(prefix)).toEqual([b3, b4].sort());
-    const { readdirSync } = await import('node:fs');
     const planId = show.id as string;
     expect(readdirSync(join(localDir, 'dbs', 'backups', planId)).sort()).toEqual([b4]);
     expect(ids).not.toContain(undefined);
@@ -160,7 +160,6 @@ describe('replication', () => {
     expect(show.copies.map((c: { poolName: string; status: string }) => `${c.poolName}:${c.status}`)).toEqual(['local:ready', 'other:failed']);
     expect(show.copies[1].error).toMatch(/./);
     expect((await ok(['--json', 'backup', 'list', '--pool', 'other'], { home })).json()).toEqual([]);
-    const { existsSync } = await import('node:fs');
     expect(existsSync(join(otherDir, 'dbs', 'backups', show.plan.id, b1))).toBe(false);
     // The next run copies its own backup and retries the failed one.
     src.change();
@@ -293,7 +292,6 @@ describe('standby pool', () => {
     const r3 = await ok(['--json', 'plan', 'run', 'app'], { home, poolWrappers: [dead] });
     expect(r3.stderr).toMatch(/injected: the disk went away.*standby pool spare/);
     expect((await ok(['--json', 'backup', 'list', '--pool', 'spare'], { home })).json().map((b: { id: string }) => b.id)).toEqual([r3.json().backup.id, b1.id]);
-    const { existsSync } = await import('node:fs');
     expect(existsSync(join(mainDir, 'dbs', 'backups', r3.json().backup.planId, r3.json().backup.id))).toBe(false);
     // The failed-over backup restores from the standby.
     const out = join(tempDir('r'), 'b1.db');
@@ -308,6 +306,180 @@ describe('standby pool', () => {
     expect((await ok(['--json', 'plan', 'show', 'app'], { home })).json()).toMatchObject({ available: false, unavailableReason: 'pools main and spare offline' });
     renameSync(`${mainDir}.away`, mainDir);
     renameSync(`${spareDir}.away`, spareDir);
+  });
+});
+
+describe('removing a standby pool', () => {
+  it('plan update --no-standby-pool removes it (its backups stay); pool unbind is refused while a plan stands by on it; bad combinations change nothing', async () => {
+    const home = tempDir('home');
+    const mainDir = tempDir('main');
+    const spareDir = tempDir('spare');
+    await ok(['pool', 'bind', 'main', '--type', 'local', '--path', mainDir], { home });
+    await ok(['pool', 'bind', 'spare', '--type', 'local', '--path', spareDir], { home });
+    const src = source();
+    src.change();
+    await ok(['plan', 'create', 'app', '--source', `sqlite://${src.path}`, '--pool', 'main', '--standby-pool', 'spare'], { home });
+    renameSync(mainDir, `${mainDir}.away`);
+    const onSpare = (await ok(['--json', 'plan', 'run', 'app'], { home })).json().backup.id as string;
+    renameSync(`${mainDir}.away`, mainDir);
+    const u = await dbs(['pool', 'unbind', 'spare'], { home });
+    expect(u.code, u.stderr).toBe(4);
+    expect(u.stderr).toMatch(/pool "spare" is the standby pool of app[\s\S]*hint: .*dbs plan update app --no-standby-pool/);
+    const before = (await ok(['--json', 'plan', 'show', 'app'], { home })).json();
+    const both = await dbs(['plan', 'update', 'app', '--no-standby-pool', '--standby-pool', 'spare'], { home });
+    expect(both.code, both.stderr).toBe(2);
+    expect(both.stderr).toMatch(/--no-standby-pool and --standby-pool were both given/);
+    const onCreate = await dbs(['plan', 'create', 'x', '--source', `sqlite://${src.path}`, '--pool', 'main', '--no-standby-pool'], { home });
+    expect(onCreate.code, onCreate.stderr).toBe(2);
+    expect((await ok(['--json', 'plan', 'show', 'app'], { home })).json()).toMatchObject({ standbyPool: 'spare', updatedAt: before.updatedAt });
+    await ok(['plan', 'update', 'app', '--no-standby-pool'], { home });
+    expect((await ok(['--json', 'plan', 'show', 'app'], { home })).json()).toMatchObject({ standbyPool: null });
+    expect((await ok(['plan', 'show', 'app'], { home })).stdout).toMatch(/Standby pool: +-\n/);
+    const again = await dbs(['plan', 'update', 'app', '--no-standby-pool'], { home });
+    expect(again.code, again.stderr).toBe(2);
+    expect(again.stderr).toMatch(/plan "app" has no standby pool/);
+    // No standby now: a run with the pool offline fails instead of failing over.
+    renameSync(mainDir, `${mainDir}.away`);
+    const r = await dbs(['plan', 'run', 'app'], { home });
+    expect(r.code, r.stderr).toBe(1);
+    expect(r.stderr).toMatch(/pool main .* has lost its marker/);
+    expect(r.stderr).not.toMatch(/standby/);
+    renameSync(`${mainDir}.away`, mainDir);
+    expect(existsSync(join(spareDir, 'dbs', 'backups'))).toBe(true);
+    // The backup made there stays, with its copy; unbinding the pool now asks about it, as for any pool.
+    expect((await ok(['--json', 'backup', 'list', '--pool', 'spare'], { home })).json().map((b: { id: string }) => b.id)).toEqual([onSpare]);
+    const u2 = await dbs(['pool', 'unbind', 'spare'], { home });
+    expect(u2.code, u2.stderr).toBe(4);
+    expect(u2.stderr).toMatch(/the catalog knows 1 backup copy in pool "spare"/);
+  });
+});
+
+describe('standby pool and chains', () => {
+  it('an incremental whose chain is on the offline pool starts a new full on the standby with --auto-full (and says so), fails without it; the pool back, the chain there goes on', async () => {
+    const home = tempDir('home');
+    const mainDir = tempDir('main');
+    const spareDir = tempDir('spare');
+    await ok(['pool', 'bind', 'main', '--type', 'local', '--path', mainDir], { home });
+    await ok(['pool', 'bind', 'spare', '--type', 'local', '--path', spareDir], { home });
+    const root = join(tempDir('dir-src'), 'tree');
+    makeTree(root);
+    await ok(['plan', 'create', 'full', '--source', `dir://${root}`, '--pool', 'main'], { home });
+    await ok(['plan', 'create', 'inc', '--type', 'incremental', '--base-plan', 'full', '--pool', 'main', '--standby-pool', 'spare', '--auto-full'], { home });
+    await ok(['plan', 'create', 'strict', '--type', 'incremental', '--base-plan', 'full', '--pool', 'main', '--standby-pool', 'spare'], { home });
+    type B = { id: string; planId: string; poolId: string; parentId: string | null; backupType: string };
+    const run = async (plan: string) => {
+      const r = await ok(['--json', 'plan', 'run', plan], { home });
+      return { b: r.json().backup as B, stderr: r.stderr };
+    };
+    const pools = (await ok(['--json', 'pool', 'list'], { home })).json() as { id: string; name: string }[];
+    const poolId = (name: string) => pools.find((p) => p.name === name)!.id;
+    const f1 = (await run('full')).b;
+    appendFileSync(join(root, 'data/log.txt'), 'one\n');
+    const i1 = (await run('inc')).b;
+    expect(i1).toMatchObject({ parentId: f1.id, backupType: 'incremental', poolId: poolId('main') });
+
+    // The pool unmounted. Without --auto-full: a clear error, nothing in the standby.
+    renameSync(mainDir, `${mainDir}.away`);
+    writeFileSync(join(root, 'etc/app/new.txt'), 'two');
+    const strict = await dbs(['plan', 'run', 'strict'], { home });
+    expect(strict.code, strict.stderr).toBe(1);
+    expect(strict.stderr).toMatch(/pool main is offline .*the backup goes to the standby pool spare/);
+    expect(strict.stderr).toMatch(/plan strict: its chain is in pool main, which is offline; chains never span pools and the standby pool spare has no backup to build an incremental on/);
+    expect(strict.stderr).toMatch(/hint: set --auto-full/);
+    expect(existsSync(join(spareDir, 'dbs', 'backups'))).toBe(false);
+    // With --auto-full: a new full backup (a snapshot, no parent) on the standby, and it says so.
+    const s1 = await run('inc');
+    expect(s1.b).toMatchObject({ parentId: null, backupType: 'snapshot', poolId: poolId('spare') });
+    expect(s1.stderr).toMatch(/plan inc: its chain is in pool main, which is offline, and chains never span pools; taking a full backup in pool spare instead \(--auto-full\)/);
+    const ev = (await ok(['--json', 'events'], { home })).json() as { type: string; message: string }[];
+    expect(ev.find((e) => e.type === 'backup.auto-full')?.message).toMatch(new RegExp(`backup ${s1.b.id} is a full backup in pool spare`));
+    // The next run while the pool is still away extends the standby's own chain.
+    rmSync(join(root, 'etc/app/empty.txt'));
+    const s2 = (await run('inc')).b;
+    expect(s2).toMatchObject({ parentId: s1.b.id, backupType: 'incremental', poolId: poolId('spare') });
+    const fromSpare = tempDir('out-spare');
+    await ok(['backup', 'restore', s2.id, '--to-dir', fromSpare], { home });
+    expect(treeFacts(fromSpare)).toEqual(treeFacts(root));
+    expect(readdirSync(join(spareDir, 'dbs', 'backups', s2.planId)).sort()).toEqual([s1.b.id, s2.id].sort());
+
+    // The pool back: the next run lands on it again and extends the chain there (F1 <- I1).
+    renameSync(`${mainDir}.away`, mainDir);
+    appendFileSync(join(root, 'data/log.txt'), 'three\n');
+    const back = await run('inc');
+    expect(back.b).toMatchObject({ parentId: i1.id, backupType: 'incremental', poolId: poolId('main') });
+    const ev2 = (await ok(['--json', 'events'], { home })).json() as { type: string; message: string }[];
+    expect(ev2.find((e) => e.type === 'pool.failback')?.message).toMatch(/pool main answers again; backups go to it again \(not to the standby pool spare\)/);
+    const fromMain = tempDir('out-main');
+    await ok(['backup', 'restore', back.b.id, '--to-dir', fromMain], { home });
+    expect(treeFacts(fromMain)).toEqual(treeFacts(root));
+    // The strict plan works again too, on the base plan's full in the main pool.
+    expect((await run('strict')).b).toMatchObject({ parentId: f1.id, poolId: poolId('main') });
+  });
+});
+
+describe('deleting while a pool is offline', () => {
+  it('retention and backup delete leave a copy whose pool is away "deleting" (backup show says why and who retries), the rest goes; the next prune, run or delete finishes it', async () => {
+    const home = tempDir('home');
+    const localDir = tempDir('local');
+    const otherDir = tempDir('other');
+    await ok(['pool', 'bind', 'local', '--type', 'local', '--path', localDir], { home });
+    await ok(['pool', 'bind', 'other', '--type', 'local', '--path', otherDir], { home });
+    const src = source();
+    await ok(['plan', 'create', 'app', '--source', `sqlite://${src.path}`, '--pool', 'local', '--keep-last', '1', '--replicate-to', 'other', '--remote-keep-last', '2'], { home });
+    const ids: string[] = [];
+    for (let i = 0; i < 2; i++) {
+      src.change();
+      ids.push((await ok(['--json', 'plan', 'run', 'app'], { home })).json().backup.id);
+    }
+    const [b1, b2] = ids;
+    const planId = (await ok(['--json', 'plan', 'show', 'app'], { home })).json().id as string;
+    const inPool = (dir: string) => (existsSync(join(dir, 'dbs', 'backups', planId)) ? readdirSync(join(dir, 'dbs', 'backups', planId)).sort() : []);
+    expect(inPool(localDir)).toEqual([b2]);
+    expect(inPool(otherDir)).toEqual([b1, b2].sort());
+    const copiesOf = async (id: string) => ((await ok(['--json', 'backup', 'show', id], { home })).json().copies as { poolName: string; status: string }[]).map((c) => `${c.poolName}:${c.status}`);
+
+    // The replica's disk unmounted; its retention now keeps 1: b1's copy there cannot go.
+    renameSync(otherDir, `${otherDir}.away`);
+    await ok(['plan', 'update', 'app', '--remote-keep-last', '1'], { home });
+    const pr = await ok(['--json', 'plan', 'prune', 'app'], { home });
+    expect(pr.json()).toMatchObject({ deleted: [], pending: [{ id: b1, pool: 'other', error: expect.stringMatching(/pool other .*is offline: its marker dbs\/pool.json is not there/) }] });
+    expect(pr.stderr).toMatch(new RegExp(`${b1} in pool other: not deleted .*it stays .*deleting.* and is deleted again by the daemon`));
+    // b1's only copy is going: the backup is "deleting", no copy, and cannot be restored.
+    const s1 = (await ok(['--json', 'backup', 'show', b1], { home })).json();
+    expect(s1.status).toBe('deleting');
+    expect(s1.copies).toMatchObject([{ poolName: 'other', status: 'deleting', attempts: 1, error: expect.stringMatching(/is offline: its marker/) }]);
+    expect(s1.pendingDeletes).toMatchObject([{ pool: 'other', attempts: 1, retry: expect.stringMatching(/daemon.*next run or prune of plan app.*dbs backup delete/) }]);
+    expect((await ok(['backup', 'show', b1], { home })).stdout).toMatch(/the copy in pool other is being deleted: the last attempt .* failed: .*is offline: its marker[\s\S]*It is no copy any more; it is deleted again by the daemon's next pass/);
+    const list = (await ok(['--json', 'backup', 'list', '--plan', 'app'], { home })).json() as { id: string; status: string }[];
+    expect(list.map((b) => `${b.id}:${b.status}`)).toEqual([`${b2}:available`, `${b1}:deleting`]);
+    const restore = await dbs(['backup', 'restore', b1, '--to', `sqlite://${join(tempDir('r'), 'x.db')}`], { home });
+    expect(restore.code, restore.stderr).toBe(3);
+    expect(restore.stderr).toMatch(/backup .* is being deleted/);
+    // backup delete: the local copy goes, the one in the away pool stays "deleting"; exit 1 says so.
+    const del = await dbs(['--json', 'backup', 'delete', b2], { home });
+    expect(del.code, del.stderr).toBe(1);
+    expect(del.stderr).toMatch(/DELETE_PENDING/);
+    expect(del.stderr).toMatch(/is not deleted yet: its copy in pool other could not be deleted/);
+    expect(inPool(localDir)).toEqual([]);
+    expect(await copiesOf(b2)).toEqual(['other:deleting']);
+    expect((await ok(['--json', 'backup', 'show', b2], { home })).json().status).toBe('deleting');
+    const ev = (await ok(['--json', 'events'], { home })).json() as { type: string; message: string }[];
+    expect(ev.filter((e) => e.type === 'copy.delete-failed').length).toBeGreaterThanOrEqual(2);
+    // A second attempt while the pool is still away: still pending, attempts counted.
+    expect((await dbs(['backup', 'delete', b2], { home })).code).toBe(1);
+    expect((await ok(['--json', 'backup', 'show', b2], { home })).json().copies[0].attempts).toBe(2);
+
+    // The pool back: backup delete again finishes b2; the plan's next run finishes b1.
+    renameSync(`${otherDir}.away`, otherDir);
+    await ok(['backup', 'delete', b2], { home });
+    expect(inPool(otherDir)).toEqual([b1]);
+    src.change();
+    const b3 = (await ok(['--json', 'plan', 'run', 'app'], { home })).json().backup.id as string;
+    expect(inPool(otherDir)).toEqual([b3]);
+    expect(inPool(localDir)).toEqual([b3]);
+    expect((await ok(['--json', 'backup', 'list', '--plan', 'app'], { home })).json().map((b: { id: string }) => b.id)).toEqual([b3]);
+    const ev2 = (await ok(['--json', 'events'], { home })).json() as { type: string; message: string }[];
+    expect(ev2.find((e) => e.type === 'backup.deleted' && e.message.includes(b1))?.message).toMatch(/its copy in pool other is deleted now \(its last copy: the backup is gone\)/);
   });
 });
 

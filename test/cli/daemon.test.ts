@@ -1,5 +1,6 @@
 // `dbs daemon`, `dbs plan run --due`, pause/resume and auto-pause, with the real binary.
 import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
 import { ListMultipartUploadsCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { execa, type ResultPromise } from 'execa';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -180,6 +181,69 @@ describe('dbs daemon', () => {
       expect(events).toEqual(expect.arrayContaining(['plan.auto-paused', 'plan.auto-resumed', 'backup.succeeded']));
     } finally {
       await m.stop();
+    }
+  });
+
+  it('a copy to a replica pool that was offline during its run shows failed; the pool back, the daemon itself retries it and the copy becomes ready', async () => {
+    const { home } = await setup();
+    const replicaDir = tempDir('replica');
+    expect((await dbs(['pool', 'bind', 'r', '--type', 'local', '--path', replicaDir], { home })).code).toBe(0);
+    const src = smallSqlite();
+    const at = new Date(Date.now() + 1500).toISOString();
+    const c = await dbs(['plan', 'create', 'app', '--source', `sqlite://${src}`, '--pool', 'p', '--replicate-to', 'r', '--once', at], { home });
+    expect(c.code, c.stderr).toBe(0);
+    const { renameSync } = await import('node:fs');
+    renameSync(replicaDir, `${replicaDir}.away`); // the replica's disk unmounted
+    const d = daemon(home, ['--probe', '0.3']);
+    try {
+      const done = await d.waitFor((l) => l.event === 'task.succeeded');
+      const backup = done.backup as string;
+      // The daemon's own retries fail while the pool is away, and say so.
+      await d.waitFor((l) => l.event === 'copy.failed' && l.backup === backup);
+      const copies = async () => ((await dbs(['--json', 'backup', 'show', backup], { home })).json().copies as { poolName: string; status: string; error: string }[]);
+      const failed = await copies();
+      expect(failed.map((x) => `${x.poolName}:${x.status}`)).toEqual(['p:ready', 'r:failed']);
+      expect(failed[1].error).toMatch(/pool r/);
+      expect((await dbs(['--json', 'backup', 'list', '--pool', 'r'], { home })).json()).toEqual([]);
+      renameSync(`${replicaDir}.away`, replicaDir);
+      const t0 = Date.now();
+      await d.waitFor((l) => l.event === 'copy.retried' && l.backup === backup);
+      const retryMs = Date.now() - t0;
+      expect(retryMs).toBeLessThan(10_000);
+      expect((await copies()).map((x) => `${x.poolName}:${x.status}`)).toEqual(['p:ready', 'r:ready']);
+      // Only the one scheduled run: the copy was made by the daemon's retry, not by another run.
+      expect(d.lines.filter((l) => l.event === 'task.started')).toHaveLength(1);
+      const events = ((await dbs(['--json', 'events', '--plan', 'app'], { home })).json() as { type: string }[]).map((e) => e.type);
+      expect(events).toEqual(expect.arrayContaining(['copy.failed', 'copy.succeeded']));
+    } finally {
+      expect((await d.stop()).code).toBe(0);
+    }
+  });
+
+  it('a backup delete whose replica pool was away stays "deleting"; the daemon deletes the rest once the pool is back', async () => {
+    const { home } = await setup();
+    const replicaDir = tempDir('replica');
+    expect((await dbs(['pool', 'bind', 'r', '--type', 'local', '--path', replicaDir], { home })).code).toBe(0);
+    const src = smallSqlite();
+    expect((await dbs(['plan', 'create', 'app', '--source', `sqlite://${src}`, '--pool', 'p', '--replicate-to', 'r'], { home })).code).toBe(0);
+    const run = await dbs(['--json', 'plan', 'run', 'app'], { home });
+    expect(run.code, run.stderr).toBe(0);
+    const backup = run.json().backup.id as string;
+    const { existsSync, renameSync } = await import('node:fs');
+    renameSync(replicaDir, `${replicaDir}.away`);
+    const del = await dbs(['backup', 'delete', backup], { home });
+    expect(del.code, del.stderr).toBe(1);
+    expect((await dbs(['--json', 'backup', 'show', backup], { home })).json()).toMatchObject({ status: 'deleting', copies: [{ poolName: 'r', status: 'deleting' }] });
+    const d = daemon(home, ['--probe', '0.3']);
+    try {
+      // Away: the daemon's pass tries and says it is still pending.
+      await d.waitFor((l) => l.event === 'copy.delete-failed' && l.backup === backup);
+      renameSync(`${replicaDir}.away`, replicaDir);
+      await d.waitFor((l) => l.event === 'backup.deleted' && l.backup === backup);
+      expect((await dbs(['--json', 'backup', 'list'], { home })).json()).toEqual([]);
+      expect(existsSync(join(replicaDir, 'dbs', 'backups', run.json().backup.planId, backup))).toBe(false);
+    } finally {
+      expect((await d.stop()).code).toBe(0);
     }
   });
 
