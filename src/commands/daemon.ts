@@ -15,6 +15,7 @@ export function registerDaemon(program: Command, run: CommandRunner): void {
     .option('--log-format <format>', 'json (one object per line) or text', 'json')
     .addOption(numberOption('--reload <seconds>', 'how often to pick up plan changes made by other dbs processes', { min: 0.1, max: 86400, integer: false, example: '--reload 5' }, 5))
     .addOption(numberOption('--probe <seconds>', 'how often to probe offline sources and pools', { min: 0.1, max: 86400, integer: false, example: '--probe 60' }, 60))
+    .option('--metrics-listen <addr:port>', 'serve Prometheus metrics on GET /metrics at this address, e.g. 127.0.0.1:9150')
     .addHelpText(
       'after',
       `
@@ -23,9 +24,10 @@ Exit status after SIGTERM/SIGINT: 0 when every running task finished within --gr
 130 when a task had to be aborted (it is recorded as interrupted).
 Examples:
   dbs daemon --concurrency 2
+  dbs daemon --metrics-listen 127.0.0.1:9150     # Prometheus: see README "Metrics"
   systemd: see examples/systemd/dbs.service`,
     )
-    .action((o: { concurrency: number; grace: number; logFormat: string; reload: number; probe: number }, cmd: Command) =>
+    .action((o: { concurrency: number; grace: number; logFormat: string; reload: number; probe: number; metricsListen?: string }, cmd: Command) =>
       run(cmd, async (ctx) => {
         if (o.logFormat !== 'json' && o.logFormat !== 'text') throw new DbsError('INVALID_ARGUMENT', `--log-format ${JSON.stringify(o.logFormat)} is not json or text`, { hint: 'use --log-format text for humans' });
         const stdout = ctx.out.streams.stdout;
@@ -34,7 +36,7 @@ Examples:
             ? (e: object) => stdout.write(`${JSON.stringify({ time: new Date().toISOString(), ...e })}\n`)
             : (e: { level: string; message: string }) => stdout.write(`${new Date().toISOString()} ${e.level.padEnd(7)} ${printableValue(e.message)}\n`);
         const { runDaemon } = await import('../core/daemon.js');
-        const r = await runDaemon({ concurrency: o.concurrency, graceSeconds: o.grace, reloadMs: o.reload * 1000, probeMs: o.probe * 1000, log }, ctx);
+        const r = await runDaemon({ concurrency: o.concurrency, graceSeconds: o.grace, reloadMs: o.reload * 1000, probeMs: o.probe * 1000, metricsListen: o.metricsListen, log }, ctx);
         // A stop that aborted a running task is an interruption (130); a clean stop is 0.
         if (r.interrupted > 0) ctx.exitCode = ExitCode.interrupted;
       }),

@@ -247,34 +247,23 @@ Examples:
     .description('run a plan now in the foreground (exits non-zero when the backup failed), or every due plan with --due')
     .argument('[plan]', 'plan id or name')
     .option('--due', 'run every scheduled plan that is due since its last run, then exit (for cron/systemd timers)')
+    .option('--metrics-file <file.prom>', "after the run (also a failed one), write the catalog's metrics to this node_exporter textfile, atomically")
     .action((ref: string | undefined, o: Opts, cmd: Command) =>
       run(cmd, async (ctx) => {
-        if (o.due) {
-          if (ref) throw new (await import('../errors.js')).DbsError('USAGE', '--due runs every due plan; do not name a plan', { hint: 'drop the plan name, or drop --due' });
-          const { runDue } = await import('../core/scheduler.js');
-          const r = await runDue({}, ctx);
-          if (r.ran.some((x) => x.status === 'failed' || x.status === 'paused' || x.status === 'interrupted')) ctx.exitCode = 1;
-          ctx.out.result(
-            { ...r, ran: r.ran.map((x) => ({ plan: x.plan, status: x.status, backup: x.result?.backup?.id, task: x.result?.task.id, error: x.error?.toJSON() })) },
-            (x) => (x.ran.length ? x.ran.map((y) => `${y.plan}: ${y.status}${y.backup ? ` (${y.backup})` : ''}${y.error ? `: ${y.error.message}` : ''}`).join('\n') : `nothing due (${x.notDue} plan(s) checked)`),
-          );
-          return;
-        }
-        if (!ref) throw new (await import('../errors.js')).DbsError('USAGE', 'name the plan to run, or pass --due', { hint: 'e.g. dbs plan run shop' });
-        const { runPlanRun } = await import('../core/tasks.js');
-        const bar = ctx.out.progress(`backing up ${ref}`, (done, _t, ms) => `${fmtBytes(done)}  ${fmtBytes(ms > 0 ? (done / ms) * 1000 : 0)}/s  ${fmtDuration(ms)}`);
+        const { DbsError } = await import('../errors.js');
+        if (o.due && ref) throw new DbsError('USAGE', '--due runs every due plan; do not name a plan', { hint: 'drop the plan name, or drop --due' });
+        if (!o.due && !ref) throw new DbsError('USAGE', 'name the plan to run, or pass --due', { hint: 'e.g. dbs plan run shop' });
+        // Checked before anything runs; written after the run whatever its outcome, so a
+        // failed run shows in the file. A run's error wins over one writing the file.
+        const metrics = typeof o.metricsFile === 'string' ? await import('../core/metrics.js') : undefined;
+        const metricsFile = metrics?.checkMetricsFile(o.metricsFile as string, ctx.cwd);
         try {
-          const r = await runPlanRun({ plan: ref, onProgress: (n) => bar.update(n) }, ctx);
-          bar.finish();
-          ctx.out.result(r, (x) =>
-            [
-              `backup ${x.backup!.id} of plan ${x.task.planName}: ${fmtBytes(x.task.rawBytes)} raw, ${fmtBytes(x.task.storedBytes)} stored, task ${x.task.id}`,
-              ...x.pruned.map((id) => `retention deleted ${id}`),
-            ].join('\n'),
-          );
-        } finally {
-          bar.finish();
+          await runPlanRunCommand(ref, o, ctx);
+        } catch (e) {
+          if (metrics && metricsFile) await metrics.writeMetricsFile(ctx.catalog(), metricsFile).catch((we: unknown) => ctx.out.warn((we as Error).message));
+          throw e;
         }
+        if (metrics && metricsFile) await metrics.writeMetricsFile(ctx.catalog(), metricsFile);
       }),
     );
 
@@ -347,4 +336,32 @@ Examples:
         ctx.out.result(r, (x) => `deleted plan ${x.plan.name} (${x.plan.id})${x.deletedBackups.length ? ` and ${x.deletedBackups.length} backup(s)` : ''}`);
       }),
     );
+}
+
+/** `plan run`: one plan, or every due plan (--due); usage was checked by the caller. */
+async function runPlanRunCommand(ref: string | undefined, o: Opts, ctx: CommandContext): Promise<void> {
+  if (o.due) {
+    const { runDue } = await import('../core/scheduler.js');
+    const r = await runDue({}, ctx);
+    if (r.ran.some((x) => x.status === 'failed' || x.status === 'paused' || x.status === 'interrupted')) ctx.exitCode = 1;
+    ctx.out.result(
+      { ...r, ran: r.ran.map((x) => ({ plan: x.plan, status: x.status, backup: x.result?.backup?.id, task: x.result?.task.id, error: x.error?.toJSON() })) },
+      (x) => (x.ran.length ? x.ran.map((y) => `${y.plan}: ${y.status}${y.backup ? ` (${y.backup})` : ''}${y.error ? `: ${y.error.message}` : ''}`).join('\n') : `nothing due (${x.notDue} plan(s) checked)`),
+    );
+    return;
+  }
+  const { runPlanRun } = await import('../core/tasks.js');
+  const bar = ctx.out.progress(`backing up ${ref}`, (done, _t, ms) => `${fmtBytes(done)}  ${fmtBytes(ms > 0 ? (done / ms) * 1000 : 0)}/s  ${fmtDuration(ms)}`);
+  try {
+    const r = await runPlanRun({ plan: ref!, onProgress: (n) => bar.update(n) }, ctx);
+    bar.finish();
+    ctx.out.result(r, (x) =>
+      [
+        `backup ${x.backup!.id} of plan ${x.task.planName}: ${fmtBytes(x.task.rawBytes)} raw, ${fmtBytes(x.task.storedBytes)} stored, task ${x.task.id}`,
+        ...x.pruned.map((id) => `retention deleted ${id}`),
+      ].join('\n'),
+    );
+  } finally {
+    bar.finish();
+  }
 }

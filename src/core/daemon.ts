@@ -24,6 +24,8 @@ export interface DaemonOptions {
   reloadMs?: number;
   /** How often offline sources and pools are probed (ms). */
   probeMs?: number;
+  /** ADDR:PORT to serve GET /metrics on (Prometheus text format), while the daemon runs. */
+  metricsListen?: string;
   log: (e: DaemonEvent) => void;
 }
 
@@ -114,6 +116,8 @@ export async function runDaemon(o: DaemonOptions, ctx: Context): Promise<DaemonR
     throw new DbsError('INVALID_ARGUMENT', `--concurrency ${o.concurrency} must be a whole number of at least 1`, { hint: 'e.g. --concurrency 2' });
   }
   if (!(o.graceSeconds >= 0)) throw new DbsError('INVALID_ARGUMENT', `--grace ${o.graceSeconds} must be a number of seconds`, { hint: 'e.g. --grace 300' });
+  const metricsModule = o.metricsListen === undefined ? undefined : await import('./metrics.js');
+  const listen = metricsModule?.parseListen(o.metricsListen!);
   const catalog = ctx.catalog();
   const lock = acquire(catalog, 'daemon', 'dbs daemon', `the catalog ${catalog.path}`, leaseOf(ctx));
   const log = o.log;
@@ -281,7 +285,13 @@ export async function runDaemon(o: DaemonOptions, ctx: Context): Promise<DaemonR
     }
   };
 
+  let metricsServer: import('./metrics.js').MetricsServer | undefined;
   try {
+    if (metricsModule && listen) {
+      metricsServer = await metricsModule.serveMetrics(metricsModule.catalogMetrics(catalog, { processMetrics: true }), listen);
+      const at = `${metricsServer.address.includes(':') ? `[${metricsServer.address}]` : metricsServer.address}:${metricsServer.port}`;
+      log({ event: 'metrics.listening', level: 'info', message: `serving Prometheus metrics on http://${at}/metrics`, address: metricsServer.address, port: metricsServer.port });
+    }
     await recoverInterrupted(ctx, log);
     reload(true);
     const probing = probeLoop();
@@ -308,6 +318,7 @@ export async function runDaemon(o: DaemonOptions, ctx: Context): Promise<DaemonR
   } finally {
     stopping = true;
     for (const id of [...entries.keys()]) disarm(id);
+    await metricsServer?.close();
     lock.release();
   }
 }

@@ -264,6 +264,34 @@ const BACKUP_COLS = { at: 't.ended_at', type: 't.backup_type', pool: 't.pool_id'
 const TASK_COLS = { at: 't.queued_at', type: 't.backup_type', pool: 't.pool_id', plan: 't.plan_id' };
 const RESTORE_COLS = { at: 't.started_at', type: 'b.backup_type', pool: 'b.pool_id', plan: 't.plan_id' };
 
+/** What the metrics of one plan are read from (`metricsRows`). */
+export interface PlanMetricsRow {
+  name: string;
+  status: PlanStatus;
+  sourceKind: string;
+  backupType: string;
+  /** The name of the plan's pool (its id when the pool row is gone). */
+  pool: string;
+  running: boolean;
+  /** The newest task that ended (succeeded, failed or interrupted). */
+  lastRun: { status: TaskStatus; startedAt: string | null; endedAt: string | null } | null;
+  /** The newest succeeded task. */
+  lastSuccess: { startedAt: string | null; endedAt: string | null; rawBytes: number | null; storedBytes: number | null } | null;
+  /** The end of the newest succeeded restore of one of the plan's backups. */
+  lastRestoreAt: string | null;
+}
+
+/** What the metrics of one pool are read from: its last known status and its ready copies. */
+export interface PoolMetricsRow {
+  name: string;
+  type: string;
+  status: PoolStatus;
+  checkedAt: string | null;
+  backups: number;
+  rawBytes: number;
+  storedBytes: number;
+}
+
 export type Clock = () => Date;
 export const systemClock: Clock = () => new Date();
 
@@ -715,6 +743,46 @@ export class Catalog {
       this.db.prepare('DELETE FROM backup_copies WHERE backup_id = ?').run(id);
       this.db.prepare('DELETE FROM backups WHERE id = ?').run(id);
     });
+  }
+
+  // ---- metrics -------------------------------------------------------------------------
+
+  /**
+   * One row per plan and per pool for the Prometheus metrics: index lookups per plan (the
+   * newest ended and succeeded task by tasks_plan, restores by restores_plan) and one
+   * grouping of ready copies per pool (backup_copies_pool); no manifest is read.
+   */
+  metricsRows(): { plans: PlanMetricsRow[]; pools: PoolMetricsRow[] } {
+    return this.db.transaction(() => {
+      const plans = (
+        this.db
+          .prepare(
+            `SELECT p.name, p.status, p.source_kind AS sourceKind, p.backup_type AS backupType, COALESCE(pl.name, p.pool_id) AS pool,
+                EXISTS (SELECT 1 FROM tasks t WHERE t.plan_id = p.id AND t.status = 'running') AS running,
+                (SELECT json_object('status', t.status, 'startedAt', t.started_at, 'endedAt', t.ended_at) FROM tasks t
+                  WHERE t.plan_id = p.id AND t.status IN ('succeeded', 'failed', 'interrupted') ORDER BY t.queued_at DESC, t.id DESC LIMIT 1) AS lastRun,
+                (SELECT json_object('startedAt', t.started_at, 'endedAt', t.ended_at, 'rawBytes', t.raw_bytes, 'storedBytes', t.stored_bytes) FROM tasks t
+                  WHERE t.plan_id = p.id AND t.status = 'succeeded' ORDER BY t.queued_at DESC, t.id DESC LIMIT 1) AS lastSuccess,
+                (SELECT MAX(r.ended_at) FROM restores r WHERE r.plan_id = p.id AND r.status = 'succeeded') AS lastRestoreAt
+             FROM plans p LEFT JOIN pools pl ON pl.id = p.pool_id ORDER BY p.name`,
+          )
+          .all() as (Omit<PlanMetricsRow, 'running' | 'lastRun' | 'lastSuccess'> & { running: number; lastRun: string | null; lastSuccess: string | null })[]
+      ).map((r) => ({
+        ...r,
+        running: r.running === 1,
+        lastRun: r.lastRun === null ? null : (JSON.parse(r.lastRun) as PlanMetricsRow['lastRun']),
+        lastSuccess: r.lastSuccess === null ? null : (JSON.parse(r.lastSuccess) as PlanMetricsRow['lastSuccess']),
+      }));
+      const pools = this.db
+        .prepare(
+          `SELECT p.name, p.type, p.status, p.checked_at AS checkedAt, COUNT(c.backup_id) AS backups,
+              COALESCE(SUM(b.raw_bytes), 0) AS rawBytes, COALESCE(SUM(COALESCE(c.stored_bytes, b.stored_bytes)), 0) AS storedBytes
+           FROM pools p LEFT JOIN backup_copies c ON c.pool_id = p.id AND c.status = 'ready' LEFT JOIN backups b ON b.id = c.backup_id
+           GROUP BY p.id ORDER BY p.name`,
+        )
+        .all() as PoolMetricsRow[];
+      return { plans, pools };
+    })();
   }
 
   // ---- backup copies -------------------------------------------------------------------
