@@ -4,7 +4,7 @@
 set -euo pipefail
 
 pkgs=(mariadb-server mariadb-client mariadb-backup redis-server redis-tools zstd sqlite3
-      ceph-mon ceph-osd radosgw ceph-common curl age mydumper systemd
+      ceph-mon ceph-osd radosgw ceph-common curl age mydumper systemd zsh fish
       prometheus)  # prometheus: promtool checks the metrics text and examples/prometheus rules
 missing=()
 for p in "${pkgs[@]}"; do

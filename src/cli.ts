@@ -20,6 +20,8 @@ import { registerPlan } from './commands/plan.js';
 import { registerPool } from './commands/pool.js';
 import { registerRestore } from './commands/restore.js';
 import { registerTask } from './commands/task.js';
+import { registerCompletion } from './commands/completion.js';
+import { configureHelp } from './commands/help.js';
 import { refuseRepeatedOptions } from './commands/options.js';
 
 export interface CliIO {
@@ -115,6 +117,8 @@ Exit codes: 0 ok, 1 failure, 2 usage/validation, 3 not found, 4 conflict/refused
     }
   };
 
+  // Before any command exists: commands copy the help settings when they are made.
+  configureHelp(program);
   registerMisc(program, run);
   registerPool(program, run);
   registerGateway(program, run);
@@ -124,6 +128,7 @@ Exit codes: 0 ok, 1 failure, 2 usage/validation, 3 not found, 4 conflict/refused
   registerRestore(program, run);
   registerDaemon(program, run);
   registerCatalog(program, run);
+  registerCompletion(program, run, io);
   // After every command exists: an option given twice is a usage error, for every command.
   refuseRepeatedOptions(program);
   return program;

@@ -1,10 +1,12 @@
 // `dbs backup ...`
 import { Option, type Command } from 'commander';
 import { repeatable } from './options.js';
+import { suggest } from './complete.js';
 import type { CommandRunner } from '../cli.js';
 import { DbsError } from '../errors.js';
 import { fields, fmtBytes, fmtDuration, fmtTime, table } from '../output/format.js';
 import { addListOptions, pageFooter, pageLimit, type ListFlags } from './lists.js';
+import { examplesText } from './help.js';
 
 const BACKUP_STATUS_NAMES = ['available', 'deleting', 'missing'];
 
@@ -38,7 +40,8 @@ Examples:
   );
 
   addListOptions(backup.command('list').description('list backups, newest first (a page; --json streams every match)'), 'backups', BACKUP_STATUS_NAMES)
-    .option('--group-by <key>', 'counts and sizes per plan, pool, type or day instead of the backups')
+    .addOption(suggest(new Option('--group-by <key>', 'counts and sizes per plan, pool, type or day instead of the backups'), ['plan', 'pool', 'type', 'day']))
+    .addHelpText('after', examplesText('dbs backup list --plan shop-nightly', 'dbs backup list --pool offsite --since 7d --json', 'dbs backup list --group-by day --since 30d'))
     .action((o: ListFlags & { groupBy?: string }, cmd: Command) =>
       run(cmd, async (ctx) => {
         const { runBackupPage, runBackupGroups } = await import('../core/inventory.js');
@@ -75,6 +78,7 @@ Examples:
   backup
     .command('show')
     .description("show a backup's manifest")
+    .addHelpText('after', examplesText('dbs backup show b-20261121T023000Z-3fa9', 'dbs backup show b-20261121T023000Z-3fa9 --json'))
     .argument('<backup>', 'backup id')
     .action((id: string, _o: Opts, cmd: Command) =>
       run(cmd, async (ctx) => {
@@ -117,6 +121,7 @@ Examples:
   backup
     .command('verify')
     .description('read every artifact back and check its size and sha256 against the manifest')
+    .addHelpText('after', examplesText('dbs backup verify b-20261121T023000Z-3fa9', 'dbs backup verify b-20261121T023000Z-3fa9 --from-pool offsite', 'dbs backup verify b-20261121T023000Z-3fa9 --prepare   # physical: also extract and prepare it'))
     .argument('<backup>', 'backup id')
     .option('--prepare', 'also prove it restorable: physical: extract and prepare it with its chain in a scratch dir; logical: decompress the dump and check its header, trailer and databases')
     .option('--from-pool <pool>', 'verify the copy in this pool (default: the primary copy, or a replica when its pool is offline)')
@@ -139,6 +144,7 @@ Examples:
   backup
     .command('copy')
     .description('copy a backup to another pool (artifacts checked against their sha256, manifest last); server side when both pools share an endpoint and credentials')
+    .addHelpText('after', examplesText('dbs backup copy b-20261121T023000Z-3fa9 --to offsite'))
     .argument('<backup>', 'backup id')
     .requiredOption('--to <pool>', 'the pool to copy it to')
     .option('--from-pool <pool>', 'read the copy in this pool (default: the primary copy, or the first ready replica)')
@@ -153,6 +159,7 @@ Examples:
   backup
     .command('delete')
     .description('delete a backup (artifacts, then manifest, then catalog row); refused while it is restored or has dependents')
+    .addHelpText('after', examplesText('dbs backup delete b-20261121T023000Z-3fa9', 'dbs backup delete b-20261121T023000Z-3fa9 --cascade   # and the incrementals on top of it'))
     .argument('<backup>', 'backup id')
     .option('--cascade', 'also delete the incremental backups that depend on it')
     .action((id: string, o: Opts, cmd: Command) =>
@@ -166,6 +173,7 @@ Examples:
   backup
     .command('ls')
     .description('list the tree a directory backup holds (from its index)')
+    .addHelpText('after', examplesText('dbs backup ls b-20261121T023000Z-3fa9', 'dbs backup ls b-20261121T023000Z-3fa9 --path etc/nginx'))
     .argument('<backup>', 'backup id')
     .addOption(repeatable(new Option('--path <path>', 'only this path and what is under it (repeatable)')))
     .action((id: string, o: Opts, cmd: Command) =>
@@ -183,6 +191,7 @@ Examples:
   backup
     .command('restore')
     .description('restore a backup into a target')
+    .addHelpText('after', examplesText('dbs backup restore b-20261121T023000Z-3fa9 --to mysql://root@db2:3306 --password-env DB_PW \\', '    --database shop:shop_restored   # DB_PW holds the password', 'dbs backup restore b-20261121T023000Z-3fa9 --to sqlite:///tmp/app-restored.db', 'dbs backup restore b-20261121T023000Z-3fa9 --to-dir /srv/restore --path uploads/2026'))
     .argument('<backup>', 'backup id')
     .option('--to <url>', 'target: mysql://USER@HOST:PORT, redis://HOST:PORT/DB, sqlite:///PATH, s3://BUCKET/PREFIX')
     .option('--to-dir <dir>', 'redis snapshot: write dump.rdb into this directory')

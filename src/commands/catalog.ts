@@ -1,6 +1,7 @@
 // `dbs catalog ...`
 import type { Command } from 'commander';
 import type { CommandRunner } from '../cli.js';
+import { examplesText } from './help.js';
 
 type Opts = Record<string, string | boolean | undefined>;
 
@@ -14,10 +15,10 @@ export function registerCatalog(program: Command, run: CommandRunner): void {
     .addHelpText(
       'after',
       `
-Examples:
-  dbs pool bind disk --type local --path /mnt/backups   # a pool another catalog created
-  dbs catalog rebuild --pool disk
-  DB_PW=... dbs plan update shop-nightly --password-env DB_PW`,
+After a host is lost: bind the pool another catalog wrote (dbs pool bind disk --type local
+--path /mnt/backups), rebuild, then give each plan its credentials again (dbs plan update
+shop-nightly --password-env DB_PW).
+${examplesText('dbs catalog rebuild --pool disk', 'dbs catalog rebuild --all-pools')}`,
     )
     .action((o: Opts, cmd: Command) =>
       run(cmd, async (ctx) => {

@@ -1,6 +1,8 @@
 // `dbs daemon`: runs scheduled plans until SIGTERM/SIGINT. Logs one line per happening to
 // stdout: JSON (journald-friendly, the default) or text.
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
+import { suggest } from './complete.js';
+import { examplesText } from './help.js';
 import type { CommandRunner } from '../cli.js';
 import { DbsError, ExitCode } from '../errors.js';
 import { printableValue } from '../output/sanitize.js';
@@ -12,7 +14,7 @@ export function registerDaemon(program: Command, run: CommandRunner): void {
     .description('run scheduled plans until stopped (systemd, a container, or a terminal)')
     .addOption(numberOption('--concurrency <n>', 'tasks at once; the rest wait in a queue', { min: 1, max: 64 }, 2))
     .addOption(numberOption('--grace <seconds>', 'on SIGTERM/SIGINT, time running tasks get to finish before they are aborted', { min: 0, max: 604800, integer: false }, 300))
-    .option('--log-format <format>', 'json (one object per line) or text', 'json')
+    .addOption(suggest(new Option('--log-format <format>', 'json (one object per line) or text').default('json'), ['json', 'text']))
     .addOption(numberOption('--reload <seconds>', 'how often to pick up plan changes made by other dbs processes', { min: 0.1, max: 86400, integer: false, example: '--reload 5' }, 5))
     .addOption(numberOption('--probe <seconds>', 'how often to probe offline sources and pools', { min: 0.1, max: 86400, integer: false, example: '--probe 60' }, 60))
     .option('--metrics-listen <addr:port>', 'serve Prometheus metrics on GET /metrics at this address, e.g. 127.0.0.1:9150')
@@ -22,10 +24,8 @@ export function registerDaemon(program: Command, run: CommandRunner): void {
 A run missed while no daemon was up runs once at start, not once per missed slot.
 Exit status after SIGTERM/SIGINT: 0 when every running task finished within --grace,
 130 when a task had to be aborted (it is recorded as interrupted).
-Examples:
-  dbs daemon --concurrency 2
-  dbs daemon --metrics-listen 127.0.0.1:9150     # Prometheus: see README "Metrics"
-  systemd: see examples/systemd/dbs.service`,
+Under systemd: see examples/systemd/dbs.service. Prometheus: see README "Metrics".
+${examplesText('dbs daemon', 'dbs daemon --concurrency 4 --grace 600', 'dbs daemon --log-format text   # in a terminal', 'dbs daemon --metrics-listen 127.0.0.1:9150')}`,
     )
     .action((o: { concurrency: number; grace: number; logFormat: string; reload: number; probe: number; metricsListen?: string }, cmd: Command) =>
       run(cmd, async (ctx) => {

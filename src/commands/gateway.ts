@@ -4,6 +4,7 @@ import type { Command } from 'commander';
 import type { CommandRunner } from '../cli.js';
 import { fields, fmtTime } from '../output/format.js';
 import type { GatewayView } from '../core/gateway.js';
+import { examplesText } from './help.js';
 
 function show(g: GatewayView): string {
   return fields([
@@ -38,6 +39,7 @@ Exit status: 2 for a bad address or RATE (nothing changes), 3 when there is no g
   gateway
     .command('create')
     .description('create the gateway after binding to its address for real')
+    .addHelpText('after', examplesText('dbs gateway create --ip 192.0.2.10', 'dbs gateway create --ip 192.0.2.10 --bandwidth 20MiB/s'))
     .requiredOption('--ip <addr>', 'an IPv4 or IPv6 address of this host')
     .option('--bandwidth <rate>', 'cap for all pool traffic of a process, e.g. 20MiB/s (default: none)')
     .action((o: { ip: string; bandwidth?: string }, cmd: Command) =>
@@ -51,6 +53,7 @@ Exit status: 2 for a bad address or RATE (nothing changes), 3 when there is no g
   gateway
     .command('show')
     .description('show the gateway and the pools whose traffic goes through it')
+    .addHelpText('after', examplesText('dbs gateway show', 'dbs gateway show --json'))
     .action((_o: object, cmd: Command) =>
       run(cmd, async (ctx) => {
         const { runGatewayShow } = await import('../core/gateway.js');
@@ -61,6 +64,7 @@ Exit status: 2 for a bad address or RATE (nothing changes), 3 when there is no g
   gateway
     .command('update')
     .description('change the address (bound to for real first) or the bandwidth cap')
+    .addHelpText('after', examplesText('dbs gateway update --bandwidth 100Mbit/s', 'dbs gateway update --no-bandwidth', 'dbs gateway update --ip 192.0.2.11'))
     .option('--ip <addr>', 'new address of this host')
     .option('--bandwidth <rate>', 'new cap, e.g. 100Mbit/s')
     .option('--no-bandwidth', 'remove the cap')
@@ -76,6 +80,7 @@ Exit status: 2 for a bad address or RATE (nothing changes), 3 when there is no g
   gateway
     .command('delete')
     .description('delete the gateway; refused while S3 pools go through it, unless --force')
+    .addHelpText('after', examplesText('dbs gateway delete', 'dbs gateway delete --force   # S3 pools then connect from the default address'))
     .option('--force', 'delete anyway: those pools then connect from the default address, uncapped')
     .action((o: { force?: boolean }, cmd: Command) =>
       run(cmd, async (ctx) => {

@@ -1,6 +1,7 @@
 // The filter and paging flags shared by `backup list`, `task list` and `restore list`, and
 // the page footer. The lists themselves are core/inventory.ts.
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
+import { suggest } from './complete.js';
 import type { CommandContext } from '../context.js';
 import { numberOption } from './options.js';
 
@@ -22,8 +23,8 @@ export const DEFAULT_PAGE = 50;
 export function addListOptions(cmd: Command, what: string, statuses: readonly string[], o: { perPlan?: boolean } = {}): Command {
   if (!o.perPlan) cmd.option('--plan <plan>', `only ${what} of this plan (id or name)`).option('--pool <pool>', `only ${what} in this pool`);
   return cmd
-    .option('--type <type>', `only ${what} of this backup type (logical, physical, incremental, snapshot)`)
-    .option('--status <status>', `only ${what} with this status (${statuses.join(', ')})`)
+    .addOption(suggest(new Option('--type <type>', `only ${what} of this backup type (logical, physical, incremental, snapshot)`), ['logical', 'physical', 'incremental', 'snapshot']))
+    .addOption(suggest(new Option('--status <status>', `only ${what} with this status (${statuses.join(', ')})`), statuses))
     .option('--since <when>', 'only from this time on: an age (24h, 7d) or a time (2026-12-01, "2026-12-01 02:30")')
     .option('--until <when>', 'only up to this time (same forms as --since)')
     .option('--before <id>', `page on: only ${what} older than this one (the last id of the previous page)`)

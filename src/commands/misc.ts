@@ -3,11 +3,13 @@ import type { Command } from 'commander';
 import type { CommandRunner } from '../cli.js';
 import { fmtBytes, fmtTime, table } from '../output/format.js';
 import { numberOption } from './options.js';
+import { examplesText } from './help.js';
 
 export function registerMisc(program: Command, run: CommandRunner): void {
   program
     .command('quickstart')
     .description('try dbs end to end on a demo SQLite database: pool, plan, run, restore, check')
+    .addHelpText('after', examplesText('dbs quickstart', 'dbs quickstart --home /tmp/dbs-demo   # a throwaway catalog'))
     .action((_o: object, cmd: Command) =>
       run(cmd, async (ctx) => {
         const { runQuickstart } = await import('../core/quickstart.js');
@@ -32,6 +34,7 @@ export function registerMisc(program: Command, run: CommandRunner): void {
   program
     .command('doctor')
     .description('check the tools each engine needs and where dbs keeps its state')
+    .addHelpText('after', examplesText('dbs doctor', 'dbs doctor --json'))
     .action((_o: object, cmd: Command) =>
       run(cmd, async (ctx) => {
         const { runDoctor } = await import('../core/doctor.js');
@@ -61,6 +64,7 @@ export function registerMisc(program: Command, run: CommandRunner): void {
   program
     .command('events')
     .description('what happened to pools and plans, newest first')
+    .addHelpText('after', examplesText('dbs events', 'dbs events --plan shop-nightly --limit 20'))
     .option('--plan <plan>', 'only events of this plan')
     .addOption(numberOption('--limit <n>', 'at most N events', { min: 1, max: 1_000_000, example: '--limit 20' }, 50))
     .action((o: { plan?: string; limit: number }, cmd: Command) =>

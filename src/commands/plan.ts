@@ -5,6 +5,8 @@ import type { CommandContext } from '../context.js';
 import type { PlanInput, PlanView } from '../core/plans.js';
 import { fields, fmtBytes, fmtDuration, fmtTime, table } from '../output/format.js';
 import { numberOption, repeatable } from './options.js';
+import { suggest } from './complete.js';
+import { examplesText, markRequired } from './help.js';
 import { addListOptions, pageFooter, pageLimit, type ListFlags } from './lists.js';
 
 /** A plan's state with why: "paused (reason)", "unavailable (pool p offline)", "failed". */
@@ -26,7 +28,7 @@ function addPlanOptions(c: Command, create: boolean): Command {
   return c
     .option('--source <url>', 'mysql://USER@HOST:PORT, redis://HOST:PORT/DB, sqlite:///PATH, dir:///PATH, s3://BUCKET/PREFIX')
     .option('--pool <pool>', 'pool id or name')
-    .option('--type <type>', 'logical (default for mysql/redis), physical, incremental, snapshot')
+    .addOption(suggest(new Option('--type <type>', 'logical (default for mysql/redis), physical, incremental, snapshot'), ['logical', 'physical', 'incremental', 'snapshot']))
     .option('--databases <list>', 'databases to back up, comma-separated')
     .option('--all-databases', 'every database of the server')
     .option('--tables <list>', 'only these tables: db.t1,db.t2')
@@ -44,7 +46,7 @@ function addPlanOptions(c: Command, create: boolean): Command {
     .option('--secret-key-file <file>', 's3 bucket source: read the secret key from this file')
     .option('--manual', 'run only on demand (default)')
     .option('--cron <expr>', 'cron expression, e.g. "30 2 * * *"')
-    .option('--every <period>', 'hourly, daily or weekly')
+    .addOption(suggest(new Option('--every <period>', 'hourly, daily or weekly'), ['hourly', 'daily', 'weekly']))
     .option('--at <time>', 'HH:MM (daily, weekly) or :MM (hourly)')
     .option('--days <list>', 'weekly: mon,tue,...')
     .option('--once <time>', 'run once at this time')
@@ -61,7 +63,7 @@ function addPlanOptions(c: Command, create: boolean): Command {
     .option('--remote-keep-forever', 'replica pools: never delete copies (the default)')
     .addOption(numberOption('--remote-keep-last <n>', 'replica pools: keep the newest N copies', { min: 1, max: 1_000_000, example: '--remote-keep-last 7' }))
     .addOption(numberOption('--remote-keep-days <n>', 'replica pools: delete copies older than N days', { min: 1, max: 1_000_000, example: '--remote-keep-days 30' }))
-    .option('--compress <kind>', `zstd${create ? ' (default)' : ''}, gzip or none`)
+    .addOption(suggest(new Option('--compress <kind>', `zstd${create ? ' (default)' : ''}, gzip or none`), ['zstd', 'gzip', 'none']))
     .option('--base-plan <plan>', 'incremental: the physical plan whose backups start the chain')
     .option('--auto-full', 'incremental: take a full backup when the chain is missing or broken')
     .option('--verify-prepare', 'physical/incremental: extract and prepare each new backup before it counts')
@@ -134,7 +136,23 @@ Examples:
   dbs plan list`,
     );
 
-  addPlanOptions(plan.command('create').description('create a plan after checking the source and the pool for real').argument('[name]', 'unique plan name'), true).action(
+  const create = addPlanOptions(plan.command('create').description('create a plan after checking the source and the pool for real').argument('[name]', 'unique plan name'), true);
+  markRequired(create, '--source', 'required; asked on a terminal');
+  markRequired(create, '--pool', 'required; asked on a terminal');
+  create
+    .addHelpText(
+      'after',
+      examplesText(
+        'dbs plan create shop-nightly --source mysql://backup@db1:3306 --password-env DB_PW \\',
+        '    --pool backups --databases shop --every daily --at 02:30 --keep-days 14   # DB_PW holds the password',
+        'dbs plan create cache --source redis://cache1:6379/0 --pool backups --every hourly --at :15 --keep-last 24',
+        'dbs plan create app-db --source sqlite:///var/lib/app/app.db --pool backups --cron "30 2 * * *" \\',
+        '    --keep-daily 7 --keep-weekly 4 --replicate-to offsite --remote-keep-last 30',
+        "dbs plan create uploads --source dir:///srv/uploads --pool backups --exclude '*.tmp' --every weekly --days sun --at 03:00",
+        'dbs plan create vault --source sqlite:///var/lib/vault.db --pool offsite --encrypt-to age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p',
+      ),
+    )
+    .action(
     (name: string | undefined, o: Opts, cmd: Command) =>
       run(cmd, async (ctx) => {
         const { runPlanCreate } = await import('../core/plans.js');
@@ -149,6 +167,7 @@ Examples:
   plan
     .command('list')
     .description('list plans')
+    .addHelpText('after', examplesText('dbs plan list', 'dbs plan list --pool backups --json'))
     .option('--pool <pool>', 'only plans of this pool')
     .action((o: Opts, cmd: Command) =>
       run(cmd, async (ctx) => {
@@ -166,6 +185,7 @@ Examples:
     );
 
   addListOptions(plan.command('history').description('every execution of a plan, newest first: when, what was asked, the result (backup or error), success').argument('<plan>', 'plan id or name'), 'executions', ['queued', 'running', 'succeeded', 'failed', 'interrupted'], { perPlan: true })
+    .addHelpText('after', examplesText('dbs plan history shop-nightly', 'dbs plan history shop-nightly --status failed --since 7d'))
     .action((ref: string, o: ListFlags, cmd: Command) =>
       run(cmd, async (ctx) => {
         const { runPlanHistory } = await import('../core/inventory.js');
@@ -190,6 +210,7 @@ Examples:
   plan
     .command('show')
     .description('show a plan with its backups and last tasks')
+    .addHelpText('after', examplesText('dbs plan show shop-nightly'))
     .argument('<plan>', 'plan id or name')
     .action((ref: string, _o: Opts, cmd: Command) =>
       run(cmd, async (ctx) => {
@@ -233,6 +254,15 @@ Examples:
     .option('--no-encrypt', 'stop encrypting new backups (those taken stay encrypted)')
     .option('--no-replicate', 'stop copying new backups to replica pools (copies made stay)')
     .option('--no-standby-pool', 'remove the standby pool (backups made there stay)')
+    .addHelpText(
+      'after',
+      examplesText(
+        'dbs plan update shop-nightly --keep-days 30',
+        'dbs plan update shop-nightly --password-env DB_PW   # new credentials, checked against the source',
+        'dbs plan update shop-nightly --every daily --at 01:00',
+        'dbs plan update shop-nightly --name shop-daily --no-encrypt',
+      ),
+    )
     .action((ref: string, o: Opts, cmd: Command) =>
       run(cmd, async (ctx) => {
         const { runPlanUpdate } = await import('../core/plans.js');
@@ -245,6 +275,7 @@ Examples:
   plan
     .command('run')
     .description('run a plan now in the foreground (exits non-zero when the backup failed), or every due plan with --due')
+    .addHelpText('after', examplesText('dbs plan run shop-nightly', 'dbs plan run --due   # from cron or a systemd timer', 'dbs plan run --due --metrics-file /var/lib/node_exporter/textfile/dbs.prom'))
     .argument('[plan]', 'plan id or name')
     .option('--due', 'run every scheduled plan that is due since its last run, then exit (for cron/systemd timers)')
     .option('--metrics-file <file.prom>', "after the run (also a failed one), write the catalog's metrics to this node_exporter textfile, atomically")
@@ -272,6 +303,7 @@ Examples:
       .command(verb)
       .description(verb === 'pause' ? 'stop running a scheduled plan on its schedule' : 'run a paused plan on its schedule again')
       .argument('<plan>', 'plan id or name')
+      .addHelpText('after', examplesText(`dbs plan ${verb} shop-nightly`))
       .action((ref: string, _o: Opts, cmd: Command) =>
         run(cmd, async (ctx) => {
           const m = await import('../core/scheduler.js');
@@ -284,6 +316,7 @@ Examples:
   plan
     .command('prune')
     .description("apply the plan's retention now")
+    .addHelpText('after', examplesText('dbs plan prune shop-nightly --dry-run', 'dbs plan prune shop-nightly'))
     .argument('<plan>', 'plan id or name')
     .option('--dry-run', 'only show what would be deleted and why')
     .action((ref: string, o: Opts, cmd: Command) =>
@@ -327,6 +360,7 @@ Examples:
   plan
     .command('delete')
     .description('delete a plan; refused while it has backups unless --with-backups')
+    .addHelpText('after', examplesText('dbs plan delete old-plan', 'dbs plan delete old-plan --with-backups'))
     .argument('<plan>', 'plan id or name')
     .option('--with-backups', 'delete its backups first')
     .action((ref: string, o: Opts, cmd: Command) =>

@@ -1,8 +1,10 @@
 // `dbs pool ...`: parse argv into typed options, call core, hand the result to output.
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
+import { suggest } from './complete.js';
 import type { CommandRunner } from '../cli.js';
 import { exitCodeOf } from '../errors.js';
 import { fields, fmtTime, table } from '../output/format.js';
+import { examplesText } from './help.js';
 
 export function registerPool(program: Command, run: CommandRunner): void {
   const pool = program
@@ -22,8 +24,9 @@ Examples:
   pool
     .command('bind')
     .description('bind a storage pool after checking it for real (write, read back, delete)')
+    .addHelpText('after', examplesText('dbs pool bind backups --type local --path /var/backups/dbs', 'dbs pool bind offsite --type s3 --endpoint https://s3.example.com --bucket my-backups \\', '    --prefix prod --access-key AKIA... --secret-key-env AWS_SECRET   # AWS_SECRET holds the key'))
     .argument('<name>', 'unique pool name')
-    .requiredOption('--type <type>', 'local or s3')
+    .addOption(suggest(new Option('--type <type>', 'local or s3').makeOptionMandatory(), ['local', 's3']))
     .option('--path <dir>', 'local: absolute path of an existing directory')
     .option('--endpoint <url>', 's3: endpoint URL, e.g. https://s3.us-east-1.amazonaws.com')
     .option('--bucket <bucket>', 's3: bucket (default "dbs", created when missing)')
@@ -68,6 +71,7 @@ Examples:
   pool
     .command('list')
     .description('list bound pools')
+    .addHelpText('after', examplesText('dbs pool list', 'dbs pool list --json'))
     .action((_o: object, cmd: Command) =>
       run(cmd, async (ctx) => {
         const { runPoolList } = await import('../core/pools.js');
@@ -86,6 +90,7 @@ Examples:
   pool
     .command('show')
     .description('show one pool')
+    .addHelpText('after', examplesText('dbs pool show offsite'))
     .argument('<pool>', 'pool id or name')
     .action((ref: string, _o: object, cmd: Command) =>
       run(cmd, async (ctx) => {
@@ -114,6 +119,7 @@ Examples:
   pool
     .command('update')
     .description('rename a pool, change its remark or credentials (new credentials are checked first)')
+    .addHelpText('after', examplesText('dbs pool update offsite --name offsite-eu --remark "Frankfurt, 2nd copy"', 'dbs pool update offsite --access-key AKIA... --secret-key-file /etc/dbs/offsite.key'))
     .argument('<pool>', 'pool id or name')
     .option('--name <name>', 'new name')
     .option('--remark <text>', 'new remark')
@@ -136,6 +142,7 @@ Examples:
   pool
     .command('unbind')
     .description('forget a pool (its data stays where it is); refused while a plan uses it or the catalog knows backups in it')
+    .addHelpText('after', examplesText('dbs pool unbind old-disk', 'dbs pool unbind old-disk --forget-backups'))
     .argument('<pool>', 'pool id or name')
     .option('--forget-backups', 'also forget the backup copies the catalog knows there (their data stays)')
     .action((ref: string, o: { forgetBackups?: boolean }, cmd: Command) =>
@@ -149,6 +156,7 @@ Examples:
   pool
     .command('check')
     .description('probe a pool (write, read back, delete) and record online/offline and latency')
+    .addHelpText('after', examplesText('dbs pool check offsite', 'dbs pool check offsite --json'))
     .argument('<pool>', 'pool id or name')
     .action((ref: string, _o: object, cmd: Command) =>
       run(cmd, async (ctx) => {

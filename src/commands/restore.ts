@@ -3,11 +3,13 @@ import type { Command } from 'commander';
 import type { CommandRunner } from '../cli.js';
 import { fields, fmtBytes, fmtDuration, fmtTime, table } from '../output/format.js';
 import { addListOptions, pageFooter, pageLimit, type ListFlags } from './lists.js';
+import { examplesText } from './help.js';
 
 export function registerRestore(program: Command, run: CommandRunner): void {
   const restore = program.command('restore').description('the record of restores (start one with: dbs backup restore ID --to URL)');
   addListOptions(restore.command('list').description('list restores, newest first (a page; --json streams every match)'), 'restores', ['running', 'succeeded', 'failed', 'interrupted'])
     .option('--backup <id>', 'only restores of this backup')
+    .addHelpText('after', examplesText('dbs restore list', 'dbs restore list --backup b-20261121T023000Z-3fa9' , 'dbs restore list --status failed --since 7d'))
     .action((o: ListFlags & { backup?: string }, cmd: Command) =>
       run(cmd, async (ctx) => {
         const { runRestorePage } = await import('../core/inventory.js');
@@ -31,6 +33,7 @@ export function registerRestore(program: Command, run: CommandRunner): void {
   restore
     .command('show')
     .description('show one restore')
+    .addHelpText('after', examplesText('dbs restore show restore-3f9a1c2b7d'))
     .argument('<restore>', 'restore id')
     .action((id: string, _o: object, cmd: Command) =>
       run(cmd, async (ctx) => {

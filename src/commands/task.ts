@@ -3,10 +3,12 @@ import type { Command } from 'commander';
 import type { CommandRunner } from '../cli.js';
 import { fields, fmtBytes, fmtDuration, fmtTime, table } from '../output/format.js';
 import { addListOptions, pageFooter, pageLimit, type ListFlags } from './lists.js';
+import { examplesText } from './help.js';
 
 export function registerTask(program: Command, run: CommandRunner): void {
   const task = program.command('task').description('executions of plans: status, times, sizes, errors');
   addListOptions(task.command('list').description('list tasks, newest first (a page; --json streams every match)'), 'tasks', ['queued', 'running', 'succeeded', 'failed', 'interrupted'])
+    .addHelpText('after', examplesText('dbs task list', 'dbs task list --plan shop-nightly --status failed --since 24h', 'dbs task list --limit 100 --json'))
     .action((o: ListFlags, cmd: Command) =>
       run(cmd, async (ctx) => {
         const { runTaskPage } = await import('../core/inventory.js');
@@ -30,6 +32,7 @@ export function registerTask(program: Command, run: CommandRunner): void {
   task
     .command('show')
     .description('show one task with its error and the tail of its tool log')
+    .addHelpText('after', examplesText('dbs task show task-3f9a1c2b7d', 'dbs task show task-3f9a1c2b7d --json'))
     .argument('<task>', 'task id')
     .action((id: string, _o: object, cmd: Command) =>
       run(cmd, async (ctx) => {
