@@ -109,6 +109,29 @@ describe('dist/dbs, the single executable', () => {
     expect(JSON.parse(bad.stderr.trim().split('\n').pop()!)).toMatchObject({ type: 'error', code: 'INVALID_CONFIG', message: expect.stringContaining('/etc/hostname/dbs-cache') });
   });
 
+  it('works with the temp dir mounted noexec (nothing is extracted there); a noexec cache is a clear error', () => {
+    const mnt = tempDir('noexec');
+    const m = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=64m,noexec', 'tmpfs', mnt], { encoding: 'utf8' });
+    expect(m.status, `mounting a noexec tmpfs failed (this test needs root): ${m.stderr}`).toBe(0);
+    try {
+      // TMPDIR noexec, a fresh cache under HOME: extraction and loading work.
+      const cache = tempDir('cache');
+      const r = run(['--json', 'plan', 'list'], { TMPDIR: mnt, DBS_CACHE_DIR: cache });
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.json()).toEqual([]);
+      expect(readdirSync(mnt)).toEqual([]);
+      expect(readdirSync(join(cache, 'native'))).toHaveLength(1);
+      // The cache itself on a noexec mount: the binding cannot be mapped; dbs says where and how to fix.
+      const bad = run(['--json', 'plan', 'list'], { DBS_CACHE_DIR: join(mnt, 'dbs-cache') });
+      expect(bad.code).not.toBe(0);
+      const err = JSON.parse(bad.stderr.trim().split('\n').pop()!) as { message: string; hint?: string };
+      expect(err.message).toContain(join(mnt, 'dbs-cache'));
+      expect(`${err.message} ${err.hint ?? ''}`).toMatch(/noexec|DBS_CACHE_DIR/);
+    } finally {
+      spawnSync('umount', [mnt]);
+    }
+  });
+
   it('quickstart', () => {
     const q = run(['--json', 'quickstart'], { DBS_HOME: join(home, 'quickstart') });
     expect(q.code, q.stderr).toBe(0);
