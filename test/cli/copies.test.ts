@@ -44,6 +44,16 @@ async function ok(args: string[], o: Parameters<typeof dbs>[1]) {
   return r;
 }
 
+/** A fresh catalog with two local pools, main and spare (the standby tests). */
+async function mainAndSpare(): Promise<{ home: string; mainDir: string; spareDir: string }> {
+  const home = tempDir('home');
+  const mainDir = tempDir('main');
+  const spareDir = tempDir('spare');
+  await ok(['pool', 'bind', 'main', '--type', 'local', '--path', mainDir], { home });
+  await ok(['pool', 'bind', 'spare', '--type', 'local', '--path', spareDir], { home });
+  return { home, mainDir, spareDir };
+}
+
 /** Only pools whose location contains `where` get the faults. */
 function faultsAt(where: string, f: Parameters<typeof faultWrapper>[0]): PoolWrapper {
   const w = faultWrapper(f);
@@ -260,11 +270,7 @@ describe('replication', () => {
 
 describe('standby pool', () => {
   it('a run with the primary offline lands on the standby (pool.failover), the next one after it returns on the primary; a write failing before any byte fails over too', async () => {
-    const home = tempDir('home');
-    const mainDir = tempDir('main');
-    const spareDir = tempDir('spare');
-    await ok(['pool', 'bind', 'main', '--type', 'local', '--path', mainDir], { home });
-    await ok(['pool', 'bind', 'spare', '--type', 'local', '--path', spareDir], { home });
+    const { home, mainDir, spareDir } = await mainAndSpare();
     const src = source();
     const same = await dbs(['plan', 'create', 'app', '--source', `sqlite://${src.path}`, '--pool', 'main', '--standby-pool', 'main'], { home });
     expect(same.code, same.stderr).toBe(2);
@@ -311,11 +317,7 @@ describe('standby pool', () => {
 
 describe('removing a standby pool', () => {
   it('plan update --no-standby-pool removes it (its backups stay); pool unbind is refused while a plan stands by on it; bad combinations change nothing', async () => {
-    const home = tempDir('home');
-    const mainDir = tempDir('main');
-    const spareDir = tempDir('spare');
-    await ok(['pool', 'bind', 'main', '--type', 'local', '--path', mainDir], { home });
-    await ok(['pool', 'bind', 'spare', '--type', 'local', '--path', spareDir], { home });
+    const { home, mainDir, spareDir } = await mainAndSpare();
     const src = source();
     src.change();
     await ok(['plan', 'create', 'app', '--source', `sqlite://${src.path}`, '--pool', 'main', '--standby-pool', 'spare'], { home });
@@ -356,11 +358,7 @@ describe('removing a standby pool', () => {
 
 describe('standby pool and chains', () => {
   it('an incremental whose chain is on the offline pool starts a new full on the standby with --auto-full (and says so), fails without it; the pool back, the chain there goes on', async () => {
-    const home = tempDir('home');
-    const mainDir = tempDir('main');
-    const spareDir = tempDir('spare');
-    await ok(['pool', 'bind', 'main', '--type', 'local', '--path', mainDir], { home });
-    await ok(['pool', 'bind', 'spare', '--type', 'local', '--path', spareDir], { home });
+    const { home, mainDir, spareDir } = await mainAndSpare();
     const root = join(tempDir('dir-src'), 'tree');
     makeTree(root);
     await ok(['plan', 'create', 'full', '--source', `dir://${root}`, '--pool', 'main'], { home });

@@ -8,13 +8,13 @@
 // test/storage/throttle.test.ts proves the same budget for drivers opened by core in one
 // process; this proves the daemon's concurrent tasks spend it (one bucket per process,
 // core/gateway.ts), not one budget each. The test takes ~25 s.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { Catalog } from '../../src/store/catalog.js';
 import { dbs } from '../support/cli.js';
 import { daemon } from '../support/daemon.js';
 import { bigSqlite } from '../support/fixtures.js';
-import { recordingProxy, type RecordingProxy } from '../support/proxy.js';
-import { servers, tempDir, testbed } from '../support/testbed.js';
+import { s3ProxyForFile } from '../support/proxy.js';
+import { tempDir, testbed } from '../support/testbed.js';
 
 const MiB = 1024 * 1024;
 const CAP_MIB = 8;
@@ -25,15 +25,7 @@ const SOURCE_MIB = 80;
 /** The S3 driver's part size (config.ts default): the step the wire moves in. */
 const PART_MIB = 8;
 
-let proxy: RecordingProxy;
-beforeAll(async () => {
-  await servers('s3');
-  const s3 = new URL(testbed().s3.endpoint);
-  proxy = await recordingProxy('127.0.0.1', { host: s3.hostname, port: Number(s3.port) });
-});
-afterAll(async () => {
-  await proxy?.close();
-});
+const s3Proxy = s3ProxyForFile();
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -58,7 +50,7 @@ describe('the gateway cap in a daemon', () => {
     const env = { S3_SECRET: s3.secretKey };
     const run = (args: string[]) => dbs(args, { home, env });
     expect((await run(['gateway', 'create', '--ip', '127.0.0.2', '--bandwidth', `${CAP_MIB}MiB/s`])).code).toBe(0);
-    const bind = await run(['pool', 'bind', 'p', '--type', 's3', '--endpoint', proxy.endpoint, '--prefix', `dcap-${process.pid}-${Date.now()}`, '--access-key', s3.accessKey, '--secret-key-env', 'S3_SECRET']);
+    const bind = await run(['pool', 'bind', 'p', '--type', 's3', '--endpoint', s3Proxy().endpoint, '--prefix', `dcap-${process.pid}-${Date.now()}`, '--access-key', s3.accessKey, '--secret-key-env', 'S3_SECRET']);
     expect(bind.code, bind.stderr).toBe(0);
     const sources = [bigSqlite(SOURCE_MIB), bigSqlite(SOURCE_MIB)];
     // Both plans come due at the same second, once.
@@ -67,13 +59,13 @@ describe('the gateway cap in a daemon', () => {
       const r = await run(['plan', 'create', `cap${i}`, '--source', `sqlite://${src}`, '--pool', 'p', '--once', at, '--compress', 'none']);
       expect(r.code, r.stderr).toBe(0);
     }
-    const peersBefore = proxy.peers.length;
+    const peersBefore = s3Proxy().peers.length;
     const d = daemon(home, ['--concurrency', '2']);
     let stopped = false;
     try {
       for (const plan of ['cap0', 'cap1']) await d.waitFor((l) => l.event === 'task.started' && l.plan === plan, 20_000);
       await sleep(WARMUP_MS);
-      const count = () => proxy.upBytes + proxy.downBytes;
+      const count = () => s3Proxy().upBytes + s3Proxy().downBytes;
       const samples: { t: number; bytes: number }[] = [];
       const wall0 = Date.now();
       const t0 = performance.now();
@@ -130,7 +122,7 @@ describe('the gateway cap in a daemon', () => {
       }
       expect(shown.reduce((a, t) => a + t.storedRate, 0) / MiB).toBeLessThan(CAP_MIB * 1.05);
       // The daemon's connections left from the gateway's address.
-      const peers = proxy.peers.slice(peersBefore);
+      const peers = s3Proxy().peers.slice(peersBefore);
       expect(peers.length).toBeGreaterThan(0);
       for (const p of peers) expect(p.replace(/^::ffff:/, '')).toBe('127.0.0.2');
     } finally {

@@ -235,8 +235,8 @@ describe('plan run --metrics-file', () => {
     const END = '# end\n';
     const body = (i: number) => `${`x_metric{i="${i}"} 1\n`.repeat(40_000)}${END}`;
     writeFileSync(file, body(0));
-    // Reads the file as fast as it can until told to stop; counts reads that are not whole.
-    const reader = execa(process.execPath, ['-e', `
+    /** Reads the file as fast as it can until the stop file appears; counts reads that are not whole. */
+    const startReader = () => execa(process.execPath, ['-e', `
       const fs = require('node:fs');
       let reads = 0, partial = 0;
       while (!fs.existsSync(process.argv[2])) {
@@ -246,6 +246,7 @@ describe('plan run --metrics-file', () => {
         if (!t.endsWith(${JSON.stringify(END)})) partial++;
       }
       console.log(JSON.stringify({ reads, partial }));`, file, stopFile]);
+    const reader = startReader();
     const run = async (write: (i: number) => Promise<void>) => {
       for (let i = 1; i <= 60; i++) await write(i);
     };
@@ -259,16 +260,7 @@ describe('plan run --metrics-file', () => {
 
     // The control: the same reader does catch a file rewritten in place (truncate, then write in pieces).
     rmSync(stopFile);
-    const control = execa(process.execPath, ['-e', `
-      const fs = require('node:fs');
-      let reads = 0, partial = 0;
-      while (!fs.existsSync(process.argv[2])) {
-        let t;
-        try { t = fs.readFileSync(process.argv[1], 'utf8'); } catch { partial++; continue; }
-        reads++;
-        if (!t.endsWith(${JSON.stringify(END)})) partial++;
-      }
-      console.log(JSON.stringify({ reads, partial }));`, file, stopFile]);
+    const control = startReader();
     await new Promise((r) => setTimeout(r, 200));
     await run(async (i) => {
       const fh = await open(file, 'w');

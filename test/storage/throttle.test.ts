@@ -10,7 +10,7 @@
 // wrapper (ThrottledDriver over one TokenBucket) around local-pool drivers instead, counting the
 // bytes the wrapped drivers hand over; the S3 wire at 100 MiB/s stays unproven here.
 import { randomBytes } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { loadSettings } from '../../src/config.js';
 import { makeCoreContext, type OwnedContext } from '../../src/core/context.js';
 import { openPool } from '../../src/core/pools.js';
@@ -19,22 +19,14 @@ import { systemClock } from '../../src/store/catalog.js';
 import { LocalDriver } from '../../src/storage/local.js';
 import { TokenBucket, throttleWrapper } from '../../src/storage/throttle.js';
 import { dbs } from '../support/cli.js';
-import { recordingProxy, type RecordingProxy } from '../support/proxy.js';
-import { servers, tempDir, testbed } from '../support/testbed.js';
+import { s3ProxyForFile } from '../support/proxy.js';
+import { tempDir, testbed } from '../support/testbed.js';
 
 const MiB = 1024 * 1024;
 const WARMUP_MS = 3000;
 const WINDOW_MS = 30_000;
 
-let proxy: RecordingProxy;
-beforeAll(async () => {
-  await servers('s3');
-  const s3 = new URL(testbed().s3.endpoint);
-  proxy = await recordingProxy('127.0.0.1', { host: s3.hostname, port: Number(s3.port) });
-});
-afterAll(async () => {
-  await proxy?.close();
-});
+const s3Proxy = s3ProxyForFile();
 
 /** An endless body of 1 MiB chunks (one random buffer, reused) until the signal aborts. */
 async function* endless(signal: AbortSignal): AsyncGenerator<Buffer> {
@@ -76,7 +68,7 @@ describe('gateway bandwidth cap', () => {
       const env = { S3_SECRET: s3.secretKey };
       expect((await dbs(['gateway', 'create', '--ip', '127.0.0.2', '--bandwidth', `${capMiB}MiB/s`], { home })).code).toBe(0);
       const prefix = `cap-${randomBytes(4).toString('hex')}`;
-      const b = await dbs(['pool', 'bind', 's3', '--type', 's3', '--endpoint', proxy.endpoint, '--prefix', prefix, '--access-key', s3.accessKey, '--secret-key-env', 'S3_SECRET'], { home, env });
+      const b = await dbs(['pool', 'bind', 's3', '--type', 's3', '--endpoint', s3Proxy().endpoint, '--prefix', prefix, '--access-key', s3.accessKey, '--secret-key-env', 'S3_SECRET'], { home, env });
       expect(b.code, b.stderr).toBe(0);
 
       const settings = await loadSettings({ flags: { home }, env: {}, cwd: home });
@@ -87,7 +79,7 @@ describe('gateway bandwidth cap', () => {
       await drivers[0]!.put(seed, randomBytes(16 * MiB));
 
       const stop = new AbortController();
-      const upBefore = { up: proxy.upBytes, down: proxy.downBytes };
+      const upBefore = { up: s3Proxy().upBytes, down: s3Proxy().downBytes };
       const work = [uploader(drivers[0]!, 'up', stop.signal), downloader(drivers[1]!, seed, stop.signal), downloader(drivers[2]!, seed, stop.signal)].map((p) =>
         p.catch((e: unknown) => {
           if (!stop.signal.aborted) throw e;
@@ -97,12 +89,12 @@ describe('gateway bandwidth cap', () => {
       const sleep = (ms: number) => Promise.race([new Promise((r) => setTimeout(r, ms)), failed]);
       try {
         await sleep(WARMUP_MS);
-        const b0 = proxy.upBytes + proxy.downBytes;
-        const up0 = proxy.upBytes;
+        const b0 = s3Proxy().upBytes + s3Proxy().downBytes;
+        const up0 = s3Proxy().upBytes;
         const t0 = performance.now();
         await sleep(WINDOW_MS);
-        const bytes = proxy.upBytes + proxy.downBytes - b0;
-        const up = proxy.upBytes - up0;
+        const bytes = s3Proxy().upBytes + s3Proxy().downBytes - b0;
+        const up = s3Proxy().upBytes - up0;
         const seconds = (performance.now() - t0) / 1000;
         const rate = bytes / seconds / MiB;
         console.log(`cap ${capMiB} MiB/s: ${rate.toFixed(2)} MiB/s on the wire over ${seconds.toFixed(1)} s (${(up / MiB).toFixed(0)} MiB up, ${((bytes - up) / MiB).toFixed(0)} MiB down)`);
@@ -113,7 +105,7 @@ describe('gateway bandwidth cap', () => {
         // One budget for both directions: each moved a real share of it.
         expect(up).toBeGreaterThan(bytes * 0.1);
         expect(bytes - up).toBeGreaterThan(bytes * 0.1);
-        expect(proxy.upBytes - upBefore.up).toBeGreaterThan(0);
+        expect(s3Proxy().upBytes - upBefore.up).toBeGreaterThan(0);
       } finally {
         stop.abort();
         await Promise.allSettled(work);

@@ -2,6 +2,8 @@
 // peer address as the server side sees it) and counts the bytes in both directions: how the
 // gateway tests observe the egress address and measure the bandwidth cap on the wire.
 import { createConnection, createServer, type Socket } from 'node:net';
+import { afterAll, beforeAll } from 'vitest';
+import { servers, testbed } from './testbed.js';
 
 export interface RecordingProxy {
   /** http://HOST:PORT of the proxy (IPv6 hosts in brackets). */
@@ -51,5 +53,25 @@ export async function recordingProxy(listenHost: string, target: { host: string;
         for (const s of sockets) s.destroy();
         server.close(() => resolve());
       }),
+  };
+}
+
+/**
+ * For a test file: a recording proxy in front of the test bed's S3 server, started before the
+ * file's tests and closed after them. Call at the top level; use the returned getter in tests.
+ */
+export function s3ProxyForFile(): () => RecordingProxy {
+  let proxy: RecordingProxy | undefined;
+  beforeAll(async () => {
+    await servers('s3');
+    const s3 = new URL(testbed().s3.endpoint);
+    proxy = await recordingProxy('127.0.0.1', { host: s3.hostname, port: Number(s3.port) });
+  });
+  afterAll(async () => {
+    await proxy?.close();
+  });
+  return () => {
+    if (!proxy) throw new Error('the S3 proxy is not started (s3ProxyForFile must be called at the top level of the file)');
+    return proxy;
   };
 }
