@@ -3,6 +3,19 @@ import type { MonitorMetric, MonitorResult } from '../core/monitor.js';
 import { barChart } from '../output/chart.js';
 import { fmtBytes, fmtTime, table } from '../output/format.js';
 
+/** The `Key: value` lines of a run's summary (task show, restore show); `in`/`out` say what they count. */
+export function usageFields(
+  x: { cpuSeconds?: number | null; childCpuSeconds?: number | null; cpuAvgPct?: number | null; cpuPeakPct?: number | null; rssPeakBytes?: number | null; bytesIn?: number | null; bytesOut?: number | null },
+  words: { in: string; out: string },
+): [string, string][] {
+  return [
+    ['CPU', x.cpuSeconds === null || x.cpuSeconds === undefined ? '-' : `${x.cpuSeconds.toFixed(2)} s, ${(x.childCpuSeconds ?? 0).toFixed(2)} s of it programs (avg ${x.cpuAvgPct ?? 0}%, peak ${x.cpuPeakPct ?? 0}%; 100% = one core)`],
+    ['Peak RSS', fmtBytes(x.rssPeakBytes)],
+    ['Bytes in', x.bytesIn === null || x.bytesIn === undefined ? '-' : `${fmtBytes(x.bytesIn)} ${words.in}`],
+    ['Bytes out', x.bytesOut === null || x.bytesOut === undefined ? '-' : `${fmtBytes(x.bytesOut)} ${words.out}`],
+  ];
+}
+
 const NAMES: Record<MonitorMetric, string> = { cpu: 'CPU', mem: 'memory (RSS)', in: 'bytes in', out: 'bytes out' };
 
 function formatter(unit: MonitorResult['unit']): (v: number) => string {

@@ -4,6 +4,7 @@ import type { CommandRunner } from '../cli.js';
 import { fields, fmtBytes, fmtDuration, fmtTime, table } from '../output/format.js';
 import { addListOptions, pageFooter, pageLimit, type ListFlags } from './lists.js';
 import { examplesText } from './help.js';
+import { usageFields } from './monitor-view.js';
 
 export function registerTask(program: Command, run: CommandRunner): void {
   const task = program.command('task').description('executions of plans: status, times, sizes, errors');
@@ -53,10 +54,7 @@ export function registerTask(program: Command, run: CommandRunner): void {
               ['Stored', fmtBytes(x.storedBytes)],
               ['Ratio', x.ratio ?? '-'],
               ['Rate', x.storedRate === null ? '-' : `${fmtBytes(x.storedRate)}/s stored`],
-              ['CPU', x.cpuSeconds === null || x.cpuSeconds === undefined ? '-' : `${x.cpuSeconds.toFixed(2)} s, ${(x.childCpuSeconds ?? 0).toFixed(2)} s of it programs (avg ${x.cpuAvgPct ?? 0}%, peak ${x.cpuPeakPct ?? 0}%; 100% = one core)`],
-              ['Peak RSS', fmtBytes(x.rssPeakBytes)],
-              ['Bytes in', fmtBytes(x.bytesIn)],
-              ['Bytes out', fmtBytes(x.bytesOut)],
+              ...usageFields(x, { in: 'from the source', out: 'to the pool' }),
               ['Backup', x.backupId],
               ['Error', x.errorMessage ? `${x.errorMessage} [${x.errorCode}]` : ''],
             ]),

@@ -55,7 +55,7 @@ describe('task samples', () => {
     expect(t.cpuSeconds).toBeGreaterThan(t.childCpuSeconds);
     const human = await dbs(['task', 'show', task.id], { home });
     expect(human.stdout).toMatch(/^CPU: +\d+\.\d\d s, \d+\.\d\d s of it programs/m);
-    expect(human.stdout).toMatch(/^Bytes out: +\d/m);
+    expect(human.stdout).toMatch(/^Bytes out: +[\d.]+ MiB to the pool$/m);
 
     for (const metric of ['cpu', 'mem', 'in', 'out']) {
       const m = await dbs(['plan', 'monitor', 'big', '--metric', metric], { home, env: { COLUMNS: '80' } });
@@ -80,6 +80,9 @@ describe('task samples', () => {
     const r = rs.json();
     expect(r).toMatchObject({ bytesIn: task.storedBytes, bytesOut: task.rawBytes });
     expect(r.rssPeakBytes).toBeGreaterThan(20 * MiB);
+    const rshow = await dbs(['restore', 'show', r.id], { home });
+    expect(rshow.stdout).toMatch(/^Bytes in: +[\d.]+ MiB from the pool$/m);
+    expect(rshow.stdout).toMatch(/^CPU: +\d+\.\d\d s/m);
     const j2 = await dbs(['--json', 'plan', 'monitor', 'big'], { home });
     expect(j2.json().runs.map((x: { kind: string }) => x.kind)).toEqual(['task', 'restore']);
   });
