@@ -26,6 +26,8 @@ export interface Settings {
    * artifact. A knob for tests and for working around a broken program, not for speed.
    */
   execution?: Execution;
+  /** Seconds between two monitoring samples of a task or restore (src/core/samples.ts). */
+  sampleSeconds: number;
   /** Where the values came from (for `dbs doctor`). */
   configFile?: string;
 }
@@ -39,6 +41,7 @@ export interface SettingsInput {
   lockLease?: unknown;
   s3Timeout?: unknown;
   execution?: unknown;
+  sampleSeconds?: unknown;
 }
 
 export const DEFAULTS = {
@@ -47,6 +50,7 @@ export const DEFAULTS = {
   concurrency: 4,
   lockLease: 60,
   s3Timeout: 30,
+  sampleSeconds: 5,
 };
 
 export function defaultHome(env: NodeJS.ProcessEnv): string {
@@ -121,7 +125,7 @@ export async function loadSettings(o: LoadSettingsOptions): Promise<Settings> {
     if (typeof file.config !== 'object' || Array.isArray(file.config)) {
       problems.push(`${file.filepath}: the config must be an object`);
     } else {
-      const known = new Set(['home', 'compression', 'compressionLevel', 'partSize', 'concurrency', 'lockLease', 's3Timeout', 'execution']);
+      const known = new Set(['home', 'compression', 'compressionLevel', 'partSize', 'concurrency', 'lockLease', 's3Timeout', 'execution', 'sampleSeconds']);
       for (const k of Object.keys(file.config)) if (!known.has(k)) problems.push(`${file.filepath}: ${k}: unknown setting`);
       layer(merged, file.config as SettingsInput);
     }
@@ -135,11 +139,12 @@ export async function loadSettings(o: LoadSettingsOptions): Promise<Settings> {
     lockLease: o.env.DBS_LOCK_LEASE,
     s3Timeout: o.env.DBS_S3_TIMEOUT,
     execution: o.env.DBS_EXECUTION,
+    sampleSeconds: o.env.DBS_SAMPLE_SECONDS,
   });
   layer(merged, o.flags);
   const where = (k: string) => (o.flags[k as keyof SettingsInput] !== undefined ? `--${k}` : file ? `${file.filepath}: ${k}` : k);
 
-  const out: Settings = { home: '', compression: DEFAULTS.compression, partSize: DEFAULTS.partSize, concurrency: DEFAULTS.concurrency, lockLease: DEFAULTS.lockLease, s3Timeout: DEFAULTS.s3Timeout, configFile: file?.filepath };
+  const out: Settings = { home: '', compression: DEFAULTS.compression, partSize: DEFAULTS.partSize, concurrency: DEFAULTS.concurrency, lockLease: DEFAULTS.lockLease, s3Timeout: DEFAULTS.s3Timeout, sampleSeconds: DEFAULTS.sampleSeconds, configFile: file?.filepath };
   if (merged.home !== undefined) {
     if (typeof merged.home !== 'string' || merged.home.trim() === '') problems.push(`${where('home')}: must be a folder path`);
     else out.home = resolve(o.cwd, merged.home);
@@ -168,7 +173,7 @@ export async function loadSettings(o: LoadSettingsOptions): Promise<Settings> {
     if (!Number.isInteger(n) || n < 1 || n > 64) problems.push(`${where('concurrency')}: must be an integer from 1 to 64 (got ${JSON.stringify(merged.concurrency)})`);
     else out.concurrency = n;
   }
-  const seconds = (k: 'lockLease' | 's3Timeout', min: number, max: number): void => {
+  const seconds = (k: 'lockLease' | 's3Timeout' | 'sampleSeconds', min: number, max: number): void => {
     if (merged[k] === undefined) return;
     const n = Number(merged[k]);
     if (!Number.isFinite(n) || n < min || n > max) problems.push(`${where(k)}: must be a number of seconds from ${min} to ${max} (got ${JSON.stringify(merged[k])})`);
@@ -176,6 +181,7 @@ export async function loadSettings(o: LoadSettingsOptions): Promise<Settings> {
   };
   seconds('lockLease', 2, 3600);
   seconds('s3Timeout', 1, 3600);
+  seconds('sampleSeconds', 0.1, 3600);
   if (problems.length) {
     throw new DbsError('INVALID_CONFIG', `invalid configuration:\n  ${problems.join('\n  ')}`, {
       hint: 'fix the settings listed above',

@@ -208,6 +208,31 @@ Examples:
     );
 
   plan
+    .command('monitor')
+    .description("chart a plan's samples (CPU, memory, bytes in/out of its tasks and restores) in the terminal")
+    .argument('<plan>', 'plan id or name')
+    .option('--since <when>', 'from this age or time (default 24h): 24h, 7d, 2026-12-01, "2026-12-01 02:30"')
+    .addOption(suggest(new Option('--metric <metric>', 'cpu (default), mem, in or out'), ['cpu', 'mem', 'in', 'out']))
+    .addHelpText(
+      'after',
+      `
+cpu: CPU % of dbs and the run's programs (100 = one core); mem: their RSS; in: bytes read from
+the source per second (a restore: from the pool); out: bytes sent to the pool per second (a
+restore: into the target). In a daemon the dbs share is the whole process's. --json gives the
+samples, the series and each run's summary.
+
+${examplesText('dbs plan monitor shop-nightly', 'dbs plan monitor shop-nightly --since 7d --metric mem', 'dbs plan monitor shop-nightly --metric out --json').trim()}`,
+    )
+    .action((ref: string, o: Opts, cmd: Command) =>
+      run(cmd, async (ctx) => {
+        const { runPlanMonitor } = await import('../core/monitor.js');
+        const { renderMonitor } = await import('./monitor-view.js');
+        const r = runPlanMonitor({ plan: ref, since: o.since as string | undefined, metric: o.metric as string | undefined }, ctx);
+        ctx.out.result(r, (x) => renderMonitor(x, Math.min(80, ctx.out.options.width ?? 80)));
+      }),
+    );
+
+  plan
     .command('show')
     .description('show a plan with its backups and last tasks')
     .addHelpText('after', examplesText('dbs plan show shop-nightly'))

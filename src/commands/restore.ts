@@ -4,6 +4,7 @@ import type { CommandRunner } from '../cli.js';
 import { fields, fmtBytes, fmtDuration, fmtTime, table } from '../output/format.js';
 import { addListOptions, pageFooter, pageLimit, type ListFlags } from './lists.js';
 import { examplesText } from './help.js';
+import { usageFields } from './monitor-view.js';
 
 export function registerRestore(program: Command, run: CommandRunner): void {
   const restore = program.command('restore').description('the record of restores (start one with: dbs backup restore ID --to URL)');
@@ -50,6 +51,7 @@ export function registerRestore(program: Command, run: CommandRunner): void {
             ['Ended', fmtTime(x.endedAt)],
             ['Duration', fmtDuration(x.endedAt ? new Date(x.endedAt).getTime() - new Date(x.startedAt).getTime() : null)],
             ['Size', fmtBytes(x.bytes)],
+            ...usageFields(x, { in: 'from the pool', out: 'to the target' }),
             ['Error', x.errorMessage ? `${x.errorMessage} [${x.errorCode}]` : ''],
           ]),
         );

@@ -25,6 +25,8 @@ export interface SinkOptions {
   signal: AbortSignal;
   /** Raw bytes so far across all artifacts of this backup. */
   onProgress?: (rawBytes: number) => void;
+  /** Stored bytes as they go to the pool (each chunk's length). */
+  onStoredBytes?: (n: number) => void;
 }
 
 /**
@@ -74,6 +76,7 @@ export class PoolSink implements ArtifactSink {
       ...(this.o.execution ? { force: this.o.execution } : {}),
       signal,
       onRawBytes: (n) => this.o.onProgress?.(base + n),
+      ...(this.o.onStoredBytes ? { onStoredBytes: this.o.onStoredBytes } : {}),
     });
     const storedBytes = r.facts.storedBytes;
     const sha256 = r.facts.sha256;
@@ -94,6 +97,17 @@ export class PoolSink implements ArtifactSink {
     this.#rawDone += art.rawBytes;
     this.stored.push(art);
     return art;
+  }
+}
+
+/** Passes bytes through, telling each chunk's length. */
+class ByteTap extends Transform {
+  constructor(readonly onBytes: (n: number) => void) {
+    super({ highWaterMark: STAGE_BUFFER });
+  }
+  override _transform(chunk: Buffer, _e: BufferEncoding, cb: TransformCallback): void {
+    this.onBytes(chunk.length);
+    cb(null, chunk);
   }
 }
 
@@ -128,9 +142,11 @@ export class VerifyStage extends Transform {
 
 /**
  * Readers for a manifest's artifacts: each open() streams pool -> sha256 check -> decrypt (age,
- * with `identities`) -> decompress.
+ * with `identities`) -> decompress. `onBytes`: raw bytes so far; `onStoredBytes`: each chunk's
+ * length as it comes from the pool (ranged reads too).
  */
-export function artifactReaders(driver: PoolDriver, artifacts: StoredArtifact[], signal: AbortSignal, onBytes?: (n: number) => void, identities?: AgeIdentities): ArtifactReader[] {
+export function artifactReaders(driver: PoolDriver, artifacts: StoredArtifact[], signal: AbortSignal, onBytes?: (n: number) => void, identities?: AgeIdentities, onStoredBytes?: (n: number) => void): ArtifactReader[] {
+  const tap = (): Transform[] => (onStoredBytes ? [new ByteTap(onStoredBytes)] : []);
   let total = 0;
   return artifacts.map((a) => ({
     name: a.name,
@@ -149,7 +165,7 @@ export function artifactReaders(driver: PoolDriver, artifacts: StoredArtifact[],
       const count = new ProgressCounter((n) => onBytes?.(total + n));
       count.on('end', () => (total += count.bytes));
       const out = new PassThrough({ highWaterMark: 1 << 20 });
-      pipeline([src, verify, ...decrypt, ...(dec ? [dec] : []), count, out], (err: Error | null) => {
+      pipeline([src, ...tap(), verify, ...decrypt, ...(dec ? [dec] : []), count, out], (err: Error | null) => {
         if (err) out.destroy(err);
       });
       return out;
@@ -160,7 +176,7 @@ export function artifactReaders(driver: PoolDriver, artifacts: StoredArtifact[],
             if (!(storedStart >= 0 && storedEnd > storedStart && storedEnd <= a.storedBytes)) throw new DbsError('INTERNAL', `${a.name}: range ${storedStart}-${storedEnd} outside its ${a.storedBytes} bytes`);
             const src = await driver.get(a.key, { signal, range: { start: storedStart, end: storedEnd - 1 } });
             const out = new PassThrough({ highWaterMark: 1 << 20 });
-            pipeline([src, decompressStage('zstd')!, out], (err: Error | null) => {
+            pipeline([src, ...tap(), decompressStage('zstd')!, out], (err: Error | null) => {
               if (err) out.destroy(err);
             });
             return out;
@@ -176,7 +192,7 @@ export function artifactReaders(driver: PoolDriver, artifacts: StoredArtifact[],
  * restore then streams them again (still checked). On a local pool the second read comes from
  * the page cache; see docs for the cost measured on S3.
  */
-export async function proveArtifactsWhole(driver: PoolDriver, artifacts: StoredArtifact[], signal: AbortSignal): Promise<void> {
+export async function proveArtifactsWhole(driver: PoolDriver, artifacts: StoredArtifact[], signal: AbortSignal, onStoredBytes?: (n: number) => void): Promise<void> {
   for (const a of artifacts) {
     const info = await driver.stat(a.key, { signal });
     if (!info) {
@@ -193,7 +209,7 @@ export async function proveArtifactsWhole(driver: PoolDriver, artifacts: StoredA
     const drain = new Writable({ highWaterMark: STAGE_BUFFER, write: (_c, _e, cb) => cb() });
     await new Promise<void>((resolve, reject) => {
       void driver.get(a.key, { signal }).then(
-        (src) => pipeline(src, verify, drain, (err) => (err ? reject(err) : resolve())),
+        (src) => pipeline([src, ...(onStoredBytes ? [new ByteTap(onStoredBytes)] : []), verify, drain], (err) => (err ? reject(err) : resolve())),
         reject,
       );
     });

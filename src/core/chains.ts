@@ -66,7 +66,7 @@ export function dependentsOf(catalog: Catalog, backupId: string): BackupRecord[]
  * Opens the pools of a chain and builds its links, each backup's facts decoded by the engine's
  * descriptor; call close() when done.
  */
-export async function openChain(ctx: Context, desc: AnyEngineDescriptor, chain: BackupRecord[], onBytes?: (n: number) => void, identities?: AgeIdentities, poolId?: string): Promise<{ links: ChainLink[]; close(): Promise<void> }> {
+export async function openChain(ctx: Context, desc: AnyEngineDescriptor, chain: BackupRecord[], onBytes?: (n: number) => void, identities?: AgeIdentities, poolId?: string, onStoredBytes?: (n: number) => void): Promise<{ links: ChainLink[]; close(): Promise<void> }> {
   const catalog = ctx.catalog();
   const drivers = new Map<string, PoolDriver>();
   try {
@@ -82,7 +82,7 @@ export async function openChain(ctx: Context, desc: AnyEngineDescriptor, chain: 
         drivers.set(at, d);
       }
       const m = backupManifest(b);
-      links.push({ backupId: b.id, type: b.backupType as BackupType, facts: desc.decodeFacts(m.facts, `the facts of backup ${b.id}`), artifacts: artifactReaders(d, m.artifacts, ctx.signal, onBytes, identities) });
+      links.push({ backupId: b.id, type: b.backupType as BackupType, facts: desc.decodeFacts(m.facts, `the facts of backup ${b.id}`), artifacts: artifactReaders(d, m.artifacts, ctx.signal, onBytes, identities, onStoredBytes) });
     }
     return { links, close: async () => void (await Promise.all([...drivers.values()].map((d) => d.close()))) };
   } catch (e) {

@@ -63,6 +63,10 @@ export function catalogMetrics(catalog: Catalog, o: { processMetrics: boolean })
     lastSuccessDuration: g('dbs_plan_last_success_duration_seconds', 'Duration of the newest succeeded task of the plan, seconds.', PLAN_LABELS),
     lastRaw: g('dbs_plan_last_success_raw_bytes', 'Bytes the source produced in the newest succeeded task of the plan (before compression and encryption).', PLAN_LABELS),
     lastStored: g('dbs_plan_last_success_stored_bytes', 'Bytes stored in the pool by the newest succeeded task of the plan.', PLAN_LABELS),
+    lastCpu: g('dbs_plan_last_task_cpu_seconds', 'CPU seconds of the newest ended task of the plan: its programs, plus the dbs process while it ran (in a daemon: the whole process).', PLAN_LABELS),
+    lastRss: g('dbs_plan_last_task_peak_rss_bytes', 'Peak RSS of the newest ended task of the plan: the dbs process plus its programs, bytes.', PLAN_LABELS),
+    lastIn: g('dbs_plan_last_task_in_bytes', 'Bytes the newest ended task of the plan read from its source.', PLAN_LABELS),
+    lastOut: g('dbs_plan_last_task_out_bytes', 'Bytes the newest ended task of the plan sent to its pool.', PLAN_LABELS),
     lastRestore: g('dbs_plan_last_restore_success_timestamp_seconds', 'End time of the newest succeeded restore of a backup of the plan, Unix seconds (only plans with one).', PLAN_LABELS),
   };
   const pool = {
@@ -99,6 +103,12 @@ export function catalogMetrics(catalog: Catalog, o: { processMetrics: boolean })
         set(plan.lastStored, l, p.lastSuccess.storedBytes);
       }
       set(plan.lastRestore, l, seconds(p.lastRestoreAt));
+      if (p.lastUsage) {
+        set(plan.lastCpu, l, p.lastUsage.cpuSeconds);
+        set(plan.lastRss, l, p.lastUsage.rssPeakBytes);
+        set(plan.lastIn, l, p.lastUsage.bytesIn);
+        set(plan.lastOut, l, p.lastUsage.bytesOut);
+      }
     }
     for (const p of rows.pools) {
       const l = { pool: p.name, driver: p.type };

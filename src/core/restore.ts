@@ -24,6 +24,8 @@ import { egressOf } from './gateway.js';
 import { checkPoolManifest } from './pool-manifest.js';
 import { openReadCopy } from './copies.js';
 import { reportFallback } from './backups.js';
+import { Sampler } from './samples.js';
+import { withTaskTag } from '../pipeline/child.js';
 import type { PoolDriver } from '../storage/types.js';
 
 export interface RestoreInput {
@@ -179,47 +181,64 @@ export async function runBackupRestore(i: RestoreInput, ctx: Context): Promise<R
     pid: process.pid,
     host: hostname(),
   });
-  const redact = (s: string) => redactText(s, [target.password]);
-  const tmpDir = await makeScratch(ctx, 'restore');
-  // A type that forms chains is restored from its chain (for a full backup: itself alone).
-  const opened = typeSpecOf(b.sourceKind, b.backupType).spec.chain ? await openChain(ctx, d, chainOf(catalog, b), i.onProgress, identities, pool.id) : undefined;
-  try {
-    if (spec.streamsIntoTarget && !opened) {
-      // This engine writes into the live target as it reads: the artifacts must be known whole
-      // (size, then sha256) before the first byte goes there.
+  // Samples while it runs (core/samples.ts); its programs carry DBS_TASK=<restore id>.
+  return withTaskTag(record.id, async () => {
+    // Started just before the try below, whose finally stops it (nothing before may leave it running).
+    const sampler = new Sampler({ catalog, runId: record.id, intervalMs: ctx.settings.sampleSeconds * 1000 });
+    const fromPool = (n: number) => sampler.addBytesIn(n);
+    const onProgress = (raw: number) => {
+      sampler.bytesOut(raw);
+      i.onProgress?.(raw);
+    };
+    const redact = (s: string) => redactText(s, [target.password]);
+    const tmpDir = await makeScratch(ctx, 'restore');
+    // A type that forms chains is restored from its chain (for a full backup: itself alone).
+    const opened = typeSpecOf(b.sourceKind, b.backupType).spec.chain ? await openChain(ctx, d, chainOf(catalog, b), onProgress, identities, pool.id, fromPool) : undefined;
+    sampler.start();
+    try {
+      if (spec.streamsIntoTarget && !opened) {
+        // This engine writes into the live target as it reads: the artifacts must be known whole
+        // (size, then sha256) before the first byte goes there.
+        try {
+          await proveArtifactsWhole(driver, m.artifacts, ctx.signal, fromPool);
+        } catch (e) {
+          if (!(e instanceof DbsError) || e.code !== 'VERIFY_FAILED') throw e;
+          throw new DbsError('RESTORE_FAILED', `backup ${b.id} is damaged; nothing was written to ${target.url}: ${e.message}`, { hint: e.hint, cause: e });
+        }
+      }
+      const out = await engine.restore(
+        {
+          target,
+          type: b.backupType as BackupType,
+          selection,
+          facts,
+          ...(opened ? { chain: opened.links } : {}),
+          artifacts: opened ? opened.links.at(-1)!.artifacts : artifactReaders(driver, m.artifacts, ctx.signal, onProgress, identities, fromPool),
+          options,
+        },
+        { signal: ctx.signal, tmpDir, ...egressOf(ctx), log: (line) => ctx.report({ type: 'restore.tool-output', line: redact(line) }) },
+      );
+      catalog.updateRestore(record.id, { status: 'succeeded', endedAt: ctx.clock().toISOString(), bytes: out.bytes, options: { ...record.options, result: out.facts } });
+      catalog.updateRestore(record.id, sampler.stop());
+      catalog.recordEvent({ resourceKind: 'plan', resourceId: b.planId, type: 'restore.succeeded', level: 'info', message: `restored ${b.id} into ${target.url} from pool ${pool.name}` });
+      return catalog.getRestore(record.id)!;
+    } catch (e) {
+      const interrupted = isAbort(e) || ctx.signal.aborted;
+      const err = e instanceof DbsError ? e : new DbsError(interrupted ? 'INTERRUPTED' : 'RESTORE_FAILED', `restore of ${b.id} failed: ${redact(describeError(e))}`, { cause: e });
+      catalog.updateRestore(record.id, { status: interrupted ? 'interrupted' : 'failed', endedAt: ctx.clock().toISOString(), errorCode: err.code, errorMessage: redact(err.message) });
+      catalog.recordEvent({ resourceKind: 'plan', resourceId: b.planId, type: 'restore.failed', level: 'error', message: redact(err.message) });
+      throw interrupted ? e : err;
+    } finally {
+      await rm(tmpDir, { recursive: true, force: true });
+      await opened?.close();
+      await driver.close();
       try {
-        await proveArtifactsWhole(driver, m.artifacts, ctx.signal);
-      } catch (e) {
-        if (!(e instanceof DbsError) || e.code !== 'VERIFY_FAILED') throw e;
-        throw new DbsError('RESTORE_FAILED', `backup ${b.id} is damaged; nothing was written to ${target.url}: ${e.message}`, { hint: e.hint, cause: e });
+        catalog.updateRestore(record.id, sampler.stop());
+      } catch {
+        // the catalog is gone or closed: the restore row says what it can
       }
     }
-    const out = await engine.restore(
-      {
-        target,
-        type: b.backupType as BackupType,
-        selection,
-        facts,
-        ...(opened ? { chain: opened.links } : {}),
-        artifacts: opened ? opened.links.at(-1)!.artifacts : artifactReaders(driver, m.artifacts, ctx.signal, i.onProgress, identities),
-        options,
-      },
-      { signal: ctx.signal, tmpDir, ...egressOf(ctx), log: (line) => ctx.report({ type: 'restore.tool-output', line: redact(line) }) },
-    );
-    catalog.updateRestore(record.id, { status: 'succeeded', endedAt: ctx.clock().toISOString(), bytes: out.bytes, options: { ...record.options, result: out.facts } });
-    catalog.recordEvent({ resourceKind: 'plan', resourceId: b.planId, type: 'restore.succeeded', level: 'info', message: `restored ${b.id} into ${target.url} from pool ${pool.name}` });
-    return catalog.getRestore(record.id)!;
-  } catch (e) {
-    const interrupted = isAbort(e) || ctx.signal.aborted;
-    const err = e instanceof DbsError ? e : new DbsError(interrupted ? 'INTERRUPTED' : 'RESTORE_FAILED', `restore of ${b.id} failed: ${redact(describeError(e))}`, { cause: e });
-    catalog.updateRestore(record.id, { status: interrupted ? 'interrupted' : 'failed', endedAt: ctx.clock().toISOString(), errorCode: err.code, errorMessage: redact(err.message) });
-    catalog.recordEvent({ resourceKind: 'plan', resourceId: b.planId, type: 'restore.failed', level: 'error', message: redact(err.message) });
-    throw interrupted ? e : err;
-  } finally {
-    await rm(tmpDir, { recursive: true, force: true });
-    await opened?.close();
-    await driver.close();
-  }
+  });
 }
 
 export function runRestoreList(o: { backup?: string }, ctx: Context): RestoreRecord[] {

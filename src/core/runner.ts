@@ -28,6 +28,7 @@ import { openPool } from './pools.js';
 import { sourceEgress } from './gateway.js';
 import { sweepStaleUploads } from './recovery.js';
 import type { CopyResult } from './copies.js';
+import { startSampler } from './samples.js';
 
 const STDERR_TAIL_LINES = 30;
 
@@ -151,6 +152,12 @@ async function runLocked(plan: PlanRecord, o: RunOptions, ctx: Context, taskId: 
   let tmpDir: string | undefined;
   const endpoint = planEndpoint(catalog, plan);
   const redact = (s: string) => redactText(s, [endpoint.password]);
+  // Samples of CPU, RSS and bytes in/out while the task runs (core/samples.ts).
+  const sampler = startSampler(catalog, taskId, ctx.settings.sampleSeconds);
+  const onProgress = (raw: number) => {
+    sampler.bytesIn(raw);
+    o.onProgress?.(raw);
+  };
   try {
     const primary = catalog.getPool(plan.poolId);
     if (!primary) throw new DbsError('POOL_NOT_FOUND', `the pool ${plan.poolId} of plan ${plan.name} is not bound`, { hint: 'bind it again or update the plan' });
@@ -243,7 +250,8 @@ async function runLocked(plan: PlanRecord, o: RunOptions, ctx: Context, taskId: 
         recipients,
         ...(ctx.settings.execution ? { execution: ctx.settings.execution } : {}),
         signal: ctx.signal,
-        onProgress: o.onProgress,
+        onProgress,
+        onStoredBytes: (n) => sampler.addBytesOut(n),
       });
       // Uploads that tasks of dead processes left in this pool (this plan's too: we hold its lock).
       await sweepStaleUploads(ctx, d, pool, () => undefined, plan.id).catch(() => undefined);
@@ -316,6 +324,7 @@ async function runLocked(plan: PlanRecord, o: RunOptions, ctx: Context, taskId: 
     const ended = ctx.clock();
     const rawBytes = sink.stored.reduce((n, a) => n + a.rawBytes, 0);
     const storedBytes = sink.stored.reduce((n, a) => n + a.storedBytes, 0);
+    sampler.bytesIn(rawBytes);
     const manifest: Manifest = {
       format: MANIFEST_FORMAT,
       dbsVersion: VERSION,
@@ -380,7 +389,9 @@ async function runLocked(plan: PlanRecord, o: RunOptions, ctx: Context, taskId: 
       catalog.recordEvent({ resourceKind: 'plan', resourceId: plan.id, type: 'retention.failed', level: 'warning', message: describeError(e) });
       return [] as string[];
     });
-    return { ...result, pruned, copies };
+    // Copies and retention are part of the task: its summary covers them.
+    const finalTask = catalog.updateTask(task.id, sampler.stop());
+    return { ...result, task: finalTask, pruned, copies };
   } catch (e) {
     const lost = lockLost.aborted && lockLost.reason instanceof DbsError ? lockLost.reason : undefined;
     const interrupted = !lost && (isAbort(e) || ctx.signal.aborted);
@@ -413,5 +424,11 @@ async function runLocked(plan: PlanRecord, o: RunOptions, ctx: Context, taskId: 
   } finally {
     if (tmpDir) await rm(tmpDir, { recursive: true, force: true });
     await driver?.close();
+    // The summary goes on the task whatever its end (never failing it).
+    try {
+      catalog.updateTask(task.id, sampler.stop());
+    } catch {
+      // the catalog is gone or closed: the task row says what it can
+    }
   }
 }

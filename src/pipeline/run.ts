@@ -57,6 +57,8 @@ export interface RunArtifactOptions {
   force?: Execution;
   signal: AbortSignal;
   onRawBytes?: (n: number) => void;
+  /** Called with each chunk's length as stored bytes go to the target (every execution). */
+  onStoredBytes?: (n: number) => void;
 }
 
 export interface RunArtifactResult {
@@ -98,7 +100,7 @@ async function runInNode(o: RunArtifactOptions, plan: ExecutionPlan, observers: 
     src = o.source.stream;
     inspector = o.source.inspector;
   }
-  const body = chain(src, ...guardStages(o.guard, inspector), raw, ...plan.transforms.map((t) => t.node()), new ObserverTap(observers));
+  const body = chain(src, ...guardStages(o.guard, inspector), raw, ...plan.transforms.map((t) => t.node()), new ObserverTap(observers, undefined, o.onStoredBytes));
   await o.target.put(body);
   return raw.bytes;
 }
@@ -145,6 +147,7 @@ async function runPrograms(o: RunArtifactOptions, plan: ExecutionPlan, observers
           spans?.feed(chunk);
           for (const x of observers) x.update(chunk);
           bytes += chunk.length;
+          o.onStoredBytes?.(chunk.length);
           if (spans) progress?.frames(spans.walker.frames);
         },
         o.signal,
@@ -179,7 +182,7 @@ async function runPrograms(o: RunArtifactOptions, plan: ExecutionPlan, observers
         verdict.push(inspectCopy(undo.reverse(), seer, count));
       }
     }
-    const body = chain(last.output!, ...verdict, ...plan.tail.map((t) => t.node()), new ObserverTap(observers, allDone));
+    const body = chain(last.output!, ...verdict, ...plan.tail.map((t) => t.node()), new ObserverTap(observers, allDone, o.onStoredBytes));
     await o.target.put(body);
     await allDone;
     return rawBytes();
@@ -235,12 +238,14 @@ class ObserverTap extends Transform {
   constructor(
     readonly observers: Observer[],
     readonly until?: Promise<void>,
+    readonly onBytes?: (n: number) => void,
   ) {
     super({ highWaterMark: STAGE_BUFFER });
     until?.catch(() => undefined);
   }
   override _transform(chunk: Buffer, _e: BufferEncoding, cb: TransformCallback): void {
     for (const x of this.observers) x.update(chunk);
+    this.onBytes?.(chunk.length);
     cb(null, chunk);
   }
   override _flush(cb: TransformCallback): void {

@@ -101,6 +101,14 @@ export interface TaskRecord {
   backupType?: string | null;
   /** What was asked, as it was asked (trigger, type, selection, pool); null before migration 8. */
   request?: Record<string, unknown> | null;
+  /** Monitoring summary (migration 10; null before it or while running): see RunUsage. */
+  cpuSeconds?: number | null;
+  childCpuSeconds?: number | null;
+  cpuAvgPct?: number | null;
+  cpuPeakPct?: number | null;
+  rssPeakBytes?: number | null;
+  bytesIn?: number | null;
+  bytesOut?: number | null;
 }
 
 export interface BackupRecord {
@@ -159,6 +167,14 @@ export interface RestoreRecord {
   errorMessage: string | null;
   pid: number | null;
   host: string | null;
+  /** Monitoring summary (migration 10; null before it or while running): see RunUsage. */
+  cpuSeconds?: number | null;
+  childCpuSeconds?: number | null;
+  cpuAvgPct?: number | null;
+  cpuPeakPct?: number | null;
+  rssPeakBytes?: number | null;
+  bytesIn?: number | null;
+  bytesOut?: number | null;
 }
 
 export interface LockRecord {
@@ -264,6 +280,33 @@ const BACKUP_COLS = { at: 't.ended_at', type: 't.backup_type', pool: 't.pool_id'
 const TASK_COLS = { at: 't.queued_at', type: 't.backup_type', pool: 't.pool_id', plan: 't.plan_id' };
 const RESTORE_COLS = { at: 't.started_at', type: 'b.backup_type', pool: 'b.pool_id', plan: 't.plan_id' };
 
+/**
+ * What a task or restore used, summed over its samples: CPU seconds of dbs and its children,
+ * average and peak CPU % (100 = one core), peak RSS, bytes read from the source and sent to
+ * the pool (a restore: read from the pool, written to the target).
+ */
+export interface RunUsage {
+  cpuSeconds: number;
+  /** The part of cpuSeconds that the run's programs used (the rest is the dbs process's). */
+  childCpuSeconds: number;
+  cpuAvgPct: number;
+  cpuPeakPct: number;
+  rssPeakBytes: number;
+  bytesIn: number;
+  bytesOut: number;
+}
+
+/** One monitoring sample (table task_samples). `t`: end of the interval it covers, Unix ms. */
+export interface SampleRecord {
+  taskId: string;
+  t: number;
+  spanMs: number;
+  cpuPct: number;
+  rssBytes: number;
+  bytesIn: number;
+  bytesOut: number;
+}
+
 /** What the metrics of one plan are read from (`metricsRows`). */
 export interface PlanMetricsRow {
   name: string;
@@ -279,6 +322,8 @@ export interface PlanMetricsRow {
   lastSuccess: { startedAt: string | null; endedAt: string | null; rawBytes: number | null; storedBytes: number | null } | null;
   /** The end of the newest succeeded restore of one of the plan's backups. */
   lastRestoreAt: string | null;
+  /** What the newest ended task used (null when it has no summary: before migration 10). */
+  lastUsage: { cpuSeconds: number | null; rssPeakBytes: number | null; bytesIn: number | null; bytesOut: number | null } | null;
 }
 
 /** What the metrics of one pool are read from: its last known status and its ready copies. */
@@ -607,11 +652,14 @@ export class Catalog {
     return this.getTask(id)!;
   }
 
-  listTasks(filter: { planId?: string; status?: TaskStatus; limit?: number } = {}): TaskRecord[] {
+  listTasks(filter: { planId?: string; status?: TaskStatus; limit?: number; since?: string } = {}): TaskRecord[] {
     return (
       this.db
-        .prepare('SELECT * FROM tasks WHERE (@plan IS NULL OR plan_id = @plan) AND (@status IS NULL OR status = @status) ORDER BY queued_at DESC, id DESC LIMIT @limit')
-        .all({ plan: filter.planId ?? null, status: filter.status ?? null, limit: filter.limit ?? 1000 }) as Record<string, unknown>[]
+        .prepare(
+          `SELECT * FROM tasks WHERE (@plan IS NULL OR plan_id = @plan) AND (@status IS NULL OR status = @status)
+             AND (@since IS NULL OR COALESCE(ended_at, '9999') >= @since) ORDER BY queued_at DESC, id DESC LIMIT @limit`,
+        )
+        .all({ plan: filter.planId ?? null, status: filter.status ?? null, limit: filter.limit ?? 1000, since: filter.since ?? null }) as Record<string, unknown>[]
     ).map((r) => fromRow<TaskRecord>(r)!);
   }
 
@@ -763,15 +811,18 @@ export class Catalog {
                   WHERE t.plan_id = p.id AND t.status IN ('succeeded', 'failed', 'interrupted') ORDER BY t.queued_at DESC, t.id DESC LIMIT 1) AS lastRun,
                 (SELECT json_object('startedAt', t.started_at, 'endedAt', t.ended_at, 'rawBytes', t.raw_bytes, 'storedBytes', t.stored_bytes) FROM tasks t
                   WHERE t.plan_id = p.id AND t.status = 'succeeded' ORDER BY t.queued_at DESC, t.id DESC LIMIT 1) AS lastSuccess,
-                (SELECT MAX(r.ended_at) FROM restores r WHERE r.plan_id = p.id AND r.status = 'succeeded') AS lastRestoreAt
+                (SELECT MAX(r.ended_at) FROM restores r WHERE r.plan_id = p.id AND r.status = 'succeeded') AS lastRestoreAt,
+                (SELECT json_object('cpuSeconds', t.cpu_seconds, 'rssPeakBytes', t.rss_peak_bytes, 'bytesIn', t.bytes_in, 'bytesOut', t.bytes_out) FROM tasks t
+                  WHERE t.plan_id = p.id AND t.status IN ('succeeded', 'failed', 'interrupted') AND t.cpu_seconds IS NOT NULL ORDER BY t.queued_at DESC, t.id DESC LIMIT 1) AS lastUsage
              FROM plans p LEFT JOIN pools pl ON pl.id = p.pool_id ORDER BY p.name`,
           )
-          .all() as (Omit<PlanMetricsRow, 'running' | 'lastRun' | 'lastSuccess'> & { running: number; lastRun: string | null; lastSuccess: string | null })[]
+          .all() as (Omit<PlanMetricsRow, 'running' | 'lastRun' | 'lastSuccess' | 'lastUsage'> & { running: number; lastRun: string | null; lastSuccess: string | null; lastUsage: string | null })[]
       ).map((r) => ({
         ...r,
         running: r.running === 1,
         lastRun: r.lastRun === null ? null : (JSON.parse(r.lastRun) as PlanMetricsRow['lastRun']),
         lastSuccess: r.lastSuccess === null ? null : (JSON.parse(r.lastSuccess) as PlanMetricsRow['lastSuccess']),
+        lastUsage: r.lastUsage === null ? null : (JSON.parse(r.lastUsage) as PlanMetricsRow['lastUsage']),
       }));
       const pools = this.db
         .prepare(
@@ -783,6 +834,59 @@ export class Catalog {
         .all() as PoolMetricsRow[];
       return { plans, pools };
     })();
+  }
+
+  // ---- monitoring samples ----------------------------------------------------------------
+
+  insertSample(x: SampleRecord): void {
+    this.db
+      .prepare('INSERT INTO task_samples (task_id, t, span_ms, cpu_pct, rss_bytes, bytes_in, bytes_out) VALUES (@taskId, @t, @spanMs, @cpuPct, @rssBytes, @bytesIn, @bytesOut)')
+      .run(x);
+  }
+
+  /** The samples of tasks/restores, oldest first (index task_samples_task). */
+  listSamples(ids: readonly string[], since = 0): SampleRecord[] {
+    if (!ids.length) return [];
+    return this.db
+      .prepare(
+        `SELECT task_id AS taskId, t, span_ms AS spanMs, cpu_pct AS cpuPct, rss_bytes AS rssBytes, bytes_in AS bytesIn, bytes_out AS bytesOut
+         FROM task_samples WHERE task_id IN (SELECT value FROM json_each(@ids)) AND t >= @since ORDER BY t, task_id`,
+      )
+      .all({ ids: JSON.stringify(ids), since }) as SampleRecord[];
+  }
+
+  countSamples(taskId?: string): number {
+    return (this.db.prepare('SELECT COUNT(*) AS n FROM task_samples WHERE @id IS NULL OR task_id = @id').get({ id: taskId ?? null }) as { n: number }).n;
+  }
+
+  /**
+   * Merges samples into buckets of `bucketMs` (per task, by t / bucketMs): the CPU % averaged
+   * over the time covered, the peak RSS, the totals in/out of the bucket's last sample, t the
+   * last sample's and span_ms their sum. Only rows finer than the bucket are merged. `taskId`:
+   * that run's samples; `before`: rows older than this (Unix ms). Returns the rows removed.
+   */
+  rollUpSamples(o: { bucketMs: number; taskId?: string; before?: number }): number {
+    const bucket = Math.max(1, Math.floor(o.bucketMs));
+    return this.transaction(() => {
+      const params = { bucket, id: o.taskId ?? null, before: o.before ?? null };
+      const where = '(@id IS NULL OR task_id = @id) AND (@before IS NULL OR t < @before) AND span_ms < @bucket';
+      const groups = this.db
+        .prepare(
+          `SELECT task_id AS taskId, MAX(t) AS t, SUM(span_ms) AS spanMs,
+              CASE WHEN SUM(span_ms) > 0 THEN SUM(cpu_pct * span_ms) / SUM(span_ms) ELSE AVG(cpu_pct) END AS cpuPct,
+              MAX(rss_bytes) AS rssBytes, MAX(bytes_in) AS bytesIn, MAX(bytes_out) AS bytesOut, COUNT(*) AS n
+           FROM task_samples WHERE ${where} GROUP BY task_id, CAST(t / @bucket AS INTEGER) HAVING COUNT(*) > 1`,
+        )
+        .all(params) as (SampleRecord & { n: number })[];
+      if (!groups.length) return 0;
+      const del = this.db.prepare(`DELETE FROM task_samples WHERE ${where} AND task_id = @tid AND CAST(t / @bucket AS INTEGER) = @key`);
+      let removed = 0;
+      for (const g of groups) {
+        removed += del.run({ ...params, tid: g.taskId, key: Math.floor(g.t / bucket) }).changes;
+        this.insertSample({ taskId: g.taskId, t: g.t, spanMs: Math.max(bucket, g.spanMs), cpuPct: g.cpuPct, rssBytes: g.rssBytes, bytesIn: g.bytesIn, bytesOut: g.bytesOut });
+      }
+      return removed - groups.length;
+    });
   }
 
   // ---- backup copies -------------------------------------------------------------------
@@ -871,11 +975,14 @@ export class Catalog {
     this.#update('restores', id, patch);
   }
 
-  listRestores(filter: { backupId?: string; status?: RestoreStatus } = {}): RestoreRecord[] {
+  listRestores(filter: { backupId?: string; status?: RestoreStatus; planId?: string; since?: string } = {}): RestoreRecord[] {
     return (
       this.db
-        .prepare('SELECT * FROM restores WHERE (@b IS NULL OR backup_id = @b) AND (@s IS NULL OR status = @s) ORDER BY started_at DESC, id DESC')
-        .all({ b: filter.backupId ?? null, s: filter.status ?? null }) as Record<string, unknown>[]
+        .prepare(
+          `SELECT * FROM restores WHERE (@b IS NULL OR backup_id = @b) AND (@s IS NULL OR status = @s) AND (@p IS NULL OR plan_id = @p)
+             AND (@since IS NULL OR COALESCE(ended_at, '9999') >= @since) ORDER BY started_at DESC, id DESC`,
+        )
+        .all({ b: filter.backupId ?? null, s: filter.status ?? null, p: filter.planId ?? null, since: filter.since ?? null }) as Record<string, unknown>[]
     ).map((r) => fromRow<RestoreRecord>(r)!);
   }
 

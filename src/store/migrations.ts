@@ -312,4 +312,40 @@ export const migrations: Migration[] = [
       CREATE INDEX backup_copies_pool ON backup_copies (pool_id, status);
     `,
   },
+  {
+    version: 10,
+    name: 'monitoring samples of tasks and restores; usage summaries on both',
+    // One row per sample of a task or a restore (task_id holds either id: their prefixes
+    // differ): t is the end of the interval the sample covers (Unix ms), span_ms its length,
+    // cpu_pct the CPU of dbs and the run's children over it (100 = one core), rss_bytes their
+    // RSS at t, bytes_in / bytes_out the run's totals so far (read from the source / sent to
+    // the pool). Bounded: Catalog.rollUpSamples merges old rows into coarser ones.
+    sql: `
+      CREATE TABLE task_samples (
+        task_id    TEXT NOT NULL,
+        t          INTEGER NOT NULL,
+        span_ms    INTEGER NOT NULL,
+        cpu_pct    REAL NOT NULL,
+        rss_bytes  INTEGER NOT NULL,
+        bytes_in   INTEGER NOT NULL,
+        bytes_out  INTEGER NOT NULL
+      );
+      CREATE INDEX task_samples_task ON task_samples (task_id, t);
+      CREATE INDEX task_samples_t ON task_samples (t, span_ms);
+      ALTER TABLE tasks ADD COLUMN cpu_seconds REAL;
+      ALTER TABLE tasks ADD COLUMN child_cpu_seconds REAL;
+      ALTER TABLE tasks ADD COLUMN cpu_avg_pct REAL;
+      ALTER TABLE tasks ADD COLUMN cpu_peak_pct REAL;
+      ALTER TABLE tasks ADD COLUMN rss_peak_bytes INTEGER;
+      ALTER TABLE tasks ADD COLUMN bytes_in INTEGER;
+      ALTER TABLE tasks ADD COLUMN bytes_out INTEGER;
+      ALTER TABLE restores ADD COLUMN cpu_seconds REAL;
+      ALTER TABLE restores ADD COLUMN child_cpu_seconds REAL;
+      ALTER TABLE restores ADD COLUMN cpu_avg_pct REAL;
+      ALTER TABLE restores ADD COLUMN cpu_peak_pct REAL;
+      ALTER TABLE restores ADD COLUMN rss_peak_bytes INTEGER;
+      ALTER TABLE restores ADD COLUMN bytes_in INTEGER;
+      ALTER TABLE restores ADD COLUMN bytes_out INTEGER;
+    `,
+  },
 ];

@@ -80,7 +80,7 @@ describe('dbs completion bash', () => {
     const ms = Date.now() - t0;
     expect(top).toEqual(expect.arrayContaining(['backup', 'catalog', 'completion', 'daemon', 'help', 'plan', 'pool', 'quickstart', 'restore', 'task']));
     expect(top).not.toContain('__complete');
-    expect(group).toEqual(['create', 'delete', 'history', 'list', 'pause', 'prune', 'resume', 'run', 'show', 'unlock', 'update']);
+    expect(group).toEqual(['create', 'delete', 'history', 'list', 'monitor', 'pause', 'prune', 'resume', 'run', 'show', 'unlock', 'update']);
     expect(options).toEqual(expect.arrayContaining(['--source', '--pool', '--type', '--databases', '--every', '--keep-days', '--encrypt-to', '--remark', '--help', '--home', '--json', '--yes']));
     expect(options).not.toContain('--no-encrypt'); // plan update's, not plan create's
     expect(options.every((o) => o.startsWith('--'))).toBe(true);

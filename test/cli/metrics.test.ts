@@ -85,6 +85,12 @@ function checkAgainstCatalog(home: string, samples: Sample[]) {
       expect(one(samples, 'dbs_plan_last_success_timestamp_seconds', l)).toBe(ok ? secs(ok.endedAt) : undefined);
       expect(one(samples, 'dbs_plan_last_success_raw_bytes', l)).toBe(ok ? ok.rawBytes : undefined);
       expect(one(samples, 'dbs_plan_last_success_stored_bytes', l)).toBe(ok ? ok.storedBytes : undefined);
+      // What the newest ended task used (its samples' summary).
+      expect(ended?.cpuSeconds, `task ${ended?.id} has a usage summary`).toEqual(ended ? expect.any(Number) : undefined);
+      expect(one(samples, 'dbs_plan_last_task_cpu_seconds', l)).toBe(ended ? ended.cpuSeconds : undefined);
+      expect(one(samples, 'dbs_plan_last_task_peak_rss_bytes', l)).toBe(ended ? ended.rssPeakBytes : undefined);
+      expect(one(samples, 'dbs_plan_last_task_in_bytes', l)).toBe(ended ? ended.bytesIn : undefined);
+      expect(one(samples, 'dbs_plan_last_task_out_bytes', l)).toBe(ended ? ended.bytesOut : undefined);
       const restored = catalog.listRestores().filter((r) => r.planId === p.id && r.status === 'succeeded').map((r) => secs(r.endedAt));
       expect(one(samples, 'dbs_plan_last_restore_success_timestamp_seconds', l)).toBe(restored.length ? Math.max(...restored) : undefined);
     }
