@@ -8,8 +8,9 @@ import { execa } from 'execa';
 import type { Connection } from 'mysql2/promise';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { dbs } from '../support/cli.js';
+import { bucketName, makeBucket } from '../support/buckets.js';
 import { smallSqlite } from '../support/fixtures.js';
-import { mysqlConn, servers, tempDir, testbed } from '../support/testbed.js';
+import { mysqlConn, s3Client, servers, tempDir, testbed } from '../support/testbed.js';
 
 const tag = randomBytes(3).toString('hex');
 const USER = `ref_${tag}`;
@@ -231,5 +232,29 @@ describe('--secret-key-from (S3 pool)', () => {
     expect(u.code, u.stderr).toBe(0);
     expect((await dbs(['--json', 'pool', 'show', 's'], { home })).json().secretKey).toEqual({ mode: 'copy' });
     expect((await dbs(['plan', 'run', 'lite'], { home })).code).toBe(0);
+  });
+
+  it('an s3 bucket source: --secret-key-from env: read at each run; unset at run time fails naming it', async () => {
+    const s3 = testbed().s3;
+    const client = s3Client(s3);
+    const src = bucketName('ref');
+    try {
+      await makeBucket(client, src, [{ key: 'a/one.txt', body: Buffer.from('one') }]);
+    } finally {
+      client.destroy();
+    }
+    const { home } = await localHome();
+    const keys = ['--endpoint', s3.endpoint, '--access-key', s3.accessKey];
+    const both = await dbs(['plan', 'create', 'b', '--source', `s3://${src}/a`, '--pool', 'p', ...keys, '--secret-key-from', 'env:S3_SECRET', '--secret-key-env', 'S3_SECRET'], { home, env: { S3_SECRET: s3.secretKey } });
+    expect(both.code).toBe(2);
+    expect(both.stderr).toMatch(/--secret-key-from and --secret-key-env are exclusive/);
+    const c = await dbs(['plan', 'create', 'b', '--source', `s3://${src}/a`, '--pool', 'p', ...keys, '--secret-key-from', 'env:S3_SECRET'], { home, env: { S3_SECRET: s3.secretKey } });
+    expect(c.code, c.stderr).toBe(0);
+    expect((await dbs(['--json', 'plan', 'show', 'b'], { home })).json().credential).toEqual({ mode: 'reference', from: 'env:S3_SECRET' });
+    expect((await dbs(['plan', 'run', 'b'], { home, env: { S3_SECRET: s3.secretKey } })).code).toBe(0);
+    const unset = await dbs(['plan', 'run', 'b'], { home });
+    expect(unset.code).toBe(1);
+    expect(unset.stderr).toMatch(/S3 secret key of plan b is read from the environment variable S3_SECRET, which is not set/);
+    expect(catalogBytes(home).includes(Buffer.from(s3.secretKey))).toBe(false);
   });
 });
