@@ -29,6 +29,8 @@ const codes = {
   POOL_CHECK_FAILED: ExitCode.failure,
   IO_ERROR: ExitCode.failure,
   INVALID_RECORD: ExitCode.failure,
+  /** A secret given by reference (--password-from, --secret-key-from) could not be read at its use: variable unset or empty, file missing, unreadable or empty. */
+  SECRET_UNAVAILABLE: ExitCode.failure,
   USAGE: ExitCode.usage,
   INVALID_ARGUMENT: ExitCode.usage,
   INVALID_CONFIG: ExitCode.usage,

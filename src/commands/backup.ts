@@ -200,6 +200,7 @@ Examples:
     .option('--port <n>', 'physical mysql: port for --start')
     .option('--password-env <var>', 'read the target password from this environment variable')
     .option('--password-file <file>', 'read the target password from this file')
+    .option('--password-from <ref>', 'env:VAR or file:PATH: read the target password from there (as plans do)')
     .option('--database <src:dst>', 'restore database SRC under the name DST')
     .option('--tables <list>', 'restore only these tables: db.t1,db.t2')
     .option('--replace', 'overwrite existing tables/keys')
@@ -210,6 +211,7 @@ Examples:
     .option('--access-key <id>', 's3 target: access key id (default: the AWS credential chain)')
     .option('--secret-key-env <var>', 's3 target: read the secret key from this environment variable')
     .option('--secret-key-file <file>', 's3 target: read the secret key from this file')
+    .option('--secret-key-from <ref>', 's3 target: env:VAR or file:PATH: read the secret key from there')
     .option('--identity-file <file>', 'encrypted backups: the age identity file (default: $DBS_IDENTITY_FILE)')
     .option('--from-pool <pool>', 'restore the copy in this pool (default: the primary copy, or a replica when its pool is offline)')
     .action((id: string, o: Opts, cmd: Command) =>
@@ -217,14 +219,21 @@ Examples:
         const { runBackupRestore } = await import('../core/restore.js');
         const { resolveSecret } = await import('./secrets.js');
         const { askUser } = await import('./report.js');
-        const s3Secret = o.secretKeyEnv !== undefined || o.secretKeyFile !== undefined || o.accessKey !== undefined;
-        if (s3Secret && (o.passwordEnv !== undefined || o.passwordFile !== undefined)) throw new DbsError('USAGE', '--password-env/--password-file and --secret-key-env/--secret-key-file are exclusive', { hint: 'an s3 target takes --secret-key-env or --secret-key-file' });
-        const getPassword = () =>
-          s3Secret
+        const s3Secret = o.secretKeyEnv !== undefined || o.secretKeyFile !== undefined || o.secretKeyFrom !== undefined || o.accessKey !== undefined;
+        if (s3Secret && (o.passwordEnv !== undefined || o.passwordFile !== undefined || o.passwordFrom !== undefined)) throw new DbsError('USAGE', '--password-env/--password-file/--password-from and --secret-key-env/--secret-key-file/--secret-key-from are exclusive', { hint: 'an s3 target takes --secret-key-env, --secret-key-file or --secret-key-from' });
+        // A reference is read now, by the one function that reads references (core/credentials.ts).
+        const from = o.passwordFrom !== undefined ? { flag: 'password', text: o.passwordFrom as string, what: 'target password', copying: [o.passwordEnv, o.passwordFile] } : o.secretKeyFrom !== undefined ? { flag: 'secret-key', text: o.secretKeyFrom as string, what: 'S3 secret key', copying: [o.secretKeyEnv, o.secretKeyFile] } : undefined;
+        if (from && from.copying.some((v) => v !== undefined)) throw new DbsError('USAGE', `--${from.flag}-from and --${from.flag}-env/--${from.flag}-file are exclusive`, { hint: 'give the secret one way' });
+        const { parseSecretRef, resolveGivenRef } = await import('../core/credentials.js');
+        const ref = from ? parseSecretRef(from.text, { flag: from.flag, cwd: ctx.cwd }) : undefined;
+        const getPassword = async () =>
+          from && ref
+            ? resolveGivenRef(ctx, ref, from.what, from.flag)
+            : s3Secret
             ? resolveSecret(ctx, { env: o.secretKeyEnv as string, file: o.secretKeyFile as string }, { flag: 'secret-key', what: 'S3 secret key', required: o.accessKey !== undefined, promptMessage: 'S3 secret key:' })
             : resolveSecret(ctx, { env: o.passwordEnv as string, file: o.passwordFile as string }, { flag: 'password', what: 'target password', required: false, promptMessage: 'Target password (empty for none):' });
         const passwordFlag =
-          o.passwordEnv !== undefined ? '--password-env' : o.passwordFile !== undefined ? '--password-file' : o.secretKeyEnv !== undefined ? '--secret-key-env' : o.secretKeyFile !== undefined ? '--secret-key-file' : undefined;
+          o.passwordEnv !== undefined ? '--password-env' : o.passwordFile !== undefined ? '--password-file' : o.passwordFrom !== undefined ? '--password-from' : o.secretKeyEnv !== undefined ? '--secret-key-env' : o.secretKeyFile !== undefined ? '--secret-key-file' : o.secretKeyFrom !== undefined ? '--secret-key-from' : undefined;
         const bar = ctx.out.progress(`restoring ${id}`, (done, _t, ms) => `${fmtBytes(done)}  ${fmtBytes(ms > 0 ? (done / ms) * 1000 : 0)}/s  ${fmtDuration(ms)}`);
         try {
           const r = await runBackupRestore(

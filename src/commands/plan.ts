@@ -39,11 +39,13 @@ function addPlanOptions(c: Command, create: boolean): Command {
     .option('--skip-unreadable', 'dir: an unreadable file is a warning, not a failed backup')
     .option('--password-env <var>', 'read the source password from this environment variable')
     .option('--password-file <file>', 'read the source password from this file')
+    .option('--password-from <ref>', 'env:VAR or file:PATH: keep only this reference; the password is read at every run (rotation)')
     .option('--endpoint <url>', 's3 bucket source: endpoint URL, e.g. https://s3.us-east-1.amazonaws.com')
     .option('--region <region>', 's3 bucket source: region (default us-east-1)')
     .option('--access-key <id>', 's3 bucket source: access key id (default: the AWS credential chain)')
     .option('--secret-key-env <var>', 's3 bucket source: read the secret key from this environment variable')
     .option('--secret-key-file <file>', 's3 bucket source: read the secret key from this file')
+    .option('--secret-key-from <ref>', 's3 bucket source: env:VAR or file:PATH, read at every run')
     .option('--manual', 'run only on demand (default)')
     .option('--cron <expr>', 'cron expression, e.g. "30 2 * * *"')
     .addOption(suggest(new Option('--every <period>', 'hourly, daily or weekly'), ['hourly', 'daily', 'weekly']))
@@ -87,6 +89,9 @@ function planInput(o: Opts): PlanInput {
 }
 
 async function password(ctx: CommandContext, o: Opts, askIfMissing: boolean) {
+  // A reference (--password-from, --secret-key-from) goes to core as given: it is checked and
+  // stored there (and refused together with a copying flag); nothing is asked.
+  if (o.passwordFrom !== undefined || o.secretKeyFrom !== undefined) return undefined;
   const { resolveSecret } = await import('./secrets.js');
   // An S3 bucket source's secret key is its password (stored the same way).
   if (o.secretKeyEnv !== undefined || o.secretKeyFile !== undefined || o.accessKey !== undefined) {
@@ -132,6 +137,8 @@ export function registerPlan(program: Command, run: CommandRunner): void {
 Examples:
   DB_PW=... dbs plan create shop-nightly --source mysql://backup@db1:3306 --password-env DB_PW \\
       --pool backups --databases shop --every daily --at 02:30 --keep-days 14
+  dbs plan create shop-k8s --source mysql://backup@db1:3306 --pool backups --databases shop \\
+      --password-from file:/run/secrets/db-password      # read at every run: rotation works
   dbs plan run shop-nightly
   dbs plan list`,
     );
@@ -160,6 +167,7 @@ Examples:
         const input = { ...planInput(o), name, password: pw };
         await askMissing(ctx, input);
         const r = await runPlanCreate(input, ctx);
+        for (const w of r.warnings) ctx.out.warn(w);
         ctx.out.result(r, (x) => `created plan ${x.plan.name} (${x.plan.id}): ${x.plan.sourceKind} ${x.plan.backupType} of ${x.plan.source.url} (server ${x.serverVersion}) into pool ${x.plan.poolName}, ${x.plan.timer}, ${x.plan.retentionText}`);
       }),
   );
@@ -260,6 +268,7 @@ ${examplesText('dbs plan monitor shop-nightly', 'dbs plan monitor shop-nightly -
               ['Replicas', x.replicas.length ? `${x.replicas.join(', ')} (${x.remoteRetentionText})` : undefined],
               ['Compression', x.compression],
               ['Encryption', x.recipients.length ? `age to ${x.recipients.join(', ')}` : 'none'],
+              [x.sourceKind === 'bucket' ? 'Secret key' : 'Password', x.credential ? (x.credential.mode === 'reference' ? `from ${x.credential.from} (read at every run)` : 'copied into the catalog') : undefined],
               ['Remark', x.remark],
               ['Created', fmtTime(x.createdAt)],
               ['Updated', fmtTime(x.updatedAt)],
@@ -293,6 +302,7 @@ ${examplesText('dbs plan monitor shop-nightly', 'dbs plan monitor shop-nightly -
         const { runPlanUpdate } = await import('../core/plans.js');
         const pw = await password(ctx, o, false);
         const p = await runPlanUpdate({ ...planInput(o), plan: ref, password: pw }, ctx);
+        for (const w of p.warnings) ctx.out.warn(w);
         ctx.out.result(p, (x) => `updated plan ${x.name} (${x.id})`);
       }),
   );

@@ -2,7 +2,7 @@
 import { Option, type Command } from 'commander';
 import { suggest } from './complete.js';
 import type { CommandRunner } from '../cli.js';
-import { exitCodeOf } from '../errors.js';
+import { DbsError, exitCodeOf } from '../errors.js';
 import { fields, fmtTime, table } from '../output/format.js';
 import { examplesText } from './help.js';
 
@@ -35,6 +35,7 @@ Examples:
     .option('--access-key <id>', 's3: access key id (default: the AWS credential chain)')
     .option('--secret-key-env <var>', 's3: read the secret key from this environment variable')
     .option('--secret-key-file <file>', 's3: read the secret key from this file')
+    .option('--secret-key-from <ref>', 's3: env:VAR or file:PATH: keep only this reference; the key is read at each use (rotation)')
     .option('--path-style', 's3: path-style addressing (default)', true)
     .option('--no-path-style', 's3: virtual-hosted-style addressing')
     .option('--remark <text>', 'free text')
@@ -42,7 +43,11 @@ Examples:
       run(cmd, async (ctx) => {
         const { runPoolBind, takesCredentials } = await import('../core/pools.js');
         const { resolveSecret } = await import('./secrets.js');
-        const wantsSecret = takesCredentials(o.type as string) && (o.accessKey !== undefined || o.secretKeyEnv !== undefined || o.secretKeyFile !== undefined);
+        // A reference goes to core as given (checked and stored there); never with a copying flag.
+        if (o.secretKeyFrom !== undefined && (o.secretKeyEnv !== undefined || o.secretKeyFile !== undefined)) {
+          throw new DbsError('USAGE', '--secret-key-from and --secret-key-env/--secret-key-file are exclusive', { hint: '--secret-key-from keeps a reference read at each use; --secret-key-env copies the value now: give one' });
+        }
+        const wantsSecret = o.secretKeyFrom === undefined && takesCredentials(o.type as string) && (o.accessKey !== undefined || o.secretKeyEnv !== undefined || o.secretKeyFile !== undefined);
         const secretKey = wantsSecret
           ? await resolveSecret(ctx, { env: o.secretKeyEnv as string, file: o.secretKeyFile as string }, { flag: 'secret-key', what: 'S3 secret key', required: true, promptMessage: 'S3 secret key:' })
           : undefined;
@@ -57,12 +62,14 @@ Examples:
             region: o.region as string | undefined,
             accessKey: o.accessKey as string | undefined,
             secretKey,
+            secretKeyFrom: o.secretKeyFrom as string | undefined,
             pathStyle: o.pathStyle as boolean,
             remark: o.remark as string | undefined,
           },
           ctx,
         );
         for (const c of r.created) ctx.out.info(`created ${c}`);
+        for (const w of r.warnings) ctx.out.warn(w);
         if (r.adopted) ctx.out.info(`adopted an existing dbs pool at ${r.pool.location} (id ${r.pool.id}); its backups can be indexed with: dbs catalog rebuild --pool ${r.pool.name}`);
         ctx.out.result(r, (x) => `bound pool ${x.pool.name} (${x.pool.id}) at ${x.pool.location}, latency ${x.pool.latencyMs} ms`);
       }),
@@ -107,6 +114,7 @@ Examples:
             ['Latency', x.latencyMs === null ? '-' : `${x.latencyMs} ms`],
             ['Checked', fmtTime(x.checkedAt)],
             ['Plans', x.planNames.map((pl) => pl.name).join(', ') || '-'],
+            ['Secret key', x.secretKey ? (x.secretKey.mode === 'reference' ? `from ${x.secretKey.from} (read at each use)` : 'copied into the catalog') : undefined],
             ['Gateway', x.viaGateway ? 'yes: connects from the gateway address (dbs gateway show)' : '-'],
             ['Remark', x.remark],
             ['Created', fmtTime(x.createdAt)],
@@ -126,6 +134,7 @@ Examples:
     .option('--access-key <id>', 's3: new access key id')
     .option('--secret-key-env <var>', 's3: read the new secret key from this environment variable')
     .option('--secret-key-file <file>', 's3: read the new secret key from this file')
+    .option('--secret-key-from <ref>', 's3: env:VAR or file:PATH: keep only this reference, read at each use')
     .action((ref: string, o: Record<string, string | undefined>, cmd: Command) =>
       run(cmd, async (ctx) => {
         const { runPoolUpdate } = await import('../core/pools.js');
@@ -134,7 +143,8 @@ Examples:
           o.secretKeyEnv !== undefined || o.secretKeyFile !== undefined
             ? await resolveSecret(ctx, { env: o.secretKeyEnv, file: o.secretKeyFile }, { flag: 'secret-key', what: 'S3 secret key', required: true })
             : undefined;
-        const p = await runPoolUpdate({ pool: ref, name: o.name, remark: o.remark, accessKey: o.accessKey, secretKey }, ctx);
+        const p = await runPoolUpdate({ pool: ref, name: o.name, remark: o.remark, accessKey: o.accessKey, secretKey, secretKeyFrom: o.secretKeyFrom }, ctx);
+        for (const w of p.warnings) ctx.out.warn(w);
         ctx.out.result(p, (x) => `updated pool ${x.name} (${x.id})`);
       }),
     );

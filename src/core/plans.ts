@@ -6,7 +6,8 @@ import { DbsError } from '../errors.js';
 import type { BackupType, Endpoint, Json } from '../engines/types.js';
 import { DESCRIPTORS, descriptorOf, descriptorOrThrow } from '../engines/registry.js';
 import { COMPRESSIONS, type Compression } from '../pipeline/stages.js';
-import { Secret } from '../secret.js';
+import type { Secret } from '../secret.js';
+import { givenValue, openFileMode, parseSecretRef, secretMode, storedGiven, storedSecret, storeSecret, type GivenSecret, type SecretMode } from './credentials.js';
 import { planKey } from '../storage/layout.js';
 import { newId, type BackupRecord, type Catalog, type PlanRecord, type TaskRecord } from '../store/catalog.js';
 import { descriptorOfUrl, parseEndpoint } from './endpoints.js';
@@ -41,6 +42,8 @@ export interface PlanInput extends ScheduleFlags {
   /** The flags the password came from (only their presence is read here). */
   passwordEnv?: string;
   passwordFile?: string;
+  /** --password-from env:VAR|file:PATH: the catalog keeps this reference and reads the secret at each use. */
+  passwordFrom?: string;
   /** Incremental plans: the physical plan whose backups start the chain. */
   basePlan?: string;
   /** Incremental plans: take a full backup when the chain is missing or broken. */
@@ -59,6 +62,8 @@ export interface PlanInput extends ScheduleFlags {
   /** The flags the S3 secret key (the plan's password) came from. */
   secretKeyEnv?: string;
   secretKeyFile?: string;
+  /** --secret-key-from env:VAR|file:PATH (an S3 bucket source's reference). */
+  secretKeyFrom?: string;
   /** age recipients (public keys) to encrypt every artifact to (--encrypt-to, repeatable). */
   encryptTo?: string[];
   /** A file of age recipients, one a line (--recipients-file). */
@@ -229,6 +234,8 @@ export interface PlanView extends PlanRecord {
   state: PlanState;
   /** The last run that ended: when, how, and its backup or error. */
   lastRun: { task: string; at: string; status: string; result: string } | null;
+  /** How the source's password (an S3 source: its secret key) is kept: copied, or a reference read at each use; null without one. */
+  credential: SecretMode | null;
 }
 
 export type PlanState = 'available' | 'failed' | 'paused' | 'unavailable';
@@ -268,6 +275,7 @@ function givenPlanFlags(i: PlanInput): string[] {
     ['--verify-prepare', i.verifyPrepare],
     ['--password-env', i.passwordEnv],
     ['--password-file', i.passwordFile],
+    ['--password-from', i.passwordFrom],
     ['--include', i.include?.length ? i.include : undefined],
     ['--exclude', i.exclude?.length ? i.exclude : undefined],
     ['--one-file-system', i.oneFileSystem || undefined],
@@ -277,6 +285,7 @@ function givenPlanFlags(i: PlanInput): string[] {
     ['--access-key', i.accessKey],
     ['--secret-key-env', i.secretKeyEnv],
     ['--secret-key-file', i.secretKeyFile],
+    ['--secret-key-from', i.secretKeyFrom],
   ]);
 }
 
@@ -303,11 +312,53 @@ function sourceRecord(ep: Endpoint): PlanRecord['source'] {
   return { url: ep.url, host: ep.host, port: ep.port, user: ep.user, path: ep.path, params: ep.params };
 }
 
-/** The plan's source endpoint with its stored password. */
-export function planEndpoint(catalog: Catalog, plan: PlanRecord): Endpoint {
+/** What a plan's password is called in messages (an S3 bucket source's is its secret key). */
+function credentialWhat(plan: Pick<PlanRecord, 'name' | 'sourceKind'>): string {
+  return `${descriptorOf(plan.sourceKind)?.kind === 'bucket' ? 'S3 secret key' : 'source password'} of plan ${plan.name}`;
+}
+
+/**
+ * The plan's source endpoint with its password: the copied one, or its reference read now
+ * (credentials.ts storedSecret; SECRET_UNAVAILABLE when the variable or file is missing).
+ */
+export function planEndpoint(ctx: Pick<Context, 'env' | 'catalog'>, plan: PlanRecord): Endpoint {
+  const pw = storedSecret(ctx, 'plan', plan.id, 'password', credentialWhat(plan));
+  return { ...planEndpointWithout(plan), ...(pw !== undefined ? { password: pw } : {}) };
+}
+
+/** The plan's source endpoint without reading its password (it is being replaced). */
+function planEndpointWithout(plan: PlanRecord): Endpoint {
   const s = plan.source as { url: string; host?: string; port?: number; user?: string; path?: string; params?: Record<string, string> };
-  const pw = catalog.getSecret('plan', plan.id, 'password');
-  return { kind: plan.sourceKind as Endpoint['kind'], url: s.url, host: s.host, port: s.port, user: s.user, path: s.path, params: s.params ?? {}, ...(pw !== undefined ? { password: new Secret(pw) } : {}) };
+  return { kind: plan.sourceKind as Endpoint['kind'], url: s.url, host: s.host, port: s.port, user: s.user, path: s.path, params: s.params ?? {} };
+}
+
+/**
+ * The secret a plan input gives: --password-env/-file (or the S3 key flags) as a value to copy,
+ * or --password-from / --secret-key-from as a reference; the two ways are exclusive (exit 2).
+ */
+function givenCredential(ctx: Context, i: PlanInput): GivenSecret | undefined {
+  const from = i.passwordFrom !== undefined ? { flag: 'password', text: i.passwordFrom } : i.secretKeyFrom !== undefined ? { flag: 'secret-key', text: i.secretKeyFrom } : undefined;
+  const copying = presentFlags([['--password-env', i.passwordEnv], ['--password-file', i.passwordFile], ['--secret-key-env', i.secretKeyEnv], ['--secret-key-file', i.secretKeyFile]]);
+  if (i.passwordFrom !== undefined && i.secretKeyFrom !== undefined) {
+    throw new DbsError('USAGE', '--password-from and --secret-key-from are exclusive', { hint: 'an s3 source takes --secret-key-from, a server source --password-from' });
+  }
+  if (from && (copying.length || i.password)) {
+    throw new DbsError('USAGE', `--${from.flag}-from and ${copying.join(', ') || 'a copied secret'} are exclusive`, {
+      hint: `--${from.flag}-from keeps a reference read at every run; ${copying[0] ?? '--password-env'} copies the value now: give one`,
+    });
+  }
+  if (from) {
+    const ref = parseSecretRef(from.text, { flag: from.flag, cwd: ctx.cwd });
+    return { ref };
+  }
+  return i.password ? { value: i.password } : undefined;
+}
+
+/** The warning for a referenced file that others may read (dbs warns, does not refuse: see README). */
+function fileModeWarning(g: GivenSecret | undefined): string[] {
+  if (!g || !('ref' in g)) return [];
+  const mode = openFileMode(g.ref);
+  return mode === undefined || g.ref.from !== 'file' ? [] : [`the secret file ${g.ref.path} is readable by group or others (mode ${mode.toString(8).padStart(4, '0')}); make it 0600 or 0400`];
 }
 
 export function findPlanOrThrow(catalog: Catalog, ref: string): PlanRecord {
@@ -345,6 +396,7 @@ export function planView(catalog: Catalog, p: PlanRecord, now: Date): PlanView {
     nextRun: next ? next.toISOString() : null,
     retentionText: describeRetention(p.retention as Retention),
     recipients: planRecipients(p),
+    credential: secretMode(catalog, 'plan', p.id, 'password') ?? null,
     ...replicaView(catalog, p),
   };
 }
@@ -430,14 +482,15 @@ function insertOnce<T>(name: string, write: () => T): T {
   }
 }
 
-export async function runPlanCreate(i: PlanInput, ctx: Context): Promise<{ plan: PlanView; serverVersion: string }> {
+export async function runPlanCreate(i: PlanInput, ctx: Context): Promise<{ plan: PlanView; serverVersion: string; warnings: string[] }> {
   const catalog = ctx.catalog();
   const name = validateName(i.name, 'plan');
+  let given = givenCredential(ctx, i);
   const base = resolveBasePlan(catalog, i);
   if (base && !i.source) {
-    // An incremental plan backs up the server of its base plan.
+    // An incremental plan backs up the server of its base plan, with its password kept the same way (copy or reference).
     i.source = String(base.source.url);
-    i.password ??= ((pw) => (pw === undefined ? undefined : new Secret(pw)))(catalog.getSecret('plan', base.id, 'password'));
+    given ??= storedGiven(catalog, 'plan', base.id, 'password', credentialWhat(base));
   }
   if (base && !i.pool) i.pool = base.poolId;
   if (!i.source) throw new DbsError('USAGE', 'missing --source URL', { hint: 'e.g. --source mysql://backup@127.0.0.1:3306' });
@@ -459,7 +512,7 @@ export async function runPlanCreate(i: PlanInput, ctx: Context): Promise<{ plan:
   const retention = parseRetention(i) ?? {};
   const compression = (i.compress ?? ctx.settings.compression) as Compression;
   if (!COMPRESSIONS.includes(compression)) throw new DbsError('INVALID_ARGUMENT', `--compress ${JSON.stringify(i.compress)} is not one of ${COMPRESSIONS.join(', ')}`, { hint: 'zstd is the default' });
-  if (i.password) endpoint.password = i.password;
+  if (given) endpoint.password = givenValue(ctx, given, `${credentialWhat({ name, sourceKind: kind })}`, i.secretKeyFrom !== undefined ? 'secret-key' : 'password');
   if (i.noEncrypt) throw new DbsError('USAGE', '--no-encrypt applies to plan update', { hint: 'a plan without --encrypt-to is not encrypted' });
   // An incremental plan encrypts like its base plan unless it names recipients of its own.
   const recipients = parseRecipients(ctx, i) ?? (base ? planRecipients(base) : []);
@@ -494,12 +547,12 @@ export async function runPlanCreate(i: PlanInput, ctx: Context): Promise<{ plan:
       },
       remark: i.remark ?? '',
     });
-    if (i.password) catalog.setSecret('plan', id, 'password', i.password.reveal());
+    if (given) storeSecret(catalog, 'plan', id, 'password', given);
     catalog.recordEvent({ resourceKind: 'plan', resourceId: id, type: 'plan.created', level: 'info', message: `created plan ${name}` });
     return p;
   }));
   await writePlanToPool(ctx, plan);
-  return { plan: planView(catalog, plan, ctx.clock()), serverVersion: probe.serverVersion };
+  return { plan: planView(catalog, plan, ctx.clock()), serverVersion: probe.serverVersion, warnings: fileModeWarning(given) };
 }
 
 export function runPlanList(o: { pool?: string }, ctx: Context): PlanView[] {
@@ -527,23 +580,25 @@ export function runPlanShow(o: { plan: string }, ctx: Context): PlanShow {
   };
 }
 
-export async function runPlanUpdate(i: PlanInput & { plan: string; name?: string }, ctx: Context): Promise<PlanView> {
+export async function runPlanUpdate(i: PlanInput & { plan: string; name?: string }, ctx: Context): Promise<PlanView & { warnings: string[] }> {
   const catalog = ctx.catalog();
   const cur = findPlanOrThrow(catalog, i.plan);
+  const given = givenCredential(ctx, i);
   const changes: Partial<PlanRecord> = {};
   if (i.name !== undefined && i.name !== cur.name) {
     changes.name = validateName(i.name, 'plan', '--name');
     if (catalog.findPlan(i.name)) throw new DbsError('ALREADY_EXISTS', `a plan named ${JSON.stringify(i.name)} already exists`, { hint: 'choose another name' });
   }
-  const endpoint = i.source !== undefined ? parseEndpoint(i.source) : planEndpoint(catalog, cur);
+  const what = credentialWhat(cur);
+  const flag = i.secretKeyFrom !== undefined ? 'secret-key' : 'password';
+  // The stored password is read only when the source is checked again and no new one replaces
+  // it: a reference that cannot be read here (another shell, another host) must not block a
+  // --remark or a schedule change, nor the update that fixes the reference.
+  const endpoint = i.source !== undefined ? parseEndpoint(i.source) : planEndpointWithout(cur);
   if (i.source !== undefined && endpoint.kind !== cur.sourceKind) {
     throw new DbsError('INVALID_ARGUMENT', `a ${cur.sourceKind} plan cannot change its source to ${endpoint.kind}`, { hint: 'create a new plan for another kind of source' });
   }
-  if (i.source !== undefined && !i.password) {
-    const pw = catalog.getSecret('plan', cur.id, 'password');
-    if (pw !== undefined) endpoint.password = new Secret(pw);
-  }
-  if (i.password) endpoint.password = i.password;
+  if (given) endpoint.password = givenValue(ctx, given, what, flag);
   checkPlanOptions(cur.sourceKind, i.type ?? cur.backupType, givenPlanFlags(i));
   const selectionGiven = selectionFlagsGiven(i);
   const selection = selectionGiven ? parseSelection(cur.sourceKind, i, i.type ?? cur.backupType) : planSelection(cur);
@@ -555,7 +610,11 @@ export async function runPlanUpdate(i: PlanInput & { plan: string; name?: string
   if (i.pool !== undefined) poolId = findPoolOrThrow(catalog, i.pool).id;
   // A plan rebuilt from a pool is checked for real once, then runs on its schedule again.
   const rebuilt = cur.options.needsCredentials === true;
-  if (rebuilt || i.source !== undefined || i.password || selectionGiven || i.type !== undefined || poolId !== cur.poolId) {
+  if (rebuilt || i.source !== undefined || given || selectionGiven || i.type !== undefined || poolId !== cur.poolId) {
+    if (!given) {
+      const pw = storedSecret(ctx, 'plan', cur.id, 'password', what);
+      if (pw !== undefined) endpoint.password = pw;
+    }
     const probe = await validatePlan(ctx, { kind: cur.sourceKind, type, endpoint, selection, poolId });
     changes.options = { ...cur.options, serverVersion: probe.serverVersion, flavor: probe.flavor };
   }
@@ -609,17 +668,18 @@ export async function runPlanUpdate(i: PlanInput & { plan: string; name?: string
       changes.pauseReason = '';
     }
   }
-  if (Object.keys(changes).length === 0 && !i.password) {
+  if (Object.keys(changes).length === 0 && !given) {
     throw new DbsError('USAGE', `nothing to update for plan ${JSON.stringify(cur.name)}`, { hint: 'pass the options to change, see: dbs plan update --help' });
   }
   const updated = insertOnce(changes.name ?? cur.name, () => catalog.transaction(() => {
     const u = catalog.updatePlan(cur.id, changes);
-    if (i.password) catalog.setSecret('plan', cur.id, 'password', i.password.reveal());
-    catalog.recordEvent({ resourceKind: 'plan', resourceId: cur.id, type: 'plan.updated', level: 'info', message: `updated ${Object.keys(changes).join(', ') || 'password'}` });
+    if (given) storeSecret(catalog, 'plan', cur.id, 'password', given);
+    const secretChange = given ? ('ref' in given ? 'password (now read from a reference at each use)' : 'password (copied)') : undefined;
+    catalog.recordEvent({ resourceKind: 'plan', resourceId: cur.id, type: 'plan.updated', level: 'info', message: `updated ${[...Object.keys(changes), ...(secretChange ? [secretChange] : [])].join(', ')}` });
     return u;
   }));
   await writePlanToPool(ctx, updated);
-  return planView(catalog, updated, ctx.clock());
+  return { ...planView(catalog, updated, ctx.clock()), warnings: fileModeWarning(given) };
 }
 
 export interface PlanDeleteResult {

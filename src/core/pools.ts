@@ -5,7 +5,8 @@ import { randomBytes } from 'node:crypto';
 import { buffer } from 'node:stream/consumers';
 import type { Context } from './context.js';
 import { DbsError, describeError, type ErrorCode } from '../errors.js';
-import { Secret } from '../secret.js';
+import type { Secret } from '../secret.js';
+import { openFileMode, parseSecretRef, resolveGivenRef, secretMode, storedSecret, storeSecret, type GivenSecret, type SecretMode } from './credentials.js';
 import { POOL_FORMAT_VERSION, POOL_MARKER_KEY, backupsPrefix, manifestKey, probeKey } from '../storage/layout.js';
 import { driverKind, driverKinds, driverSettings, findDriverKind } from '../storage/registry.js';
 import type { BindFlags, DriverKind, PoolDriver } from '../storage/types.js';
@@ -30,6 +31,8 @@ export interface BindPoolOptions extends Omit<BindFlags, 'secretKey'> {
   type: string;
   remark?: string;
   secretKey?: Secret;
+  /** --secret-key-from env:VAR|file:PATH: the catalog keeps only this reference; the key is read at each pool open. */
+  secretKeyFrom?: string;
 }
 
 export interface ProbeResult {
@@ -41,6 +44,8 @@ export interface BindPoolResult {
   adopted: boolean;
   /** What the bind created besides the pool marker, e.g. "bucket dbs". */
   created: string[];
+  /** E.g. a --secret-key-from file that others may read. */
+  warnings: string[];
 }
 
 /** A pool as shown to users: no secrets, with the number of plans using it. */
@@ -49,6 +54,8 @@ export interface PoolView extends PoolRecord {
   plans: number;
   /** Its traffic goes through the catalog's gateway (a network pool while a gateway exists). */
   viaGateway: boolean;
+  /** How its secret key is kept: copied, or a reference read at each open; null without one. */
+  secretKey: SecretMode | null;
 }
 
 /** A bound pool's kind and its config, decoded (a DbsError naming the pool when it is not one). */
@@ -90,7 +97,7 @@ function viewLocation(p: PoolRecord): string {
 }
 
 export function poolView(catalog: Catalog, p: PoolRecord): PoolView {
-  return { ...p, location: viewLocation(p), plans: catalog.plansUsingPool(p.id).length, viaGateway: poolUsesGateway(p) && catalog.getGateway() !== undefined };
+  return { ...p, location: viewLocation(p), plans: catalog.plansUsingPool(p.id).length, viaGateway: poolUsesGateway(p) && catalog.getGateway() !== undefined, secretKey: secretMode(catalog, 'pool', p.id, 'secretKey') ?? null };
 }
 
 export function findPoolOrThrow(catalog: Catalog, ref: string): PoolRecord {
@@ -101,9 +108,24 @@ export function findPoolOrThrow(catalog: Catalog, ref: string): PoolRecord {
   return p;
 }
 
-function poolSecret(catalog: Catalog, id: string): Secret | undefined {
-  const v = catalog.getSecret('pool', id, 'secretKey');
-  return v === undefined ? undefined : new Secret(v);
+/** A pool's secret key: the copied one, or its reference read now (credentials.ts storedSecret). */
+function poolSecret(ctx: Context, pool: Pick<PoolRecord, 'id' | 'name'>): Secret | undefined {
+  return storedSecret(ctx, 'pool', pool.id, 'secretKey', `S3 secret key of pool ${pool.name}`);
+}
+
+/** The secret key a bind or update gives: a value to copy (--secret-key-env/-file) or a reference (--secret-key-from), exclusive. */
+function givenKey(ctx: Context, o: { secretKey?: Secret; secretKeyFrom?: string }): GivenSecret | undefined {
+  if (o.secretKeyFrom !== undefined && o.secretKey !== undefined) {
+    throw new DbsError('USAGE', '--secret-key-from and --secret-key-env/--secret-key-file are exclusive', { hint: '--secret-key-from keeps a reference read at each use; --secret-key-env copies the value now: give one' });
+  }
+  if (o.secretKeyFrom !== undefined) return { ref: parseSecretRef(o.secretKeyFrom, { flag: 'secret-key', cwd: ctx.cwd }) };
+  return o.secretKey ? { value: o.secretKey } : undefined;
+}
+
+function keyWarnings(g: GivenSecret | undefined): string[] {
+  if (!g || !('ref' in g) || g.ref.from !== 'file') return [];
+  const mode = openFileMode(g.ref);
+  return mode === undefined ? [] : [`the secret file ${g.ref.path} is readable by group or others (mode ${mode.toString(8).padStart(4, '0')}); make it 0600 or 0400`];
 }
 
 /**
@@ -126,7 +148,7 @@ function wrapped(ctx: Context, kind: DriverKind, raw: PoolDriver): PoolDriver {
  */
 export async function openPool(ctx: Context, pool: PoolRecord): Promise<PoolDriver> {
   const { kind, config } = decoded(pool);
-  return wrapped(ctx, kind, await openRaw(ctx, kind, config, poolSecret(ctx.catalog(), pool.id)));
+  return wrapped(ctx, kind, await openRaw(ctx, kind, config, poolSecret(ctx, pool)));
 }
 
 /**
@@ -186,7 +208,10 @@ export async function runPoolBind(o: BindPoolOptions, ctx: Context): Promise<Bin
   }
   const kind = driverKind(o.type);
   refuseMisfitFlags(kind, o);
-  const flags = { path: o.path, endpoint: o.endpoint, bucket: o.bucket, prefix: o.prefix, region: o.region, accessKey: o.accessKey, pathStyle: o.pathStyle, secretKey: o.secretKey !== undefined };
+  const given = givenKey(ctx, o);
+  if (given && !kind.credentials) throw new DbsError('USAGE', `--secret-key-from applies to pools with credentials, not --type ${kind.type}`, { hint: 'drop it' });
+  const secretKey = given ? ('value' in given ? given.value : resolveGivenRef(ctx, given.ref, 'S3 secret key', 'secret-key')) : undefined;
+  const flags = { path: o.path, endpoint: o.endpoint, bucket: o.bucket, prefix: o.prefix, region: o.region, accessKey: o.accessKey, pathStyle: o.pathStyle, secretKey: secretKey !== undefined };
   const typed = kind.fromBind(flags);
   const config = { ...typed } as JsonObject;
 
@@ -201,7 +226,7 @@ export async function runPoolBind(o: BindPoolOptions, ctx: Context): Promise<Bin
     });
   }
 
-  const raw = await openRaw(ctx, kind, typed, o.secretKey);
+  const raw = await openRaw(ctx, kind, typed, secretKey);
   const driver = wrapped(ctx, kind, raw);
   try {
     const made = await kind.prepare?.(raw, typed, flags, { signal: ctx.signal });
@@ -234,7 +259,7 @@ export async function runPoolBind(o: BindPoolOptions, ctx: Context): Promise<Bin
     try {
       pool = catalog.transaction(() => {
         const p = catalog.insertPool({ id, name, type: kind.type, config, remark: o.remark ?? '', status: 'online', latencyMs: probe.latencyMs, checkedAt: catalog.now() });
-        if (o.secretKey) catalog.setSecret('pool', id, 'secretKey', o.secretKey.reveal());
+        if (given) storeSecret(catalog, 'pool', id, 'secretKey', given);
         catalog.recordEvent({ resourceKind: 'pool', resourceId: id, type: adopted ? 'pool.adopted' : 'pool.bound', level: 'info', message: `bound ${location}` });
         return p;
       });
@@ -251,7 +276,7 @@ export async function runPoolBind(o: BindPoolOptions, ctx: Context): Promise<Bin
       }
       throw e;
     }
-    return { pool: poolView(catalog, pool), adopted, created };
+    return { pool: poolView(catalog, pool), adopted, created, warnings: keyWarnings(given) };
   } finally {
     await driver.close();
   }
@@ -278,12 +303,15 @@ export interface UpdatePoolOptions {
   remark?: string;
   accessKey?: string;
   secretKey?: Secret;
+  /** --secret-key-from env:VAR|file:PATH: switch to (or change) a reference. */
+  secretKeyFrom?: string;
 }
 
-export async function runPoolUpdate(o: UpdatePoolOptions, ctx: Context): Promise<PoolView> {
+export async function runPoolUpdate(o: UpdatePoolOptions, ctx: Context): Promise<PoolView & { warnings: string[] }> {
   const catalog = ctx.catalog();
   const p = findPoolOrThrow(catalog, o.pool);
-  if (o.name === undefined && o.remark === undefined && o.accessKey === undefined && o.secretKey === undefined) {
+  const given = givenKey(ctx, o);
+  if (o.name === undefined && o.remark === undefined && o.accessKey === undefined && given === undefined) {
     throw new DbsError('USAGE', `nothing to update for pool ${JSON.stringify(p.name)}`, { hint: 'pass --name, --remark, --access-key or a secret key option' });
   }
   if (o.name !== undefined) {
@@ -295,8 +323,8 @@ export async function runPoolUpdate(o: UpdatePoolOptions, ctx: Context): Promise
     throw new DbsError('INVALID_ARGUMENT', 'the --remark contains control characters', { hint: 'use plain text' });
   }
   let config = p.config;
-  let secret = poolSecret(catalog, p.id);
-  if (o.accessKey !== undefined || o.secretKey !== undefined) {
+  let secret: Secret | undefined;
+  if (o.accessKey !== undefined || given !== undefined) {
     const cur = decoded(p);
     if (!cur.kind.credentials) {
       const kinds = driverKinds().filter((k) => k.credentials).map((k) => k.type);
@@ -304,7 +332,7 @@ export async function runPoolUpdate(o: UpdatePoolOptions, ctx: Context): Promise
     }
     const next = o.accessKey !== undefined && cur.kind.withAccessKey ? cur.kind.withAccessKey(cur.config, o.accessKey) : cur.config;
     config = { ...next } as JsonObject;
-    if (o.secretKey) secret = o.secretKey;
+    secret = given ? ('value' in given ? given.value : resolveGivenRef(ctx, given.ref, 'S3 secret key', 'secret-key')) : poolSecret(ctx, p);
     // New credentials must work before they replace the old ones.
     const driver = wrapped(ctx, cur.kind, await openRaw(ctx, cur.kind, next, secret));
     try {
@@ -317,14 +345,14 @@ export async function runPoolUpdate(o: UpdatePoolOptions, ctx: Context): Promise
   try {
     updated = catalog.transaction(() => {
       const u = catalog.updatePool(p.id, { name: o.name, remark: o.remark, config });
-      if (o.secretKey) catalog.setSecret('pool', p.id, 'secretKey', o.secretKey.reveal());
+      if (given) storeSecret(catalog, 'pool', p.id, 'secretKey', given);
       return u;
     });
   } catch (e) {
     if (uniqueViolation(e) === 'pools.name') throw new DbsError('ALREADY_EXISTS', `a pool named ${JSON.stringify(o.name)} already exists`, { cause: e, hint: 'choose another name' });
     throw e;
   }
-  return poolView(catalog, updated);
+  return { ...poolView(catalog, updated), warnings: keyWarnings(given) };
 }
 
 export function runPoolUnbind(o: { pool: string; forgetBackups?: boolean }, ctx: Context): { pool: PoolView; forgotten: string[] } {

@@ -40,7 +40,7 @@ export interface RestoreInput {
   startPort?: number;
   password?: Secret;
   /** The flag the password came from (--password-env / --password-file; an S3 target's --secret-key-env / --secret-key-file), if any. */
-  passwordFlag?: '--password-env' | '--password-file' | '--secret-key-env' | '--secret-key-file';
+  passwordFlag?: '--password-env' | '--password-file' | '--password-from' | '--secret-key-env' | '--secret-key-file' | '--secret-key-from';
   /** Asks for the target password; called only when the backup's target takes one. */
   getPassword?: () => Promise<Secret | undefined>;
   /** Answers the question of restoring over the source (without it and without --yes: no). */
@@ -77,8 +77,10 @@ function givenFlags(i: RestoreInput): string[] {
     ['--path', i.paths?.length ? i.paths : undefined],
     ['--password-env', i.passwordFlag === '--password-env' || undefined],
     ['--password-file', i.passwordFlag === '--password-file' || undefined],
+    ['--password-from', i.passwordFlag === '--password-from' || undefined],
     ['--secret-key-env', i.passwordFlag === '--secret-key-env' || undefined],
     ['--secret-key-file', i.passwordFlag === '--secret-key-file' || undefined],
+    ['--secret-key-from', i.passwordFlag === '--secret-key-from' || undefined],
     ['--endpoint', i.endpoint],
     ['--region', i.region],
     ['--access-key', i.accessKey],

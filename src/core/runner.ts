@@ -9,7 +9,7 @@ import { DbsError, describeError, isAbort } from '../errors.js';
 import { descriptorOrThrow } from '../engines/registry.js';
 import type { BackupType } from '../engines/types.js';
 import type { Compression } from '../pipeline/stages.js';
-import { redactText } from '../secret.js';
+import { redactText, type Secret } from '../secret.js';
 import { POOL_MARKER_KEY, backupPrefix, manifestKey } from '../storage/layout.js';
 import type { PoolDriver } from '../storage/types.js';
 import type { BackupRecord, PlanRecord, PoolRecord, TaskRecord } from '../store/catalog.js';
@@ -150,8 +150,10 @@ async function runLocked(plan: PlanRecord, o: RunOptions, ctx: Context, taskId: 
   const backupId = newBackupId(started, randomBytes(2).toString('hex'));
   let driver: PoolDriver | undefined;
   let tmpDir: string | undefined;
-  const endpoint = planEndpoint(catalog, plan);
-  const redact = (s: string) => redactText(s, [endpoint.password]);
+  // The source's password is read inside the task: a referenced variable or file that is
+  // missing fails this task (SECRET_UNAVAILABLE, naming it) before anything is written.
+  let password: Secret | undefined;
+  const redact = (s: string) => redactText(s, [password]);
   // Samples of CPU, RSS and bytes in/out while the task runs (core/samples.ts).
   const sampler = startSampler(catalog, taskId, ctx.settings.sampleSeconds);
   const onProgress = (raw: number) => {
@@ -159,6 +161,8 @@ async function runLocked(plan: PlanRecord, o: RunOptions, ctx: Context, taskId: 
     o.onProgress?.(raw);
   };
   try {
+    const endpoint = planEndpoint(ctx, plan);
+    password = endpoint.password;
     const primary = catalog.getPool(plan.poolId);
     if (!primary) throw new DbsError('POOL_NOT_FOUND', `the pool ${plan.poolId} of plan ${plan.name} is not bound`, { hint: 'bind it again or update the plan' });
     const standbyId = planStandby(plan);

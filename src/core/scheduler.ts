@@ -77,7 +77,7 @@ export async function probeOfflinePlan(plan: PlanRecord, ctx: Context): Promise<
   const catalog = ctx.catalog();
   try {
     const engine = await getEngine(plan.sourceKind);
-    await engine.probe(planEndpoint(catalog, plan), planSelection(plan), { signal: ctx.signal, type: plan.backupType as BackupType, ...egressOf(ctx) });
+    await engine.probe(planEndpoint(ctx, plan), planSelection(plan), { signal: ctx.signal, type: plan.backupType as BackupType, ...egressOf(ctx) });
   } catch {
     return false;
   }

@@ -10,16 +10,16 @@ import { DbsError } from '../errors.js';
 import type { BackupType, Endpoint, Engine, Json } from './types.js';
 
 /** Plan options that select what a backup holds or how it is taken. */
-export type PlanOptionFlag = '--databases' | '--all-databases' | '--tables' | '--match' | '--base-plan' | '--auto-full' | '--verify-prepare' | '--password-env' | '--password-file' | '--include' | '--exclude' | '--one-file-system' | '--skip-unreadable' | S3OptionFlag;
+export type PlanOptionFlag = '--databases' | '--all-databases' | '--tables' | '--match' | '--base-plan' | '--auto-full' | '--verify-prepare' | '--password-env' | '--password-file' | '--password-from' | '--include' | '--exclude' | '--one-file-system' | '--skip-unreadable' | S3OptionFlag;
 
 /** Where an S3 bucket source or target is served and as whom (the names of `pool bind`'s flags). */
-export type S3OptionFlag = '--endpoint' | '--region' | '--access-key' | '--secret-key-env' | '--secret-key-file';
+export type S3OptionFlag = '--endpoint' | '--region' | '--access-key' | '--secret-key-env' | '--secret-key-file' | '--secret-key-from';
 
 /** Where a restore writes. Exactly one is given. */
 export type RestoreTargetFlag = '--to' | '--to-dir' | '--to-datadir';
 
 /** Restore options besides the target. */
-export type RestoreOptionFlag = '--database' | '--tables' | '--replace' | '--flush' | '--start' | '--port' | '--password-env' | '--password-file' | '--path' | S3OptionFlag;
+export type RestoreOptionFlag = '--database' | '--tables' | '--replace' | '--flush' | '--start' | '--port' | '--password-env' | '--password-file' | '--password-from' | '--path' | S3OptionFlag;
 
 export interface RestoreSpec {
   /** The target flags this type accepts (exactly one must be given). */
@@ -199,6 +199,6 @@ export function wholeSelection(kind: string, i: SelectionFlags): ListSelection {
   return { databases: [], all: true, tables: [] };
 }
 
-export const PW: readonly RestoreOptionFlag[] = ['--password-env', '--password-file'];
-export const PLAN_PW: readonly PlanOptionFlag[] = ['--password-env', '--password-file'];
-export const S3_FLAGS: readonly S3OptionFlag[] = ['--endpoint', '--region', '--access-key', '--secret-key-env', '--secret-key-file'];
+export const PW: readonly RestoreOptionFlag[] = ['--password-env', '--password-file', '--password-from'];
+export const PLAN_PW: readonly PlanOptionFlag[] = ['--password-env', '--password-file', '--password-from'];
+export const S3_FLAGS: readonly S3OptionFlag[] = ['--endpoint', '--region', '--access-key', '--secret-key-env', '--secret-key-file', '--secret-key-from'];

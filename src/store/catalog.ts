@@ -419,6 +419,8 @@ export class Catalog {
       db.pragma('busy_timeout = 5000');
       db.pragma('foreign_keys = ON');
       db.pragma('synchronous = NORMAL');
+      // A replaced secret (plan update switching a copied password to a reference) is zeroed, not left in a free page.
+      db.pragma('secure_delete = ON');
     } catch (cause) {
       // The executable's SQLite binding could not be extracted or loaded: its own error says why.
       if (cause instanceof DbsError) throw cause;
