@@ -5,10 +5,13 @@
 // pipe exists before the process that writes into it: no byte can be written before its
 // reader is in place, and Node never reads a pipe it hands on.
 import type { ChildProcess } from 'node:child_process';
-import { open } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { mkdtemp, open, rm, type FileHandle } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { spawnChild } from './child.js';
+import { execaChild, spawnChild } from './child.js';
 
 export interface ProgramSpec {
   /** For messages and the manifest, e.g. "pzstd -1". */
@@ -145,5 +148,35 @@ export async function followFile(path: string, writerDone: Promise<void>, onChun
     }
   } finally {
     await fh.close();
+  }
+}
+
+/**
+ * A pipe that Node reads with fs reads into a buffer of its own (a FIFO: Node has no pipe(2)),
+ * where a child's stdout pipe would hand Node a fresh 64 KiB buffer per read. `writeFd` is
+ * for the program's stdout; close it (`closeWriter`) once the program holds it, so the reader
+ * sees the end when the program exits. The FIFO's name is gone before this returns (both ends
+ * are open), so nothing is left behind by a kill.
+ */
+export interface Fifo {
+  readonly writeFd: number;
+  readonly reader: FileHandle;
+  closeWriter(): Promise<void>;
+}
+
+export async function openFifo(): Promise<Fifo> {
+  const dir = await mkdtemp(join(tmpdir(), 'dbs-pipe-'));
+  try {
+    const path = join(dir, 'pipe');
+    await execaChild('mkfifo', ['-m', '600', path], {});
+    // Read-write never blocks on Linux, and then the read-only open finds a writer and does not either.
+    const writer = await open(path, constants.O_RDWR);
+    const reader = await open(path, constants.O_RDONLY).catch(async (e: unknown) => {
+      await writer.close();
+      throw e;
+    });
+    return { writeFd: writer.fd, reader, closeWriter: () => writer.close() };
+  } finally {
+    await rm(dir, { recursive: true, force: true });
   }
 }

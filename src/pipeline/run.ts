@@ -7,19 +7,19 @@
 //   - the stored body ends cleanly only after every program exited 0 and the input side
 //     finished: a failure anywhere makes the target see an error, never a clean end;
 //   - on failure every program is killed.
-import { open, statfs } from 'node:fs/promises';
+import { open, statfs, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { pipeline as pipelineCb, PassThrough, Transform, Writable, type Duplex, type Readable, type TransformCallback } from 'node:stream';
+import { pipeline as pipelineCb, PassThrough, Readable, Transform, Writable, type Duplex, type TransformCallback } from 'node:stream';
 import { finished, pipeline } from 'node:stream/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DbsError } from '../errors.js';
 import { deathSignalAvailable } from './child.js';
 import { type Inspector, type StreamEdges } from './edges.js';
 import { planExecution, type Execution, type ExecutionPlan, type GuardMode } from './plan.js';
-import { followFile, spawnChain, type Program } from './programs.js';
-import { STAGE_BUFFER, type Observer, type Stage } from './stage.js';
+import { followFile, openFifo, spawnChain, type Program } from './programs.js';
+import { STAGE_BUFFER, type Observer, type Stage, type SyncTransform } from './stage.js';
 import { ProgressCounter } from './stages.js';
-import { FrameEdgeKeeper, FrameSpans, type FrameEdges } from './zstd-frames.js';
+import { FrameEdgeCopier, FrameEdgeKeeper, FrameSpans, type FrameEdges } from './zstd-frames.js';
 
 /** A pool object written by a program (local pools): see PoolDriver.openFile. */
 export interface FileOut {
@@ -110,9 +110,12 @@ async function runInNode(o: RunArtifactOptions, plan: ExecutionPlan, observers: 
 
 async function runPrograms(o: RunArtifactOptions, plan: ExecutionPlan, observers: Observer[]): Promise<number> {
   const file = plan.execution === 'file' ? await o.target.openFile!() : undefined;
+  const fifo = !file && syncTailApplies(o, plan) ? await openFifo() : undefined;
   let programs: Program[] = [];
+  let tail: SyncTail | undefined;
   try {
-    programs = spawnChain(plan.programs, file ? file.fd : 'pipe');
+    programs = spawnChain(plan.programs, file ? file.fd : fifo ? fifo.writeFd : 'pipe');
+    await fifo?.closeWriter();
     const first = programs[0]!;
     const last = programs.at(-1)!;
     const exited = Promise.all(programs.map((p) => p.exited)).then(() => undefined);
@@ -164,6 +167,15 @@ async function runPrograms(o: RunArtifactOptions, plan: ExecutionPlan, observers
       return rawBytes;
     }
 
+    if (fifo) {
+      // programs, with a Node tail that has a sync form: read the output into reused buffers.
+      const check = o.source.kind === 'tool' ? new SyncEdgeCheck(outGuard === 'edges' ? inspector : undefined, first, o.onRawBytes) : undefined;
+      tail = new SyncTail(fifo.reader, plan.tail.map((t) => t.sync!()), check, observers, allDone, o);
+      await o.target.put(tail.body);
+      await tail.done;
+      return check ? check.rawBytes : inputRaw!.bytes;
+    }
+
     // programs: Node reads the last program's output.
     let rawBytes = (): number => inputRaw?.bytes ?? 0;
     const verdict: Transform[] = [];
@@ -191,11 +203,154 @@ async function runPrograms(o: RunArtifactOptions, plan: ExecutionPlan, observers
     const died = await programFailure(programs);
     const e = died ?? err;
     for (const p of programs) p.kill();
+    tail?.body.destroy();
     if (!file) throw o.signal.aborted ? (o.signal.reason ?? e) : e;
     const full = o.signal.aborted ? undefined : await noSpace(e, file.path); // before the abort frees the space
     await file.abort();
     if (o.signal.aborted) throw o.signal.reason ?? e;
     throw full ?? e;
+  } finally {
+    if (fifo) {
+      await fifo.closeWriter().catch(() => undefined); // when the spawn failed
+      await tail?.settled;
+      await fifo.reader.close();
+    }
+  }
+}
+
+/**
+ * The programs execution reads the last program's output through a FIFO into reused buffers
+ * (SyncTail) when its Node tail (encryption) has a sync form, and the edges and raw size come
+ * from the frames (or Node counted the raw bytes itself). Otherwise the output is a pipe Node
+ * reads as a stream.
+ */
+function syncTailApplies(o: RunArtifactOptions, plan: ExecutionPlan): boolean {
+  return plan.execution === 'programs' && plan.tail.length > 0 && plan.tail.every((t) => t.sync) && (o.source.kind === 'stream' || plan.framed);
+}
+
+/** Bytes per read of the last program's output (two such buffers: one is read while the other is processed). */
+const TAIL_READ = 1024 * 1024;
+
+/**
+ * The Node tail in sync form: reads the FIFO into two buffers it reuses (reading one while the
+ * other goes through the frame check and the transforms), feeds the observers the stored
+ * bytes, and offers them as `body` for the pool's put, with its backpressure. `body` ends only
+ * after every program exited 0 and the edges were judged; any failure destroys it.
+ */
+class SyncTail {
+  readonly body: Readable;
+  readonly done: Promise<void>;
+  /** Settles once the pump stopped (no read in flight): the FIFO may be closed then. */
+  readonly settled: Promise<void>;
+  #wake: (() => void) | undefined;
+  #stop: Error | undefined;
+
+  constructor(
+    readonly reader: FileHandle,
+    readonly stages: SyncTransform[],
+    readonly check: SyncEdgeCheck | undefined,
+    readonly observers: Observer[],
+    readonly allDone: Promise<void>,
+    readonly o: RunArtifactOptions,
+  ) {
+    this.body = new Readable({
+      highWaterMark: STAGE_BUFFER,
+      read: () => this.#resume(),
+      destroy: (err, cb) => {
+        this.#stop ??= err ?? new Error('the pool stopped reading');
+        this.#resume();
+        cb(err);
+      },
+    });
+    allDone.catch(() => undefined); // awaited by the pump, unless it stopped before (then the failure is told there)
+    this.done = this.#pump().catch((e: unknown) => {
+      this.body.destroy(e as Error);
+      throw e;
+    });
+    this.done.catch(() => undefined);
+    this.settled = this.done.then(
+      () => undefined,
+      () => undefined,
+    );
+  }
+
+  #resume(): void {
+    const w = this.#wake;
+    this.#wake = undefined;
+    w?.();
+  }
+
+  async #emit(bufs: Buffer[]): Promise<void> {
+    for (const b of bufs) {
+      if (this.#stop) throw this.#stop;
+      for (const x of this.observers) x.update(b);
+      this.o.onStoredBytes?.(b.length);
+      if (!this.body.push(b)) await new Promise<void>((r) => (this.#wake = r));
+    }
+    if (this.#stop) throw this.#stop;
+  }
+
+  async #pump(): Promise<void> {
+    for (const s of this.stages) await s.start();
+    const bufs = [Buffer.allocUnsafe(TAIL_READ), Buffer.allocUnsafe(TAIL_READ)];
+    let i = 0;
+    let next: Promise<{ bytesRead: number }> | undefined = this.reader.read(bufs[0]!, 0, TAIL_READ, null);
+    try {
+      for (;;) {
+        const { bytesRead } = await next;
+        next = undefined;
+        if (bytesRead === 0) break;
+        this.o.signal.throwIfAborted();
+        const chunk = bufs[i]!.subarray(0, bytesRead);
+        i ^= 1;
+        next = this.reader.read(bufs[i]!, 0, TAIL_READ, null);
+        this.check?.feed(chunk);
+        let data: Buffer[] = [chunk];
+        for (const s of this.stages) {
+          const out: Buffer[] = [];
+          for (const d of data) s.update(d, out);
+          data = out;
+        }
+        await this.#emit(data);
+      }
+    } finally {
+      // A read in flight ends when the programs are gone (killed on failure): wait for it.
+      await next?.catch(() => undefined);
+    }
+    await this.allDone;
+    await this.check?.judge();
+    let carry: Buffer[] = [];
+    for (const s of this.stages) {
+      const out: Buffer[] = [];
+      for (const d of carry) s.update(d, out);
+      s.final(out);
+      carry = out;
+    }
+    await this.#emit(carry);
+    this.body.push(null);
+  }
+}
+
+/** EdgeCheck for the sync tail: the frames are copied (FrameEdgeCopier), not held. */
+class SyncEdgeCheck {
+  rawBytes = 0;
+  readonly #frames = new FrameEdgeCopier();
+  readonly #progress: FrameProgress;
+  constructor(
+    readonly inspector: Inspector | undefined,
+    readonly compressor: { readonly stderrText: string },
+    onRaw?: (n: number) => void,
+  ) {
+    this.#progress = new FrameProgress(compressor, onRaw);
+  }
+  feed(chunk: Buffer): void {
+    this.#frames.feed(chunk);
+    this.#progress.frames(this.#frames.walker.frames);
+  }
+  async judge(): Promise<void> {
+    const edges = await this.#frames.edges();
+    this.rawBytes = await judgeEdges(this.inspector, edges, this.compressor.stderrText);
+    this.#progress.done(this.rawBytes);
   }
 }
 

@@ -42,6 +42,24 @@ export interface TransformStage {
   inverse?(): Duplex;
   /** Fields for the artifact's record, read after the last chunk (the frame table of framed zstd). */
   facts?(): Record<string, unknown>;
+  /**
+   * The stage as a synchronous transform, for the Node tail of the programs execution: there
+   * Node reads the last program's output into a buffer it reuses (run.ts), which spares the
+   * garbage collector a fresh buffer per pipe read.
+   */
+  sync?(): SyncTransform;
+}
+
+/**
+ * A transform fed synchronously. `update` may read `chunk` only during the call (the caller
+ * reuses it): what it keeps it copies. What it pushes to `out` is the caller's to keep.
+ */
+export interface SyncTransform {
+  /** Resolves once the transform can take input (an encryptor draws its key and header). */
+  start(): Promise<void>;
+  update(chunk: Buffer, out: Buffer[]): void;
+  /** The input ended: the last output. */
+  final(out: Buffer[]): void;
 }
 
 export interface Observer {

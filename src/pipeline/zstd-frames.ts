@@ -373,3 +373,55 @@ export class FrameSpans {
     });
   }
 }
+
+/** One frame's bytes, copied into a buffer that grows and is reused. */
+class HeldFrame {
+  buf = Buffer.allocUnsafe(1024 * 1024);
+  len = 0;
+  append(data: Buffer): void {
+    if (this.len + data.length > MAX_HELD_FRAME) throw new Error(`the compressor wrote a frame larger than ${MAX_HELD_FRAME} bytes`);
+    if (this.len + data.length > this.buf.length) {
+      const grown = Buffer.allocUnsafe(Math.min(MAX_HELD_FRAME, Math.max(this.buf.length * 2, this.len + data.length)));
+      this.buf.copy(grown, 0, 0, this.len);
+      this.buf = grown;
+    }
+    data.copy(this.buf, this.len);
+    this.len += data.length;
+  }
+}
+
+/**
+ * The same check for a stream read into a buffer its reader reuses (the sync tail of run.ts):
+ * walks the frames of each chunk and copies the first frame and the last two into buffers of
+ * its own (four at most, reused as frames go by), so no chunk is held.
+ */
+export class FrameEdgeCopier {
+  readonly walker = new ZstdFrameWalker();
+  #first: HeldFrame | undefined;
+  #prev: HeldFrame | undefined;
+  #last: HeldFrame | undefined;
+  #cur = new HeldFrame();
+
+  feed(chunk: Buffer): void {
+    for (const s of this.walker.feed(chunk)) {
+      if (s.kind !== 'zstd') continue;
+      this.#cur.append(s.data);
+      if (!s.end) continue;
+      const done = this.#cur;
+      const spare = this.#prev && this.#prev !== this.#first ? this.#prev : undefined;
+      this.#first ??= done;
+      this.#prev = this.#last;
+      this.#last = done;
+      this.#cur = spare ?? new HeldFrame();
+      this.#cur.len = 0;
+    }
+  }
+
+  /** Checks the stream ended between frames, then decompresses the kept ones. */
+  async edges(): Promise<FrameEdges> {
+    this.walker.finish();
+    const [first, prev, last] = [this.#first, this.#prev, this.#last];
+    if (!first || !last) throw new Error('the zstd stream holds no frame');
+    return decompressEdges(first, prev, last, this.walker.frames, async (f) => f.buf.subarray(0, f.len));
+  }
+}

@@ -15,7 +15,7 @@ import { createCipheriv, createDecipheriv, createSecretKey, hkdfSync, randomByte
 import { Transform, type TransformCallback } from 'node:stream';
 import { Decrypter, Encrypter, identityToRecipient } from 'age-encryption';
 import { DbsError } from '../../errors.js';
-import { STAGE_BUFFER, type TransformStage } from '../stage.js';
+import { STAGE_BUFFER, type SyncTransform, type TransformStage } from '../stage.js';
 
 /** Plaintext bytes per STREAM chunk (age spec). */
 export const AGE_CHUNK = 64 * 1024;
@@ -76,19 +76,20 @@ function chunkNonce(counter: number, last: boolean): Buffer {
 }
 
 /**
- * Encrypts to the recipients: header, nonce, then the payload in sealed 64 KiB chunks. A full
- * chunk is held until more input shows it is not the last one (the last chunk carries the flag).
+ * The age payload writer: header and nonce (start), then sealed 64 KiB chunks. A full chunk is
+ * held (copied) until more input shows it is not the last one (the last chunk carries the
+ * flag). Each output buffer is new (the caller may keep it); the input is only read during
+ * the call (the sync tail of run.ts hands in a buffer it reuses).
  */
-export class AgeEncrypt extends Transform {
+export class AgeSealer implements SyncTransform {
   readonly #ready: Promise<{ key: KeyObject; head: Buffer }>;
-  #started = false;
-  #key!: KeyObject;
+  #key: KeyObject | undefined;
+  #head: Buffer | undefined;
   #counter = 0;
   readonly #buf = Buffer.allocUnsafe(AGE_CHUNK);
   #len = 0;
 
-  constructor(recipients: string[], highWaterMark?: number) {
-    super(highWaterMark ? { highWaterMark } : {});
+  constructor(recipients: string[]) {
     this.#ready = ageHeader(recipients).then(({ header, fileKey }) => {
       const nonce = randomBytes(NONCE);
       return { key: payloadKey(fileKey, nonce), head: Buffer.concat([header, nonce]) };
@@ -96,35 +97,41 @@ export class AgeEncrypt extends Transform {
     this.#ready.catch(() => undefined);
   }
 
-  #seal(pt: Buffer, last: boolean): void {
-    const c = createCipheriv('chacha20-poly1305', this.#key, chunkNonce(this.#counter++, last), { authTagLength: TAG });
-    const body = c.update(pt);
-    c.final();
-    this.push(body.length ? Buffer.concat([body, c.getAuthTag()]) : c.getAuthTag());
+  get started(): boolean {
+    return this.#key !== undefined;
   }
 
-  async #start(): Promise<void> {
-    if (this.#started) return;
+  async start(): Promise<void> {
+    if (this.#key) return;
     const { key, head } = await this.#ready;
     this.#key = key;
-    this.#started = true;
-    this.push(head);
+    this.#head = head;
   }
 
-  override _transform(chunk: Buffer, _e: BufferEncoding, cb: TransformCallback): void {
-    if (!this.#started) {
-      this.#start().then(() => this._transform(chunk, _e, cb), cb);
-      return;
+  #seal(pt: Buffer, last: boolean, out: Buffer[]): void {
+    if (this.#head) {
+      out.push(this.#head);
+      this.#head = undefined;
     }
+    const c = createCipheriv('chacha20-poly1305', this.#key!, chunkNonce(this.#counter++, last), { authTagLength: TAG });
+    const body = c.update(pt);
+    c.final();
+    // Body and tag as two buffers: a concat would allocate (and collect) the chunk again.
+    if (body.length) out.push(body);
+    out.push(c.getAuthTag());
+  }
+
+  update(chunk: Buffer, out: Buffer[]): void {
+    if (!this.#key) throw new DbsError('INTERNAL', 'the age sealer was fed before start()');
     let off = 0;
     while (off < chunk.length) {
       if (this.#len === AGE_CHUNK) {
         // More input follows: the held chunk is not the last.
-        this.#seal(this.#buf, false);
+        this.#seal(this.#buf, false, out);
         this.#len = 0;
       }
       if (this.#len === 0 && chunk.length - off > AGE_CHUNK) {
-        this.#seal(chunk.subarray(off, off + AGE_CHUNK), false);
+        this.#seal(chunk.subarray(off, off + AGE_CHUNK), false, out);
         off += AGE_CHUNK;
         continue;
       }
@@ -133,12 +140,43 @@ export class AgeEncrypt extends Transform {
       this.#len += n;
       off += n;
     }
+  }
+
+  final(out: Buffer[]): void {
+    if (!this.#key) throw new DbsError('INTERNAL', 'the age sealer was ended before start()');
+    this.#seal(this.#buf.subarray(0, this.#len), true, out);
+  }
+}
+
+/** Encrypts to the recipients as a Node Transform (the node execution; tests). */
+export class AgeEncrypt extends Transform {
+  readonly #sealer: AgeSealer;
+
+  constructor(recipients: string[], highWaterMark?: number) {
+    super(highWaterMark ? { highWaterMark } : {});
+    this.#sealer = new AgeSealer(recipients);
+  }
+
+  #emit(out: Buffer[]): void {
+    for (const b of out) this.push(b);
+  }
+
+  override _transform(chunk: Buffer, _e: BufferEncoding, cb: TransformCallback): void {
+    if (!this.#sealer.started) {
+      this.#sealer.start().then(() => this._transform(chunk, _e, cb), cb);
+      return;
+    }
+    const out: Buffer[] = [];
+    this.#sealer.update(chunk, out);
+    this.#emit(out);
     cb();
   }
 
   override _flush(cb: TransformCallback): void {
-    this.#start().then(() => {
-      this.#seal(this.#buf.subarray(0, this.#len), true);
+    this.#sealer.start().then(() => {
+      const out: Buffer[] = [];
+      this.#sealer.final(out);
+      this.#emit(out);
       cb();
     }, cb);
   }
@@ -289,6 +327,7 @@ export function encryptStage(o: { recipients?: string[] }): TransformStage | und
     kind: 'transform',
     name: 'encrypt:age',
     node: () => new AgeEncrypt(recipients, STAGE_BUFFER),
+    sync: () => new AgeSealer(recipients),
     // None: it runs in Node after the programs (see the top of this file).
     program: () => undefined,
   };
