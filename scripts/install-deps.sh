@@ -5,7 +5,8 @@ set -euo pipefail
 
 pkgs=(mariadb-server mariadb-client mariadb-backup redis-server redis-tools zstd sqlite3
       ceph-mon ceph-osd radosgw ceph-common curl age mydumper systemd zsh fish
-      prometheus)  # prometheus: promtool checks the metrics text and examples/prometheus rules
+      prometheus nftables)  # prometheus: promtool checks the metrics text and examples/prometheus rules;
+      # nftables: kernel byte counters for the 100 MiB/s gateway cap test
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
