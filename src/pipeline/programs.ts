@@ -5,12 +5,13 @@
 // pipe exists before the process that writes into it: no byte can be written before its
 // reader is in place, and Node never reads a pipe it hands on.
 import type { ChildProcess } from 'node:child_process';
-import { constants } from 'node:fs';
-import { mkdtemp, open, rm, type FileHandle } from 'node:fs/promises';
+import { close as fsClose, constants, open as fsOpen } from 'node:fs';
+import { mkdtemp, open, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { promisify } from 'node:util';
 import { execaChild, spawnChild } from './child.js';
 
 export interface ProgramSpec {
@@ -152,17 +153,22 @@ export async function followFile(path: string, writerDone: Promise<void>, onChun
 }
 
 /**
- * A pipe that Node reads with fs reads into a buffer of its own (a FIFO: Node has no pipe(2)),
- * where a child's stdout pipe would hand Node a fresh 64 KiB buffer per read. `writeFd` is
- * for the program's stdout; close it (`closeWriter`) once the program holds it, so the reader
- * sees the end when the program exits. The FIFO's name is gone before this returns (both ends
- * are open), so nothing is left behind by a kill.
+ * A pipe whose read end Node reads into a buffer of its own (a FIFO, read by a net.Socket with
+ * `onread`: Node has no pipe(2), and a child's stdout pipe hands Node a fresh 64 KiB buffer
+ * per read). `writeFd` is for the program's stdout; close it (`closeWriter`) once the program
+ * holds it, so the reader sees the end when the program exits. `readFd` is for the socket,
+ * which owns it from then on (`closeReader` if no socket took it). The FIFO's name is gone
+ * before this returns (both ends are open), so nothing is left behind by a kill.
  */
 export interface Fifo {
   readonly writeFd: number;
-  readonly reader: FileHandle;
+  readonly readFd: number;
   closeWriter(): Promise<void>;
+  closeReader(): Promise<void>;
 }
+
+const openFd = promisify(fsOpen);
+const closeFd = promisify(fsClose);
 
 export async function openFifo(): Promise<Fifo> {
   const dir = await mkdtemp(join(tmpdir(), 'dbs-pipe-'));
@@ -170,12 +176,20 @@ export async function openFifo(): Promise<Fifo> {
     const path = join(dir, 'pipe');
     await execaChild('mkfifo', ['-m', '600', path], {});
     // Read-write never blocks on Linux, and then the read-only open finds a writer and does not either.
-    const writer = await open(path, constants.O_RDWR);
-    const reader = await open(path, constants.O_RDONLY).catch(async (e: unknown) => {
-      await writer.close();
+    const writeFd = await openFd(path, constants.O_RDWR);
+    const readFd = await openFd(path, constants.O_RDONLY | constants.O_NONBLOCK).catch(async (e: unknown) => {
+      await closeFd(writeFd);
       throw e;
     });
-    return { writeFd: writer.fd, reader, closeWriter: () => writer.close() };
+    const once = (fd: number) => {
+      let closed = false;
+      return async () => {
+        if (closed) return;
+        closed = true;
+        await closeFd(fd);
+      };
+    };
+    return { writeFd, readFd, closeWriter: once(writeFd), closeReader: once(readFd) };
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

@@ -7,7 +7,10 @@
 //   - the stored body ends cleanly only after every program exited 0 and the input side
 //     finished: a failure anywhere makes the target see an error, never a clean end;
 //   - on failure every program is killed.
-import { open, statfs, type FileHandle } from 'node:fs/promises';
+import { close as fsClose } from 'node:fs';
+import { open, statfs } from 'node:fs/promises';
+import { Socket } from 'node:net';
+import { promisify } from 'node:util';
 import { dirname } from 'node:path';
 import { pipeline as pipelineCb, PassThrough, Readable, Transform, Writable, type Duplex, type TransformCallback } from 'node:stream';
 import { finished, pipeline } from 'node:stream/promises';
@@ -20,6 +23,8 @@ import { followFile, openFifo, spawnChain, type Program } from './programs.js';
 import { STAGE_BUFFER, type Observer, type Stage, type SyncTransform } from './stage.js';
 import { ProgressCounter } from './stages.js';
 import { FrameEdgeCopier, FrameEdgeKeeper, FrameSpans, type FrameEdges } from './zstd-frames.js';
+
+const closeFd = promisify(fsClose);
 
 /** A pool object written by a program (local pools): see PoolDriver.openFile. */
 export interface FileOut {
@@ -170,7 +175,7 @@ async function runPrograms(o: RunArtifactOptions, plan: ExecutionPlan, observers
     if (fifo) {
       // programs, with a Node tail that has a sync form: read the output into reused buffers.
       const check = o.source.kind === 'tool' ? new SyncEdgeCheck(outGuard === 'edges' ? inspector : undefined, first, o.onRawBytes) : undefined;
-      tail = new SyncTail(fifo.reader, plan.tail.map((t) => t.sync!()), check, observers, allDone, o);
+      tail = new SyncTail(fifo.readFd, plan.tail.map((t) => t.sync!()), check, observers, allDone, o);
       await o.target.put(tail.body);
       await tail.done;
       return check ? check.rawBytes : inputRaw!.bytes;
@@ -212,8 +217,8 @@ async function runPrograms(o: RunArtifactOptions, plan: ExecutionPlan, observers
   } finally {
     if (fifo) {
       await fifo.closeWriter().catch(() => undefined); // when the spawn failed
-      await tail?.settled;
-      await fifo.reader.close();
+      if (tail) await tail.settled; // the socket owned the read end and closed it
+      else await fifo.closeReader();
     }
   }
 }
@@ -228,25 +233,26 @@ function syncTailApplies(o: RunArtifactOptions, plan: ExecutionPlan): boolean {
   return plan.execution === 'programs' && plan.tail.length > 0 && plan.tail.every((t) => t.sync) && (o.source.kind === 'stream' || plan.framed);
 }
 
-/** Bytes per read of the last program's output (two such buffers: one is read while the other is processed). */
+/** The read buffer of the sync tail (a pipe gives at most 64 KiB a read; more costs nothing). */
 const TAIL_READ = 1024 * 1024;
 
 /**
- * The Node tail in sync form: reads the FIFO into two buffers it reuses (reading one while the
- * other goes through the frame check and the transforms), feeds the observers the stored
- * bytes, and offers them as `body` for the pool's put, with its backpressure. `body` ends only
- * after every program exited 0 and the edges were judged; any failure destroys it.
+ * The Node tail in sync form: a net.Socket reads the FIFO into one buffer it reuses (`onread`),
+ * each read goes through the frame check and the transforms at once, the observers see the
+ * stored bytes, and those are offered as `body` for the pool's put, with its backpressure (the
+ * socket pauses while the body is full). `body` ends only after every program exited 0 and
+ * the edges were judged; any failure destroys it.
  */
 class SyncTail {
   readonly body: Readable;
   readonly done: Promise<void>;
-  /** Settles once the pump stopped (no read in flight): the FIFO may be closed then. */
+  /** Settles once the socket is gone (it closed the FIFO's read end). */
   readonly settled: Promise<void>;
-  #wake: (() => void) | undefined;
-  #stop: Error | undefined;
+  #socket: Socket | undefined;
+  #fail: ((e: Error) => void) | undefined;
 
   constructor(
-    readonly reader: FileHandle,
+    readonly readFd: number,
     readonly stages: SyncTransform[],
     readonly check: SyncEdgeCheck | undefined,
     readonly observers: Observer[],
@@ -255,10 +261,9 @@ class SyncTail {
   ) {
     this.body = new Readable({
       highWaterMark: STAGE_BUFFER,
-      read: () => this.#resume(),
+      read: () => this.#socket?.resume(),
       destroy: (err, cb) => {
-        this.#stop ??= err ?? new Error('the pool stopped reading');
-        this.#resume();
+        this.#fail?.(err ?? new Error('the pool stopped reading'));
         cb(err);
       },
     });
@@ -274,48 +279,77 @@ class SyncTail {
     );
   }
 
-  #resume(): void {
-    const w = this.#wake;
-    this.#wake = undefined;
-    w?.();
-  }
-
-  async #emit(bufs: Buffer[]): Promise<void> {
+  /** Feeds the observers and the body; false when the body is full. */
+  #emit(bufs: Buffer[]): boolean {
+    let room = true;
     for (const b of bufs) {
-      if (this.#stop) throw this.#stop;
       for (const x of this.observers) x.update(b);
       this.o.onStoredBytes?.(b.length);
-      if (!this.body.push(b)) await new Promise<void>((r) => (this.#wake = r));
+      room = this.body.push(b) && room;
     }
-    if (this.#stop) throw this.#stop;
+    return room;
+  }
+
+  #read(): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      let failed = false;
+      const fail = (e: Error): void => {
+        if (failed) return;
+        failed = true;
+        sock.destroy();
+        reject(e);
+      };
+      const onAbort = (): void => fail(this.o.signal.reason as Error);
+      this.o.signal.addEventListener('abort', onAbort, { once: true });
+      this.#fail = fail;
+      const sock = new Socket({
+        fd: this.readFd,
+        readable: true,
+        writable: false,
+        onread: {
+          buffer: Buffer.allocUnsafe(TAIL_READ),
+          callback: (n: number, buf: Uint8Array): boolean => {
+            if (failed) return false;
+            try {
+              this.o.signal.throwIfAborted();
+              const chunk = Buffer.from(buf.buffer, buf.byteOffset, n);
+              this.check?.feed(chunk);
+              let data: Buffer[] = [chunk];
+              for (const s of this.stages) {
+                const out: Buffer[] = [];
+                for (const d of data) s.update(d, out);
+                data = out;
+              }
+              return this.#emit(data); // false pauses the socket until the body is read (read() resumes it)
+            } catch (e) {
+              fail(e as Error);
+              return false;
+            }
+          },
+        },
+      });
+      this.#socket = sock;
+      sock.once('error', fail);
+      sock.once('end', () => {
+        sock.destroy();
+        resolve();
+      });
+      sock.once('close', () => this.o.signal.removeEventListener('abort', onAbort));
+    });
   }
 
   async #pump(): Promise<void> {
-    for (const s of this.stages) await s.start();
-    const bufs = [Buffer.allocUnsafe(TAIL_READ), Buffer.allocUnsafe(TAIL_READ)];
-    let i = 0;
-    let next: Promise<{ bytesRead: number }> | undefined = this.reader.read(bufs[0]!, 0, TAIL_READ, null);
     try {
-      for (;;) {
-        const { bytesRead } = await next;
-        next = undefined;
-        if (bytesRead === 0) break;
-        this.o.signal.throwIfAborted();
-        const chunk = bufs[i]!.subarray(0, bytesRead);
-        i ^= 1;
-        next = this.reader.read(bufs[i]!, 0, TAIL_READ, null);
-        this.check?.feed(chunk);
-        let data: Buffer[] = [chunk];
-        for (const s of this.stages) {
-          const out: Buffer[] = [];
-          for (const d of data) s.update(d, out);
-          data = out;
-        }
-        await this.#emit(data);
-      }
+      for (const s of this.stages) await s.start();
+    } catch (e) {
+      await closeFd(this.readFd);
+      throw e;
+    }
+    try {
+      await this.#read();
     } finally {
-      // A read in flight ends when the programs are gone (killed on failure): wait for it.
-      await next?.catch(() => undefined);
+      const sock = this.#socket;
+      if (sock && !sock.closed) await new Promise((r) => sock.once('close', r));
     }
     await this.allDone;
     await this.check?.judge();
@@ -326,7 +360,7 @@ class SyncTail {
       s.final(out);
       carry = out;
     }
-    await this.#emit(carry);
+    this.#emit(carry);
     this.body.push(null);
   }
 }

@@ -178,6 +178,21 @@ describe.each(['local', 's3'] as const)('sync tail: %s pool, execution programs,
     expect(childPrograms().filter((n) => /zstd/.test(n))).toEqual([]);
   });
 
+  it('the task aborted midway (a signal): nothing stored, no FIFO or program left', async () => {
+    const dir = pool === 'local' ? tempDir('pool') : undefined;
+    const driver: PoolDriver = dir ? new LocalDriver(dir) : s3;
+    const prefix = `p${randomBytes(3).toString('hex')}`;
+    const ac = new AbortController();
+    const sink = new PoolSink({ driver, planId: prefix, backupId: 'b1', compression: 'zstd', recipients: [recipient], execution: 'programs', signal: ac.signal });
+    setTimeout(() => ac.abort(new DbsError('INTERRUPTED', 'stopped on purpose')), 300);
+    const e = await sink.writeTool('out', { extension: '.txt', guard: 'edges' }, (stdout) => ({ stdout: seq(100_000_000, stdout, ac.signal).stdout, inspector: new PassGuard() })).catch((x: unknown) => x);
+    expect(e).toMatchObject({ message: expect.stringMatching(/on purpose/) });
+    expect(await leftovers(driver, dir, prefix)).toEqual([]);
+    expect(readdirSync(tmp).filter((n) => n.startsWith('dbs-pipe-'))).toEqual([]);
+    await new Promise((r) => setTimeout(r, 200));
+    expect(childPrograms().filter((n) => /zstd|seq/.test(n))).toEqual([]);
+  });
+
   it("a guard that refuses at the end stores nothing, and its error is the error", async () => {
     const { driver, dir, sink, prefix } = open();
     const ac = new AbortController();
