@@ -46,8 +46,11 @@ export interface S3Server {
 }
 
 const START_TIMEOUT_MS = 60_000;
-/** memstore keeps objects in RAM (~1.6x their size); this is only a cap, allocated lazily. */
-const MEMSTORE_BYTES = 4 * 1024 * 1024 * 1024;
+/**
+ * memstore keeps objects in RAM (~1.6x their size); this is only a cap, allocated lazily.
+ * DBS_TEST_MEMSTORE_MB raises it for benches that move gigabytes (bench/copies.bench.ts).
+ */
+const memstoreBytes = (): number => Number(process.env.DBS_TEST_MEMSTORE_MB ?? 4096) * 1024 * 1024;
 
 function cephConf(d: string, fsid: string, monPort: number, rgwPort: number): string {
   return `[global]
@@ -105,7 +108,7 @@ rgw data = ${d}/rgw
 exec dir = ${d}/run
 
 osd objectstore = memstore
-memstore device bytes = ${MEMSTORE_BYTES}
+memstore device bytes = ${memstoreBytes()}
 
 [client.rgw]
 rgw frontends = beast endpoint=127.0.0.1:${rgwPort}
