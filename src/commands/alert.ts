@@ -110,7 +110,7 @@ ${examplesText(
   alert
     .command('show')
     .description('show an alert: rules, targets, and its state per plan')
-    .argument('<name>', 'alert name or id')
+    .argument('<alert>', 'alert name or id')
     .addHelpText('after', examplesText('dbs alert show app-failed', 'dbs alert show app-failed --json'))
     .action((name: string, _o: object, cmd: Command) =>
       run(cmd, async (ctx) => {
@@ -122,7 +122,7 @@ ${examplesText(
   alert
     .command('update')
     .description('change an alert: --on and --notify replace its rules and targets')
-    .argument('<name>', 'alert name or id')
+    .argument('<alert>', 'alert name or id')
     .option('--rename <name>', 'a new name')
     .option('--plan <plan>', 'watch this plan instead')
     .option('--all-plans', 'watch every plan instead')
@@ -163,7 +163,7 @@ ${examplesText(
   alert
     .command('delete')
     .description('delete an alert (a firing alert sends no "resolved")')
-    .argument('<name>', 'alert name or id')
+    .argument('<alert>', 'alert name or id')
     .addHelpText('after', examplesText('dbs alert delete app-failed', 'dbs alert delete app-failed --json'))
     .action((name: string, _o: object, cmd: Command) =>
       run(cmd, async (ctx) => {
@@ -175,7 +175,7 @@ ${examplesText(
   alert
     .command('test')
     .description('send a test notification to every target of an alert now')
-    .argument('<name>', 'alert name or id')
+    .argument('<alert>', 'alert name or id')
     .addHelpText('after', examplesText('dbs alert test app-failed', 'dbs alert test app-failed --json'))
     .action((name: string, _o: object, cmd: Command) =>
       run(cmd, async (ctx) => {

@@ -372,3 +372,13 @@ describe('alerts under the real daemon', () => {
     }
   });
 });
+
+describe('dbs alert: completion', () => {
+  it('completes alert names from the catalog', async () => {
+    const s = await setup();
+    expect((await dbs(['alert', 'create', 'zeta', '--plan', 'app', '--on', 'failed', '--notify', 'webhook:https://example.com/h'], { home: s.home })).code).toBe(0);
+    expect((await dbs(['alert', 'create', 'alpha', '--all-plans', '--on', 'failed', '--notify', 'webhook:https://example.com/h'], { home: s.home })).code).toBe(0);
+    const r = await dbs(['__complete', '--', '--home', s.home, 'alert', 'show', ''], { home: s.home });
+    expect(r.stdout.split('\n').filter(Boolean)).toEqual(['words', 'alpha', 'zeta']);
+  });
+});
