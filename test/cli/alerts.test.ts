@@ -5,10 +5,12 @@ import { chmodSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { createHmac } from 'node:crypto';
 import { createServer as createHttpServer, type IncomingHttpHeaders } from 'node:http';
 import { createServer as createTcpServer } from 'node:net';
+import { TLSSocket } from 'node:tls';
+import { execa } from 'execa';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Catalog } from '../../src/store/catalog.js';
-import { dbs } from '../support/cli.js';
+import { dbs, dbsBin } from '../support/cli.js';
 import { daemon } from '../support/daemon.js';
 import { smallSqlite } from '../support/fixtures.js';
 import { freePort } from '../support/ports.js';
@@ -208,6 +210,18 @@ describe('alerts after plan run', () => {
     expect(list[0].states[0].state).toBe('ok');
   });
 
+  it('plan run --due evaluates alerts too', async () => {
+    const s = await setup(['--cron', '* * * * * *']);
+    const hook = await receiver();
+    expect((await dbs(['alert', 'create', 'due', '--plan', 'app', '--on', 'failed', '--notify', `webhook:${hook.url}/due`], { home: s.home })).code).toBe(0);
+    s.break();
+    await new Promise((r) => setTimeout(r, 1100));
+    const r = await dbs(['--json', 'plan', 'run', '--due'], { home: s.home, env: ENV });
+    expect(r.code).toBe(1);
+    expect(hook.hits).toHaveLength(1);
+    expect(hook.json(0)).toMatchObject({ event: 'alert.firing', alert: 'due', task: { trigger: 'due', status: 'failed' } });
+  });
+
   it('a command target gets the event JSON on stdin, with a minimal environment', async () => {
     const s = await setup();
     const dir = tempDir('cmd');
@@ -281,46 +295,102 @@ describe('alerts after plan run', () => {
   });
 
   it('email targets go through the SMTP server of the settings (a tiny receiver here)', async () => {
-    const mails: string[] = [];
-    const server = createTcpServer((sock) => {
-      let buf = '';
-      let data = false;
-      sock.write('220 test ESMTP\r\n');
-      sock.on('data', (c: Buffer) => {
-        buf += c.toString();
-        let i;
-        while ((i = buf.indexOf('\r\n')) >= 0) {
-          const line = buf.slice(0, i);
-          buf = buf.slice(i + 2);
-          if (data) {
-            if (line === '.') {
-              data = false;
-              sock.write('250 queued\r\n');
-            } else mails[mails.length - 1] += `${line}\n`;
-          } else if (/^EHLO/i.test(line)) sock.write('250-test\r\n250 8BITMIME\r\n');
-          else if (/^DATA/i.test(line)) {
-            data = true;
-            mails.push('');
-            sock.write('354 go\r\n');
-          } else if (/^QUIT/i.test(line)) sock.end('221 bye\r\n');
-          else sock.write(`250 ok ${line.slice(0, 30)}\r\n`);
-        }
-      });
-    });
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
-    servers.push(() => new Promise<void>((r) => server.close(() => r())));
+    const smtp = await smtpReceiver();
     const s = await setup();
     const config = join(tempDir('cfg'), 'dbs.config.json');
-    writeFileSync(config, JSON.stringify({ smtp: { host: '127.0.0.1', port: (server.address() as { port: number }).port, from: 'dbs@example.com', security: 'none' } }));
+    writeFileSync(config, JSON.stringify({ smtp: { host: '127.0.0.1', port: smtp.port, from: 'dbs@example.com', security: 'none', user: 'mailer', passwordFrom: 'env:SMTP_PW' } }));
     expect((await dbs(['--config', config, 'alert', 'create', 'mail', '--plan', 'app', '--on', 'failed', '--notify', 'email:ops@example.com'], { home: s.home })).code).toBe(0);
-    const t = await dbs(['--config', config, 'alert', 'test', 'mail'], { home: s.home, env: ENV });
+    const t = await dbs(['--config', config, 'alert', 'test', 'mail'], { home: s.home, env: { ...ENV, SMTP_PW: 'mail-pw-123' } });
     expect(t.code, t.stdout + t.stderr).toBe(0);
-    expect(mails).toHaveLength(1);
-    expect(mails[0]).toMatch(/^Subject: \[dbs\] test: alert mail$/m);
-    expect(mails[0]).toMatch(/^To: <ops@example\.com>$/m);
-    expect(mails[0]).toContain('"event": "alert.test"');
+    expect(smtp.mails).toHaveLength(1);
+    expect(smtp.mails[0]).toMatch(/^Subject: \[dbs\] test: alert mail$/m);
+    expect(smtp.mails[0]).toMatch(/^To: <ops@example\.com>$/m);
+    expect(smtp.mails[0]).toContain('"event": "alert.test"');
+    expect(smtp.commands).toEqual(expect.arrayContaining(['MAIL FROM:<dbs@example.com>', 'RCPT TO:<ops@example.com>']));
+    const auth = smtp.commands.find((c) => c.startsWith('AUTH PLAIN '))!;
+    expect(Buffer.from(auth.slice(11), 'base64').toString()).toBe('\0mailer\0mail-pw-123');
+    // The password is not readable: a failed delivery says so, it is no failed backup.
+    const noPw = await dbs(['--config', config, 'alert', 'test', 'mail'], { home: s.home, env: ENV });
+    expect(noPw.code).toBe(1);
+    expect(noPw.stdout).toMatch(/NOT delivered: email:ops@example\.com \(.*SMTP_PW/);
+    // Without smtp settings an email target is refused (exit 2).
+    expect((await dbs(['alert', 'create', 'mail2', '--plan', 'app', '--on', 'failed', '--notify', 'email:ops@example.com'], { home: s.home })).code).toBe(2);
+  });
+
+  it('STARTTLS: the mail goes over TLS after EHLO (a server that does not offer it is refused)', async () => {
+    const dir = tempDir('tls');
+    const r = await execa('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem'), '-days', '1', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1'], { reject: false });
+    expect(r.exitCode, r.stderr).toBe(0);
+    const smtp = await smtpReceiver({ key: readFileSync(join(dir, 'key.pem')), cert: readFileSync(join(dir, 'cert.pem')) });
+    const plain = await smtpReceiver();
+    const s = await setup();
+    const config = join(dir, 'dbs.config.json');
+    const cfg = (port: number) => writeFileSync(config, JSON.stringify({ smtp: { host: '127.0.0.1', port, from: 'dbs@example.com', security: 'starttls' } }));
+    cfg(smtp.port);
+    expect((await dbs(['--config', config, 'alert', 'create', 'mail', '--plan', 'app', '--on', 'failed', '--notify', 'email:ops@example.com'], { home: s.home })).code).toBe(0);
+    // The real binary: NODE_EXTRA_CA_CERTS makes the test's certificate trusted (read at start-up).
+    const t = await dbsBin(['--config', config, 'alert', 'test', 'mail'], { home: s.home, env: { ...ENV, NODE_EXTRA_CA_CERTS: join(dir, 'cert.pem') } });
+    expect(t.code, t.stdout + t.stderr).toBe(0);
+    expect(smtp.mails).toHaveLength(1);
+    expect(smtp.tlsCommands).toEqual(expect.arrayContaining(['MAIL FROM:<dbs@example.com>', 'RCPT TO:<ops@example.com>', 'DATA']));
+    expect(smtp.commands.filter((c) => c.startsWith('MAIL'))).toEqual([]);
+    cfg(plain.port);
+    const refused = await dbsBin(['--config', config, 'alert', 'test', 'mail'], { home: s.home, env: ENV });
+    expect(refused.code).toBe(1);
+    expect(refused.stdout).toMatch(/does not offer STARTTLS/);
+    expect(plain.mails).toHaveLength(0);
   });
 });
+
+/** A tiny SMTP server: records commands (before and after STARTTLS) and the mails' DATA. */
+async function smtpReceiver(tls?: { key: Buffer; cert: Buffer }) {
+  const mails: string[] = [];
+  const commands: string[] = [];
+  const tlsCommands: string[] = [];
+  const server = createTcpServer((raw) => {
+    let sock: import('node:net').Socket = raw;
+    let secure = false;
+    let buf = '';
+    let data = false;
+    const onData = (c: Buffer) => {
+      buf += c.toString();
+      let i;
+      while ((i = buf.indexOf('\r\n')) >= 0) {
+        const line = buf.slice(0, i);
+        buf = buf.slice(i + 2);
+        if (data) {
+          if (line === '.') {
+            data = false;
+            sock.write('250 queued\r\n');
+          } else mails[mails.length - 1] += `${line}\n`;
+          continue;
+        }
+        (secure ? tlsCommands : commands).push(line);
+        if (/^EHLO/i.test(line)) sock.write(`250-test\r\n${tls && !secure ? '250-STARTTLS\r\n' : ''}250 8BITMIME\r\n`);
+        else if (/^STARTTLS/i.test(line) && tls) {
+          sock.write('220 go ahead\r\n');
+          raw.removeListener('data', onData);
+          sock = new TLSSocket(raw, { isServer: true, key: tls.key, cert: tls.cert });
+          secure = true;
+          sock.on('data', onData);
+          sock.on('error', () => undefined);
+        } else if (/^DATA/i.test(line)) {
+          data = true;
+          mails.push('');
+          sock.write('354 go\r\n');
+        } else if (/^AUTH/i.test(line)) sock.write('235 ok\r\n');
+        else if (/^QUIT/i.test(line)) sock.end('221 bye\r\n');
+        else sock.write('250 ok\r\n');
+      }
+    };
+    raw.on('data', onData);
+    raw.on('error', () => undefined);
+    raw.write('220 test ESMTP\r\n');
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  servers.push(() => new Promise<void>((r) => server.close(() => r())));
+  return { port: (server.address() as { port: number }).port, mails, commands, tlsCommands };
+}
 
 describe('alerts under the real daemon', () => {
   it('a failing plan fires a webhook within 10 s; fixing it resolves the alert', async () => {
