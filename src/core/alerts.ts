@@ -12,7 +12,7 @@ import { DbsError, describeError } from '../errors.js';
 import type { AlertRecord, Catalog, PlanRecord, TaskRecord } from '../store/catalog.js';
 import { newId } from '../store/catalog.js';
 import { VERSION } from '../version.js';
-import { parseSecretRef, refText, resolveSecretRef, storeSecret, type SecretRef } from './credentials.js';
+import { parseSecretRef, refText, storeSecret, storedSecret, type SecretRef } from './credentials.js';
 import { parseDuration } from './durations.js';
 import { validateName, uniqueViolation } from './names.js';
 import { deliver, ping, targetLabel, type DeliveryEnv, type DeliveryResult, type Notification, type Target } from './notify.js';
@@ -51,6 +51,7 @@ const msg = (e: unknown) => (e instanceof DbsError ? e.message : describeError(e
 
 /** Parses one rule text; throws a DbsError (INVALID_ARGUMENT) naming it. */
 export function parseRule(text: string): Rule {
+  if (typeof text !== 'string') throw new DbsError('INVALID_ARGUMENT', `a rule must be text, got ${JSON.stringify(text)}`, { hint: RULE_HINT });
   const t = text.trim();
   const bad = (why: string) => new DbsError('INVALID_ARGUMENT', `--on ${JSON.stringify(text)}: ${why}`, { hint: RULE_HINT });
   if (t === 'failed') return { kind: 'failed', text: t };
@@ -119,6 +120,7 @@ function httpUrl(text: string, kind: string): string {
 
 /** Parses one target text; throws a DbsError (INVALID_ARGUMENT) naming it. */
 export function parseTarget(text: string): Target {
+  if (typeof text !== 'string') throw new DbsError('INVALID_ARGUMENT', `a target must be text, got ${JSON.stringify(text)}`, { hint: 'targets: webhook:URL, command:/abs/path, email:ADDR, ping:URL' });
   const m = /^(webhook|command|email|ping):(.*)$/s.exec(text.trim());
   if (!m) {
     throw new DbsError('INVALID_ARGUMENT', `--notify ${JSON.stringify(text)}: unknown target`, { hint: 'targets: webhook:URL, command:/abs/path, email:ADDR, ping:URL' });
@@ -156,18 +158,23 @@ export function validateAlertSpec(spec: AlertSpec, o: { catalog?: Catalog; cwd?:
   problemsOf(problems, () => validateName(spec.name, 'alert'));
   if (spec.plan !== undefined && spec.allPlans) problems.push('--plan and --all-plans are exclusive: an alert watches one plan or every plan');
   else if (spec.plan === undefined && !spec.allPlans) problems.push('an alert needs --plan PLAN or --all-plans');
-  if (!spec.rules?.length) problems.push('an alert needs at least one rule (--on RULE)');
-  if (!spec.targets?.length) problems.push('an alert needs at least one target (--notify TARGET)');
-  for (const r of spec.rules ?? []) problemsOf(problems, () => parseRule(r));
+  const rules = Array.isArray(spec.rules) ? spec.rules : [];
+  const texts = Array.isArray(spec.targets) ? spec.targets : [];
+  if (spec.rules !== undefined && !Array.isArray(spec.rules)) problems.push('rules must be a list of rule texts');
+  else if (!rules.length) problems.push('an alert needs at least one rule (--on RULE)');
+  if (spec.targets !== undefined && !Array.isArray(spec.targets)) problems.push('targets must be a list of target texts');
+  else if (!texts.length) problems.push('an alert needs at least one target (--notify TARGET)');
+  for (const r of rules) problemsOf(problems, () => parseRule(r));
   const targets: Target[] = [];
-  for (const t of spec.targets ?? []) problemsOf(problems, () => targets.push(parseTarget(t)));
+  for (const t of texts) problemsOf(problems, () => targets.push(parseTarget(t)));
+  if (spec.plan !== undefined && typeof spec.plan !== 'string') problems.push('plan must be a plan name or id');
   if (spec.secretFrom !== undefined) {
     problemsOf(problems, () => parseSecretRef(spec.secretFrom!, { flag: 'secret', cwd: o.cwd ?? process.cwd() }));
     if (targets.length && !targets.some((t) => t.kind === 'webhook')) problems.push('--secret-from signs webhook bodies; this alert has no webhook target');
   }
   if (o.hasSmtp === false && targets.some((t) => t.kind === 'email')) problems.push('email targets need an SMTP server in the settings (smtp.host and smtp.from in the config file)');
   if (o.catalog) {
-    if (spec.plan !== undefined && !o.catalog.findPlan(spec.plan)) problems.push(`plan ${JSON.stringify(spec.plan)} not found (see: dbs plan list)`);
+    if (typeof spec.plan === 'string' && !o.catalog.findPlan(spec.plan)) problems.push(`plan ${JSON.stringify(spec.plan)} not found (see: dbs plan list)`);
     const same = typeof spec.name === 'string' ? o.catalog.findAlert(spec.name) : undefined;
     if (same && same.id !== o.selfId && same.name === spec.name) problems.push(`an alert named ${JSON.stringify(spec.name)} exists already`);
   }
@@ -373,12 +380,8 @@ function payloadOf(o: { event: string; alert: AlertRecord; plan?: PlanRecord; st
 
 /** The delivery environment of an alert: its secret resolved now, the SMTP sender if configured. */
 async function deliveryEnv(ctx: Context, a: AlertRecord): Promise<DeliveryEnv> {
-  const ref = ctx.catalog().getSecret('alert', a.id, `${SECRET}:ref`);
-  let secret;
-  if (ref) {
-    const m = /^(env|file):(.+)$/s.exec(ref);
-    secret = resolveSecretRef(ctx, m![1] === 'env' ? { from: 'env', name: m![2] } : { from: 'file', path: m![2] }, `signing secret of alert ${a.name}`);
-  }
+  // The reference is resolved now, at each delivery (a rotated file takes effect at once).
+  const secret = storedSecret(ctx, 'alert', a.id, SECRET, `signing secret of alert ${a.name}`);
   const smtp = ctx.settings.smtp;
   const sendMail = smtp
     ? async (to: string, subject: string, text: string, signal: AbortSignal) => {
