@@ -28,8 +28,8 @@ RULE (--on, repeatable; the alert fires while ANY rule holds):
   missed[>GRACE]         a scheduled run did not start within GRACE of its slot (default 10m)
   no-success-for DUR     no successful backup for DUR (e.g. 26h)
   duration>DUR           the last task took longer than DUR (e.g. 2h)
-  cpu>N%                 the last task's average CPU (100% = one core)
-  mem>SIZE               the last task's peak RSS (e.g. 2GiB)
+  cpu>N%                 the last successful task's average CPU (100% = one core)
+  mem>SIZE               the last successful task's peak RSS (e.g. 2GiB)
   out<RATE               the last backup's bytes sent to the pool per second (e.g. 1MiB/s)
 TARGET (--notify, repeatable):
   webhook:URL            POST the event as JSON (signed with X-Dbs-Signature when --secret-from)

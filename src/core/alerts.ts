@@ -332,9 +332,12 @@ async function check(rule: Rule, plan: PlanRecord, catalog: Catalog, now: Date):
       const s = secondsOf(last);
       return s !== undefined && s * 1000 > rule.ms ? v(`task ${last.id} took ${fmtMs(s * 1000)}`) : undefined;
     }
+    // Usage rules judge backups that ran through (a failed task's few ms of start-up say nothing).
     case 'cpu':
+      if (last.status !== 'succeeded') return undefined;
       return last.cpuAvgPct != null && last.cpuAvgPct > rule.pct ? v(`task ${last.id} used ${last.cpuAvgPct.toFixed(0)}% CPU on average`) : undefined;
     case 'mem':
+      if (last.status !== 'succeeded') return undefined;
       return last.rssPeakBytes != null && last.rssPeakBytes > rule.bytes ? v(`task ${last.id} peaked at ${(last.rssPeakBytes / 1024 ** 2).toFixed(0)} MiB RSS`) : undefined;
     case 'out': {
       const s = secondsOf(last);

@@ -222,6 +222,26 @@ describe('alerts after plan run', () => {
     expect(hook.json(0)).toMatchObject({ event: 'alert.firing', alert: 'due', task: { trigger: 'due', status: 'failed' } });
   });
 
+  it('cpu, mem and out rules read the task\'s monitoring summary', async () => {
+    const s = await setup();
+    const hook = await receiver();
+    const mk = async (name: string, rule: string) => expect((await dbs(['alert', 'create', name, '--plan', 'app', '--on', rule, '--notify', `webhook:${hook.url}/${name}`], { home: s.home })).code).toBe(0);
+    await mk('mem-low', 'mem>1MiB'); // any dbs process is bigger
+    await mk('mem-high', 'mem>1000GiB');
+    await mk('out-slow', 'out<1TiB/s'); // any real pool is slower
+    await mk('out-fast', 'out<1KiB/s');
+    await mk('cpu-any', 'cpu>0.001%');
+    await mk('cpu-high', 'cpu>6000%');
+    const r = await dbs(['--json', 'plan', 'run', 'app'], { home: s.home, env: ENV });
+    expect(r.code, r.stderr).toBe(0);
+    const task = r.json().task;
+    expect(task.rssPeakBytes).toBeGreaterThan(1024 ** 2);
+    const fired = hook.hits.map((h) => h.url.slice(1)).sort();
+    expect(fired).toEqual(['cpu-any', 'mem-low', 'out-slow']);
+    const mem = hook.json(hook.hits.findIndex((h) => h.url === '/mem-low'));
+    expect(mem.violations[0]).toMatchObject({ rule: 'mem>1MiB', message: expect.stringMatching(/peaked at \d+ MiB RSS/) });
+  });
+
   it('a command target gets the event JSON on stdin, with a minimal environment', async () => {
     const s = await setup();
     const dir = tempDir('cmd');
