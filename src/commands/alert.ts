@@ -3,12 +3,13 @@
 import { Option, type Command } from 'commander';
 import type { CommandRunner } from '../cli.js';
 import type { AlertView } from '../core/alerts.js';
+import type { EventRecord } from '../store/catalog.js';
 import { fields, fmtTime, table } from '../output/format.js';
 import { examplesText } from './help.js';
 import { repeatable } from './options.js';
 
-function show(a: AlertView): string {
-  return fields([
+function show(a: AlertView & { events?: EventRecord[] }): string {
+  const base = fields([
     ['Name', a.name],
     ['ID', a.id],
     ['Plan', a.allPlans ? '(all plans)' : a.plan],
@@ -20,6 +21,8 @@ function show(a: AlertView): string {
     ['Created', fmtTime(a.createdAt)],
     ['Updated', fmtTime(a.updatedAt)],
   ]);
+  if (!a.events?.length) return base;
+  return `${base}\n\nRecent events:\n${table(['LAST', 'LEVEL', 'TYPE', 'COUNT', 'MESSAGE'], a.events.map((e) => [fmtTime(e.lastAt), e.level, e.type, e.count, e.message]))}`;
 }
 
 const RULES_HELP = `

@@ -9,7 +9,7 @@ import { isAbsolute } from 'node:path';
 import type { Context } from './context.js';
 import { parseSize } from '../config.js';
 import { DbsError, describeError } from '../errors.js';
-import type { AlertRecord, Catalog, PlanRecord, TaskRecord } from '../store/catalog.js';
+import type { AlertRecord, Catalog, EventRecord, PlanRecord, TaskRecord } from '../store/catalog.js';
 import { newId } from '../store/catalog.js';
 import { VERSION } from '../version.js';
 import { parseSecretRef, refText, storeSecret, storedSecret, type SecretRef } from './credentials.js';
@@ -289,9 +289,11 @@ export function listAlerts(ctx: Context): AlertView[] {
   return catalog.listAlerts().map((a) => view(catalog, a));
 }
 
-export function showAlert(name: string, ctx: Context): AlertView {
+/** `alert show`: the alert and its newest events (firing, resolved, failed deliveries). */
+export function showAlert(name: string, ctx: Context): AlertView & { events: EventRecord[] } {
   const catalog = ctx.catalog();
-  return view(catalog, findAlertOrThrow(catalog, name));
+  const a = findAlertOrThrow(catalog, name);
+  return { ...view(catalog, a), events: catalog.alertEvents(a.id, a.name) };
 }
 
 // ---- evaluation --------------------------------------------------------------------------

@@ -1156,6 +1156,20 @@ export class Catalog {
     this.db.prepare('DELETE FROM alert_states WHERE alert_id = ?').run(alertId);
   }
 
+  /** The newest alert.* events of an alert: on the alert itself, or on plans naming it ("alert NAME ..."). */
+  alertEvents(alertId: string, name: string, limit = 10): EventRecord[] {
+    const prefix = `alert ${name} `;
+    const prefix2 = `alert ${name}:`;
+    return this.db
+      .prepare(
+        `SELECT id, resource_kind AS resourceKind, resource_id AS resourceId, type, level, message, count, first_at AS firstAt, last_at AS lastAt
+         FROM events WHERE type LIKE 'alert.%' AND ((resource_kind = 'alert' AND resource_id = @id)
+           OR (resource_kind = 'plan' AND (substr(message, 1, length(@p1)) = @p1 OR substr(message, 1, length(@p2)) = @p2)))
+         ORDER BY last_at DESC, id DESC LIMIT @limit`,
+      )
+      .all({ id: alertId, p1: prefix, p2: prefix2, limit }) as EventRecord[];
+  }
+
   /** The newest succeeded task of a plan. */
   lastSucceededTask(planId: string): TaskRecord | undefined {
     return fromRow<TaskRecord>(

@@ -198,6 +198,7 @@ describe('alerts after plan run', () => {
     expect(firing[0].lastAt >= firing[0].firstAt).toBe(true);
     const shown = (await dbs(['--json', 'alert', 'show', 'app-failed'], { home: s.home })).json();
     expect(shown.states).toEqual([expect.objectContaining({ plan: 'app', state: 'firing', reason: 'failed' })]);
+    expect(shown.events).toEqual([expect.objectContaining({ type: 'alert.firing', count: 2 }), expect.objectContaining({ type: 'alert.created' })]);
 
     s.fix();
     const ok = await dbs(['plan', 'run', 'app'], { home: s.home, env: ENV });
