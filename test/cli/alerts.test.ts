@@ -438,6 +438,28 @@ describe('alerts under the real daemon', () => {
     }
   });
 
+  it('the daemon\'s periodic pass fires no-success-for with no task at all; a run elsewhere resolves it', async () => {
+    const s = await setup();
+    const hook = await receiver();
+    expect((await dbs(['alert', 'create', 'stale', '--plan', 'app', '--on', 'no-success-for 1s', '--notify', `webhook:${hook.url}/s`], { home: s.home })).code).toBe(0);
+    await new Promise((r) => setTimeout(r, 1000));
+    const d = daemon(s.home, ['--probe', '0.3'], ENV);
+    try {
+      const line = await d.waitFor((l) => l.event === 'alert.firing' && l.alert === 'stale', 10_000);
+      expect(line.plan).toBe('app');
+      const fired = await until(() => hook.hits[0], 5_000, 'the firing webhook');
+      expect(JSON.parse(fired.body)).toMatchObject({ event: 'alert.firing', task: null, violations: [expect.objectContaining({ rule: 'no-success-for 1s' })] });
+      // A manual run in another process ends it; that process sends "resolved".
+      const r = await dbs(['plan', 'run', 'app'], { home: s.home, env: ENV });
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stderr).toMatch(/alert stale resolved for plan app/);
+      expect(JSON.parse(hook.hits.at(-1)!.body)).toMatchObject({ event: 'alert.resolved', task: { status: 'succeeded' } });
+    } finally {
+      const r = await d.stop();
+      expect(r.code, r.stderr).toBe(0);
+    }
+  });
+
   it('the periodic pass (the daemon\'s) fires "missed" for a scheduled run that did not start', async () => {
     const s = await setup(['--cron', '0 0 1 1 *']);
     const hook = await receiver();
