@@ -325,8 +325,9 @@ async function check(rule: Rule, plan: PlanRecord, catalog: Catalog, now: Date):
     const since = Date.parse(last?.endedAt ?? plan.createdAt);
     return now.getTime() - since > rule.ms ? v(last ? `no successful backup since ${last.endedAt} (${fmtMs(now.getTime() - since)})` : `no successful backup since the plan was created ${fmtMs(now.getTime() - since)} ago`) : undefined;
   }
-  const last = catalog.lastEndedTask(plan.id);
-  if (!last || last.status === 'interrupted') return undefined;
+  // An interrupted task says nothing about the plan: the newest task that succeeded or failed does.
+  const last = catalog.listTasks({ planId: plan.id, limit: 50 }).find((t) => t.status === 'succeeded' || t.status === 'failed');
+  if (!last) return undefined;
   switch (rule.kind) {
     case 'failed':
       return last.status === 'failed' ? v(`task ${last.id} failed: ${last.errorMessage ?? last.errorCode ?? 'unknown error'}`) : undefined;

@@ -94,6 +94,13 @@ function snapshot(home: string) {
   }
 }
 
+/** A core context on a home, as the daemon's periodic pass gets it. */
+async function coreContext(home: string) {
+  const { makeCoreContext } = await import('../../src/core/context.js');
+  const { loadSettings } = await import('../../src/config.js');
+  return makeCoreContext({ settings: await loadSettings({ flags: { home }, env: {}, cwd: home }), signal: new AbortController().signal, clock: () => new Date(), env: ENV, cwd: home, yes: false, report: () => undefined });
+}
+
 const hmac = (body: string) => `sha256=${createHmac('sha256', SECRET).update(body).digest('hex')}`;
 
 describe('dbs alert: bad input', () => {
@@ -241,6 +248,32 @@ describe('alerts after plan run', () => {
     expect(fired).toEqual(['cpu-any', 'mem-low', 'out-slow']);
     const mem = hook.json(hook.hits.findIndex((h) => h.url === '/mem-low'));
     expect(mem.violations[0]).toMatchObject({ rule: 'mem>1MiB', message: expect.stringMatching(/peaked at \d+ MiB RSS/) });
+  });
+
+  it('an interrupted task neither fires nor resolves an alert', async () => {
+    const s = await setup();
+    const hook = await receiver();
+    expect((await dbs(['alert', 'create', 'f', '--plan', 'app', '--on', 'failed', '--notify', `webhook:${hook.url}/f`], { home: s.home })).code).toBe(0);
+    s.break();
+    expect((await dbs(['plan', 'run', 'app'], { home: s.home, env: ENV })).code).toBe(3);
+    expect(hook.hits).toHaveLength(1);
+    const c = Catalog.open(s.home);
+    try {
+      const p = c.findPlan('app')!;
+      const later = new Date(Date.now() + 1000).toISOString();
+      c.insertTask({ id: 'task-interrupted1', planId: p.id, planName: p.name, trigger: 'manual', status: 'interrupted', queuedAt: later, startedAt: later, endedAt: later });
+    } finally {
+      c.close();
+    }
+    const ctx = await coreContext(s.home);
+    try {
+      const { evaluateAll } = await import('../../src/core/alerts.js');
+      expect(await evaluateAll(ctx)).toEqual([]);
+    } finally {
+      ctx.close();
+    }
+    expect(hook.hits).toHaveLength(1);
+    expect((await dbs(['--json', 'alert', 'show', 'f'], { home: s.home })).json().states[0].state).toBe('firing');
   });
 
   it('a command target gets the event JSON on stdin, with a minimal environment', async () => {
@@ -473,9 +506,7 @@ describe('alerts under the real daemon', () => {
     }
     expect((await dbs(['alert', 'create', 'missed', '--plan', 'app', '--on', 'missed>1m', '--notify', `webhook:${hook.url}/m`], { home: s.home })).code).toBe(0);
     const { evaluateAll } = await import('../../src/core/alerts.js');
-    const { makeCoreContext } = await import('../../src/core/context.js');
-    const { loadSettings } = await import('../../src/config.js');
-    const ctx = makeCoreContext({ settings: await loadSettings({ flags: { home: s.home }, env: {}, cwd: s.home }), signal: new AbortController().signal, clock: () => new Date(), env: ENV, cwd: s.home, yes: false, report: () => undefined });
+    const ctx = await coreContext(s.home);
     try {
       const r = await evaluateAll(ctx);
       expect(r).toEqual([expect.objectContaining({ alert: 'missed', plan: 'app', to: 'firing' })]);
