@@ -7,6 +7,11 @@ import type { EventRecord } from '../store/catalog.js';
 import { fields, fmtTime, table } from '../output/format.js';
 import { examplesText } from './help.js';
 import { repeatable } from './options.js';
+import { suggest } from './complete.js';
+
+/** What completion offers for --on and --notify: the rule and target kinds. */
+const RULE_WORDS = ['failed', 'missed', 'no-success-for', 'duration>', 'cpu>', 'mem>', 'out<'];
+const TARGET_WORDS = ['webhook:', 'command:', 'email:', 'ping:'];
 
 function show(a: AlertView & { events?: EventRecord[] }): string {
   const base = fields([
@@ -67,8 +72,8 @@ Exit status: 2 for bad input (every problem listed; nothing is written), 3 for a
     .argument('<name>', 'the alert name')
     .option('--plan <plan>', 'the plan it watches (name or id)')
     .option('--all-plans', 'watch every plan (also ones created later)')
-    .addOption(repeatable(new Option('--on <rule>', 'a rule (repeatable): failed, missed, no-success-for 26h, duration>2h, cpu>80%, mem>2GiB, out<1MiB/s')))
-    .addOption(repeatable(new Option('--notify <target>', 'a target (repeatable): webhook:URL, command:PATH, email:ADDR, ping:URL')))
+    .addOption(suggest(repeatable(new Option('--on <rule>', 'a rule (repeatable): failed, missed, no-success-for 26h, duration>2h, cpu>80%, mem>2GiB, out<1MiB/s')), RULE_WORDS))
+    .addOption(suggest(repeatable(new Option('--notify <target>', 'a target (repeatable): webhook:URL, command:PATH, email:ADDR, ping:URL')), TARGET_WORDS))
     .option('--secret-from <ref>', 'sign webhook bodies with the secret read at each delivery from env:VAR or file:PATH')
     .option('--remark <text>', 'a note')
     .addHelpText(
@@ -129,8 +134,8 @@ ${examplesText(
     .option('--rename <name>', 'a new name')
     .option('--plan <plan>', 'watch this plan instead')
     .option('--all-plans', 'watch every plan instead')
-    .addOption(repeatable(new Option('--on <rule>', 'the new rules (repeatable; replaces all)')))
-    .addOption(repeatable(new Option('--notify <target>', 'the new targets (repeatable; replaces all)')))
+    .addOption(suggest(repeatable(new Option('--on <rule>', 'the new rules (repeatable; replaces all)')), RULE_WORDS))
+    .addOption(suggest(repeatable(new Option('--notify <target>', 'the new targets (repeatable; replaces all)')), TARGET_WORDS))
     .option('--secret-from <ref>', 'a new signing secret reference: env:VAR or file:PATH')
     .option('--no-secret', 'stop signing webhook bodies')
     .option('--remark <text>', 'a new note')

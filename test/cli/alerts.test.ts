@@ -524,5 +524,7 @@ describe('dbs alert: completion', () => {
     expect((await dbs(['alert', 'create', 'alpha', '--all-plans', '--on', 'failed', '--notify', 'webhook:https://example.com/h'], { home: s.home })).code).toBe(0);
     const r = await dbs(['__complete', '--', '--home', s.home, 'alert', 'show', ''], { home: s.home });
     expect(r.stdout.split('\n').filter(Boolean)).toEqual(['words', 'alpha', 'zeta']);
+    const on = await dbs(['__complete', '--', 'alert', 'create', 'x', '--on', ''], { home: s.home });
+    expect(on.stdout.split('\n').filter(Boolean)).toEqual(['words', 'failed', 'missed', 'no-success-for', 'duration>', 'cpu>', 'mem>', 'out<']);
   });
 });
