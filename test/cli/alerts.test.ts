@@ -517,14 +517,20 @@ describe('alerts under the real daemon', () => {
   });
 });
 
-describe('dbs alert: completion', () => {
-  it('completes alert names from the catalog', async () => {
+describe('dbs alert: completion, plan delete', () => {
+  it('completes alert names and rule kinds; deleting a plan deletes its own alerts and their secret references', async () => {
     const s = await setup();
     expect((await dbs(['alert', 'create', 'zeta', '--plan', 'app', '--on', 'failed', '--notify', 'webhook:https://example.com/h'], { home: s.home })).code).toBe(0);
     expect((await dbs(['alert', 'create', 'alpha', '--all-plans', '--on', 'failed', '--notify', 'webhook:https://example.com/h'], { home: s.home })).code).toBe(0);
     const r = await dbs(['__complete', '--', '--home', s.home, 'alert', 'show', ''], { home: s.home });
     expect(r.stdout.split('\n').filter(Boolean)).toEqual(['words', 'alpha', 'zeta']);
     const on = await dbs(['__complete', '--', 'alert', 'create', 'x', '--on', ''], { home: s.home });
+    // Deleting the plan deletes its own alert (and the secret reference); --all-plans alerts stay.
+    expect((await dbs(['alert', 'update', 'zeta', '--secret-from', 'env:HOOK_SECRET'], { home: s.home })).code).toBe(0);
+    const del = await dbs(['plan', 'delete', 'app', '--yes'], { home: s.home });
+    expect(del.code, del.stderr).toBe(0);
+    expect((await dbs(['--json', 'alert', 'list'], { home: s.home })).json().map((a: { name: string }) => a.name)).toEqual(['alpha']);
+    expect((snapshot(s.home)[2] as { owner_kind: string }[]).filter((r) => r.owner_kind === 'alert')).toEqual([]);
     expect(on.stdout.split('\n').filter(Boolean)).toEqual(['words', 'failed', 'missed', 'no-success-for', 'duration>', 'cpu>', 'mem>', 'out<']);
   });
 });
