@@ -371,6 +371,29 @@ describe('alerts after plan run', () => {
     expect((await dbs(['alert', 'create', 'mail2', '--plan', 'app', '--on', 'failed', '--notify', 'email:ops@example.com'], { home: s.home })).code).toBe(2);
   });
 
+  it('bad smtp settings are exit 2 with every problem (a password value is refused: references only)', async () => {
+    const s = await setup();
+    const config = join(tempDir('cfg'), 'dbs.config.json');
+    writeFileSync(config, JSON.stringify({ smtp: { host: '', port: 70000, from: 'nobody', security: 'ssl', user: 'u', passwordFrom: 'hunter2', extra: 1 } }));
+    const r = await dbs(['--json', '--config', config, 'alert', 'list'], { home: s.home });
+    expect(r.code).toBe(2);
+    const err = JSON.parse(r.stderr.trim());
+    expect(err.code).toBe('INVALID_CONFIG');
+    expect(err.details.problems).toEqual([
+      expect.stringMatching(/smtp\.extra: unknown setting/),
+      expect.stringMatching(/smtp\.host: must be a host name/),
+      expect.stringMatching(/smtp\.port: must be a port/),
+      expect.stringMatching(/smtp\.from: must be a mail address/),
+      expect.stringMatching(/smtp\.security: must be none, starttls or tls/),
+      expect.stringMatching(/smtp\.passwordFrom: must be env:VAR or file:PATH/),
+    ]);
+    expect(r.stderr).not.toContain('hunter2');
+    writeFileSync(config, JSON.stringify({ smtp: { host: 'mail', from: 'a@b.c', user: 'u' } }));
+    const half = await dbs(['--config', config, 'alert', 'list'], { home: s.home });
+    expect(half.code).toBe(2);
+    expect(half.stderr).toMatch(/user and passwordFrom go together/);
+  });
+
   it('STARTTLS: the mail goes over TLS after EHLO (a server that does not offer it is refused)', async () => {
     const dir = tempDir('tls');
     const r = await execa('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem'), '-days', '1', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1'], { reject: false });
