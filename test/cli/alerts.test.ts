@@ -161,11 +161,27 @@ describe('dbs alert: bad input', () => {
     const many = await dbs(['--json', 'alert', 'create', 'a1', '--plan', 'nope', '--on', 'bogus', '--on', 'cpu>lots', '--notify', 'webhook:gopher://x'], { home });
     expect(many.code).toBe(2);
     expect(JSON.parse(many.stderr.trim()).details.problems).toHaveLength(4);
-    // update: the same checks, nothing changed.
-    const upd = await dbs(['alert', 'update', 'taken', '--on', 'duration>never'], { home });
-    expect(upd.code).toBe(2);
     expect(snapshot(home)).toEqual(before);
-    expect((await dbs(['alert', 'show', 'nope'], { home })).code).toBe(3);
+    // update: the same checks, nothing changed.
+    expect((await dbs(['alert', 'create', 'other', '--all-plans', '--on', 'failed', '--notify', okHook], { home })).code).toBe(0);
+    const before2 = snapshot(home);
+    const updates: [string, string[], RegExp][] = [
+      ['bad rule', ['--on', 'duration>never'], /not a duration/],
+      ['bad target', ['--notify', 'webhook:ftp://x/'], /http or https/],
+      ['unknown plan', ['--plan', 'nope'], /plan "nope" not found/],
+      ['--plan with --all-plans', ['--plan', 'app', '--all-plans'], /exclusive/],
+      ['rename to a taken name', ['--rename', 'other'], /"other" exists already/],
+      ['bad rename', ['--rename', '-x'], /not allowed/],
+      ['bad secret reference', ['--secret-from', 'file:'], /needs a path/],
+      ['nothing to update', [], /nothing to update/],
+    ];
+    for (const [what, extra, re] of updates) {
+      const u = await dbs(['alert', 'update', 'taken', ...extra], { home });
+      expect(u.code, `${what}: ${u.stderr}`).toBe(2);
+      expect(u.stderr, what).toMatch(re);
+    }
+    expect(snapshot(home)).toEqual(before2);
+    for (const cmd of ['show', 'update', 'delete', 'test']) expect((await dbs(['alert', cmd, 'nope', ...(cmd === 'update' ? ['--on', 'failed'] : [])], { home })).code, cmd).toBe(3);
   });
 });
 
