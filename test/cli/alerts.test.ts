@@ -339,6 +339,30 @@ describe('alerts after plan run', () => {
     expect(events(s.home, 'alert.firing')).toHaveLength(1);
   });
 
+  it('the signing secret is read at each delivery: a rotated file signs the next one; an unset variable is a failed delivery, not a failed backup', async () => {
+    const s = await setup();
+    const hook = await receiver();
+    const file = join(tempDir('sec'), 'hook-secret');
+    writeFileSync(file, 'first\n', { mode: 0o600 });
+    expect((await dbs(['alert', 'create', 'rot', '--plan', 'app', '--on', 'failed', '--notify', `webhook:${hook.url}/r`, '--secret-from', `file:${file}`], { home: s.home })).code).toBe(0);
+    const sig = (key: string, body: string) => `sha256=${createHmac('sha256', key).update(body).digest('hex')}`;
+    expect((await dbs(['alert', 'test', 'rot'], { home: s.home, env: ENV })).code).toBe(0);
+    expect(hook.hits[0].headers['x-dbs-signature']).toBe(sig('first', hook.hits[0].body));
+    writeFileSync(file, 'second\n');
+    expect((await dbs(['alert', 'test', 'rot'], { home: s.home, env: ENV })).code).toBe(0);
+    expect(hook.hits[1].headers['x-dbs-signature']).toBe(sig('second', hook.hits[1].body));
+    expect(snapshot(s.home)[2]).not.toContainEqual(expect.objectContaining({ value: expect.stringContaining('second') }));
+    expect((await dbs(['alert', 'update', 'rot', '--secret-from', 'env:NOT_SET_HERE'], { home: s.home })).code).toBe(0);
+    const ok = await dbs(['--json', 'plan', 'run', 'app'], { home: s.home, env: ENV });
+    expect(ok.code).toBe(0);
+    s.break();
+    const r = await dbs(['plan', 'run', 'app'], { home: s.home, env: ENV });
+    expect(r.code).toBe(3); // the plan's failure, not the alert's
+    expect(hook.hits).toHaveLength(2);
+    const failed = events(s.home, 'alert.delivery-failed');
+    expect(failed).toEqual([expect.objectContaining({ level: 'warning', message: expect.stringMatching(/alert rot: .*NOT_SET_HERE, which is not set/) })]);
+  });
+
   it('ping targets get start, success and fail pings; alert test sends a test notification', async () => {
     const s = await setup();
     const hc = await receiver();
