@@ -11,6 +11,7 @@ import { printable } from './output/sanitize.js';
 import { sqliteVersion, systemClock, type Clock } from './store/catalog.js';
 import type { PoolWrapper } from './storage/wrap.js';
 import { versionInfo } from './version.js';
+import { registerAlert } from './commands/alert.js';
 import { registerBackup } from './commands/backup.js';
 import { registerCatalog } from './commands/catalog.js';
 import { registerDaemon } from './commands/daemon.js';
@@ -126,6 +127,7 @@ Exit codes: 0 ok, 1 failure, 2 usage/validation, 3 not found, 4 conflict/refused
   registerTask(program, run);
   registerBackup(program, run);
   registerRestore(program, run);
+  registerAlert(program, run);
   registerDaemon(program, run);
   registerCatalog(program, run);
   registerCompletion(program, run, io);

@@ -28,8 +28,21 @@ export interface Settings {
   execution?: Execution;
   /** Seconds between two monitoring samples of a task or restore (src/core/samples.ts). */
   sampleSeconds: number;
+  /** The SMTP server of `email:` alert targets (config file key `smtp`). */
+  smtp?: SmtpSettings;
   /** Where the values came from (for `dbs doctor`). */
   configFile?: string;
+}
+
+/** SMTP settings (config file only): the password is a reference (env:VAR or file:PATH), never a value. */
+export interface SmtpSettings {
+  host: string;
+  port: number;
+  from: string;
+  /** none: plain; starttls: upgrade after EHLO (required when offered... and when a user is set); tls: TLS from the start. */
+  security: 'none' | 'starttls' | 'tls';
+  user?: string;
+  passwordFrom?: string;
 }
 
 export interface SettingsInput {
@@ -42,6 +55,7 @@ export interface SettingsInput {
   s3Timeout?: unknown;
   execution?: unknown;
   sampleSeconds?: unknown;
+  smtp?: unknown;
 }
 
 export const DEFAULTS = {
@@ -125,7 +139,7 @@ export async function loadSettings(o: LoadSettingsOptions): Promise<Settings> {
     if (typeof file.config !== 'object' || Array.isArray(file.config)) {
       problems.push(`${file.filepath}: the config must be an object`);
     } else {
-      const known = new Set(['home', 'compression', 'compressionLevel', 'partSize', 'concurrency', 'lockLease', 's3Timeout', 'execution', 'sampleSeconds']);
+      const known = new Set(['home', 'compression', 'compressionLevel', 'partSize', 'concurrency', 'lockLease', 's3Timeout', 'execution', 'sampleSeconds', 'smtp']);
       for (const k of Object.keys(file.config)) if (!known.has(k)) problems.push(`${file.filepath}: ${k}: unknown setting`);
       layer(merged, file.config as SettingsInput);
     }
@@ -182,6 +196,24 @@ export async function loadSettings(o: LoadSettingsOptions): Promise<Settings> {
   seconds('lockLease', 2, 3600);
   seconds('s3Timeout', 1, 3600);
   seconds('sampleSeconds', 0.1, 3600);
+  if (merged.smtp !== undefined) {
+    const v = merged.smtp as Record<string, unknown>;
+    const at = (k: string) => `${where('smtp')}.${k}`;
+    if (typeof v !== 'object' || v === null || Array.isArray(v)) problems.push(`${where('smtp')}: must be an object { host, port, from, security, user, passwordFrom }`);
+    else {
+      for (const k of Object.keys(v)) if (!['host', 'port', 'from', 'security', 'user', 'passwordFrom'].includes(k)) problems.push(`${at(k)}: unknown setting`);
+      const security = v.security ?? 'starttls';
+      const port = v.port ?? (security === 'tls' ? 465 : 587);
+      if (typeof v.host !== 'string' || !v.host) problems.push(`${at('host')}: must be a host name`);
+      if (!Number.isInteger(port) || (port as number) < 1 || (port as number) > 65535) problems.push(`${at('port')}: must be a port from 1 to 65535`);
+      if (typeof v.from !== 'string' || !/^[^\s@<>]+@[^\s@<>]+$/.test(v.from)) problems.push(`${at('from')}: must be a mail address`);
+      if (!['none', 'starttls', 'tls'].includes(security as string)) problems.push(`${at('security')}: must be none, starttls or tls`);
+      if (v.user !== undefined && typeof v.user !== 'string') problems.push(`${at('user')}: must be a string`);
+      if (v.passwordFrom !== undefined && (typeof v.passwordFrom !== 'string' || !/^(env|file):.+$/.test(v.passwordFrom))) problems.push(`${at('passwordFrom')}: must be env:VAR or file:PATH (never the password itself)`);
+      if ((v.user === undefined) !== (v.passwordFrom === undefined)) problems.push(`${where('smtp')}: user and passwordFrom go together`);
+      out.smtp = { host: String(v.host), port: port as number, from: String(v.from), security: security as SmtpSettings['security'], ...(typeof v.user === 'string' ? { user: v.user } : {}), ...(typeof v.passwordFrom === 'string' ? { passwordFrom: v.passwordFrom } : {}) };
+    }
+  }
   if (problems.length) {
     throw new DbsError('INVALID_CONFIG', `invalid configuration:\n  ${problems.join('\n  ')}`, {
       hint: 'fix the settings listed above',

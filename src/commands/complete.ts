@@ -22,7 +22,7 @@ export function suggest<T extends Option | Argument>(x: T, values: readonly stri
   return x;
 }
 
-const NAME_KINDS: readonly NameKind[] = ['plan', 'pool', 'backup', 'task', 'restore'];
+const NAME_KINDS: readonly NameKind[] = ['plan', 'pool', 'backup', 'task', 'restore', 'alert'];
 
 /** What a value placeholder (<pool>, [plan], <file>, <dir>) asks for. */
 function valueKind(placeholder: string): NameKind | 'files' | 'dirs' | undefined {

@@ -26,6 +26,10 @@ export function renderEvent(out: Output, e: CoreEvent): void {
       return out.verbose(e.line);
     case 'recovery':
       return e.event.level === 'info' ? out.verbose(e.event.message) : out.warn(e.event.message);
+    case 'alert.transition': {
+      const text = `alert ${e.alert} ${e.to === 'firing' ? 'fires' : 'resolved'} for plan ${e.plan}: notified ${e.delivered} target(s)${e.failed.length ? `; not delivered to ${e.failed.join(', ')}` : ''}`;
+      return e.failed.length || e.to === 'firing' ? out.warn(text) : out.info(text);
+    }
     case 'quickstart.pool':
       return out.info(e.created ? `1. bound a local pool "${e.name}" at ${e.path}` : `1. reusing the pool "${e.name}" (${e.id})`);
     case 'quickstart.database':

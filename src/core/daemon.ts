@@ -154,7 +154,12 @@ export async function runDaemon(o: DaemonOptions, ctx: Context): Promise<DaemonR
       const plan = catalog.getPlan(planId);
       if (!plan || plan.status !== 'active') continue;
       const controller = new AbortController();
-      const taskCtx: Context = { ...ctx, signal: controller.signal };
+      // Alert transitions after a task go to the daemon's log like everything else it does.
+      const report: Context['report'] = (e) =>
+        e.type === 'alert.transition'
+          ? log({ event: e.to === 'firing' ? 'alert.firing' : 'alert.resolved', level: e.to === 'firing' ? 'error' : 'info', message: `alert ${e.alert} ${e.to === 'firing' ? 'fires' : 'resolved'} for plan ${e.plan}: notified ${e.delivered} target(s)${e.failed.length ? `; not delivered to ${e.failed.join(', ')}` : ''}`, plan: e.plan, alert: e.alert })
+          : ctx.report(e);
+      const taskCtx: Context = { ...ctx, signal: controller.signal, report };
       log({ event: 'task.started', level: 'info', message: `running ${plan.name}`, plan: plan.name, waitedMs: ctx.clock().getTime() - queuedAt.getTime() });
       const done = runScheduled(plan, 'schedule', taskCtx, queuedAt).then((r) => {
         ran++;
@@ -279,6 +284,19 @@ export async function runDaemon(o: DaemonOptions, ctx: Context): Promise<DaemonR
           }
         } catch (e) {
           if (!stop.aborted) log({ event: 'copy.delete-failed', level: 'warning', message: `retrying pending deletes: ${(e as Error).message}` });
+        }
+      }
+      // Alerts over time (missed runs, no success for a while): evaluated for idle plans.
+      if (!stopping) {
+        try {
+          const { evaluateAll } = await import('./alerts.js');
+          for (const t of await evaluateAll(ctx, (planId) => running.has(planId))) {
+            if (t.to === 'still-firing') continue;
+            const failed = t.deliveries.filter((d) => !d.ok).map((d) => d.target);
+            log({ event: t.to === 'firing' ? 'alert.firing' : 'alert.resolved', level: t.to === 'firing' ? 'error' : 'info', message: `alert ${t.alert} ${t.to === 'firing' ? 'fires' : 'resolved'} for plan ${t.plan}${failed.length ? `; not delivered to ${failed.join(', ')}` : ''}`, plan: t.plan, alert: t.alert });
+          }
+        } catch (e) {
+          if (!stop.aborted) log({ event: 'alert.failed', level: 'warning', message: `evaluating alerts: ${(e as Error).message}` });
         }
       }
       await sleep(o.probeMs ?? 60_000, stop);

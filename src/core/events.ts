@@ -23,6 +23,8 @@ export type CoreEvent =
   | { type: 'restore.tool-output'; line: string }
   /** Cleanup of what dead processes left (plan run --due; the daemon logs these itself). */
   | { type: 'recovery'; event: RecoveryEvent }
+  /** An alert started or stopped firing after a task; `failed`: targets its notification did not reach. */
+  | { type: 'alert.transition'; alert: string; plan: string; to: 'firing' | 'resolved'; delivered: number; failed: string[] }
   | { type: 'quickstart.pool'; name: string; id: string; path: string; created: boolean }
   | { type: 'quickstart.database'; path: string; created: boolean }
   | { type: 'quickstart.plan'; name: string; id: string; created: boolean }

@@ -101,6 +101,8 @@ function poolOffline(e: unknown): boolean {
 export async function runPlanOnce(plan: PlanRecord, o: RunOptions, outer: Context): Promise<RunResult> {
   const catalog = outer.catalog();
   const lock = acquire(catalog, `plan:${plan.id}`, `task of plan ${plan.name}`, `plan ${JSON.stringify(plan.name)}`, leaseOf(outer));
+  let ran = false;
+  let started: Promise<void> | undefined;
   try {
     if (lock.takenOver) {
       const why = lock.takeoverReason ?? 'its holder is gone';
@@ -121,10 +123,22 @@ export async function runPlanOnce(plan: PlanRecord, o: RunOptions, outer: Contex
     // A lost lock (dbs plan unlock --force, a takeover) stops the run: two runs of one plan must not overlap.
     const ctx: Context = { ...outer, signal: AbortSignal.any([outer.signal, lock.lost]) };
     const taskId = newId('task');
+    ran = true;
+    // healthchecks-style start pings go out while the task runs (never awaited by it).
+    started = catalog.alertsForPlan(plan.id).length ? import('./alerts.js').then((m) => m.pingStart(outer, plan)) : undefined;
     // Every program the task starts carries DBS_TASK=<task id> (see pipeline/child.ts).
     return await withTaskTag(taskId, () => runLocked(plan, o, ctx, taskId, lock.lost));
   } finally {
     lock.release();
+    // Alerts after the lock is released: a slow target never holds the plan. They never fail the task.
+    await started;
+    if (ran && catalog.alertsForPlan(plan.id).length) {
+      const { afterTask } = await import('./alerts.js');
+      for (const t of await afterTask(outer, plan)) {
+        if (t.to === 'still-firing') continue;
+        outer.report({ type: 'alert.transition', alert: t.alert, plan: t.plan, to: t.to, delivered: t.deliveries.filter((d) => d.ok).length, failed: t.deliveries.filter((d) => !d.ok).map((d) => d.target) });
+      }
+    }
   }
 }
 

@@ -55,6 +55,30 @@ export interface EventRecord {
   lastAt: string;
 }
 
+/** An alert (migration 11): rules and targets as the user wrote them (core/alerts.ts parses them). */
+export interface AlertRecord {
+  id: string;
+  name: string;
+  /** The plan it watches; null when it watches every plan. */
+  planId: string | null;
+  allPlans: boolean;
+  rules: string[];
+  targets: string[];
+  remark: string;
+  createdAt: string;
+  updatedAt: string;
+}
+
+/** Whether an alert fires for one plan, since when and why. */
+export interface AlertStateRecord {
+  alertId: string;
+  planId: string;
+  state: 'ok' | 'firing';
+  reason: string;
+  since: string;
+  updatedAt: string;
+}
+
 export type PlanStatus = 'active' | 'paused';
 export type TaskStatus = 'queued' | 'running' | 'succeeded' | 'failed' | 'interrupted';
 export type RestoreStatus = 'running' | 'succeeded' | 'failed' | 'interrupted';
@@ -634,6 +658,8 @@ export class Catalog {
   deletePlan(id: string): void {
     this.transaction(() => {
       this.db.prepare('DELETE FROM secrets WHERE owner_kind = ? AND owner_id = ?').run('plan', id);
+      // Its alerts go with it (ON DELETE CASCADE): their secret references first.
+      this.db.prepare("DELETE FROM secrets WHERE owner_kind = 'alert' AND owner_id IN (SELECT id FROM alerts WHERE plan_id = ?)").run(id);
       this.db.prepare('DELETE FROM plans WHERE id = ?').run(id);
     });
   }
@@ -1045,6 +1071,110 @@ export class Catalog {
       | { value: string }
       | undefined;
     return row?.value;
+  }
+
+  // ---- alerts --------------------------------------------------------------------------
+
+  #alert(r: Record<string, unknown> | undefined): AlertRecord | undefined {
+    if (!r) return undefined;
+    return {
+      id: String(r.id),
+      name: String(r.name),
+      planId: (r.plan_id as string | null) ?? null,
+      allPlans: r.all_plans === 1,
+      rules: JSON.parse(String(r.rules)) as string[],
+      targets: JSON.parse(String(r.targets)) as string[],
+      remark: String(r.remark),
+      createdAt: String(r.created_at),
+      updatedAt: String(r.updated_at),
+    };
+  }
+
+  /** Inserts an alert; a taken name is a UNIQUE violation (the caller maps it). */
+  insertAlert(a: Omit<AlertRecord, 'createdAt' | 'updatedAt'>): AlertRecord {
+    const now = this.now();
+    this.db
+      .prepare('INSERT INTO alerts (id, name, plan_id, all_plans, rules, targets, remark, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)')
+      .run(a.id, a.name, a.planId, a.allPlans ? 1 : 0, JSON.stringify(a.rules), JSON.stringify(a.targets), a.remark, now, now);
+    return this.getAlert(a.id)!;
+  }
+
+  getAlert(id: string): AlertRecord | undefined {
+    return this.#alert(this.db.prepare('SELECT * FROM alerts WHERE id = ?').get(id) as Record<string, unknown> | undefined);
+  }
+
+  findAlert(idOrName: string): AlertRecord | undefined {
+    return this.#alert(this.db.prepare('SELECT * FROM alerts WHERE id = ? UNION ALL SELECT * FROM alerts WHERE name = ? LIMIT 1').get(idOrName, idOrName) as Record<string, unknown> | undefined);
+  }
+
+  listAlerts(): AlertRecord[] {
+    return (this.db.prepare('SELECT * FROM alerts ORDER BY name').all() as Record<string, unknown>[]).map((r) => this.#alert(r)!);
+  }
+
+  /** The alerts that watch a plan: its own and the --all-plans ones. */
+  alertsForPlan(planId: string): AlertRecord[] {
+    return (this.db.prepare('SELECT * FROM alerts WHERE plan_id = ? OR all_plans = 1 ORDER BY name').all(planId) as Record<string, unknown>[]).map((r) => this.#alert(r)!);
+  }
+
+  updateAlert(id: string, a: Pick<AlertRecord, 'name' | 'planId' | 'allPlans' | 'rules' | 'targets' | 'remark'>): AlertRecord {
+    this.db
+      .prepare('UPDATE alerts SET name = ?, plan_id = ?, all_plans = ?, rules = ?, targets = ?, remark = ?, updated_at = ? WHERE id = ?')
+      .run(a.name, a.planId, a.allPlans ? 1 : 0, JSON.stringify(a.rules), JSON.stringify(a.targets), a.remark, this.now(), id);
+    return this.getAlert(id)!;
+  }
+
+  deleteAlert(id: string): void {
+    this.transaction(() => {
+      this.db.prepare('DELETE FROM secrets WHERE owner_kind = ? AND owner_id = ?').run('alert', id);
+      this.db.prepare('DELETE FROM alerts WHERE id = ?').run(id);
+    });
+  }
+
+  alertStates(alertId: string): AlertStateRecord[] {
+    return (
+      this.db.prepare('SELECT alert_id, plan_id, state, reason, since, updated_at FROM alert_states WHERE alert_id = ? ORDER BY plan_id').all(alertId) as Record<string, unknown>[]
+    ).map((r) => fromRow<AlertStateRecord>(r)!);
+  }
+
+  getAlertState(alertId: string, planId: string): AlertStateRecord | undefined {
+    return fromRow<AlertStateRecord>(
+      this.db.prepare('SELECT alert_id, plan_id, state, reason, since, updated_at FROM alert_states WHERE alert_id = ? AND plan_id = ?').get(alertId, planId) as Record<string, unknown> | undefined,
+    );
+  }
+
+  setAlertState(s: Pick<AlertStateRecord, 'alertId' | 'planId' | 'state' | 'reason' | 'since'>): void {
+    this.db
+      .prepare(
+        `INSERT INTO alert_states (alert_id, plan_id, state, reason, since, updated_at) VALUES (?, ?, ?, ?, ?, ?)
+         ON CONFLICT (alert_id, plan_id) DO UPDATE SET state = excluded.state, reason = excluded.reason, since = excluded.since, updated_at = excluded.updated_at`,
+      )
+      .run(s.alertId, s.planId, s.state, s.reason, s.since, this.now());
+  }
+
+  /** Forgets every state of an alert (its plan or rules changed). */
+  clearAlertStates(alertId: string): void {
+    this.db.prepare('DELETE FROM alert_states WHERE alert_id = ?').run(alertId);
+  }
+
+  /** The newest alert.* events of an alert: on the alert itself, or on plans naming it ("alert NAME ..."). */
+  alertEvents(alertId: string, name: string, limit = 10): EventRecord[] {
+    const prefix = `alert ${name} `;
+    const prefix2 = `alert ${name}:`;
+    return this.db
+      .prepare(
+        `SELECT id, resource_kind AS resourceKind, resource_id AS resourceId, type, level, message, count, first_at AS firstAt, last_at AS lastAt
+         FROM events WHERE type LIKE 'alert.%' AND ((resource_kind = 'alert' AND resource_id = @id)
+           OR (resource_kind = 'plan' AND (substr(message, 1, length(@p1)) = @p1 OR substr(message, 1, length(@p2)) = @p2)))
+         ORDER BY last_at DESC, id DESC LIMIT @limit`,
+      )
+      .all({ id: alertId, p1: prefix, p2: prefix2, limit }) as EventRecord[];
+  }
+
+  /** The newest succeeded task of a plan. */
+  lastSucceededTask(planId: string): TaskRecord | undefined {
+    return fromRow<TaskRecord>(
+      this.db.prepare("SELECT * FROM tasks WHERE plan_id = ? AND status = 'succeeded' ORDER BY queued_at DESC, id DESC LIMIT 1").get(planId) as Record<string, unknown> | undefined,
+    );
   }
 
   // ---- events --------------------------------------------------------------------------

@@ -348,4 +348,35 @@ export const migrations: Migration[] = [
       ALTER TABLE restores ADD COLUMN bytes_out INTEGER;
     `,
   },
+  {
+    version: 11,
+    name: 'alerts and their state per plan',
+    // An alert watches one plan (plan_id) or every plan (all_plans = 1): rules and targets are
+    // JSON arrays of the texts the user gave (validated by core/alerts.ts). Its webhook secret
+    // is a reference in the secrets table (owner "alert"). alert_states holds, per alert and
+    // plan, whether it fires and since when; deleting the alert or the plan drops them.
+    sql: `
+      CREATE TABLE alerts (
+        id         TEXT PRIMARY KEY,
+        name       TEXT NOT NULL UNIQUE,
+        plan_id    TEXT REFERENCES plans(id) ON DELETE CASCADE,
+        all_plans  INTEGER NOT NULL DEFAULT 0 CHECK (all_plans IN (0, 1)),
+        rules      TEXT NOT NULL,
+        targets    TEXT NOT NULL,
+        remark     TEXT NOT NULL DEFAULT '',
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        CHECK ((plan_id IS NULL) = (all_plans = 1))
+      );
+      CREATE TABLE alert_states (
+        alert_id    TEXT NOT NULL REFERENCES alerts(id) ON DELETE CASCADE,
+        plan_id     TEXT NOT NULL REFERENCES plans(id) ON DELETE CASCADE,
+        state       TEXT NOT NULL CHECK (state IN ('ok', 'firing')),
+        reason      TEXT NOT NULL DEFAULT '',
+        since       TEXT NOT NULL,
+        updated_at  TEXT NOT NULL,
+        PRIMARY KEY (alert_id, plan_id)
+      );
+    `,
+  },
 ];

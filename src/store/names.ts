@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { CATALOG_FILE } from './catalog.js';
 
-export type NameKind = 'plan' | 'pool' | 'backup' | 'task' | 'restore';
+export type NameKind = 'plan' | 'pool' | 'backup' | 'task' | 'restore' | 'alert';
 
 /** At most this many ids of backups, tasks and restores (the newest). */
 const ID_LIMIT = 500;
@@ -14,6 +14,8 @@ const ID_LIMIT = 500;
 const QUERIES: Record<NameKind, string> = {
   plan: 'SELECT name FROM plans ORDER BY name',
   pool: 'SELECT name FROM pools ORDER BY name',
+  // No alerts table before migration 11: the error means no names.
+  alert: 'SELECT name FROM alerts ORDER BY name',
   backup: `SELECT id FROM backups ORDER BY rowid DESC LIMIT ${ID_LIMIT}`,
   task: `SELECT id FROM tasks ORDER BY rowid DESC LIMIT ${ID_LIMIT}`,
   restore: `SELECT id FROM restores ORDER BY rowid DESC LIMIT ${ID_LIMIT}`,
