@@ -95,7 +95,7 @@ export function planRecipients(plan: Pick<PlanRecord, 'name' | 'options'>): stri
  * The recipients an input gives (--encrypt-to and --recipients-file together), each checked;
  * undefined when it gives none. A bad one is an INVALID_ARGUMENT (exit 2) naming it.
  */
-function parseRecipients(ctx: Context, i: PlanInput): string[] | undefined {
+export function parseRecipients(ctx: Pick<Context, 'cwd'>, i: PlanInput): string[] | undefined {
   if (i.noEncrypt && (i.encryptTo?.length || i.recipientsFile !== undefined)) {
     throw new DbsError('USAGE', '--no-encrypt cannot be combined with --encrypt-to or --recipients-file', { hint: 'drop one of them' });
   }
@@ -264,7 +264,7 @@ export function parseRetention(i: Pick<PlanInput, 'keepDays' | 'keepLast' | 'kee
 }
 
 /** The plan option flags an input gives (selection and chain options). */
-function givenPlanFlags(i: PlanInput): string[] {
+export function givenPlanFlags(i: PlanInput): string[] {
   return presentFlags([
     ['--databases', i.databases],
     ['--all-databases', i.allDatabases || undefined],

@@ -1,0 +1,249 @@
+// `dbs apply -f FILE` and `dbs export`: the example file applied into an empty catalog with the
+// test servers (MariaDB, Redis, Ceph RGW), idempotence (catalog bytes unchanged), export round
+// trip, every problem of a bad file at once (exit 2, nothing written), secrets only as
+// references, --dry-run, and an update of one field.
+import { randomBytes } from 'node:crypto';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Connection } from 'mysql2/promise';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { dbs } from '../support/cli.js';
+import { bucketName, makeBucket } from '../support/buckets.js';
+import { mysqlConn, s3Client, servers, tempDir, testbed } from '../support/testbed.js';
+
+const tag = randomBytes(3).toString('hex');
+const USER = `apply_${tag}`;
+const DB = `apply_${tag}`;
+const PW = `pw-${randomBytes(8).toString('hex')}`;
+const BUCKET = bucketName(`ap${tag}`);
+let root: Connection;
+let secrets: string;
+
+beforeAll(async () => {
+  await servers('mariadb', 'redis', 's3');
+  root = await mysqlConn(testbed().mariadb);
+  await root.query(`CREATE DATABASE \`${DB}\`; CREATE TABLE \`${DB}\`.t (x INT); INSERT INTO \`${DB}\`.t VALUES (1);`);
+  await root.query(`CREATE USER '${USER}'@'127.0.0.1' IDENTIFIED BY '${PW}'; GRANT ALL PRIVILEGES ON *.* TO '${USER}'@'127.0.0.1';`);
+  await makeBucket(s3Client(testbed().s3), BUCKET);
+  secrets = tempDir('secrets');
+  writeFileSync(join(secrets, 'db-password'), `${PW}\n`, { mode: 0o600 });
+});
+
+afterAll(async () => {
+  await root?.query(`DROP USER IF EXISTS '${USER}'@'127.0.0.1'; DROP DATABASE IF EXISTS \`${DB}\``);
+  await root?.end();
+});
+
+/** The example file with this test bed's servers, paths and names in it. */
+function example(): { text: string; env: NodeJS.ProcessEnv } {
+  const t = testbed();
+  const text = readFileSync(new URL('../../examples/dbs.yaml', import.meta.url), 'utf8')
+    .replace('/var/backups/dbs', tempDir('pool'))
+    .replace('http://127.0.0.1:7480', t.s3.endpoint)
+    .replace('dbs-backups', BUCKET)
+    .replace('prefix: prod', `prefix: apply-${tag}`)
+    .replace('AKIAEXAMPLE', t.s3.accessKey)
+    .replace('backup@127.0.0.1:3306', `${USER}@127.0.0.1:${t.mariadb.port}`)
+    .replace('/run/secrets/db-password', join(secrets, 'db-password'))
+    .replace('[shop]', `[${DB}]`)
+    .replace('127.0.0.1:6379', `127.0.0.1:${t.redis.port}`)
+    .replace('/srv/uploads', tempDir('uploads'));
+  return { text, env: { S3_SECRET_KEY: t.s3.secretKey } };
+}
+
+function catalogBytes(home: string): Buffer {
+  return Buffer.concat(readdirSync(home).filter((f) => f.startsWith('catalog.db')).sort().map((f) => readFileSync(join(home, f))));
+}
+
+function writeFile(text: string): string {
+  const f = join(tempDir('cfg'), 'dbs.yaml');
+  writeFileSync(f, text);
+  return f;
+}
+
+/** plan show --json of every plan, without what differs between two catalogs (ids, times, runs). */
+async function planShapes(home: string) {
+  const list = (await dbs(['--json', 'plan', 'list'], { home })).json() as { name: string }[];
+  const out: Record<string, unknown> = {};
+  for (const p of list) {
+    const { id: _i, createdAt: _c, updatedAt: _u, poolId: _p, nextRun: _n, nextRuns: _ns, schedule, options, ...rest } = (await dbs(['--json', 'plan', 'show', p.name], { home })).json();
+    const { since: _s, ...sched } = schedule;
+    const { standbyPoolId: _sp, replicateTo, ...opts } = options;
+    out[p.name] = { ...rest, schedule: sched, options: { ...opts, replicas: Array.isArray(replicateTo) ? replicateTo.length : 0 } };
+  }
+  return out;
+}
+
+describe('dbs apply', () => {
+  let home: string;
+  let file: string;
+  let env: NodeJS.ProcessEnv;
+
+  it('applies the example into an empty catalog: gateway, 2 pools, 3 plans created; a second apply changes nothing and writes nothing', async () => {
+    home = tempDir('home');
+    const ex = example();
+    env = ex.env;
+    file = writeFile(ex.text);
+    const a = await dbs(['--json', 'apply', '-f', file], { home, env });
+    expect(a.code, a.stderr + a.stdout).toBe(0);
+    const r = a.json();
+    expect(r.changes.map((c: { kind: string; name: string; action: string }) => `${c.action} ${c.kind} ${c.name}`)).toEqual([
+      'create gateway gateway',
+      'create pool local',
+      'create pool offsite',
+      'create plan shop-nightly',
+      'create plan cache',
+      'create plan uploads',
+    ]);
+    const pools = (await dbs(['--json', 'pool', 'list'], { home })).json();
+    expect(pools.map((p: { name: string; type: string }) => `${p.name}:${p.type}`).sort()).toEqual(['local:local', 'offsite:s3']);
+    const plans = (await dbs(['--json', 'plan', 'list'], { home })).json();
+    expect(plans.map((p: { name: string; sourceKind: string; backupType: string; poolName: string; timer: string }) => [p.name, p.sourceKind, p.backupType, p.poolName, p.timer]).sort()).toEqual([
+      ['cache', 'redis', 'logical', 'local', 'hourly at :15 (UTC)'],
+      ['shop-nightly', 'mysql', 'logical', 'local', 'daily at 02:30 (UTC)'],
+      ['uploads', 'dir', 'snapshot', 'offsite', 'cron "0 3 * * 0" (UTC)'],
+    ]);
+    const shop = (await dbs(['--json', 'plan', 'show', 'shop-nightly'], { home })).json();
+    expect(shop.credential).toEqual({ mode: 'reference', from: `file:${join(secrets, 'db-password')}` });
+    expect(shop.replicas).toEqual(['offsite']);
+    expect((await dbs(['--json', 'pool', 'show', 'offsite'], { home })).json().secretKey).toEqual({ mode: 'reference', from: 'env:S3_SECRET_KEY' });
+    expect((await dbs(['--json', 'gateway', 'show'], { home })).json().bandwidthText).toBe('50MiB/s');
+    // No secret value reached the catalog.
+    expect(catalogBytes(home).includes(Buffer.from(PW))).toBe(false);
+    expect(catalogBytes(home).includes(Buffer.from(testbed().s3.secretKey))).toBe(false);
+
+    const before = catalogBytes(home);
+    const b = await dbs(['apply', '-f', file], { home, env });
+    expect(b.code, b.stderr).toBe(0);
+    expect(b.stdout).toMatch(/no changes/);
+    expect(b.stdout).not.toMatch(/^(created|updated)/m);
+    expect(catalogBytes(home).equals(before)).toBe(true);
+    const j = (await dbs(['--json', 'apply', '-f', file], { home, env })).json();
+    expect(j.changes.every((c: { action: string }) => c.action === 'unchanged')).toBe(true);
+    expect(catalogBytes(home).equals(before)).toBe(true);
+  });
+
+  it('export, then apply into another empty catalog: the same plans (plan show --json minus ids and times)', async () => {
+    const e = await dbs(['export'], { home, env });
+    expect(e.code, e.stderr).toBe(0);
+    expect(e.stdout).not.toContain(PW);
+    expect(e.stdout).not.toContain(testbed().s3.secretKey);
+    expect(e.stdout).toMatch(/secretKey:\s+from: env:S3_SECRET_KEY/);
+    // The other catalog binds the same locations: the pools' markers are adopted there.
+    const home2 = tempDir('home2');
+    const exported = writeFile(e.stdout);
+    const a = await dbs(['--json', 'apply', '-f', exported], { home: home2, env });
+    expect(a.code, a.stderr + a.stdout).toBe(0);
+    expect(await planShapes(home2)).toEqual(await planShapes(home));
+    // Applying the export back into the first catalog changes nothing.
+    const back = await dbs(['--json', 'apply', '-f', exported], { home, env });
+    expect(back.json().changes.filter((c: { action: string }) => c.action !== 'unchanged')).toEqual([]);
+  });
+
+  it('an update of one field reports exactly that change and makes it', async () => {
+    const changed = writeFile(readFileSync(file, 'utf8').replace('retention: {keepLast: 24}', 'retention: {keepLast: 48}'));
+    const before = catalogBytes(home);
+    const d = await dbs(['--json', 'apply', '-f', changed, '--dry-run'], { home, env });
+    expect(d.code, d.stderr).toBe(0);
+    expect(catalogBytes(home).equals(before)).toBe(true);
+    const a = await dbs(['--json', 'apply', '-f', changed], { home, env });
+    expect(a.code, a.stderr).toBe(0);
+    const changes = a.json().changes.filter((c: { action: string }) => c.action !== 'unchanged');
+    expect(changes).toEqual([{ kind: 'plan', name: 'cache', action: 'update', fields: [{ field: 'retention', from: { keepLast: 24 }, to: { keepLast: 48 } }] }]);
+    expect(d.json().changes.filter((c: { action: string }) => c.action !== 'unchanged')).toEqual(changes);
+    expect((await dbs(['--json', 'plan', 'show', 'cache'], { home })).json().retention).toEqual({ keepLast: 48 });
+    const text = await dbs(['apply', '-f', file], { home, env });
+    expect(text.stdout).toMatch(/updated plan cache\n {4}retention: \{"keepLast":48\} -> \{"keepLast":24\}/);
+  });
+
+  it('--dry-run on an empty catalog prints the plan of changes and writes nothing', async () => {
+    const h = tempDir('home-dry');
+    const r = await dbs(['apply', '-f', file, '--dry-run'], { home: h, env });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/^would create plan shop-nightly/m);
+    expect(r.stdout).toMatch(/6 change\(s\) planned \(--dry-run: nothing written\)/);
+    const pools = await dbs(['--json', 'pool', 'list'], { home: h });
+    expect(pools.json()).toEqual([]);
+    expect((await dbs(['--json', 'plan', 'list'], { home: h })).json()).toEqual([]);
+  });
+
+  it('objects not in the file are left alone and said so', async () => {
+    const only = writeFile('pools:\n  - name: local2\n    type: local\n    path: ' + tempDir('p2') + '\n');
+    const r = await dbs(['apply', '-f', only], { home, env });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/left alone \(not in the file\): .*plan shop-nightly/);
+    expect((await dbs(['--json', 'plan', 'list'], { home })).json()).toHaveLength(3);
+  });
+});
+
+describe('dbs apply: bad files (exit 2, every problem at once, nothing written)', () => {
+  it('a file with 3 problems reports all 3 with their paths', async () => {
+    const home = tempDir('home-bad');
+    const pool = tempDir('pool');
+    const f = writeFile(`pools:
+  - name: p
+    type: local
+    path: ${pool}
+plans:
+  - name: a
+    source: sqlite:///tmp/a.db
+    pool: p
+    schedule: {every: daily, at: "25:00"}
+  - name: b
+    source: sqlite:///tmp/b.db
+    pool: nowhere
+  - name: c
+    source: sqlite:///tmp/c.db
+    pool: p
+    retention: {keepLast: 0}
+`);
+    const r = await dbs(['--json', 'apply', '-f', f], { home });
+    expect(r.code).toBe(2);
+    const problems: string[] = JSON.parse(r.stderr.trim().split('\n').at(-1)!).details.problems;
+    expect(problems).toHaveLength(3);
+    expect(problems[0]).toMatch(/^plans\[0\]\.schedule: .*25:00/);
+    expect(problems[1]).toMatch(/^plans\[1\]\.pool: pool "nowhere" is neither in the file nor bound/);
+    expect(problems[2]).toMatch(/^plans\[2\]\.retention: --keep-last "0"/);
+    expect((await dbs(['--json', 'pool', 'list'], { home })).json()).toEqual([]);
+    expect(readdirSync(pool)).toEqual([]);
+  });
+
+  it.each([
+    ['an unknown top-level key', 'pool:\n  - name: p\n', /^pool: unknown key/],
+    ['an unknown plan key', 'plans:\n  - name: a\n    source: sqlite:///tmp/a.db\n    pool: p\n    keepDays: 3\n', /^plans\[0\]\.keepDays: unknown key/],
+    ['an unknown schedule key', 'plans:\n  - name: a\n    source: sqlite:///tmp/a.db\n    schedule: {daily: "02:00"}\n', /^plans\[0\]\.schedule\.daily: unknown key/],
+    ['alerts (not supported yet)', 'alerts:\n  - name: failed\n', /^alerts: not supported yet/],
+    ['a literal plan password', 'plans:\n  - name: a\n    source: mysql://u@127.0.0.1:1\n    pool: p\n    password: hunter2\n', /^plans\[0\]\.password: a literal secret is refused/],
+    ['a literal pool secret key', 'pools:\n  - name: s\n    type: s3\n    endpoint: http://127.0.0.1:9\n    accessKey: a\n    secretKey: hunter2\n', /^pools\[0\]\.secretKey: a literal secret is refused/],
+    ['a reference with another key', 'pools:\n  - name: s\n    type: s3\n    endpoint: http://127.0.0.1:9\n    accessKey: a\n    secretKey: {from: "env:K", value: hunter2}\n', /^pools\[0\]\.secretKey: must be \{from/],
+    ['a bad reference', 'pools:\n  - name: s\n    type: s3\n    endpoint: http://127.0.0.1:9\n    accessKey: a\n    secretKey: {from: "vault:x"}\n', /^pools\[0\]\.secretKey: --secret-key-from must be env:VAR or file:PATH/],
+    ['an option the type does not take', 'pools:\n  - name: p\n    type: local\n    path: /tmp\nplans:\n  - name: a\n    source: sqlite:///tmp/a.db\n    pool: p\n    databases: [x]\n', /^plans\[0\]: --databases does not apply/],
+    ['a path on an s3 pool', 'pools:\n  - name: s\n    type: s3\n    endpoint: http://127.0.0.1:9\n    path: /tmp\n', /^pools\[0\]: --path applies to local pools only/],
+    ['a bad gateway address', 'gateway:\n  ip: 999.1.1.1\n', /^gateway\.ip: --ip "999\.1\.1\.1" is not an IP address/],
+    ['a YAML syntax error', 'plans: [\n', /dbs\.yaml: /],
+  ])('%s: exit 2, the problem named, nothing written', async (_what, text, re) => {
+    const home = tempDir('home-bad');
+    const r = await dbs(['--json', 'apply', '-f', writeFile(text)], { home, env: { K: 'k' } });
+    expect(r.code, r.stderr).toBe(2);
+    const err = JSON.parse(r.stderr.trim().split('\n').at(-1)!);
+    expect(err.code).toBe('INVALID_CONFIG');
+    expect(err.details.problems.some((p: string) => re.test(p)), err.details.problems.join('\n')).toBe(true);
+    expect(r.stderr).not.toContain('hunter2');
+    expect((await dbs(['--json', 'pool', 'list'], { home })).json()).toEqual([]);
+    expect((await dbs(['--json', 'plan', 'list'], { home })).json()).toEqual([]);
+  });
+
+  it('export of a plan whose password was copied in: a note saying to supply a reference, never the value', async () => {
+    const home = tempDir('home-copy');
+    const pool = tempDir('pool');
+    expect((await dbs(['pool', 'bind', 'p', '--type', 'local', '--path', pool], { home })).code).toBe(0);
+    const t = testbed();
+    const c = await dbs(['plan', 'create', 'copied', '--source', `mysql://${USER}@127.0.0.1:${t.mariadb.port}`, '--databases', DB, '--pool', 'p', '--password-env', 'PW'], { home, env: { PW } });
+    expect(c.code, c.stderr).toBe(0);
+    const e = await dbs(['export'], { home });
+    expect(e.code).toBe(0);
+    expect(e.stdout + e.stderr).not.toContain(PW);
+    expect(e.stdout).toMatch(/# NOTE: plan copied: its password was copied into the catalog and is not exported; supply it as a reference/);
+    expect(e.stderr).toMatch(/plan copied: its password was copied/);
+  });
+});
