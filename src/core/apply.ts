@@ -244,11 +244,17 @@ function scheduleSpec(s: Schedule): PlanSpec['schedule'] {
   }
 }
 
-function retentionSpec(r: Record<string, unknown> | undefined): RetentionSpec {
+/** A stored retention as the file writes it; none (no rule) is left out. */
+function retentionSpec(r: Record<string, unknown> | undefined): RetentionSpec | undefined {
   const out: RetentionSpec = {};
   for (const k of Object.keys(RETENTION_KEYS) as (keyof RetentionSpec)[]) if (r?.[k] !== undefined && r[k] !== false) (out as Obj)[k] = r[k];
-  // No rule and keep-forever are the same retention.
-  return Object.keys(out).length ? out : { keepForever: true };
+  return Object.keys(out).length ? out : undefined;
+}
+
+/** No rule and keep-forever are the same retention: compared as the same. */
+function sameRetention(a: unknown, b: unknown): boolean {
+  const norm = (x: unknown) => (x === undefined || isDeepStrictEqual(x, { keepForever: true }) ? undefined : x);
+  return isDeepStrictEqual(norm(a), norm(b));
 }
 
 /** The flags of a plan spec, as `plan create` takes them. */
@@ -444,7 +450,9 @@ export async function parseConfigFile(text: string, where: string, ctx: Context,
     if (!s.pool && !s.basePlan && !cur) problems.push(`${path}.pool: missing (a pool name)`);
     if (s.password) attempt(`${path}.password`, problems, () => parseSecretRef(s.password!.from, { flag: 'password', cwd: baseDir }));
     if (s.secretKey) attempt(`${path}.secretKey`, problems, () => parseSecretRef(s.secretKey!.from, { flag: 'secret-key', cwd: baseDir }));
-    const source = s.source ?? (cur ? String(cur.source.url) : undefined);
+    // An incremental plan backs up the source of its base plan (earlier in the file, or in the catalog).
+    const baseSource = s.basePlan === undefined ? undefined : ([...normal.values()].find((x) => x.name === s.basePlan)?.source ?? catalog.findPlan(s.basePlan)?.source.url);
+    const source = s.source ?? (cur ? String(cur.source.url) : baseSource !== undefined ? String(baseSource) : undefined);
     const ep = source !== undefined ? attempt(`${path}.source`, problems, () => parseEndpoint(source, 'source')) : undefined;
     if (cur && ep && ep.kind !== cur.sourceKind) problems.push(`${path}.source: plan ${s.name} is a ${cur.sourceKind} plan; it cannot change to a ${ep.kind} source (create a new plan)`);
     if (cur && s.basePlan !== undefined && catalog.getPlan(String(cur.options.basePlanId))?.name !== s.basePlan) problems.push(`${path}.basePlan: the base plan of an existing plan cannot change`);
@@ -533,7 +541,7 @@ function diff(have: Obj, want: Obj, skipMissing: readonly string[] = []): FieldC
   const keys = [...new Set([...Object.keys(want), ...Object.keys(have)])];
   return keys
     .filter((k) => !(skipMissing.includes(k) && want[k] === undefined))
-    .filter((k) => !isDeepStrictEqual(have[k], want[k]))
+    .filter((k) => !(k === 'retention' || k === 'remoteRetention' ? sameRetention(have[k], want[k]) : isDeepStrictEqual(have[k], want[k])))
     .map((k) => ({ field: k, ...(have[k] !== undefined ? { from: have[k] } : {}), ...(want[k] !== undefined ? { to: want[k] } : {}) }));
 }
 
@@ -551,7 +559,7 @@ function planUpdateInput(want: PlanSpec, fields: FieldChange[], cwd: string): Pl
   if (changed.has('password')) i.passwordFrom = f.passwordFrom;
   if (changed.has('secretKey')) i.secretKeyFrom = f.secretKeyFrom;
   if (changed.has('schedule')) Object.assign(i, scheduleFlags(want.schedule));
-  if (changed.has('retention')) Object.assign(i, want.retention);
+  if (changed.has('retention')) Object.assign(i, want.retention ?? { keepForever: true });
   if (changed.has('compress')) i.compress = want.compress;
   if (changed.has('encryptTo')) {
     if (want.encryptTo?.length) i.encryptTo = want.encryptTo;
@@ -566,7 +574,7 @@ function planUpdateInput(want: PlanSpec, fields: FieldChange[], cwd: string): Pl
       if (changed.has('replicateTo')) i.replicateTo = want.replicateTo;
       i.remoteKeepDays = want.remoteRetention?.keepDays;
       i.remoteKeepLast = want.remoteRetention?.keepLast;
-      i.remoteKeepForever = want.remoteRetention?.keepForever;
+      i.remoteKeepForever = want.remoteRetention ? want.remoteRetention.keepForever : true;
     } else i.noReplicate = true;
   }
   if (changed.has('autoFull')) i.autoFull = Boolean(want.autoFull);

@@ -68,7 +68,7 @@ async function planShapes(home: string) {
   for (const p of list) {
     const { id: _i, createdAt: _c, updatedAt: _u, poolId: _p, nextRun: _n, nextRuns: _ns, schedule, options, ...rest } = (await dbs(['--json', 'plan', 'show', p.name], { home })).json();
     const { since: _s, ...sched } = schedule;
-    const { standbyPoolId: _sp, replicateTo, ...opts } = options;
+    const { standbyPoolId: _sp, basePlanId: _b, replicateTo, ...opts } = options;
     out[p.name] = { ...rest, schedule: sched, options: { ...opts, replicas: Array.isArray(replicateTo) ? replicateTo.length : 0 } };
   }
   return out;
@@ -245,5 +245,32 @@ plans:
     expect(e.stdout + e.stderr).not.toContain(PW);
     expect(e.stdout).toMatch(/# NOTE: plan copied: its password was copied into the catalog and is not exported; supply it as a reference/);
     expect(e.stderr).toMatch(/plan copied: its password was copied/);
+  });
+});
+
+describe('dbs apply: an incremental plan on a base plan of the same file', () => {
+  it('creates both (the incremental takes its base plan\'s source), a second apply changes nothing, the export round-trips', async () => {
+    const home = tempDir('home-inc');
+    const data = tempDir('data');
+    writeFileSync(join(data, 'a.txt'), 'a');
+    const f = writeFile(`pools:
+  - {name: p, type: local, path: ${tempDir('pool')}}
+plans:
+  - {name: files, source: "dir://${data}", pool: p, type: snapshot, schedule: {every: weekly, days: [sun], at: "03:00", tz: UTC}}
+  - {name: files-inc, basePlan: files, type: incremental, autoFull: true, schedule: {every: daily, at: "03:30", tz: UTC}, retention: {keepLast: 14}}
+`);
+    const a = await dbs(['--json', 'apply', '-f', f], { home });
+    expect(a.code, a.stderr).toBe(0);
+    const inc = (await dbs(['--json', 'plan', 'show', 'files-inc'], { home })).json();
+    expect([inc.backupType, inc.associatedPlans, inc.source.url, inc.options.autoFull]).toEqual(['incremental', ['files'], `dir://${data}`, true]);
+    const before = catalogBytes(home);
+    const again = await dbs(['--json', 'apply', '-f', f], { home });
+    expect(again.json().changes.map((c: { action: string }) => c.action)).toEqual(['unchanged', 'unchanged', 'unchanged']);
+    expect(catalogBytes(home).equals(before)).toBe(true);
+    const e = await dbs(['export'], { home });
+    const home2 = tempDir('home-inc2');
+    const b = await dbs(['--json', 'apply', '-f', writeFile(e.stdout)], { home: home2 });
+    expect(b.code, b.stderr).toBe(0);
+    expect(await planShapes(home2)).toEqual(await planShapes(home));
   });
 });
