@@ -322,13 +322,20 @@ export function planSpecOf(catalog: Catalog, p: PlanRecord): { spec: PlanSpec; n
   const secretKey = descriptorOrThrow(p.sourceKind).kind === 'bucket' ? 'secretKey' : 'password';
   if (mode?.mode === 'copy') notes.push(`plan ${p.name}: its ${secretKey === 'secretKey' ? 'S3 secret key' : 'password'} was copied into the catalog and is not exported; supply it as a reference: ${secretKey}: {from: "env:VAR"} or {from: "file:PATH"}`);
   const base = typeof p.options.basePlanId === 'string' ? catalog.getPlan(p.options.basePlanId)?.name : undefined;
+  const selection = selectionSpec(p.sourceKind, p.backupType, planSelection(p) as Obj);
+  // The selection must come back the same from the file (an engine whose selection holds more than its flags say).
+  try {
+    if (!isDeepStrictEqual(parseSelection(p.sourceKind, planFlags({ name: p.name, ...selection }, '/'), p.backupType), planSelection(p))) throw new Error('differs');
+  } catch {
+    notes.push(`plan ${p.name}: its selection ${JSON.stringify(planSelection(p))} cannot be written exactly in the file; check the exported selection keys`);
+  }
   const spec: PlanSpec = {
     name: p.name,
     source: String(p.source.url),
     pool: poolName(catalog, p.poolId),
     type: p.backupType,
     ...(base ? { basePlan: base } : {}),
-    ...selectionSpec(p.sourceKind, p.backupType, planSelection(p) as Obj),
+    ...selection,
     ...(mode?.mode === 'reference' ? { [secretKey]: { from: mode.from } } : {}),
     schedule: scheduleSpec(planSchedule(p)),
     retention: retentionSpec(p.retention),

@@ -152,6 +152,15 @@ describe('dbs apply', () => {
     expect(changes).toEqual([{ kind: 'plan', name: 'cache', action: 'update', fields: [{ field: 'retention', from: { keepLast: 24 }, to: { keepLast: 48 } }] }]);
     expect(d.json().changes.filter((c: { action: string }) => c.action !== 'unchanged')).toEqual(changes);
     expect((await dbs(['--json', 'plan', 'show', 'cache'], { home })).json().retention).toEqual({ keepLast: 48 });
+    // The gateway's cap and a pool's remark: exactly those fields.
+    const g = await dbs(['--json', 'apply', '-f', writeFile(readFileSync(changed, 'utf8').replace('bandwidth: 50MiB/s', 'bandwidth: 20MiB/s').replace('remark: first copy, on this host', 'remark: moved'))], { home, env });
+    expect(g.code, g.stderr).toBe(0);
+    expect(g.json().changes.filter((c: { action: string }) => c.action !== 'unchanged')).toEqual([
+      { kind: 'gateway', name: 'gateway', action: 'update', fields: [{ field: 'bandwidth', from: '50MiB/s', to: '20MiB/s' }] },
+      { kind: 'pool', name: 'local', action: 'update', fields: [{ field: 'remark', from: 'first copy, on this host', to: 'moved' }] },
+    ]);
+    expect((await dbs(['--json', 'gateway', 'show'], { home })).json().bandwidthText).toBe('20MiB/s');
+    expect((await dbs(['--json', 'pool', 'show', 'local'], { home })).json().remark).toBe('moved');
     const text = await dbs(['apply', '-f', file], { home, env });
     expect(text.stdout).toMatch(/updated plan cache\n {4}retention: \{"keepLast":48\} -> \{"keepLast":24\}/);
   });
