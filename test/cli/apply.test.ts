@@ -283,3 +283,42 @@ plans:
     expect(await planShapes(home2)).toEqual(await planShapes(home));
   });
 });
+
+describe('dbs apply/export: small cases', () => {
+  it('apply without -f is a usage error (exit 2); a missing file names it (exit 2)', async () => {
+    const home = tempDir('home-small');
+    const r = await dbs(['apply'], { home });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/missing -f FILE/);
+    const m = await dbs(['apply', '-f', join(home, 'nope.yaml')], { home });
+    expect(m.code).toBe(2);
+    expect(m.stderr).toMatch(/cannot read the file .*nope\.yaml/);
+  });
+
+  it('a relative file: reference is taken from the file\'s folder (shown in --dry-run, nothing written)', async () => {
+    const home = tempDir('home-small');
+    const dir = tempDir('cfg');
+    const f = join(dir, 'dbs.yaml');
+    writeFileSync(f, `pools:\n  - {name: p, type: local, path: ${tempDir('pool')}}\nplans:\n  - {name: m, source: "mysql://u@127.0.0.1:1", databases: [shop], pool: p, password: {from: "file:secrets/pw"}}\n`);
+    const r = await dbs(['--json', 'apply', '-f', f, '--dry-run'], { home, cwd: home });
+    expect(r.code, r.stderr).toBe(0);
+    const plan = r.json().changes.find((c: { kind: string }) => c.kind === 'plan');
+    expect(plan.fields.find((x: { field: string }) => x.field === 'password').to).toEqual({ from: `file:${join(dir, 'secrets/pw')}` });
+    expect((await dbs(['--json', 'pool', 'list'], { home })).json()).toEqual([]);
+  });
+
+  it('export -o FILE writes the file (applied back: no changes)', async () => {
+    const home = tempDir('home-small');
+    const pool = tempDir('pool');
+    expect((await dbs(['pool', 'bind', 'p', '--type', 'local', '--path', pool, '--remark', 'r'], { home })).code).toBe(0);
+    expect((await dbs(['plan', 'create', 'd', '--source', `dir://${tempDir('data')}`, '--pool', 'p', '--every', 'weekly', '--days', 'mon,thu', '--at', '04:00', '--keep-last', '3'], { home })).code).toBe(0);
+    const out = join(tempDir('cfg'), 'exported.yaml');
+    const e = await dbs(['export', '-o', out], { home });
+    expect(e.code, e.stderr).toBe(0);
+    expect(e.stdout).toContain(`wrote ${out}`);
+    expect(readFileSync(out, 'utf8')).toMatch(/days:\n\s+- mon\n\s+- thu/);
+    const a = await dbs(['apply', '-f', out], { home });
+    expect(a.code, a.stderr).toBe(0);
+    expect(a.stdout).toMatch(/unchanged pool p\nunchanged plan d\nno changes/);
+  });
+});
