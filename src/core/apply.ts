@@ -13,13 +13,12 @@ import type { Context } from './context.js';
 import { DbsError } from '../errors.js';
 import { descriptorOrThrow } from '../engines/registry.js';
 import type { Catalog, PlanRecord, PoolRecord } from '../store/catalog.js';
-import { COMPRESSIONS } from '../pipeline/stages.js';
 import { parseSecretRef, refText, secretMode } from './credentials.js';
 import { parseEndpoint } from './endpoints.js';
 import { parseAddress } from './gateway.js';
 import { validateName } from './names.js';
 import { checkPlanOptions, typeSpecOf } from './applicable.js';
-import { givenPlanFlags, parseRecipients, parseRetention, parseSelection, planRecipients, planSelection, type PlanInput } from './plans.js';
+import { checkCompression, givenPlanFlags, parseRecipients, parseRetention, parseSelection, planRecipients, planSelection, type PlanInput } from './plans.js';
 import { checkPoolBind, poolConfig } from './pools.js';
 import { planReplication } from './copies.js';
 import { parseRate } from './rate.js';
@@ -479,7 +478,7 @@ export async function parseConfigFile(text: string, where: string, ctx: Context,
     const ret = attempt(`${path}.retention`, problems, () => parseRetention(flags));
     if (s.remoteRetention && !s.replicateTo?.length) problems.push(`${path}.remoteRetention: applies to plans with replicateTo`);
     const remote = attempt(`${path}.remoteRetention`, problems, () => parseRetention({ keepDays: flags.remoteKeepDays, keepLast: flags.remoteKeepLast, keepForever: flags.remoteKeepForever }, '--remote-'));
-    if (s.compress !== undefined && !(COMPRESSIONS as readonly string[]).includes(s.compress)) problems.push(`${path}.compress: must be one of ${COMPRESSIONS.join(', ')} (got ${JSON.stringify(s.compress)})`);
+    if (s.compress !== undefined) attempt(`${path}.compress`, problems, () => checkCompression(s.compress!));
     const recipients = attempt(`${path}.encryptTo`, problems, () => parseRecipients({ cwd: baseDir }, flags));
     if (problems.length > before || sel === undefined) return;
     // The normal form: what export would write for this plan once applied.

@@ -229,6 +229,7 @@ plans:
     ['an option the type does not take', 'pools:\n  - name: p\n    type: local\n    path: /tmp\nplans:\n  - name: a\n    source: sqlite:///tmp/a.db\n    pool: p\n    databases: [x]\n', /^plans\[0\]: --databases does not apply/],
     ['a path on an s3 pool', 'pools:\n  - name: s\n    type: s3\n    endpoint: http://127.0.0.1:9\n    path: /tmp\n', /^pools\[0\]: --path applies to local pools only/],
     ['a bad gateway address', 'gateway:\n  ip: 999.1.1.1\n', /^gateway\.ip: --ip "999\.1\.1\.1" is not an IP address/],
+    ['a bad compression', 'plans:\n  - name: a\n    source: sqlite:///tmp/a.db\n    pool: p\n    compress: lz4\n', /^plans\[0\]\.compress: --compress "lz4" is not one of zstd/],
     ['a YAML syntax error', 'plans: [\n', /dbs\.yaml: /],
   ])('%s: exit 2, the problem named, nothing written', async (_what, text, re) => {
     const home = tempDir('home-bad');
