@@ -716,15 +716,22 @@ export async function runExport(_o: object, ctx: Context): Promise<ExportResult>
     return spec;
   });
   // Base plans before the incremental plans built on them.
-  plans.sort((a, b) => (a.basePlan === b.name ? 1 : b.basePlan === a.name ? -1 : 0));
+  // (a base plan is a full type, never an increment itself: two levels).
+  const ordered = [...plans.filter((x) => !x.basePlan), ...plans.filter((x) => x.basePlan)];
   const config: ConfigFile = {
     version: 1,
     ...(g ? { gateway: { ip: g.address, ...(g.bandwidthText ? { bandwidth: g.bandwidthText } : {}) } } : {}),
     pools,
-    plans,
+    plans: ordered,
   };
-  const { Document } = await import('yaml');
+  const { Document, visit } = await import('yaml');
   const doc = new Document(config);
+  // Times of day quoted: a YAML 1.1 reader would take 02:30 for a number (sexagesimal).
+  visit(doc, {
+    Scalar(_key, node) {
+      if (typeof node.value === 'string' && /^\d{1,2}:\d{2}$|^:\d{2}$/.test(node.value)) node.type = 'QUOTE_DOUBLE';
+    },
+  });
   doc.commentBefore = [
     ` dbs configuration, exported ${ctx.clock().toISOString()}; apply it with: dbs apply -f FILE`,
     ' Secrets appear only as references ({from: "env:VAR"} or {from: "file:PATH"}).',

@@ -318,6 +318,7 @@ describe('dbs apply/export: small cases', () => {
     expect(e.code, e.stderr).toBe(0);
     expect(e.stdout).toContain(`wrote ${out}`);
     expect(readFileSync(out, 'utf8')).toMatch(/days:\n\s+- mon\n\s+- thu/);
+    expect(readFileSync(out, 'utf8')).toContain('at: "04:00"');
     const a = await dbs(['apply', '-f', out], { home });
     expect(a.code, a.stderr).toBe(0);
     expect(a.stdout).toMatch(/unchanged pool p\nunchanged plan d\nno changes/);
