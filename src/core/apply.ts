@@ -475,8 +475,9 @@ export async function parseConfigFile(text: string, where: string, ctx: Context,
     } catch {
       return; // a bad reference, reported above
     }
-    attempt(path, problems, () => checkPlanOptions(kind, type, givenPlanFlags(flags)));
-    const sel = attempt(`${path} (selection)`, problems, () => parseSelection(kind, flags, type));
+    // The selection is parsed only with options the type takes (one problem for one mistake).
+    const fits = attempt(path, problems, () => (checkPlanOptions(kind, type, givenPlanFlags(flags)), true));
+    const sel = fits ? attempt(`${path} (selection)`, problems, () => parseSelection(kind, flags, type)) : undefined;
     const sched = attempt(`${path}.schedule`, problems, () => parseSchedule(flags, ctx.clock()));
     const ret = attempt(`${path}.retention`, problems, () => parseRetention(flags));
     if (s.remoteRetention && !s.replicateTo?.length) problems.push(`${path}.remoteRetention: applies to plans with replicateTo`);

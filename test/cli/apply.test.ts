@@ -165,6 +165,23 @@ describe('dbs apply', () => {
     expect(text.stdout).toMatch(/updated plan cache\n {4}retention: \{"keepLast":48\} -> \{"keepLast":24\}/);
   });
 
+  it('a bad file against a full catalog: exit 2, every problem in the text output, catalog bytes unchanged (its good changes not made either)', async () => {
+    const bad = writeFile(
+      readFileSync(file, 'utf8')
+        .replace('retention: {keepLast: 24}', 'retention: {keepLast: 99}')
+        .replace('bandwidth: 50MiB/s', 'bandwidth: fast')
+        .replace('type: snapshot', 'type: snapshot\n    tables: [a.b]'),
+    );
+    const before = catalogBytes(home);
+    const r = await dbs(['apply', '-f', bad], { home, env });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/is not valid \(2 problems\); nothing was changed/);
+    expect(r.stderr).toMatch(/gateway\.bandwidth: /);
+    expect(r.stderr).toMatch(/plans\[2\]: --tables does not apply to a dir snapshot backup plan/);
+    expect(catalogBytes(home).equals(before)).toBe(true);
+    expect((await dbs(['--json', 'plan', 'show', 'cache'], { home })).json().retention).toEqual({ keepLast: 24 });
+  });
+
   it('--dry-run on an empty catalog prints the plan of changes and writes nothing', async () => {
     const h = tempDir('home-dry');
     const r = await dbs(['apply', '-f', file, '--dry-run'], { home: h, env });
