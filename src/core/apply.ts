@@ -22,7 +22,7 @@ import { checkCompression, givenPlanFlags, parseRecipients, parseRetention, pars
 import { checkPoolBind, poolConfig } from './pools.js';
 import { planReplication } from './copies.js';
 import { parseRate } from './rate.js';
-import { parseSchedule, planSchedule, type Schedule } from './schedule.js';
+import { parseSchedule, parseTime, planSchedule, type Schedule } from './schedule.js';
 
 type Obj = Record<string, unknown>;
 
@@ -478,7 +478,9 @@ export async function parseConfigFile(text: string, where: string, ctx: Context,
     // The selection is parsed only with options the type takes (one problem for one mistake).
     const fits = attempt(path, problems, () => (checkPlanOptions(kind, type, givenPlanFlags(flags)), true));
     const sel = fits ? attempt(`${path} (selection)`, problems, () => parseSelection(kind, flags, type)) : undefined;
-    const sched = attempt(`${path}.schedule`, problems, () => parseSchedule(flags, ctx.clock()));
+    // A run-once plan whose time has come stays as it is: re-applying its file is no error.
+    const keptOnce = cur !== undefined && flags.once !== undefined && sameOnce(planSchedule(cur), flags.once, flags.tz);
+    const sched = keptOnce ? stripSince(planSchedule(cur)) : attempt(`${path}.schedule`, problems, () => parseSchedule(flags, ctx.clock()));
     const ret = attempt(`${path}.retention`, problems, () => parseRetention(flags));
     if (s.remoteRetention && !s.replicateTo?.length) problems.push(`${path}.remoteRetention: applies to plans with replicateTo`);
     const remote = attempt(`${path}.remoteRetention`, problems, () => parseRetention({ keepDays: flags.remoteKeepDays, keepLast: flags.remoteKeepLast, keepForever: flags.remoteKeepForever }, '--remote-'));
@@ -513,6 +515,20 @@ export async function parseConfigFile(text: string, where: string, ctx: Context,
   });
   if (problems.length) throw invalidFile(where, problems);
   return { file, normal };
+}
+
+function sameOnce(s: Schedule, once: string, tz: string | undefined): boolean {
+  if (s.kind !== 'once' || (tz !== undefined && tz !== s.tz)) return false;
+  try {
+    return parseTime(once, '--once').toISOString() === new Date(s.at).toISOString();
+  } catch {
+    return false;
+  }
+}
+
+function stripSince(s: Schedule & { since?: string }): Schedule {
+  const { since: _s, ...rest } = s;
+  return rest as Schedule;
 }
 
 function invalidFile(where: string, problems: string[]): DbsError {

@@ -325,6 +325,18 @@ describe('dbs apply/export: small cases', () => {
     expect((await dbs(['--json', 'pool', 'list'], { home })).json()).toEqual([]);
   });
 
+  it('a run-once plan whose time has passed: the same file applies again with no changes (no "in the past" error)', async () => {
+    const home = tempDir('home-small');
+    const at = new Date(Date.now() + 1000).toISOString();
+    const f = writeFile(`pools:\n  - {name: p, type: local, path: ${tempDir('pool')}}\nplans:\n  - {name: o, source: "dir://${tempDir('data')}", pool: p, type: snapshot, schedule: {once: "${at}", tz: UTC}}\n`);
+    const a = await dbs(['apply', '-f', f], { home });
+    expect(a.code, a.stderr).toBe(0);
+    await new Promise((r) => setTimeout(r, Math.max(0, Date.parse(at) - Date.now() + 50)));
+    const b = await dbs(['apply', '-f', f], { home });
+    expect(b.code, b.stderr).toBe(0);
+    expect(b.stdout).toMatch(/unchanged plan o\nno changes/);
+  });
+
   it('export -o FILE writes the file (applied back: no changes)', async () => {
     const home = tempDir('home-small');
     const pool = tempDir('pool');
