@@ -581,6 +581,10 @@ function planUpdateInput(want: PlanSpec, fields: FieldChange[], cwd: string): Pl
   if (changed.has('type')) i.type = f.type;
   if (SELECTION_KEYS.some((k) => changed.has(k)) || changed.has('type')) {
     for (const k of SELECTION_KEYS) (i as unknown as Obj)[k] = f[k];
+    // The whole selection is given again, also when the file removed its last key: an empty
+    // glob list is a given selection flag that applies to no option check (givenPlanFlags).
+    i.include ??= [];
+    i.exclude ??= [];
   }
   if (changed.has('password')) i.passwordFrom = f.passwordFrom;
   if (changed.has('secretKey')) i.secretKeyFrom = f.secretKeyFrom;

@@ -353,3 +353,32 @@ describe('dbs apply/export: small cases', () => {
     expect(a.stdout).toMatch(/unchanged pool p\nunchanged plan d\nno changes/);
   });
 });
+
+describe('dbs apply: every kind of plan change goes through plan update and then compares equal', () => {
+  it('pool, standby, replicas with remote retention, encryption, schedule, selection: changed, then removed; each re-apply is unchanged', async () => {
+    const home = tempDir('home-steps');
+    const data = tempDir('data');
+    const pools = ['a', 'b', 'c'].map((n) => `  - {name: ${n}, type: local, path: ${tempDir(`pool-${n}`)}}`).join('\n');
+    const RECIPIENT = 'age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p';
+    const file = (plan: string) => writeFile(`pools:\n${pools}\nplans:\n  - {name: d, source: "dir://${data}", type: snapshot, ${plan}}\n`);
+    const steps: [string, string[]][] = [
+      ['pool: a', []],
+      ['pool: b, schedule: {every: daily, at: "01:00", tz: UTC}', ['pool', 'schedule']],
+      ['pool: b, schedule: {every: daily, at: "01:00", tz: UTC}, standbyPool: a, replicateTo: [c], remoteRetention: {keepLast: 5}', ['standbyPool', 'replicateTo', 'remoteRetention']],
+      [`pool: b, schedule: {every: daily, at: "01:00", tz: UTC}, standbyPool: a, replicateTo: [c], encryptTo: [${RECIPIENT}], exclude: ["*.tmp"]`, ['exclude', 'encryptTo', 'remoteRetention']],
+      ['pool: a', ['pool', 'schedule', 'exclude', 'encryptTo', 'standbyPool', 'replicateTo']],
+    ];
+    for (const [plan, expected] of steps) {
+      const f = file(plan);
+      const r = await dbs(['--json', 'apply', '-f', f], { home });
+      expect(r.code, `${plan}\n${r.stderr}`).toBe(0);
+      const c = r.json().changes.find((x: { kind: string }) => x.kind === 'plan');
+      if (expected.length) expect(c.fields.map((x: { field: string }) => x.field).sort(), plan).toEqual([...expected].sort());
+      const again = await dbs(["--json", "apply", "-f", f], { home });
+      expect(again.code, again.stderr).toBe(0);
+      expect(again.json().changes.every((x: { action: string }) => x.action === 'unchanged'), `${plan}: ${JSON.stringify(again.json().changes)}`).toBe(true);
+    }
+    const show = (await dbs(['--json', 'plan', 'show', 'd'], { home })).json();
+    expect([show.poolName, show.standbyPool, show.replicas, show.recipients, show.timer]).toEqual(['a', null, [], [], 'manual']);
+  });
+});
