@@ -240,6 +240,7 @@ plans:
     ['an unknown schedule key', 'plans:\n  - name: a\n    source: sqlite:///tmp/a.db\n    schedule: {daily: "02:00"}\n', /^plans\[0\]\.schedule\.daily: unknown key/],
     ['alerts (not supported yet)', 'alerts:\n  - name: failed\n', /^alerts: not supported yet/],
     ['a literal plan password', 'plans:\n  - name: a\n    source: mysql://u@127.0.0.1:1\n    pool: p\n    password: hunter2\n', /^plans\[0\]\.password: a literal secret is refused/],
+    ['a password in the source URL', 'plans:\n  - name: a\n    source: "mysql://u:hunter2@127.0.0.1:1"\n    databases: [x]\n', /^plans\[0\]\.source: the URL must not contain a password \(a literal secret\): give it as a reference, password: \{from/],
     ['a literal pool secret key', 'pools:\n  - name: s\n    type: s3\n    endpoint: http://127.0.0.1:9\n    accessKey: a\n    secretKey: hunter2\n', /^pools\[0\]\.secretKey: a literal secret is refused/],
     ['a reference with another key', 'pools:\n  - name: s\n    type: s3\n    endpoint: http://127.0.0.1:9\n    accessKey: a\n    secretKey: {from: "env:K", value: hunter2}\n', /^pools\[0\]\.secretKey: must be \{from/],
     ['a bad reference', 'pools:\n  - name: s\n    type: s3\n    endpoint: http://127.0.0.1:9\n    accessKey: a\n    secretKey: {from: "vault:x"}\n', /^pools\[0\]\.secretKey: --secret-key-from must be env:VAR or file:PATH/],
