@@ -462,10 +462,10 @@ export async function parseConfigFile(text: string, where: string, ctx: Context,
     // An incremental plan backs up the source of its base plan (earlier in the file, or in the catalog).
     const baseSource = s.basePlan === undefined ? undefined : ([...normal.values()].find((x) => x.name === s.basePlan)?.source ?? catalog.findPlan(s.basePlan)?.source.url);
     const source = s.source ?? (cur ? String(cur.source.url) : baseSource !== undefined ? String(baseSource) : undefined);
-    const ep = source !== undefined ? attempt(`${path}.source`, problems, () => parseEndpoint(source, 'source')) : undefined;
-    if (source !== undefined && problems.at(-1)?.startsWith(`${path}.source: source must not contain a password`)) {
-      problems[problems.length - 1] = `${path}.source: the URL must not contain a password (a literal secret): give it as a reference, password: {from: "env:VAR"} or {from: "file:PATH"}`;
-    }
+    // user:password@ in the URL is a literal secret (parseEndpoint refuses it too, with the flags' hint).
+    const literal = source !== undefined && /^[a-z][a-z0-9+.-]*:\/\/[^/@]*:[^/@]*@/i.test(source);
+    if (literal) problems.push(`${path}.source: the URL must not contain a password (a literal secret): give it as a reference, password: {from: "env:VAR"} or {from: "file:PATH"}`);
+    const ep = source !== undefined && !literal ? attempt(`${path}.source`, problems, () => parseEndpoint(source, 'source')) : undefined;
     if (cur && ep && ep.kind !== cur.sourceKind) problems.push(`${path}.source: plan ${s.name} is a ${cur.sourceKind} plan; it cannot change to a ${ep.kind} source (create a new plan)`);
     if (cur && s.basePlan !== undefined && catalog.getPlan(String(cur.options.basePlanId))?.name !== s.basePlan) problems.push(`${path}.basePlan: the base plan of an existing plan cannot change`);
     if (!ep) return;
