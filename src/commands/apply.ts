@@ -14,8 +14,8 @@ function fieldText(f: FieldChange, action: string): string {
 }
 
 function render(r: ApplyResult): string {
-  const verb = (a: string) => (r.dryRun ? { create: 'would create', update: 'would update', unchanged: 'unchanged' } : { create: 'created', update: 'updated', unchanged: 'unchanged' })[a as 'create'];
-  const lines = r.changes.map((c) => `${verb(c.action)} ${c.kind} ${c.name}${c.fields.length ? (c.action === 'create' ? ` (${c.fields.map((f) => fieldText(f, c.action)).join(', ')})` : `\n    ${c.fields.map((f) => fieldText(f, c.action)).join('\n    ')}`) : ''}`);
+  const verb = (a: string) => (r.dryRun ? { create: 'would create', update: 'would update', unchanged: 'unchanged', delete: 'would delete' } : { create: 'created', update: 'updated', unchanged: 'unchanged', delete: 'deleted' })[a as 'create'];
+  const lines = r.changes.map((c) => `${c.kind === 'pool' && c.action === 'delete' ? (r.dryRun ? 'would unbind' : 'unbound') : verb(c.action)} ${c.kind} ${c.name}${c.fields.length ? (c.action === 'create' ? ` (${c.fields.map((f) => fieldText(f, c.action)).join(', ')})` : `\n    ${c.fields.map((f) => fieldText(f, c.action)).join('\n    ')}`) : ''}`);
   const changed = r.changes.filter((c) => c.action !== 'unchanged').length;
   lines.push(changed === 0 ? 'no changes' : `${changed} change(s)${r.dryRun ? ' planned (--dry-run: nothing written)' : ''}`);
   if (r.untouched.length) lines.push(`left alone (not in the file): ${r.untouched.map((u) => `${u.kind} ${u.name}`).join(', ')}`);
@@ -28,21 +28,22 @@ export function registerApply(program: Command, run: CommandRunner): void {
     .description('create or update the gateway, pools and plans from one YAML file; prints what changed (objects not in the file are left alone)')
     .option('-f, --file <file.yaml>', 'the configuration file (see README "Configuration as code")')
     .option('--dry-run', 'only show the changes; write nothing')
+    .option('--prune', 'also delete the plans and unbind the pools the file does not name (refused while they hold backups; pool data stays)')
     .addHelpText(
       'after',
       `
 The whole file is checked first (every problem at once, exit 2, nothing written); each object
 then goes through the checks of plan create/update, pool bind/update and gateway create/update.
 Secrets are references only: password: {from: "env:VAR"} or {from: "file:PATH"}.
-${examplesText('dbs apply -f examples/dbs.yaml --dry-run', 'dbs apply -f /etc/dbs/dbs.yaml', 'dbs apply -f dbs.yaml --json').trimEnd()}`,
+${examplesText('dbs apply -f examples/dbs.yaml --dry-run', 'dbs apply -f /etc/dbs/dbs.yaml', 'dbs apply -f dbs.yaml --json', 'dbs apply -f dbs.yaml --prune --dry-run   # what --prune would remove').trimEnd()}`,
     );
   markRequired(apply, '--file', 'required');
-  apply.action((o: { file?: string; dryRun?: boolean }, cmd: Command) =>
+  apply.action((o: { file?: string; dryRun?: boolean; prune?: boolean }, cmd: Command) =>
     run(cmd, async (ctx) => {
       const { DbsError } = await import('../errors.js');
       if (!o.file) throw new DbsError('USAGE', 'missing -f FILE', { hint: 'e.g. dbs apply -f dbs.yaml' });
       const { runApply } = await import('../core/apply.js');
-      const r = await runApply({ file: o.file, dryRun: Boolean(o.dryRun) }, ctx);
+      const r = await runApply({ file: o.file, dryRun: Boolean(o.dryRun), prune: Boolean(o.prune) }, ctx);
       for (const w of r.warnings) ctx.out.warn(w);
       ctx.out.result(r, render);
     }),

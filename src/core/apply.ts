@@ -552,7 +552,8 @@ export interface FieldChange {
 export interface Change {
   kind: 'gateway' | 'pool' | 'plan';
   name: string;
-  action: 'create' | 'update' | 'unchanged';
+  /** delete: --prune only (a plan deleted, a pool unbound: its data stays). */
+  action: 'create' | 'update' | 'unchanged' | 'delete';
   fields: FieldChange[];
 }
 
@@ -622,6 +623,8 @@ export interface ApplyInput {
   /** The text; read from `file` when not given. */
   text?: string;
   dryRun?: boolean;
+  /** Delete the plans and unbind the pools the file does not name (refused while they hold backups). */
+  prune?: boolean;
 }
 
 export async function runApply(o: ApplyInput, ctx: Context): Promise<ApplyResult> {
@@ -711,10 +714,40 @@ export async function runApply(o: ApplyInput, ctx: Context): Promise<ApplyResult
   }
 
   const named = { pool: new Set(file.pools.map((p) => p.name)), plan: new Set(file.plans.map((p) => p.name)) };
-  const untouched = [
-    ...catalog.listPools().filter((p) => !named.pool.has(p.name)).map((p) => ({ kind: 'pool' as const, name: p.name })),
-    ...catalog.listPlans().filter((p) => !named.plan.has(p.name)).map((p) => ({ kind: 'plan' as const, name: p.name })),
-  ];
+  // Pools the file's plans name (pool, standby, replicas) are kept even when the file does not bind them.
+  for (const s of normal.values()) for (const x of [s.pool, s.standbyPool, ...(s.replicateTo ?? [])]) if (x) named.pool.add(x);
+  const extraPlans = catalog.listPlans().filter((p) => !named.plan.has(p.name));
+  const extraPools = catalog.listPools().filter((p) => !named.pool.has(p.name));
+  let untouched = [...extraPools.map((p) => ({ kind: 'pool' as const, name: p.name })), ...extraPlans.map((p) => ({ kind: 'plan' as const, name: p.name }))];
+  if (o.prune) {
+    // --prune: what the file does not name goes, checked first (refused: nothing written).
+    const refused: string[] = [];
+    for (const p of extraPlans) {
+      const n = catalog.listBackups({ planId: p.id }).length;
+      if (n) refused.push(`plan ${p.name}: it has ${n} backup(s); delete them first (dbs plan delete ${p.name} --with-backups) or add the plan to the file`);
+      const kept = catalog.listPlans().filter((x) => x.options.basePlanId === p.id && named.plan.has(x.name));
+      if (kept.length) refused.push(`plan ${p.name}: it is the base plan of ${kept.map((x) => x.name).join(', ')} in the file; add it to the file`);
+    }
+    for (const p of extraPools) {
+      const n = catalog.listCopiesInPool(p.id).length;
+      if (n) refused.push(`pool ${p.name}: the catalog knows ${n} backup cop${n === 1 ? 'y' : 'ies'} in it; delete them first or add the pool to the file`);
+    }
+    if (refused.length) {
+      throw new DbsError('REFUSED', `--prune refused; nothing was changed:\n  ${refused.join('\n  ')}`, { hint: 'add those objects to the file, or remove what they hold first', details: { problems: refused } });
+    }
+    const { runPlanDelete } = await import('./plans.js');
+    const { runPoolUnbind } = await import('./pools.js');
+    // Incremental plans before their base plans.
+    for (const p of [...extraPlans.filter((x) => x.options.basePlanId), ...extraPlans.filter((x) => !x.options.basePlanId)]) {
+      changes.push({ kind: 'plan', name: p.name, action: 'delete', fields: [] });
+      todo.push(async () => void (await runPlanDelete({ plan: p.id }, ctx)));
+    }
+    for (const p of extraPools) {
+      changes.push({ kind: 'pool', name: p.name, action: 'delete', fields: [] });
+      todo.push(async () => void runPoolUnbind({ pool: p.id }, ctx));
+    }
+    untouched = [];
+  }
   if (!dryRun) for (const step of todo) await step();
   return { file: o.file, dryRun, changes, untouched, warnings };
 }

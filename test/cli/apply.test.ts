@@ -383,3 +383,32 @@ describe('dbs apply: every kind of plan change goes through plan update and then
     expect([show.poolName, show.standbyPool, show.replicas, show.recipients, show.timer]).toEqual(['a', null, [], [], 'manual']);
   });
 });
+
+describe('dbs apply --prune', () => {
+  it('deletes the plans and unbinds the pools the file does not name (dry-run first: nothing written); refused (exit 4, nothing written) while a plan has backups', async () => {
+    const home = tempDir('home-prune');
+    const data = tempDir('data');
+    writeFileSync(join(data, 'a.txt'), 'a');
+    const full = writeFile(`pools:\n  - {name: p, type: local, path: ${tempDir('pool')}}\n  - {name: q, type: local, path: ${tempDir('pool')}}\nplans:\n  - {name: keep, source: "dir://${data}", pool: p, type: snapshot}\n  - {name: gone, source: "dir://${data}", pool: q, type: snapshot}\n`);
+    expect((await dbs(['apply', '-f', full], { home })).code).toBe(0);
+    const small = writeFile(`plans:\n  - {name: keep, source: "dir://${data}", pool: p, type: snapshot}\n`);
+    const before = catalogBytes(home);
+    const d = await dbs(['apply', '-f', small, '--prune', '--dry-run'], { home });
+    expect(d.code, d.stderr).toBe(0);
+    expect(d.stdout).toMatch(/would delete plan gone\nwould unbind pool q/);
+    expect(catalogBytes(home).equals(before)).toBe(true);
+    // A backup of the plan to prune: refused, nothing written.
+    expect((await dbs(['plan', 'run', 'gone'], { home })).code).toBe(0);
+    const withBackup = catalogBytes(home);
+    const r = await dbs(['--json', 'apply', '-f', small, '--prune'], { home });
+    expect(r.code).toBe(4);
+    const err = JSON.parse(r.stderr.trim().split('\n').at(-1)!);
+    expect(err.details.problems).toEqual([expect.stringMatching(/^plan gone: it has 1 backup\(s\)/), expect.stringMatching(/^pool q: the catalog knows 1 backup copy in it/)]);
+    expect(catalogBytes(home).equals(withBackup)).toBe(true);
+    expect((await dbs(['plan', 'delete', 'gone', '--with-backups'], { home })).code).toBe(0);
+    const ok = await dbs(['apply', '-f', small, '--prune'], { home });
+    expect(ok.code, ok.stderr).toBe(0);
+    expect(ok.stdout).toMatch(/unchanged plan keep\nunbound pool q/);
+    expect((await dbs(['--json', 'pool', 'list'], { home })).json().map((p: { name: string }) => p.name)).toEqual(['p']);
+  });
+});
