@@ -25,7 +25,7 @@ function render(r: ApplyResult): string {
 export function registerApply(program: Command, run: CommandRunner): void {
   const apply = program
     .command('apply')
-    .description('create or update the gateway, pools and plans from one YAML file; prints what changed (objects not in the file are left alone)')
+    .description('create or update the gateway, pools and plans from one YAML file; prints what changed (objects not in the file are left alone, unless --prune)')
     .option('-f, --file <file.yaml>', 'the configuration file (see README "Configuration as code")')
     .option('--dry-run', 'only show the changes; write nothing')
     .option('--prune', 'also delete the plans and unbind the pools the file does not name (refused while they hold backups; pool data stays)')
