@@ -12,6 +12,7 @@ import { sqliteVersion, systemClock, type Clock } from './store/catalog.js';
 import type { PoolWrapper } from './storage/wrap.js';
 import { versionInfo } from './version.js';
 import { registerAlert } from './commands/alert.js';
+import { registerApply } from './commands/apply.js';
 import { registerBackup } from './commands/backup.js';
 import { registerCatalog } from './commands/catalog.js';
 import { registerDaemon } from './commands/daemon.js';
@@ -130,6 +131,7 @@ Exit codes: 0 ok, 1 failure, 2 usage/validation, 3 not found, 4 conflict/refused
   registerAlert(program, run);
   registerDaemon(program, run);
   registerCatalog(program, run);
+  registerApply(program, run);
   registerCompletion(program, run, io);
   // After every command exists: an option given twice is a usage error, for every command.
   refuseRepeatedOptions(program);

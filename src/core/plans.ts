@@ -95,7 +95,7 @@ export function planRecipients(plan: Pick<PlanRecord, 'name' | 'options'>): stri
  * The recipients an input gives (--encrypt-to and --recipients-file together), each checked;
  * undefined when it gives none. A bad one is an INVALID_ARGUMENT (exit 2) naming it.
  */
-function parseRecipients(ctx: Context, i: PlanInput): string[] | undefined {
+export function parseRecipients(ctx: Pick<Context, 'cwd'>, i: PlanInput): string[] | undefined {
   if (i.noEncrypt && (i.encryptTo?.length || i.recipientsFile !== undefined)) {
     throw new DbsError('USAGE', '--no-encrypt cannot be combined with --encrypt-to or --recipients-file', { hint: 'drop one of them' });
   }
@@ -247,6 +247,12 @@ function positiveInt(v: string | number | undefined, flag: string): number | und
   return n;
 }
 
+/** A plan's --compress: one of the pipeline's compressions (exit 2 otherwise). */
+export function checkCompression(v: string): Compression {
+  if (!COMPRESSIONS.includes(v as Compression)) throw new DbsError('INVALID_ARGUMENT', `--compress ${JSON.stringify(v)} is not one of ${COMPRESSIONS.join(', ')}`, { hint: 'zstd is the default' });
+  return v as Compression;
+}
+
 export function parseRetention(i: Pick<PlanInput, 'keepDays' | 'keepLast' | 'keepDaily' | 'keepWeekly' | 'keepMonthly' | 'keepForever'>, flagPrefix = '--'): Retention | undefined {
   const r: Retention = {
     keepDays: positiveInt(i.keepDays, `${flagPrefix}keep-days`),
@@ -264,7 +270,7 @@ export function parseRetention(i: Pick<PlanInput, 'keepDays' | 'keepLast' | 'kee
 }
 
 /** The plan option flags an input gives (selection and chain options). */
-function givenPlanFlags(i: PlanInput): string[] {
+export function givenPlanFlags(i: PlanInput): string[] {
   return presentFlags([
     ['--databases', i.databases],
     ['--all-databases', i.allDatabases || undefined],
@@ -511,7 +517,7 @@ export async function runPlanCreate(i: PlanInput, ctx: Context): Promise<{ plan:
   const schedule: Schedule & { since?: string } = { ...(parseSchedule(i, ctx.clock()) ?? { kind: 'manual' }), since: ctx.clock().toISOString() };
   const retention = parseRetention(i) ?? {};
   const compression = (i.compress ?? ctx.settings.compression) as Compression;
-  if (!COMPRESSIONS.includes(compression)) throw new DbsError('INVALID_ARGUMENT', `--compress ${JSON.stringify(i.compress)} is not one of ${COMPRESSIONS.join(', ')}`, { hint: 'zstd is the default' });
+  checkCompression(compression);
   if (given) endpoint.password = givenValue(ctx, given, `${credentialWhat({ name, sourceKind: kind })}`, i.secretKeyFrom !== undefined ? 'secret-key' : 'password');
   if (i.noEncrypt) throw new DbsError('USAGE', '--no-encrypt applies to plan update', { hint: 'a plan without --encrypt-to is not encrypted' });
   // An incremental plan encrypts like its base plan unless it names recipients of its own.
@@ -605,7 +611,7 @@ export async function runPlanUpdate(i: PlanInput & { plan: string; name?: string
   const type = i.type ?? cur.backupType;
   const schedule = parseSchedule(i, ctx.clock());
   const retention = parseRetention(i);
-  if (i.compress !== undefined && !COMPRESSIONS.includes(i.compress as Compression)) throw new DbsError('INVALID_ARGUMENT', `--compress ${JSON.stringify(i.compress)} is not one of ${COMPRESSIONS.join(', ')}`, { hint: 'zstd is the default' });
+  if (i.compress !== undefined) checkCompression(i.compress);
   let poolId = cur.poolId;
   if (i.pool !== undefined) poolId = findPoolOrThrow(catalog, i.pool).id;
   // A plan rebuilt from a pool is checked for real once, then runs on its schedule again.

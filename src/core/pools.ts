@@ -200,19 +200,38 @@ function refuseMisfitFlags(kind: DriverKind, o: BindPoolOptions): void {
   }
 }
 
-export async function runPoolBind(o: BindPoolOptions, ctx: Context): Promise<BindPoolResult> {
-  const catalog = ctx.catalog();
+/**
+ * The checks of `pool bind` that need no I/O (name, remark, type, flags that fit the type, the
+ * driver's own config rules): the pool config the flags give. `dbs apply` validates with it.
+ */
+export function checkPoolBind(o: Omit<BindPoolOptions, 'secretKey'> & { hasSecretKey?: boolean }): { type: string; config: JsonObject } {
+  const { kind, typed } = checkBind(o, Boolean(o.hasSecretKey));
+  return { type: kind.type, config: { ...typed } as JsonObject };
+}
+
+function checkBind(o: Omit<BindPoolOptions, 'secretKey'>, hasSecretKey: boolean): { name: string; kind: DriverKind; typed: object; flags: BindFlags } {
   const name = validateName(o.name, 'pool');
   if (o.remark !== undefined && /[\x00-\x08\x0b-\x1f\x7f]/.test(o.remark)) {
     throw new DbsError('INVALID_ARGUMENT', 'the --remark contains control characters', { hint: 'use plain text' });
   }
   const kind = driverKind(o.type);
-  refuseMisfitFlags(kind, o);
+  refuseMisfitFlags(kind, o as BindPoolOptions);
+  if ((o.secretKeyFrom !== undefined || hasSecretKey) && !kind.credentials) throw new DbsError('USAGE', `--secret-key-from applies to pools with credentials, not --type ${kind.type}`, { hint: 'drop it' });
+  const flags = { path: o.path, endpoint: o.endpoint, bucket: o.bucket, prefix: o.prefix, region: o.region, accessKey: o.accessKey, pathStyle: o.pathStyle, secretKey: hasSecretKey };
+  return { name, kind, typed: kind.fromBind(flags), flags };
+}
+
+/** A bound pool's config as its driver decodes it (to compare with what `checkPoolBind` gives). */
+export function poolConfig(p: PoolRecord): JsonObject {
+  return { ...decoded(p).config } as JsonObject;
+}
+
+export async function runPoolBind(o: BindPoolOptions, ctx: Context): Promise<BindPoolResult> {
+  const catalog = ctx.catalog();
+  // The checks that need no I/O, shared with `dbs apply` (checkPoolBind).
+  const { name, kind, typed, flags } = checkBind(o, o.secretKey !== undefined || o.secretKeyFrom !== undefined);
   const given = givenKey(ctx, o);
-  if (given && !kind.credentials) throw new DbsError('USAGE', `--secret-key-from applies to pools with credentials, not --type ${kind.type}`, { hint: 'drop it' });
   const secretKey = given ? ('value' in given ? given.value : resolveGivenRef(ctx, given.ref, 'S3 secret key', 'secret-key')) : undefined;
-  const flags = { path: o.path, endpoint: o.endpoint, bucket: o.bucket, prefix: o.prefix, region: o.region, accessKey: o.accessKey, pathStyle: o.pathStyle, secretKey: secretKey !== undefined };
-  const typed = kind.fromBind(flags);
   const config = { ...typed } as JsonObject;
 
   if (catalog.findPool(name)) {
