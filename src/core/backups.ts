@@ -1,5 +1,6 @@
 // Backup use cases: list, show, delete, verify.
 import { rm } from 'node:fs/promises';
+import { hostname } from 'node:os';
 import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Context } from './context.js';
@@ -126,7 +127,9 @@ export async function deleteCopyData(ctx: Context, b: BackupRecord, poolId: stri
   const pool = catalog.getPool(poolId);
   const cur = catalog.getCopy(b.id, poolId);
   if (pool && cur) {
-    catalog.upsertCopy({ backupId: b.id, poolId, status: 'deleting' });
+    // The reason is there from the start: a process killed outright (SIGKILL, power loss)
+    // leaves a "deleting" copy that says what happened to it; retried later like the others.
+    catalog.upsertCopy({ backupId: b.id, poolId, status: 'deleting', error: `a delete started at ${catalog.now()} by dbs process ${process.pid} on ${hostname()} did not finish` });
     try {
       const driver = await openPool(ctx, pool);
       try {
@@ -142,14 +145,16 @@ export async function deleteCopyData(ctx: Context, b: BackupRecord, poolId: stri
         await driver.close();
       }
     } catch (e) {
-      if (ctx.signal.aborted) throw e;
-      const msg = describeError(e);
+      const interrupted = ctx.signal.aborted;
+      const reason: unknown = ctx.signal.reason;
+      const msg = interrupted ? `the delete was ${reason instanceof Error && reason.message ? reason.message : 'interrupted'} before it finished` : describeError(e);
       catalog.transaction(() => {
         catalog.upsertCopy({ backupId: b.id, poolId, status: 'deleting', error: msg, attempts: (cur.status === 'deleting' ? cur.attempts : 0) + 1 });
         catalog.recordEvent({ resourceKind: 'plan', resourceId: b.planId, type: 'copy.delete-failed', level: 'warning', message: `${b.id}: its copy in pool ${pool.name} could not be deleted (${msg}); it stays "deleting" and is deleted again later` });
         const b2 = catalog.getBackup(b.id);
         if (b2?.status === 'available' && !catalog.listCopies(b.id).some((c) => c.status === 'ready')) catalog.updateBackup(b.id, { status: 'deleting' });
       });
+      if (interrupted) throw e;
       return { gone: false, pending: msg };
     }
   }

@@ -332,6 +332,9 @@ export interface PoolMetricsRow {
   type: string;
   status: PoolStatus;
   checkedAt: string | null;
+  /** Incomplete uploads of dead tasks the last sweep of the pool found (null: never swept). */
+  orphanUploads: number | null;
+  orphansCheckedAt: string | null;
   backups: number;
   rawBytes: number;
   storedBytes: number;
@@ -542,6 +545,11 @@ export class Catalog {
       .prepare('UPDATE pools SET name = ?, remark = ?, config = ?, updated_at = ? WHERE id = ?')
       .run(changes.name ?? cur.name, changes.remark ?? cur.remark, JSON.stringify(changes.config ?? cur.config), this.now(), id);
     return this.getPool(id)!;
+  }
+
+  /** Records what the last sweep of the pool's stale uploads found (the orphan-uploads metric). */
+  setPoolOrphanUploads(id: string, found: number): void {
+    this.db.prepare('UPDATE pools SET orphan_uploads = ?, orphans_checked_at = ? WHERE id = ?').run(found, this.now(), id);
   }
 
   setPoolStatus(id: string, status: PoolStatus, message: string, latencyMs: number | null): void {
@@ -828,7 +836,7 @@ export class Catalog {
       }));
       const pools = this.db
         .prepare(
-          `SELECT p.name, p.type, p.status, p.checked_at AS checkedAt, COUNT(c.backup_id) AS backups,
+          `SELECT p.name, p.type, p.status, p.checked_at AS checkedAt, p.orphan_uploads AS orphanUploads, p.orphans_checked_at AS orphansCheckedAt, COUNT(c.backup_id) AS backups,
               COALESCE(SUM(b.raw_bytes), 0) AS rawBytes, COALESCE(SUM(COALESCE(c.stored_bytes, b.stored_bytes)), 0) AS storedBytes
            FROM pools p LEFT JOIN backup_copies c ON c.pool_id = p.id AND c.status = 'ready' LEFT JOIN backups b ON b.id = c.backup_id
            GROUP BY p.id ORDER BY p.name`,
