@@ -59,6 +59,30 @@ export interface RunArtifactOptions {
   onRawBytes?: (n: number) => void;
   /** Called with each chunk's length as stored bytes go to the target (every execution). */
   onStoredBytes?: (n: number) => void;
+  /**
+   * Called with each chunk's length as it comes out of a transform stage, named by the part of
+   * the stage's name before ':' (compress, encrypt): in Node every transform; of a chain of
+   * programs the last one (Node reads its output or follows its file; those before it hand
+   * their bytes to the next program without Node).
+   */
+  onStageBytes?: (stage: string, n: number) => void;
+}
+
+/** The short name of a stage for the throughput counters: "compress:zstd-1" -> "compress". */
+export const stageKey = (name: string): string => name.split(':')[0]!;
+
+/**
+ * Counts what comes out of each (stream, stage name) pair by a 'data' listener: no extra stream
+ * (no buffer, no hop) on the data path. Attached after the streams are piped (flowing), so a
+ * listener neither starts nor resumes a stream that backpressure paused.
+ */
+function countStages(o: RunArtifactOptions, outs: [Readable, string][]): void {
+  const cb = o.onStageBytes;
+  if (!cb) return;
+  for (const [stream, name] of outs) {
+    const key = stageKey(name);
+    stream.on('data', (c: Buffer) => cb(key, c.length));
+  }
 }
 
 export interface RunArtifactResult {
@@ -100,7 +124,9 @@ async function runInNode(o: RunArtifactOptions, plan: ExecutionPlan, observers: 
     src = o.source.stream;
     inspector = o.source.inspector;
   }
-  const body = chain(src, ...guardStages(o.guard, inspector), raw, ...plan.transforms.map((t) => t.node()), new ObserverTap(observers, undefined, o.onStoredBytes));
+  const transforms = plan.transforms.map((t) => [t.node(), t.name] as [Transform, string]);
+  const body = chain(src, ...guardStages(o.guard, inspector), raw, ...transforms.map((x) => x[0]), new ObserverTap(observers, undefined, o.onStoredBytes));
+  countStages(o, transforms);
   await o.target.put(body);
   return raw.bytes;
 }
@@ -136,6 +162,8 @@ async function runPrograms(o: RunArtifactOptions, plan: ExecutionPlan, observers
     const outGuard = o.source.kind === 'tool' ? o.guard : 'none';
     const allDone = Promise.all([exited, inputDone]).then(() => undefined);
 
+    // The last program's stage: what Node sees of the chain.
+    const lastStage = stageKey(plan.transforms[plan.programs.length - 1]!.name);
     if (file) {
       const spans = plan.framed ? new FrameSpans() : undefined;
       const progress = plan.framed ? new FrameProgress(first, o.onRawBytes) : undefined;
@@ -144,6 +172,7 @@ async function runPrograms(o: RunArtifactOptions, plan: ExecutionPlan, observers
         file.path,
         allDone,
         (chunk) => {
+          if (o.onStageBytes) o.onStageBytes(lastStage, chunk.length);
           spans?.feed(chunk);
           for (const x of observers) x.update(chunk);
           bytes += chunk.length;
@@ -182,7 +211,9 @@ async function runPrograms(o: RunArtifactOptions, plan: ExecutionPlan, observers
         verdict.push(inspectCopy(undo.reverse(), seer, count));
       }
     }
-    const body = chain(last.output!, ...verdict, ...plan.tail.map((t) => t.node()), new ObserverTap(observers, allDone, o.onStoredBytes));
+    const tail = plan.tail.map((t) => [t.node(), t.name] as [Transform, string]);
+    const body = chain(last.output!, ...verdict, ...tail.map((x) => x[0]), new ObserverTap(observers, allDone, o.onStoredBytes));
+    countStages(o, [[last.output!, lastStage], ...tail]);
     await o.target.put(body);
     await allDone;
     return rawBytes();
