@@ -7,6 +7,7 @@ import type { Context } from './context.js';
 import { DbsError } from '../errors.js';
 import type { PlanRecord, TaskRecord } from '../store/catalog.js';
 import { acquire, holderAlive, isStale, leaseOf } from './locks.js';
+import { ensurePoolOnline } from './pool-manifest.js';
 import { openPool, probePool } from './pools.js';
 import { settleDeadTask, sweepStaleUploads, type RecoveryEvent } from './recovery.js';
 import { sweepScratch } from './scratch.js';
@@ -259,6 +260,8 @@ export async function runDaemon(o: DaemonOptions, ctx: Context): Promise<DaemonR
         try {
           const d = await openPool({ ...ctx, signal }, pool);
           try {
+            // The marker first: nothing is written into an unmounted mount point or a wrong prefix.
+            await ensurePoolOnline(d, pool.name, signal);
             latency = (await probePool(d, signal)).latencyMs;
           } finally {
             await d.close();

@@ -1,7 +1,7 @@
 // Prometheus metrics: `dbs daemon --metrics-listen` (GET /metrics) and `plan run
 // --metrics-file` (a node_exporter textfile written atomically), checked against the catalog;
 // the example alert rules checked (and unit-tested) with promtool. SQLite sources only: no server.
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
@@ -181,7 +181,7 @@ describe('dbs daemon --metrics-listen', () => {
     expect(one(s, 'dbs_pool_orphan_uploads', { pool: 'p' })).toBeUndefined();
     expect(one(s, 'dbs_pool_online', { pool: 'q' })).toBe(1);
 
-    rmSync(qPath, { recursive: true }); // pool q goes away (an unmounted disk)
+    renameSync(qPath, `${qPath}.away`); // pool q goes away (an unmounted disk)
     const port = await freePort();
     const started = Date.now() / 1000;
     const d = daemon(home, ['--probe', '0.3', '--probe-timeout', '5', '--metrics-listen', `127.0.0.1:${port}`]);
@@ -201,7 +201,14 @@ describe('dbs daemon --metrics-listen', () => {
       expect(t1).toBeGreaterThanOrEqual(Math.floor(started));
       await waitFor(async () => (one(parse(await (await fetch(url)).text()), 'dbs_pool_last_check_timestamp_seconds', { pool: 'p' })! > t1 ? true : undefined), { what: 'a later probe of p', timeoutMs: 10_000 });
       // q comes back: the next probe says so.
+      // An empty folder where q was (the mount point) is not q: no marker, still offline, and
+      // the probe wrote nothing there.
       mkdirSync(qPath);
+      await new Promise((r) => setTimeout(r, 1000));
+      expect(d.lines.some((l) => l.event === 'pool.online')).toBe(false);
+      expect(readdirSync(qPath)).toEqual([]);
+      rmSync(qPath, { recursive: true });
+      renameSync(`${qPath}.away`, qPath);
       await d.waitFor((l) => l.event === 'pool.online' && String(l.message).includes('pool q'));
       s = parse(await (await fetch(url)).text());
       expect(one(s, 'dbs_pool_online', { pool: 'q' })).toBe(1);
