@@ -1,17 +1,24 @@
 // Issue 16, what the daemon finishes for dead or interrupted processes: copies left `copying`
 // by a process that died are copied again by the daemon's cycle (as a plan run does), and a
 // delete interrupted by a signal leaves its copy `deleting` with the reason, deleted again by
-// the daemon. Two local pools; the real daemon binary (bin/dbs.js).
+// the daemon. Two local pools, and an S3 pool behind a proxy that can hang; the real binary (bin/dbs.js).
+import { randomBytes } from 'node:crypto';
 import { existsSync, readdirSync, writeFileSync } from 'node:fs';
+import { createConnection, createServer, type Socket } from 'node:net';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
+import { ListObjectsV2Command } from '@aws-sdk/client-s3';
 import Database from 'better-sqlite3';
-import { describe, expect, it } from 'vitest';
+import { execa } from 'execa';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { faultWrapper } from '../../src/storage/faults.js';
 import { dbs } from '../support/cli.js';
 import { daemon } from '../support/daemon.js';
 import { smallSqlite } from '../support/fixtures.js';
-import { tempDir } from '../support/testbed.js';
+import { waitFor } from '../support/ports.js';
+import { s3Client, servers, tempDir, testbed } from '../support/testbed.js';
+
+const BIN = new URL('../../bin/dbs.js', import.meta.url).pathname;
 
 async function ok(args: string[], o: Parameters<typeof dbs>[1]) {
   const r = await dbs(args, o);
@@ -124,5 +131,105 @@ describe('a delete interrupted by a signal', () => {
     expect(copyRow(home, backup, 'local')).toBeUndefined();
     expect((await ok(['--json', 'backup', 'list'], { home })).json()).toEqual([]);
     for (const dir of [otherDir, localDir]) expect(existsSync(join(dir, 'dbs', 'backups', planId, backup)), dir).toBe(false);
+  });
+});
+
+/** A TCP proxy in front of the S3 server that can freeze: while frozen no byte passes either way (a hung pool). */
+async function freezableProxy(target: URL) {
+  const sockets = new Set<Socket>();
+  let frozen = false;
+  const server = createServer((client) => {
+    const upstream = createConnection({ host: target.hostname, port: Number(target.port) });
+    sockets.add(client).add(upstream);
+    const pass = (from: Socket, to: Socket) =>
+      from.on('data', (d: Buffer) => {
+        if (frozen) {
+          from.pause();
+          held.push(() => {
+            to.write(d);
+            from.resume();
+          });
+        } else to.write(d);
+      });
+    pass(client, upstream);
+    pass(upstream, client);
+    const end = () => {
+      client.destroy();
+      upstream.destroy();
+      sockets.delete(client);
+      sockets.delete(upstream);
+    };
+    client.on('error', end).on('close', end);
+    upstream.on('error', end).on('close', end);
+  });
+  const held: (() => void)[] = [];
+  await new Promise<void>((r) => server.listen({ host: '127.0.0.1', port: 0 }, () => r()));
+  return {
+    endpoint: `http://127.0.0.1:${(server.address() as { port: number }).port}`,
+    freeze: () => (frozen = true),
+    thaw: () => {
+      frozen = false;
+      for (const f of held.splice(0)) f();
+    },
+    close: () =>
+      new Promise<void>((r) => {
+        for (const x of sockets) x.destroy();
+        server.close(() => r());
+      }),
+  };
+}
+
+describe('SIGTERM during a delete of a hung S3 pool (the real binary)', () => {
+  beforeAll(() => servers('s3'));
+
+  it('backup delete exits 130, every copy left is `deleting` saying it was interrupted by SIGTERM; the daemon deletes them once the pool answers', async () => {
+    const s3 = testbed().s3;
+    const proxy = await freezableProxy(new URL(s3.endpoint));
+    try {
+      const home = tempDir('home');
+      const localDir = tempDir('local');
+      const prefix = `copies-daemon-${randomBytes(4).toString('hex')}`;
+      const env = { S3_SECRET: s3.secretKey };
+      await ok(['pool', 'bind', 'local', '--type', 'local', '--path', localDir], { home });
+      await ok(['pool', 'bind', 'remote', '--type', 's3', '--endpoint', proxy.endpoint, '--prefix', prefix, '--access-key', s3.accessKey, '--secret-key-env', 'S3_SECRET'], { home, env });
+      await ok(['plan', 'create', 'app', '--source', `sqlite://${smallSqlite()}`, '--pool', 'local', '--replicate-to', 'remote'], { home, env });
+      const r = (await ok(['--json', 'plan', 'run', 'app'], { home, env })).json();
+      const backup = r.backup.id as string;
+      expect(r.copies).toMatchObject([{ pool: 'remote', status: 'ready' }]);
+
+      proxy.freeze();
+      const del = execa(process.execPath, [BIN, '--home', home, '--json', 'backup', 'delete', backup], { env, reject: false });
+      await waitFor(async () => (copyRow(home, backup, 'remote')?.error.startsWith('a delete started at ') ? true : undefined), { what: 'the delete to start', timeoutMs: 15_000 });
+      await new Promise((res) => setTimeout(res, 300)); // it is waiting on the hung pool now
+      del.kill('SIGTERM');
+      const d = await del;
+      expect(d.exitCode, String(d.stderr)).toBe(130);
+      const why = 'the delete was interrupted by SIGTERM before it finished';
+      expect(copyRow(home, backup, 'remote')).toMatchObject({ status: 'deleting', error: why, attempts: 1 });
+      expect(copyRow(home, backup, 'local')).toMatchObject({ status: 'deleting', error: why });
+      expect(existsSync(join(localDir, 'dbs', 'backups', r.task.planId, backup, 'manifest.json'))).toBe(true);
+      const show = (await ok(['--json', 'backup', 'show', backup], { home })).json();
+      expect(show.status).toBe('deleting');
+
+      proxy.thaw();
+      const dm = daemon(home, ['--probe', '0.2'], env);
+      try {
+        await dm.waitFor((l) => l.event === 'backup.deleted' && l.backup === backup, 20_000);
+      } finally {
+        const st = await dm.stop();
+        expect(st.code, st.stderr).toBe(0);
+      }
+      expect(copyRow(home, backup, 'remote')).toBeUndefined();
+      expect((await ok(['--json', 'backup', 'list'], { home })).json()).toEqual([]);
+      const c = s3Client(s3);
+      try {
+        const left = await c.send(new ListObjectsV2Command({ Bucket: 'dbs', Prefix: `${prefix}/dbs/backups/` }));
+        expect((left.Contents ?? []).map((o) => o.Key).filter((k) => k!.includes(backup))).toEqual([]);
+      } finally {
+        c.destroy();
+      }
+    } finally {
+      await proxy.close();
+    }
   });
 });
