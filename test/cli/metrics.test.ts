@@ -222,6 +222,27 @@ describe('dbs daemon --metrics-listen', () => {
     }
   });
 
+  it('a bad --probe or --probe-timeout is exit 2 naming the flag; nothing runs and the catalog is unchanged', async () => {
+    const { home } = await setup();
+    const snapshot = () => {
+      const c = Catalog.open(home);
+      try {
+        return JSON.stringify(['locks', 'events', 'tasks', 'pools'].map((t) => c.db.prepare(`SELECT * FROM ${t} ORDER BY 1`).all()));
+      } finally {
+        c.close();
+      }
+    };
+    const before = snapshot();
+    for (const flag of ['--probe', '--probe-timeout']) {
+      for (const bad of ['0', '-1', 'abc', '1e9', '']) {
+        const r = await dbs(['--json', 'daemon', flag, bad], { home });
+        expect(r.code, `${flag} ${bad}: ${r.stderr}`).toBe(2);
+        expect(r.stderr, `${flag} ${bad}`).toContain(flag);
+      }
+    }
+    expect(snapshot()).toBe(before);
+  });
+
   it('a port in use is exit 4 and releases the daemon lock; a bad ADDR:PORT is exit 2 before anything runs', async () => {
     const { home } = await setup();
     const port = await freePort();
