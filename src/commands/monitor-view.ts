@@ -16,7 +16,15 @@ export function usageFields(
   ];
 }
 
-const NAMES: Record<MonitorMetric, string> = { cpu: 'CPU', mem: 'memory (RSS)', in: 'bytes in', out: 'bytes out' };
+/** The throughput line of task show: bytes/s per stage, in data-path order. */
+export function throughputText(t: Record<string, number> | null): string {
+  if (!t) return '-';
+  return Object.entries(t)
+    .map(([k, v]) => `${k} ${fmtBytes(v)}/s`)
+    .join(', ');
+}
+
+const NAMES: Record<MonitorMetric, string> = { cpu: 'CPU', mem: 'memory (RSS)', in: 'bytes in', out: 'bytes out', compress: 'compress throughput', encrypt: 'encrypt throughput' };
 
 function formatter(unit: MonitorResult['unit']): (v: number) => string {
   if (unit === '%') return (v) => `${v >= 100 ? Math.round(v) : Math.round(v * 10) / 10}%`;

@@ -220,14 +220,15 @@ Examples:
     .description("chart a plan's samples (CPU, memory, bytes in/out of its tasks and restores) in the terminal")
     .argument('<plan>', 'plan id or name')
     .option('--since <when>', 'from this age or time (default 24h): 24h, 7d, 2026-12-01, "2026-12-01 02:30"')
-    .addOption(suggest(new Option('--metric <metric>', 'cpu (default), mem, in or out'), ['cpu', 'mem', 'in', 'out']))
+    .addOption(suggest(new Option('--metric <metric>', 'cpu (default), mem, in, out, compress or encrypt'), ['cpu', 'mem', 'in', 'out', 'compress', 'encrypt']))
     .addHelpText(
       'after',
       `
 cpu: CPU % of dbs and the run's programs (100 = one core); mem: their RSS; in: bytes read from
 the source per second (a restore: from the pool); out: bytes sent to the pool per second (a
-restore: into the target). In a daemon the dbs share is the whole process's. --json gives the
-samples, the series and each run's summary.
+restore: into the target); compress, encrypt: bytes out of that stage of a backup per second.
+In a daemon the dbs share is the whole process's. --json gives the samples (with each stage's
+rate: source, compress, encrypt, upload), the series and each run's summary and throughput.
 
 ${examplesText('dbs plan monitor shop-nightly', 'dbs plan monitor shop-nightly --since 7d --metric mem', 'dbs plan monitor shop-nightly --metric out --json').trim()}`,
     )

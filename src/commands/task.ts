@@ -4,7 +4,7 @@ import type { CommandRunner } from '../cli.js';
 import { fields, fmtBytes, fmtDuration, fmtTime, table } from '../output/format.js';
 import { addListOptions, pageFooter, pageLimit, type ListFlags } from './lists.js';
 import { examplesText } from './help.js';
-import { usageFields } from './monitor-view.js';
+import { throughputText, usageFields } from './monitor-view.js';
 
 export function registerTask(program: Command, run: CommandRunner): void {
   const task = program.command('task').description('executions of plans: status, times, sizes, errors');
@@ -55,6 +55,7 @@ export function registerTask(program: Command, run: CommandRunner): void {
               ['Ratio', x.ratio ?? '-'],
               ['Rate', x.storedRate === null ? '-' : `${fmtBytes(x.storedRate)}/s stored`],
               ...usageFields(x, { in: 'from the source', out: 'to the pool' }),
+              ['Throughput', throughputText(x.throughput)],
               ['Backup', x.backupId],
               ['Error', x.errorMessage ? `${x.errorMessage} [${x.errorCode}]` : ''],
             ]),

@@ -27,6 +27,8 @@ export interface SinkOptions {
   onProgress?: (rawBytes: number) => void;
   /** Stored bytes as they go to the pool (each chunk's length). */
   onStoredBytes?: (n: number) => void;
+  /** Bytes out of each transform stage (compress, encrypt), chunk by chunk (the samples' throughput). */
+  onStageBytes?: (stage: string, n: number) => void;
 }
 
 /**
@@ -77,6 +79,7 @@ export class PoolSink implements ArtifactSink {
       signal,
       onRawBytes: (n) => this.o.onProgress?.(base + n),
       ...(this.o.onStoredBytes ? { onStoredBytes: this.o.onStoredBytes } : {}),
+      ...(this.o.onStageBytes ? { onStageBytes: this.o.onStageBytes } : {}),
     });
     const storedBytes = r.facts.storedBytes;
     const sha256 = r.facts.sha256;

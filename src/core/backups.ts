@@ -1,5 +1,6 @@
 // Backup use cases: list, show, delete, verify.
 import { rm } from 'node:fs/promises';
+import { hostname } from 'node:os';
 import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Context } from './context.js';
@@ -87,12 +88,30 @@ export async function deleteBackupData(ctx: Context, b: BackupRecord): Promise<v
   if (dependents.length) {
     throw new DbsError('REFUSED', `backup ${b.id} is the base of ${dependents.map((d) => d.id).join(', ')}`, { hint: 'pass --cascade to delete the dependent backups too' });
   }
-  catalog.updateBackup(b.id, { status: 'deleting' });
+  // Every copy is "deleting" from the start, with a reason: a process killed or interrupted
+  // midway leaves the whole backup to be deleted again (daemon, next run, delete again), never
+  // a half-deleted backup whose other copies look ready.
+  const started = startedReason(catalog.now());
+  const copies = catalog.listCopies(b.id).reverse();
+  catalog.transaction(() => {
+    catalog.updateBackup(b.id, { status: 'deleting' });
+    for (const c of copies) catalog.upsertCopy({ backupId: b.id, poolId: c.poolId, status: 'deleting', error: started, attempts: c.status === 'deleting' ? c.attempts : 0 });
+  });
   // Every copy (failed ones too: they may have left objects), the primary last. A copy whose
   // pool does not answer stays "deleting" (retried later); the others go now.
   const pending: { pool: string; error: string }[] = [];
-  for (const c of catalog.listCopies(b.id).reverse()) {
-    const r = await deleteCopyData(ctx, b, c.poolId);
+  for (const [i, c] of copies.entries()) {
+    let r: CopyDeleteResult;
+    try {
+      r = await deleteCopyData(ctx, b, c.poolId);
+    } catch (e) {
+      // Interrupted: the copies not tried yet say so too.
+      if (ctx.signal.aborted) {
+        const msg = interruptedReason(ctx.signal);
+        for (const rest of copies.slice(i + 1)) if (catalog.getCopy(b.id, rest.poolId)) catalog.upsertCopy({ backupId: b.id, poolId: rest.poolId, status: 'deleting', error: msg });
+      }
+      throw e;
+    }
     if (r.pending !== undefined) pending.push({ pool: catalog.getPool(c.poolId)?.name ?? c.poolId, error: r.pending });
   }
   if (pending.length) {
@@ -106,6 +125,12 @@ export async function deleteBackupData(ctx: Context, b: BackupRecord): Promise<v
     catalog.deleteBackup(b.id);
     catalog.recordEvent({ resourceKind: 'plan', resourceId: b.planId, type: 'backup.deleted', level: 'info', message: `deleted backup ${b.id}` });
   });
+}
+
+const startedReason = (at: string) => `a delete started at ${at} by dbs process ${process.pid} on ${hostname()} did not finish`;
+function interruptedReason(signal: AbortSignal): string {
+  const reason: unknown = signal.reason;
+  return `the delete was ${reason instanceof Error && reason.message ? reason.message : 'interrupted'} before it finished`;
 }
 
 export interface CopyDeleteResult {
@@ -126,7 +151,9 @@ export async function deleteCopyData(ctx: Context, b: BackupRecord, poolId: stri
   const pool = catalog.getPool(poolId);
   const cur = catalog.getCopy(b.id, poolId);
   if (pool && cur) {
-    catalog.upsertCopy({ backupId: b.id, poolId, status: 'deleting' });
+    // The reason is there from the start: a process killed outright (SIGKILL, power loss)
+    // leaves a "deleting" copy that says what happened to it; retried later like the others.
+    catalog.upsertCopy({ backupId: b.id, poolId, status: 'deleting', error: startedReason(catalog.now()) });
     try {
       const driver = await openPool(ctx, pool);
       try {
@@ -142,14 +169,15 @@ export async function deleteCopyData(ctx: Context, b: BackupRecord, poolId: stri
         await driver.close();
       }
     } catch (e) {
-      if (ctx.signal.aborted) throw e;
-      const msg = describeError(e);
+      const interrupted = ctx.signal.aborted;
+      const msg = interrupted ? interruptedReason(ctx.signal) : describeError(e);
       catalog.transaction(() => {
         catalog.upsertCopy({ backupId: b.id, poolId, status: 'deleting', error: msg, attempts: (cur.status === 'deleting' ? cur.attempts : 0) + 1 });
         catalog.recordEvent({ resourceKind: 'plan', resourceId: b.planId, type: 'copy.delete-failed', level: 'warning', message: `${b.id}: its copy in pool ${pool.name} could not be deleted (${msg}); it stays "deleting" and is deleted again later` });
         const b2 = catalog.getBackup(b.id);
         if (b2?.status === 'available' && !catalog.listCopies(b.id).some((c) => c.status === 'ready')) catalog.updateBackup(b.id, { status: 'deleting' });
       });
+      if (interrupted) throw e;
       return { gone: false, pending: msg };
     }
   }

@@ -230,11 +230,16 @@ export async function runBackupCopy(o: { backup: string; to: string; from?: stri
   }
 }
 
-/** The daemon's retry of failed copies: per plan, under its lock; a plan that is running is skipped. */
+/**
+ * The daemon's retry of failed copies, and of copies left `copying` by a process that died
+ * (every copy is made under its plan's lock, so a `copying` row of a plan whose lock this
+ * takes has no live writer): per plan, under its lock, through replicatePlan (what a plan run
+ * does); a plan that is running or locked is skipped.
+ */
 export async function retryFailedCopies(ctx: Context, busy: (planId: string) => boolean = () => false): Promise<CopyResult[]> {
   const catalog = ctx.catalog();
   const plans = new Set<string>();
-  for (const c of catalog.listCopiesByStatus(['failed'])) {
+  for (const c of catalog.listCopiesByStatus(['failed', 'copying'])) {
     const b = catalog.getBackup(c.backupId);
     if (b) plans.add(b.planId);
   }

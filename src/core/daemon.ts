@@ -7,6 +7,7 @@ import type { Context } from './context.js';
 import { DbsError } from '../errors.js';
 import type { PlanRecord, TaskRecord } from '../store/catalog.js';
 import { acquire, holderAlive, isStale, leaseOf } from './locks.js';
+import { ensurePoolOnline } from './pool-manifest.js';
 import { openPool, probePool } from './pools.js';
 import { settleDeadTask, sweepStaleUploads, type RecoveryEvent } from './recovery.js';
 import { sweepScratch } from './scratch.js';
@@ -22,8 +23,10 @@ export interface DaemonOptions {
   graceSeconds: number;
   /** How often the catalog is re-read for plan changes (ms). */
   reloadMs?: number;
-  /** How often offline sources and pools are probed (ms). */
+  /** How often offline sources and every pool are probed (ms). */
   probeMs?: number;
+  /** How long one pool probe may take before the pool counts as offline (ms; default 10 s). */
+  probeTimeoutMs?: number;
   /** ADDR:PORT to serve GET /metrics on (Prometheus text format), while the daemon runs. */
   metricsListen?: string;
   log: (e: DaemonEvent) => void;
@@ -250,19 +253,41 @@ export async function runDaemon(o: DaemonOptions, ctx: Context): Promise<DaemonR
           log({ event: 'plan.auto-resumed', level: 'info', message: `the source of ${p.name} answers again; resumed`, plan: p.name });
         }
       }
-      for (const pool of catalog.listPools().filter((x) => x.status === 'offline')) {
+      // Every pool, one at a time, each probe bounded by probeTimeoutMs: an offline pool that
+      // answers again is online (event); an online one that stops answering is offline (event).
+      // What dbs_pool_online and dbs_pool_last_check_timestamp_seconds report.
+      for (const pool of catalog.listPools()) {
+        if (stopping) break;
+        const timeoutMs = o.probeTimeoutMs ?? 10_000;
+        const signal = AbortSignal.any([stop, AbortSignal.timeout(timeoutMs)]);
+        let latency: number | null = null;
+        let failure: string | undefined;
         try {
-          const d = await openPool(ctx, pool);
+          const d = await openPool({ ...ctx, signal }, pool);
           try {
-            const probe = await probePool(d, ctx.signal);
-            catalog.setPoolStatus(pool.id, 'online', '', probe.latencyMs);
-            catalog.recordEvent({ resourceKind: 'pool', resourceId: pool.id, type: 'pool.online', level: 'info', message: 'the pool answers again' });
-            log({ event: 'pool.online', level: 'info', message: `pool ${pool.name} answers again` });
+            // The marker first: nothing is written into an unmounted mount point or a wrong prefix.
+            await ensurePoolOnline(d, pool.name, signal);
+            latency = (await probePool(d, signal)).latencyMs;
           } finally {
             await d.close();
           }
-        } catch {
-          // still offline
+        } catch (e) {
+          if (stop.aborted) break;
+          failure = signal.aborted ? `the probe did not finish within ${timeoutMs / 1000} s` : (e as Error).message;
+        }
+        const before = catalog.getPool(pool.id)?.status ?? pool.status;
+        if (failure === undefined) {
+          catalog.setPoolStatus(pool.id, 'online', '', latency);
+          if (before === 'offline') {
+            catalog.recordEvent({ resourceKind: 'pool', resourceId: pool.id, type: 'pool.online', level: 'info', message: 'the pool answers again' });
+            log({ event: 'pool.online', level: 'info', message: `pool ${pool.name} answers again` });
+          }
+        } else {
+          catalog.setPoolStatus(pool.id, 'offline', failure, null);
+          if (before !== 'offline') {
+            catalog.recordEvent({ resourceKind: 'pool', resourceId: pool.id, type: 'pool.offline', level: 'error', message: `the daemon's probe failed: ${failure}` });
+            log({ event: 'pool.offline', level: 'error', message: `pool ${pool.name} does not answer: ${failure}` });
+          }
         }
       }
       // Copies to replica pools that failed: retried here as well as by the plan's next run.

@@ -75,6 +75,8 @@ export function catalogMetrics(catalog: Catalog, o: { processMetrics: boolean })
     stored: g('dbs_pool_stored_bytes', 'Stored bytes of the ready copies in the pool.', POOL_LABELS),
     online: g('dbs_pool_online', "Whether the pool answered (1) or not (0) when dbs last used or probed it; no sample while it is unknown.", POOL_LABELS),
     checked: g('dbs_pool_last_check_timestamp_seconds', 'When dbs last learned the pool status (a run, pool check, a daemon probe), Unix seconds.', POOL_LABELS),
+    orphans: g('dbs_pool_orphan_uploads', 'Incomplete uploads left by dbs processes that died, found (and aborted) by the last sweep of the pool: pool check, the start of a run on it, the daemon start; no sample before the first sweep.', POOL_LABELS),
+    orphansChecked: g('dbs_pool_orphan_uploads_check_timestamp_seconds', 'When the pool was last swept for orphan uploads, Unix seconds.', POOL_LABELS),
   };
   const info = g('dbs_build_info', 'Always 1; the version label is the dbs version.', ['version']);
   if (o.processMetrics) collectDefaultMetrics({ register: registry });
@@ -117,6 +119,8 @@ export function catalogMetrics(catalog: Catalog, o: { processMetrics: boolean })
       set(pool.stored, l, p.storedBytes);
       if (p.status !== 'unknown') set(pool.online, l, p.status === 'online' ? 1 : 0);
       set(pool.checked, l, seconds(p.checkedAt));
+      set(pool.orphans, l, p.orphanUploads);
+      set(pool.orphansChecked, l, seconds(p.orphansCheckedAt));
     }
   };
   return {

@@ -5,8 +5,9 @@ import { DbsError } from '../errors.js';
 import type { RunUsage, SampleRecord } from '../store/catalog.js';
 import { parsePointInTime } from './inventory.js';
 import { findPlanOrThrow } from './plans.js';
+import { runThroughput, stageRates, type StageRates } from './samples.js';
 
-export const MONITOR_METRICS = ['cpu', 'mem', 'in', 'out'] as const;
+export const MONITOR_METRICS = ['cpu', 'mem', 'in', 'out', 'compress', 'encrypt'] as const;
 export type MonitorMetric = (typeof MONITOR_METRICS)[number];
 
 const METRIC = {
@@ -14,6 +15,8 @@ const METRIC = {
   mem: { unit: 'bytes', what: "RSS of dbs and each run's programs" },
   in: { unit: 'bytes/s', what: 'read from the source per second (a restore: from the pool)' },
   out: { unit: 'bytes/s', what: 'sent to the pool per second (a restore: into the target)' },
+  compress: { unit: 'bytes/s', what: 'compressed bytes out of the compress stage per second (backups)' },
+  encrypt: { unit: 'bytes/s', what: 'encrypted bytes out of the encrypt stage per second (backups with --encrypt-to)' },
 } as const;
 
 export interface MonitorInput {
@@ -31,11 +34,15 @@ export interface MonitorRun {
   endedAt: string | null;
   /** The run's summary (null while it runs, or recorded before samples existed). */
   usage: RunUsage | null;
+  /** Average bytes/s per stage over its samples (source, compress, encrypt, upload); null without samples. */
+  throughput: StageRates | null;
 }
 
 export interface MonitorSample extends SampleRecord {
   /** `t` as an ISO time. */
   at: string;
+  /** Bytes per second through each stage over the sample's interval: source, compress, encrypt, upload. */
+  rates: StageRates;
 }
 
 export interface MonitorResult {
@@ -69,16 +76,20 @@ export function runPlanMonitor(i: MonitorInput, ctx: Context): MonitorResult {
   const plan = findPlanOrThrow(catalog, i.plan);
   const sinceIso = since.toISOString();
   const runs: MonitorRun[] = [
-    ...catalog.listTasks({ planId: plan.id, since: sinceIso, limit: 10_000 }).map((t) => ({ id: t.id, kind: 'task' as const, status: t.status, startedAt: t.startedAt, endedAt: t.endedAt, usage: usageOf(t) })),
-    ...catalog.listRestores({ planId: plan.id, since: sinceIso }).map((r) => ({ id: r.id, kind: 'restore' as const, status: r.status, startedAt: r.startedAt, endedAt: r.endedAt, usage: usageOf(r) })),
+    ...catalog.listTasks({ planId: plan.id, since: sinceIso, limit: 10_000 }).map((t) => ({ id: t.id, kind: 'task' as const, status: t.status, startedAt: t.startedAt, endedAt: t.endedAt, usage: usageOf(t), throughput: null })),
+    ...catalog.listRestores({ planId: plan.id, since: sinceIso }).map((r) => ({ id: r.id, kind: 'restore' as const, status: r.status, startedAt: r.startedAt, endedAt: r.endedAt, usage: usageOf(r), throughput: null })),
   ].sort((a, b) => (a.startedAt ?? '').localeCompare(b.startedAt ?? '') || a.id.localeCompare(b.id));
-  const samples = catalog.listSamples(runs.map((r) => r.id), since.getTime()).map((x) => ({ ...x, at: new Date(x.t).toISOString() }));
   const prev = new Map<string, SampleRecord>();
-  const series = samples.map((x) => {
+  const byRun = new Map<string, SampleRecord[]>();
+  const samples: MonitorSample[] = catalog.listSamples(runs.map((r) => r.id), since.getTime()).map((x) => {
     const p = prev.get(x.taskId);
     prev.set(x.taskId, x);
-    const rate = (v: number, before: number) => Math.max(0, ((v - before) * 1000) / Math.max(1, x.spanMs));
-    const value = metric === 'cpu' ? x.cpuPct : metric === 'mem' ? x.rssBytes : metric === 'in' ? rate(x.bytesIn, p?.bytesIn ?? 0) : rate(x.bytesOut, p?.bytesOut ?? 0);
+    byRun.set(x.taskId, [...(byRun.get(x.taskId) ?? []), x]);
+    return { ...x, at: new Date(x.t).toISOString(), rates: stageRates(x, p) };
+  });
+  for (const r of runs) r.throughput = runThroughput(byRun.get(r.id) ?? []);
+  const series = samples.map((x) => {
+    const value = metric === 'cpu' ? x.cpuPct : metric === 'mem' ? x.rssBytes : (x.rates[metric === 'in' ? 'source' : metric === 'out' ? 'upload' : metric] ?? 0);
     return { run: x.taskId, t: x.t, value: Math.round(value * 10) / 10 };
   });
   return {
@@ -97,6 +108,8 @@ export function runPlanMonitor(i: MonitorInput, ctx: Context): MonitorResult {
       mem: samples.some((x) => x.rssBytes > 0),
       in: samples.some((x) => x.bytesIn > 0),
       out: samples.some((x) => x.bytesOut > 0),
+      compress: samples.some((x) => (x.stages?.compress ?? 0) > 0),
+      encrypt: samples.some((x) => (x.stages?.encrypt ?? 0) > 0),
     },
   };
 }

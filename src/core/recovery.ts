@@ -41,7 +41,8 @@ function idlePlans(ctx: Context, pool: PoolRecord, alsoPlan?: string): string[] 
 }
 
 /**
- * Aborts incomplete uploads of plans that no live process runs. `alsoPlan`: a plan whose lock
+ * Aborts incomplete uploads of plans that no live process runs, and records on the pool how
+ * many it found (dbs_pool_orphan_uploads). `alsoPlan`: a plan whose lock
  * the caller holds (its own task has not started writing yet), swept too.
  */
 export async function sweepStaleUploads(ctx: Context, driver: PoolDriver, pool: PoolRecord, log: (e: RecoveryEvent) => void, alsoPlan?: string): Promise<number> {
@@ -57,6 +58,8 @@ export async function sweepStaleUploads(ctx: Context, driver: PoolDriver, pool: 
       total += aborted;
     }
   }
+  // What the orphan-uploads metric reads (cheap at scrape time: no listing then).
+  catalog.setPoolOrphanUploads(pool.id, total);
   return total;
 }
 

@@ -270,6 +270,7 @@ async function runLocked(plan: PlanRecord, o: RunOptions, ctx: Context, taskId: 
         signal: ctx.signal,
         onProgress,
         onStoredBytes: (n) => sampler.addBytesOut(n),
+        onStageBytes: (stage, n) => sampler.addStageBytes(stage, n),
       });
       // Uploads that tasks of dead processes left in this pool (this plan's too: we hold its lock).
       await sweepStaleUploads(ctx, d, pool, () => undefined, plan.id).catch(() => undefined);

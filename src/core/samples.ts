@@ -5,7 +5,10 @@
 //     the whole CPU of those that exited), as % of one core over the interval;
 //   - RSS: this process's plus the running children's;
 //   - bytes in (read from the source; a restore: from the pool) and bytes out (sent to the pool;
-//     a restore: into the target), totals so far, from the data path's counters.
+//     a restore: into the target), totals so far, from the data path's counters;
+//   - bytes out of each transform stage of a backup's data path (compress, encrypt), totals so
+//     far (pipeline/run.ts onStageBytes): with bytes in (the source) and out (the upload, through
+//     the gateway's throttle), each stage's throughput between two samples.
 // In a daemon several runs share the process: each run's samples carry the whole process's
 // CPU and RSS (dbs's own share cannot be split per run), and only its own children's.
 // Samples go into the catalog (task_samples) as they are taken, so a running task can be
@@ -41,6 +44,8 @@ export class Sampler {
   #lastChildCpu = 0;
   #bytesIn = 0;
   #bytesOut = 0;
+  /** Totals per transform stage (only stages that saw a byte). */
+  readonly #stages: Record<string, number> = {};
   #peakCpu = 0;
   #peakRss = 0;
   #samples = 0;
@@ -79,6 +84,11 @@ export class Sampler {
     this.#bytesOut += n;
   }
 
+  /** Bytes out of a transform stage of the data path (compress, encrypt), added chunk by chunk. */
+  addStageBytes(stage: string, n: number): void {
+    this.#stages[stage] = (this.#stages[stage] ?? 0) + n;
+  }
+
   /** Takes one sample now and stores it. */
   sample(): SampleRecord | undefined {
     if (this.error !== undefined) return undefined;
@@ -96,6 +106,7 @@ export class Sampler {
         rssBytes: process.memoryUsage.rss() + child.rssBytes,
         bytesIn: this.#bytesIn,
         bytesOut: this.#bytesOut,
+        ...(Object.keys(this.#stages).length ? { stages: { ...this.#stages } } : {}),
       };
       this.#lastT = t;
       this.#lastCpu = process.cpuUsage();
@@ -166,3 +177,34 @@ export function boundSamples(catalog: Catalog, runId: string, now: number): void
 export function startSampler(catalog: Catalog, runId: string, sampleSeconds: number): Sampler {
   return new Sampler({ catalog, runId, intervalMs: sampleSeconds * 1000 }).start();
 }
+
+/** Bytes per second through each stage of the data path: source (bytes in), compress, encrypt, upload (bytes out). */
+export type StageRates = Record<string, number>;
+
+/** The stage totals of a sample in data-path order: source, the transforms, upload. */
+export function stageTotals(x: SampleRecord): Record<string, number> {
+  return { source: x.bytesIn, ...(x.stages ?? {}), upload: x.bytesOut };
+}
+
+/** Rates between two samples of one run (`prev` absent: from the run's start, all 0). */
+export function stageRates(x: SampleRecord, prev: SampleRecord | undefined): StageRates {
+  const now = stageTotals(x);
+  const before = prev ? stageTotals(prev) : {};
+  const out: StageRates = {};
+  for (const [k, v] of Object.entries(now)) out[k] = Math.round(Math.max(0, ((v - (before[k] ?? 0)) * 1000) / Math.max(1, x.spanMs)));
+  return out;
+}
+
+/**
+ * A run's average throughput per stage (bytes/s over the time its samples cover, first start
+ * to last end), or null without samples. The samples of one run, oldest first.
+ */
+export function runThroughput(samples: readonly SampleRecord[]): StageRates | null {
+  const last = samples.at(-1);
+  if (!last) return null;
+  const ms = Math.max(1, last.t - (samples[0]!.t - samples[0]!.spanMs));
+  const out: StageRates = {};
+  for (const [k, v] of Object.entries(stageTotals(last))) out[k] = Math.round((v * 1000) / ms);
+  return out;
+}
+

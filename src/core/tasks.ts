@@ -1,5 +1,6 @@
 // Task queries and the `plan run` use case.
 import type { Context } from './context.js';
+import { runThroughput, type StageRates } from './samples.js';
 import { DbsError } from '../errors.js';
 import type { TaskRecord } from '../store/catalog.js';
 import { findPlanOrThrow } from './plans.js';
@@ -27,10 +28,15 @@ export function runTaskList(o: { plan?: string; limit?: number }, ctx: Context):
   return catalog.listTasks({ planId, limit: o.limit ?? 50 }).map(taskView);
 }
 
-export function runTaskShow(o: { task: string }, ctx: Context): TaskView {
-  const t = ctx.catalog().getTask(o.task);
+/**
+ * `task show`: the task, with its throughput per stage of the data path (bytes/s averaged over
+ * its samples: source, compress, encrypt, upload; null without samples).
+ */
+export function runTaskShow(o: { task: string }, ctx: Context): TaskView & { throughput: StageRates | null } {
+  const catalog = ctx.catalog();
+  const t = catalog.getTask(o.task);
   if (!t) throw new DbsError('TASK_NOT_FOUND', `task ${JSON.stringify(o.task)} not found`, { hint: 'see the tasks with: dbs task list' });
-  return taskView(t);
+  return { ...taskView(t), throughput: runThroughput(catalog.listSamples([t.id])) };
 }
 
 export async function runPlanRun(o: { plan: string; onProgress?: (n: number) => void }, ctx: Context): Promise<RunResult> {

@@ -64,6 +64,30 @@ export interface RunArtifactOptions {
   onRawBytes?: (n: number) => void;
   /** Called with each chunk's length as stored bytes go to the target (every execution). */
   onStoredBytes?: (n: number) => void;
+  /**
+   * Called with each chunk's length as it comes out of a transform stage, named by the part of
+   * the stage's name before ':' (compress, encrypt): in Node every transform; of a chain of
+   * programs the last one (Node reads its output or follows its file; those before it hand
+   * their bytes to the next program without Node).
+   */
+  onStageBytes?: (stage: string, n: number) => void;
+}
+
+/** The short name of a stage for the throughput counters: "compress:zstd-1" -> "compress". */
+export const stageKey = (name: string): string => name.split(':')[0]!;
+
+/**
+ * Counts what comes out of each (stream, stage name) pair by a 'data' listener: no extra stream
+ * (no buffer, no hop) on the data path. Attached after the streams are piped (flowing), so a
+ * listener neither starts nor resumes a stream that backpressure paused.
+ */
+function countStages(o: RunArtifactOptions, outs: [Readable, string][]): void {
+  const cb = o.onStageBytes;
+  if (!cb) return;
+  for (const [stream, name] of outs) {
+    const key = stageKey(name);
+    stream.on('data', (c: Buffer) => cb(key, c.length));
+  }
 }
 
 export interface RunArtifactResult {
@@ -105,7 +129,9 @@ async function runInNode(o: RunArtifactOptions, plan: ExecutionPlan, observers: 
     src = o.source.stream;
     inspector = o.source.inspector;
   }
-  const body = chain(src, ...guardStages(o.guard, inspector), raw, ...plan.transforms.map((t) => t.node()), new ObserverTap(observers, undefined, o.onStoredBytes));
+  const transforms = plan.transforms.map((t) => [t.node(), t.name] as [Transform, string]);
+  const body = chain(src, ...guardStages(o.guard, inspector), raw, ...transforms.map((x) => x[0]), new ObserverTap(observers, undefined, o.onStoredBytes));
+  countStages(o, transforms);
   await o.target.put(body);
   return raw.bytes;
 }
@@ -117,7 +143,7 @@ async function runPrograms(o: RunArtifactOptions, plan: ExecutionPlan, observers
   const file = plan.execution === 'file' ? await o.target.openFile!() : undefined;
   const fifo = !file && syncTailApplies(o, plan) ? await openFifo() : undefined;
   let programs: Program[] = [];
-  let tail: SyncTail | undefined;
+  let syncTail: SyncTail | undefined;
   try {
     programs = spawnChain(plan.programs, file ? file.fd : fifo ? fifo.writeFd : 'pipe');
     await fifo?.closeWriter();
@@ -144,6 +170,8 @@ async function runPrograms(o: RunArtifactOptions, plan: ExecutionPlan, observers
     const outGuard = o.source.kind === 'tool' ? o.guard : 'none';
     const allDone = Promise.all([exited, inputDone]).then(() => undefined);
 
+    // The last program's stage: what Node sees of the chain.
+    const lastStage = stageKey(plan.transforms[plan.programs.length - 1]!.name);
     if (file) {
       const spans = plan.framed ? new FrameSpans() : undefined;
       const progress = plan.framed ? new FrameProgress(first, o.onRawBytes) : undefined;
@@ -152,6 +180,7 @@ async function runPrograms(o: RunArtifactOptions, plan: ExecutionPlan, observers
         file.path,
         allDone,
         (chunk) => {
+          if (o.onStageBytes) o.onStageBytes(lastStage, chunk.length);
           spans?.feed(chunk);
           for (const x of observers) x.update(chunk);
           bytes += chunk.length;
@@ -175,9 +204,9 @@ async function runPrograms(o: RunArtifactOptions, plan: ExecutionPlan, observers
     if (fifo) {
       // programs, with a Node tail that has a sync form: read the output into reused buffers.
       const check = o.source.kind === 'tool' ? new SyncEdgeCheck(outGuard === 'edges' ? inspector : undefined, first, o.onRawBytes) : undefined;
-      tail = new SyncTail(fifo.readFd, plan.tail.map((t) => t.sync!()), check, observers, allDone, o);
-      await o.target.put(tail.body);
-      await tail.done;
+      syncTail = new SyncTail(fifo.readFd, plan.tail.map((t) => ({ name: stageKey(t.name), sync: t.sync!() })), lastStage, check, observers, allDone, o);
+      await o.target.put(syncTail.body);
+      await syncTail.done;
       return check ? check.rawBytes : inputRaw!.bytes;
     }
 
@@ -199,7 +228,9 @@ async function runPrograms(o: RunArtifactOptions, plan: ExecutionPlan, observers
         verdict.push(inspectCopy(undo.reverse(), seer, count));
       }
     }
-    const body = chain(last.output!, ...verdict, ...plan.tail.map((t) => t.node()), new ObserverTap(observers, allDone, o.onStoredBytes));
+    const tail = plan.tail.map((t) => [t.node(), t.name] as [Transform, string]);
+    const body = chain(last.output!, ...verdict, ...tail.map((x) => x[0]), new ObserverTap(observers, allDone, o.onStoredBytes));
+    countStages(o, [[last.output!, lastStage], ...tail]);
     await o.target.put(body);
     await allDone;
     return rawBytes();
@@ -208,7 +239,7 @@ async function runPrograms(o: RunArtifactOptions, plan: ExecutionPlan, observers
     const died = await programFailure(programs);
     const e = died ?? err;
     for (const p of programs) p.kill();
-    tail?.body.destroy();
+    syncTail?.body.destroy();
     if (!file) throw o.signal.aborted ? (o.signal.reason ?? e) : e;
     const full = o.signal.aborted ? undefined : await noSpace(e, file.path); // before the abort frees the space
     await file.abort();
@@ -217,7 +248,7 @@ async function runPrograms(o: RunArtifactOptions, plan: ExecutionPlan, observers
   } finally {
     if (fifo) {
       await fifo.closeWriter().catch(() => undefined); // when the spawn failed
-      if (tail) await tail.settled; // the socket owned the read end and closed it
+      if (syncTail) await syncTail.settled; // the socket owned the read end and closed it
       else await fifo.closeReader();
     }
   }
@@ -253,7 +284,9 @@ class SyncTail {
 
   constructor(
     readonly readFd: number,
-    readonly stages: SyncTransform[],
+    readonly stages: { name: string; sync: SyncTransform }[],
+    /** The stage whose output the FIFO carries (the last program's), for the throughput counters. */
+    readonly fifoStage: string,
     readonly check: SyncEdgeCheck | undefined,
     readonly observers: Observer[],
     readonly allDone: Promise<void>,
@@ -277,6 +310,14 @@ class SyncTail {
       () => undefined,
       () => undefined,
     );
+  }
+
+  #count(stage: string, out: Buffer[]): void {
+    const cb = this.o.onStageBytes;
+    if (!cb) return;
+    let n = 0;
+    for (const b of out) n += b.length;
+    if (n) cb(stage, n);
   }
 
   /** Feeds the observers and the body; false when the body is full. */
@@ -313,11 +354,13 @@ class SyncTail {
             try {
               this.o.signal.throwIfAborted();
               const chunk = Buffer.from(buf.buffer, buf.byteOffset, n);
+              this.o.onStageBytes?.(this.fifoStage, n);
               this.check?.feed(chunk);
               let data: Buffer[] = [chunk];
               for (const s of this.stages) {
                 const out: Buffer[] = [];
-                for (const d of data) s.update(d, out);
+                for (const d of data) s.sync.update(d, out);
+                this.#count(s.name, out);
                 data = out;
               }
               return this.#emit(data); // false pauses the socket until the body is read (read() resumes it)
@@ -340,7 +383,7 @@ class SyncTail {
 
   async #pump(): Promise<void> {
     try {
-      for (const s of this.stages) await s.start();
+      for (const s of this.stages) await s.sync.start();
     } catch (e) {
       await closeFd(this.readFd);
       throw e;
@@ -356,8 +399,9 @@ class SyncTail {
     let carry: Buffer[] = [];
     for (const s of this.stages) {
       const out: Buffer[] = [];
-      for (const d of carry) s.update(d, out);
-      s.final(out);
+      for (const d of carry) s.sync.update(d, out);
+      s.sync.final(out);
+      this.#count(s.name, out);
       carry = out;
     }
     this.#emit(carry);

@@ -1,7 +1,8 @@
 // A fault-injecting driver wrapper, for tests of what dbs does when a pool misbehaves:
 //   - failPut: a put whose body fails after N bytes (the inner driver sees its source error,
 //     as when a dump dies midway; it must leave no object and no multipart upload);
-//   - stall: a put or get that stops making progress after N bytes until its signal aborts;
+//   - stall: a put or get that stops making progress after N bytes until its signal aborts
+//     (a delete: one that does not return until its signal aborts, a slow or hung pool);
 //   - refuse: a call (method, optionally by key) rejects with a given DbsError;
 //   - corrupt: get() returns the object with the byte at offset N flipped.
 // Faults apply to keys matching `key` (all keys when absent). A wrapped driver offers no
@@ -17,8 +18,8 @@ export type FaultMethod = 'put' | 'get' | 'stat' | 'list' | 'delete' | 'listInco
 export interface Faults {
   /** put() bodies fail after this many bytes, with `error` (default IO_ERROR). */
   failPut?: { afterBytes: number; key?: RegExp; error?: DbsError };
-  /** put() or get() stops after `afterBytes` bytes (default 0) until its signal aborts. */
-  stall?: { method: 'put' | 'get'; afterBytes?: number; key?: RegExp };
+  /** put() or get() stops after `afterBytes` bytes (default 0) until its signal aborts; delete() hangs until it aborts. */
+  stall?: { method: 'put' | 'get' | 'delete'; afterBytes?: number; key?: RegExp };
   /** The call rejects with `error`; `times` times (default: every time). Key: the key or prefix. */
   refuse?: { method: FaultMethod; error: DbsError; key?: RegExp; times?: number }[];
   /** get() flips (xor 0xff) the byte at this offset of the object. */
@@ -178,6 +179,11 @@ export class FaultyDriver extends WrappedDriver {
   override async delete(key: string, options?: OpOptions): Promise<void> {
     const refused = this.#refused('delete', key);
     if (refused) throw refused;
+    const { stall } = this.#f;
+    if (stall?.method === 'delete' && matches(stall.key, key)) {
+      this.#note(`delete ${key}: stalled`);
+      await untilAborted(options?.signal);
+    }
     return this.inner.delete(key, options);
   }
 

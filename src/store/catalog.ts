@@ -329,6 +329,8 @@ export interface SampleRecord {
   rssBytes: number;
   bytesIn: number;
   bytesOut: number;
+  /** Bytes out of each transform stage of the data path so far (compress, encrypt); absent when none. */
+  stages?: Record<string, number>;
 }
 
 /** What the metrics of one plan are read from (`metricsRows`). */
@@ -356,9 +358,30 @@ export interface PoolMetricsRow {
   type: string;
   status: PoolStatus;
   checkedAt: string | null;
+  /** Incomplete uploads of dead tasks the last sweep of the pool found (null: never swept). */
+  orphanUploads: number | null;
+  orphansCheckedAt: string | null;
   backups: number;
   rawBytes: number;
   storedBytes: number;
+}
+
+/** task_samples.stages read back: an object of byte totals, or INVALID_RECORD naming the run. */
+function decodeStages(text: string, runId: string): Record<string, number> {
+  const what = `the stage counters of a sample of ${runId}`;
+  let v: unknown;
+  try {
+    v = JSON.parse(text);
+  } catch {
+    throw invalid(what, 'not JSON');
+  }
+  const o = object(v, what);
+  const out: Record<string, number> = {};
+  for (const [k, n] of Object.entries(o)) {
+    if (typeof n !== 'number' || !Number.isFinite(n) || n < 0) throw invalid(what, `${k} is not a byte count`);
+    out[k] = n;
+  }
+  return out;
 }
 
 export type Clock = () => Date;
@@ -566,6 +589,11 @@ export class Catalog {
       .prepare('UPDATE pools SET name = ?, remark = ?, config = ?, updated_at = ? WHERE id = ?')
       .run(changes.name ?? cur.name, changes.remark ?? cur.remark, JSON.stringify(changes.config ?? cur.config), this.now(), id);
     return this.getPool(id)!;
+  }
+
+  /** Records what the last sweep of the pool's stale uploads found (the orphan-uploads metric). */
+  setPoolOrphanUploads(id: string, found: number): void {
+    this.db.prepare('UPDATE pools SET orphan_uploads = ?, orphans_checked_at = ? WHERE id = ?').run(found, this.now(), id);
   }
 
   setPoolStatus(id: string, status: PoolStatus, message: string, latencyMs: number | null): void {
@@ -854,7 +882,7 @@ export class Catalog {
       }));
       const pools = this.db
         .prepare(
-          `SELECT p.name, p.type, p.status, p.checked_at AS checkedAt, COUNT(c.backup_id) AS backups,
+          `SELECT p.name, p.type, p.status, p.checked_at AS checkedAt, p.orphan_uploads AS orphanUploads, p.orphans_checked_at AS orphansCheckedAt, COUNT(c.backup_id) AS backups,
               COALESCE(SUM(b.raw_bytes), 0) AS rawBytes, COALESCE(SUM(COALESCE(c.stored_bytes, b.stored_bytes)), 0) AS storedBytes
            FROM pools p LEFT JOIN backup_copies c ON c.pool_id = p.id AND c.status = 'ready' LEFT JOIN backups b ON b.id = c.backup_id
            GROUP BY p.id ORDER BY p.name`,
@@ -868,19 +896,20 @@ export class Catalog {
 
   insertSample(x: SampleRecord): void {
     this.db
-      .prepare('INSERT INTO task_samples (task_id, t, span_ms, cpu_pct, rss_bytes, bytes_in, bytes_out) VALUES (@taskId, @t, @spanMs, @cpuPct, @rssBytes, @bytesIn, @bytesOut)')
-      .run(x);
+      .prepare('INSERT INTO task_samples (task_id, t, span_ms, cpu_pct, rss_bytes, bytes_in, bytes_out, stages) VALUES (@taskId, @t, @spanMs, @cpuPct, @rssBytes, @bytesIn, @bytesOut, @stages)')
+      .run({ taskId: x.taskId, t: x.t, spanMs: x.spanMs, cpuPct: x.cpuPct, rssBytes: x.rssBytes, bytesIn: x.bytesIn, bytesOut: x.bytesOut, stages: x.stages ? JSON.stringify(x.stages) : null });
   }
 
   /** The samples of tasks/restores, oldest first (index task_samples_task). */
   listSamples(ids: readonly string[], since = 0): SampleRecord[] {
     if (!ids.length) return [];
-    return this.db
+    const rows = this.db
       .prepare(
-        `SELECT task_id AS taskId, t, span_ms AS spanMs, cpu_pct AS cpuPct, rss_bytes AS rssBytes, bytes_in AS bytesIn, bytes_out AS bytesOut
+        `SELECT task_id AS taskId, t, span_ms AS spanMs, cpu_pct AS cpuPct, rss_bytes AS rssBytes, bytes_in AS bytesIn, bytes_out AS bytesOut, stages
          FROM task_samples WHERE task_id IN (SELECT value FROM json_each(@ids)) AND t >= @since ORDER BY t, task_id`,
       )
-      .all({ ids: JSON.stringify(ids), since }) as SampleRecord[];
+      .all({ ids: JSON.stringify(ids), since }) as (Omit<SampleRecord, 'stages'> & { stages: string | null })[];
+    return rows.map(({ stages, ...x }) => (stages === null ? x : { ...x, stages: decodeStages(stages, x.taskId) }));
   }
 
   countSamples(taskId?: string): number {
@@ -889,7 +918,7 @@ export class Catalog {
 
   /**
    * Merges samples into buckets of `bucketMs` (per task, by t / bucketMs): the CPU % averaged
-   * over the time covered, the peak RSS, the totals in/out of the bucket's last sample, t the
+   * over the time covered, the peak RSS, the totals in/out (and per stage) of the bucket's last sample, t the
    * last sample's and span_ms their sum. Only rows finer than the bucket are merged. `taskId`:
    * that run's samples; `before`: rows older than this (Unix ms). Returns the rows removed.
    */
@@ -902,16 +931,17 @@ export class Catalog {
         .prepare(
           `SELECT task_id AS taskId, MAX(t) AS t, SUM(span_ms) AS spanMs,
               CASE WHEN SUM(span_ms) > 0 THEN SUM(cpu_pct * span_ms) / SUM(span_ms) ELSE AVG(cpu_pct) END AS cpuPct,
-              MAX(rss_bytes) AS rssBytes, MAX(bytes_in) AS bytesIn, MAX(bytes_out) AS bytesOut, COUNT(*) AS n
+              MAX(rss_bytes) AS rssBytes, MAX(bytes_in) AS bytesIn, MAX(bytes_out) AS bytesOut, COUNT(*) AS n,
+              (SELECT s2.stages FROM task_samples s2 WHERE s2.task_id = task_samples.task_id AND CAST(s2.t / @bucket AS INTEGER) = CAST(task_samples.t / @bucket AS INTEGER) AND s2.stages IS NOT NULL ORDER BY s2.t DESC LIMIT 1) AS stages
            FROM task_samples WHERE ${where} GROUP BY task_id, CAST(t / @bucket AS INTEGER) HAVING COUNT(*) > 1`,
         )
-        .all(params) as (SampleRecord & { n: number })[];
+        .all(params) as (Omit<SampleRecord, 'stages'> & { n: number; stages: string | null })[];
       if (!groups.length) return 0;
       const del = this.db.prepare(`DELETE FROM task_samples WHERE ${where} AND task_id = @tid AND CAST(t / @bucket AS INTEGER) = @key`);
       let removed = 0;
       for (const g of groups) {
         removed += del.run({ ...params, tid: g.taskId, key: Math.floor(g.t / bucket) }).changes;
-        this.insertSample({ taskId: g.taskId, t: g.t, spanMs: Math.max(bucket, g.spanMs), cpuPct: g.cpuPct, rssBytes: g.rssBytes, bytesIn: g.bytesIn, bytesOut: g.bytesOut });
+        this.insertSample({ taskId: g.taskId, t: g.t, spanMs: Math.max(bucket, g.spanMs), cpuPct: g.cpuPct, rssBytes: g.rssBytes, bytesIn: g.bytesIn, bytesOut: g.bytesOut, ...(g.stages ? { stages: decodeStages(g.stages, g.taskId) } : {}) });
       }
       return removed - groups.length;
     });

@@ -379,4 +379,17 @@ export const migrations: Migration[] = [
       );
     `,
   },
+  {
+    version: 13,
+    name: 'orphan uploads found by the last sweep of each pool; stage byte counters on samples',
+    // pools.orphan_uploads: incomplete uploads of tasks no live process runs that the last sweep
+    // of the pool found (and aborted): pool check, a run's start, the daemon's start; NULL until
+    // one swept. orphans_checked_at: when. task_samples.stages: JSON object stage -> bytes that
+    // went through it so far (a total, like bytes_in/bytes_out); NULL for samples without.
+    sql: `
+      ALTER TABLE pools ADD COLUMN orphan_uploads INTEGER;
+      ALTER TABLE pools ADD COLUMN orphans_checked_at TEXT;
+      ALTER TABLE task_samples ADD COLUMN stages TEXT;
+    `,
+  },
 ];

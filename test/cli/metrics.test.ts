@@ -1,15 +1,16 @@
 // Prometheus metrics: `dbs daemon --metrics-listen` (GET /metrics) and `plan run
 // --metrics-file` (a node_exporter textfile written atomically), checked against the catalog;
 // the example alert rules checked (and unit-tested) with promtool. SQLite sources only: no server.
-import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { describe, expect, it } from 'vitest';
-import { writeFileAtomic } from '../../src/core/metrics.js';
+import { writeFileAtomic, writeMetricsFile } from '../../src/core/metrics.js';
 import { Catalog } from '../../src/store/catalog.js';
 import { dbs } from '../support/cli.js';
+import { daemon } from '../support/daemon.js';
 import { smallSqlite } from '../support/fixtures.js';
 import { freePort, waitFor } from '../support/ports.js';
 import { tempDir } from '../support/testbed.js';
@@ -101,6 +102,10 @@ function checkAgainstCatalog(home: string, samples: Sample[]) {
       expect(one(samples, 'dbs_pool_raw_bytes', l)).toBe(backups.reduce((n, b) => n + b.rawBytes, 0));
       expect(one(samples, 'dbs_pool_stored_bytes', l)).toBe(backups.reduce((n, b) => n + b.storedBytes, 0));
       expect(one(samples, 'dbs_pool_online', l)).toBe(pool.status === 'online' ? 1 : pool.status === 'offline' ? 0 : undefined);
+      expect(one(samples, 'dbs_pool_last_check_timestamp_seconds', l)).toBe(pool.checkedAt ? secs(pool.checkedAt) : undefined);
+      const o = catalog.db.prepare('SELECT orphan_uploads AS n, orphans_checked_at AS at FROM pools WHERE id = ?').get(pool.id) as { n: number | null; at: string | null };
+      expect(one(samples, 'dbs_pool_orphan_uploads', l)).toBe(o.n ?? undefined);
+      expect(one(samples, 'dbs_pool_orphan_uploads_check_timestamp_seconds', l)).toBe(o.at ? secs(o.at) : undefined);
     }
   } finally {
     catalog.close();
@@ -152,6 +157,90 @@ describe('dbs daemon --metrics-listen', () => {
     expect(r.code, r.stderr).toBe(0);
     // The port is free again once the daemon stopped.
     await expect(fetch(`http://127.0.0.1:${port}/metrics`)).rejects.toThrow();
+  });
+
+  it('pool online from the daemon\'s probes (with their time) and orphan uploads as the last sweep counted them', async () => {
+    const { home } = await setup();
+    const qPath = tempDir('pool-q');
+    expect((await dbs(['pool', 'bind', 'q', '--type', 'local', '--path', qPath], { home })).code).toBe(0);
+    const planId = (await dbs(['--json', 'plan', 'show', 'good'], { home })).json().id as string;
+    // Two uploads a dead process left (the local driver's temp files) under the plan's prefix.
+    const poolPath = (await dbs(['--json', 'pool', 'show', 'p'], { home })).json().config.path as string;
+    const dir = join(poolPath, 'dbs', 'backups', planId, 'b-20200101T000000Z-dead');
+    mkdirSync(dir, { recursive: true });
+    for (const n of ['a', 'b']) writeFileSync(join(dir, `.dbs-tmp-${n}`), 'partial');
+    // Before any sweep: no orphan sample (unknown is not 0); q answered when it was bound.
+    const file = join(tempDir('prom'), 'dbs.prom');
+    const cat = Catalog.open(home);
+    try {
+      await writeMetricsFile(cat, file);
+    } finally {
+      cat.close();
+    }
+    let s = parse(readFileSync(file, 'utf8'));
+    expect(one(s, 'dbs_pool_orphan_uploads', { pool: 'p' })).toBeUndefined();
+    expect(one(s, 'dbs_pool_online', { pool: 'q' })).toBe(1);
+
+    renameSync(qPath, `${qPath}.away`); // pool q goes away (an unmounted disk)
+    const port = await freePort();
+    const started = Date.now() / 1000;
+    const d = daemon(home, ['--probe', '0.3', '--probe-timeout', '5', '--metrics-listen', `127.0.0.1:${port}`]);
+    try {
+      await d.waitFor((l) => l.event === 'pool.offline' && String(l.message).includes('pool q'));
+      const url = `http://127.0.0.1:${port}/metrics`;
+      s = parse(await (await fetch(url)).text());
+      checkAgainstCatalog(home, s);
+      // The daemon's start swept p: it found (and aborted) the two.
+      expect(one(s, 'dbs_pool_orphan_uploads', { pool: 'p' })).toBe(2);
+      expect(one(s, 'dbs_pool_orphan_uploads_check_timestamp_seconds', { pool: 'p' })).toBeGreaterThanOrEqual(Math.floor(started));
+      expect(readdirSync(dir)).toEqual([]);
+      expect(one(s, 'dbs_pool_online', { pool: 'p', driver: 'local' })).toBe(1);
+      expect(one(s, 'dbs_pool_online', { pool: 'q', driver: 'local' })).toBe(0);
+      // Probes repeat: the probe time moves on.
+      const t1 = one(s, 'dbs_pool_last_check_timestamp_seconds', { pool: 'p' })!;
+      expect(t1).toBeGreaterThanOrEqual(Math.floor(started));
+      await waitFor(async () => (one(parse(await (await fetch(url)).text()), 'dbs_pool_last_check_timestamp_seconds', { pool: 'p' })! > t1 ? true : undefined), { what: 'a later probe of p', timeoutMs: 10_000 });
+      // q comes back: the next probe says so.
+      // An empty folder where q was (the mount point) is not q: no marker, still offline, and
+      // the probe wrote nothing there.
+      mkdirSync(qPath);
+      await new Promise((r) => setTimeout(r, 1000));
+      expect(d.lines.some((l) => l.event === 'pool.online')).toBe(false);
+      expect(readdirSync(qPath)).toEqual([]);
+      rmSync(qPath, { recursive: true });
+      renameSync(`${qPath}.away`, qPath);
+      await d.waitFor((l) => l.event === 'pool.online' && String(l.message).includes('pool q'));
+      s = parse(await (await fetch(url)).text());
+      expect(one(s, 'dbs_pool_online', { pool: 'q' })).toBe(1);
+      checkAgainstCatalog(home, s);
+      // A sweep that finds none records 0 (pool check).
+      expect((await dbs(['pool', 'check', 'p'], { home })).code).toBe(0);
+      expect(one(parse(await (await fetch(url)).text()), 'dbs_pool_orphan_uploads', { pool: 'p' })).toBe(0);
+    } finally {
+      const r = await d.stop();
+      expect(r.code, r.stderr).toBe(0);
+    }
+  });
+
+  it('a bad --probe or --probe-timeout is exit 2 naming the flag; nothing runs and the catalog is unchanged', async () => {
+    const { home } = await setup();
+    const snapshot = () => {
+      const c = Catalog.open(home);
+      try {
+        return JSON.stringify(['locks', 'events', 'tasks', 'pools'].map((t) => c.db.prepare(`SELECT * FROM ${t} ORDER BY 1`).all()));
+      } finally {
+        c.close();
+      }
+    };
+    const before = snapshot();
+    for (const flag of ['--probe', '--probe-timeout']) {
+      for (const bad of ['0', '-1', 'abc', '1e9', '']) {
+        const r = await dbs(['--json', 'daemon', flag, bad], { home });
+        expect(r.code, `${flag} ${bad}: ${r.stderr}`).toBe(2);
+        expect(r.stderr, `${flag} ${bad}`).toContain(flag);
+      }
+    }
+    expect(snapshot()).toBe(before);
   });
 
   it('a port in use is exit 4 and releases the daemon lock; a bad ADDR:PORT is exit 2 before anything runs', async () => {
@@ -287,7 +376,7 @@ describe('plan run --metrics-file', () => {
 });
 
 describe('examples/prometheus/alerts.yml', () => {
-  it('promtool accepts the rules and their unit tests pass (failed backup, no success for 26 h, pool offline)', async () => {
+  it('promtool accepts the rules and their unit tests pass (failed backup, no success for 26 h, pool offline, pool not probed, orphan uploads)', async () => {
     expect(existsSync(join(ROOT, 'examples/prometheus/alerts.yml'))).toBe(true);
     const check = await execa('promtool', ['check', 'rules', 'examples/prometheus/alerts.yml'], { cwd: ROOT, reject: false });
     expect(check.exitCode, `${check.stdout}${check.stderr}`).toBe(0);

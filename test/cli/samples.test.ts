@@ -3,6 +3,7 @@
 // task (`task show`), the samples in `plan monitor` (80 columns, --json), a restore's samples.
 // No server.
 import { join } from 'node:path';
+import { execa } from 'execa';
 import { describe, expect, it } from 'vitest';
 import { Catalog } from '../../src/store/catalog.js';
 import { dbs } from '../support/cli.js';
@@ -85,6 +86,65 @@ describe('task samples', () => {
     expect(rshow.stdout).toMatch(/^CPU: +\d+\.\d\d s/m);
     const j2 = await dbs(['--json', 'plan', 'monitor', 'big'], { home });
     expect(j2.json().runs.map((x: { kind: string }) => x.kind)).toEqual(['task', 'restore']);
+  });
+
+  it('samples record the bytes through each stage (source, compress, encrypt, upload) in every execution; task show and plan monitor --metric compress|encrypt show the rates', async () => {
+    const home = await setup();
+    const keyDir = tempDir('keys');
+    await execa('age-keygen', ['-o', join(keyDir, 'k.txt')]);
+    const recipient = (await execa('age-keygen', ['-y', join(keyDir, 'k.txt')])).stdout.trim();
+    const src = bigSqlite(32);
+    expect((await dbs(['plan', 'create', 'enc', '--source', `sqlite://${src}`, '--pool', 'p', '--encrypt-to', recipient], { home })).code).toBe(0);
+    expect((await dbs(['plan', 'create', 'plain', '--source', `sqlite://${src}`, '--pool', 'p'], { home })).code).toBe(0);
+    // The executions a SQLite snapshot can take here (file: pzstd writes the pool file).
+    for (const [plan, execution] of [['enc', 'node'], ['enc', 'programs'], ['plain', 'node'], ['plain', 'programs'], ['plain', 'file']] as const) {
+      const what = `${plan} ${execution}`;
+      const run = await dbs(['--json', 'plan', 'run', plan], { home, env: { ...env, DBS_EXECUTION: execution } });
+      expect(run.code, `${what}: ${run.stderr}`).toBe(0);
+      const task = run.json().task;
+      expect(run.json().backup.manifest.pipeline.execution, what).toBe(execution);
+      const catalog = Catalog.open(home);
+      let last;
+      try {
+        last = catalog.listSamples([task.id]).at(-1)!;
+      } finally {
+        catalog.close();
+      }
+      // What comes out of the last transform is what was stored; compression shrank the raw bytes.
+      const expected = plan === 'enc' ? ['compress', 'encrypt'] : ['compress'];
+      expect(Object.keys(last.stages ?? {}).sort(), what).toEqual(expected);
+      expect(last.stages![expected.at(-1)!], what).toBe(task.storedBytes);
+      expect(last.stages!.compress, what).toBeGreaterThan(0);
+      expect(last.stages!.compress, what).toBeLessThan(task.rawBytes);
+      if (plan === 'enc') expect(last.stages!.encrypt, what).toBeGreaterThan(last.stages!.compress); // age adds its header and tags
+      const show = (await dbs(['--json', 'task', 'show', task.id], { home })).json();
+      expect(Object.keys(show.throughput), what).toEqual(['source', ...expected, 'upload']);
+      for (const v of Object.values(show.throughput as Record<string, number>)) expect(v, what).toBeGreaterThan(0);
+      expect(show.throughput.source, what).toBeGreaterThan(show.throughput.compress);
+    }
+    const encTask = (await dbs(['--json', 'task', 'list', '--plan', 'enc'], { home })).json()[0].id as string;
+    const human = await dbs(['task', 'show', encTask], { home });
+    expect(human.stdout).toMatch(/^Throughput: +source [\d.]+ \S+\/s, compress [\d.]+ \S+\/s, encrypt [\d.]+ \S+\/s, upload [\d.]+ \S+\/s$/m);
+    for (const metric of ['compress', 'encrypt']) {
+      const j = (await dbs(['--json', 'plan', 'monitor', 'enc', '--metric', metric], { home })).json();
+      expect(j).toMatchObject({ metric, unit: 'bytes/s', measured: { compress: true, encrypt: true } });
+      expect(j.series.some((x: { value: number }) => x.value > 0), metric).toBe(true);
+      // Each sample's rates; their sum over a run (rate x interval) is the stage's total.
+      for (const run of j.runs as { id: string; throughput: Record<string, number> }[]) {
+        const xs = (j.samples as { taskId: string; spanMs: number; rates: Record<string, number>; stages: Record<string, number> }[]).filter((x) => x.taskId === run.id);
+        const sum = xs.reduce((n, x) => n + (x.rates[metric]! * x.spanMs) / 1000, 0);
+        expect(Math.abs(sum - xs.at(-1)!.stages[metric]!)).toBeLessThanOrEqual(xs.length);
+        expect(run.throughput[metric]).toBeGreaterThan(0);
+      }
+      const m = await dbs(['plan', 'monitor', 'enc', '--metric', metric], { home, env: { COLUMNS: '80' } });
+      expect(m.code, m.stderr).toBe(0);
+      expect(m.stdout).toContain('█');
+      for (const l of m.stdout.trimEnd().split('\n')) expect([...l].length).toBeLessThanOrEqual(80);
+    }
+    // A plan without encryption measured none: the chart says so and names what was measured.
+    const none = await dbs(['plan', 'monitor', 'plain', '--metric', 'encrypt'], { home, env: { COLUMNS: '80' } });
+    expect(none.code, none.stderr).toBe(0);
+    expect(none.stdout).toMatch(/no encrypt throughput measured .*--metric compress/);
   });
 
   it('bad input: an unknown metric, a bad --since, a sample interval out of range; an unknown plan', async () => {

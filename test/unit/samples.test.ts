@@ -16,7 +16,7 @@ function catalog(): Catalog {
 function fill(c: Catalog, id: string, n: number, stepMs: number, end: number): SampleRecord[] {
   const xs: SampleRecord[] = [];
   for (let i = 1; i <= n; i++) {
-    const x = { taskId: id, t: end - (n - i) * stepMs, spanMs: stepMs, cpuPct: i % 200, rssBytes: (i % 300) * 1024 * 1024, bytesIn: i * 1000, bytesOut: i * 500 };
+    const x = { taskId: id, t: end - (n - i) * stepMs, spanMs: stepMs, cpuPct: i % 200, rssBytes: (i % 300) * 1024 * 1024, bytesIn: i * 1000, bytesOut: i * 500, stages: { compress: i * 300, encrypt: i * 310 } };
     c.insertSample(x);
     xs.push(x);
   }
@@ -45,6 +45,8 @@ describe('sample bounds', () => {
       expect(Math.abs(cpuTime(after) - cpuTime(before)) / cpuTime(before)).toBeLessThan(0.01);
       // Totals only grow from sample to sample.
       for (let i = 1; i < after.length; i++) expect(after[i]!.bytesOut).toBeGreaterThanOrEqual(after[i - 1]!.bytesOut);
+      // A merged sample keeps the stage totals of its bucket's last sample (the one whose bytes in it has).
+      for (const x of after) expect(x.stages).toEqual({ compress: (x.bytesIn / 1000) * 300, encrypt: (x.bytesIn / 1000) * 310 });
       // Another run is not touched; bounding again changes nothing.
       expect(c.countSamples('task-other')).toBe(10);
       const n = after.length;
@@ -68,12 +70,28 @@ describe('sample bounds', () => {
       expect(rolled.length).toBeLessThanOrEqual(600_000 / ROLLUP_BUCKET_MS + 1);
       expect(rolled.length).toBeGreaterThanOrEqual(10);
       expect(rolled.every((x) => x.spanMs >= ROLLUP_BUCKET_MS || rolled.length === 1)).toBe(true);
-      expect(rolled.at(-1)).toMatchObject({ t: old, bytesOut: 600 * 500 });
+      expect(rolled.at(-1)).toMatchObject({ t: old, bytesOut: 600 * 500, stages: { compress: 600 * 300, encrypt: 600 * 310 } });
+      for (const x of rolled) expect(x.stages).toEqual({ compress: (x.bytesIn / 1000) * 300, encrypt: (x.bytesIn / 1000) * 310 });
       expect(Math.max(...rolled.map((x) => x.rssBytes))).toBe(Math.max(...oldXs.map((x) => x.rssBytes)));
       expect(c.countSamples('task-new')).toBe(100);
       // The bound holds over many runs: each old run is at most one row per minute it ran.
       boundSamples(c, 'task-new', now);
       expect(c.countSamples('task-old')).toBe(rolled.length);
+    } finally {
+      c.close();
+    }
+  });
+});
+
+describe('stage counters read back', () => {
+  it('a sample whose stages column is not an object of byte counts is INVALID_RECORD naming the run', () => {
+    const c = catalog();
+    try {
+      for (const [i, bad] of ['{not json', '[1,2]', '{"compress":-1}', '{"compress":"9"}'].entries()) {
+        const id = `task-bad${i}`;
+        c.db.prepare('INSERT INTO task_samples (task_id, t, span_ms, cpu_pct, rss_bytes, bytes_in, bytes_out, stages) VALUES (?, 1, 1, 0, 0, 0, 0, ?)').run(id, bad);
+        expect(() => c.listSamples([id]), bad).toThrow(expect.objectContaining({ code: 'INVALID_RECORD', message: expect.stringContaining(id) }));
+      }
     } finally {
       c.close();
     }
