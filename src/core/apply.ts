@@ -1,5 +1,5 @@
 // Configuration as code: `dbs apply -f dbs.yaml` and `dbs export`. One YAML file holds the
-// gateway, pools and plans (alerts: reserved). The whole file is checked first, with the same
+// gateway, pools, plans and alerts. The whole file is checked first, with the same
 // core parsers `plan create`, `pool bind` and `gateway create` use, every problem at once
 // (`plans[2].schedule.at: ...`), exit 2, nothing written. Then each object is compared with the
 // catalog in one normal form (the form `export` writes): unchanged objects are not touched; a
@@ -12,7 +12,8 @@ import { isDeepStrictEqual } from 'node:util';
 import type { Context } from './context.js';
 import { DbsError } from '../errors.js';
 import { descriptorOrThrow } from '../engines/registry.js';
-import type { Catalog, PlanRecord, PoolRecord } from '../store/catalog.js';
+import type { AlertRecord, Catalog, PlanRecord, PoolRecord } from '../store/catalog.js';
+import { createAlert, deleteAlert, updateAlert, validateAlertSpec, type AlertPatch, type AlertSpec } from './alerts.js';
 import { parseSecretRef, refText, secretMode } from './credentials.js';
 import { parseEndpoint } from './endpoints.js';
 import { parseAddress } from './gateway.js';
@@ -101,11 +102,23 @@ export interface PlanSpec {
   remark?: string;
 }
 
+/** An alert in the file: the options of `dbs alert create` in camelCase (on/notify as lists). */
+export interface AlertFileSpec {
+  name: string;
+  plan?: string;
+  allPlans?: boolean;
+  on: string[];
+  notify: string[];
+  secret?: SecretRefSpec;
+  remark?: string;
+}
+
 export interface ConfigFile {
   version?: 1;
   gateway?: GatewaySpec;
   pools?: PoolSpec[];
   plans?: PlanSpec[];
+  alerts?: AlertFileSpec[];
 }
 
 // ---- the schema: keys and their kinds ---------------------------------------------------
@@ -148,6 +161,7 @@ const PLAN_KEYS: Record<string, Kind> = {
 const SCHEDULE_KEYS: Record<string, Kind> = { cron: 'string', every: 'string', at: 'string', days: 'strings', once: 'string', start: 'string', tz: 'string' };
 const RETENTION_KEYS: Record<string, Kind> = { keepDays: 'int', keepLast: 'int', keepDaily: 'int', keepWeekly: 'int', keepMonthly: 'int', keepForever: 'boolean' };
 const REMOTE_KEYS: Record<string, Kind> = { keepDays: 'int', keepLast: 'int', keepForever: 'boolean' };
+const ALERT_KEYS: Record<string, Kind> = { name: 'string', plan: 'string', allPlans: 'boolean', on: 'strings', notify: 'strings', secret: 'ref', remark: 'string' };
 
 function isObj(v: unknown): v is Obj {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -366,6 +380,8 @@ export interface ParsedFile {
   gateway?: GatewaySpec;
   pools: PoolSpec[];
   plans: PlanSpec[];
+  /** Normal form: plan by name, rules and targets trimmed, the secret reference absolute. */
+  alerts: AlertFileSpec[];
 }
 
 /** Parses the YAML text and checks every object: all problems at once (INVALID_CONFIG, exit 2). */
@@ -376,15 +392,11 @@ export async function parseConfigFile(text: string, where: string, ctx: Context,
   for (const e of doc.errors) problems.push(`${where}: ${e.message.split('\n')[0]}`);
   if (problems.length) throw invalidFile(where, problems);
   const top = doc.toJS() as unknown;
-  const file: ParsedFile = { pools: [], plans: [] };
+  const file: ParsedFile = { pools: [], plans: [], alerts: [] };
   if (top === null || top === undefined) throw invalidFile(where, [`${where}: the file is empty`]);
   if (!isObj(top)) throw invalidFile(where, [`${where}: the file must be a mapping with gateway, pools, plans`]);
   for (const k of Object.keys(top)) {
-    // alerts: reserved for core/alerts.ts (AlertSpec + validate/create/update, built apart):
-    // a list of {name, ...the options of `alert create` in camelCase}, checked like plans and
-    // compared in its export form. Until it is wired here, the key is refused.
-    if (k === 'alerts') problems.push('alerts: not supported yet: dbs apply does not manage alerts in this version; create them with dbs alert create (or drop the key)');
-    else if (!['version', 'gateway', 'pools', 'plans'].includes(k)) problems.push(`${k}: unknown key (known: version, gateway, pools, plans)`);
+    if (!['version', 'gateway', 'pools', 'plans', 'alerts'].includes(k)) problems.push(`${k}: unknown key (known: version, gateway, pools, plans, alerts)`);
   }
   if (top.version !== undefined && top.version !== 1) problems.push(`version: must be 1 (got ${JSON.stringify(top.version)})`);
   const catalog = ctx.catalog();
@@ -399,7 +411,7 @@ export async function parseConfigFile(text: string, where: string, ctx: Context,
     }
   }
 
-  const list = (key: 'pools' | 'plans'): unknown[] => {
+  const list = (key: 'pools' | 'plans' | 'alerts'): unknown[] => {
     const v = top[key];
     if (v === undefined || v === null) return [];
     if (!Array.isArray(v)) {
@@ -516,6 +528,35 @@ export async function parseConfigFile(text: string, where: string, ctx: Context,
     normal.set(s, norm);
     file.plans.push(s);
   });
+
+  // Alerts: checked by core/alerts.ts's own validateAlertSpec; their plans may be in this file.
+  const alertNames = new Set<string>();
+  const filePlans = new Set(file.plans.map((p) => p.name));
+  list('alerts').forEach((raw, n) => {
+    const path = `alerts[${n}]`;
+    const a = checkShape(raw, ALERT_KEYS, path, problems) as Partial<AlertFileSpec> | undefined;
+    if (!a) return;
+    if (typeof a.name !== 'string') return void problems.push(`${path}.name: missing`);
+    if (alertNames.has(a.name)) problems.push(`${path}.name: alert ${JSON.stringify(a.name)} is named twice`);
+    alertNames.add(a.name);
+    const spec: AlertSpec = { name: a.name, plan: a.plan, allPlans: a.allPlans, rules: a.on ?? [], targets: a.notify ?? [], secretFrom: a.secret?.from, remark: a.remark };
+    for (const p of validateAlertSpec(spec, { cwd: baseDir, hasSmtp: Boolean(ctx.settings.smtp) })) problems.push(`${path}: ${p}`);
+    if (a.plan !== undefined && !filePlans.has(a.plan) && !catalog.findPlan(a.plan)) problems.push(`${path}.plan: plan ${JSON.stringify(a.plan)} is neither in the file nor in the catalog`);
+    const planName = a.plan === undefined ? undefined : (catalog.findPlan(a.plan)?.name ?? a.plan);
+    let secret: SecretRefSpec | undefined;
+    if (a.secret) {
+      const ref = attempt(`${path}.secret`, problems, () => parseSecretRef(a.secret!.from, { flag: 'secret', cwd: baseDir }));
+      if (ref) secret = { from: refText(ref) };
+    }
+    file.alerts.push({
+      name: a.name,
+      ...(planName !== undefined ? { plan: planName } : { allPlans: true }),
+      on: (a.on ?? []).map((x) => x.trim()),
+      notify: (a.notify ?? []).map((x) => x.trim()),
+      ...(secret ? { secret } : {}),
+      ...(a.remark ? { remark: a.remark } : {}),
+    });
+  });
   if (problems.length) throw invalidFile(where, problems);
   return { file, normal };
 }
@@ -550,7 +591,7 @@ export interface FieldChange {
 }
 
 export interface Change {
-  kind: 'gateway' | 'pool' | 'plan';
+  kind: 'gateway' | 'pool' | 'plan' | 'alert';
   name: string;
   /** delete: --prune only (a plan deleted, a pool unbound: its data stays). */
   action: 'create' | 'update' | 'unchanged' | 'delete';
@@ -562,7 +603,7 @@ export interface ApplyResult {
   dryRun: boolean;
   changes: Change[];
   /** Objects of the catalog the file does not name: left as they are. */
-  untouched: { kind: 'pool' | 'plan'; name: string }[];
+  untouched: { kind: 'pool' | 'plan' | 'alert'; name: string }[];
   warnings: string[];
 }
 
@@ -713,12 +754,42 @@ export async function runApply(o: ApplyInput, ctx: Context): Promise<ApplyResult
     }
   }
 
-  const named = { pool: new Set(file.pools.map((p) => p.name)), plan: new Set(file.plans.map((p) => p.name)) };
+  for (const want of file.alerts) {
+    const cur = catalog.findAlert(want.name);
+    if (!cur) {
+      changes.push({ kind: 'alert', name: want.name, action: 'create', fields: diff({}, want as unknown as Obj) });
+      todo.push(async () => void createAlert(alertSpecOfFile(want), ctx));
+      continue;
+    }
+    const have = alertFileSpecOf(catalog, cur);
+    // A secret the file leaves out stays as it is (as for plans and pools).
+    const fields = diff(have as unknown as Obj, want as unknown as Obj, ['secret']);
+    changes.push({ kind: 'alert', name: want.name, action: fields.length ? 'update' : 'unchanged', fields });
+    if (fields.length) {
+      const has = (k: string) => fields.some((x) => x.field === k);
+      const patch: AlertPatch = {
+        ...(has('plan') || has('allPlans') ? (want.plan !== undefined ? { plan: want.plan, allPlans: false } : { plan: undefined, allPlans: true }) : {}),
+        ...(has('on') ? { rules: want.on } : {}),
+        ...(has('notify') ? { targets: want.notify } : {}),
+        ...(has('secret') ? { secretFrom: want.secret?.from ?? null } : {}),
+        ...(has('remark') ? { remark: want.remark ?? '' } : {}),
+      };
+      todo.push(async () => void updateAlert(cur.name, patch, ctx));
+    }
+  }
+
+  const named = { pool: new Set(file.pools.map((p) => p.name)), plan: new Set(file.plans.map((p) => p.name)), alert: new Set(file.alerts.map((a) => a.name)) };
   // Pools the file's plans name (pool, standby, replicas) are kept even when the file does not bind them.
   for (const s of normal.values()) for (const x of [s.pool, s.standbyPool, ...(s.replicateTo ?? [])]) if (x) named.pool.add(x);
   const extraPlans = catalog.listPlans().filter((p) => !named.plan.has(p.name));
   const extraPools = catalog.listPools().filter((p) => !named.pool.has(p.name));
-  let untouched = [...extraPools.map((p) => ({ kind: 'pool' as const, name: p.name })), ...extraPlans.map((p) => ({ kind: 'plan' as const, name: p.name }))];
+  // Alerts of a plan that --prune deletes go with it; alerts the file does not name stay (or go with --prune).
+  const extraAlerts = catalog.listAlerts().filter((a) => !named.alert.has(a.name));
+  let untouched = [
+    ...extraPools.map((p) => ({ kind: 'pool' as const, name: p.name })),
+    ...extraPlans.map((p) => ({ kind: 'plan' as const, name: p.name })),
+    ...extraAlerts.map((a) => ({ kind: 'alert' as const, name: a.name })),
+  ];
   if (o.prune) {
     // --prune: what the file does not name goes, checked first (refused: nothing written).
     const refused: string[] = [];
@@ -735,6 +806,12 @@ export async function runApply(o: ApplyInput, ctx: Context): Promise<ApplyResult
     if (refused.length) {
       throw new DbsError('REFUSED', `--prune refused; nothing was changed:\n  ${refused.join('\n  ')}`, { hint: 'add those objects to the file, or remove what they hold first', details: { problems: refused } });
     }
+    for (const a of extraAlerts) {
+      changes.push({ kind: 'alert', name: a.name, action: 'delete', fields: [] });
+      todo.push(async () => {
+        if (catalog.findAlert(a.name)) deleteAlert(a.name, ctx);
+      });
+    }
     const { runPlanDelete } = await import('./plans.js');
     const { runPoolUnbind } = await import('./pools.js');
     // Incremental plans before their base plans.
@@ -750,6 +827,24 @@ export async function runApply(o: ApplyInput, ctx: Context): Promise<ApplyResult
   }
   if (!dryRun) for (const step of todo) await step();
   return { file: o.file, dryRun, changes, untouched, warnings };
+}
+
+/** An alert of the catalog in the file's form (what export writes and apply compares). */
+function alertFileSpecOf(catalog: Catalog, a: AlertRecord): AlertFileSpec {
+  const plan = a.planId ? catalog.getPlan(a.planId)?.name : undefined;
+  const secret = catalog.getSecret('alert', a.id, 'webhook-secret:ref');
+  return {
+    name: a.name,
+    ...(plan !== undefined ? { plan } : { allPlans: true }),
+    on: [...a.rules],
+    notify: [...a.targets],
+    ...(secret ? { secret: { from: secret } } : {}),
+    ...(a.remark ? { remark: a.remark } : {}),
+  };
+}
+
+function alertSpecOfFile(a: AlertFileSpec): AlertSpec {
+  return { name: a.name, plan: a.plan, allPlans: a.plan === undefined, rules: a.on, targets: a.notify, secretFrom: a.secret?.from, remark: a.remark };
 }
 
 // ---- export ----------------------------------------------------------------------------
@@ -778,11 +873,13 @@ export async function runExport(_o: object, ctx: Context): Promise<ExportResult>
   // Base plans before the incremental plans built on them.
   // (a base plan is a full type, never an increment itself: two levels).
   const ordered = [...plans.filter((x) => !x.basePlan), ...plans.filter((x) => x.basePlan)];
+  const alerts = catalog.listAlerts().map((a) => alertFileSpecOf(catalog, a));
   const config: ConfigFile = {
     version: 1,
     ...(g ? { gateway: { ip: g.address, ...(g.bandwidthText ? { bandwidth: g.bandwidthText } : {}) } } : {}),
     pools,
     plans: ordered,
+    ...(alerts.length ? { alerts } : {}),
   };
   const { Document, visit } = await import('yaml');
   const doc = new Document(config);

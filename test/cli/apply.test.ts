@@ -94,6 +94,13 @@ describe('dbs apply', () => {
       'create plan shop-nightly',
       'create plan cache',
       'create plan uploads',
+      'create alert shop-failed',
+      'create alert any-slow',
+    ]);
+    const alerts = (await dbs(['--json', 'alert', 'list'], { home })).json();
+    expect(alerts.map((a: { name: string; plan: string | null; rules: string[]; targets: string[]; secretFrom: string | null }) => [a.name, a.plan, a.rules, a.targets.length, a.secretFrom])).toEqual([
+      ['any-slow', null, ['duration>2h', 'missed'], 1, null],
+      ['shop-failed', 'shop-nightly', ['failed', 'no-success-for 26h'], 1, 'env:DBS_WEBHOOK_SECRET'],
     ]);
     const pools = (await dbs(['--json', 'pool', 'list'], { home })).json();
     expect(pools.map((p: { name: string; type: string }) => `${p.name}:${p.type}`).sort()).toEqual(['local:local', 'offsite:s3']);
@@ -135,6 +142,11 @@ describe('dbs apply', () => {
     const a = await dbs(['--json', 'apply', '-f', exported], { home: home2, env });
     expect(a.code, a.stderr + a.stdout).toBe(0);
     expect(await planShapes(home2)).toEqual(await planShapes(home));
+    const alertShapes = async (h: string) =>
+      (await dbs(['--json', 'alert', 'list'], { home: h })).json().map((a: Record<string, unknown>) => ({ name: a.name, plan: a.plan, allPlans: a.allPlans, rules: a.rules, targets: a.targets, secretFrom: a.secretFrom, remark: a.remark }));
+    expect(e.stdout).toMatch(/alerts:/);
+    expect((await alertShapes(home2)).length).toBe(2);
+    expect(await alertShapes(home2)).toEqual(await alertShapes(home));
     // Applying the export back into the first catalog changes nothing.
     const back = await dbs(['--json', 'apply', '-f', exported], { home, env });
     expect(back.json().changes.filter((c: { action: string }) => c.action !== 'unchanged')).toEqual([]);
@@ -163,6 +175,21 @@ describe('dbs apply', () => {
     expect((await dbs(['--json', 'pool', 'show', 'local'], { home })).json().remark).toBe('moved');
     const text = await dbs(['apply', '-f', file], { home, env });
     expect(text.stdout).toMatch(/updated plan cache\n {4}retention: \{"keepLast":48\} -> \{"keepLast":24\}/);
+    // An alert's rules and its plan: exactly those fields, made through alert update.
+    const al = await dbs(['--json', 'apply', '-f', writeFile(readFileSync(file, 'utf8').replace('on: ["duration>2h", "missed"]', 'on: ["duration>3h"]').replace('    allPlans: true\n', '    plan: cache\n'))], { home, env });
+    expect(al.code, al.stderr).toBe(0);
+    const alertChanges = al.json().changes.filter((c: { action: string }) => c.action !== 'unchanged');
+    expect(alertChanges.map((c: { kind: string; name: string; action: string }) => `${c.action} ${c.kind} ${c.name}`)).toEqual(['update alert any-slow']);
+    expect([...alertChanges[0].fields].sort((a: { field: string }, b: { field: string }) => a.field.localeCompare(b.field))).toEqual([
+      { field: 'allPlans', from: true },
+      { field: 'on', from: ['duration>2h', 'missed'], to: ['duration>3h'] },
+      { field: 'plan', to: 'cache' },
+    ]);
+    const shown = (await dbs(['--json', 'alert', 'show', 'any-slow'], { home })).json();
+    expect([shown.plan, shown.rules]).toEqual(['cache', ['duration>3h']]);
+    // Back to the file: unchanged once more after it.
+    expect((await dbs(['apply', '-f', file], { home, env })).code).toBe(0);
+    expect((await dbs(['--json', 'apply', '-f', file], { home, env })).json().changes.every((c: { action: string }) => c.action === 'unchanged')).toBe(true);
   });
 
   it('a bad file against a full catalog: exit 2, every problem in the text output, catalog bytes unchanged (its good changes not made either)', async () => {
@@ -187,10 +214,11 @@ describe('dbs apply', () => {
     const r = await dbs(['apply', '-f', file, '--dry-run'], { home: h, env });
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/^would create plan shop-nightly/m);
-    expect(r.stdout).toMatch(/6 change\(s\) planned \(--dry-run: nothing written\)/);
+    expect(r.stdout).toMatch(/8 change\(s\) planned \(--dry-run: nothing written\)/);
     const pools = await dbs(['--json', 'pool', 'list'], { home: h });
     expect(pools.json()).toEqual([]);
     expect((await dbs(['--json', 'plan', 'list'], { home: h })).json()).toEqual([]);
+    expect((await dbs(['--json', 'alert', 'list'], { home: h })).json()).toEqual([]);
   });
 
   it('objects not in the file are left alone and said so', async () => {
@@ -238,7 +266,12 @@ plans:
     ['an unknown top-level key', 'pool:\n  - name: p\n', /^pool: unknown key/],
     ['an unknown plan key', 'plans:\n  - name: a\n    source: sqlite:///tmp/a.db\n    pool: p\n    keepDays: 3\n', /^plans\[0\]\.keepDays: unknown key/],
     ['an unknown schedule key', 'plans:\n  - name: a\n    source: sqlite:///tmp/a.db\n    schedule: {daily: "02:00"}\n', /^plans\[0\]\.schedule\.daily: unknown key/],
-    ['alerts (not supported yet)', 'alerts:\n  - name: failed\n', /^alerts: not supported yet/],
+    ['an alert with a bad rule', 'alerts:\n  - name: a1\n    allPlans: true\n    on: [sometimes]\n    notify: ["webhook:https://h.example/x"]\n', /^alerts\[0\]: --on "sometimes"/],
+    ['an alert with a bad target', 'alerts:\n  - name: a1\n    allPlans: true\n    on: [failed]\n    notify: ["webhook:ftp://h.example/x"]\n', /^alerts\[0\]: .*ftp/],
+    ['an alert on a plan in neither the file nor the catalog', 'alerts:\n  - name: a1\n    plan: nope\n    on: [failed]\n    notify: ["webhook:https://h.example/x"]\n', /^alerts\[0\]\.plan: plan "nope" is neither in the file nor in the catalog/],
+    ['an alert with plan and allPlans', 'alerts:\n  - name: a1\n    plan: nope\n    allPlans: true\n    on: [failed]\n    notify: ["webhook:https://h.example/x"]\n', /^alerts\[0\]: --plan and --all-plans are exclusive/],
+    ['a literal alert secret', 'alerts:\n  - name: a1\n    allPlans: true\n    on: [failed]\n    notify: ["webhook:https://h.example/x"]\n    secret: hunter2\n', /^alerts\[0\]\.secret: a literal secret is refused/],
+    ['an unknown alert key', 'alerts:\n  - name: a1\n    allPlans: true\n    on: [failed]\n    notify: ["webhook:https://h.example/x"]\n    rules: [failed]\n', /^alerts\[0\]\.rules: unknown key/],
     ['a literal plan password', 'plans:\n  - name: a\n    source: mysql://u@127.0.0.1:1\n    pool: p\n    password: hunter2\n', /^plans\[0\]\.password: a literal secret is refused/],
     ['a password in the source URL', 'plans:\n  - name: a\n    source: "mysql://u:hunter2@127.0.0.1:1"\n    databases: [x]\n', /^plans\[0\]\.source: the URL must not contain a password \(a literal secret\): give it as a reference, password: \{from/],
     ['a literal pool secret key', 'pools:\n  - name: s\n    type: s3\n    endpoint: http://127.0.0.1:9\n    accessKey: a\n    secretKey: hunter2\n', /^pools\[0\]\.secretKey: a literal secret is refused/],
@@ -259,6 +292,7 @@ plans:
     expect(r.stderr).not.toContain('hunter2');
     expect((await dbs(['--json', 'pool', 'list'], { home })).json()).toEqual([]);
     expect((await dbs(['--json', 'plan', 'list'], { home })).json()).toEqual([]);
+    expect((await dbs(['--json', 'alert', 'list'], { home })).json()).toEqual([]);
   });
 
   it('export of a plan whose password was copied in: a note saying to supply a reference, never the value', async () => {
