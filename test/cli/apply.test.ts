@@ -444,5 +444,13 @@ describe('dbs apply --prune', () => {
     expect(ok.code, ok.stderr).toBe(0);
     expect(ok.stdout).toMatch(/unchanged plan keep\nunbound pool q/);
     expect((await dbs(['--json', 'pool', 'list'], { home })).json().map((p: { name: string }) => p.name)).toEqual(['p']);
+    // An alert the file does not name: left alone and said so, deleted with --prune.
+    expect((await dbs(['alert', 'create', 'stray', '--plan', 'keep', '--on', 'failed', '--notify', 'webhook:https://h.example/x'], { home })).code).toBe(0);
+    const left = await dbs(['apply', '-f', small], { home });
+    expect(left.stdout).toMatch(/left alone \(not in the file\): alert stray/);
+    const pr = await dbs(['apply', '-f', small, '--prune'], { home });
+    expect(pr.code, pr.stderr).toBe(0);
+    expect(pr.stdout).toMatch(/deleted alert stray/);
+    expect((await dbs(['--json', 'alert', 'list'], { home })).json()).toEqual([]);
   });
 });
