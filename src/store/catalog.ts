@@ -382,6 +382,35 @@ function poolFromRow(r: PoolRow): PoolRecord {
   };
 }
 
+
+
+/** How many prepared statements a catalog keeps (lists build a few variants of their SQL). */
+const STATEMENT_CACHE = 256;
+
+/**
+ * Makes `db.prepare` reuse a statement already prepared from the same SQL. better-sqlite3
+ * keeps every statement's native memory (10-20 KB each) until the database closes, so a
+ * daemon reading 1,000 plans every few seconds grew by tens of MB without this; it also saves
+ * compiling the SQL again. A statement still iterating (busy) is not shared: that caller gets
+ * a new one. Modes a caller set (pluck, raw, expand) are reset before the statement is reused.
+ */
+function cacheStatements(db: Db): void {
+  const prepare = db.prepare.bind(db);
+  const cache = new Map<string, ReturnType<Db['prepare']>>();
+  db.prepare = ((sql: string) => {
+    const hit = cache.get(sql);
+    if (hit && !hit.busy) {
+      if (hit.reader) hit.raw(false).pluck(false).expand(false);
+      return hit;
+    }
+    const st = prepare(sql);
+    if (!hit) {
+      if (cache.size >= STATEMENT_CACHE) cache.delete(cache.keys().next().value!);
+      cache.set(sql, st);
+    }
+    return st;
+  }) as Db['prepare'];
+}
 export class Catalog {
   readonly db: Db;
   readonly path: string;
@@ -429,6 +458,7 @@ export class Catalog {
         hint: 'the file may be damaged or not a dbs catalog',
       });
     }
+    cacheStatements(db);
     const catalog = new Catalog(db, path, clock);
     catalog.homeState = homeState;
     catalog.#migrate();
@@ -624,6 +654,14 @@ export class Catalog {
     return (this.db.prepare('SELECT * FROM plans WHERE (@pool IS NULL OR pool_id = @pool) ORDER BY created_at, name').all({ pool: filter.poolId ?? null }) as Record<string, unknown>[]).map(
       (r) => fromRow<PlanRecord>(r)!,
     );
+  }
+
+  /**
+   * What the daemon schedules by, per plan: its status and stored schedule as raw text (no
+   * decoding), in the order of listPlans; a cheap way to see which plans changed.
+   */
+  planScheduleKeys(): { id: string; key: string }[] {
+    return this.db.prepare("SELECT id, status || ' ' || schedule AS key FROM plans ORDER BY created_at, name").all() as { id: string; key: string }[];
   }
 
   updatePlan(id: string, patch: Partial<Omit<PlanRecord, 'id' | 'createdAt' | 'updatedAt'>>): PlanRecord {
