@@ -235,6 +235,8 @@ export interface ListQuery {
 export type BackupListRow = Omit<BackupRecord, 'manifest'> & { poolName: string; copies: { pool: string; role: string; status: string }[] };
 
 export type BackupGroupBy = 'plan' | 'pool' | 'type' | 'day';
+export type TaskGroupBy = BackupGroupBy | 'status' | 'trigger';
+export type RestoreGroupBy = BackupGroupBy | 'status';
 
 export interface BackupGroup {
   key: string;
@@ -784,6 +786,53 @@ export class Catalog {
     const name =
       by === 'plan'
         ? (id: string) => (this.db.prepare('SELECT name FROM plans WHERE id = ? UNION ALL SELECT plan_name FROM backups WHERE plan_id = ? LIMIT 1').pluck().get(id, id) as string | undefined) ?? id
+        : by === 'pool'
+          ? (id: string) => this.getPool(id)?.name ?? id
+          : (k: string) => k;
+    const named = groups.map((g) => ({ ...g, key: name(g.key) }));
+    return named.sort((a, b) => (by === 'day' ? (a.key < b.key ? 1 : -1) : a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+  }
+
+  /**
+   * Counts and sizes of the tasks that match, grouped like groupBackups (day: the local day of
+   * the queue time), or by status or trigger; oldest/newest are queue times.
+   */
+  groupTasks(q: ListQuery, by: TaskGroupBy): BackupGroup[] {
+    const { where, params } = listWhere({ ...q, before: undefined }, TASK_COLS);
+    const key = { plan: 't.plan_id', pool: "COALESCE(t.pool_id, '-')", type: "COALESCE(t.backup_type, '-')", day: "date(t.queued_at, 'localtime')", status: 't.status', trigger: 't.trigger' }[by];
+    const groups = this.db
+      .prepare(
+        `SELECT ${key} AS key, COUNT(*) AS count, COALESCE(SUM(t.raw_bytes), 0) AS rawBytes, COALESCE(SUM(t.stored_bytes), 0) AS storedBytes,
+                MIN(t.queued_at) AS oldest, MAX(t.queued_at) AS newest
+         FROM tasks t ${where} GROUP BY 1`,
+      )
+      .all(params) as BackupGroup[];
+    return this.#nameGroups(groups, by === 'plan' || by === 'pool' ? by : by === 'day' ? 'day' : 'other');
+  }
+
+  /**
+   * Counts and sizes (bytes restored) of the restores that match, grouped by the restored
+   * backup's plan, pool or type, by the local day they started, or by status.
+   */
+  groupRestores(q: ListQuery, by: RestoreGroupBy): BackupGroup[] {
+    const { where, params } = listWhere({ ...q, before: undefined }, RESTORE_COLS);
+    const key = { plan: 't.plan_id', pool: "COALESCE(b.pool_id, '-')", type: "COALESCE(b.source_kind || ' ' || b.backup_type, '-')", day: "date(t.started_at, 'localtime')", status: 't.status' }[by];
+    const groups = this.db
+      .prepare(
+        `SELECT ${key} AS key, COUNT(*) AS count, COALESCE(SUM(t.bytes), 0) AS rawBytes, COALESCE(SUM(t.bytes), 0) AS storedBytes,
+                MIN(t.started_at) AS oldest, MAX(t.started_at) AS newest
+         FROM restores t LEFT JOIN backups b ON b.id = t.backup_id ${where} GROUP BY 1`,
+      )
+      .all(params) as BackupGroup[];
+    return this.#nameGroups(groups, by === 'plan' || by === 'pool' ? by : by === 'day' ? 'day' : 'other');
+  }
+
+  /** Plan and pool ids of groups as names; newest day first, else by key. */
+  #nameGroups(groups: BackupGroup[], by: 'plan' | 'pool' | 'day' | 'other'): BackupGroup[] {
+    const name =
+      by === 'plan'
+        ? (id: string) =>
+            (this.db.prepare('SELECT name FROM plans WHERE id = ? UNION ALL SELECT plan_name FROM backups WHERE plan_id = ? UNION ALL SELECT plan_name FROM tasks WHERE plan_id = ? LIMIT 1').pluck().get(id, id, id) as string | undefined) ?? id
         : by === 'pool'
           ? (id: string) => this.getPool(id)?.name ?? id
           : (k: string) => k;
