@@ -100,7 +100,10 @@ it('lists a big catalog', async () => {
     ['backup list --group-by plan --type logical', 'backup list --group-by plan --type logical'],
     ['task list --status failed', 'task list --status failed'],
     ['task list --pool disk --since 60d', 'task list --pool disk --since 60d'],
+    ['task list --group-by day', 'task list --group-by day'],
+    ['task list --group-by status --since 60d', 'task list --group-by status --since 60d'],
     ['restore list', 'restore list'],
+    ['restore list --group-by plan', 'restore list --group-by plan'],
     [`backup list --json (all ${N}, to /dev/null)`, 'backup list --json'],
   ];
   const rows: string[] = [];
