@@ -1,3 +1,7 @@
+#!/usr/bin/env python3
+# CPU time (user + sys, from wait4: microseconds, unlike GNU time) of a command: median of RUNS
+# (default 15) after one uncounted run. Used for bench/results/startup.md:
+#   RUNS=21 python3 bench/cpu-median.py node_modules/node/bin/node bin/dbs.js plan list
 import os, sys, subprocess, statistics
 n = int(os.environ.get('RUNS', '15'))
 args = sys.argv[1:]
