@@ -6,8 +6,7 @@ import { existsSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import bytes from 'bytes';
 import { DbsError } from './errors.js';
-import { COMPRESSIONS, type Compression } from './pipeline/stages.js';
-import { EXECUTIONS, type Execution } from './pipeline/plan.js';
+import { COMPRESSIONS, EXECUTIONS, type Compression, type Execution } from './pipeline/names.js';
 
 export interface Settings {
   home: string;

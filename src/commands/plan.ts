@@ -179,7 +179,7 @@ Examples:
     .option('--pool <pool>', 'only plans of this pool')
     .action((o: Opts, cmd: Command) =>
       run(cmd, async (ctx) => {
-        const { runPlanList } = await import('../core/plans.js');
+        const { runPlanList } = await import('../core/plan-view.js');
         const plans = runPlanList({ pool: o.pool as string | undefined }, ctx);
         ctx.out.result(plans, (ps) =>
           ps.length === 0

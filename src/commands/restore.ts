@@ -1,5 +1,6 @@
 // `dbs restore ...`: the record of restores (running one is `dbs backup restore`).
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
+import { suggest } from './complete.js';
 import type { CommandRunner } from '../cli.js';
 import { fields, fmtBytes, fmtDuration, fmtTime, table } from '../output/format.js';
 import { addListOptions, pageFooter, pageLimit, type ListFlags } from './lists.js';
@@ -10,10 +11,23 @@ export function registerRestore(program: Command, run: CommandRunner): void {
   const restore = program.command('restore').description('the record of restores (start one with: dbs backup restore ID --to URL)');
   addListOptions(restore.command('list').description('list restores, newest first (a page; --json streams every match)'), 'restores', ['running', 'succeeded', 'failed', 'interrupted'])
     .option('--backup <id>', 'only restores of this backup')
-    .addHelpText('after', examplesText('dbs restore list', 'dbs restore list --backup b-20261121T023000Z-3fa9' , 'dbs restore list --status failed --since 7d'))
-    .action((o: ListFlags & { backup?: string }, cmd: Command) =>
+    .addOption(suggest(new Option('--group-by <key>', "counts and bytes restored per plan, pool, type (the restored backup's), day or status instead of the restores"), ['plan', 'pool', 'type', 'day', 'status']))
+    .addHelpText('after', examplesText('dbs restore list', 'dbs restore list --backup b-20261121T023000Z-3fa9', 'dbs restore list --status failed --since 7d', 'dbs restore list --group-by plan'))
+    .action((o: ListFlags & { backup?: string; groupBy?: string }, cmd: Command) =>
       run(cmd, async (ctx) => {
-        const { runRestorePage } = await import('../core/inventory.js');
+        const { runRestorePage, runRestoreGroups } = await import('../core/inventory.js');
+        if (o.groupBy !== undefined) {
+          const g = runRestoreGroups({ ...o, groupBy: o.groupBy }, ctx);
+          ctx.out.result(g, (x) =>
+            x.groups.length === 0
+              ? 'no restores'
+              : table(
+                  [x.groupBy.toUpperCase(), 'RESTORES', 'SIZE', 'NEWEST', 'OLDEST'],
+                  x.groups.map((r) => [r.key, r.count, fmtBytes(r.bytes), fmtTime(r.newest), fmtTime(r.oldest)]),
+                ),
+          );
+          return;
+        }
         const limit = pageLimit(ctx, o);
         const page = runRestorePage({ ...o, limit }, ctx);
         let last: string | undefined;

@@ -1,5 +1,6 @@
 // `dbs task ...`
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
+import { suggest } from './complete.js';
 import type { CommandRunner } from '../cli.js';
 import { fields, fmtBytes, fmtDuration, fmtTime, table } from '../output/format.js';
 import { addListOptions, pageFooter, pageLimit, type ListFlags } from './lists.js';
@@ -9,10 +10,23 @@ import { throughputText, usageFields } from './monitor-view.js';
 export function registerTask(program: Command, run: CommandRunner): void {
   const task = program.command('task').description('executions of plans: status, times, sizes, errors');
   addListOptions(task.command('list').description('list tasks, newest first (a page; --json streams every match)'), 'tasks', ['queued', 'running', 'succeeded', 'failed', 'interrupted'])
-    .addHelpText('after', examplesText('dbs task list', 'dbs task list --plan shop-nightly --status failed --since 24h', 'dbs task list --limit 100 --json'))
-    .action((o: ListFlags, cmd: Command) =>
+    .addOption(suggest(new Option('--group-by <key>', 'counts and sizes per plan, pool, type, day, status or trigger instead of the tasks'), ['plan', 'pool', 'type', 'day', 'status', 'trigger']))
+    .addHelpText('after', examplesText('dbs task list', 'dbs task list --plan shop-nightly --status failed --since 24h', 'dbs task list --group-by status --since 7d', 'dbs task list --limit 100 --json'))
+    .action((o: ListFlags & { groupBy?: string }, cmd: Command) =>
       run(cmd, async (ctx) => {
-        const { runTaskPage } = await import('../core/inventory.js');
+        const { runTaskPage, runTaskGroups } = await import('../core/inventory.js');
+        if (o.groupBy !== undefined) {
+          const g = runTaskGroups({ ...o, groupBy: o.groupBy }, ctx);
+          ctx.out.result(g, (x) =>
+            x.groups.length === 0
+              ? 'no tasks'
+              : table(
+                  [x.groupBy.toUpperCase(), 'TASKS', 'RAW', 'STORED', 'NEWEST', 'OLDEST'],
+                  x.groups.map((r) => [r.key, r.count, fmtBytes(r.rawBytes), fmtBytes(r.storedBytes), fmtTime(r.newest), fmtTime(r.oldest)]),
+                ),
+          );
+          return;
+        }
         const limit = pageLimit(ctx, o);
         const page = runTaskPage({ ...o, limit }, ctx);
         let last: string | undefined;

@@ -8,7 +8,6 @@ import { Writable } from 'node:stream';
 import { pipeline as pipelineAsync } from 'node:stream/promises';
 import type { Context } from './context.js';
 import { DbsError, describeError } from '../errors.js';
-import { stringArray, object } from '../decode.js';
 import { backupPrefix, manifestKey, planKey } from '../storage/layout.js';
 import type { PoolDriver } from '../storage/types.js';
 import type { BackupRecord, Catalog, CopyRecord, PlanRecord, PoolRecord } from '../store/catalog.js';
@@ -16,30 +15,10 @@ import { VerifyStage } from './artifacts.js';
 import { backupManifest } from './manifest.js';
 import { ensurePoolOnline, settleBackupStatus } from './pool-manifest.js';
 import { findPoolOrThrow, openPool } from './pools.js';
-import { decodeRetention, describeRetention, type Retention } from './retention.js';
+import { describeRetention } from './retention.js';
+import { planReplication } from './replication.js';
 
-/** A plan's replica pools (ids) and the retention of its copies there. */
-export interface Replication {
-  pools: string[];
-  retention: Retention;
-}
-
-/** The replication settings stored in a plan's options, decoded. */
-export function planReplication(plan: Pick<PlanRecord, 'id' | 'name' | 'options'>): Replication {
-  const what = `the replication of plan ${JSON.stringify(plan.name)} (${plan.id})`;
-  const o = object(plan.options, what);
-  const pools = o.replicateTo === undefined ? [] : stringArray(o, 'replicateTo', what);
-  const retention = o.remoteRetention === undefined ? { keepForever: true } : decodeRetention(o.remoteRetention, `${what}: remote retention`);
-  return { pools, retention };
-}
-
-/** A plan's standby pool (id), when it has one. */
-export function planStandby(plan: Pick<PlanRecord, 'id' | 'name' | 'options'>): string | undefined {
-  const v = plan.options.standbyPoolId;
-  if (v === undefined) return undefined;
-  if (typeof v !== 'string' || !v) throw new DbsError('INVALID_RECORD', `the standby pool of plan ${JSON.stringify(plan.name)} (${plan.id}): expected a pool id`);
-  return v;
-}
+export { planReplication, planStandby, type Replication } from './replication.js';
 
 export function describeReplication(catalog: Catalog, plan: PlanRecord): string {
   const r = planReplication(plan);

@@ -225,10 +225,22 @@ export async function runDaemon(o: DaemonOptions, ctx: Context): Promise<DaemonR
   };
 
   const invalidSeen = new Map<string, string>();
+  // What each plan was last armed from (status and raw schedule): a reload reads only these
+  // and decodes just the plans that changed, so 1,000 plans cost little memory churn.
+  const seen = new Map<string, string>();
   const reload = (catchUp: boolean) => {
-    const plans = catalog.listPlans();
-    const ids = new Set(plans.map((p) => p.id));
+    const keys = catalog.planScheduleKeys();
+    const ids = new Set(keys.map((k) => k.id));
     for (const id of [...entries.keys()]) if (!ids.has(id)) disarm(id);
+    for (const id of [...seen.keys()]) if (!ids.has(id)) seen.delete(id);
+    const plans: PlanRecord[] = [];
+    for (const k of keys) {
+      if (!catchUp && seen.get(k.id) === k.key) continue;
+      const p = catalog.getPlan(k.id);
+      if (!p) continue;
+      seen.set(k.id, k.key);
+      plans.push(p);
+    }
     for (const p of plans) {
       try {
         arm(p);

@@ -5,7 +5,7 @@
 import type { Context } from './context.js';
 import { DbsError } from '../errors.js';
 import { DESCRIPTORS } from '../engines/registry.js';
-import type { BackupGroup, BackupGroupBy, BackupListRow, Catalog, ListQuery, RestoreRecord, TaskRecord } from '../store/catalog.js';
+import type { BackupGroup, BackupGroupBy, BackupListRow, Catalog, ListQuery, RestoreGroupBy, RestoreRecord, TaskGroupBy, TaskRecord } from '../store/catalog.js';
 import { parseTime } from './schedule.js';
 import { parseDuration } from './durations.js';
 
@@ -26,6 +26,8 @@ export const BACKUP_STATUSES = ['available', 'deleting', 'missing'] as const;
 export const TASK_STATUSES = ['queued', 'running', 'succeeded', 'failed', 'interrupted'] as const;
 export const RESTORE_STATUSES = ['running', 'succeeded', 'failed', 'interrupted'] as const;
 export const GROUP_BY: readonly BackupGroupBy[] = ['plan', 'pool', 'type', 'day'];
+export const TASK_GROUP_BY: readonly TaskGroupBy[] = [...GROUP_BY, 'status', 'trigger'];
+export const RESTORE_GROUP_BY: readonly RestoreGroupBy[] = [...GROUP_BY, 'status'];
 
 /** The backup types some engine declares. */
 export function knownBackupTypes(): string[] {
@@ -138,11 +140,16 @@ export function runBackupPage(i: ListFilterInput, ctx: Context): ListPage<Backup
   });
 }
 
-export function runBackupGroups(i: ListFilterInput & { groupBy: string }, ctx: Context): { groupBy: BackupGroupBy; groups: BackupGroup[] } {
-  const by = oneOfOrThrow(i.groupBy, '--group-by', GROUP_BY) as BackupGroupBy;
+function groupByOrThrow<T extends string>(i: ListFilterInput & { groupBy: string }, allowed: readonly T[], what: string): T {
+  const by = oneOfOrThrow(i.groupBy, '--group-by', allowed) as T;
   if (i.before !== undefined || i.offset !== undefined || i.limit !== undefined) {
-    throw new DbsError('USAGE', '--group-by cannot be combined with --before, --offset or --limit', { hint: 'a grouping sums every backup that matches the filters' });
+    throw new DbsError('USAGE', '--group-by cannot be combined with --before, --offset or --limit', { hint: `a grouping sums every ${what} that matches the filters` });
   }
+  return by;
+}
+
+export function runBackupGroups(i: ListFilterInput & { groupBy: string }, ctx: Context): { groupBy: BackupGroupBy; groups: BackupGroup[] } {
+  const by = groupByOrThrow(i, GROUP_BY, 'backup');
   const catalog = ctx.catalog();
   return { groupBy: by, groups: catalog.groupBackups(backupQuery(i, catalog, ctx.clock()), by) };
 }
@@ -167,6 +174,32 @@ export function runTaskPage(i: ListFilterInput, ctx: Context): ListPage<TaskList
   const catalog = ctx.catalog();
   const q = parseListQuery(i, catalog, ctx.clock(), { statuses: TASK_STATUSES, what: 'task', beforeAt: (id) => catalog.getTask(id)?.queuedAt });
   return paged(q, (x) => catalog.taskPage(x), taskItem);
+}
+
+/** Counts and sizes of the tasks that match, per plan, pool, type, day, status or trigger. */
+export function runTaskGroups(i: ListFilterInput & { groupBy: string }, ctx: Context): { groupBy: TaskGroupBy; groups: BackupGroup[] } {
+  const by = groupByOrThrow(i, TASK_GROUP_BY, 'task');
+  const catalog = ctx.catalog();
+  const q = parseListQuery(i, catalog, ctx.clock(), { statuses: TASK_STATUSES, what: 'task', beforeAt: () => undefined });
+  return { groupBy: by, groups: catalog.groupTasks(q, by) };
+}
+
+/** Counts and bytes restored of the restores that match, per plan, pool, type, day or status. */
+export interface RestoreGroup {
+  key: string;
+  count: number;
+  /** Bytes restored (read from the pool). */
+  bytes: number;
+  oldest: string;
+  newest: string;
+}
+
+export function runRestoreGroups(i: ListFilterInput & { groupBy: string; backup?: string }, ctx: Context): { groupBy: RestoreGroupBy; groups: RestoreGroup[] } {
+  const by = groupByOrThrow(i, RESTORE_GROUP_BY, 'restore');
+  const catalog = ctx.catalog();
+  const q = parseListQuery(i, catalog, ctx.clock(), { statuses: RESTORE_STATUSES, what: 'restore', beforeAt: () => undefined });
+  if (i.backup !== undefined) q.backupId = i.backup;
+  return { groupBy: by, groups: catalog.groupRestores(q, by).map((g) => ({ key: g.key, count: g.count, bytes: g.rawBytes, oldest: g.oldest, newest: g.newest })) };
 }
 
 export type RestoreListItem = RestoreRecord & { poolId: string | null; backupType: string | null; durationMs: number | null };

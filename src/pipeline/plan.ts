@@ -20,8 +20,8 @@ import { framedZstdStage } from './stages/framed-zstd.js';
 import { encryptStage } from './stages/encrypt.js';
 import { hashStage } from './stages/hash.js';
 
-export type Execution = 'node' | 'programs' | 'file';
-export const EXECUTIONS: readonly Execution[] = ['node', 'programs', 'file'];
+import { EXECUTIONS, type Execution } from './names.js';
+export { EXECUTIONS, type Execution };
 
 /**
  * What the engine's guard needs to see: `stream` every raw byte (it parses the stream),

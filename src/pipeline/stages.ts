@@ -8,8 +8,8 @@ import { STAGE_BUFFER } from './stage.js';
 
 export { STAGE_BUFFER };
 
-export type Compression = 'zstd' | 'gzip' | 'none';
-export const COMPRESSIONS: readonly Compression[] = ['zstd', 'gzip', 'none'];
+import type { Compression } from './names.js';
+export { COMPRESSIONS, type Compression } from './names.js';
 
 export function compressionSuffix(c: Compression): string {
   return c === 'zstd' ? '.zst' : c === 'gzip' ? '.gz' : '';

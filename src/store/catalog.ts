@@ -259,6 +259,8 @@ export interface ListQuery {
 export type BackupListRow = Omit<BackupRecord, 'manifest'> & { poolName: string; copies: { pool: string; role: string; status: string }[] };
 
 export type BackupGroupBy = 'plan' | 'pool' | 'type' | 'day';
+export type TaskGroupBy = BackupGroupBy | 'status' | 'trigger';
+export type RestoreGroupBy = BackupGroupBy | 'status';
 
 export interface BackupGroup {
   key: string;
@@ -429,6 +431,35 @@ function poolFromRow(r: PoolRow): PoolRecord {
   };
 }
 
+
+
+/** How many prepared statements a catalog keeps (lists build a few variants of their SQL). */
+const STATEMENT_CACHE = 256;
+
+/**
+ * Makes `db.prepare` reuse a statement already prepared from the same SQL. better-sqlite3
+ * keeps every statement's native memory (10-20 KB each) until the database closes, so a
+ * daemon reading 1,000 plans every few seconds grew by tens of MB without this; it also saves
+ * compiling the SQL again. A statement still iterating (busy) is not shared: that caller gets
+ * a new one. Modes a caller set (pluck, raw, expand) are reset before the statement is reused.
+ */
+function cacheStatements(db: Db): void {
+  const prepare = db.prepare.bind(db);
+  const cache = new Map<string, ReturnType<Db['prepare']>>();
+  db.prepare = ((sql: string) => {
+    const hit = cache.get(sql);
+    if (hit && !hit.busy) {
+      if (hit.reader) hit.raw(false).pluck(false).expand(false);
+      return hit;
+    }
+    const st = prepare(sql);
+    if (!hit) {
+      if (cache.size >= STATEMENT_CACHE) cache.delete(cache.keys().next().value!);
+      cache.set(sql, st);
+    }
+    return st;
+  }) as Db['prepare'];
+}
 export class Catalog {
   readonly db: Db;
   readonly path: string;
@@ -476,6 +507,7 @@ export class Catalog {
         hint: 'the file may be damaged or not a dbs catalog',
       });
     }
+    cacheStatements(db);
     const catalog = new Catalog(db, path, clock);
     catalog.homeState = homeState;
     catalog.#migrate();
@@ -678,6 +710,14 @@ export class Catalog {
     );
   }
 
+  /**
+   * What the daemon schedules by, per plan: its status and stored schedule as raw text (no
+   * decoding), in the order of listPlans; a cheap way to see which plans changed.
+   */
+  planScheduleKeys(): { id: string; key: string }[] {
+    return this.db.prepare("SELECT id, status || ' ' || schedule AS key FROM plans ORDER BY created_at, name").all() as { id: string; key: string }[];
+  }
+
   updatePlan(id: string, patch: Partial<Omit<PlanRecord, 'id' | 'createdAt' | 'updatedAt'>>): PlanRecord {
     this.#update('plans', id, { ...patch, updatedAt: this.now() });
     return this.getPlan(id)!;
@@ -800,6 +840,53 @@ export class Catalog {
     const name =
       by === 'plan'
         ? (id: string) => (this.db.prepare('SELECT name FROM plans WHERE id = ? UNION ALL SELECT plan_name FROM backups WHERE plan_id = ? LIMIT 1').pluck().get(id, id) as string | undefined) ?? id
+        : by === 'pool'
+          ? (id: string) => this.getPool(id)?.name ?? id
+          : (k: string) => k;
+    const named = groups.map((g) => ({ ...g, key: name(g.key) }));
+    return named.sort((a, b) => (by === 'day' ? (a.key < b.key ? 1 : -1) : a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+  }
+
+  /**
+   * Counts and sizes of the tasks that match, grouped like groupBackups (day: the local day of
+   * the queue time), or by status or trigger; oldest/newest are queue times.
+   */
+  groupTasks(q: ListQuery, by: TaskGroupBy): BackupGroup[] {
+    const { where, params } = listWhere({ ...q, before: undefined }, TASK_COLS);
+    const key = { plan: 't.plan_id', pool: "COALESCE(t.pool_id, '-')", type: "COALESCE(t.backup_type, '-')", day: "date(t.queued_at, 'localtime')", status: 't.status', trigger: 't.trigger' }[by];
+    const groups = this.db
+      .prepare(
+        `SELECT ${key} AS key, COUNT(*) AS count, COALESCE(SUM(t.raw_bytes), 0) AS rawBytes, COALESCE(SUM(t.stored_bytes), 0) AS storedBytes,
+                MIN(t.queued_at) AS oldest, MAX(t.queued_at) AS newest
+         FROM tasks t ${where} GROUP BY 1`,
+      )
+      .all(params) as BackupGroup[];
+    return this.#nameGroups(groups, by === 'plan' || by === 'pool' ? by : by === 'day' ? 'day' : 'other');
+  }
+
+  /**
+   * Counts and sizes (bytes restored) of the restores that match, grouped by the restored
+   * backup's plan, pool or type, by the local day they started, or by status.
+   */
+  groupRestores(q: ListQuery, by: RestoreGroupBy): BackupGroup[] {
+    const { where, params } = listWhere({ ...q, before: undefined }, RESTORE_COLS);
+    const key = { plan: 't.plan_id', pool: "COALESCE(b.pool_id, '-')", type: "COALESCE(b.source_kind || ' ' || b.backup_type, '-')", day: "date(t.started_at, 'localtime')", status: 't.status' }[by];
+    const groups = this.db
+      .prepare(
+        `SELECT ${key} AS key, COUNT(*) AS count, COALESCE(SUM(t.bytes), 0) AS rawBytes, COALESCE(SUM(t.bytes), 0) AS storedBytes,
+                MIN(t.started_at) AS oldest, MAX(t.started_at) AS newest
+         FROM restores t LEFT JOIN backups b ON b.id = t.backup_id ${where} GROUP BY 1`,
+      )
+      .all(params) as BackupGroup[];
+    return this.#nameGroups(groups, by === 'plan' || by === 'pool' ? by : by === 'day' ? 'day' : 'other');
+  }
+
+  /** Plan and pool ids of groups as names; newest day first, else by key. */
+  #nameGroups(groups: BackupGroup[], by: 'plan' | 'pool' | 'day' | 'other'): BackupGroup[] {
+    const name =
+      by === 'plan'
+        ? (id: string) =>
+            (this.db.prepare('SELECT name FROM plans WHERE id = ? UNION ALL SELECT plan_name FROM backups WHERE plan_id = ? UNION ALL SELECT plan_name FROM tasks WHERE plan_id = ? LIMIT 1').pluck().get(id, id, id) as string | undefined) ?? id
         : by === 'pool'
           ? (id: string) => this.getPool(id)?.name ?? id
           : (k: string) => k;

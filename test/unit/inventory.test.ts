@@ -1,7 +1,7 @@
 // The inventory lists (backup/task/restore list): filters, paging, grouping, streaming JSON,
 // tables that fit, sizes in their units, and the indexes of migration 8. A catalog filled
 // directly (no server needed): what the lists return is compared with what was inserted.
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import Database from 'better-sqlite3';
@@ -185,6 +185,81 @@ describe('task list and restore list', () => {
     expect(ids(await run(['--json', 'restore', 'list', '--type', 'logical']))).toEqual(['restore-2']);
     expect(ids(await run(['--json', 'restore', 'list', '--plan', 'phys']))).toEqual(['restore-1']);
     expect((await run(['restore', 'list', '--status', 'queued'])).code).toBe(2);
+  });
+});
+
+describe('task list and restore list --group-by', () => {
+  it('task list --group-by plan|pool|type|day|status|trigger counts and sums the tasks that match', async () => {
+    const trig = (i: number) => (i % 2 ? 'schedule' : 'manual');
+    for (const by of ['plan', 'pool', 'type', 'day', 'status', 'trigger'] as const) {
+      const r = await run(['--json', 'task', 'list', '--group-by', by, '--since', '2026-06-02']);
+      expect(r.code, r.stderr).toBe(0);
+      const since = Date.parse(new Date(2026, 5, 2).toISOString());
+      const want = new Map<string, number>();
+      tasks.forEach((t, i) => {
+        if (Date.parse(t.queuedAt) < since) return;
+        const k = by === 'plan' ? t.plan : by === 'pool' ? (t.pool === 'pool-aaaaaaaaaa' ? 'disk' : 'far') : by === 'type' ? t.type : by === 'day' ? localDay(t.queuedAt) : by === 'status' ? t.status : trig(i);
+        want.set(k, (want.get(k) ?? 0) + 1);
+      });
+      expect(want.size, by).toBeGreaterThan(1);
+      const got = r.json().groups as { key: string; count: number }[];
+      expect(new Map(got.map((g) => [g.key, g.count])), by).toEqual(want);
+    }
+    // Sizes: the sums of the tasks' stored bytes (failed tasks have none here).
+    const s = await run(['--json', 'task', 'list', '--group-by', 'status']);
+    const ok = (s.json().groups as { key: string; storedBytes: number }[]).find((g) => g.key === 'succeeded')!;
+    expect(ok.storedBytes).toBe(0);
+    const human = await run(['task', 'list', '--group-by', 'trigger']);
+    expect(human.stdout).toMatch(/TRIGGER\s+TASKS\s+RAW\s+STORED/);
+    expect(human.stdout).toMatch(/manual\s+65\b/);
+  });
+
+  it('restore list --group-by plan|pool|type|day|status counts restores and the bytes restored', async () => {
+    const r = await run(['--json', 'restore', 'list', '--group-by', 'status']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.json().groups).toEqual([
+      { key: 'failed', count: 1, bytes: 0, oldest: expect.any(String), newest: expect.any(String) },
+      { key: 'succeeded', count: 1, bytes: 0, oldest: expect.any(String), newest: expect.any(String) },
+    ]);
+    const byPlan = await run(['--json', 'restore', 'list', '--group-by', 'plan']);
+    expect((byPlan.json().groups as { key: string }[]).map((g) => g.key)).toEqual(['phys', 'shop']);
+    const byPool = await run(['--json', 'restore', 'list', '--group-by', 'pool', '--status', 'succeeded']);
+    expect(byPool.json().groups).toMatchObject([{ key: 'far', count: 1 }]);
+    const byType = await run(['--json', 'restore', 'list', '--group-by', 'type']);
+    expect((byType.json().groups as { key: string }[]).map((g) => g.key)).toEqual(['mysql logical', 'mysql physical']);
+    const none = await run(['restore', 'list', '--group-by', 'day', '--since', '1h']);
+    expect(none.stdout.trim()).toBe('no restores');
+  });
+
+  it('bad --group-by, --since and paging flags are usage errors for every list, and write nothing', async () => {
+    const before = readFileSync(join(home, 'catalog.db'));
+    const lists: [string, string][] = [
+      ['task', 'plan, pool, type, day, status, trigger'],
+      ['restore', 'plan, pool, type, day, status'],
+    ];
+    for (const [list, allowed] of lists) {
+      const bad: [string[], number, RegExp][] = [
+        [['--group-by', 'colour'], 2, new RegExp(`--group-by "colour" is not one of ${allowed}`)],
+        [['--group-by', ''], 2, /--group-by "" is not one of/],
+        [['--group-by', 'plan', '--limit', '3'], 2, /--group-by cannot be combined/],
+        [['--group-by', 'plan', '--offset', '3'], 2, /--group-by cannot be combined/],
+        [['--group-by', 'plan', '--before', 'x'], 2, /--group-by cannot be combined/],
+        [['--group-by', 'day', '--since', 'yesterdayish'], 2, /--since "yesterdayish" is neither an age nor a time/],
+        [['--group-by', 'day', '--until', '5 parsecs'], 2, /--until "5 parsecs" is not a duration/],
+        [['--group-by', 'day', '--since', '2026-07-01', '--until', '2026-06-01'], 2, /--since .* is after --until/],
+        [['--group-by', 'plan', '--plan', 'nope'], 3, /plan "nope" not found/],
+        [['--group-by', 'plan', '--pool', 'nope'], 3, /pool "nope" not found/],
+        [['--group-by', 'plan', '--status', 'gone'], 2, /--status "gone" is not one of/],
+      ];
+      for (const [flags, code, msg] of bad) {
+        const r = await run([list, 'list', ...flags]);
+        const what = `${list} list ${flags.join(' ')}`;
+        expect(r.code, what).toBe(code);
+        expect(r.stderr, what).toMatch(msg);
+        expect(r.stdout, what).toBe('');
+      }
+    }
+    expect(readFileSync(join(home, 'catalog.db')).equals(before)).toBe(true);
   });
 });
 
