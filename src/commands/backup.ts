@@ -144,15 +144,16 @@ Examples:
   backup
     .command('copy')
     .description('copy a backup to another pool (artifacts checked against their sha256, manifest last); server side when both pools share an endpoint and credentials')
-    .addHelpText('after', examplesText('dbs backup copy b-20261121T023000Z-3fa9 --to offsite'))
+    .addHelpText('after', examplesText('dbs backup copy b-20261121T023000Z-3fa9 --to offsite', 'dbs backup copy b-20261121T023000Z-3fa9 --from-pool offsite --to archive --read-back'))
     .argument('<backup>', 'backup id')
     .requiredOption('--to <pool>', 'the pool to copy it to')
     .option('--from-pool <pool>', 'read the copy in this pool (default: the primary copy, or the first ready replica)')
+    .option('--read-back', 'after a server-side copy, read the copy back against its sha256 even when the server reports it equal to the source')
     .action((id: string, o: Opts, cmd: Command) =>
       run(cmd, async (ctx) => {
-        const { runBackupCopy } = await import('../core/copies.js');
-        const r = await runBackupCopy({ backup: id, to: o.to as string, from: o.fromPool as string | undefined }, ctx);
-        ctx.out.result(r, (x) => (x.already ? `backup ${x.backup} already has a ready copy in pool ${x.pool}` : `copied backup ${x.backup} from pool ${x.from} to pool ${x.pool} (${fmtBytes(x.bytes)}, ${x.method === 'server' ? 'server-side copy' : 'streamed'}, sha256 checked)`));
+        const { runBackupCopy, CHECK_TEXT } = await import('../core/copies.js');
+        const r = await runBackupCopy({ backup: id, to: o.to as string, from: o.fromPool as string | undefined, readBack: Boolean(o.readBack) }, ctx);
+        ctx.out.result(r, (x) => (x.already ? `backup ${x.backup} already has a ready copy in pool ${x.pool}` : `copied backup ${x.backup} from pool ${x.from} to pool ${x.pool} (${fmtBytes(x.bytes)}, ${x.method === 'server' ? 'server-side copy' : 'streamed'}, ${CHECK_TEXT[x.check ?? 'sha256']})`));
       }),
     );
 

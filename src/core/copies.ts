@@ -49,6 +49,12 @@ async function clearPrefix(driver: PoolDriver, planId: string, backupId: string,
   for (const k of keys) await driver.delete(k, { signal });
 }
 
+export const CHECK_TEXT = {
+  sha256: 'sha256 checked',
+  'server-sha256': "sha256 checked by the server",
+  'server-etag': 'checked by the server against the source (same ETag and size); sha256 not read back: dbs backup verify --from-pool reads it',
+} as const;
+
 /** Reads an object whole against the manifest's size and sha256. */
 async function checkObject(driver: PoolDriver, key: string, expected: { sha256: string; storedBytes: number; name: string }, signal: AbortSignal): Promise<void> {
   const v = new VerifyStage(expected);
@@ -64,6 +70,13 @@ export interface CopyResult {
   bytes: number;
   /** How the artifacts went: 'server' (the pool copied them itself), 'stream' (through dbs). */
   method?: 'server' | 'stream';
+  /**
+   * How the copy was checked: 'sha256' (its bytes read against the manifest's sha256, in flight
+   * or read back), 'server-sha256' (the server's SHA-256 of the copy equals the manifest's),
+   * 'server-etag' (the server reports the copy with the source's ETag and size; its sha256 is
+   * not read back: `backup verify ID --from-pool POOL` does, and sets the check time).
+   */
+  check?: 'sha256' | 'server-sha256' | 'server-etag';
   from?: string;
   error?: string;
 }
@@ -74,7 +87,7 @@ export interface CopyResult {
  * the manifest last (create-if-absent). A failure leaves a `failed` copy row (never a copy)
  * and nothing at the backup's prefix there. Callers hold the plan's lock.
  */
-export async function copyBackup(ctx: Context, b: BackupRecord, dst: PoolRecord, o: { from?: PoolRecord } = {}): Promise<CopyResult> {
+export async function copyBackup(ctx: Context, b: BackupRecord, dst: PoolRecord, o: { from?: PoolRecord; readBack?: boolean } = {}): Promise<CopyResult> {
   const catalog = ctx.catalog();
   const m = backupManifest(b);
   const existing = catalog.getCopy(b.id, dst.id);
@@ -92,6 +105,8 @@ export async function copyBackup(ctx: Context, b: BackupRecord, dst: PoolRecord,
   let srcDriver: PoolDriver | undefined;
   let dstDriver: PoolDriver | undefined;
   let method: 'server' | 'stream' = 'stream';
+  /** The weakest check any artifact got (sha256 < server-sha256 < server-etag, in order of strength). */
+  let check: 'sha256' | 'server-sha256' | 'server-etag' = 'sha256';
   let bytes = 0;
   try {
     srcDriver = await openPool(ctx, src);
@@ -106,8 +121,18 @@ export async function copyBackup(ctx: Context, b: BackupRecord, dst: PoolRecord,
       const server = dstDriver.copyFrom ? await dstDriver.copyFrom(srcDriver, a.key, a.key, { size: a.storedBytes, signal: ctx.signal }) : false;
       if (server) {
         method = 'server';
-        // The bytes never passed through dbs: read the copy back against its sha256.
-        await checkObject(dstDriver, a.key, expected, ctx.signal);
+        if (server.sha256 !== undefined) {
+          if (server.sha256 !== a.sha256) throw new DbsError('VERIFY_FAILED', `the copy of ${a.name} in pool ${dst.name} has sha256 ${server.sha256} (computed by the server), the manifest says ${a.sha256}`);
+          if (check === 'sha256') check = 'server-sha256';
+        } else if (server.sameAsSource && !o.readBack) {
+          // The server copied the object inside itself and reports it with the source's ETag and
+          // size; the source copy was checked when it was made. Reading the whole copy back here
+          // would cost what the server-side copy saves.
+          check = 'server-etag';
+        } else {
+          // Nothing the server says ties the copy to the source: read it back against its sha256.
+          await checkObject(dstDriver, a.key, expected, ctx.signal);
+        }
       } else {
         const verify = new VerifyStage(expected);
         const body = await srcDriver.get(a.key, { signal: ctx.signal });
@@ -132,11 +157,12 @@ export async function copyBackup(ctx: Context, b: BackupRecord, dst: PoolRecord,
     if (planFile) await dstDriver.put(planKey(b.planId), await buffer(await srcDriver.get(planKey(b.planId), { signal: ctx.signal })), { signal: ctx.signal });
     await dstDriver.put(manifestKey(b.planId, b.id), manifestText, { ifAbsent: true, signal: ctx.signal });
     catalog.transaction(() => {
-      catalog.upsertCopy({ backupId: b.id, poolId: dst.id, role, status: 'ready', storedBytes: bytes, checkedAt: ctx.clock().toISOString(), error: '' });
-      catalog.recordEvent({ resourceKind: 'plan', resourceId: b.planId, type: 'copy.succeeded', level: 'info', message: `${b.id}: copied from pool ${src.name} to pool ${dst.name} (${method === 'server' ? 'server-side copy' : 'streamed'})` });
+      // The check time is when the copy's sha256 was checked: not yet for an ETag-checked copy.
+      catalog.upsertCopy({ backupId: b.id, poolId: dst.id, role, status: 'ready', storedBytes: bytes, checkedAt: check === 'server-etag' ? null : ctx.clock().toISOString(), error: '' });
+      catalog.recordEvent({ resourceKind: 'plan', resourceId: b.planId, type: 'copy.succeeded', level: 'info', message: `${b.id}: copied from pool ${src.name} to pool ${dst.name} (${method === 'server' ? 'server-side copy' : 'streamed'}; ${CHECK_TEXT[check]})` });
       settleBackupStatus(catalog, b.id);
     });
-    return { backup: b.id, pool: dst.name, status: 'ready', bytes, method, from: src.name };
+    return { backup: b.id, pool: dst.name, status: 'ready', bytes, method, check, from: src.name };
   } catch (e) {
     if (ctx.signal.aborted) {
       catalog.upsertCopy({ backupId: b.id, poolId: dst.id, status: 'failed', error: 'interrupted' });
@@ -184,7 +210,7 @@ export async function replicatePlan(plan: PlanRecord, ctx: Context, newBackup?: 
 }
 
 /** `dbs backup copy ID --to POOL`: one copy by hand, under the plan's lock. */
-export async function runBackupCopy(o: { backup: string; to: string; from?: string }, ctx: Context): Promise<CopyResult> {
+export async function runBackupCopy(o: { backup: string; to: string; from?: string; readBack?: boolean }, ctx: Context): Promise<CopyResult> {
   const catalog = ctx.catalog();
   const b = catalog.getBackup(o.backup);
   if (!b) throw new DbsError('BACKUP_NOT_FOUND', `backup ${JSON.stringify(o.backup)} not found`, { hint: 'see the backups with: dbs backup list' });
@@ -201,7 +227,7 @@ export async function runBackupCopy(o: { backup: string; to: string; from?: stri
   const { acquire, leaseOf } = await import('./locks.js');
   const lock = acquire(catalog, `plan:${b.planId}`, 'backup copy', `plan ${JSON.stringify(b.planName)}`, leaseOf(ctx));
   try {
-    const r = await copyBackup({ ...ctx, signal: AbortSignal.any([ctx.signal, lock.lost]) }, b, dst, from ? { from } : {});
+    const r = await copyBackup({ ...ctx, signal: AbortSignal.any([ctx.signal, lock.lost]) }, b, dst, { ...(from ? { from } : {}), readBack: Boolean(o.readBack) });
     if (r.status === 'failed') throw new DbsError('COPY_FAILED', `copy of backup ${b.id} to pool ${dst.name} failed: ${r.error}`, { hint: 'fix the cause and run it again; the next plan run retries it too' });
     return r;
   } finally {

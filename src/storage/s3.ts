@@ -32,7 +32,7 @@ import { DbsError, isAbort } from '../errors.js';
 import { Secret, redactText } from '../secret.js';
 import { validateKey, validatePrefix } from './layout.js';
 import { iterateBody, throwIfAborted } from './body.js';
-import type { GetOptions, IncompleteUpload, ObjectInfo, OpOptions, PoolCapabilities, PoolDriver, PutBody, PutOptions, PutResult } from './types.js';
+import type { GetOptions, IncompleteUpload, ObjectInfo, OpOptions, PoolCapabilities, PoolDriver, PutBody, PutOptions, PutResult, ServerCopy } from './types.js';
 import { AUTH_NAMES, networkCode, type AwsLikeError } from '../aws-errors.js';
 
 export const MIN_PART_SIZE = 5 * 1024 * 1024;
@@ -408,7 +408,7 @@ export class S3Driver implements PoolDriver {
    * CopyObject up to 5 GiB, else a multipart upload of UploadPartCopy ranges. Any failure aborts
    * the multipart upload; nothing is left at `key`.
    */
-  async copyFrom(source: PoolDriver, sourceKey: string, key: string, options: OpOptions & { size: number }): Promise<boolean> {
+  async copyFrom(source: PoolDriver, sourceKey: string, key: string, options: OpOptions & { size: number }): Promise<ServerCopy | false> {
     if (!(source instanceof S3Driver) || !this.#sameAccount(source)) return false;
     const Key = this.#full(key);
     const from = `${source.bucket}/${source.#full(sourceKey)}`.split('/').map(encodeURIComponent).join('/');
@@ -416,11 +416,19 @@ export class S3Driver implements PoolDriver {
     const what = `${this.location}: cannot copy ${key} from ${source.location}`;
     if (options.size <= MAX_PART_SIZE) {
       try {
-        await this.client.send(new CopyObjectCommand({ Bucket: this.bucket, Key, CopySource: from }), { abortSignal: signal });
+        const before = await this.client.send(new HeadObjectCommand({ Bucket: source.bucket, Key: source.#full(sourceKey) }), { abortSignal: signal });
+        // Asks the server for the copy's SHA-256 (AWS computes it; servers without additional
+        // checksums, e.g. Ceph RGW 16, ignore the header and report none).
+        const out = await this.client.send(new CopyObjectCommand({ Bucket: this.bucket, Key, CopySource: from, ChecksumAlgorithm: 'SHA256' }), { abortSignal: signal });
+        const after = await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key }), { abortSignal: signal });
+        const b64 = out.CopyObjectResult?.ChecksumSHA256;
+        const sha256 = b64 && !b64.includes('-') ? Buffer.from(b64, 'base64').toString('hex') : undefined;
+        const sameAsSource = Boolean(before.ETag) && before.ETag === after.ETag && before.ContentLength === options.size && after.ContentLength === options.size;
+        return { ...(sha256 && sha256.length === 64 ? { sha256 } : {}), sameAsSource };
       } catch (e) {
+        await this.delete(key).catch(() => undefined);
         throw this.mapError(e, what, signal);
       }
-      return true;
     }
     let uploadId: string | undefined;
     try {
@@ -446,7 +454,8 @@ export class S3Driver implements PoolDriver {
       await Promise.all([worker(), worker(), worker(), worker()]);
       parts.sort((a, b) => a.PartNumber! - b.PartNumber!);
       await this.client.send(new CompleteMultipartUploadCommand({ Bucket: this.bucket, Key, UploadId: uploadId, MultipartUpload: { Parts: parts } }), { abortSignal: signal });
-      return true;
+      // Parts of its own size: the copy's ETag cannot equal the source's, and no checksum of the whole.
+      return { sameAsSource: false };
     } catch (e) {
       if (uploadId) await this.#abortUpload(Key, uploadId);
       throw this.mapError(e, what, signal);

@@ -37,6 +37,14 @@ export interface ObjectInfo {
   modified: Date;
 }
 
+/** What a server-side copy tells of the copy it made, without the bytes passing through dbs. */
+export interface ServerCopy {
+  /** The copy's SHA-256 (hex) as the server computed it, where it offers one (S3 additional checksums). */
+  sha256?: string;
+  /** The server reports the copy with the source's ETag and size (one copy request, not parts). */
+  sameAsSource: boolean;
+}
+
 export interface IncompleteUpload {
   key: string;
   id: string;
@@ -114,9 +122,10 @@ export interface PoolDriver {
    * Only where capabilities.serverSideCopy: copies `sourceKey` of `source` to `key` in this pool
    * on the server. Resolves false (and does nothing) when `source` cannot be copied from this
    * way (another kind, endpoint or credentials, or a wrapped driver): the caller streams
-   * instead. When it throws, nothing is left at `key`.
+   * instead. When it throws, nothing is left at `key`. Resolves with what the server says of
+   * the copy it made (ServerCopy): the caller decides whether that is check enough.
    */
-  copyFrom?(source: PoolDriver, sourceKey: string, key: string, options: OpOptions & { size: number }): Promise<boolean>;
+  copyFrom?(source: PoolDriver, sourceKey: string, key: string, options: OpOptions & { size: number }): Promise<ServerCopy | false>;
   get(key: string, options?: GetOptions): Promise<Readable>;
   stat(key: string, options?: OpOptions): Promise<ObjectInfo | undefined>;
   list(prefix: string, options?: OpOptions): AsyncIterable<ObjectInfo>;

@@ -220,11 +220,26 @@ describe('replication', () => {
     await ok(['plan', 'create', 'app', '--source', `sqlite://${src.path}`, '--pool', 'remote'], { home });
     const id = (await ok(['--json', 'plan', 'run', 'app'], { home })).json().backup.id as string;
     const c = (await ok(['--json', 'backup', 'copy', id, '--to', 'remote2'], { home })).json();
-    expect(c).toMatchObject({ status: 'ready', method: 'server', from: 'remote' });
+    // RGW 16 computes no SHA-256 of a copy; it reports the copy with the source's ETag and size.
+    expect(c).toMatchObject({ status: 'ready', method: 'server', check: 'server-etag', from: 'remote' });
     expect(await s3Manifests(prefix2)).toEqual([id]);
+    // Not read back: the copy's sha256 check time is empty until a verify reads it.
+    const copyOf = async () => ((await ok(['--json', 'backup', 'show', id], { home })).json().copies as { poolName: string; checkedAt: string | null; status: string }[]).find((x) => x.poolName === 'remote2')!;
+    expect(await copyOf()).toMatchObject({ status: 'ready', checkedAt: null });
+    const text = await ok(['backup', 'copy', id, '--to', 'remote2'], { home });
+    expect(text.stdout).toMatch(/already has a ready copy/);
+    const v = (await ok(['--json', 'backup', 'verify', id, '--from-pool', 'remote2'], { home })).json();
+    expect(JSON.stringify(v)).toMatch(/"ok":true/);
+    expect((await copyOf()).checkedAt).toMatch(/^\d{4}-\d\d-\d\dT/);
     const out = join(tempDir('r'), 'x.db');
     await ok(['backup', 'restore', id, '--to', `sqlite://${out}`, '--from-pool', 'remote2'], { home });
     expect(tableDigests(out)).toEqual(d);
+    // --read-back: the server-side copy is read back against its sha256, and says so.
+    const prefix3 = `copies3-${randomBytes(4).toString('hex')}`;
+    await ok(['pool', 'bind', 'remote3', '--type', 's3', '--endpoint', s3.endpoint, '--prefix', prefix3, '--access-key', s3.accessKey, '--secret-key-env', 'S3_SECRET'], { home, env });
+    const rb = await ok(['backup', 'copy', id, '--to', 'remote3', '--read-back'], { home });
+    expect(rb.stdout).toMatch(/server-side copy, sha256 checked\)/);
+    expect(((await ok(['--json', 'backup', 'show', id], { home })).json().copies as { poolName: string; checkedAt: string | null }[]).find((x) => x.poolName === 'remote3')!.checkedAt).toMatch(/^\d{4}-/);
   });
 
   it('bad input: unknown pool, the primary as replica, an offline replica, remote rules without replicas: clear errors, nothing written', async () => {
