@@ -2,6 +2,7 @@
 // (backup, pool) in backup_copies. A copy is made artifacts first, manifest last, each artifact
 // checked against the manifest's sha256; only a `ready` copy is a copy. Replica pools of a plan
 // get every new backup after its run; failed copies are retried by the next run and the daemon.
+import { createHash } from 'node:crypto';
 import { buffer } from 'node:stream/consumers';
 import { pipeline } from 'node:stream';
 import { Writable } from 'node:stream';
@@ -9,7 +10,7 @@ import { pipeline as pipelineAsync } from 'node:stream/promises';
 import type { Context } from './context.js';
 import { DbsError, describeError } from '../errors.js';
 import { backupPrefix, manifestKey, planKey } from '../storage/layout.js';
-import type { PoolDriver } from '../storage/types.js';
+import type { PoolDriver, PullBody } from '../storage/types.js';
 import type { BackupRecord, Catalog, CopyRecord, PlanRecord, PoolRecord } from '../store/catalog.js';
 import { VerifyStage } from './artifacts.js';
 import { backupManifest } from './manifest.js';
@@ -54,6 +55,34 @@ export const CHECK_TEXT = {
   'server-sha256': "sha256 checked by the server",
   'server-etag': 'checked by the server against the source (same ETag and size); sha256 not read back: dbs backup verify --from-pool reads it',
 } as const;
+
+/**
+ * A PullBody that checks what passes against the manifest's size and sha256: each read is
+ * hashed as it arrives; the end (a pull of 0) rejects when the bytes differ, so the put that
+ * reads it fails and leaves nothing.
+ */
+function checkedPull(src: PullBody, expected: { sha256: string; storedBytes: number; name: string }): PullBody {
+  const hash = createHash('sha256');
+  let bytes = 0;
+  return {
+    size: src.size,
+    pull: async (buf) => {
+      const n = await src.pull(buf);
+      if (n > 0) {
+        hash.update(buf.subarray(0, n));
+        bytes += n;
+        return n;
+      }
+      const got = hash.copy().digest('hex');
+      if (bytes !== expected.storedBytes || got !== expected.sha256) {
+        throw new DbsError('VERIFY_FAILED', `artifact ${expected.name} is damaged: ${bytes} bytes with sha256 ${got.slice(0, 16)}..., the manifest says ${expected.storedBytes} bytes with ${expected.sha256.slice(0, 16)}...`, {
+          hint: 'copy from another pool (--from-pool); run dbs backup verify on this backup',
+        });
+      }
+      return 0;
+    },
+  };
+}
 
 /** Reads an object whole against the manifest's size and sha256. */
 async function checkObject(driver: PoolDriver, key: string, expected: { sha256: string; storedBytes: number; name: string }, signal: AbortSignal): Promise<void> {
@@ -132,6 +161,19 @@ export async function copyBackup(ctx: Context, b: BackupRecord, dst: PoolRecord,
         } else {
           // Nothing the server says ties the copy to the source: read it back against its sha256.
           await checkObject(dstDriver, a.key, expected, ctx.signal);
+        }
+      } else if (srcDriver.openPull) {
+        // A local source: the destination reads the file into buffers of its own while the
+        // sha256 is checked on each read; a mismatch fails the put before it completes.
+        const src = await srcDriver.openPull(a.key, { signal: ctx.signal });
+        try {
+          await dstDriver.put(a.key, checkedPull(src, expected), { signal: ctx.signal, sizeHint: a.storedBytes });
+        } finally {
+          await src.close();
+        }
+        const st = await dstDriver.stat(a.key, { signal: ctx.signal });
+        if (!st || st.size !== a.storedBytes) {
+          throw new DbsError('VERIFY_FAILED', `the copy of ${a.name} in pool ${dst.name} is ${st ? `${st.size} bytes` : 'missing'}, the manifest says ${a.storedBytes}`);
         }
       } else {
         const verify = new VerifyStage(expected);

@@ -12,7 +12,7 @@ import { DbsError } from '../errors.js';
 import { invalid, object, string } from '../decode.js';
 import { validateKey, validatePrefix } from './layout.js';
 import { iterateBody, throwIfAborted } from './body.js';
-import type { DriverKind, FileTarget, GetOptions, IncompleteUpload, ObjectInfo, OpOptions, PoolCapabilities, PoolDriver, PutBody, PutOptions, PutResult } from './types.js';
+import type { DriverKind, FileTarget, GetOptions, IncompleteUpload, ObjectInfo, OpOptions, PoolCapabilities, PoolDriver, PullSource, PutBody, PutOptions, PutResult } from './types.js';
 
 export interface LocalPoolConfig {
   /** Absolute path of the pool root (an existing directory). */
@@ -227,6 +227,28 @@ export class LocalDriver implements PoolDriver {
       highWaterMark: 1 << 20,
       signal: options.signal,
     } as Parameters<typeof createReadStream>[1]);
+  }
+
+  async openPull(key: string): Promise<PullSource> {
+    let fh: FileHandle;
+    try {
+      fh = await open(this.#path(key), 'r');
+    } catch (e) {
+      throw fsError(e, `${this.location}: cannot read ${key}`);
+    }
+    const size = (await fh.stat()).size;
+    const what = `${this.location}: cannot read ${key}`;
+    return {
+      size,
+      pull: async (buf) => {
+        try {
+          return (await fh.read(buf, 0, buf.length, null)).bytesRead;
+        } catch (e) {
+          throw fsError(e, what);
+        }
+      },
+      close: () => fh.close(),
+    };
   }
 
   async stat(key: string): Promise<ObjectInfo | undefined> {

@@ -32,7 +32,7 @@ import { DbsError, isAbort } from '../errors.js';
 import { Secret, redactText } from '../secret.js';
 import { validateKey, validatePrefix } from './layout.js';
 import { iterateBody, throwIfAborted } from './body.js';
-import type { GetOptions, IncompleteUpload, ObjectInfo, OpOptions, PoolCapabilities, PoolDriver, PutBody, PutOptions, PutResult, ServerCopy } from './types.js';
+import { isPullBody, type GetOptions, type IncompleteUpload, type ObjectInfo, type OpOptions, type PoolCapabilities, type PoolDriver, type PutBody, type PutOptions, type PutResult, type ServerCopy } from './types.js';
 import { AUTH_NAMES, networkCode, type AwsLikeError } from '../aws-errors.js';
 
 export const MIN_PART_SIZE = 5 * 1024 * 1024;
@@ -91,6 +91,9 @@ function withPayloadHash(cmd: UploadPartCommand, sha256: string): UploadPartComm
   );
   return cmd;
 }
+
+/** Bytes per pull of a PullBody (into a staging buffer of the put, reused). */
+const STAGING_CHUNK = 1024 * 1024;
 
 /** Size of part `n` (1-based) when the first part is `base` bytes. */
 export function partSizeFor(n: number, base: number): number {
@@ -234,17 +237,41 @@ export class S3Driver implements PoolDriver {
     const what = `${this.location}: cannot write ${key}`;
     throwIfAborted(signal);
     let base = this.#partSize;
-    if (options.sizeHint && options.sizeHint > base * PARTS_PER_STEP) {
-      base = Math.min(MAX_PART_SIZE, Math.ceil(options.sizeHint / (PARTS_PER_STEP * 2)));
+    const hint = options.sizeHint ?? (isPullBody(body) ? body.size : undefined);
+    if (hint && hint > base * PARTS_PER_STEP) {
+      base = Math.min(MAX_PART_SIZE, Math.ceil(hint / (PARTS_PER_STEP * 2)));
     }
-    const it = iterateBody(body)[Symbol.asyncIterator]();
+    // A pull body is read into staging buffers of this put, reused once their bytes were
+    // copied into a part; any other body is iterated (its chunks are its own).
+    const pull = isPullBody(body) ? body : undefined;
+    const it = pull ? undefined : iterateBody(body)[Symbol.asyncIterator]();
+    const staging: Buffer[] = [];
+    const owner = new WeakMap<Buffer, Buffer>();
+    const released = (view: Buffer): void => {
+      const o = owner.get(view);
+      if (o) staging.push(o);
+    };
     // Buffer up to the first part: a body that ends before it is a single PutObject.
     const pending: Buffer[] = [];
     let pendingBytes = 0;
     let done = false;
     const fill = async (want: number): Promise<void> => {
       while (!done && pendingBytes < want) {
-        const r = await it.next();
+        if (pull) {
+          const sb = staging.pop() ?? Buffer.allocUnsafe(STAGING_CHUNK);
+          const n = await pull.pull(sb);
+          if (n === 0) {
+            done = true;
+            staging.push(sb);
+          } else {
+            const view = sb.subarray(0, n);
+            owner.set(view, sb);
+            pending.push(view);
+            pendingBytes += n;
+          }
+          continue;
+        }
+        const r = await it!.next();
         if (r.done) done = true;
         else if (r.value.length) {
           pending.push(r.value);
@@ -254,6 +281,7 @@ export class S3Driver implements PoolDriver {
     };
     const take = (n: number): Buffer => {
       const out = Buffer.concat(pending, pendingBytes);
+      for (const v of pending) released(v);
       pending.length = 0;
       pendingBytes = 0;
       if (out.length > n) {
@@ -276,8 +304,13 @@ export class S3Driver implements PoolDriver {
         const k = Math.min(c.length, len - off);
         c.copy(part, off, 0, k);
         off += k;
-        if (k === c.length) pending.shift();
-        else pending[0] = c.subarray(k);
+        if (k === c.length) released(pending.shift()!);
+        else {
+          const rest = c.subarray(k);
+          const o = owner.get(c);
+          if (o) owner.set(rest, o);
+          pending[0] = rest;
+        }
       }
       pendingBytes -= len;
       return { part, data: part.subarray(0, len) };
@@ -285,7 +318,7 @@ export class S3Driver implements PoolDriver {
     try {
       await fill(base + 1);
     } catch (e) {
-      await it.return?.();
+      await it?.return?.();
       throw this.mapError(e, what, signal);
     }
     if (done && pendingBytes <= base) {
@@ -301,7 +334,7 @@ export class S3Driver implements PoolDriver {
       return { key, size: data.length };
     }
     if (options.ifAbsent && (await this.stat(key, { signal }))) {
-      await it.return?.();
+      await it?.return?.();
       throw new DbsError('ALREADY_EXISTS', `${this.location}: ${key} already exists`);
     }
     let uploadId: string | undefined;
@@ -373,7 +406,7 @@ export class S3Driver implements PoolDriver {
     } catch (e) {
       failure ??= e;
       await Promise.allSettled(inflight.values());
-      await it.return?.().catch(() => undefined);
+      await it?.return?.().catch(() => undefined);
       if (uploadId) await this.#abortUpload(Key, uploadId);
       throw this.mapError(failure, what, signal);
     }

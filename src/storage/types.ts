@@ -91,7 +91,28 @@ export interface FileTarget {
   abort(): Promise<void>;
 }
 
-export type PutBody = Readable | AsyncIterable<Uint8Array> | Uint8Array | string;
+/**
+ * A body the writer reads into buffers of its own: `pull(buf)` fills `buf` from its start and
+ * resolves with the bytes it put there, 0 at the end (no buffer per read, so nothing for the
+ * garbage collector: a streamed copy of a local file into S3 moves a GB this way). `size` is the
+ * whole body's length. A pull may reject (a checked body that did not match): the put fails and
+ * leaves nothing.
+ */
+export interface PullBody {
+  readonly size: number;
+  pull(buf: Buffer): Promise<number>;
+}
+
+/** A PullBody over a pool object (openPull), closed by the caller. */
+export interface PullSource extends PullBody {
+  close(): Promise<void>;
+}
+
+export function isPullBody(b: unknown): b is PullBody {
+  return typeof b === 'object' && b !== null && typeof (b as PullBody).pull === 'function' && typeof (b as PullBody).size === 'number';
+}
+
+export type PutBody = Readable | AsyncIterable<Uint8Array> | Uint8Array | string | PullBody;
 
 /**
  * What callers may rely on:
@@ -127,6 +148,8 @@ export interface PoolDriver {
    */
   copyFrom?(source: PoolDriver, sourceKey: string, key: string, options: OpOptions & { size: number }): Promise<ServerCopy | false>;
   get(key: string, options?: GetOptions): Promise<Readable>;
+  /** The object as a PullBody (drivers that read locally: a file read into the caller's buffers). */
+  openPull?(key: string, options?: OpOptions): Promise<PullSource>;
   stat(key: string, options?: OpOptions): Promise<ObjectInfo | undefined>;
   list(prefix: string, options?: OpOptions): AsyncIterable<ObjectInfo>;
   delete(key: string, options?: OpOptions): Promise<void>;

@@ -210,6 +210,62 @@ describe('replication', () => {
     expect(existsSync(join(otherDir, 'dbs', 'backups', show.plan.id, b1, 'manifest.json'))).toBe(true);
   });
 
+  it('a damaged local artifact is never copied: streamed to S3 (multipart) and to a local pool it fails VERIFY, leaving no object, no upload, no file', async () => {
+    const { home, localDir, otherDir, prefix } = await setup();
+    // An artifact of ~20 MB (incompressible, not compressed): more than two S3 parts.
+    const dir = tempDir('big');
+    const path = join(dir, 'big.db');
+    const db = new Database(path);
+    db.exec('CREATE TABLE t (b BLOB)');
+    const ins = db.prepare('INSERT INTO t VALUES (randomblob(1048576))');
+    for (let i = 0; i < 20; i++) ins.run();
+    db.close();
+    await ok(['plan', 'create', 'big', '--source', `sqlite://${path}`, '--pool', 'local', '--compress', 'none'], { home });
+    const id = (await ok(['--json', 'plan', 'run', 'big'], { home })).json().backup.id as string;
+    // A good copy first (the pull path end to end), then flip the artifact's last byte.
+    const good = (await ok(['--json', 'backup', 'copy', id, '--to', 'remote'], { home })).json();
+    expect(good).toMatchObject({ status: 'ready', method: 'stream', check: 'sha256' });
+    const v = await dbs(['backup', 'verify', id, '--from-pool', 'remote'], { home });
+    expect(v.code, v.stderr).toBe(0);
+    const files: string[] = [];
+    const walk = (d: string): void => {
+      for (const e of readdirSync(d, { withFileTypes: true })) (e.isDirectory() ? walk(join(d, e.name)) : files.push(join(d, e.name)));
+    };
+    walk(localDir);
+    const { statSync } = await import('node:fs');
+    const art = files.filter((f) => f.includes(id)).sort((a, b) => statSync(b).size - statSync(a).size)[0]!;
+    expect(statSync(art).size).toBeGreaterThan(20 << 20);
+    const { openSync, fstatSync, readSync, writeSync, closeSync } = await import('node:fs');
+    const fd = openSync(art, 'r+');
+    const last = fstatSync(fd).size - 1;
+    const b = Buffer.alloc(1);
+    readSync(fd, b, 0, 1, last);
+    b[0] = b[0]! ^ 0xff;
+    writeSync(fd, b, 0, 1, last);
+    closeSync(fd);
+    await ok(['pool', 'bind', 'remote2', '--type', 's3', '--endpoint', testbed().s3.endpoint, '--prefix', `${prefix}-2`, '--access-key', testbed().s3.accessKey, '--secret-key-env', 'S3_SECRET'], { home, env: { S3_SECRET: testbed().s3.secretKey } });
+    for (const to of ['remote2', 'other']) {
+      const r = await dbs(['--json', 'backup', 'copy', id, '--to', to], { home });
+      expect(r.code, r.stderr).toBe(1);
+      expect(r.stderr).toMatch(/is damaged: \d+ bytes with sha256/);
+      const copy = ((await ok(['--json', 'backup', 'show', id], { home })).json().copies as { poolName: string; status: string }[]).find((x) => x.poolName === to)!;
+      expect(copy.status).toBe('failed');
+    }
+    expect(await s3Manifests(`${prefix}-2`)).toEqual([]);
+    const c = s3Client(testbed().s3);
+    const listed = await c.send(new ListObjectsV2Command({ Bucket: 'dbs', Prefix: `${prefix}-2/dbs/backups/` }));
+    expect((listed.Contents ?? []).map((o) => o.Key)).toEqual([]);
+    const { ListMultipartUploadsCommand } = await import('@aws-sdk/client-s3');
+    const uploads = await c.send(new ListMultipartUploadsCommand({ Bucket: 'dbs', Prefix: `${prefix}-2/` }));
+    expect(uploads.Uploads ?? []).toEqual([]);
+    const otherFiles: string[] = [];
+    const walk2 = (d: string): void => {
+      for (const e of readdirSync(d, { withFileTypes: true })) (e.isDirectory() ? walk2(join(d, e.name)) : otherFiles.push(e.name));
+    };
+    walk2(otherDir);
+    expect(otherFiles.filter((f) => f !== 'pool.json')).toEqual([]);
+  });
+
   it('S3 -> S3 on one endpoint copies server side, and the copy verifies', async () => {
     const { home, s3 } = await setup();
     const env = { S3_SECRET: s3.secretKey };
