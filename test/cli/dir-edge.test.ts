@@ -3,7 +3,9 @@
 // SIGSTOP while it holds the big file open, the tree is changed, then it goes on), files and
 // directories that cannot be read (dbs runs as uid 65534 through setpriv: root reads
 // everything), and --one-file-system over a tmpfs mounted inside the tree. Each case checks the
-// exit code, the backup.warning events, the counts in the manifest, and what a restore gives.
+// exit code, the backup.warning events, the counts in the manifest (catalog and pool), and what
+// a restore gives (content hashes); the incremental after a changed file, with a directory of its
+// parent vanishing mid-run (recorded as deleted).
 import { createHash, randomBytes } from 'node:crypto';
 import { appendFileSync, chmodSync, chownSync, existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, truncateSync, unlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -139,6 +141,8 @@ describe('dir backups: files that change, vanish or cannot be read; --one-file-s
     writeFileSync(join(root, 'a-grow.bin'), grow);
     writeFileSync(join(root, 'b-shrink.bin'), shrink);
     writeFileSync(join(root, 'keep.txt'), 'kept');
+    mkdirSync(join(root, 'c-dir'));
+    writeFileSync(join(root, 'c-dir/x.txt'), 'x');
     writeFileSync(join(root, 'z-gone.txt'), 'gone');
     mkdirSync(join(root, 'z-gonedir'));
     writeFileSync(join(root, 'z-gonedir/f.txt'), 'f');
@@ -165,7 +169,7 @@ describe('dir backups: files that change, vanish or cannot be read; --one-file-s
     const b = await show(home, id);
 
     for (const facts of [b.facts, poolFacts(pool, b)]) {
-      expect(facts).toMatchObject({ files: 3, dirs: 0, changed: 2, vanished: 2, unreadable: 0, skipped: 0 });
+      expect(facts).toMatchObject({ files: 4, dirs: 1, changed: 2, vanished: 2, unreadable: 0, skipped: 0 });
     }
     const w = await warnings(home, 'full');
     expect(w).toEqual([
@@ -190,17 +194,22 @@ describe('dir backups: files that change, vanish or cannot be read; --one-file-s
     // What vanished is not in the backup (a directory neither: not left as an empty one).
     expect(h['z-gonedir']).toBeUndefined();
     const ls = json<{ entries: { path: string; size: number }[] }>(await run(home, ['--json', 'backup', 'ls', id]));
-    expect(ls.entries.map((e) => e.path)).toEqual(['a-grow.bin', 'b-shrink.bin', 'keep.txt']);
+    expect(ls.entries.map((e) => e.path)).toEqual(['a-grow.bin', 'b-shrink.bin', 'c-dir', 'c-dir/x.txt', 'keep.txt']);
 
-    // The next incremental takes both changed files again (nothing changed since): the
-    // restored chain has them as they are now.
-    const inc = await backupOf(home, 'inc');
-    expect(inc.facts).toMatchObject({ changed: 0, vanished: 0 });
-    expect(inc.facts.written).toBeGreaterThanOrEqual(2);
-    const out2 = await restored(home, inc.id);
-    const now = hashes(root);
-    const h2 = hashes(out2);
-    for (const k of ['a-grow.bin', 'b-shrink.bin', 'keep.txt']) expect(h2[k], k).toBe(now[k]);
+    // The next incremental takes both changed files again (nothing else changed), and a
+    // directory of the parent that vanishes while it runs is recorded as deleted with its
+    // subtree: the restored chain is the tree as it is now.
+    const next = start(home, ['--json', 'plan', 'run', 'inc']);
+    expect(await waitOpen(next.pid!, join(root, 'a-grow.bin'), next), 'dbs never held a-grow.bin open').toBe(true);
+    process.kill(next.pid!, 'SIGSTOP');
+    rmSync(join(root, 'c-dir'), { recursive: true });
+    process.kill(next.pid!, 'SIGCONT');
+    const r2 = await next;
+    expect(r2.exitCode, String(r2.stderr)).toBe(0);
+    const inc = await show(home, (JSON.parse(String(r2.stdout)) as { task: { backupId: string } }).task.backupId);
+    expect(inc.facts).toMatchObject({ written: 2, unchanged: 1, changed: 0, vanished: 1, deleted: 2 });
+    expect(await warnings(home, 'inc')).toEqual(['"c-dir" vanished while the backup ran']);
+    expect(hashes(await restored(home, inc.id))).toEqual(hashes(root));
   });
 
   it('unreadable files and directories (dbs as uid 65534): each fails the backup, naming it, writing no backup; --skip-unreadable warns and keeps the rest', async () => {
