@@ -7,7 +7,7 @@
 // a restore gives (content hashes); the incremental after a changed file, with a directory of its
 // parent vanishing mid-run (recorded as deleted).
 import { createHash, randomBytes } from 'node:crypto';
-import { appendFileSync, chmodSync, chownSync, existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, truncateSync, unlinkSync, writeFileSync } from 'node:fs';
+import { appendFileSync, chmodSync, chownSync, closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, truncateSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { execa, type ResultPromise } from 'execa';
 import { describe, expect, it } from 'vitest';
@@ -133,13 +133,15 @@ async function waitOpen(pid: number, file: string, until: Promise<unknown>): Pro
 }
 
 describe('dir backups: files that change, vanish or cannot be read; --one-file-system', () => {
-  it('a file that grows or shrinks while read is "changed", one that vanishes is "vanished": warned per file, counted, restored as read, taken again next time', async () => {
+  it('a file that grows, shrinks or is written to while read is "changed", one that vanishes is "vanished": warned per file, counted, restored as read, taken again next time', async () => {
     const { home, pool, root } = await setup();
     const MiB = 1024 * 1024;
     const grow = randomBytes(24 * MiB);
     const shrink = randomBytes(24 * MiB);
     writeFileSync(join(root, 'a-grow.bin'), grow);
     writeFileSync(join(root, 'b-shrink.bin'), shrink);
+    const touch = randomBytes(24 * MiB);
+    writeFileSync(join(root, 'b-touch.bin'), touch);
     writeFileSync(join(root, 'keep.txt'), 'kept');
     mkdirSync(join(root, 'c-dir'));
     writeFileSync(join(root, 'c-dir/x.txt'), 'x');
@@ -163,18 +165,26 @@ describe('dir backups: files that change, vanish or cannot be read; --one-file-s
     process.kill(pid, 'SIGSTOP');
     truncateSync(join(root, 'b-shrink.bin'), MiB);
     process.kill(pid, 'SIGCONT');
+    // While it reads b-touch.bin: its last MiB is written over (same size, a new mtime).
+    expect(await waitOpen(pid, join(root, 'b-touch.bin'), child), 'dbs never held b-touch.bin open').toBe(true);
+    process.kill(pid, 'SIGSTOP');
+    const fd = openSync(join(root, 'b-touch.bin'), 'r+');
+    writeSync(fd, randomBytes(MiB), 0, MiB, 23 * MiB);
+    closeSync(fd);
+    process.kill(pid, 'SIGCONT');
     const r = await child;
     expect(r.exitCode, String(r.stderr)).toBe(0);
     const id = (JSON.parse(String(r.stdout)) as { task: { backupId: string } }).task.backupId;
     const b = await show(home, id);
 
     for (const facts of [b.facts, poolFacts(pool, b)]) {
-      expect(facts).toMatchObject({ files: 4, dirs: 1, changed: 2, vanished: 2, unreadable: 0, skipped: 0 });
+      expect(facts).toMatchObject({ files: 5, dirs: 1, changed: 3, vanished: 2, unreadable: 0, skipped: 0 });
     }
     const w = await warnings(home, 'full');
     expect(w).toEqual([
       `"a-grow.bin" changed while it was read (size ${24 * MiB} -> ${25 * MiB}); the backup holds the bytes read, the next backup takes it again`,
       `"b-shrink.bin" changed while it was read (size ${24 * MiB} -> ${MiB}); the backup holds the bytes read, the next backup takes it again`,
+      '"b-touch.bin" changed while it was read (written to, same size); the backup holds the bytes read, the next backup takes it again',
       '"z-gone.txt" vanished while the backup ran',
       '"z-gonedir" vanished while the backup ran',
     ]);
@@ -189,14 +199,15 @@ describe('dir backups: files that change, vanish or cannot be read; --one-file-s
     expect(got.length).toBe(24 * MiB);
     expect(got.subarray(0, MiB).equals(shrink.subarray(0, MiB))).toBe(true);
     expect(got.subarray(got.length - MiB).equals(Buffer.alloc(MiB))).toBe(true);
+    expect(readFileSync(join(out, 'b-touch.bin')).subarray(0, MiB).equals(touch.subarray(0, MiB))).toBe(true);
     expect(h['keep.txt']).toBe(sha(Buffer.from('kept')));
     expect(h['z-gone.txt']).toBeUndefined();
     // What vanished is not in the backup (a directory neither: not left as an empty one).
     expect(h['z-gonedir']).toBeUndefined();
     const ls = json<{ entries: { path: string; size: number }[] }>(await run(home, ['--json', 'backup', 'ls', id]));
-    expect(ls.entries.map((e) => e.path)).toEqual(['a-grow.bin', 'b-shrink.bin', 'c-dir', 'c-dir/x.txt', 'keep.txt']);
+    expect(ls.entries.map((e) => e.path)).toEqual(['a-grow.bin', 'b-shrink.bin', 'b-touch.bin', 'c-dir', 'c-dir/x.txt', 'keep.txt']);
 
-    // The next incremental takes both changed files again (nothing else changed), and a
+    // The next incremental takes the three changed files again (nothing else changed), and a
     // directory of the parent that vanishes while it runs is recorded as deleted with its
     // subtree: the restored chain is the tree as it is now.
     const next = start(home, ['--json', 'plan', 'run', 'inc']);
@@ -207,7 +218,7 @@ describe('dir backups: files that change, vanish or cannot be read; --one-file-s
     const r2 = await next;
     expect(r2.exitCode, String(r2.stderr)).toBe(0);
     const inc = await show(home, (JSON.parse(String(r2.stdout)) as { task: { backupId: string } }).task.backupId);
-    expect(inc.facts).toMatchObject({ written: 2, unchanged: 1, changed: 0, vanished: 1, deleted: 2 });
+    expect(inc.facts).toMatchObject({ written: 3, unchanged: 1, changed: 0, vanished: 1, deleted: 2 });
     expect(await warnings(home, 'inc')).toEqual(['"c-dir" vanished while the backup ran']);
     expect(hashes(await restored(home, inc.id))).toEqual(hashes(root));
   });

@@ -337,7 +337,7 @@ export class TreeWalk {
       const after = fstatSync(fd, { bigint: true });
       if (short || after.size !== st.size || after.mtimeNs !== st.mtimeNs) {
         counts.changed++;
-        this.o.warn(`${this.#show(rel)} changed while it was read (size ${st.size} -> ${after.size}); the backup holds the bytes read, the next backup takes it again`);
+        this.o.warn(`${this.#show(rel)} changed while it was read (${after.size === st.size ? 'written to, same size' : `size ${st.size} -> ${after.size}`}); the backup holds the bytes read, the next backup takes it again`);
         e.mtime = '0.000000000'; // so that the next incremental takes it again
       }
       counts.bytes += e.size;
