@@ -7,7 +7,7 @@
 // a restore gives (content hashes); the incremental after a changed file, with a directory of its
 // parent vanishing mid-run (recorded as deleted).
 import { createHash, randomBytes } from 'node:crypto';
-import { appendFileSync, chmodSync, chownSync, closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, truncateSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
+import { appendFileSync, chmodSync, chownSync, closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, symlinkSync, truncateSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { execa, type ResultPromise } from 'execa';
 import { describe, expect, it } from 'vitest';
@@ -39,7 +39,7 @@ function json<T>(r: Run): T {
 
 const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
 
-/** Regular files under `root`: relative path -> sha256 (directories as 'dir'). */
+/** What is under `root`: relative path -> sha256 of a file, 'dir', or 'special' (a fifo...). */
 function hashes(root: string, rel = ''): Record<string, string> {
   const out: Record<string, string> = {};
   for (const n of readdirSync(join(root, rel)).sort()) {
@@ -48,7 +48,7 @@ function hashes(root: string, rel = ''): Record<string, string> {
     if (st.isDirectory()) {
       out[p] = 'dir';
       Object.assign(out, hashes(root, p));
-    } else out[p] = sha(readFileSync(join(root, p)));
+    } else out[p] = st.isFile() ? sha(readFileSync(join(root, p))) : 'special';
   }
   return out;
 }
@@ -148,6 +148,8 @@ describe('dir backups: files that change, vanish or cannot be read; --one-file-s
     writeFileSync(join(root, 'z-gone.txt'), 'gone');
     mkdirSync(join(root, 'z-gonedir'));
     writeFileSync(join(root, 'z-gonedir/f.txt'), 'f');
+    symlinkSync('keep.txt', join(root, 'z-link'));
+    await execa('mkfifo', [join(root, 'fifo')]);
     expect((await run(home, ['plan', 'create', 'full', '--source', `dir://${root}`, '--pool', 'p'])).code).toBe(0);
     expect((await run(home, ['plan', 'create', 'inc', '--type', 'incremental', '--base-plan', 'full'])).code).toBe(0);
 
@@ -159,6 +161,7 @@ describe('dir backups: files that change, vanish or cannot be read; --one-file-s
     appendFileSync(join(root, 'a-grow.bin'), randomBytes(MiB));
     unlinkSync(join(root, 'z-gone.txt'));
     rmSync(join(root, 'z-gonedir'), { recursive: true });
+    unlinkSync(join(root, 'z-link'));
     process.kill(pid, 'SIGCONT');
     // While it reads b-shrink.bin: it shrinks to 1 MiB.
     expect(await waitOpen(pid, join(root, 'b-shrink.bin'), child), 'dbs never held b-shrink.bin open').toBe(true);
@@ -178,15 +181,17 @@ describe('dir backups: files that change, vanish or cannot be read; --one-file-s
     const b = await show(home, id);
 
     for (const facts of [b.facts, poolFacts(pool, b)]) {
-      expect(facts).toMatchObject({ files: 5, dirs: 1, changed: 3, vanished: 2, unreadable: 0, skipped: 0 });
+      expect(facts).toMatchObject({ files: 5, dirs: 1, symlinks: 0, changed: 3, vanished: 3, unreadable: 0, skipped: 1 });
     }
     const w = await warnings(home, 'full');
     expect(w).toEqual([
       `"a-grow.bin" changed while it was read (size ${24 * MiB} -> ${25 * MiB}); the backup holds the bytes read, the next backup takes it again`,
       `"b-shrink.bin" changed while it was read (size ${24 * MiB} -> ${MiB}); the backup holds the bytes read, the next backup takes it again`,
       '"b-touch.bin" changed while it was read (written to, same size); the backup holds the bytes read, the next backup takes it again',
+      '"fifo": a socket, fifo or device, not backed up',
       '"z-gone.txt" vanished while the backup ran',
       '"z-gonedir" vanished while the backup ran',
+      '"z-link" vanished while the backup ran',
     ]);
 
     // Restored: the bytes read. a-grow.bin as it was when listed (the appended MiB is not
@@ -218,9 +223,11 @@ describe('dir backups: files that change, vanish or cannot be read; --one-file-s
     const r2 = await next;
     expect(r2.exitCode, String(r2.stderr)).toBe(0);
     const inc = await show(home, (JSON.parse(String(r2.stdout)) as { task: { backupId: string } }).task.backupId);
-    expect(inc.facts).toMatchObject({ written: 3, unchanged: 1, changed: 0, vanished: 1, deleted: 2 });
-    expect(await warnings(home, 'inc')).toEqual(['"c-dir" vanished while the backup ran']);
-    expect(hashes(await restored(home, inc.id))).toEqual(hashes(root));
+    expect(inc.facts).toMatchObject({ written: 3, unchanged: 1, changed: 0, vanished: 1, skipped: 1, deleted: 2 });
+    expect(await warnings(home, 'inc')).toEqual(['"c-dir" vanished while the backup ran', '"fifo": a socket, fifo or device, not backed up']);
+    const { fifo, ...now } = hashes(root);
+    expect(fifo).toBe('special');
+    expect(hashes(await restored(home, inc.id))).toEqual(now);
   });
 
   it('unreadable files and directories (dbs as uid 65534): each fails the backup, naming it, writing no backup; --skip-unreadable warns and keeps the rest', async () => {
