@@ -63,6 +63,8 @@ async function setup(o: { nobody?: boolean } = {}) {
   const root = join(tempDir('src'), 'tree');
   mkdirSync(root);
   if (o.nobody) {
+    const can = await run(home, ['--version'], o);
+    expect(can.code, `uid ${NOBODY} must be able to run ${process.execPath} and read ${BIN} (every parent directory of the checkout needs o+x): ${can.stderr}`).toBe(0);
     // tempDir()s are 0700 under a 0700 parent: let uid 65534 through, and own its dirs.
     chmodSync(dirname(home), 0o711);
     for (const d of [home, pool, dirname(root), root]) {
