@@ -147,8 +147,12 @@ export class TreeWalk {
     yield* this.#drain();
   }
 
-  /** `pending`: ancestors not yet written (with --include, a directory is written once something under it is). */
-  *#dir(rel: Buffer, pending: { rel: Buffer; st: Stat }[]): Generator<Buffer> {
+  /**
+   * `pending`: ancestors not yet written (with --include, a directory is written once something
+   * under it is). `self`: this directory's own entry, written once it could be listed: one that
+   * vanished or cannot be read is not in the backup (as its warning says), not an empty directory.
+   */
+  *#dir(rel: Buffer, pending: { rel: Buffer; st: Stat }[], self?: Stat): Generator<Buffer> {
     this.o.signal.throwIfAborted();
     let list: Buffer[];
     try {
@@ -156,6 +160,11 @@ export class TreeWalk {
     } catch (e) {
       yield* this.#problem(rel, e as NodeJS.ErrnoException, 'directory');
       return;
+    }
+    if (self) {
+      yield* this.#flushPending(pending);
+      yield* this.#entry(rel, self, 'dir');
+      pending = [];
     }
     const children = list.map((n) => (rel.length ? Buffer.concat([rel, Buffer.from('/'), n]) : n));
     const stats = children.map((c) => {
@@ -178,9 +187,11 @@ export class TreeWalk {
       if (st.isDirectory()) {
         const mine = { rel: child, st };
         if (this.#included(relStr, base)) {
-          yield* this.#flushPending(pending);
-          yield* this.#entry(child, st, 'dir');
-          if (!this.o.selection.oneFileSystem || st.dev === this.#rootDev) yield* this.#dir(child, []);
+          if (!this.o.selection.oneFileSystem || st.dev === this.#rootDev) yield* this.#dir(child, pending, st);
+          else {
+            yield* this.#flushPending(pending); // a mount point: kept, not entered
+            yield* this.#entry(child, st, 'dir');
+          }
         } else if (!this.o.selection.oneFileSystem || st.dev === this.#rootDev) {
           yield* this.#dir(child, [...pending, mine]);
         }
@@ -326,7 +337,7 @@ export class TreeWalk {
       const after = fstatSync(fd, { bigint: true });
       if (short || after.size !== st.size || after.mtimeNs !== st.mtimeNs) {
         counts.changed++;
-        this.o.warn(`${this.#show(rel)} changed while it was read (size ${st.size} -> ${after.size}); the backup holds the bytes read, the next backup takes it again`);
+        this.o.warn(`${this.#show(rel)} changed while it was read (${after.size === st.size ? 'written to, same size' : `size ${st.size} -> ${after.size}`}); the backup holds the bytes read, the next backup takes it again`);
         e.mtime = '0.000000000'; // so that the next incremental takes it again
       }
       counts.bytes += e.size;
