@@ -91,7 +91,7 @@ it('copies: local -> S3 and S3 -> S3', async () => {
   }
   const notes = [
     `One artifact of ${(bytes / 1e6).toFixed(0)} MB (incompressible), Ceph RGW 16 on loopback (memstore), 2 cores; ${process.env.BENCH_NOTE ?? 'other work may have run on the machine meanwhile'}.`,
-    'Server-side: RGW 16 copies an object inside the cluster (0.05 s for 256 MB) and keeps its ETag; it has no SHA-256 checksums, so dbs takes the copy's ETag and size equal to the source's as the server's check (not read back; backup verify reads it).',
+    "Server-side: RGW 16 copies an object inside the cluster (0.05 s for 256 MB) and keeps its ETag; it has no SHA-256 checksums, so dbs takes the copy's ETag and size equal to the source's as the server's check (not read back; backup verify reads it).",
   ];
   save('copies', [report('Copy a backup: local -> S3', up, up[0]!.name, bytes, notes), report('Copy a backup: S3 -> S3 on one endpoint', ss, ss[0]!.name, bytes, notes)].join('\n\n'));
 });
