@@ -404,10 +404,14 @@ export async function parseConfigFile(text: string, where: string, ctx: Context,
   if (top.gateway !== undefined && top.gateway !== null) {
     const g = checkShape(top.gateway, GATEWAY_KEYS, 'gateway', problems);
     if (g) {
-      if (typeof g.ip !== 'string') problems.push('gateway.ip: missing (an IPv4 or IPv6 address of this host)');
-      else attempt('gateway.ip', problems, () => parseAddress(g.ip as string));
-      if (typeof g.bandwidth === 'string') attempt('gateway.bandwidth', problems, () => parseRate(g.bandwidth as string));
-      file.gateway = g as unknown as GatewaySpec;
+      const ip = g.ip;
+      const bandwidth = typeof g.bandwidth === 'string' ? g.bandwidth : undefined;
+      if (typeof ip !== 'string') problems.push('gateway.ip: missing (an IPv4 or IPv6 address of this host)');
+      else {
+        attempt('gateway.ip', problems, () => parseAddress(ip));
+        file.gateway = { ip, ...(bandwidth !== undefined ? { bandwidth } : {}) };
+      }
+      if (bandwidth !== undefined) attempt('gateway.bandwidth', problems, () => parseRate(bandwidth));
     }
   }
 
@@ -608,12 +612,19 @@ export interface ApplyResult {
 }
 
 /** The keys whose values differ (a key the file leaves out of `want` is not compared when `partial`). */
-function diff(have: Obj, want: Obj, skipMissing: readonly string[] = []): FieldChange[] {
+function diff(haveSpec: object, wantSpec: object, skipMissing: readonly string[] = []): FieldChange[] {
+  const have: Obj = Object.fromEntries(Object.entries(haveSpec));
+  const want: Obj = Object.fromEntries(Object.entries(wantSpec));
   const keys = [...new Set([...Object.keys(want), ...Object.keys(have)])];
   return keys
     .filter((k) => !(skipMissing.includes(k) && want[k] === undefined))
     .filter((k) => !(k === 'retention' || k === 'remoteRetention' ? sameRetention(have[k], want[k]) : isDeepStrictEqual(have[k], want[k])))
     .map((k) => ({ field: k, ...(have[k] !== undefined ? { from: have[k] } : {}), ...(want[k] !== undefined ? { to: want[k] } : {}) }));
+}
+
+/** to[k] = from[k], typed. */
+function copyKey<T, K extends keyof T>(to: T, from: T, k: K): void {
+  to[k] = from[k];
 }
 
 /** The `plan update` input that makes exactly these changes. */
@@ -625,7 +636,7 @@ function planUpdateInput(want: PlanSpec, fields: FieldChange[], cwd: string): Pl
   if (changed.has('pool')) i.pool = f.pool;
   if (changed.has('type')) i.type = f.type;
   if (SELECTION_KEYS.some((k) => changed.has(k)) || changed.has('type')) {
-    for (const k of SELECTION_KEYS) (i as unknown as Obj)[k] = f[k];
+    for (const k of SELECTION_KEYS) copyKey(i, f, k);
     // The whole selection is given again, also when the file removed its last key: an empty
     // glob list is a given selection flag that applies to no option check (givenPlanFlags).
     i.include ??= [];
@@ -710,7 +721,7 @@ export async function runApply(o: ApplyInput, ctx: Context): Promise<ApplyResult
     const cur = catalog.findPool(p.name);
     const pools = await import('./pools.js');
     if (!cur) {
-      changes.push({ kind: 'pool', name: p.name, action: 'create', fields: diff({}, p as unknown as Obj) });
+      changes.push({ kind: 'pool', name: p.name, action: 'create', fields: diff({}, p) });
       todo.push(async () => {
         const r = await pools.runPoolBind({ ...p, secretKey: undefined, secretKeyFrom: p.secretKey?.from, pathStyle: p.pathStyle ?? true }, ctx);
         warnings.push(...r.warnings);
@@ -719,7 +730,7 @@ export async function runApply(o: ApplyInput, ctx: Context): Promise<ApplyResult
     }
     const have = poolSpecOf(catalog, cur);
     const want = { ...have, accessKey: p.accessKey, remark: p.remark, secretKey: p.secretKey ? { from: refText(parseSecretRef(p.secretKey.from, { flag: 'secret-key', cwd: baseDir })) } : undefined };
-    const fields = diff(have as unknown as Obj, want as unknown as Obj, ['secretKey', 'accessKey']);
+    const fields = diff(have, want, ['secretKey', 'accessKey']);
     changes.push({ kind: 'pool', name: p.name, action: fields.length ? 'update' : 'unchanged', fields });
     if (fields.length) {
       const has = (k: string) => fields.some((x) => x.field === k);
@@ -735,7 +746,7 @@ export async function runApply(o: ApplyInput, ctx: Context): Promise<ApplyResult
     const cur = catalog.findPlan(s.name);
     const plans = await import('./plans.js');
     if (!cur) {
-      changes.push({ kind: 'plan', name: s.name, action: 'create', fields: diff({}, want as unknown as Obj) });
+      changes.push({ kind: 'plan', name: s.name, action: 'create', fields: diff({}, want) });
       todo.push(async () => {
         const r = await plans.runPlanCreate(planFlags(s, baseDir), ctx);
         warnings.push(...r.warnings);
@@ -744,7 +755,7 @@ export async function runApply(o: ApplyInput, ctx: Context): Promise<ApplyResult
     }
     const have = planSpecOf(catalog, cur).spec;
     // What the file leaves out of an existing plan's secrets stays as it is (a copied one cannot be written in the file).
-    const fields = diff(have as unknown as Obj, want as unknown as Obj, ['password', 'secretKey', 'source', 'pool', 'basePlan']);
+    const fields = diff(have, want, ['password', 'secretKey', 'source', 'pool', 'basePlan']);
     changes.push({ kind: 'plan', name: s.name, action: fields.length ? 'update' : 'unchanged', fields });
     if (fields.length) {
       todo.push(async () => {
@@ -757,13 +768,13 @@ export async function runApply(o: ApplyInput, ctx: Context): Promise<ApplyResult
   for (const want of file.alerts) {
     const cur = catalog.findAlert(want.name);
     if (!cur) {
-      changes.push({ kind: 'alert', name: want.name, action: 'create', fields: diff({}, want as unknown as Obj) });
+      changes.push({ kind: 'alert', name: want.name, action: 'create', fields: diff({}, want) });
       todo.push(async () => void createAlert(alertSpecOfFile(want), ctx));
       continue;
     }
     const have = alertFileSpecOf(catalog, cur);
     // A secret the file leaves out stays as it is (as for plans and pools).
-    const fields = diff(have as unknown as Obj, want as unknown as Obj, ['secret']);
+    const fields = diff(have, want, ['secret']);
     changes.push({ kind: 'alert', name: want.name, action: fields.length ? 'update' : 'unchanged', fields });
     if (fields.length) {
       const has = (k: string) => fields.some((x) => x.field === k);
