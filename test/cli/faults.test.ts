@@ -5,7 +5,7 @@
 //     metadata lock), and recovery ends the ones that survived anyway;
 //   - a frozen S3 endpoint fails the task (exit 6) within the documented time.
 import { randomBytes } from 'node:crypto';
-import { readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
+import { readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import { createServer, connect, type Server, type Socket } from 'node:net';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
@@ -16,7 +16,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Catalog } from '../../src/store/catalog.js';
 import { dbs } from '../support/cli.js';
 import { bigSqlite } from '../support/fixtures.js';
-import { pidAlive } from '../support/ports.js';
+import { childrenOf, pidAlive } from '../support/ports.js';
 import { mysqlConn, queryRows, servers, tempDir, testbed } from '../support/testbed.js';
 
 beforeAll(() => servers('mariadb', 's3'));
@@ -122,25 +122,6 @@ async function dumpBlocked(): Promise<void> {
   await until('mariadb-dump waiting on the metadata lock', async () => (await connectionsOfUser()).some((r) => /metadata lock/.test(r.state) && /SELECT/.test(r.info ?? '')), 30_000);
 }
 
-interface Proc {
-  pid: number;
-  comm: string;
-}
-/** Direct children of `pid` (from /proc/PID/stat's ppid). */
-function childrenOf(pid: number): Proc[] {
-  const out: Proc[] = [];
-  for (const e of readdirSync('/proc')) {
-    if (!/^\d+$/.test(e)) continue;
-    try {
-      const stat = readFileSync(`/proc/${e}/stat`, 'utf8');
-      const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      if (Number(rest[1]) === pid) out.push({ pid: Number(e), comm: stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')) });
-    } catch {
-      // gone
-    }
-  }
-  return out;
-}
 
 function environOf(pid: number): Record<string, string> {
   const out: Record<string, string> = {};

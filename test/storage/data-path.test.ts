@@ -2,7 +2,7 @@
 // source, a program of the chain, the engine's guard) leaves nothing at the artifact's key and
 // no temp file or multipart upload; a whole stream is stored byte for byte.
 import { createHash, randomBytes } from 'node:crypto';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { Transform, type TransformCallback } from 'node:stream';
 import { buffer } from 'node:stream/consumers';
@@ -17,6 +17,7 @@ import { LocalDriver } from '../../src/storage/local.js';
 import { S3Driver } from '../../src/storage/s3.js';
 import type { PoolDriver } from '../../src/storage/types.js';
 import { generated } from '../support/streams.js';
+import { killChildren } from '../support/ports.js';
 import { servers, tempDir, testbed } from '../support/testbed.js';
 
 let s3: S3Driver;
@@ -112,18 +113,8 @@ describe.each(cases)('data path: %s pool, execution %s', (pool, execution) => {
     it('a program of the chain killed midway stores nothing', async () => {
       const { driver, dir, sink, prefix } = open();
       const ac = new AbortController();
-      const killer = setInterval(() => {
-        // The compressor of this test: pzstd or zstd, a child of this process.
-        for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
-          try {
-            const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-            const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-            if (ppid === process.pid && /\((p?zstd)\)/.test(stat)) process.kill(Number(pid), 'SIGKILL');
-          } catch {
-            // gone
-          }
-        }
-      }, 50);
+      // The compressor of this test: pzstd or zstd, a child of this process.
+      const killer = setInterval(() => killChildren(/^p?zstd$/), 50);
       try {
         const e = await sink
           .writeTool('out', { extension: '.txt', guard: 'edges' }, (stdout) => {

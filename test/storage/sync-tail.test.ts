@@ -3,7 +3,7 @@
 // path taken, that the stored bytes are right, and that every failure (program killed, pool
 // failing midway, guard refusing) stores nothing and leaves no FIFO, no program and no upload.
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtempSync, readdirSync, readFileSync, watch } from 'node:fs';
+import { mkdtempSync, readdirSync, watch } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Transform, type TransformCallback } from 'node:stream';
@@ -22,6 +22,7 @@ import { LocalDriver } from '../../src/storage/local.js';
 import { S3Driver } from '../../src/storage/s3.js';
 import type { PoolDriver } from '../../src/storage/types.js';
 import { generated } from '../support/streams.js';
+import { childrenOf, killChildren } from '../support/ports.js';
 import { servers, tempDir, testbed } from '../support/testbed.js';
 
 // A private TMPDIR for this file's worker: the FIFO's folder is made there (os.tmpdir() reads it at each call).
@@ -59,17 +60,7 @@ async function fifosDuring<T>(fn: () => Promise<T>): Promise<{ result: T; made: 
 }
 
 function childPrograms(): string[] {
-  const out: string[] = [];
-  for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
-    try {
-      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-      if (ppid === process.pid) out.push(stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')));
-    } catch {
-      // gone
-    }
-  }
-  return out;
+  return childrenOf(process.pid).map((p) => p.comm);
 }
 
 async function leftovers(driver: PoolDriver, dir: string | undefined, prefix: string): Promise<string[]> {
@@ -142,17 +133,7 @@ describe.each(['local', 's3'] as const)('sync tail: %s pool, execution programs,
   it('the compressor killed midway: the error names it, nothing stored, no FIFO or program left', async () => {
     const { driver, dir, sink, prefix } = open();
     const ac = new AbortController();
-    const killer = setInterval(() => {
-      for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
-        try {
-          const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-          const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-          if (ppid === process.pid && /\((p?zstd)\)/.test(stat)) process.kill(Number(pid), 'SIGKILL');
-        } catch {
-          // gone
-        }
-      }
-    }, 50);
+    const killer = setInterval(() => killChildren(/^p?zstd$/), 50);
     let e: unknown;
     try {
       e = await sink.writeTool('out', { extension: '.txt', guard: 'edges' }, (stdout) => ({ stdout: seq(50_000_000, stdout, ac.signal).stdout, inspector: new PassGuard() })).catch((x: unknown) => x);

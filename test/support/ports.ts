@@ -6,7 +6,7 @@
 // from /proc/PID (missing, empty cmdline or state Z), never from `kill -0` alone.
 
 import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, mkdtempSync, openSync, readFileSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readdirSync, readFileSync } from 'node:fs';
 import { mkdtemp, open, rm } from 'node:fs/promises';
 import { createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -132,6 +132,38 @@ export async function waitFor<T>(
       throw new Error(`${opts.what} did not come up within ${timeoutMs} ms${why}`);
     }
     await sleep(intervalMs);
+  }
+}
+
+export interface Proc {
+  pid: number;
+  comm: string;
+}
+/** Direct children of `pid` (from /proc/PID/stat's ppid). */
+export function childrenOf(pid: number): Proc[] {
+  const out: Proc[] = [];
+  for (const e of readdirSync('/proc')) {
+    if (!/^\d+$/.test(e)) continue;
+    try {
+      const stat = readFileSync(`/proc/${e}/stat`, 'utf8');
+      const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      if (Number(rest[1]) === pid) out.push({ pid: Number(e), comm: stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')) });
+    } catch {
+      // gone
+    }
+  }
+  return out;
+}
+
+/** SIGKILLs this process's direct children whose name (comm) matches. */
+export function killChildren(comm: RegExp): void {
+  for (const c of childrenOf(process.pid)) {
+    if (!comm.test(c.comm)) continue;
+    try {
+      process.kill(c.pid, 'SIGKILL');
+    } catch {
+      // gone
+    }
   }
 }
 
