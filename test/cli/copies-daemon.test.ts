@@ -16,6 +16,7 @@ import { dbs } from '../support/cli.js';
 import { daemon } from '../support/daemon.js';
 import { smallSqlite } from '../support/fixtures.js';
 import { waitFor } from '../support/ports.js';
+import { trackPair } from '../support/proxy.js';
 import { s3Client, servers, tempDir, testbed } from '../support/testbed.js';
 
 const BIN = new URL('../../bin/dbs.js', import.meta.url).pathname;
@@ -140,7 +141,7 @@ async function freezableProxy(target: URL) {
   let frozen = false;
   const server = createServer((client) => {
     const upstream = createConnection({ host: target.hostname, port: Number(target.port) });
-    sockets.add(client).add(upstream);
+    trackPair(sockets, client, upstream);
     const pass = (from: Socket, to: Socket) =>
       from.on('data', (d: Buffer) => {
         if (frozen) {
@@ -153,14 +154,6 @@ async function freezableProxy(target: URL) {
       });
     pass(client, upstream);
     pass(upstream, client);
-    const end = () => {
-      client.destroy();
-      upstream.destroy();
-      sockets.delete(client);
-      sockets.delete(upstream);
-    };
-    client.on('error', end).on('close', end);
-    upstream.on('error', end).on('close', end);
   });
   const held: (() => void)[] = [];
   await new Promise<void>((r) => server.listen({ host: '127.0.0.1', port: 0 }, () => r()));

@@ -16,6 +16,19 @@ export interface RecordingProxy {
   close(): Promise<void>;
 }
 
+/** Keeps a proxied connection's two sockets in `sockets` until either ends; then both go. */
+export function trackPair(sockets: Set<Socket>, client: Socket, upstream: Socket): void {
+  sockets.add(client).add(upstream);
+  const end = () => {
+    client.destroy();
+    upstream.destroy();
+    sockets.delete(client);
+    sockets.delete(upstream);
+  };
+  client.on('error', end).on('close', end);
+  upstream.on('error', end).on('close', end);
+}
+
 export async function recordingProxy(listenHost: string, target: { host: string; port: number }): Promise<RecordingProxy> {
   const sockets = new Set<Socket>();
   const state = { up: 0, down: 0 };
@@ -23,19 +36,11 @@ export async function recordingProxy(listenHost: string, target: { host: string;
   const server = createServer((client) => {
     peers.push(client.remoteAddress ?? '?');
     const upstream = createConnection(target);
-    sockets.add(client).add(upstream);
+    trackPair(sockets, client, upstream);
     client.on('data', (d: Buffer) => (state.up += d.length));
     upstream.on('data', (d: Buffer) => (state.down += d.length));
     client.pipe(upstream);
     upstream.pipe(client);
-    const end = () => {
-      client.destroy();
-      upstream.destroy();
-      sockets.delete(client);
-      sockets.delete(upstream);
-    };
-    client.on('error', end).on('close', end);
-    upstream.on('error', end).on('close', end);
   });
   await new Promise<void>((resolve, reject) => server.once('error', reject).listen({ host: listenHost, port: 0 }, () => resolve()));
   const port = (server.address() as { port: number }).port;
