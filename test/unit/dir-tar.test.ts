@@ -80,3 +80,28 @@ describe('dir tar', () => {
     expect(frameRanges([{ offset: 0, span: 10 }, { offset: 320, span: 30 }], frames)).toHaveLength(2);
   });
 });
+
+describe('HeaderEncoder', () => {
+  it('a reused encoder writes what a fresh one writes, whatever came before (no stale scratch bytes)', async () => {
+    const { HeaderEncoder } = await import('../../src/engines/dir/tar.js');
+    const heads: TarHeader[] = [
+      { ...base, name: Buffer.from(`${'n'.repeat(300)}/x`), type: 'file', size: 9 },
+      { ...base, name: Buffer.from('a'), type: 'dir', size: 0, mtimeNsec: 0 },
+      { ...base, name: Buffer.from('caf\xe9/l', 'latin1'), type: 'symlink', size: 0, linkname: Buffer.from('t'.repeat(150)), uname: 'u'.repeat(40), gname: 'root' },
+      { ...base, name: Buffer.from('b'), type: 'file', size: 2 ** 34, uid: 2 ** 22, gid: 7, uname: 'root' },
+      { ...base, name: Buffer.from('d'.repeat(99)), type: 'dir', size: 0 },
+      { ...base, name: Buffer.from('short'), type: 'hardlink', size: 0, linkname: Buffer.from('a'), mtimeSec: -5, mtimeNsec: 0 },
+    ];
+    const reused = new HeaderEncoder();
+    const seq = [...heads, ...heads.slice().reverse()];
+    for (const h of seq) {
+      const got = Buffer.from(reused.encode(h));
+      expect(got.equals(new HeaderEncoder().encode(h))).toBe(true);
+      expect(got.length % 512).toBe(0);
+      const e = await readEntry(new BytePuller(Readable.from([got, END_OF_ARCHIVE])));
+      expect(e!.name.equals(h.name)).toBe(true);
+      expect([e!.type, e!.size, e!.uid, e!.gid, e!.mtimeSec, e!.mtimeNsec, e!.uname ?? '']).toEqual([h.type, h.size, h.uid, h.gid, h.mtimeSec, h.mtimeNsec, h.uname ?? '']);
+      if (h.linkname) expect(e!.linkname!.equals(h.linkname)).toBe(true);
+    }
+  });
+});

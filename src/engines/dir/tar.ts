@@ -21,69 +21,154 @@ export interface TarHeader {
   /** Seconds and nanoseconds since the epoch. */
   mtimeSec: number;
   mtimeNsec: number;
-  linkname?: Buffer;
-  uname?: string;
-  gname?: string;
+  linkname?: Buffer | undefined;
+  uname?: string | undefined;
+  gname?: string | undefined;
 }
 
 const MAX_OCTAL = (len: number): number => 8 ** (len - 1) - 1;
 
 function isAscii(b: Buffer): boolean {
-  for (const c of b) if (c >= 0x80 || c === 0) return false;
+  for (let i = 0; i < b.length; i++) if (b[i]! >= 0x80 || b[i] === 0) return false;
   return true;
 }
-
-function paxRecord(key: string, value: Buffer): Buffer {
-  const body = Buffer.concat([Buffer.from(` ${key}=`), value, Buffer.from('\n')]);
-  let len = body.length + 1;
-  while (String(len).length + body.length !== len) len = String(len).length + body.length;
-  return Buffer.concat([Buffer.from(String(len)), body]);
+const asciiNames = new Map<string, boolean>();
+/** A user or group name that fits ustar's 32-byte field as ASCII (cached: a tree has few names). */
+function fitsUstar(name: string): boolean {
+  let v = asciiNames.get(name);
+  if (v === undefined) {
+    v = name.length < 32 && isAscii(Buffer.from(name));
+    if (asciiNames.size < 10_000) asciiNames.set(name, v);
+  }
+  return v;
 }
 
-function octal(buf: Buffer, off: number, len: number, v: number): void {
-  buf.write(`${v.toString(8).padStart(len - 1, '0')}\0`, off, len, 'ascii');
+function digits(n: number): number {
+  return String(n).length;
 }
 
-function ustar(name: Buffer, typeflag: string, h: Pick<TarHeader, 'mode' | 'uid' | 'gid' | 'size' | 'mtimeSec'> & { linkname?: Buffer; uname?: string; gname?: string }): Buffer {
-  const b = Buffer.alloc(BLOCK);
-  name.copy(b, 0, 0, Math.min(name.length, 100));
-  octal(b, 100, 8, h.mode & 0o7777);
-  octal(b, 108, 8, h.uid <= MAX_OCTAL(8) ? h.uid : 0);
-  octal(b, 116, 8, h.gid <= MAX_OCTAL(8) ? h.gid : 0);
-  octal(b, 124, 12, h.size <= MAX_OCTAL(12) ? h.size : 0);
-  octal(b, 136, 12, Math.max(0, Math.min(h.mtimeSec, MAX_OCTAL(12))));
-  b.write(typeflag, 156, 1, 'ascii');
-  h.linkname?.copy(b, 157, 0, Math.min(h.linkname.length, 100));
-  b.write('ustar\u000000', 257, 8, 'binary');
-  if (h.uname) b.write(h.uname.slice(0, 31), 265, 32, 'utf8');
-  if (h.gname) b.write(h.gname.slice(0, 31), 297, 32, 'utf8');
-  b.fill(0x20, 148, 156);
-  let sum = 0;
-  for (const c of b) sum += c;
-  b.write(`${sum.toString(8).padStart(6, '0')}\0 `, 148, 8, 'ascii');
-  return b;
+/**
+ * Writes tar headers into one reused scratch buffer: no allocation per entry (a tree of 50,000
+ * files made 4 buffers and a dozen strings per entry before; the headers were a fifth of a
+ * snapshot's CPU). `encode` returns a view of the scratch, valid until the next call.
+ */
+export class HeaderEncoder {
+  #b = Buffer.alloc(64 * 1024);
+  #at = 0;
+
+  #room(n: number): void {
+    if (this.#at + n <= this.#b.length) return;
+    const bigger = Buffer.alloc(Math.max(this.#b.length * 2, this.#at + n + BLOCK));
+    this.#b.copy(bigger, 0, 0, this.#at);
+    this.#b = bigger;
+  }
+
+  #bytes(v: Buffer): void {
+    this.#room(v.length);
+    v.copy(this.#b, this.#at);
+    this.#at += v.length;
+  }
+
+  #latin1(s: string): void {
+    this.#room(s.length);
+    this.#at += this.#b.write(s, this.#at, 'latin1');
+  }
+
+  /** One pax record "LEN key=value\n"; `value` a string (ASCII) or bytes; `slash` appends "/". */
+  #record(key: string, value: string | Buffer, slash = false): void {
+    const body = key.length + 3 + value.length + (slash ? 1 : 0); // " key=" ... "\n"
+    let len = body + 1;
+    while (digits(len) + body !== len) len = digits(len) + body;
+    this.#latin1(`${len} ${key}=`);
+    if (typeof value === 'string') this.#latin1(value);
+    else this.#bytes(value);
+    this.#latin1(slash ? '/\n' : '\n');
+  }
+
+  #octal(off: number, len: number, v: number): void {
+    const b = this.#b;
+    let x = v;
+    for (let i = len - 2; i >= 0; i--) {
+      b[off + i] = 0x30 + (x % 8);
+      x = Math.floor(x / 8);
+    }
+    b[off + len - 1] = 0;
+  }
+
+  /** A ustar block at `off`; `name` is `name` + "/" when `slash`. */
+  #ustar(off: number, name: Buffer | string, slash: boolean, typeflag: number, h: { mode: number; uid: number; gid: number; size: number; mtimeSec: number; linkname?: Buffer | undefined; uname?: string | undefined; gname?: string | undefined }): void {
+    const b = this.#b;
+    b.fill(0, off, off + BLOCK);
+    if (typeof name === 'string') b.write(name, off, 100, 'latin1');
+    else {
+      const n = name.copy(b, off, 0, Math.min(name.length, 100));
+      if (slash && n < 100) b[off + n] = 0x2f;
+    }
+    this.#octal(off + 100, 8, h.mode & 0o7777);
+    this.#octal(off + 108, 8, h.uid <= MAX_OCTAL(8) ? h.uid : 0);
+    this.#octal(off + 116, 8, h.gid <= MAX_OCTAL(8) ? h.gid : 0);
+    this.#octal(off + 124, 12, h.size <= MAX_OCTAL(12) ? h.size : 0);
+    this.#octal(off + 136, 12, Math.max(0, Math.min(h.mtimeSec, MAX_OCTAL(12))));
+    b[off + 156] = typeflag;
+    h.linkname?.copy(b, off + 157, 0, Math.min(h.linkname.length, 100));
+    b.write('ustar\u000000', off + 257, 8, 'latin1');
+    if (h.uname) b.write(h.uname.slice(0, 31), off + 265, 32, 'utf8');
+    if (h.gname) b.write(h.gname.slice(0, 31), off + 297, 32, 'utf8');
+    b.fill(0x20, off + 148, off + 156);
+    let sum = 0;
+    for (let i = off; i < off + BLOCK; i++) sum += b[i]!;
+    this.#octal(off + 148, 7, sum);
+    b[off + 155] = 0x20;
+  }
+
+  /** The header blocks of an entry (a pax header first when needed), as a view of the scratch. */
+  encode(h: TarHeader): Buffer {
+    const slash = h.type === 'dir';
+    const nameLen = h.name.length + (slash ? 1 : 0);
+    const longName = nameLen > 100 || !isAscii(h.name);
+    const longLink = h.linkname !== undefined && (h.linkname.length > 100 || !isAscii(h.linkname));
+    const uname = h.uname && fitsUstar(h.uname) ? h.uname : undefined;
+    const gname = h.gname && fitsUstar(h.gname) ? h.gname : undefined;
+    const needMtime = h.mtimeNsec !== 0 || h.mtimeSec < 0 || h.mtimeSec > MAX_OCTAL(12);
+    const pax = longName || longLink || h.size > MAX_OCTAL(12) || h.uid > MAX_OCTAL(8) || h.gid > MAX_OCTAL(8) || needMtime || (h.uname !== undefined && h.uname !== '' && !uname) || (h.gname !== undefined && h.gname !== '' && !gname);
+    const main = { mode: h.mode, uid: h.uid, gid: h.gid, size: h.size, mtimeSec: h.mtimeSec, linkname: h.linkname, uname, gname };
+    const flag = TYPEFLAG[h.type].charCodeAt(0);
+    if (!pax) {
+      this.#at = BLOCK;
+      this.#room(0);
+      this.#ustar(0, h.name, slash, flag, main);
+      return this.#b.subarray(0, BLOCK);
+    }
+    // The records go first (after room for the 'x' block), then the 'x' block, padding, main block.
+    this.#at = BLOCK;
+    this.#room(BLOCK);
+    if (longName) this.#record('path', h.name, slash);
+    if (longLink) this.#record('linkpath', h.linkname!);
+    if (h.size > MAX_OCTAL(12)) this.#record('size', String(h.size));
+    if (h.uid > MAX_OCTAL(8)) this.#record('uid', String(h.uid));
+    if (h.gid > MAX_OCTAL(8)) this.#record('gid', String(h.gid));
+    if (needMtime) this.#record('mtime', `${h.mtimeSec}.${String(h.mtimeNsec).padStart(9, '0')}`);
+    if (h.uname && !uname) this.#record('uname', Buffer.from(h.uname));
+    if (h.gname && !gname) this.#record('gname', Buffer.from(h.gname));
+    const paxLen = this.#at - BLOCK;
+    const pad = padding(paxLen);
+    this.#room(pad + BLOCK);
+    this.#b.fill(0, this.#at, this.#at + pad);
+    const mainAt = this.#at + pad;
+    this.#at = mainAt + BLOCK;
+    // The 'x' block's name: PaxHeaders/ and the entry's base name (with its "/" for a directory).
+    const cut = h.name.lastIndexOf(0x2f, h.name.length - 1) + 1;
+    const base = h.name.subarray(cut);
+    const paxName = `PaxHeaders/${isAscii(base) ? base.toString('latin1') + (slash ? '/' : '') : 'entry'}`.slice(0, 99);
+    this.#ustar(0, paxName, false, 0x78, { mode: 0o644, uid: 0, gid: 0, size: paxLen, mtimeSec: 0 });
+    this.#ustar(mainAt, h.name, slash, flag, main);
+    return this.#b.subarray(0, this.#at);
+  }
 }
 
-/** The header blocks of an entry (a pax header first when needed). */
+/** The header blocks of an entry, as a new buffer (HeaderEncoder reuses one). */
 export function encodeHeader(h: TarHeader): Buffer {
-  const name = h.type === 'dir' ? Buffer.concat([h.name, Buffer.from('/')]) : h.name;
-  const recs: Buffer[] = [];
-  if (name.length > 100 || !isAscii(name)) recs.push(paxRecord('path', name));
-  if (h.linkname && (h.linkname.length > 100 || !isAscii(h.linkname))) recs.push(paxRecord('linkpath', h.linkname));
-  if (h.size > MAX_OCTAL(12)) recs.push(paxRecord('size', Buffer.from(String(h.size))));
-  if (h.uid > MAX_OCTAL(8)) recs.push(paxRecord('uid', Buffer.from(String(h.uid))));
-  if (h.gid > MAX_OCTAL(8)) recs.push(paxRecord('gid', Buffer.from(String(h.gid))));
-  if (h.mtimeNsec !== 0 || h.mtimeSec < 0 || h.mtimeSec > MAX_OCTAL(12)) recs.push(paxRecord('mtime', Buffer.from(`${h.mtimeSec}.${String(h.mtimeNsec).padStart(9, '0')}`)));
-  const uname = h.uname && isAscii(Buffer.from(h.uname)) && h.uname.length < 32 ? h.uname : undefined;
-  const gname = h.gname && isAscii(Buffer.from(h.gname)) && h.gname.length < 32 ? h.gname : undefined;
-  if (h.uname && !uname) recs.push(paxRecord('uname', Buffer.from(h.uname)));
-  if (h.gname && !gname) recs.push(paxRecord('gname', Buffer.from(h.gname)));
-  const main = ustar(name, TYPEFLAG[h.type], { ...h, ...(uname ? { uname } : { uname: undefined }), ...(gname ? { gname } : { gname: undefined }) });
-  if (recs.length === 0) return main;
-  const pax = Buffer.concat(recs);
-  const base = name.subarray(name.lastIndexOf(0x2f, name.length - 2) + 1);
-  const paxName = Buffer.from(`PaxHeaders/${isAscii(base) ? base.toString('latin1') : 'entry'}`.slice(0, 99), 'latin1');
-  return Buffer.concat([ustar(paxName, 'x', { mode: 0o644, uid: 0, gid: 0, size: pax.length, mtimeSec: 0 }), pax, Buffer.alloc(padding(pax.length)), main]);
+  return Buffer.from(new HeaderEncoder().encode(h));
 }
 
 export function padding(size: number): number {

@@ -4,12 +4,13 @@
 // owner, link target) and writes only what changed; directories are always written (a few
 // hundred bytes each, they carry their mode and mtime). Files that change while read, vanish
 // or cannot be read are reported per file, never left as a silent hole.
+import { isUtf8 } from 'node:buffer';
 import { createHash } from 'node:crypto';
 import { closeSync, constants, fstatSync, lstatSync, openSync, readdirSync, readFileSync, readlinkSync, readSync } from 'node:fs';
 import { matchesGlob } from 'node:path';
 import { userInfo } from 'node:os';
 import { DbsError } from '../../errors.js';
-import { encodeHeader, END_OF_ARCHIVE, padding, type EntryType } from './tar.js';
+import { END_OF_ARCHIVE, HeaderEncoder, padding, type EntryType } from './tar.js';
 import type { DirFacts, DirSelection, IndexEntry } from './types.js';
 
 type Stat = ReturnType<typeof lstatBig>;
@@ -36,9 +37,6 @@ export function pathKey(e: Pick<IndexEntry, 'path' | 'path64'>): string {
 }
 export function entryPath(e: Pick<IndexEntry, 'path' | 'path64'>): Buffer {
   return e.path !== undefined ? Buffer.from(e.path, 'utf8') : Buffer.from(e.path64!, 'base64');
-}
-function isUtf8(b: Buffer): boolean {
-  return Buffer.from(b.toString('utf8'), 'utf8').equals(b);
 }
 function named(b: Buffer, key: 'path' | 'link'): Record<string, string> {
   return isUtf8(b) ? { [key]: b.toString('utf8') } : { [`${key}64`]: b.toString('base64') };
@@ -77,6 +75,7 @@ export class TreeWalk {
   /** First path of each inode with more than one link: dev:ino -> path, and whether its data went into this tar. */
   readonly #links = new Map<string, { path: Buffer; written: boolean }>();
   readonly #rootBuf: Buffer;
+  readonly #headers = new HeaderEncoder();
 
   constructor(readonly o: WalkOptions) {
     this.#rootBuf = Buffer.from(o.root.replace(/\/+$/, ''), 'utf8');
@@ -252,6 +251,7 @@ export class TreeWalk {
         link = firstOfInode.path;
       }
     }
+    const mt = mtimeParts(st);
     const uname = nameOf('u', Number(st.uid));
     const gname = nameOf('g', Number(st.gid));
     const e: IndexEntry = {
@@ -263,7 +263,7 @@ export class TreeWalk {
       gid: Number(st.gid),
       ...(uname ? { uname } : {}),
       ...(gname ? { gname } : {}),
-      mtime: mtimeOf(st),
+      mtime: mt.text,
       ino: Number(st.ino),
       ...(link ? named(link, 'link') : {}),
       offset: 0,
@@ -283,7 +283,7 @@ export class TreeWalk {
       return;
     }
     if (type !== 'file') {
-      const h = encodeHeader({ name: rel, type, mode: e.mode, uid: e.uid, gid: e.gid, size: 0, ...splitMtime(e.mtime), ...(link ? { linkname: link } : {}), ...(uname ? { uname } : {}), ...(gname ? { gname } : {}) });
+      const h = this.#headers.encode({ name: rel, type, mode: e.mode, uid: e.uid, gid: e.gid, size: 0, mtimeSec: mt.sec, mtimeNsec: mt.nsec, linkname: link, uname, gname });
       e.offset = this.#offset;
       e.span = h.length;
       counts.written++;
@@ -304,7 +304,7 @@ export class TreeWalk {
       return;
     }
     try {
-      const h = encodeHeader({ name: rel, type: 'file', mode: e.mode, uid: e.uid, gid: e.gid, size: e.size, ...splitMtime(e.mtime), ...(uname ? { uname } : {}), ...(gname ? { gname } : {}) });
+      const h = this.#headers.encode({ name: rel, type: 'file', mode: e.mode, uid: e.uid, gid: e.gid, size: e.size, mtimeSec: mt.sec, mtimeNsec: mt.nsec, uname, gname });
       e.offset = this.#offset;
       yield* this.#emit(h);
       const hash = createHash('sha256');
@@ -349,12 +349,19 @@ export class TreeWalk {
   }
 }
 
-function mtimeOf(st: Stat): string {
+function mtimeParts(st: Stat): { sec: number; nsec: number; text: string } {
   const ns = st.mtimeNs;
-  const sec = ns / 1_000_000_000n;
-  const rem = ns % 1_000_000_000n;
-  const [s, r] = rem < 0n ? [sec - 1n, rem + 1_000_000_000n] : [sec, rem];
-  return `${s}.${String(r).padStart(9, '0')}`;
+  let sec = ns / 1_000_000_000n;
+  let rem = ns % 1_000_000_000n;
+  if (rem < 0n) {
+    sec -= 1n;
+    rem += 1_000_000_000n;
+  }
+  const nsec = Number(rem);
+  return { sec: Number(sec), nsec, text: `${sec}.${String(nsec).padStart(9, '0')}` };
+}
+function mtimeOf(st: Stat): string {
+  return mtimeParts(st).text;
 }
 
 export function splitMtime(m: string): { mtimeSec: number; mtimeNsec: number } {
