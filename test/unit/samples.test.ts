@@ -104,9 +104,10 @@ describe('Sampler', () => {
     try {
       const s = new Sampler({ catalog: c, runId: 'task-s', intervalMs: 50 }).start();
       s.bytesIn(1000);
-      const end = Date.now() + 300;
+      // Some CPU of this process: 0.3 s of it, however long a loaded machine takes to give it.
+      const cpu0 = process.cpuUsage();
       let x = 0;
-      while (Date.now() < end) x += Math.sqrt(x + 1); // some CPU of this process
+      for (let used = 0; used < 300_000; used = process.cpuUsage(cpu0).user) for (let i = 0; i < 1e5; i++) x += Math.sqrt(x + 1);
       await new Promise((r) => setTimeout(r, 120));
       s.addBytesOut(700);
       s.addBytesOut(300);
