@@ -300,6 +300,8 @@ class SyncTail {
         cb(err);
       },
     });
+    // The put reads the body and sees its error; one that already stopped reading must not make it uncaught.
+    this.body.on('error', () => undefined);
     allDone.catch(() => undefined); // awaited by the pump, unless it stopped before (then the failure is told there)
     this.done = this.#pump().catch((e: unknown) => {
       this.body.destroy(e as Error);
