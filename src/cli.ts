@@ -11,18 +11,6 @@ import { printable } from './output/sanitize.js';
 import { sqliteVersion, systemClock, type Clock } from './store/catalog.js';
 import type { PoolWrapper } from './storage/wrap.js';
 import { versionInfo } from './version.js';
-import { registerAlert } from './commands/alert.js';
-import { registerApply } from './commands/apply.js';
-import { registerBackup } from './commands/backup.js';
-import { registerCatalog } from './commands/catalog.js';
-import { registerDaemon } from './commands/daemon.js';
-import { registerGateway } from './commands/gateway.js';
-import { registerMisc } from './commands/misc.js';
-import { registerPlan } from './commands/plan.js';
-import { registerPool } from './commands/pool.js';
-import { registerRestore } from './commands/restore.js';
-import { registerTask } from './commands/task.js';
-import { registerCompletion } from './commands/completion.js';
 import { configureHelp } from './commands/help.js';
 import { refuseRepeatedOptions } from './commands/options.js';
 
@@ -51,7 +39,11 @@ export interface GlobalOptions {
 /** Runs one command action with a fresh context; errors become exit codes in runCli. */
 export type CommandRunner = (cmd: Command, fn: (ctx: CommandContext) => Promise<void>) => Promise<void>;
 
-export function buildProgram(io: CliIO, state: { exitCode: number; out?: Output; json?: boolean }): Command {
+/**
+ * The commander program. With `argv`, only the command module it names is registered (see
+ * MODULE_OF); without, every command (help and completion tests).
+ */
+export async function buildProgram(io: CliIO, state: { exitCode: number; out?: Output; json?: boolean }, argv?: readonly string[]): Promise<Command> {
   const program = new Command('dbs');
   program
     .description('dbs: backups of databases and storage into local or S3 pools, with a catalog, schedules and tested restores')
@@ -121,28 +113,82 @@ Exit codes: 0 ok, 1 failure, 2 usage/validation, 3 not found, 4 conflict/refused
 
   // Before any command exists: commands copy the help settings when they are made.
   configureHelp(program);
-  registerMisc(program, run);
-  registerPool(program, run);
-  registerGateway(program, run);
-  registerPlan(program, run);
-  registerTask(program, run);
-  registerBackup(program, run);
-  registerRestore(program, run);
-  registerAlert(program, run);
-  registerDaemon(program, run);
-  registerCatalog(program, run);
-  registerApply(program, run);
-  registerCompletion(program, run, io);
+  // Only the command module the argv names is loaded and registered (start-up is most of what a
+  // short command costs: issue 17); help, completion, an unknown or missing command get them all.
+  const only = argv === undefined ? undefined : MODULE_OF[commandWord(argv) ?? ''];
+  for (const name of only ? [only] : MODULES) (await REGISTRARS[name]())(program, run, io);
   // After every command exists: an option given twice is a usage error, for every command.
   refuseRepeatedOptions(program);
   return program;
+}
+
+type Registrar = (program: Command, run: CommandRunner, io: CliIO) => void;
+
+/** Each command module, loaded on demand; the order is the order of `dbs --help`. */
+const REGISTRARS = {
+  misc: async (): Promise<Registrar> => (await import('./commands/misc.js')).registerMisc,
+  pool: async (): Promise<Registrar> => (await import('./commands/pool.js')).registerPool,
+  gateway: async (): Promise<Registrar> => (await import('./commands/gateway.js')).registerGateway,
+  plan: async (): Promise<Registrar> => (await import('./commands/plan.js')).registerPlan,
+  task: async (): Promise<Registrar> => (await import('./commands/task.js')).registerTask,
+  backup: async (): Promise<Registrar> => (await import('./commands/backup.js')).registerBackup,
+  restore: async (): Promise<Registrar> => (await import('./commands/restore.js')).registerRestore,
+  alert: async (): Promise<Registrar> => (await import('./commands/alert.js')).registerAlert,
+  daemon: async (): Promise<Registrar> => (await import('./commands/daemon.js')).registerDaemon,
+  catalog: async (): Promise<Registrar> => (await import('./commands/catalog.js')).registerCatalog,
+  apply: async (): Promise<Registrar> => (await import('./commands/apply.js')).registerApply,
+  completion: async (): Promise<Registrar> => (await import('./commands/completion.js')).registerCompletion,
+};
+type ModuleName = keyof typeof REGISTRARS;
+const MODULES = Object.keys(REGISTRARS) as ModuleName[];
+
+/**
+ * The module of each top-level command that can run alone. Not here, so they get every
+ * command: `help` and `completion`/`__complete` (they walk the whole tree). test/cli/help.test.ts
+ * checks this table against the full tree.
+ */
+export const MODULE_OF: Record<string, ModuleName | undefined> = Object.assign(Object.create(null) as Record<string, ModuleName | undefined>, {
+  quickstart: 'misc',
+  doctor: 'misc',
+  events: 'misc',
+  pool: 'pool',
+  gateway: 'gateway',
+  plan: 'plan',
+  task: 'task',
+  backup: 'backup',
+  restore: 'restore',
+  alert: 'alert',
+  daemon: 'daemon',
+  catalog: 'catalog',
+  apply: 'apply',
+  export: 'apply',
+});
+
+/** Global options that take a value (`--home DIR`): the word after them is not the command. */
+const GLOBAL_WITH_VALUE = new Set(['--home', '--config', '--compress']);
+
+/** The first word of argv that is not a global option or its value: the top-level command, if any. */
+export function commandWord(argv: readonly string[]): string | undefined {
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === '--') return undefined;
+    if (!a.startsWith('-')) return a;
+    if (GLOBAL_WITH_VALUE.has(a)) i++;
+  }
+  return undefined;
 }
 
 /** Runs dbs with the given argv (without node and script) and returns the exit code. */
 export async function runCli(argv: string[], io: CliIO): Promise<number> {
   const dashdash = argv.indexOf('--');
   const state: { exitCode: number; out?: Output; json?: boolean } = { exitCode: 0, json: (dashdash < 0 ? argv : argv.slice(0, dashdash)).includes('--json') };
-  const program = buildProgram(io, state);
+  let program: Command;
+  try {
+    program = await buildProgram(io, state, argv);
+  } catch (e) {
+    io.stderr.write(`dbs: internal error building the commands: ${printable((e as Error)?.message ?? String(e))}\n`);
+    return ExitCode.failure;
+  }
   try {
     await program.parseAsync(argv, { from: 'user' });
     return state.exitCode;

@@ -1,4 +1,3 @@
-import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -15,6 +14,8 @@ export const VERSION: string = build?.version ?? (JSON.parse(readFileSync(new UR
 export function buildCommit(): string {
   if (build) return build.commit;
   try {
+    // node:child_process only here (--version in a checkout), not at every start-up.
+    const { execFileSync } = process.getBuiltinModule('node:child_process');
     const root = dirname(dirname(fileURLToPath(import.meta.url)));
     const sha = execFileSync('git', ['-C', root, 'rev-parse', '--short=12', 'HEAD'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], timeout: 2000 }).trim();
     const dirty = execFileSync('git', ['-C', root, 'status', '--porcelain', '--untracked-files=no'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], timeout: 2000 }).trim();

@@ -1,4 +1,5 @@
 import { DbsError } from '../errors.js';
+import type { Catalog, PoolRecord } from '../store/catalog.js';
 
 /** Resource names: 1-64 characters, no control characters, no '/', not starting with '-'. */
 export function validateName(name: unknown, what: string, flag = 'NAME'): string {
@@ -27,4 +28,13 @@ export function uniqueViolation(e: unknown): string | undefined {
   const err = e as { code?: unknown; message?: unknown };
   if (typeof err?.code !== 'string' || !/^SQLITE_CONSTRAINT_(UNIQUE|PRIMARYKEY)$/.test(err.code)) return undefined;
   return /constraint failed: ([\w.]+)/.exec(String(err.message))?.[1];
+}
+
+/** The pool a name or id refers to, or POOL_NOT_FOUND (here, not in pools.ts: lists need no drivers). */
+export function findPoolOrThrow(catalog: Catalog, ref: string): PoolRecord {
+  const p = catalog.findPool(ref);
+  if (!p) {
+    throw new DbsError('POOL_NOT_FOUND', `pool ${JSON.stringify(ref)} not found`, { hint: 'see the bound pools with: dbs pool list' });
+  }
+  return p;
 }

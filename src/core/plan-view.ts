@@ -5,7 +5,7 @@ import type { Context } from './context.js';
 import type { Catalog, PlanRecord } from '../store/catalog.js';
 import { decodeEncryption } from './manifest.js';
 import { secretMode, type SecretMode } from './credentials.js';
-import { findPoolOrThrow } from './pools.js';
+import { findPoolOrThrow } from './names.js';
 import { describeRetention, type Retention } from './retention.js';
 import { planReplication } from './replication.js';
 import { describeSchedule, nextRuns, planSchedule } from './schedule.js';

@@ -13,7 +13,9 @@ import type { BindFlags, DriverKind, PoolDriver } from '../storage/types.js';
 import { wrapDriver } from '../storage/wrap.js';
 import { newId, type Catalog, type PoolRecord } from '../store/catalog.js';
 import type { JsonObject } from '../decode.js';
-import { uniqueViolation, validateName } from './names.js';
+import { findPoolOrThrow, uniqueViolation, validateName } from './names.js';
+
+export { findPoolOrThrow };
 import { poolEgress, poolUsesGateway } from './gateway.js';
 import { VERSION } from '../version.js';
 
@@ -98,14 +100,6 @@ function viewLocation(p: PoolRecord): string {
 
 export function poolView(catalog: Catalog, p: PoolRecord): PoolView {
   return { ...p, location: viewLocation(p), plans: catalog.plansUsingPool(p.id).length, viaGateway: poolUsesGateway(p) && catalog.getGateway() !== undefined, secretKey: secretMode(catalog, 'pool', p.id, 'secretKey') ?? null };
-}
-
-export function findPoolOrThrow(catalog: Catalog, ref: string): PoolRecord {
-  const p = catalog.findPool(ref);
-  if (!p) {
-    throw new DbsError('POOL_NOT_FOUND', `pool ${JSON.stringify(ref)} not found`, { hint: 'see the bound pools with: dbs pool list' });
-  }
-  return p;
 }
 
 /** A pool's secret key: the copied one, or its reference read now (credentials.ts storedSecret). */

@@ -10,6 +10,7 @@ import { webcrypto } from 'node:crypto';
 import { Agent as HttpAgent } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
 import type { Readable } from 'node:stream';
+import { crc32 } from 'node:zlib';
 import {
   AbortMultipartUploadCommand,
   CompleteMultipartUploadCommand,
@@ -33,7 +34,7 @@ import { Secret, redactText } from '../secret.js';
 import { validateKey, validatePrefix } from './layout.js';
 import { iterateBody, throwIfAborted } from './body.js';
 import { isPullBody, type GetOptions, type IncompleteUpload, type ObjectInfo, type OpOptions, type PoolCapabilities, type PoolDriver, type PutBody, type PutOptions, type PutResult, type ServerCopy } from './types.js';
-import { AUTH_NAMES, networkCode, type AwsLikeError } from '../aws-errors.js';
+import { AUTH_NAMES, networkCode, TLS_CERT_HINT, tlsCertCode, type AwsLikeError } from '../aws-errors.js';
 
 export const MIN_PART_SIZE = 5 * 1024 * 1024;
 export const MAX_PART_SIZE = 5 * 1024 * 1024 * 1024;
@@ -92,6 +93,27 @@ function withPayloadHash(cmd: UploadPartCommand, sha256: string): UploadPartComm
   return cmd;
 }
 
+/** A part's CRC32 as S3 carries it (x-amz-checksum-crc32: the 4 big-endian bytes in base64). */
+export function crc32Base64(data: Uint8Array): string {
+  const b = Buffer.alloc(4);
+  b.writeUInt32BE(crc32(data) >>> 0);
+  return b.toString('base64');
+}
+
+/**
+ * How a part's bytes are protected on the way. Over plain HTTP the part is signed
+ * (x-amz-content-sha256 is its SHA-256, which the server checks: a part damaged in transit is
+ * refused). Over HTTPS, TLS already guards the bytes in transit, so the part goes as
+ * UNSIGNED-PAYLOAD with an x-amz-checksum-crc32 the server checks and keeps (what the AWS CLI
+ * and SDKs do over HTTPS): one SHA-256 pass per upload less.
+ */
+export type PartIntegrity = 'signed-sha256' | 'tls-crc32';
+
+/** https endpoints (and AWS itself, which dbs reaches over https) use TLS; see PartIntegrity. */
+export function partIntegrityFor(endpoint: string | undefined): PartIntegrity {
+  return endpoint === undefined || endpoint === '' || /^https:/i.test(endpoint) ? 'tls-crc32' : 'signed-sha256';
+}
+
 /** Bytes per pull of a PullBody (into a staging buffer of the put, reused). */
 const STAGING_CHUNK = 1024 * 1024;
 
@@ -116,8 +138,11 @@ export class S3Driver implements PoolDriver {
   readonly localAddress?: string;
   /** Endpoint and access key: two drivers with the same (and the same secret) may copy server side. */
   readonly #account: string;
+  /** How parts are protected on the way (see PartIntegrity). */
+  readonly partIntegrity: PartIntegrity;
 
   constructor(o: S3DriverOptions) {
+    this.partIntegrity = partIntegrityFor(o.endpoint);
     this.localAddress = o.localAddress;
     this.bucket = o.bucket;
     this.#prefix = o.prefix.replace(/^\/+|\/+$/g, '');
@@ -176,6 +201,8 @@ export class S3Driver implements PoolDriver {
     const status = err.$metadata?.httpStatusCode;
     const name = err.name ?? err.Code ?? '';
     const msg = redactText(err.message ?? String(e), [this.#secret]);
+    const cert = tlsCertCode(e);
+    if (cert) return new DbsError('POOL_UNREACHABLE', `${what}: cannot trust the TLS certificate of ${this.location} (${cert})`, { cause: e, hint: TLS_CERT_HINT });
     const net = networkCode(e);
     if (net) {
       return new DbsError('POOL_UNREACHABLE', `${what}: cannot reach ${this.location}${this.localAddress ? ` from the gateway address ${this.localAddress}` : ''} (${net})`, {
@@ -350,7 +377,8 @@ export class S3Driver implements PoolDriver {
     try {
       // Not aborted by the signal: an upload the server created after an abort must still be
       // known here, to be aborted below (else it is left for the recovery sweep to find).
-      const created = await this.client.send(new CreateMultipartUploadCommand({ Bucket: this.bucket, Key }));
+      const crc = this.partIntegrity === 'tls-crc32';
+      const created = await this.client.send(new CreateMultipartUploadCommand({ Bucket: this.bucket, Key, ChecksumAlgorithm: crc ? 'CRC32' : undefined }));
       uploadId = created.UploadId!;
       throwIfAborted(signal);
       for (let n = 1; ; n++) {
@@ -369,11 +397,17 @@ export class S3Driver implements PoolDriver {
         throwIfAborted(signal);
         size += data.length;
         inflightBytes += data.length;
-        const p = payloadSha256(data)
-          .then((sha) => this.client.send(withPayloadHash(new UploadPartCommand({ Bucket: this.bucket, Key, UploadId: uploadId, PartNumber: n, Body: data, ContentLength: data.length }), sha), { abortSignal: partSignal }))
+        const checksum = crc ? crc32Base64(data) : undefined;
+        const p = (checksum ? Promise.resolve('UNSIGNED-PAYLOAD') : payloadSha256(data))
+          .then((sha) =>
+            this.client.send(
+              withPayloadHash(new UploadPartCommand({ Bucket: this.bucket, Key, UploadId: uploadId, PartNumber: n, Body: data, ContentLength: data.length, ChecksumCRC32: checksum }), sha),
+              { abortSignal: partSignal },
+            ),
+          )
           .then(
             (r) => {
-              parts.push({ PartNumber: n, ETag: r.ETag });
+              parts.push({ PartNumber: n, ETag: r.ETag, ChecksumCRC32: checksum });
             },
             (e) => {
               failure ??= e;

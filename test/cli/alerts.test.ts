@@ -6,6 +6,7 @@ import { createHmac } from 'node:crypto';
 import { createServer as createHttpServer, type IncomingHttpHeaders } from 'node:http';
 import { createServer as createTcpServer } from 'node:net';
 import { TLSSocket } from 'node:tls';
+import Database from 'better-sqlite3';
 import { execa } from 'execa';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -248,12 +249,16 @@ describe('alerts after plan run', () => {
 
   it('cpu, mem and out rules read the task\'s monitoring summary', async () => {
     const s = await setup();
+    // 2 MB that do not compress: a few hundred bytes sent over seconds on a loaded machine were < 1 KiB/s.
+    const db = new Database(s.src);
+    db.exec('CREATE TABLE pad (b BLOB); INSERT INTO pad VALUES (randomblob(1048576)), (randomblob(1048576))');
+    db.close();
     const hook = await receiver();
     const mk = async (name: string, rule: string) => expect((await dbs(['alert', 'create', name, '--plan', 'app', '--on', rule, '--notify', `webhook:${hook.url}/${name}`], { home: s.home })).code).toBe(0);
     await mk('mem-low', 'mem>1MiB'); // any dbs process is bigger
     await mk('mem-high', 'mem>1000GiB');
     await mk('out-slow', 'out<1TiB/s'); // any real pool is slower
-    await mk('out-fast', 'out<1B/s'); // the small backup sends a few hundred bytes: a loaded machine made it <1 KiB/s
+    await mk('out-fast', 'out<1KiB/s');
     await mk('cpu-any', 'cpu>0.001%');
     await mk('cpu-high', 'cpu>6000%');
     const r = await dbs(['--json', 'plan', 'run', 'app'], { home: s.home, env: ENV });

@@ -4,12 +4,12 @@
 import { PassThrough } from 'node:stream';
 import type { Command, Option } from 'commander';
 import { describe, expect, it } from 'vitest';
-import { buildProgram, type CliIO } from '../../src/cli.js';
+import { buildProgram, commandWord, MODULE_OF, type CliIO } from '../../src/cli.js';
 import { visibleSubcommands } from '../../src/commands/complete.js';
 import { dbs } from '../support/cli.js';
 import { tempDir } from '../support/testbed.js';
 
-function program(): Command {
+function program(): Promise<Command> {
   const io: CliIO = { stdout: new PassThrough(), stderr: new PassThrough(), stdin: new PassThrough(), env: {}, cwd: '/', signal: new AbortController().signal };
   return buildProgram(io, { exitCode: 0 });
 }
@@ -68,8 +68,10 @@ async function helpOf(path: string[]): Promise<string> {
   return r.stdout;
 }
 
+const fullTree = await program();
+
 describe('--help of every leaf command', () => {
-  const root = program();
+  const root = fullTree;
   const all = leaves(root);
 
   it('covers the whole tree', () => {
@@ -148,5 +150,57 @@ describe('dbs help COMMAND...', () => {
     expect(r.stdout).toBe('');
     expect(r.stderr).toMatch(/unknown command "dbs plan nope"/);
     expect(r.stderr).toMatch(/hint: dbs plan has: create, list, .*delete/);
+  });
+});
+
+describe('the command tree is built lazily', () => {
+  const io = (): CliIO => ({ stdout: new PassThrough(), stderr: new PassThrough(), stdin: new PassThrough(), env: {}, cwd: '/', signal: new AbortController().signal });
+  /** A command's words, options and arguments, all the way down. */
+  const shape = (c: Command): unknown => ({
+    name: c.name(),
+    options: c.options.map((o) => o.flags),
+    args: c.registeredArguments.map((a) => a.name()),
+    commands: c.commands.map(shape),
+  });
+  const tops = fullTree.commands.map((c) => c.name()).filter((n) => !['help', 'completion', '__complete'].includes(n));
+
+  it('knows the module of every top-level command but help and completion', () => {
+    expect(tops.length).toBeGreaterThan(12);
+    for (const n of tops) expect(MODULE_OF[n], n).toBeDefined();
+    expect(Object.keys(MODULE_OF).sort()).toEqual([...tops].sort());
+  });
+
+  it.each(tops)('dbs %s ... registers that command exactly as the full tree has it, and only its module', async (name) => {
+    const lazy = await buildProgram(io(), { exitCode: 0 }, ['--home', '/x', '--json', name, 'list']);
+    const mine = lazy.commands.find((c) => c.name() === name);
+    expect(mine, name).toBeDefined();
+    expect(shape(mine!)).toEqual(shape(fullTree.commands.find((c) => c.name() === name)!));
+    // The same module's commands and no others (e.g. quickstart brings doctor and events).
+    const sameModule = tops.filter((n) => MODULE_OF[n] === MODULE_OF[name]);
+    expect(lazy.commands.map((c) => c.name()).sort()).toEqual(sameModule.sort());
+    expect(lazy.options.map((o) => o.flags)).toEqual(fullTree.options.map((o) => o.flags));
+  });
+
+  it('help, completion, an unknown word or no command build the whole tree', async () => {
+    for (const argv of [['help', 'plan'], ['completion', 'bash'], ['__complete', 'pl'], ['plna', 'list'], [], ['--json'], ['--', 'plan']]) {
+      const p = await buildProgram(io(), { exitCode: 0 }, argv);
+      expect(p.commands.map(shape), argv.join(' ')).toEqual(fullTree.commands.map(shape));
+    }
+  });
+
+  it('finds the command word after global options and their values', () => {
+    expect(commandWord(['plan', 'list'])).toBe('plan');
+    expect(commandWord(['--home', 'plan', 'backup', 'list'])).toBe('backup');
+    expect(commandWord(['--config', 'c.json', '--compress', 'none', '-q', '--json', 'task'])).toBe('task');
+    expect(commandWord(['--home=/h', 'pool'])).toBe('pool');
+    expect(commandWord(['-y', '--no-color', '-v'])).toBeUndefined();
+    expect(commandWord(['--', 'plan'])).toBeUndefined();
+  });
+
+  it('an unknown command still gets a suggestion from the whole tree', async () => {
+    const r = await dbs(['plna', 'list'], { home: tempDir('home') });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/unknown command 'plna'/);
+    expect(r.stderr).toMatch(/Did you mean plan\?/);
   });
 });

@@ -20,9 +20,9 @@ interface Leaf {
 }
 
 /** Every command that has an action (leaf), with its words from the program root. */
-function leaves(): { program: Command; leaves: Leaf[] } {
+async function leaves(): Promise<{ program: Command; leaves: Leaf[] }> {
   const io: CliIO = { stdout: new PassThrough(), stderr: new PassThrough(), stdin: new PassThrough(), env: {}, cwd: '/', signal: new AbortController().signal };
-  const program = buildProgram(io, { exitCode: 0 });
+  const program = await buildProgram(io, { exitCode: 0 });
   const out: Leaf[] = [];
   const walk = (c: Command, path: string[]) => {
     for (const s of c.commands) {
@@ -60,8 +60,10 @@ async function homeWithPoolAndPlan(remark?: string) {
   return home;
 }
 
+const tree = await leaves();
+
 describe('an option given twice', () => {
-  const { program, leaves: all } = leaves();
+  const { program, leaves: all } = tree;
   const cases: { argv: string[]; name: string }[] = [];
   for (const l of all) {
     for (const o of l.cmd.options) {
@@ -113,7 +115,7 @@ describe('an option given twice', () => {
 });
 
 describe('numeric options', () => {
-  const { leaves: all } = leaves();
+  const { leaves: all } = tree;
   const numeric = all.flatMap((l) => l.cmd.options.filter(isNumeric).map((o) => ({ l, o })));
   const bad = ['abc', '-1', '', '1e3', '0x10', '99999999999999999999', '1.5.2'];
   const cases = numeric.flatMap(({ l, o }) =>

@@ -36,7 +36,12 @@ import {
 } from './ports.js';
 
 export interface S3Server {
+  /** http://127.0.0.1:PORT */
   endpoint: string;
+  /** https://127.0.0.1:PORT: the same gateway over TLS, with a certificate made for this run. */
+  tlsEndpoint: string;
+  /** The PEM of that certificate (self-signed for IP 127.0.0.1): trust it with NODE_EXTRA_CA_CERTS / AWS_CA_BUNDLE. */
+  caFile: string;
   region: string;
   accessKey: string;
   secretKey: string;
@@ -52,7 +57,7 @@ const START_TIMEOUT_MS = 60_000;
  */
 const memstoreBytes = (): number => Number(process.env.DBS_TEST_MEMSTORE_MB ?? 4096) * 1024 * 1024;
 
-function cephConf(d: string, fsid: string, monPort: number, rgwPort: number): string {
+function cephConf(d: string, fsid: string, monPort: number, rgwPort: number, tlsPort: number): string {
   return `[global]
 fsid = ${fsid}
 mon host = v2:127.0.0.1:${monPort}
@@ -111,7 +116,7 @@ osd objectstore = memstore
 memstore device bytes = ${memstoreBytes()}
 
 [client.rgw]
-rgw frontends = beast endpoint=127.0.0.1:${rgwPort}
+rgw frontends = beast endpoint=127.0.0.1:${rgwPort} ssl_endpoint=127.0.0.1:${tlsPort} ssl_certificate=${d}/tls/cert.pem ssl_private_key=${d}/tls/key.pem
 # free deleted data within seconds instead of hours
 rgw gc obj min wait = 2
 rgw gc processor period = 2
@@ -192,12 +197,19 @@ async function startS3Once(): Promise<S3Server> {
     const deadline = started + START_TIMEOUT_MS;
     const remaining = (): number => Math.max(1_000, deadline - Date.now());
 
-    for (const sub of ['run', 'log', 'mon', 'osd', 'crash', 'rgw']) await mkdir(join(dataDir, sub));
+    for (const sub of ['run', 'log', 'mon', 'osd', 'crash', 'rgw', 'tls']) await mkdir(join(dataDir, sub));
+    // A throwaway certificate for the TLS endpoint (~20 ms): EC P-256, for IP 127.0.0.1, 2 days.
+    await run('openssl req', 'openssl', [
+      'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '2',
+      '-subj', '/CN=dbs-test-rgw', '-addext', 'subjectAltName=IP:127.0.0.1',
+      '-keyout', join(dataDir, 'tls', 'key.pem'), '-out', join(dataDir, 'tls', 'cert.pem'),
+    ]);
     await writeFile(join(dataDir, 'keyring'), '');
     const fsid = randomUUID();
     const monPort = await freePort();
     const rgwPort = await freePort();
-    await writeFile(conf, cephConf(dataDir, fsid, monPort, rgwPort));
+    const tlsPort = await freePort();
+    await writeFile(conf, cephConf(dataDir, fsid, monPort, rgwPort, tlsPort));
 
     // 1. mon
     await run('monmaptool', 'monmaptool', ['--create', '--clobber', '--fsid', fsid, '--addv', 'a', `[v2:127.0.0.1:${monPort}]`, join(dataDir, 'monmap')]);
@@ -245,6 +257,8 @@ async function startS3Once(): Promise<S3Server> {
 
     const server: S3Server = {
       endpoint,
+      tlsEndpoint: `https://127.0.0.1:${tlsPort}`,
+      caFile: join(dataDir, 'tls', 'cert.pem'),
       region: 'us-east-1',
       accessKey,
       secretKey,

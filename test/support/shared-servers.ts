@@ -52,7 +52,7 @@ async function startRedisInfo(): Promise<Started<'redis'>> {
 async function startS3Info(): Promise<Started<'s3'>> {
   const t0 = performance.now();
   const s = await startS3();
-  const info: S3Info = { endpoint: s.endpoint, region: s.region, accessKey: s.accessKey, secretKey: s.secretKey };
+  const info: S3Info = { endpoint: s.endpoint, tlsEndpoint: s.tlsEndpoint, caFile: s.caFile, region: s.region, accessKey: s.accessKey, secretKey: s.secretKey };
   return { info, ms: Math.round(performance.now() - t0), stop: () => s.stop() };
 }
 

@@ -23,6 +23,10 @@ export interface RedisInfo {
 
 export interface S3Info {
   endpoint: string;
+  /** The same gateway over TLS (https://127.0.0.1:PORT); trust caFile to reach it. */
+  tlsEndpoint: string;
+  /** PEM of the TLS endpoint's self-signed certificate (NODE_EXTRA_CA_CERTS, AWS_CA_BUNDLE). */
+  caFile: string;
   region: string;
   accessKey: string;
   secretKey: string;

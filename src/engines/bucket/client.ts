@@ -6,7 +6,7 @@ import { Agent as HttpsAgent } from 'node:https';
 import { S3Client } from '@aws-sdk/client-s3';
 import { DbsError, isAbort } from '../../errors.js';
 import { redactText, type Secret } from '../../secret.js';
-import { AUTH_NAMES, networkCode, type AwsLikeError } from '../../aws-errors.js';
+import { AUTH_NAMES, networkCode, TLS_CERT_HINT, tlsCertCode, type AwsLikeError } from '../../aws-errors.js';
 
 export interface BucketServer {
   endpoint: string;
@@ -60,6 +60,8 @@ export function mapS3Error(e: unknown, what: string, where: string, secret: Secr
   const err = e as AwsLikeError;
   const status = err.$metadata?.httpStatusCode;
   const name = err.name ?? err.Code ?? '';
+  const cert = tlsCertCode(e);
+  if (cert) return new DbsError('SOURCE_UNREACHABLE', `${what}: cannot trust the TLS certificate of ${where} (${cert})`, { cause: e, hint: TLS_CERT_HINT });
   const net = networkCode(e);
   if (net) return new DbsError('SOURCE_UNREACHABLE', `${what}: cannot reach ${where} (${net})`, { cause: e, hint: 'check the --endpoint URL, the network and that the S3 server is running' });
   if (AUTH_NAMES.has(name) || status === 403 || status === 401) {
