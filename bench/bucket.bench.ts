@@ -12,7 +12,7 @@ import { makeBucket, putAll, type Obj } from '../test/support/buckets.js';
 import { startS3, type S3Server } from '../test/support/s3.js';
 import { tempDir } from '../test/support/testbed.js';
 import { S3Client } from '@aws-sdk/client-s3';
-import { median, report, save, timed, type Row } from './support.js';
+import { AWS_CLI, median, report, save, timed, type Row } from './support.js';
 
 const OBJECTS = Number(process.env.BENCH_OBJECTS ?? 10_000);
 const RSS_OBJECTS = Number(process.env.BENCH_RSS_OBJECTS ?? 100_000);
@@ -75,7 +75,7 @@ it('bucket snapshot vs aws s3 sync; incremental vs listing; RSS at many objects'
   const listEnv = { ...awsEnv(), EP: s3srv.endpoint, B: BUCKET, NODE_PATH: new URL('../node_modules', import.meta.url).pathname };
   for (let r = 0; r < RUNS; r++) {
     const dir = join(work, `sync-${r}`);
-    rows[0].samples.push(await timed(`aws s3 sync --only-show-errors --endpoint-url ${s3srv.endpoint} s3://${BUCKET} ${dir}`, awsEnv()));
+    rows[0].samples.push(await timed(`${AWS_CLI} s3 sync --only-show-errors --endpoint-url ${s3srv.endpoint} s3://${BUCKET} ${dir}`, awsEnv()));
     rmSync(dir, { recursive: true, force: true });
     rows[1].samples.push(await timed(`${node} ${bin} plan run snap >/dev/null`, dbsEnv()));
     // 1% changed since the newest backup of the chain (the snapshot just taken, or the last incremental).
@@ -91,7 +91,7 @@ it('bucket snapshot vs aws s3 sync; incremental vs listing; RSS at many objects'
   const incS = median(rows[3].samples.map((s) => s.seconds));
   let text = report(`S3 bucket, ${OBJECTS.toLocaleString('en')} objects`, rows, 'aws s3 sync s3://bucket DIR (baseline)', last.rawBytes, [
     `Incremental / listing: ${(incS / listS).toFixed(2)} (target <= 1.20). The incremental read ${inc.rawBytes} raw bytes.`,
-    'Both sides run on the same 2-core machine as the S3 server (Ceph RGW, memstore) and other sessions: ratios, not absolute speeds.',
+    `Both sides run on the same 2-core machine as the S3 server (Ceph RGW, memstore): ratios, not absolute speeds. ${(await execa(AWS_CLI, ['--version'])).stdout.trim()}; ${process.env.BENCH_NOTE ?? 'other work may have run on the machine meanwhile'}.`,
   ]);
 
   // Peak RSS with many objects: tiny objects, so the listing and the index dominate.

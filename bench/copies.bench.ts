@@ -7,14 +7,14 @@
 //   3. S3 -> S3 on one endpoint: `dbs backup copy` (server-side CopyObject, the copy
 //      checked by the server: ETag and size, or its SHA-256) vs download + upload (`aws s3 cp s3://.. - | aws s3 cp - s3://..`).
 import { execa } from 'execa';
-import { existsSync, readdirSync, statSync } from 'node:fs';
+import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, it } from 'vitest';
 import { startS3, type S3Server } from '../test/support/s3.js';
 import { tempDir } from '../test/support/testbed.js';
-import { report, save, timed, type Row } from './support.js';
+import { AWS_CLI, report, save, timed, type Row } from './support.js';
 
 const MB = Number(process.env.BENCH_MB ?? 1024);
 // Room for the source and one copy (see drop(); objects take ~1.5x in memstore's RAM).
@@ -31,8 +31,7 @@ let artifact = '';
 let artifactKey = '';
 
 const dbs = (args: string) => `DBS_HOME=${home} ${node} ${bin} ${args}`;
-/** Debian's awscli (2.x, the peer a user on this machine would pick), not a pip one earlier on PATH. */
-const AWS = process.env.BENCH_AWS ?? (existsSync('/usr/bin/aws') ? '/usr/bin/aws' : 'aws');
+const AWS = AWS_CLI;
 
 beforeAll(async () => {
   s3 = await startS3();

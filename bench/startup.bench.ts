@@ -47,17 +47,28 @@ it('start-up CPU of short commands against node -e 0', async () => {
     for (let i = 0; i < RUNS; i++) xs.push(await cpuMs(args, env, work));
     med[name] = median(xs);
   }
+  // Instructions (valgrind's callgrind): the same count whatever else the machine does, so
+  // a change of a few ms shows, which CPU-time medians on a shared VM blur (+-5 ms).
+  const ir: Record<string, number> = {};
+  for (const [name, args] of cases) {
+    const r = await execa('valgrind', ['--tool=callgrind', '--callgrind-out-file=/dev/null', node, ...args], { env: { ...process.env, ...env }, cwd: work, reject: false });
+    const m = /Collected : (\d+)/.exec(String(r.stderr));
+    if (r.exitCode !== 0 || !m) throw new Error(`valgrind ${args.join(' ')} failed (${r.exitCode}): ${String(r.stderr).slice(-500)}`);
+    ir[name] = Number(m[1]);
+  }
   const base = med['node -e 0'];
-  const rows = Object.entries(med).map(([k, v]) => `| ${k} | ${v.toFixed(0)} | ${(v / base).toFixed(2)} |`);
+  const rows = Object.entries(med).map(([k, v]) => `| ${k} | ${v.toFixed(0)} | ${(v / base).toFixed(2)} | ${(ir[k]! / 1e6).toFixed(0)} | ${(ir[k]! / ir['node -e 0']!).toFixed(2)} |`);
   save('startup', [
     '# Start-up CPU (user + sys) of short commands',
     '',
     `Median of ${RUNS} runs each, Node ${process.version}, the real binary ${node} (no wrapper process); a shared machine: CPU time, not wall time. Target: plan list <= 2.00x node -e 0.`,
     'The catalog has one pool and one daily plan (SQLite source); cwd is a folder with no config file; the compile cache is warm (one uncounted run first).',
     '',
-    '| command | CPU ms | x node -e 0 |',
-    '|---|---|---|',
+    '| command | CPU ms | x node -e 0 | instructions (M) | x node -e 0 |',
+    '|---|---|---|---|---|',
     ...rows,
+    '',
+    'Instructions: one run each under `valgrind --tool=callgrind` (all threads), after the same warm-up: the deterministic measure.',
     '',
   ].join('\n'));
   expect(base).toBeGreaterThan(0);

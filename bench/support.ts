@@ -1,6 +1,9 @@
 // Shared helpers for benchmarks: timing with peak RSS (GNU time), medians, markdown tables.
 import { execa } from 'execa';
-import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+
+/** Debian's awscli (2.x, the peer a user on this machine would pick), not a pip one earlier on PATH; BENCH_AWS overrides. */
+export const AWS_CLI = process.env.BENCH_AWS ?? (existsSync('/usr/bin/aws') ? '/usr/bin/aws' : 'aws');
 
 export interface Sample {
   seconds: number;

@@ -60,6 +60,19 @@ exports.getPrebuildPath = () => null;`,
   },
 };
 
+// core/cron-lib.ts loads node-cron with createRequire at first use (start-up of a checkout);
+// one bundle has no node_modules to require from, so there it is a static import.
+const cronShim = {
+  name: 'dbs-cron-static',
+  setup(b) {
+    b.onLoad({ filter: /[\\/]src[\\/]core[\\/]cron-lib\.ts$/ }, () => ({
+      contents: "import * as cron from 'node-cron';\nexport function loadCron() { return cron; }\n",
+      loader: 'ts',
+      resolveDir: root,
+    }));
+  },
+};
+
 const bundle = join(work, 'dbs.cjs');
 const result = await build({
   entryPoints: [join(root, 'src', 'main.ts')],
@@ -74,7 +87,7 @@ const result = await build({
   sourcemap: false,
   logLevel: 'warning',
   metafile: true,
-  plugins: [bindingShim],
+  plugins: [bindingShim, cronShim],
   define: {
     DBS_BUILD: JSON.stringify({ version: pkg.version, commit }),
     DBS_ADDON: JSON.stringify({ asset: assetName, sha256: addonSha }),

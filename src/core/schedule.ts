@@ -1,6 +1,8 @@
 // Plan schedules: manual, a cron expression, every hourly/daily/weekly, or once. Validated at
 // create/update; next runs computed with node-cron in the plan's time zone.
-import { createTask, parse, validateDetailed } from 'node-cron';
+import type { createTask, parse } from 'node-cron';
+import { simpleCronFields, type CronFields } from './cron-fields.js';
+import { loadCron } from './cron-lib.js';
 import { DbsError } from '../errors.js';
 import { invalid, object, oneOf, string, stringArray } from '../decode.js';
 import type { PlanRecord } from '../store/catalog.js';
@@ -140,7 +142,7 @@ export function parseSchedule(f: ScheduleFlags, now: Date): Schedule | undefined
   }
   if (f.cron !== undefined) {
     if (f.at !== undefined) throw new DbsError('USAGE', '--at applies to --every only', { hint: 'put the time into the cron expression' });
-    const v = validateDetailed(f.cron);
+    const v = loadCron().validateDetailed(f.cron);
     if (!v.valid || f.cron.trim() === '') {
       const why = v.errors.map((e) => `${e.field}: ${e.message}`).join('; ');
       throw new DbsError('INVALID_ARGUMENT', `--cron ${JSON.stringify(f.cron)} is not a valid cron expression${why ? ` (${why})` : ''}`, {
@@ -189,6 +191,9 @@ export function describeSchedule(s: Schedule): string {
   }
 }
 
+/** A parsed expression: ours for simple ones, node-cron's (day fields may hold L/W tokens) for the rest. */
+type Fields = CronFields | ReturnType<typeof parse>;
+
 const UTC_ZONES = new Set(['UTC', 'Etc/UTC', 'Etc/GMT', 'GMT', 'Etc/Universal', 'Universal', 'Etc/Zulu', 'Zulu']);
 
 /** The next `count` run times strictly after `after` (none for manual plans). */
@@ -202,7 +207,9 @@ export function nextRuns(s: Schedule, after: Date, count: number): Date[] {
   // node-cron's matcher (a whole scheduled task: timers, events, a registry entry) only for
   // the expressions whose day fields need it (L, #); the rest match on the parsed fields, so a
   // daemon arming 1,000 plans allocates little.
-  const task = /[L#]/.test(s.expr) ? createTask(s.expr, () => undefined, { timezone: s.tz }) : undefined;
+  // The matcher runs in UTC on wall-clock times (walk() keeps both), so its day tokens (last
+  // day, nearest weekday, nth weekday) are judged on the zone's calendar.
+  const task = /[LW#]/i.test(s.expr) ? loadCron().createTask(s.expr, () => undefined, { timezone: 'UTC' }) : undefined;
   try {
     return walk(task, s.expr, s.tz, from, count);
   } finally {
@@ -228,10 +235,11 @@ function walk(task: ReturnType<typeof createTask> | undefined, expr: string, tz:
   const fieldsList = expr.trim().split(/\s+/);
   const seconds = fieldsList.length === 6;
   const fixedHours = !/[*/]/.test(fieldsList[seconds ? 2 : 1]);
-  const f = parse(expr);
+  const f: Fields = simpleCronFields(expr) ?? loadCron().parse(expr);
   // The first Intl.DateTimeFormat of a process costs ~9 ms (ICU zone data): UTC needs none.
   const fmt = UTC_ZONES.has(tz) ? undefined : new Intl.DateTimeFormat('en-US', { timeZone: tz, hourCycle: 'h23', year: 'numeric', month: 'numeric', day: 'numeric', hour: 'numeric', minute: 'numeric', second: 'numeric' });
   const step = seconds ? 1000 : 60_000;
+  const firstOfDay = Math.min(...f.hour.map(Number)) * 3_600_000 + Math.min(...f.minute.map(Number)) * 60_000 + Math.min(...f.second.map(Number)) * 1000;
   const out: Date[] = [];
   let t = Math.floor(from.getTime() / step) * step + step;
   let lastWall = wallClock(fmt, from.getTime());
@@ -246,7 +254,11 @@ function walk(task: ReturnType<typeof createTask> | undefined, expr: string, tz:
       lastWall = wall;
     } else {
       const w = new Date(wall);
-      const dayOk = f.month.includes(w.getUTCMonth() + 1) && f.dayOfMonth.includes(w.getUTCDate()) && f.dayOfWeek.some((x) => x === w.getUTCDay() || (x === 7 && w.getUTCDay() === 0));
+      // With day tokens (L, W, #) the fields hold strings that no date equals: ask the matcher
+      // whether the day matches at its first matching time (the time fields are plain numbers).
+      const dayOk = task
+        ? f.month.includes(w.getUTCMonth() + 1) && task.match(new Date(wall - (wall % 86_400_000) + firstOfDay))
+        : f.month.includes(w.getUTCMonth() + 1) && f.dayOfMonth.includes(w.getUTCDate()) && f.dayOfWeek.some((x) => x === w.getUTCDay() || (x === 7 && w.getUTCDay() === 0));
       if (!dayOk || !f.hour.includes(w.getUTCHours())) {
         // Nothing can match before the next local hour (or day): jump there.
         const toNext = dayOk ? 3_600_000 - (wall % 3_600_000) : 86_400_000 - (wall % 86_400_000);
@@ -269,7 +281,7 @@ function walk(task: ReturnType<typeof createTask> | undefined, expr: string, tz:
           continue;
         }
       }
-      const matches = task ? task.match(new Date(t)) : f.second.includes(w.getUTCSeconds()) && f.minute.includes(w.getUTCMinutes());
+      const matches = task ? task.match(new Date(wall)) : f.second.includes(w.getUTCSeconds()) && f.minute.includes(w.getUTCMinutes());
       if (matches && (!fixedHours || wall > lastWall)) {
         out.push(new Date(t));
         lastWall = wall;
@@ -283,7 +295,7 @@ function walk(task: ReturnType<typeof createTask> | undefined, expr: string, tz:
 }
 
 /** True when a wall-clock time strictly between two readings matches the parsed fields. */
-function skippedMatch(f: ReturnType<typeof parse>, before: number, after: number, step: number): boolean {
+function skippedMatch(f: Fields, before: number, after: number, step: number): boolean {
   for (let w = before + step; w < after; w += step) {
     const d = new Date(w);
     const dow = d.getUTCDay();

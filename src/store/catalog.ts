@@ -558,7 +558,10 @@ export class Catalog {
         hint: 'upgrade dbs before using this catalog',
       });
     }
-    this.db.prepare("INSERT OR IGNORE INTO meta (key, value) VALUES ('catalog_id', ?)").run(newId('catalog'));
+    // Only when missing: each open made an id (node:crypto) and a write for nothing.
+    if (!this.db.prepare("SELECT 1 FROM meta WHERE key = 'catalog_id'").get()) {
+      this.db.prepare("INSERT OR IGNORE INTO meta (key, value) VALUES ('catalog_id', ?)").run(newId('catalog'));
+    }
   }
 
   schemaVersion(): number {

@@ -62,6 +62,18 @@ describe('parseSchedule', () => {
 
 describe('nextRuns', () => {
   const daily = (tz: string) => parseSchedule({ every: 'daily', at: '02:30', tz }, NOW)!;
+  it('schedules day tokens: last day (L), last weekday of the month (5L), nth weekday (5#2), nearest weekday (W), in UTC and in a zone', () => {
+    const from = new Date('2026-12-03T00:00:00Z'); // a Thursday
+    const cron = (expr: string, tz = 'UTC') => nextRuns(parseSchedule({ cron: expr, tz }, from)!, from, 3);
+    expect(iso(cron('0 0 L * *'))).toEqual(['2026-12-31T00:00:00.000Z', '2027-01-31T00:00:00.000Z', '2027-02-28T00:00:00.000Z']);
+    expect(iso(cron('0 9 * * 5L'))).toEqual(['2026-12-25T09:00:00.000Z', '2027-01-29T09:00:00.000Z', '2027-02-26T09:00:00.000Z']);
+    expect(iso(cron('0 9 * * 5#2'))).toEqual(['2026-12-11T09:00:00.000Z', '2027-01-08T09:00:00.000Z', '2027-02-12T09:00:00.000Z']);
+    // The 15th of May 2027 is a Saturday: the nearest weekday is Friday the 14th.
+    expect(iso(nextRuns(parseSchedule({ cron: '30 12 15W 5 *', tz: 'UTC' }, from)!, from, 1))).toEqual(['2027-05-14T12:30:00.000Z']);
+    // Midnight of the zone's last day (Berlin is UTC+1 in winter, +2 in summer).
+    expect(iso(cron('0 0 L * *', 'Europe/Berlin'))).toEqual(['2026-12-30T23:00:00.000Z', '2027-01-30T23:00:00.000Z', '2027-02-27T23:00:00.000Z']);
+    expect(iso(nextRuns(parseSchedule({ cron: '0 0 L * *', tz: 'Europe/Berlin' }, from)!, new Date('2027-04-01T00:00:00Z'), 1))).toEqual(['2027-04-29T22:00:00.000Z']);
+  });
   it('gives the next 3 runs, readable', () => {
     const s = daily('UTC');
     expect(describeSchedule(s)).toBe('daily at 02:30 (UTC)');
