@@ -104,8 +104,9 @@ export function crc32Base64(data: Uint8Array): string {
  * How a part's bytes are protected on the way. Over plain HTTP the part is signed
  * (x-amz-content-sha256 is its SHA-256, which the server checks: a part damaged in transit is
  * refused). Over HTTPS, TLS already guards the bytes in transit, so the part goes as
- * UNSIGNED-PAYLOAD with an x-amz-checksum-crc32 the server checks and keeps (what the AWS CLI
- * and SDKs do over HTTPS): one SHA-256 pass per upload less.
+ * UNSIGNED-PAYLOAD with an x-amz-checksum-crc32 (what the AWS CLI and SDKs do over HTTPS): one
+ * SHA-256 pass per upload less. AWS S3 and current MinIO/Ceph check the CRC; Ceph 16 (the test
+ * bed) accepts and ignores it (probed: a wrong CRC32 was stored).
  */
 export type PartIntegrity = 'signed-sha256' | 'tls-crc32';
 
