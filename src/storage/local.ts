@@ -2,7 +2,7 @@
 // it into place (or hard-links it, for create-if-absent), then fsyncs the directory. openFile()
 // hands out such a temp file for a child process to write. The kind (`localKind`) declares
 // the config ({ path }), how `pool bind` flags become one and how the catalog's copy decodes.
-import { createReadStream, createWriteStream, statSync } from 'node:fs';
+import { createReadStream, createWriteStream, statSync, write as fsWrite, writev as fsWritev } from 'node:fs';
 import { link, mkdir, open, readdir, rename, rmdir, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { dirname, isAbsolute, join, sep } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -12,6 +12,16 @@ import { DbsError } from '../errors.js';
 import { invalid, object, string } from '../decode.js';
 import { validateKey, validatePrefix } from './layout.js';
 import { iterateBody, throwIfAborted } from './body.js';
+
+/**
+ * The fs of a WriteStream on a file handle's fd. Even with autoClose off, a WriteStream closes
+ * its fd when it is destroyed (an error, an abort: pipeline destroys it), and then the handle
+ * closed the same number again. In between, another open may have reused the number (a
+ * /proc read, a catalog file), so that second close closed a stranger's file: Node aborted the
+ * process on it once ("Assertion failed: uv_fs_close" in readFileSync). The handle is the fd's
+ * only owner: the stream's close does nothing.
+ */
+const FD_OWNED_ELSEWHERE = { write: fsWrite, writev: fsWritev, close: (_fd: number, cb: (err: NodeJS.ErrnoException | null) => void) => cb(null) };
 import type { DriverKind, FileTarget, GetOptions, IncompleteUpload, ObjectInfo, OpOptions, PoolCapabilities, PoolDriver, PullSource, PutBody, PutOptions, PutResult } from './types.js';
 
 export interface LocalPoolConfig {
@@ -121,7 +131,7 @@ export class LocalDriver implements PoolDriver {
       const source = body instanceof Readable ? body : Readable.from(iterateBody(body), { objectMode: false });
       // By fd, not handle.createWriteStream(): with autoClose off, a FileHandle's stream keeps
       // a reference on it that makes handle.close() wait forever (Node 24).
-      const out = createWriteStream('', { fd: file.fd, autoClose: false, highWaterMark: 4 << 20 });
+      const out = createWriteStream('', { fd: file.fd, autoClose: false, highWaterMark: 4 << 20, fs: FD_OWNED_ELSEWHERE });
       await pipeline(source, out, { signal: options.signal });
       throwIfAborted(options.signal);
       return await file.commit();
