@@ -24,6 +24,18 @@ describe('S3 pool over https', () => {
     expect(JSON.parse(list.stdout)).toEqual([]);
   });
 
+  it('an untrusted certificate of a bucket source: plan create fails with exit 6 and the hint, creates nothing', async () => {
+    const s3 = testbed().s3;
+    const home = tempDir('home');
+    expect((await dbsBin(['pool', 'bind', 'local', '--type', 'local', '--path', tempDir('pool')], { home })).code).toBe(0);
+    const r = await dbsBin(['plan', 'create', 'media', '--source', 's3://tls-untrusted-src/photos', '--endpoint', s3.tlsEndpoint, '--access-key', s3.accessKey, '--secret-key-env', 'S3_SECRET', '--pool', 'local'], { home, env: { S3_SECRET: s3.secretKey } });
+    expect(r.code, r.stderr).toBe(6);
+    expect(r.stderr).toMatch(/cannot trust the TLS certificate of s3:\/\/tls-untrusted-src\/photos\/ @ https:\/\/127\.0\.0\.1:\d+ \(DEPTH_ZERO_SELF_SIGNED_CERT\)/);
+    expect(r.stderr).toMatch(/NODE_EXTRA_CA_CERTS/);
+    expect(r.stderr).not.toContain(s3.secretKey);
+    expect(JSON.parse((await dbsBin(['--json', 'plan', 'list'], { home })).stdout)).toEqual([]);
+  });
+
   it('with NODE_EXTRA_CA_CERTS: backup to a local pool, replicated to the https pool, restored from it with the same rows', async () => {
     const s3 = testbed().s3;
     const home = tempDir('home');
