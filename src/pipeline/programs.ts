@@ -6,9 +6,9 @@
 // reader is in place, and Node never reads a pipe it hands on.
 import type { ChildProcess } from 'node:child_process';
 import { close as fsClose, constants, open as fsOpen } from 'node:fs';
-import { mkdtemp, open, rm } from 'node:fs/promises';
+import { mkdtemp, open, rm, stat, statfs } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
@@ -124,6 +124,54 @@ const FOLLOW_POLL_MS = 20;
  * collection per GB). Reading back what is stored (from the page cache) costs less than
  * carrying the bytes through a pipe into Node and out again.
  */
+/**
+ * Watches a file a program writes on a pool's disk for the one way such a program can hang for
+ * good: the disk is full and the program stopped instead of exiting. (pzstd normally exits 1 on
+ * ENOSPC; once in a few hundred CI runs it stayed in a futex wait, with the dump blocked writing
+ * into it, until a watchdog killed the run.) When the filesystem has less than `minFree` bytes
+ * left (what this process may use: bfree as root, bavail otherwise) and the file has not grown
+ * for `stuckChecks` checks in a row, `onFull` runs once (kill the programs). Polls every
+ * `intervalMs`; `stop()` ends it.
+ */
+export function watchFullDisk(path: string, onFull: () => void, o: { intervalMs?: number; stuckChecks?: number; minFree?: number } = {}): { stop(): void; readonly full: boolean } {
+  const interval = o.intervalMs ?? 1000;
+  const needed = o.stuckChecks ?? 3;
+  const minFree = o.minFree ?? 64 * 1024;
+  const root = process.getuid?.() === 0;
+  let last = -1;
+  let still = 0;
+  let full = false;
+  let busy = false;
+  const timer = setInterval(() => {
+    if (busy || full) return;
+    busy = true;
+    void (async () => {
+      try {
+        const [fs, st] = await Promise.all([statfs(dirname(path)), stat(path)]);
+        const free = (root ? fs.bfree : fs.bavail) * fs.bsize;
+        still = st.size === last && free < minFree ? still + 1 : 0;
+        last = st.size;
+        if (still >= needed) {
+          full = true;
+          clearInterval(timer);
+          onFull();
+        }
+      } catch {
+        // the file is gone (committed or aborted): nothing to watch
+      } finally {
+        busy = false;
+      }
+    })();
+  }, interval);
+  timer.unref();
+  return {
+    stop: () => clearInterval(timer),
+    get full() {
+      return full;
+    },
+  };
+}
+
 export async function followFile(path: string, writerDone: Promise<void>, onChunk: (chunk: Buffer) => void, signal?: AbortSignal): Promise<void> {
   let done = false;
   const settled = writerDone.then(

@@ -19,7 +19,7 @@ import { DbsError } from '../errors.js';
 import { deathSignalAvailable } from './child.js';
 import { type Inspector, type StreamEdges } from './edges.js';
 import { planExecution, type Execution, type ExecutionPlan, type GuardMode } from './plan.js';
-import { followFile, openFifo, spawnChain, type Program } from './programs.js';
+import { followFile, openFifo, spawnChain, watchFullDisk, type Program } from './programs.js';
 import { STAGE_BUFFER, type Observer, type Stage, type SyncTransform } from './stage.js';
 import { ProgressCounter } from './stages.js';
 import { FrameEdgeCopier, FrameEdgeKeeper, FrameSpans, type FrameEdges } from './zstd-frames.js';
@@ -144,6 +144,8 @@ async function runPrograms(o: RunArtifactOptions, plan: ExecutionPlan, observers
   const fifo = !file && syncTailApplies(o, plan) ? await openFifo() : undefined;
   let programs: Program[] = [];
   let syncTail: SyncTail | undefined;
+  // A program writing the pool file that stops on a full disk instead of exiting: kill it.
+  const fullDisk = file ? watchFullDisk(file.path, () => programs.forEach((p) => p.kill())) : undefined;
   try {
     programs = spawnChain(plan.programs, file ? file.fd : fifo ? fifo.writeFd : 'pipe');
     await fifo?.closeWriter();
@@ -241,11 +243,12 @@ async function runPrograms(o: RunArtifactOptions, plan: ExecutionPlan, observers
     for (const p of programs) p.kill();
     syncTail?.body.destroy();
     if (!file) throw o.signal.aborted ? (o.signal.reason ?? e) : e;
-    const full = o.signal.aborted ? undefined : await noSpace(e, file.path); // before the abort frees the space
+    const full = o.signal.aborted ? undefined : fullDisk?.full ? noSpaceError(file.path, e, 'the program writing it stopped') : await noSpace(e, file.path); // before the abort frees the space
     await file.abort();
     if (o.signal.aborted) throw o.signal.reason ?? e;
     throw full ?? e;
   } finally {
+    fullDisk?.stop();
     if (fifo) {
       await fifo.closeWriter().catch(() => undefined); // when the spawn failed
       if (syncTail) await syncTail.settled; // the socket owned the read end and closed it
@@ -657,5 +660,9 @@ async function noSpace(e: unknown, path: string): Promise<DbsError | undefined> 
   if (e instanceof DbsError || !/Failed to write|No space left|Disk quota/i.test(String((e as Error)?.message))) return undefined;
   const fs = await statfs(dirname(path)).catch(() => undefined);
   if (!fs || fs.bavail * fs.bsize >= 4 * 1024 * 1024) return undefined;
-  return new DbsError('IO_ERROR', `no space left on the pool's disk (${dirname(dirname(path))})`, { cause: e, hint: 'free space or move the pool' });
+  return noSpaceError(path, e);
+}
+
+function noSpaceError(path: string, cause: unknown, why?: string): DbsError {
+  return new DbsError('IO_ERROR', `no space left on the pool's disk (${dirname(dirname(path))})${why ? `; ${why}` : ''}`, { cause, hint: 'free space or move the pool' });
 }

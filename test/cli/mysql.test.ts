@@ -385,6 +385,37 @@ describe('mysql logical: failures leave nothing behind', () => {
       }
     });
 
+    it('a compressor that stops on the full disk instead of exiting is killed: the task fails with the disk-full error within seconds', async () => {
+      // What pzstd did once in a few hundred CI runs: its write failed (ENOSPC) and it stayed,
+      // no longer reading, with the dump blocked writing into it. This fake runs the real pzstd
+      // (which exits on the full disk) and then sleeps without reading or exiting.
+      const fake = tempDir('stuckzstd');
+      writeFileSync(join(fake, 'pzstd'), '#!/bin/sh\ncase "$1" in --version|-V) exec /usr/bin/pzstd "$@";; esac\n/usr/bin/pzstd "$@"\nexec sleep 1000\n', { mode: 0o755 });
+      const mnt = tempDir('fulldisk2');
+      const m = await execa('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', mnt], { reject: false });
+      expect(m.exitCode, `mounting a small tmpfs failed (this test needs root): ${m.stderr}`).toBe(0);
+      try {
+        expect((await run(['pool', 'bind', 'tiny-disk2', '--type', 'local', '--path', mnt])).code).toBe(0);
+        expect((await runLogged(['plan', 'create', 'stuckdisk', '--source', src(), '--password-env', 'DB_PW', '--pool', 'tiny-disk2', '--databases', big])).code).toBe(0);
+        const before = readdirSync(mnt, { recursive: true });
+        const t0 = Date.now();
+        const r = await dbsBin(['plan', 'run', 'stuckdisk'], { home, env: { ...env(), PATH: `${fake}:${process.env.PATH}` } });
+        outputs.push(r.stdout, r.stderr);
+        expect(r.code, r.stderr).toBe(1);
+        expect(Date.now() - t0).toBeLessThan(30_000);
+        expect(r.stderr).toMatch(/no space left on the pool's disk .*the program writing it stopped/);
+        expect(r.stderr).toMatch(/hint: free space or move the pool/);
+        expect((await run(['--json', 'backup', 'list', '--plan', 'stuckdisk'])).json()).toEqual([]);
+        expect(readdirSync(mnt, { recursive: true })).toEqual(before);
+        expect((await execa('pgrep', ['-f', `sleep 1000`], { reject: false })).exitCode).toBe(1); // the fake is gone
+        await run(['plan', 'delete', 'stuckdisk']);
+        await run(['pool', 'unbind', 'tiny-disk2']);
+      } finally {
+        await execa('pkill', ['-9', '-f', 'sleep 1000'], { reject: false });
+        await execa('umount', [mnt], { reject: false });
+      }
+    }, 60_000);
+
     it('dbs killed mid-backup: pzstd and the dump die with it; the next --due pass removes the temp file and the scratch folder', async () => {
       // A dump tool that stalls after its output (as one waiting on a lock would), then writes
       // a space every 100 ms. While it stalls pzstd writes nothing either, so only the death
