@@ -14,7 +14,7 @@ import Database from 'better-sqlite3';
 import { afterAll, beforeAll, it } from 'vitest';
 import { startS3, type S3Server } from '../test/support/s3.js';
 import { tempDir } from '../test/support/testbed.js';
-import { AWS_CLI, report, save, timed, type Row } from './support.js';
+import { AWS_CLI as AWS, report, save, timed, type Row } from './support.js';
 
 const MB = Number(process.env.BENCH_MB ?? 1024);
 // Room for the source and one copy (see drop(); objects take ~1.5x in memstore's RAM).
@@ -31,7 +31,6 @@ let artifact = '';
 let artifactKey = '';
 
 const dbs = (args: string) => `DBS_HOME=${home} ${node} ${bin} ${args}`;
-const AWS = AWS_CLI;
 
 beforeAll(async () => {
   s3 = await startS3();

@@ -182,14 +182,8 @@ export function commandWord(argv: readonly string[]): string | undefined {
 export async function runCli(argv: string[], io: CliIO): Promise<number> {
   const dashdash = argv.indexOf('--');
   const state: { exitCode: number; out?: Output; json?: boolean } = { exitCode: 0, json: (dashdash < 0 ? argv : argv.slice(0, dashdash)).includes('--json') };
-  let program: Command;
   try {
-    program = await buildProgram(io, state, argv);
-  } catch (e) {
-    io.stderr.write(`dbs: internal error building the commands: ${printable((e as Error)?.message ?? String(e))}\n`);
-    return ExitCode.failure;
-  }
-  try {
+    const program = await buildProgram(io, state, argv);
     await program.parseAsync(argv, { from: 'user' });
     return state.exitCode;
   } catch (e) {

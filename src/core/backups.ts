@@ -20,7 +20,8 @@ import { identitiesFor } from './identity.js';
 import { backupManifest, type Manifest } from './manifest.js';
 import type { AgeIdentities } from '../pipeline/stages.js';
 import { findPlanOrThrow } from './plans.js';
-import { findPoolOrThrow, openPool } from './pools.js';
+import { findPoolOrThrow } from './names.js';
+import { openPool } from './pools.js';
 import { copyViews, openReadCopy, type CopyView } from './copies.js';
 
 export function findBackupOrThrow(catalog: Catalog, id: string): BackupRecord {

@@ -15,7 +15,8 @@ import type { BackupRecord, Catalog, CopyRecord, PlanRecord, PoolRecord } from '
 import { VerifyStage } from './artifacts.js';
 import { backupManifest } from './manifest.js';
 import { ensurePoolOnline, settleBackupStatus } from './pool-manifest.js';
-import { findPoolOrThrow, openPool } from './pools.js';
+import { findPoolOrThrow } from './names.js';
+import { openPool } from './pools.js';
 import { describeRetention } from './retention.js';
 import { planReplication } from './replication.js';
 

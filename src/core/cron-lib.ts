@@ -1,5 +1,5 @@
 // node-cron, loaded on first use (validation at plan create/update, expressions that
-// core/cron-fields.ts does not parse, and the matcher for L/#). A read-only command over simple
+// core/cron-fields.ts does not parse, and the matcher for L/W/#). A read-only command over simple
 // schedules never loads it. The executable's build (scripts/build-exe.mjs) replaces this module
 // with a static import of the bundled node-cron.
 import { createRequire } from 'node:module';

@@ -14,8 +14,6 @@ import { wrapDriver } from '../storage/wrap.js';
 import { newId, type Catalog, type PoolRecord } from '../store/catalog.js';
 import type { JsonObject } from '../decode.js';
 import { findPoolOrThrow, uniqueViolation, validateName } from './names.js';
-
-export { findPoolOrThrow };
 import { poolEgress, poolUsesGateway } from './gateway.js';
 import { VERSION } from '../version.js';
 

@@ -12,7 +12,8 @@ import type { PoolDriver } from '../storage/types.js';
 import type { PlanRecord, PoolRecord } from '../store/catalog.js';
 import { decodeManifest, type Manifest } from './manifest.js';
 import { ensurePoolOnline, markCopyPresent } from './pool-manifest.js';
-import { findPoolOrThrow, openPool } from './pools.js';
+import { findPoolOrThrow } from './names.js';
+import { openPool } from './pools.js';
 
 /** Why a rebuilt plan is paused until `plan update` gives it its secrets. */
 export const NEEDS_CREDENTIALS = 'needs credentials';

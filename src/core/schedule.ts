@@ -1,5 +1,6 @@
 // Plan schedules: manual, a cron expression, every hourly/daily/weekly, or once. Validated at
-// create/update; next runs computed with node-cron in the plan's time zone.
+// create/update; next runs computed in the plan's time zone from the parsed fields
+// (core/cron-fields.ts, else node-cron's parse) and node-cron's matcher for L/W/#.
 import type { createTask, parse } from 'node-cron';
 import { simpleCronFields, type CronFields } from './cron-fields.js';
 import { loadCron } from './cron-lib.js';
@@ -205,7 +206,7 @@ export function nextRuns(s: Schedule, after: Date, count: number): Date[] {
   }
   const from = s.start && new Date(s.start) > after ? new Date(new Date(s.start).getTime() - 1) : after;
   // node-cron's matcher (a whole scheduled task: timers, events, a registry entry) only for
-  // the expressions whose day fields need it (L, #); the rest match on the parsed fields, so a
+  // the expressions whose day fields need it (L, W, #); the rest match on the parsed fields, so a
   // daemon arming 1,000 plans allocates little.
   // The matcher runs in UTC on wall-clock times (walk() keeps both), so its day tokens (last
   // day, nearest weekday, nth weekday) are judged on the zone's calendar.

@@ -118,13 +118,6 @@ const FOLLOW_CHUNK = 1024 * 1024;
 const FOLLOW_POLL_MS = 20;
 
 /**
- * Reads a file while another process appends to it, until `writerDone` settles and the end is
- * reached; rejects if `writerDone` rejects. Each chunk goes to `onChunk` synchronously and the
- * buffer is reused (one 1 MiB buffer: allocating one per read cost ~0.5 s of garbage
- * collection per GB). Reading back what is stored (from the page cache) costs less than
- * carrying the bytes through a pipe into Node and out again.
- */
-/**
  * Watches a file a program writes on a pool's disk for the one way such a program can hang for
  * good: the disk is full and the program stopped instead of exiting. (pzstd normally exits 1 on
  * ENOSPC; once in a few hundred CI runs it stayed in a futex wait, with the dump blocked writing
@@ -172,6 +165,13 @@ export function watchFullDisk(path: string, onFull: () => void, o: { intervalMs?
   };
 }
 
+/**
+ * Reads a file while another process appends to it, until `writerDone` settles and the end is
+ * reached; rejects if `writerDone` rejects. Each chunk goes to `onChunk` synchronously and the
+ * buffer is reused (one 1 MiB buffer: allocating one per read cost ~0.5 s of garbage
+ * collection per GB). Reading back what is stored (from the page cache) costs less than
+ * carrying the bytes through a pipe into Node and out again.
+ */
 export async function followFile(path: string, writerDone: Promise<void>, onChunk: (chunk: Buffer) => void, signal?: AbortSignal): Promise<void> {
   let done = false;
   const settled = writerDone.then(

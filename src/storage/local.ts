@@ -12,6 +12,7 @@ import { DbsError } from '../errors.js';
 import { invalid, object, string } from '../decode.js';
 import { validateKey, validatePrefix } from './layout.js';
 import { iterateBody, throwIfAborted } from './body.js';
+import type { DriverKind, FileTarget, GetOptions, IncompleteUpload, ObjectInfo, OpOptions, PoolCapabilities, PoolDriver, PullSource, PutBody, PutOptions, PutResult } from './types.js';
 
 /**
  * The fs of a WriteStream on a file handle's fd. Even with autoClose off, a WriteStream closes
@@ -22,7 +23,6 @@ import { iterateBody, throwIfAborted } from './body.js';
  * only owner: the stream's close does nothing.
  */
 const FD_OWNED_ELSEWHERE = { write: fsWrite, writev: fsWritev, close: (_fd: number, cb: (err: NodeJS.ErrnoException | null) => void) => cb(null) };
-import type { DriverKind, FileTarget, GetOptions, IncompleteUpload, ObjectInfo, OpOptions, PoolCapabilities, PoolDriver, PullSource, PutBody, PutOptions, PutResult } from './types.js';
 
 export interface LocalPoolConfig {
   /** Absolute path of the pool root (an existing directory). */

@@ -357,14 +357,28 @@ describe('mysql logical: failures leave nothing behind', () => {
       expect(filesUnder(planDir)).toEqual([]);
     });
 
-    it('a full pool disk fails the task with a clear error and leaves the disk as it was', async () => {
-      // A 1 MiB tmpfs as the pool (the test machines run as root; CI does too).
-      const mnt = tempDir('fulldisk');
+    /**
+     * A 1 MiB tmpfs bound as pool `pool` (the test machines run as root; CI does too), with
+     * plan `plan` backing up the big database into it; both are removed after `fn`, the mount
+     * in any case.
+     */
+    async function onTinyDisk(pool: string, plan: string, fn: (mnt: string) => Promise<void>): Promise<void> {
+      const mnt = tempDir(pool);
       const m = await execa('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', mnt], { reject: false });
       expect(m.exitCode, `mounting a small tmpfs failed (this test needs root): ${m.stderr}`).toBe(0);
       try {
-        expect((await run(['pool', 'bind', 'tiny-disk', '--type', 'local', '--path', mnt])).code).toBe(0);
-        expect((await runLogged(['plan', 'create', 'fulldisk', '--source', src(), '--password-env', 'DB_PW', '--pool', 'tiny-disk', '--databases', big])).code).toBe(0);
+        expect((await run(['pool', 'bind', pool, '--type', 'local', '--path', mnt])).code).toBe(0);
+        expect((await runLogged(['plan', 'create', plan, '--source', src(), '--password-env', 'DB_PW', '--pool', pool, '--databases', big])).code).toBe(0);
+        await fn(mnt);
+        await run(['plan', 'delete', plan]);
+        await run(['pool', 'unbind', pool]);
+      } finally {
+        await execa('umount', [mnt], { reject: false });
+      }
+    }
+
+    it('a full pool disk fails the task with a clear error and leaves the disk as it was', async () => {
+      await onTinyDisk('tiny-disk', 'fulldisk', async (mnt) => {
         const before = readdirSync(mnt, { recursive: true });
         // This run once hung in CI (the test timed out with the dump still alive; not seen
         // since, in hundreds of runs). A watchdog prints what every process was doing, then
@@ -378,11 +392,7 @@ describe('mysql logical: failures leave nothing behind', () => {
         expect(t).toMatchObject({ status: 'failed', errorCode: 'IO_ERROR' });
         expect((await run(['--json', 'backup', 'list', '--plan', 'fulldisk'])).json()).toEqual([]);
         expect(readdirSync(mnt, { recursive: true })).toEqual(before);
-        await run(['plan', 'delete', 'fulldisk']);
-        await run(['pool', 'unbind', 'tiny-disk']);
-      } finally {
-        await execa('umount', [mnt], { reject: false });
-      }
+      });
     });
 
     it('a compressor that stops on the full disk instead of exiting is killed: the task fails with the disk-full error within seconds', async () => {
@@ -390,29 +400,24 @@ describe('mysql logical: failures leave nothing behind', () => {
       // no longer reading, with the dump blocked writing into it. This fake runs the real pzstd
       // (which exits on the full disk) and then sleeps without reading or exiting.
       const fake = tempDir('stuckzstd');
-      writeFileSync(join(fake, 'pzstd'), '#!/bin/sh\ncase "$1" in --version|-V) exec /usr/bin/pzstd "$@";; esac\n/usr/bin/pzstd "$@"\nexec sleep 1000\n', { mode: 0o755 });
-      const mnt = tempDir('fulldisk2');
-      const m = await execa('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', mnt], { reject: false });
-      expect(m.exitCode, `mounting a small tmpfs failed (this test needs root): ${m.stderr}`).toBe(0);
+      const nap = 'sleep 987'; // a duration no other test uses, to find the fake by
+      writeFileSync(join(fake, 'pzstd'), `#!/bin/sh\ncase "$1" in --version|-V) exec /usr/bin/pzstd "$@";; esac\n/usr/bin/pzstd "$@"\nexec ${nap}\n`, { mode: 0o755 });
       try {
-        expect((await run(['pool', 'bind', 'tiny-disk2', '--type', 'local', '--path', mnt])).code).toBe(0);
-        expect((await runLogged(['plan', 'create', 'stuckdisk', '--source', src(), '--password-env', 'DB_PW', '--pool', 'tiny-disk2', '--databases', big])).code).toBe(0);
-        const before = readdirSync(mnt, { recursive: true });
-        const t0 = Date.now();
-        const r = await dbsBin(['plan', 'run', 'stuckdisk'], { home, env: { ...env(), PATH: `${fake}:${process.env.PATH}` } });
-        outputs.push(r.stdout, r.stderr);
-        expect(r.code, r.stderr).toBe(1);
-        expect(Date.now() - t0).toBeLessThan(30_000);
-        expect(r.stderr).toMatch(/no space left on the pool's disk .*the program writing it stopped/);
-        expect(r.stderr).toMatch(/hint: free space or move the pool/);
-        expect((await run(['--json', 'backup', 'list', '--plan', 'stuckdisk'])).json()).toEqual([]);
-        expect(readdirSync(mnt, { recursive: true })).toEqual(before);
-        expect((await execa('pgrep', ['-f', `sleep 1000`], { reject: false })).exitCode).toBe(1); // the fake is gone
-        await run(['plan', 'delete', 'stuckdisk']);
-        await run(['pool', 'unbind', 'tiny-disk2']);
+        await onTinyDisk('tiny-disk2', 'stuckdisk', async (mnt) => {
+          const before = readdirSync(mnt, { recursive: true });
+          const t0 = Date.now();
+          const r = await dbsBin(['plan', 'run', 'stuckdisk'], { home, env: { ...env(), PATH: `${fake}:${process.env.PATH}` } });
+          outputs.push(r.stdout, r.stderr);
+          expect(r.code, r.stderr).toBe(1);
+          expect(Date.now() - t0).toBeLessThan(30_000);
+          expect(r.stderr).toMatch(/no space left on the pool's disk .*the program writing it stopped/);
+          expect(r.stderr).toMatch(/hint: free space or move the pool/);
+          expect((await run(['--json', 'backup', 'list', '--plan', 'stuckdisk'])).json()).toEqual([]);
+          expect(readdirSync(mnt, { recursive: true })).toEqual(before);
+          expect((await execa('pgrep', ['-f', nap], { reject: false })).exitCode).toBe(1); // the fake is gone
+        });
       } finally {
-        await execa('pkill', ['-9', '-f', 'sleep 1000'], { reject: false });
-        await execa('umount', [mnt], { reject: false });
+        await execa('pkill', ['-9', '-f', nap], { reject: false });
       }
     }, 60_000);
 
