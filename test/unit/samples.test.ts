@@ -60,16 +60,21 @@ describe('sample bounds', () => {
   it('samples older than the roll-up age are merged into one-minute buckets; recent ones stay whole', () => {
     const c = catalog();
     try {
-      const now = Date.now();
+      // A minute-aligned clock: the old run's last sample is alone in its bucket (kept as it
+      // is, already one row for its minute), its others fill whole buckets.
+      const now = Math.floor(Date.now() / ROLLUP_BUCKET_MS) * ROLLUP_BUCKET_MS;
       const old = now - ROLLUP_AFTER_MS - 3600_000;
       // An old run of 10 minutes at 1 s, and a recent one of 100 samples.
       const oldXs = fill(c, 'task-old', 600, 1000, old);
       fill(c, 'task-new', 100, 1000, now);
       boundSamples(c, 'task-new', now);
       const rolled = c.listSamples(['task-old']);
-      expect(rolled.length).toBeLessThanOrEqual(600_000 / ROLLUP_BUCKET_MS + 1);
-      expect(rolled.length).toBeGreaterThanOrEqual(10);
-      expect(rolled.every((x) => x.spanMs >= ROLLUP_BUCKET_MS || rolled.length === 1)).toBe(true);
+      expect(rolled.length).toBe(11);
+      // One row per minute bucket; a row shorter than a bucket is an original, unmerged sample.
+      expect(new Set(rolled.map((x) => Math.floor(x.t / ROLLUP_BUCKET_MS))).size).toBe(rolled.length);
+      expect(rolled.filter((x) => x.spanMs < ROLLUP_BUCKET_MS)).toEqual([oldXs.at(-1)]);
+      expect(rolled.reduce((n, x) => n + x.spanMs, 0)).toBeGreaterThanOrEqual(600 * 1000);
+      expect(Math.abs(cpuTime(rolled) - cpuTime(oldXs)) / cpuTime(oldXs)).toBeLessThan(0.01);
       expect(rolled.at(-1)).toMatchObject({ t: old, bytesOut: 600 * 500, stages: { compress: 600 * 300, encrypt: 600 * 310 } });
       for (const x of rolled) expect(x.stages).toEqual({ compress: (x.bytesIn / 1000) * 300, encrypt: (x.bytesIn / 1000) * 310 });
       expect(Math.max(...rolled.map((x) => x.rssBytes))).toBe(Math.max(...oldXs.map((x) => x.rssBytes)));
