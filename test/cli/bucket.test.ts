@@ -1,13 +1,16 @@
 // S3 bucket sources (s3://BUCKET/PREFIX) through the CLI against the test bed's real S3
 // server: snapshot and incremental round trips compared key by key, --path subsets, the
-// refusal of existing target keys, and the bad inputs (unreachable endpoint, wrong keys,
-// missing bucket) with their exit codes and nothing written.
+// refusal of existing target keys, dbs's own read of listings against the SDK's, and the bad
+// inputs (unreachable endpoint, wrong keys, missing bucket) with their exit codes and nothing
+// written.
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { S3Client } from '@aws-sdk/client-s3';
+import { ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { listPages, type Listed } from '../../src/engines/bucket/backup.js';
+import { rawListing } from '../../src/engines/bucket/list-xml.js';
 import { dbs, type CliResult } from '../support/cli.js';
 import { bucketFacts, bucketName, deleteKey, makeBucket, mixedObjects, putAll, replaceMetadata } from '../support/buckets.js';
 import { freePort } from '../support/ports.js';
@@ -79,6 +82,62 @@ describe('bucket snapshot and incremental', () => {
     expect(Object.keys(await bucketFacts(s3, dst, 'clash/'))).toEqual(['docs/readme.md']);
     await cli(['backup', 'restore', inc.id, '--to', `s3://${dst}/clash`, '--replace', ...keyFlags()]);
     expect(await bucketFacts(s3, dst, 'clash/')).toEqual(expected);
+
+    // A second incremental (its parent the first): the first and the last key deleted, keys
+    // whose UTF-16 order differs from S3's UTF-8 order (U+FFFD sorts before an emoji in UTF-8,
+    // after it in UTF-16), one changed. Its index is in key order, names where each
+    // unchanged object's bytes are, and restores the bucket as it is.
+    await deleteKey(s3, src, 'data/big/blob.bin');
+    await deleteKey(s3, src, 'data/with space/a+b=c.txt');
+    await putAll(s3, src, [
+      { key: 'data/unicode/\u{1F600}.txt', body: Buffer.from('astral') },
+      { key: 'data/unicode/\uFFFD.txt', body: Buffer.from('replacement char') },
+      { key: 'data/many/item-010.dat', body: Buffer.from('changed again') },
+    ]);
+    const inc2 = (await cli(['--json', 'plan', 'run', 'b-inc'])).json().backup;
+    expect(inc2.parentId).toBe(inc.id);
+    expect(inc2.manifest.facts).toMatchObject({ objects: 28, stored: 3, unchanged: 25, deleted: 2 });
+    const dir2 = join(poolDir, 'dbs', 'backups', inc2.planId, inc2.id);
+    const lines2 = (await execa('zstd', ['-dc', `${dir2}/index.ndjson.zst`])).stdout.split('\n').slice(1).map((l) => JSON.parse(l) as { key: string; deleted?: true; in?: string });
+    const keys2 = lines2.map((l) => l.key);
+    expect(keys2).toEqual([...keys2].sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b))));
+    expect(keys2.indexOf('unicode/\uFFFD.txt')).toBeLessThan(keys2.indexOf('unicode/\u{1F600}.txt'));
+    expect(lines2.filter((l) => l.deleted).map((l) => l.key)).toEqual(['big/blob.bin', 'with space/a+b=c.txt']);
+    const byKey = new Map(lines2.map((l) => [l.key, l]));
+    expect(byKey.get('docs/readme.md')?.in).toBe(full.id);
+    expect(byKey.get('new/added.txt')?.in).toBe(inc.id);
+    expect(byKey.get('many/item-010.dat')).not.toHaveProperty('in');
+    const expected2 = await bucketFacts(s3, src, 'data/');
+    await cli(['backup', 'restore', inc2.id, '--to', `s3://${dst}/at-inc2`, ...keyFlags()]);
+    expect(await bucketFacts(s3, dst, 'at-inc2/')).toEqual(expected2);
+  });
+});
+
+describe('listing', () => {
+  it("dbs's own read of ListObjectsV2 XML lists what the SDK's deserializer lists, over pages, keys with markup and non-ASCII", async () => {
+    const src = bucketName('list');
+    const odd = ['a&b', '<tag>', '"quoted"', "it's", 'café/数据', '\u{1F600}', '\uFFFD', 'sp ace/+=?#%', 'x'.repeat(900)];
+    await makeBucket(s3, src, [...odd, ...Array.from({ length: 1010 }, (_, i) => `n/${String(i).padStart(4, '0')}`)].map((key, i) => ({ key: `p/${key}`, body: Buffer.from(`body ${i}`) })));
+    const all = async (sdkParse: boolean) => {
+      const pages: Listed[][] = [];
+      for await (const p of listPages(s3, src, 'p/', 'the test bucket', new AbortController().signal, undefined, sdkParse)) pages.push(p);
+      return pages;
+    };
+    const mine = await all(false);
+    expect(mine.map((p) => p.length)).toEqual([1000, 19]);
+    expect(mine).toEqual(await all(true));
+    expect(mine.flat().map((l) => l.key)).toEqual(expect.arrayContaining(odd));
+    // The raw read is what ran (the SDK was handed an empty page).
+    const cmd = new ListObjectsV2Command({ Bucket: src, MaxKeys: 5 });
+    const raw = rawListing(cmd);
+    expect((await s3.send(cmd)).Contents).toBeUndefined();
+    expect(raw.page()).toMatchObject({ truncated: true, contents: expect.arrayContaining([expect.objectContaining({ key: 'p/"quoted"' })]) });
+    // An error response is the SDK's: the same mapped error either way.
+    const missing = async (sdkParse: boolean) => {
+      for await (const p of listPages(s3, 'no-such-bucket-here', '', 's3://no-such-bucket-here', new AbortController().signal, undefined, sdkParse)) void p;
+    };
+    await expect(missing(false)).rejects.toMatchObject({ code: 'SOURCE_NOT_FOUND', message: expect.stringContaining('does not exist') });
+    await expect(missing(true)).rejects.toMatchObject({ code: 'SOURCE_NOT_FOUND', message: expect.stringContaining('does not exist') });
   });
 });
 

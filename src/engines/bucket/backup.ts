@@ -1,22 +1,27 @@
-// A bucket backup: the prefix is listed page by page (ListObjectsV2, one page read ahead), every
-// object is read with GetObject (small ones prefetched with bounded concurrency and a byte
-// budget, big ones streamed when their turn comes) and packed into one pax tar (data.tar, key
-// as path, attributes in pax records) that the sink compresses; then index.ndjson lists every
-// object (key, size, ETag, content type, metadata, last-modified, which backup holds its bytes,
-// offset of its tar entry) and, for incrementals, every key gone since the parent.
+// A bucket backup: the prefix is listed page by page (ListObjectsV2, one page read ahead, its XML
+// read by list-xml.ts), every object is read with GetObject (small ones prefetched with bounded
+// concurrency and a byte budget, big ones streamed when their turn comes) and packed into one
+// pax tar (data.tar, key as path, attributes in pax records) that the sink compresses; then
+// index.ndjson lists every object (key, size, ETag, content type, metadata, last-modified,
+// which backup holds its bytes, offset of its tar entry) and, for incrementals, every key gone
+// since the parent.
 //
 // An incremental reads only what changed: an object whose size, ETag and last-modified equal
 // the parent's index entry keeps the parent's bytes (its index line names the backup that has
-// them). What must be remembered (the parent's list, the index being built) sits in a scratch
-// SQLite file, so memory does not grow with the number of objects.
+// them). The listing and the parent's index are both in key order, so they are merged as they
+// stream (index-file.ts), and the new index is written to a file as the tar is: memory does not
+// grow with the number of objects, and an unchanged object costs a key comparison.
+import { createReadStream } from 'node:fs';
+import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import { GetObjectCommand, HeadBucketCommand, ListObjectsV2Command, type GetObjectCommandOutput, type ListObjectsV2CommandOutput, type S3Client } from '@aws-sdk/client-s3';
+import { GetObjectCommand, HeadBucketCommand, ListObjectsV2Command, type GetObjectCommandOutput, type S3Client } from '@aws-sdk/client-s3';
 import { DbsError } from '../../errors.js';
 import type { EngineRunContext } from '../types.js';
 import { isNotFound, mapS3Error } from './client.js';
-import { lineOf, Scratch, type ObjectRow } from './scratch.js';
+import { rawListing, type ListPage } from './list-xml.js';
+import { IndexWriter, ParentCursor } from './index-file.js';
 import { END_OF_ARCHIVE, entryHeader, paddingFor } from './tar.js';
-import type { BucketBackupRequest, BucketFacts } from './types.js';
+import type { BucketBackupRequest, BucketFacts, IndexLine } from './types.js';
 
 export const FORMAT = 1;
 /** Objects at most this big are prefetched whole; bigger ones stream at their turn. */
@@ -25,6 +30,8 @@ export const SMALL_OBJECT = 8 * 1024 * 1024;
 export const READ_CONCURRENCY = 16;
 /** Bytes of prefetched small objects held at most. */
 export const READ_BUDGET = 64 * 1024 * 1024;
+/** Index lines (unchanged objects, deletions) queued behind a read at most. */
+const MAX_QUEUED = 4096;
 
 export interface Listed {
   /** The full key in the bucket. */
@@ -47,19 +54,29 @@ export function folderPrefix(path: string | undefined): string {
 }
 
 /** Every object under the prefix, a page at a time, the next page requested while this one is used. */
-export async function* listPages(client: S3Client, bucket: string, prefix: string, where: string, signal: AbortSignal, secret?: import('../../secret.js').Secret): AsyncGenerator<Listed[]> {
-  const page = (token?: string): Promise<ListObjectsV2CommandOutput> =>
-    client.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix || undefined, ContinuationToken: token, MaxKeys: 1000 }), { abortSignal: signal }).catch((e: unknown) => {
+export async function* listPages(client: S3Client, bucket: string, prefix: string, where: string, signal: AbortSignal, secret?: import('../../secret.js').Secret, sdkParse = false): AsyncGenerator<Listed[]> {
+  const page = async (token?: string): Promise<ListPage> => {
+    const cmd = new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix || undefined, ContinuationToken: token, MaxKeys: 1000 });
+    const raw = sdkParse ? undefined : rawListing(cmd);
+    try {
+      const r = await client.send(cmd, { abortSignal: signal });
+      return (
+        raw?.page() ?? {
+          contents: (r.Contents ?? []).flatMap((o) => (o.Key === undefined ? [] : [{ key: o.Key, size: o.Size ?? 0, etag: o.ETag ?? '', lastModified: (o.LastModified ?? new Date(0)).toISOString() }])),
+          truncated: r.IsTruncated === true,
+          ...(r.NextContinuationToken ? { nextToken: r.NextContinuationToken } : {}),
+        }
+      );
+    } catch (e) {
       throw mapS3Error(e, `listing ${where}`, where, secret, signal);
-    });
-  let next: Promise<ListObjectsV2CommandOutput> | undefined = page();
+    }
+  };
+  let next: Promise<ListPage> | undefined = page();
   while (next) {
-    const r: ListObjectsV2CommandOutput = await next;
-    next = r.IsTruncated && r.NextContinuationToken ? page(r.NextContinuationToken) : undefined;
+    const r: ListPage = await next;
+    next = r.truncated && r.nextToken ? page(r.nextToken) : undefined;
     next?.catch(() => undefined);
-    yield (r.Contents ?? []).flatMap((o) =>
-      o.Key === undefined || !o.Key.startsWith(prefix) ? [] : [{ full: o.Key, key: o.Key.slice(prefix.length), size: o.Size ?? 0, etag: stripQuotes(o.ETag), lastModified: (o.LastModified ?? new Date(0)).toISOString() }],
-    );
+    yield r.contents.flatMap((o) => (!o.key.startsWith(prefix) ? [] : [{ full: o.key, key: o.key.slice(prefix.length), size: o.size, etag: stripQuotes(o.etag), lastModified: o.lastModified }]));
   }
 }
 
@@ -77,6 +94,10 @@ interface Got {
   out: GetObjectCommandOutput;
   body?: Buffer;
 }
+
+/** An object to read (its read started when it is small) or an index line waiting for the reads before it. */
+type ReadSlot = { l: Listed; p?: Promise<Got | undefined>; inParent: boolean };
+type Slot = ReadSlot | { line: IndexLine };
 
 const HEADER_FIELDS = [
   ['CacheControl', 'cache-control'],
@@ -98,21 +119,19 @@ export async function backupBucket(client: S3Client, req: BucketBackupRequest, c
   const where = `s3://${bucket}/${prefix} @ ${req.selection.endpoint}`;
   const secret = req.source.password;
   await checkBucket(client, bucket, where, ctx.signal, secret);
-  const scratch = new Scratch(ctx.tmpDir, 'bucket-backup.sqlite');
   const facts: BucketFacts = { format: FORMAT, bucket, prefix, objects: 0, bytes: 0, stored: 0, unchanged: 0, deleted: 0, vanished: 0 };
   // Reads are cancelled when the backup ends early (an error downstream, an abort).
   const reads = new AbortController();
   const stopReads = () => reads.abort(ctx.signal.reason);
   ctx.signal.addEventListener('abort', stopReads, { once: true });
+  let parent: ParentCursor | undefined;
+  const out = new IndexWriter(join(ctx.tmpDir, 'bucket-index.ndjson'), { dbs: 'bucket-index', format: FORMAT, bucket, prefix, ...(req.parent ? { parent: req.parent.id } : {}) });
   try {
     if (req.parent) {
       const index = req.parent.artifacts?.find((a) => a.name.startsWith('index.'));
       if (!index) throw new DbsError('REFUSED', `the parent backup ${req.parent.id} has no readable object index in this pool`, { hint: 'take a snapshot first (or set --auto-full)' });
-      await scratch.load('parent', await index.open(), `the index of backup ${req.parent.id}`, req.parent.id);
-      scratch.flush();
+      parent = new ParentCursor(await index.open(), `the index of backup ${req.parent.id}`, req.parent.id);
     }
-    const findParent = scratch.db.prepare<[string], ObjectRow>('SELECT * FROM parent WHERE key = ?');
-    const insert = scratch.db.prepare('INSERT OR REPLACE INTO cur (key, size, etag, content_type, metadata, last_modified, src, off, headers, deleted) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0)');
 
     const get = async (l: Listed, whole: boolean): Promise<Got | undefined> => {
       try {
@@ -125,13 +144,19 @@ export async function backupBucket(client: S3Client, req: BucketBackupRequest, c
         throw mapS3Error(e, `reading ${JSON.stringify(l.full)}`, where, secret, reads.signal);
       }
     };
+    const writeLine = (line: IndexLine) => {
+      out.add(line, where);
+      if ('deleted' in line) facts.deleted++;
+    };
 
     let offset = 0;
-    async function* emit(l: Listed, pending: Promise<Got | undefined> | undefined): AsyncGenerator<Buffer> {
-      const got = await (pending ?? get(l, false));
+    async function* emit(s: ReadSlot): AsyncGenerator<Buffer> {
+      const l = s.l;
+      const got = await (s.p ?? get(l, false));
       if (!got) {
         facts.vanished++;
         ctx.log(`object ${JSON.stringify(l.full)} was deleted after it was listed; it is not in the backup`);
+        if (s.inParent) writeLine({ key: l.key, deleted: true });
         return;
       }
       const size = Number(got.out.ContentLength ?? got.body?.length ?? 0);
@@ -164,45 +189,56 @@ export async function backupBucket(client: S3Client, req: BucketBackupRequest, c
       const pad = paddingFor(size);
       if (pad.length) yield pad;
       offset += header.length + size + pad.length;
-      insert.run(l.key, size, etag, got.out.ContentType ?? null, JSON.stringify(metadata), lastModified, null, at, headers ? JSON.stringify(headers) : null);
-      scratch.tick();
+      out.add({ key: l.key, size, etag, ...(got.out.ContentType ? { contentType: got.out.ContentType } : {}), metadata, lastModified, offset: at, ...(headers ? { headers } : {}) }, where);
       facts.objects++;
       facts.bytes += size;
       facts.stored++;
     }
 
     async function* tar(): AsyncGenerator<Buffer> {
-      const window: { l: Listed; p?: Promise<Got | undefined> }[] = [];
+      // The objects being read and the index lines behind them, in listing order: a line is
+      // written when every object listed before it is in the tar, so the index stays in key order.
+      const window: Slot[] = [];
+      let reading = 0;
       let windowBytes = 0;
+      // A line with no read before it is written at once.
+      const queueLine = (line: IndexLine) => (window.length ? window.push({ line }) : writeLine(line));
       const next = async function* () {
         const s = window.shift()!;
+        if ('line' in s) return writeLine(s.line);
+        reading--;
         if (s.p) windowBytes -= s.l.size;
-        yield* emit(s.l, s.p);
+        yield* emit(s);
       };
       try {
         for await (const page of listPages(client, bucket, prefix, where, ctx.signal, secret)) {
           for (const l of page) {
-            const p = req.parent ? findParent.get(l.key) : undefined;
-            if (p && p.size === l.size && p.etag === l.etag && p.last_modified === l.lastModified) {
-              insert.run(l.key, p.size, p.etag, p.content_type, p.metadata, p.last_modified, p.src, p.off, p.headers);
-              scratch.tick();
+            for (let gone; parent && (gone = await parent.before(l.key, MAX_QUEUED)).length; ) {
+              for (const g of gone) queueLine({ key: g.key, deleted: true });
+              while (window.length > MAX_QUEUED) yield* next();
+            }
+            const p = await parent?.take(l.key);
+            if (p && p.size === l.size && p.etag === l.etag && p.lastModified === l.lastModified) {
+              queueLine(p);
               facts.objects++;
               facts.bytes += p.size;
               facts.unchanged++;
-              continue;
+            } else {
+              const slot: ReadSlot = { l, inParent: p !== undefined };
+              if (l.size <= SMALL_OBJECT) {
+                slot.p = get(l, true);
+                slot.p.catch(() => undefined);
+                windowBytes += l.size;
+              }
+              window.push(slot);
+              reading++;
             }
-            const whole = l.size <= SMALL_OBJECT;
-            const slot: { l: Listed; p?: Promise<Got | undefined> } = { l };
-            if (whole) {
-              slot.p = get(l, true);
-              slot.p.catch(() => undefined);
-              windowBytes += l.size;
-            }
-            window.push(slot);
-            while (window.length >= READ_CONCURRENCY || windowBytes > READ_BUDGET) yield* next();
+            while (reading >= READ_CONCURRENCY || windowBytes > READ_BUDGET || window.length > MAX_QUEUED) yield* next();
           }
         }
         while (window.length) yield* next();
+        // Keys after the last one listed.
+        for (let gone; parent && (gone = await parent.before(null, MAX_QUEUED)).length; ) for (const g of gone) writeLine({ key: g.key, deleted: true });
         yield END_OF_ARCHIVE;
       } finally {
         // Stop what is still being read when the tar ends early (a no-op after a full run).
@@ -211,29 +247,12 @@ export async function backupBucket(client: S3Client, req: BucketBackupRequest, c
     }
 
     await req.sink.write('data', Readable.from(tar(), { objectMode: false, highWaterMark: 1 << 20 }), { extension: '.tar', guard: 'none', parallelCompression: true });
-    scratch.flush();
-    if (req.parent) {
-      const r = scratch.db.prepare("INSERT INTO cur (key, size, etag, content_type, metadata, last_modified, src, off, headers, deleted) SELECT key, 0, '', NULL, '{}', '', NULL, 0, NULL, 1 FROM parent WHERE key NOT IN (SELECT key FROM cur)").run();
-      facts.deleted = r.changes;
-      scratch.flush();
-    }
-    const rows = scratch.db.prepare<[], ObjectRow>('SELECT * FROM cur ORDER BY key');
-    const head = { dbs: 'bucket-index', format: FORMAT, bucket, prefix, ...(req.parent ? { parent: req.parent.id } : {}) };
-    async function* index(): AsyncGenerator<Buffer> {
-      let batch: string[] = [JSON.stringify(head)];
-      for (const r of rows.iterate()) {
-        batch.push(JSON.stringify(lineOf(r)));
-        if (batch.length >= 512) {
-          yield Buffer.from(`${batch.join('\n')}\n`);
-          batch = [];
-        }
-      }
-      if (batch.length) yield Buffer.from(`${batch.join('\n')}\n`);
-    }
-    await req.sink.write('index', Readable.from(index(), { objectMode: false }), { extension: '.ndjson', guard: 'none' });
+    out.end();
+    await req.sink.write('index', createReadStream(out.path), { extension: '.ndjson', guard: 'none' });
     return facts;
   } finally {
     ctx.signal.removeEventListener('abort', stopReads);
-    scratch.close();
+    parent?.close();
+    out.close();
   }
 }
