@@ -60,13 +60,19 @@ exports.getPrebuildPath = () => null;`,
   },
 };
 
-// core/cron-lib.ts loads node-cron with createRequire at first use (start-up of a checkout);
-// one bundle has no node_modules to require from, so there it is a static import.
-const cronShim = {
-  name: 'dbs-cron-static',
+// core/cron-lib.ts and pipeline/stages/age-lib.ts load node-cron and age-encryption with
+// createRequire at first use (start-up of a checkout); one bundle has no node_modules to require
+// from, so there they are static imports.
+const lazyLibShim = {
+  name: 'dbs-lazy-libs-static',
   setup(b) {
     b.onLoad({ filter: /[\\/]src[\\/]core[\\/]cron-lib\.ts$/ }, () => ({
       contents: "import * as cron from 'node-cron';\nexport function loadCron() { return cron; }\n",
+      loader: 'ts',
+      resolveDir: root,
+    }));
+    b.onLoad({ filter: /[\\/]src[\\/]pipeline[\\/]stages[\\/]age-lib\.ts$/ }, () => ({
+      contents: "import * as age from 'age-encryption';\nexport function loadAge() { return age; }\n",
       loader: 'ts',
       resolveDir: root,
     }));
@@ -87,7 +93,7 @@ const result = await build({
   sourcemap: false,
   logLevel: 'warning',
   metafile: true,
-  plugins: [bindingShim, cronShim],
+  plugins: [bindingShim, lazyLibShim],
   define: {
     DBS_BUILD: JSON.stringify({ version: pkg.version, commit }),
     DBS_ADDON: JSON.stringify({ asset: assetName, sha256: addonSha }),

@@ -6,7 +6,7 @@
 // backup or restore id. The names and what they mean are listed in the README ("Metrics").
 import { closeSync, fsyncSync, openSync, statSync, accessSync, constants as fsc } from 'node:fs';
 import { open, rename, rm } from 'node:fs/promises';
-import { createServer, type Server } from 'node:http';
+import type { Server } from 'node:http';
 import { isIP } from 'node:net';
 import { basename, dirname, resolve } from 'node:path';
 import { collectDefaultMetrics, Gauge, Registry } from 'prom-client';
@@ -236,7 +236,8 @@ export interface MetricsServer {
 
 /** Serves GET /metrics (HEAD too); every other path is 404, other methods on /metrics 405. */
 export async function serveMetrics(metrics: CatalogMetrics, listen: Listen): Promise<MetricsServer> {
-  const server: Server = createServer((req, res) => {
+  // getBuiltinModule, not an ESM import of node:http: its ESM facade loads undici (start-up).
+  const server: Server = process.getBuiltinModule('node:http').createServer((req, res) => {
     const path = (req.url ?? '').split('?')[0];
     if (path !== '/metrics') {
       res.writeHead(404, { 'content-type': 'text/plain; charset=utf-8' }).end('not found: the metrics are at /metrics\n');

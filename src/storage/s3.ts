@@ -7,8 +7,6 @@
 // Why not @aws-sdk/lib-storage's Upload: it uses one fixed partSize for every part and
 // rejects a part of any other size, so it cannot grow parts with a stream of unknown length.
 import { webcrypto } from 'node:crypto';
-import { Agent as HttpAgent } from 'node:http';
-import { Agent as HttpsAgent } from 'node:https';
 import type { Readable } from 'node:stream';
 import { crc32 } from 'node:zlib';
 import {
@@ -35,6 +33,11 @@ import { validateKey, validatePrefix } from './layout.js';
 import { iterateBody, throwIfAborted } from './body.js';
 import { isPullBody, type GetOptions, type IncompleteUpload, type ObjectInfo, type OpOptions, type PoolCapabilities, type PoolDriver, type PutBody, type PutOptions, type PutResult, type ServerCopy } from './types.js';
 import { AUTH_NAMES, networkCode, TLS_CERT_HINT, tlsCertCode, type AwsLikeError } from '../aws-errors.js';
+
+// node:http(s) through getBuiltinModule, not an ESM import: the ESM facade of node:http reads
+// every export, and its WebSocket getter loads undici (~20-30 ms of start-up for nothing).
+const { Agent: HttpAgent } = process.getBuiltinModule('node:http');
+const { Agent: HttpsAgent } = process.getBuiltinModule('node:https');
 
 export const MIN_PART_SIZE = 5 * 1024 * 1024;
 export const MAX_PART_SIZE = 5 * 1024 * 1024 * 1024;

@@ -1,6 +1,7 @@
 // The single executable (npm run build:exe -> dist/dbs), built once for this file, run end to end
 // where PATH has no `node` and nothing of the checkout is reachable: quickstart, a MySQL logical
-// backup into a local and an S3 pool and its restore (data compared), --json parsed throughout.
+// backup into a local and an S3 pool and its restore (data compared), an encrypted one, --json
+// parsed throughout.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
@@ -168,11 +169,29 @@ describe('dist/dbs, the single executable', () => {
     });
   }
 
+  it('an encrypted backup (age, bundled in the executable, loaded on first use) restores with its identity to equal data', async () => {
+    const m = testbed().mariadb;
+    const src = `mysql://${USER}@127.0.0.1:${m.port}`;
+    const key = join(tempDir('age'), 'key.txt');
+    execFileSync('age-keygen', ['-o', key], { stdio: 'ignore' });
+    const recipient = execFileSync('age-keygen', ['-y', key], { encoding: 'utf8' }).trim();
+    const c = run(['--json', 'plan', 'create', 'p-age', '--source', src, '--password-env', 'DB_PW', '--pool', 'local', '--databases', DB, '--encrypt-to', recipient]);
+    expect(c.code, c.stderr).toBe(0);
+    const b = run(['--json', 'plan', 'run', 'p-age']);
+    expect(b.code, b.stderr).toBe(0);
+    const { backup } = b.json();
+    expect(backup.manifest.artifacts[0].name).toBe('dump.sql.zst.age');
+    const target = `${DB}_rage`;
+    const rs = run(['--json', 'backup', 'restore', backup.id, '--to', src, '--password-env', 'DB_PW', '--database', `${DB}:${target}`, '--identity-file', key]);
+    expect(rs.code, rs.stderr).toBe(0);
+    expect(await tableFacts(target)).toEqual(await tableFacts(DB));
+  });
+
   it('a checkout-free copy: nothing of node_modules is read (the executable runs from another directory)', () => {
     const elsewhere = tempDir('elsewhere');
     mkdirSync(join(elsewhere, 'x'));
     const r = spawnSync(exe, ['--json', 'plan', 'list'], { cwd: join(elsewhere, 'x'), encoding: 'utf8', env: { PATH: nodeless, HOME: home, NODE_PATH: '/nonexistent' } });
     expect(r.status, r.stderr).toBe(0);
-    expect(JSON.parse(r.stdout).map((p: { name: string }) => p.name).sort()).toEqual(['p-local', 'p-s3']);
+    expect(JSON.parse(r.stdout).map((p: { name: string }) => p.name).sort()).toEqual(['p-age', 'p-local', 'p-s3']);
   });
 });

@@ -1,12 +1,15 @@
 // The bucket engine's S3 client (the engine talks to the source and target buckets itself:
 // engines never use the pool drivers) and the mapping of SDK errors to DbsErrors that name
 // the bucket and never carry a secret.
-import { Agent as HttpAgent } from 'node:http';
-import { Agent as HttpsAgent } from 'node:https';
 import { S3Client } from '@aws-sdk/client-s3';
 import { DbsError, isAbort } from '../../errors.js';
 import { redactText, type Secret } from '../../secret.js';
 import { AUTH_NAMES, networkCode, TLS_CERT_HINT, tlsCertCode, type AwsLikeError } from '../../aws-errors.js';
+
+// node:http(s) through getBuiltinModule, not an ESM import: the ESM facade of node:http reads
+// every export, and its WebSocket getter loads undici (~20-30 ms of start-up for nothing).
+const { Agent: HttpAgent } = process.getBuiltinModule('node:http');
+const { Agent: HttpsAgent } = process.getBuiltinModule('node:https');
 
 export interface BucketServer {
   endpoint: string;

@@ -13,8 +13,8 @@
 // artifact is written. Reading back (restore, verify --prepare) takes an identity file.
 import { createCipheriv, createDecipheriv, createSecretKey, hkdfSync, randomBytes, type KeyObject } from 'node:crypto';
 import { Transform, type TransformCallback } from 'node:stream';
-import { Decrypter, Encrypter, identityToRecipient } from 'age-encryption';
 import { DbsError } from '../../errors.js';
+import { loadAge } from './age-lib.js';
 import { STAGE_BUFFER, type SyncTransform, type TransformStage } from '../stage.js';
 
 /** Plaintext bytes per STREAM chunk (age spec). */
@@ -33,6 +33,7 @@ export interface AgeEncryption {
 export function checkRecipient(r: string): string | undefined {
   if (!r.startsWith('age1') || r.startsWith('age1tag')) return 'not an age X25519 (age1...) or post-quantum (age1pq1...) recipient';
   try {
+    const { Encrypter } = loadAge();
     new Encrypter().addRecipient(r);
     return undefined;
   } catch (e) {
@@ -51,6 +52,7 @@ export function keyLines(text: string): string[] {
 /** Header bytes and file key for one artifact, from the library (it draws the file key). */
 export async function ageHeader(recipients: string[]): Promise<{ header: Buffer; fileKey: Buffer }> {
   let fileKey: Uint8Array | undefined;
+  const { Encrypter } = loadAge();
   const e = new Encrypter();
   for (const r of recipients) e.addRecipient(r);
   // A recipient that adds no stanza and only keeps the file key the library drew.
@@ -200,7 +202,7 @@ export async function parseIdentities(text: string, what: string): Promise<AgeId
       throw new DbsError('INVALID_ARGUMENT', `${what}: line ${i + 1} is not an age identity (AGE-SECRET-KEY-1... or AGE-SECRET-KEY-PQ-1...)`, { hint: 'use the file age-keygen wrote' });
     }
     try {
-      recipients.push(await identityToRecipient(k));
+      recipients.push(await loadAge().identityToRecipient(k));
     } catch {
       throw new DbsError('INVALID_ARGUMENT', `${what}: identity ${i + 1} is not a valid age identity`, { hint: 'use the file age-keygen wrote' });
     }
@@ -248,6 +250,7 @@ export class AgeDecrypt extends Transform {
       }
       return false;
     }
+    const { Decrypter } = loadAge();
     const d = new Decrypter();
     for (const k of this.identities.keys) d.addIdentity(k);
     let fileKey: Uint8Array;
