@@ -1,15 +1,15 @@
 // S3 bucket sources (s3://BUCKET/PREFIX) through the CLI against the test bed's real S3
 // server: snapshot and incremental round trips compared key by key, --path subsets, the
-// refusal of existing target keys, dbs's own read of listings against the SDK's, and the bad
-// inputs (unreachable endpoint, wrong keys, missing bucket) with their exit codes and nothing
-// written.
+// refusal of existing target keys, dbs's own read of listings against the SDK's (and listed in
+// ranges), and the bad inputs (unreachable endpoint, wrong keys, missing bucket) with their exit
+// codes and nothing written.
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { listPages, type Listed } from '../../src/engines/bucket/backup.js';
+import { listPages, listRanges, type Listed } from '../../src/engines/bucket/backup.js';
 import { rawListing } from '../../src/engines/bucket/list-xml.js';
 import { dbs, type CliResult } from '../support/cli.js';
 import { bucketFacts, bucketName, deleteKey, makeBucket, mixedObjects, putAll, replaceMetadata } from '../support/buckets.js';
@@ -120,13 +120,21 @@ describe('listing', () => {
     await makeBucket(s3, src, [...odd, ...Array.from({ length: 1010 }, (_, i) => `n/${String(i).padStart(4, '0')}`)].map((key, i) => ({ key: `p/${key}`, body: Buffer.from(`body ${i}`) })));
     const all = async (sdkParse: boolean) => {
       const pages: Listed[][] = [];
-      for await (const p of listPages(s3, src, 'p/', 'the test bucket', new AbortController().signal, undefined, sdkParse)) pages.push(p);
+      for await (const p of listPages(s3, src, 'p/', 'the test bucket', new AbortController().signal, { sdkParse })) pages.push(p);
       return pages;
     };
     const mine = await all(false);
     expect(mine.map((p) => p.length)).toEqual([1000, 19]);
     expect(mine).toEqual(await all(true));
     expect(mine.flat().map((l) => l.key)).toEqual(expect.arrayContaining(odd));
+    // Ranges listed at once (an incremental splits at its parent's split keys) concatenate to
+    // the same listing, whatever the splits: keys that exist, keys gone, a single one, none.
+    const keys = mine.flat().map((l) => l.key);
+    for (const splits of [keys.filter((_, i) => i % 97 === 0), ['a', 'n/0500', 'n/0500x', 'zzz'], [keys[1]!], [], [keys.at(-1)!, 'zzzz']]) {
+      const ranged: string[] = [];
+      for await (const p of listRanges(s3, src, 'p/', 'the test bucket', new AbortController().signal, splits)) ranged.push(...p.map((l) => l.key));
+      expect(ranged, JSON.stringify(splits)).toEqual(keys);
+    }
     // The raw read is what ran (the SDK was handed an empty page).
     const cmd = new ListObjectsV2Command({ Bucket: src, MaxKeys: 5 });
     const raw = rawListing(cmd);
@@ -134,7 +142,7 @@ describe('listing', () => {
     expect(raw.page()).toMatchObject({ truncated: true, contents: expect.arrayContaining([expect.objectContaining({ key: 'p/"quoted"' })]) });
     // An error response is the SDK's: the same mapped error either way.
     const missing = async (sdkParse: boolean) => {
-      for await (const p of listPages(s3, 'no-such-bucket-here', '', 's3://no-such-bucket-here', new AbortController().signal, undefined, sdkParse)) void p;
+      for await (const p of listPages(s3, 'no-such-bucket-here', '', 's3://no-such-bucket-here', new AbortController().signal, { sdkParse })) void p;
     };
     await expect(missing(false)).rejects.toMatchObject({ code: 'SOURCE_NOT_FOUND', message: expect.stringContaining('does not exist') });
     await expect(missing(true)).rejects.toMatchObject({ code: 'SOURCE_NOT_FOUND', message: expect.stringContaining('does not exist') });

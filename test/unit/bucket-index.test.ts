@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { compareKeys, IndexWriter, lineBatches, ParentCursor, type ObjectLine } from '../../src/engines/bucket/index-file.js';
+import { compareKeys, IndexWriter, lineBatches, ParentCursor, SPLIT_KEYS, type ObjectLine } from '../../src/engines/bucket/index-file.js';
 import { parseListPage, xmlText } from '../../src/engines/bucket/list-xml.js';
 import { tempDir } from '../support/testbed.js';
 
@@ -100,6 +100,29 @@ describe('IndexWriter', () => {
     expect(lines.slice(1, -2).map((l) => JSON.parse(l).key)).toEqual(many);
     expect(lines[1]).toBe('{"key":"k/00000","size":7,"etag":"e-k/00000","contentType":"text/plain","metadata":{},"lastModified":"2026-01-01T00:00:00.000Z","offset":0,"headers":{"cache-control":"no"}}');
     expect(lines.at(-2)).toBe('{"key":"z","deleted":true}');
+  });
+});
+
+describe('IndexWriter.splits', () => {
+  it('keeps at most SPLIT_KEYS object keys, evenly spaced over any number of objects; deletions are not objects', () => {
+    for (const n of [0, 1, 5, 64, 65, 127, 128, 1000, 54_321]) {
+      const w = new IndexWriter(join(tempDir('splits'), 'index.ndjson'), { dbs: 'bucket-index' });
+      const keys = Array.from({ length: n }, (_, i) => `k/${String(i).padStart(6, '0')}`);
+      for (const k of keys) {
+        w.add(obj(k), 'b');
+        w.add({ key: `${k}-gone`, deleted: true }, 'b');
+      }
+      w.end();
+      const splits = w.splits();
+      expect(splits.length, `n=${n}`).toBeLessThanOrEqual(SPLIT_KEYS);
+      expect(splits.length, `n=${n}`).toBeGreaterThanOrEqual(Math.min(n, SPLIT_KEYS / 2));
+      if (!n) continue;
+      expect(splits[0]).toBe(keys[0]);
+      const at = splits.map((k) => keys.indexOf(k));
+      const step = at.length > 1 ? at[1]! - at[0]! : 1;
+      expect(at.every((x, i) => x === i * step), `n=${n}`).toBe(true);
+      expect(n - 1 - at.at(-1)!, `n=${n}: the last split is within a step of the end`).toBeLessThan(2 * step);
+    }
   });
 });
 

@@ -19,7 +19,7 @@ import { DbsError } from '../../errors.js';
 import type { EngineRunContext } from '../types.js';
 import { isNotFound, mapS3Error } from './client.js';
 import { rawListing, type ListPage } from './list-xml.js';
-import { IndexWriter, ParentCursor } from './index-file.js';
+import { compareKeys, IndexWriter, ParentCursor } from './index-file.js';
 import { END_OF_ARCHIVE, entryHeader, paddingFor } from './tar.js';
 import type { BucketBackupRequest, BucketFacts, IndexLine } from './types.js';
 
@@ -27,7 +27,7 @@ export const FORMAT = 1;
 /** Objects at most this big are prefetched whole; bigger ones stream at their turn. */
 export const SMALL_OBJECT = 8 * 1024 * 1024;
 /** GetObjects in flight ahead of the tar writer. */
-export const READ_CONCURRENCY = 16;
+export const READ_CONCURRENCY = 32;
 /** Bytes of prefetched small objects held at most. */
 export const READ_BUDGET = 64 * 1024 * 1024;
 /** Index lines (unchanged objects, deletions) queued behind a read at most. */
@@ -53,30 +53,80 @@ export function folderPrefix(path: string | undefined): string {
   return p === '' || p.endsWith('/') ? p : `${p}/`;
 }
 
-/** Every object under the prefix, a page at a time, the next page requested while this one is used. */
-export async function* listPages(client: S3Client, bucket: string, prefix: string, where: string, signal: AbortSignal, secret?: import('../../secret.js').Secret, sdkParse = false): AsyncGenerator<Listed[]> {
+export interface ListOptions {
+  secret?: import('../../secret.js').Secret;
+  /** List only keys after this full key (ListObjectsV2 StartAfter). */
+  startAfter?: string;
+  /** ...and up to this full key, included: a range of the listing. */
+  until?: string;
+  /** Let the SDK deserialize the pages (tests compare with dbs's own read). */
+  sdkParse?: boolean;
+}
+
+/** Every object under the prefix (or in a range of it), a page at a time, the next page requested while this one is used. */
+export async function* listPages(client: S3Client, bucket: string, prefix: string, where: string, signal: AbortSignal, o: ListOptions = {}): AsyncGenerator<Listed[]> {
   const page = async (token?: string): Promise<ListPage> => {
-    const cmd = new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix || undefined, ContinuationToken: token, MaxKeys: 1000 });
-    const raw = sdkParse ? undefined : rawListing(cmd);
+    const cmd = new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix || undefined, ContinuationToken: token, StartAfter: token ? undefined : o.startAfter, MaxKeys: 1000 });
+    const raw = o.sdkParse ? undefined : rawListing(cmd);
     try {
       const r = await client.send(cmd, { abortSignal: signal });
       return (
         raw?.page() ?? {
-          contents: (r.Contents ?? []).flatMap((o) => (o.Key === undefined ? [] : [{ key: o.Key, size: o.Size ?? 0, etag: o.ETag ?? '', lastModified: (o.LastModified ?? new Date(0)).toISOString() }])),
+          contents: (r.Contents ?? []).flatMap((x) => (x.Key === undefined ? [] : [{ key: x.Key, size: x.Size ?? 0, etag: x.ETag ?? '', lastModified: (x.LastModified ?? new Date(0)).toISOString() }])),
           truncated: r.IsTruncated === true,
           ...(r.NextContinuationToken ? { nextToken: r.NextContinuationToken } : {}),
         }
       );
     } catch (e) {
-      throw mapS3Error(e, `listing ${where}`, where, secret, signal);
+      throw mapS3Error(e, `listing ${where}`, where, o.secret, signal);
     }
   };
+  const inRange = (key: string) => o.until === undefined || compareKeys(key, o.until) <= 0;
   let next: Promise<ListPage> | undefined = page();
   while (next) {
     const r: ListPage = await next;
-    next = r.truncated && r.nextToken ? page(r.nextToken) : undefined;
+    const last = r.contents.at(-1)?.key;
+    next = r.truncated && r.nextToken && (last === undefined || inRange(last)) ? page(r.nextToken) : undefined;
     next?.catch(() => undefined);
-    yield r.contents.flatMap((o) => (!o.key.startsWith(prefix) ? [] : [{ full: o.key, key: o.key.slice(prefix.length), size: o.size, etag: stripQuotes(o.etag), lastModified: o.lastModified }]));
+    yield r.contents.flatMap((x) => (!x.key.startsWith(prefix) || !inRange(x.key) ? [] : [{ full: x.key, key: x.key.slice(prefix.length), size: x.size, etag: stripQuotes(x.etag), lastModified: x.lastModified }]));
+  }
+}
+
+/** Listing streams an incremental runs at once, split at the parent's split keys. */
+export const LIST_STREAMS = 4;
+/** Pages each later range lists ahead of the one being read. */
+const RANGE_AHEAD = 2;
+
+/**
+ * The listing split into ranges at the parent's split keys, listed at once and read in order:
+ * range j is (b[j], b[j+1]], so every key is in exactly one and their concatenation is the whole
+ * listing in key order. Each range's pages are asked for ahead (at most RANGE_AHEAD), so later
+ * ranges are listed while the first is read. One range (no splits): listPages.
+ */
+export async function* listRanges(client: S3Client, bucket: string, prefix: string, where: string, signal: AbortSignal, splits: readonly string[], o: Pick<ListOptions, 'secret'> = {}): AsyncGenerator<Listed[]> {
+  // Sorted and distinct whatever the manifest held: ranges that overlapped would list keys twice.
+  const picked = Array.from({ length: LIST_STREAMS - 1 }, (_, j) => splits[Math.floor(((j + 1) * splits.length) / LIST_STREAMS)]).filter((k): k is string => k !== undefined);
+  const bounds = [...new Set(picked)].sort(compareKeys);
+  const ranges = [undefined, ...bounds].map((from, j) => listPages(client, bucket, prefix, where, signal, { ...o, ...(from !== undefined ? { startAfter: prefix + from } : {}), ...(bounds[j] !== undefined ? { until: prefix + bounds[j] } : {}) }));
+  // A range's next pages, asked for ahead of its turn (an async generator runs its next() calls in order).
+  const queues = ranges.map((g, j) => (j === 0 ? [] : Array.from({ length: RANGE_AHEAD }, () => g.next())));
+  for (const q of queues) for (const p of q) p.catch(() => undefined);
+  try {
+    for (const [j, g] of ranges.entries()) {
+      const q = queues[j]!;
+      for (;;) {
+        const r = await (q.shift() ?? g.next());
+        if (r.done) break;
+        if (j > 0) {
+          const p = g.next();
+          p.catch(() => undefined);
+          q.push(p);
+        }
+        yield r.value;
+      }
+    }
+  } finally {
+    for (const g of ranges) void g.return(undefined).catch(() => undefined);
   }
 }
 
@@ -211,7 +261,7 @@ export async function backupBucket(client: S3Client, req: BucketBackupRequest, c
         yield* emit(s);
       };
       try {
-        for await (const page of listPages(client, bucket, prefix, where, ctx.signal, secret)) {
+        for await (const page of listRanges(client, bucket, prefix, where, ctx.signal, req.parent?.facts.splits ?? [], { secret })) {
           for (const l of page) {
             for (let gone; parent && (gone = await parent.before(l.key, MAX_QUEUED)).length; ) {
               for (const g of gone) queueLine({ key: g.key, deleted: true });
@@ -249,6 +299,7 @@ export async function backupBucket(client: S3Client, req: BucketBackupRequest, c
     await req.sink.write('data', Readable.from(tar(), { objectMode: false, highWaterMark: 1 << 20 }), { extension: '.tar', guard: 'none', parallelCompression: true });
     out.end();
     await req.sink.write('index', createReadStream(out.path), { extension: '.ndjson', guard: 'none' });
+    facts.splits = out.splits();
     return facts;
   } finally {
     ctx.signal.removeEventListener('abort', stopReads);

@@ -3,7 +3,7 @@
 // key from `--secret-key-env VAR` / `--secret-key-file F` (the names of `pool bind`'s flags;
 // without keys, the AWS credential chain). The secret key is the plan's password.
 import { DbsError } from '../../errors.js';
-import { invalid, object, optNumber, optString, string, boolean, number } from '../../decode.js';
+import { invalid, object, optNumber, optString, string, stringArray, boolean, number } from '../../decode.js';
 import { S3_FLAGS, wholeSelection, type EngineDescriptor, type RestoreSpec } from '../descriptor.js';
 import type { BucketFacts, BucketRestoreOptions, BucketSelection } from './types.js';
 
@@ -81,6 +81,7 @@ export const bucketDescriptor: EngineDescriptor<BucketSelection, BucketFacts, Bu
       unchanged: n('unchanged'),
       deleted: n('deleted'),
       vanished: n('vanished'),
+      ...(o.splits !== undefined ? { splits: stringArray(o, 'splits', where) } : {}),
     };
   },
   parseRestore(f, backup) {

@@ -140,13 +140,23 @@ export function indexText(l: IndexLine): string {
   });
 }
 
-/** Index lines appended to a file, 64 KiB at a time; the file is then stored as the index artifact. */
+/** Split keys a backup records at most (BucketFacts.splits). */
+export const SPLIT_KEYS = 64;
+
+/**
+ * Index lines appended to a file, 64 KiB at a time; the file is then stored as the index
+ * artifact. It also keeps every n-th object key (n doubling as the list grows), so `splits()`
+ * gives keys spread evenly over the list in bounded memory.
+ */
 export class IndexWriter {
   readonly path: string;
   #fd: number;
   #parts: string[] = [];
   #bytes = 0;
   #last: string | undefined;
+  #sample: string[] = [];
+  #every = 1;
+  #objects = 0;
 
   constructor(path: string, head: Record<string, unknown>) {
     this.path = path;
@@ -161,6 +171,17 @@ export class IndexWriter {
     }
     this.#last = l.key;
     this.#push(indexText(l));
+    if ('deleted' in l) return;
+    if (this.#objects++ % this.#every === 0) this.#sample.push(l.key);
+    if (this.#sample.length >= 2 * SPLIT_KEYS) {
+      this.#sample = this.#sample.filter((_, i) => i % 2 === 0);
+      this.#every *= 2;
+    }
+  }
+
+  /** Object keys spread evenly over what was added (every n-th; fewer than SPLIT_KEYS * 2). */
+  splits(): string[] {
+    return this.#sample.length > SPLIT_KEYS ? this.#sample.filter((_, i) => i % 2 === 0) : [...this.#sample];
   }
 
   #push(text: string): void {

@@ -68,7 +68,7 @@ export async function restoreBucket(client: S3Client, req: BucketRestoreRequest,
     const markExisting = scratch.db.prepare('INSERT OR IGNORE INTO existing (key) VALUES (?)');
     let clashes = 0;
     const examples: string[] = [];
-    for await (const page of listPages(client, bucket, prefix, where, ctx.signal, secret)) {
+    for await (const page of listPages(client, bucket, prefix, where, ctx.signal, { secret })) {
       for (const l of page) {
         if (!isWanted.get(l.key)) continue;
         markExisting.run(l.key);

@@ -31,6 +31,11 @@ export type BucketFacts = {
   deleted: number;
   /** Objects listed but gone before they were read (not in the backup). */
   vanished: number;
+  /**
+   * Keys spread evenly over the object list (at most SPLIT_KEYS, in key order): where the next
+   * incremental splits its listing into ranges listed at once.
+   */
+  splits?: string[];
 };
 
 export type BucketRestoreOptions = {
