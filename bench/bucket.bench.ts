@@ -101,10 +101,13 @@ it('bucket snapshot vs aws s3 sync; incremental vs listing; RSS at many objects'
     await putAll(s3, BIG, Array.from({ length: n }, (_, j) => ({ key: `k/${String(i + j).padStart(8, '0')}`, body: Buffer.from(`object ${i + j}`), metadata: { i: String(i + j) } })), 64);
   }
   await execa('bash', ['-c', `${node} ${bin} plan create many --source s3://${BIG} --pool local --endpoint ${s3srv.endpoint} --access-key ${s3srv.accessKey} --secret-key-env S3_SECRET && ${node} ${bin} plan create many-inc --type incremental --base-plan many`], { env: { ...process.env, ...dbsEnv() } });
-  const rss: Row[] = [
-    { name: `dbs plan run, snapshot of ${RSS_OBJECTS.toLocaleString('en')} objects`, samples: [await timed(`${node} ${bin} plan run many >/dev/null`, dbsEnv())] },
-    { name: `dbs plan run, incremental of ${RSS_OBJECTS.toLocaleString('en')} objects (none changed)`, samples: [await timed(`${node} ${bin} plan run many-inc >/dev/null`, dbsEnv())] },
-  ];
-  text += `\n## Peak RSS, ${RSS_OBJECTS.toLocaleString('en')} objects\n\n| run | s | peak RSS MB |\n|---|---|---|\n${rss.map((r) => `| ${r.name} | ${r.samples[0]!.seconds.toFixed(1)} | ${r.samples[0]!.maxRssMB.toFixed(0)} |`).join('\n')}\n\nTarget: at most 150 MB.\n`;
+  const rss: Row[] = [{ name: `dbs plan run, snapshot of ${RSS_OBJECTS.toLocaleString('en')} objects`, samples: [await timed(`${node} ${bin} plan run many >/dev/null`, dbsEnv())] }];
+  rss.push({ name: `dbs plan run, incremental of ${RSS_OBJECTS.toLocaleString('en')} objects (none changed)`, samples: [await timed(`${node} ${bin} plan run many-inc >/dev/null`, dbsEnv())] });
+  // Where the listing is most of the work: 1% changed, the listing alone, then the incremental.
+  const changedMany = Array.from({ length: Math.ceil(RSS_OBJECTS / 100) }, (_, j) => ({ key: `k/${String(j * 100 + 7).padStart(8, '0')}`, body: Buffer.from(`changed ${j}`), metadata: { i: String(j * 100 + 7) } }));
+  await putAll(s3, BIG, changedMany, 64);
+  rss.push({ name: `list only, ${RSS_OBJECTS.toLocaleString('en')} objects (node + SDK ListObjectsV2)`, samples: [await timed(`${node} ${listScript} >/dev/null`, { ...listEnv, B: BIG })] });
+  rss.push({ name: `dbs plan run, incremental of ${RSS_OBJECTS.toLocaleString('en')} objects (1% changed)`, samples: [await timed(`${node} ${bin} plan run many-inc >/dev/null`, dbsEnv())] });
+  text += `\n## Peak RSS, ${RSS_OBJECTS.toLocaleString('en')} objects\n\n| run | s | peak RSS MB |\n|---|---|---|\n${rss.map((r) => `| ${r.name} | ${r.samples[0]!.seconds.toFixed(1)} | ${r.samples[0]!.maxRssMB.toFixed(0)} |`).join('\n')}\n\nTarget: at most 150 MB. Incremental (1% changed) / listing at ${RSS_OBJECTS.toLocaleString('en')} objects, one run each: ${(rss[3]!.samples[0]!.seconds / rss[2]!.samples[0]!.seconds).toFixed(2)}.\n`;
   save('bucket', `# bench: bucket (${new Date().toISOString()})\n\n${text}`);
 });
