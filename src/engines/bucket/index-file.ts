@@ -172,7 +172,8 @@ export class IndexWriter {
     this.#last = l.key;
     this.#push(indexText(l));
     if ('deleted' in l) return;
-    if (this.#objects++ % this.#every === 0) this.#sample.push(l.key);
+    // A copy: a key read from a listing is a slice of its page's XML, which it would keep alive.
+    if (this.#objects++ % this.#every === 0) this.#sample.push(Buffer.from(l.key).toString());
     if (this.#sample.length >= 2 * SPLIT_KEYS) {
       this.#sample = this.#sample.filter((_, i) => i % 2 === 0);
       this.#every *= 2;
