@@ -170,12 +170,12 @@ export async function backupBucket(client: S3Client, req: BucketBackupRequest, c
   const secret = req.source.password;
   await checkBucket(client, bucket, where, ctx.signal, secret);
   const facts: BucketFacts = { format: FORMAT, bucket, prefix, objects: 0, bytes: 0, stored: 0, unchanged: 0, deleted: 0, vanished: 0 };
+  const out = new IndexWriter(join(ctx.tmpDir, 'bucket-index.ndjson'), { dbs: 'bucket-index', format: FORMAT, bucket, prefix, ...(req.parent ? { parent: req.parent.id } : {}) });
   // Reads are cancelled when the backup ends early (an error downstream, an abort).
   const reads = new AbortController();
   const stopReads = () => reads.abort(ctx.signal.reason);
   ctx.signal.addEventListener('abort', stopReads, { once: true });
   let parent: ParentCursor | undefined;
-  const out = new IndexWriter(join(ctx.tmpDir, 'bucket-index.ndjson'), { dbs: 'bucket-index', format: FORMAT, bucket, prefix, ...(req.parent ? { parent: req.parent.id } : {}) });
   try {
     if (req.parent) {
       const index = req.parent.artifacts?.find((a) => a.name.startsWith('index.'));
