@@ -28,6 +28,11 @@ function pathList(o: Opts): string[] | undefined {
   return Array.isArray(v) ? v.map(String) : undefined;
 }
 
+/** Engine facts for a person: a long list (a bucket's split keys) as its length; --json has it whole. */
+function factsText(facts: unknown): string {
+  return JSON.stringify(facts, (k, v: unknown) => (k && Array.isArray(v) && v.length > 4 ? `${v.length} items` : v));
+}
+
 export function registerBackup(program: Command, run: CommandRunner): void {
   const backup = program.command('backup').description('list, inspect, verify, restore and delete backups').addHelpText(
     'after',
@@ -103,7 +108,7 @@ Examples:
               ['Stored', fmtBytes(x.storedBytes)],
               ['Pipeline', x.pipeline ? `${x.pipeline.execution}: ${x.pipeline.stages.join(' -> ')}` : undefined],
               ['Encryption', x.encryption && x.encryption !== 'none' ? `age to ${x.encryption.recipients.join(', ')}` : 'none'],
-              ['Facts', JSON.stringify(x.facts)],
+              ['Facts', factsText(x.facts)],
             ]),
             '',
             table(['ARTIFACT', 'RAW', 'STORED', 'COMPRESSION', 'SHA256'], x.artifacts.map((a) => [a.name, fmtBytes(a.rawBytes), fmtBytes(a.storedBytes), a.compression, a.sha256])),

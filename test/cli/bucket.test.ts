@@ -97,6 +97,11 @@ describe('bucket snapshot and incremental', () => {
     const inc2 = (await cli(['--json', 'plan', 'run', 'b-inc'])).json().backup;
     expect(inc2.parentId).toBe(inc.id);
     expect(inc2.manifest.facts).toMatchObject({ objects: 28, stored: 3, unchanged: 25, deleted: 2 });
+    // Its split keys (where the next incremental splits its listing): every object's key here
+    // (28 < 64), in key order; the text of backup show gives their count.
+    expect(inc2.manifest.facts.splits).toHaveLength(28);
+    expect(inc2.manifest.facts.splits[0]).toBe('block-512.bin');
+    expect((await cli(['backup', 'show', inc2.id])).stdout).toMatch(/Facts: +\{.*"objects":28.*"splits":"28 items"\}/);
     const dir2 = join(poolDir, 'dbs', 'backups', inc2.planId, inc2.id);
     const lines2 = (await execa('zstd', ['-dc', `${dir2}/index.ndjson.zst`])).stdout.split('\n').slice(1).map((l) => JSON.parse(l) as { key: string; deleted?: true; in?: string });
     const keys2 = lines2.map((l) => l.key);
