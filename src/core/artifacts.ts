@@ -43,6 +43,10 @@ export class PoolSink implements ArtifactSink {
 
   constructor(readonly o: SinkOptions) {}
 
+  get encrypted(): boolean {
+    return (this.o.recipients ?? []).length > 0;
+  }
+
   write(name: string, stream: Readable, options: ArtifactWriteOptions & { inspector?: Inspector }): Promise<StoredArtifact> {
     return this.#store(name, options, { kind: 'stream', stream, ...(options.inspector ? { inspector: options.inspector } : {}) });
   }

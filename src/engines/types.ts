@@ -98,6 +98,11 @@ export type ArtifactEncryption = 'none' | { format: 'age'; recipients: string[] 
 /** Where an engine writes its artifact streams. The sink compresses, hashes and stores. */
 export interface ArtifactSink {
   /**
+   * The artifacts are encrypted. The manifest is not (a catalog is rebuilt from it), so an
+   * engine then keeps its facts to counts and settings: nothing of the data (no key, no path).
+   */
+  readonly encrypted: boolean;
+  /**
    * Stores one artifact that Node produces (`stream`). Resolves when it is durably stored;
    * rejects when the stream errors or storing fails. `inspector` is the guard when
    * options.guard is not none.

@@ -64,6 +64,7 @@ const ctx = (signal?: AbortSignal) => engineCtx('mysql-phys', signal);
 
 /** Writes each artifact's raw stream to a file; records whether the stream ended or errored. */
 class FileSink implements ArtifactSink {
+  readonly encrypted = false;
   readonly dir = tempDir('phys-sink');
   readonly files = new Map<string, string>();
   outcome: 'end' | 'error' | undefined;

@@ -42,6 +42,7 @@ const ctx = (signal?: AbortSignal) => engineCtx('mysql-engine', signal);
 
 /** Stores each artifact in memory; records whether the stream ended or errored. */
 class MemorySink implements ArtifactSink {
+  readonly encrypted = false;
   readonly stored = new Map<string, Buffer>();
   outcome: 'end' | 'error' | undefined;
   error: unknown;

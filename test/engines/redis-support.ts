@@ -19,6 +19,7 @@ export interface StoredFile extends StoredArtifact {
 
 /** Stores each artifact raw in a file; rejects (and removes the file) when the stream errors. */
 export class FileSink implements ArtifactSink {
+  readonly encrypted = false;
   readonly stored: StoredFile[] = [];
   constructor(
     readonly dir: string,

@@ -86,6 +86,8 @@ for (const fixture of FIXTURES) {
           const m = (await cli(['--json', 'backup', 'show', id])).json();
           expect(m.encryption).toEqual({ format: 'age', recipients: [key.recipient] });
           expect(JSON.stringify(m)).not.toContain('AGE-SECRET-KEY');
+          // The manifest is plaintext: no data in its facts (a bucket's split keys are object keys).
+          expect(m.facts).not.toHaveProperty('splits');
           // Unforced, encryption makes the planner choose programs (the file execution cannot encrypt).
           // (A fixture whose artifacts run in Node only, framed for ranged reads, runs node.)
           if (execution || !fixture.executions) expect(m.pipeline.execution).toBe(execution ?? 'programs');
