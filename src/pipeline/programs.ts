@@ -41,8 +41,11 @@ export class Program {
   readonly exited: Promise<void>;
   /** Set when the program exited non-zero or was killed. */
   failure?: Error;
+  /** It died of the SIGKILL that kill() sent: stopped by dbs (after another failure), not a cause. */
+  killedByDbs = false;
   readonly #child: ChildProcess;
   readonly #stderr: { text: string };
+  #killSent = false;
 
   constructor(
     readonly spec: ProgramSpec,
@@ -61,6 +64,7 @@ export class Program {
       child.once('error', reject);
       child.once('close', (code, signal) => {
         if (code === 0) return resolve();
+        this.killedByDbs = this.#killSent && signal === 'SIGKILL';
         this.failure = new Error(`${spec.label} failed (${signal ? `killed by ${signal}` : `exit ${code}`}): ${this.#stderr.text.trim().slice(-500)}`);
         reject(this.failure);
       });
@@ -79,7 +83,9 @@ export class Program {
   }
 
   kill(): void {
-    if (this.#child.exitCode === null && this.#child.signalCode === null) this.#child.kill('SIGKILL');
+    if (this.#child.exitCode !== null || this.#child.signalCode !== null) return;
+    this.#killSent = true;
+    this.#child.kill('SIGKILL');
   }
 }
 

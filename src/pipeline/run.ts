@@ -441,7 +441,8 @@ class SyncEdgeCheck {
 async function programFailure(programs: Program[]): Promise<Error | undefined> {
   const all = Promise.allSettled(programs.map((p) => p.exited));
   await Promise.race([all, sleep(100)]);
-  return programs.find((p) => p.failure)?.failure;
+  // One that dbs killed (its input failed: a source gone mid-stream) is not the cause.
+  return programs.find((p) => p.failure && !p.killedByDbs)?.failure;
 }
 
 // ---------------------------------------------------------------------------------------------

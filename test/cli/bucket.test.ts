@@ -4,7 +4,8 @@
 // ranges), and the bad inputs (unreachable endpoint, wrong keys, missing bucket) with their exit
 // codes and nothing written.
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
+import { connect, createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import { execa } from 'execa';
@@ -13,7 +14,7 @@ import { listPages, listRanges, type Listed } from '../../src/engines/bucket/bac
 import { rawListing } from '../../src/engines/bucket/list-xml.js';
 import { dbs, type CliResult } from '../support/cli.js';
 import { bucketFacts, bucketName, deleteKey, makeBucket, mixedObjects, putAll, replaceMetadata } from '../support/buckets.js';
-import { freePort } from '../support/ports.js';
+import { childrenOf, freePort } from '../support/ports.js';
 import { s3Client, servers, tempDir, testbed } from '../support/testbed.js';
 
 let s3: S3Client;
@@ -151,6 +152,98 @@ describe('listing', () => {
     };
     await expect(missing(false)).rejects.toMatchObject({ code: 'SOURCE_NOT_FOUND', message: expect.stringContaining('does not exist') });
     await expect(missing(true)).rejects.toMatchObject({ code: 'SOURCE_NOT_FOUND', message: expect.stringContaining('does not exist') });
+  });
+});
+
+/**
+ * A TCP proxy in front of the S3 server that, once armed with `cutAfter(n)`, lets n more GET
+ * requests through and then drops every connection and refuses new ones (a source that goes
+ * away mid-listing); `restore()` listens on the same port again.
+ */
+async function cuttingProxy(target: URL) {
+  let left = Infinity;
+  const sockets = new Set<Socket>();
+  let server: Server;
+  const cut = () => {
+    left = -1;
+    for (const x of sockets) x.destroy();
+    server.close();
+  };
+  const listen = (port: number) =>
+    new Promise<number>((resolve) => {
+      server = createServer((client) => {
+        const up = connect(Number(target.port), target.hostname);
+        for (const x of [client, up]) {
+          sockets.add(x);
+          x.on('close', () => sockets.delete(x)).on('error', () => undefined);
+        }
+        client.on('data', (c: Buffer) => {
+          left -= (c.toString('latin1').match(/^GET \//gm) ?? []).length;
+          if (left < 0) return cut();
+          up.write(c);
+        });
+        up.on('data', (c: Buffer) => client.write(c));
+        client.on('end', () => up.end());
+        up.on('end', () => client.end());
+      });
+      server.listen(port, '127.0.0.1', () => resolve((server.address() as { port: number }).port));
+    });
+  const port = await listen(0);
+  return {
+    endpoint: `http://127.0.0.1:${port}`,
+    cutAfter: (n: number) => void (left = n),
+    restore: async () => {
+      left = Infinity;
+      await listen(port);
+    },
+    close: () => cut(),
+  };
+}
+
+describe('a source that goes away mid-listing', () => {
+  it('the incremental (listing in ranges) fails with exit 6, stores nothing, leaves no program; the next run succeeds and restores equal', async () => {
+    const src = bucketName('cut');
+    await makeBucket(s3, src);
+    await putAll(s3, src, Array.from({ length: 1600 }, (_, i) => ({ key: `k/${String(i).padStart(5, '0')}`, body: Buffer.from(`object ${i}`) })), 32);
+    const proxy = await cuttingProxy(new URL(testbed().s3.endpoint));
+    try {
+      const flags = ['--endpoint', proxy.endpoint, '--access-key', testbed().s3.accessKey, '--secret-key-env', 'S3_SECRET'];
+      await cli(['plan', 'create', 'b-cut', '--pool', 'local', '--source', `s3://${src}`, ...flags]);
+      const full = (await cli(['--json', 'plan', 'run', 'b-cut'])).json().backup;
+      expect(full.manifest.facts.splits.length).toBeGreaterThan(8);
+      const incPlan = (await cli(['--json', 'plan', 'create', 'b-cut-inc', '--type', 'incremental', '--base-plan', 'b-cut'])).json().plan;
+      const planDir = join(poolDir, 'dbs', 'backups', full.planId);
+      const before = readdirSync(planDir).sort();
+      const incDir = join(poolDir, 'dbs', 'backups', incPlan.id);
+      const entries = (dir: string) => { try { return readdirSync(dir); } catch { return []; } };
+
+      // The first 2 listing requests pass, then the server is gone (the SDK's retries too).
+      proxy.cutAfter(2);
+      const r = await cli(['--json', 'plan', 'run', 'b-cut-inc'], 6);
+      expect(JSON.parse(r.stderr.trim().split('\n').pop()!)).toMatchObject({ code: 'SOURCE_UNREACHABLE', message: expect.stringMatching(/listing s3:\/\/.* cannot reach/) });
+      expect(childrenOf(process.pid).filter((c) => /zstd/.test(c.comm))).toEqual([]);
+      expect((await cli(['--json', 'backup', 'list', '--plan', 'b-cut-inc'])).json()).toEqual([]);
+      expect(readdirSync(planDir).sort()).toEqual(before);
+      expect(entries(incDir)).toEqual([]);
+
+      await proxy.restore();
+      const inc = (await cli(['--json', 'plan', 'run', 'b-cut-inc'])).json().backup;
+      expect(inc.manifest.facts).toMatchObject({ objects: 1600, unchanged: 1600, stored: 0, deleted: 0 });
+      const dst = bucketName('cut-dst');
+      await makeBucket(s3, dst);
+      await cli(['backup', 'restore', inc.id, '--to', `s3://${dst}/r`, ...keyFlags()]);
+      // Compared by listing: keys, sizes and ETags (the MD5 of each single-part object's bytes).
+      const listed = async (bucket: string, prefix: string) => {
+        const all: Omit<Listed, 'full'>[] = [];
+        for await (const p of listPages(s3, bucket, prefix, bucket, new AbortController().signal)) all.push(...p.map(({ key, size, etag }) => ({ key, size, etag, lastModified: '' })));
+        return all;
+      };
+      const restored = await listed(dst, 'r/');
+      expect(restored).toHaveLength(1600);
+      expect(restored).toEqual(await listed(src, ''));
+    } finally {
+      proxy.close();
+    }
   });
 });
 
