@@ -239,7 +239,7 @@ export async function backupBucket(client: S3Client, req: BucketBackupRequest, c
       const pad = paddingFor(size);
       if (pad.length) yield pad;
       offset += header.length + size + pad.length;
-      out.add({ key: l.key, size, etag, ...(got.out.ContentType ? { contentType: got.out.ContentType } : {}), metadata, lastModified, offset: at, ...(headers ? { headers } : {}) }, where);
+      writeLine({ key: l.key, size, etag, ...(got.out.ContentType ? { contentType: got.out.ContentType } : {}), metadata, lastModified, offset: at, ...(headers ? { headers } : {}) });
       facts.objects++;
       facts.bytes += size;
       facts.stored++;

@@ -57,7 +57,7 @@ export async function restoreBucket(client: S3Client, req: BucketRestoreRequest,
     // 1. What the restored backup held (its index), filtered by --path.
     const index = last.artifacts.find((a) => a.name.startsWith('index.'));
     if (!index) throw new DbsError('RESTORE_FAILED', `backup ${last.backupId} has no object index`, { hint: 'restore another backup' });
-    const wanted = await scratch.load('cur', await index.open(), `the index of backup ${last.backupId}`, last.backupId, (k) => matchesPaths(k, o.paths));
+    const wanted = await scratch.load(await index.open(), `the index of backup ${last.backupId}`, last.backupId, (k) => matchesPaths(k, o.paths));
     scratch.flush();
     if (o.paths.length && wanted === 0) {
       throw new DbsError('NOT_FOUND', `no key of backup ${last.backupId} matches --path ${o.paths.join(', ')}; nothing was restored`, { hint: 'paths are keys or folders relative to the backed-up prefix (list them: zstd -dc index.ndjson.zst)' });

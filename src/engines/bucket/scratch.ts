@@ -1,13 +1,12 @@
-// What a bucket backup or restore must remember, in a scratch SQLite file in the run's tmpDir
-// (never a JS array: memory stays flat at a million objects): the parent's object list, the
-// index being built, the keys a restore writes. Rows are keyed by the object key (relative to
+// What a bucket restore must remember, in a scratch SQLite file in the run's tmpDir (never a
+// JS array: memory stays flat at a million objects): the index it restores (filtered by
+// --path), the keys the target already has, the keys it writes. (A backup needs none of this:
+// it streams, see index-file.ts.) Rows are keyed by the object key (relative to
 // the prefix); BINARY collation orders them as S3 lists them (UTF-8 byte order).
-import { createInterface } from 'node:readline';
 import type { Readable } from 'node:stream';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { DbsError } from '../../errors.js';
-import type { IndexLine } from './types.js';
+import { lineBatches, parseIndexLine } from './index-file.js';
 
 export interface ObjectRow {
   key: string;
@@ -38,7 +37,7 @@ export class Scratch {
     this.db.pragma('synchronous = OFF');
     this.db.pragma('cache_size = -16000');
     this.db.pragma('temp_store = FILE');
-    this.db.exec(`CREATE TABLE IF NOT EXISTS parent (${COLUMNS}); CREATE TABLE IF NOT EXISTS cur (${COLUMNS}); CREATE TABLE IF NOT EXISTS existing (key TEXT PRIMARY KEY); CREATE TABLE IF NOT EXISTS written (key TEXT PRIMARY KEY, existed INTEGER NOT NULL)`);
+    this.db.exec(`CREATE TABLE IF NOT EXISTS cur (${COLUMNS}); CREATE TABLE IF NOT EXISTS existing (key TEXT PRIMARY KEY); CREATE TABLE IF NOT EXISTS written (key TEXT PRIMARY KEY, existed INTEGER NOT NULL)`);
     this.db.exec('BEGIN');
   }
 
@@ -60,45 +59,20 @@ export class Scratch {
     }
   }
 
-  /** Loads an index artifact into a table, line by line. `keep` filters object lines. */
-  async load(table: 'parent' | 'cur', lines: Readable, where: string, selfId: string | null, keep: (key: string) => boolean = () => true): Promise<number> {
-    const ins = this.db.prepare(`INSERT OR REPLACE INTO ${table} (key, size, etag, content_type, metadata, last_modified, src, off, headers, deleted) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`);
+  /** Loads an index artifact's object lines into `cur`, line by line (checked by parseIndexLine). `keep` filters them. */
+  async load(lines: Readable, where: string, selfId: string | null, keep: (key: string) => boolean = () => true): Promise<number> {
+    const ins = this.db.prepare('INSERT OR REPLACE INTO cur (key, size, etag, content_type, metadata, last_modified, src, off, headers, deleted) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)');
     let n = 0;
     let lineNo = 0;
-    for await (const text of createInterface({ input: lines, crlfDelay: Infinity })) {
-      lineNo++;
-      if (!text) continue;
-      let l: IndexLine;
-      try {
-        l = JSON.parse(text) as IndexLine;
-      } catch (cause) {
-        throw new DbsError('INVALID_RECORD', `${where}: line ${lineNo} is not JSON`, { cause, hint: 'the index artifact is damaged; take a new snapshot' });
+    for await (const batch of lineBatches(lines)) {
+      for (const text of batch) {
+        const l = parseIndexLine(text, ++lineNo, where);
+        if (l === undefined || l === 'header' || 'deleted' in l || !keep(l.key)) continue;
+        ins.run(l.key, l.size, l.etag, l.contentType ?? null, JSON.stringify(l.metadata ?? {}), l.lastModified, l.in ?? selfId, l.offset, l.headers ? JSON.stringify(l.headers) : null, 0);
+        n++;
+        this.tick();
       }
-      if (lineNo === 1 && typeof (l as { dbs?: unknown }).dbs === 'string') continue;
-      if (typeof l.key !== 'string') throw new DbsError('INVALID_RECORD', `${where}: line ${lineNo} has no key`, { hint: 'the index artifact is damaged; take a new snapshot' });
-      if ('deleted' in l) continue;
-      if (typeof l.size !== 'number' || typeof l.etag !== 'string' || typeof l.offset !== 'number') throw new DbsError('INVALID_RECORD', `${where}: line ${lineNo} (${JSON.stringify(l.key)}) lacks size, etag or offset`, { hint: 'the index artifact is damaged; take a new snapshot' });
-      if (!keep(l.key)) continue;
-      ins.run(l.key, l.size, l.etag, l.contentType ?? null, JSON.stringify(l.metadata ?? {}), l.lastModified, l.in ?? selfId, l.offset, l.headers ? JSON.stringify(l.headers) : null, 0);
-      n++;
-      this.tick();
     }
     return n;
   }
-}
-
-/** An index line of a row (`in` left out for bytes in this backup). */
-export function lineOf(r: ObjectRow): IndexLine {
-  if (r.deleted) return { key: r.key, deleted: true };
-  return {
-    key: r.key,
-    size: r.size,
-    etag: r.etag,
-    ...(r.content_type !== null ? { contentType: r.content_type } : {}),
-    metadata: JSON.parse(r.metadata) as Record<string, string>,
-    lastModified: r.last_modified,
-    ...(r.src !== null ? { in: r.src } : {}),
-    offset: r.off,
-    ...(r.headers !== null ? { headers: JSON.parse(r.headers) as Record<string, string> } : {}),
-  };
 }
