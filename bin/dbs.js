@@ -1,5 +1,6 @@
 #!/usr/bin/env node
-// Shebang shim: checks the Node.js version, then loads the compiled program (see src/main.ts).
+// Shebang shim: checks the Node.js version, then loads the compiled program (see src/main.ts),
+// bundled by scripts/bundle.mjs into dist/bundle/ (npm run build).
 // Nothing but node:module is imported statically: under an old Node a dependency would crash
 // before the check. The V8 compile cache lets later runs skip parsing and compiling dbs and its
 // dependencies (start-up is most of what a short command costs); it lives in dbs's cache folder
@@ -9,7 +10,7 @@ import module from 'node:module';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 
-const REQUIRED = [22, 15]; // keep equal to package.json "engines.node" (test/unit/node-check.test.ts)
+const REQUIRED = [22, 16]; // keep equal to package.json "engines.node" (test/unit/node-check.test.ts)
 const have = process.versions.node.split('.').map(Number);
 if (have[0] < REQUIRED[0] || (have[0] === REQUIRED[0] && have[1] < REQUIRED[1])) {
   process.stderr.write(
@@ -25,4 +26,14 @@ try {
 } catch {
   // No cache (a read-only home): only slower.
 }
-await import('../dist/main.js');
+// The catalog is node:sqlite, which Node 22 calls experimental on every load: that warning is
+// not dbs's to pass on (every other warning still is).
+if (have[0] < 23) {
+  const emit = process.emitWarning.bind(process);
+  process.emitWarning = (warning, ...rest) => {
+    const type = typeof rest[0] === 'string' ? rest[0] : rest[0]?.type;
+    if (type === 'ExperimentalWarning' && /SQLite/.test(String(warning?.message ?? warning))) return;
+    emit(warning, ...rest);
+  };
+}
+await import('../dist/bundle/main.js');

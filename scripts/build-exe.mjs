@@ -2,9 +2,8 @@
 // npm run build:exe -> dist/dbs: one executable (a Node.js single-executable application).
 // 1. esbuild bundles src/main.ts into one CommonJS script (dynamic imports stay lazy: esbuild
 //    wraps each lazily imported module in an init function that runs on the first import()).
-//    better-sqlite3's binding loader is replaced by src/exe/sqlite-addon.ts, which extracts the
-//    embedded .node file to a content-addressed cache and checks its sha256 before loading.
-// 2. node --experimental-sea-config makes the blob (script + code cache + the .node asset).
+//    SQLite is Node's own (node:sqlite): the executable embeds no native addon.
+// 2. node --experimental-sea-config makes the blob (script, and V8's code cache if asked).
 // 3. postject injects it into a copy of the pinned node binary (node_modules/node).
 // Reproducible: same checkout -> same bytes (no timestamps, no code cache unless DBS_EXE_CODE_CACHE=1).
 import { execFileSync } from 'node:child_process';
@@ -35,30 +34,8 @@ const sha = git('rev-parse', '--short=12', 'HEAD') || 'unknown';
 const dirty = git('status', '--porcelain', '--untracked-files=no') !== '';
 const commit = dirty ? `${sha}-dirty` : sha;
 
-const addonPath = join(root, 'node_modules', 'better-sqlite3', 'prebuilds', `${arch}.node`);
-const addon = readFileSync(addonPath);
-const addonSha = createHash('sha256').update(addon).digest('hex');
-const assetName = `better_sqlite3-${arch}.node`;
-
 rmSync(work, { recursive: true, force: true });
 mkdirSync(work, { recursive: true });
-
-const bindingShim = {
-  name: 'dbs-sqlite-binding',
-  setup(b) {
-    b.onLoad({ filter: /[\\/]better-sqlite3[\\/]lib[\\/]binding\.js$/ }, () => ({
-      contents: `const { loadEmbeddedAddon } = require(${JSON.stringify(join(root, 'src', 'exe', 'sqlite-addon.ts'))});
-let addon;
-exports.getBinding = (nativeBinding) => {
-  if (nativeBinding !== undefined && nativeBinding !== null) throw new TypeError('the dbs executable embeds its SQLite binding');
-  return addon ??= loadEmbeddedAddon();
-};
-exports.getPrebuildPath = () => null;`,
-      loader: 'js',
-      resolveDir: root,
-    }));
-  },
-};
 
 // core/cron-lib.ts and pipeline/stages/age-lib.ts load node-cron and age-encryption with
 // createRequire at first use (start-up of a checkout); one bundle has no node_modules to require
@@ -93,10 +70,9 @@ const result = await build({
   sourcemap: false,
   logLevel: 'warning',
   metafile: true,
-  plugins: [bindingShim, lazyLibShim],
+  plugins: [lazyLibShim],
   define: {
     DBS_BUILD: JSON.stringify({ version: pkg.version, commit }),
-    DBS_ADDON: JSON.stringify({ asset: assetName, sha256: addonSha }),
     'import.meta.url': '"file:///dbs-executable/dist/main.js"',
   },
 });
@@ -116,7 +92,6 @@ writeFileSync(
     // V8's code cache is not deterministic (two builds differ); without it the build is byte-reproducible.
     useCodeCache: process.env.DBS_EXE_CODE_CACHE === '1',
     useSnapshot: false,
-    assets: { [assetName]: addonPath },
   }),
 );
 execFileSync(process.execPath, ['--experimental-sea-config', seaConfig], { stdio: ['ignore', 'inherit', 'inherit'] });

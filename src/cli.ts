@@ -1,7 +1,9 @@
 // Builds the commander program (fresh per call), global options, and maps errors to exit
-// codes. Command modules are small and load their core lazily, so start-up stays fast.
+// codes. Command modules are small and load their core lazily, so start-up stays fast; the short
+// read-only commands (plan/backup/task list) run without commander when argv is plain
+// (commands/short.ts), so this module loads commander only when it builds the program.
 import type { Readable, Writable } from 'node:stream';
-import { Command, CommanderError, Option } from 'commander';
+import type { Command } from 'commander';
 import { loadSettings } from './config.js';
 import { makeContext, type CommandContext } from './context.js';
 import { DbsError, ExitCode, isAbort } from './errors.js';
@@ -10,9 +12,7 @@ import { makePrompter } from './output/prompt.js';
 import { printable } from './output/sanitize.js';
 import { sqliteVersion, systemClock, type Clock } from './store/catalog.js';
 import type { PoolWrapper } from './storage/wrap.js';
-import { versionInfo } from './version.js';
-import { configureHelp } from './commands/help.js';
-import { refuseRepeatedOptions } from './commands/options.js';
+import { fastRun } from './commands/short.js';
 
 export interface CliIO {
   stdout: Writable & { isTTY?: boolean; columns?: number };
@@ -24,6 +24,8 @@ export interface CliIO {
   clock?: Clock;
   /** Wrappers around every pool driver the run opens (tests: storage/faults.ts). */
   poolWrappers?: readonly PoolWrapper[];
+  /** Always through commander, never the fast path of the short commands (tests compare the two). */
+  noFastPath?: boolean;
 }
 
 export interface GlobalOptions {
@@ -39,11 +41,46 @@ export interface GlobalOptions {
 /** Runs one command action with a fresh context; errors become exit codes in runCli. */
 export type CommandRunner = (cmd: Command, fn: (ctx: CommandContext) => Promise<void>) => Promise<void>;
 
+type RunState = { exitCode: number; out?: Output; json?: boolean };
+
+/** Runs one action with the context the global options give (commander's and the fast path's). */
+async function runAction(io: CliIO, state: RunState, g: GlobalOptions & { compress?: string }, fn: (ctx: CommandContext) => Promise<void>): Promise<void> {
+  const color = g.color !== false && !io.env.NO_COLOR && Boolean(io.stderr.isTTY);
+  const width = io.stdout.isTTY ? (io.stdout.columns ?? 80) : Number(io.env.COLUMNS) || undefined;
+  const out = new Output(io, { json: Boolean(g.json), quiet: Boolean(g.quiet), color, verbose: Boolean(g.verbose), width });
+  state.out = out;
+  const settings = await loadSettings({ flags: { home: g.home, compression: g.compress }, env: io.env, cwd: io.cwd, configPath: g.config });
+  const interactive = () => Boolean(io.stderr.isTTY) && !g.yes && !g.json && Boolean(io.stdin.isTTY);
+  const ctx = makeContext({
+    settings,
+    out,
+    prompt: makePrompter(interactive, () => io.stdin, io.stderr, io.signal),
+    signal: io.signal,
+    clock: io.clock ?? systemClock,
+    env: io.env,
+    cwd: io.cwd,
+    yes: Boolean(g.yes),
+    poolWrappers: io.poolWrappers,
+  });
+  try {
+    await fn(ctx);
+    state.exitCode = ctx.exitCode;
+  } finally {
+    ctx.close();
+  }
+}
+
 /**
  * The commander program. With `argv`, only the command module it names is registered (see
  * MODULE_OF); without, every command (help and completion tests).
  */
-export async function buildProgram(io: CliIO, state: { exitCode: number; out?: Output; json?: boolean }, argv?: readonly string[]): Promise<Command> {
+export async function buildProgram(io: CliIO, state: RunState, argv?: readonly string[]): Promise<Command> {
+  const [{ Command, CommanderError, Option }, { configureHelp }, { refuseRepeatedOptions }, { versionInfo }] = await Promise.all([
+    import('commander'),
+    import('./commands/help.js'),
+    import('./commands/options.js'),
+    import('./version.js'),
+  ]);
   const program = new Command('dbs');
   program
     .description('dbs: backups of databases and storage into local or S3 pools, with a catalog, schedules and tested restores')
@@ -84,32 +121,7 @@ Exit codes: 0 ok, 1 failure, 2 usage/validation, 3 not found, 4 conflict/refused
     throw new CommanderError(0, 'commander.version', v.version);
   });
 
-  const run: CommandRunner = async (cmd, fn) => {
-    const g = cmd.optsWithGlobals() as GlobalOptions & { compress?: string };
-    const color = g.color !== false && !io.env.NO_COLOR && Boolean(io.stderr.isTTY);
-    const width = io.stdout.isTTY ? (io.stdout.columns ?? 80) : Number(io.env.COLUMNS) || undefined;
-    const out = new Output(io, { json: Boolean(g.json), quiet: Boolean(g.quiet), color, verbose: Boolean(g.verbose), width });
-    state.out = out;
-    const settings = await loadSettings({ flags: { home: g.home, compression: g.compress }, env: io.env, cwd: io.cwd, configPath: g.config });
-    const interactive = Boolean(io.stdin.isTTY && io.stderr.isTTY) && !g.yes && !g.json;
-    const ctx = makeContext({
-      settings,
-      out,
-      prompt: makePrompter(interactive, io.stdin, io.stderr, io.signal),
-      signal: io.signal,
-      clock: io.clock ?? systemClock,
-      env: io.env,
-      cwd: io.cwd,
-      yes: Boolean(g.yes),
-      poolWrappers: io.poolWrappers,
-    });
-    try {
-      await fn(ctx);
-      state.exitCode = ctx.exitCode;
-    } finally {
-      ctx.close();
-    }
-  };
+  const run: CommandRunner = (cmd, fn) => runAction(io, state, cmd.optsWithGlobals(), fn);
 
   // Before any command exists: commands copy the help settings when they are made.
   configureHelp(program);
@@ -181,13 +193,18 @@ export function commandWord(argv: readonly string[]): string | undefined {
 /** Runs dbs with the given argv (without node and script) and returns the exit code. */
 export async function runCli(argv: string[], io: CliIO): Promise<number> {
   const dashdash = argv.indexOf('--');
-  const state: { exitCode: number; out?: Output; json?: boolean } = { exitCode: 0, json: (dashdash < 0 ? argv : argv.slice(0, dashdash)).includes('--json') };
+  const state: RunState = { exitCode: 0, json: (dashdash < 0 ? argv : argv.slice(0, dashdash)).includes('--json') };
   try {
+    const fast = io.noFastPath ? undefined : fastRun(argv);
+    if (fast) {
+      await runAction(io, state, fast.globals, (ctx) => fast.action(fast.options, ctx));
+      return state.exitCode;
+    }
     const program = await buildProgram(io, state, argv);
     await program.parseAsync(argv, { from: 'user' });
     return state.exitCode;
   } catch (e) {
-    if (e instanceof CommanderError) {
+    if (isCommanderError(e)) {
       if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help') return 0;
       // commander already printed its message; usage errors exit 2.
       return e.exitCode === 0 ? 0 : ExitCode.usage;
@@ -205,4 +222,10 @@ export async function runCli(argv: string[], io: CliIO): Promise<number> {
     if (argv.includes('--verbose') || argv.includes('-v')) io.stderr.write(`${printable((e as Error)?.stack ?? '')}\n`);
     return ExitCode.failure;
   }
+}
+
+/** A CommanderError (by its code: commander itself is loaded only when the program is built). */
+function isCommanderError(e: unknown): e is Error & { code: string; exitCode: number } {
+  const x = e as { code?: unknown; exitCode?: unknown } | null;
+  return e instanceof Error && typeof x?.code === 'string' && x.code.startsWith('commander.') && typeof x.exitCode === 'number';
 }

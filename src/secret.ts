@@ -1,7 +1,9 @@
 // A secret value that prints as redacted everywhere (toString, JSON, util.inspect, template
 // strings). Call reveal() only at the one place that hands it to a client library or a child
 // process environment.
-import { inspect } from 'node:util';
+
+/** util.inspect.custom, without loading node:util (its module facade is a cost of every start-up). */
+const INSPECT = Symbol.for('nodejs.util.inspect.custom');
 
 export const REDACTED = '***';
 
@@ -28,7 +30,7 @@ export class Secret {
     return REDACTED;
   }
 
-  [inspect.custom](): string {
+  [INSPECT](): string {
     return `Secret(${REDACTED})`;
   }
 }

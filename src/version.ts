@@ -7,8 +7,21 @@ declare const DBS_BUILD: { version: string; commit: string } | undefined;
 
 const build = typeof DBS_BUILD === 'object' ? DBS_BUILD : undefined;
 
-/** The package version: baked into the executable, else read once from package.json next to dist/. */
-export const VERSION: string = build?.version ?? (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+/** The package.json of the checkout: beside dist/ (this module is dist/version.js or in dist/bundle/). */
+function packageVersion(): string {
+  for (const rel of ['../package.json', '../../package.json']) {
+    try {
+      const p = JSON.parse(readFileSync(new URL(rel, import.meta.url), 'utf8')) as { name?: string; version: string };
+      if (p.name === 'dbs') return p.version;
+    } catch {
+      // not there: the next candidate
+    }
+  }
+  return 'unknown';
+}
+
+/** The package version: baked into the executable, else read once from the checkout's package.json. */
+export const VERSION: string = build?.version ?? packageVersion();
 
 /** The commit dbs was built from: baked into the executable, else asked of git in the checkout. */
 export function buildCommit(): string {
@@ -30,19 +43,19 @@ export interface VersionInfo {
   commit: string;
   node: string;
   sqlite: string;
-  /** How SQLite is reached: the better-sqlite3 binding (embedded in the executable or from node_modules). */
+  /** Which SQLite the catalog uses: Node's built-in node:sqlite (the SQLite engine uses better-sqlite3's). */
   sqliteBinding: string;
   executable: boolean;
 }
 
-/** What `dbs --version` prints. `sqliteVersion` opens an in-memory database (loads the binding). */
+/** What `dbs --version` prints. `sqliteVersion` opens an in-memory database. */
 export function versionInfo(sqliteVersion: () => string): VersionInfo {
   return {
     version: VERSION,
     commit: buildCommit(),
     node: process.versions.node,
     sqlite: sqliteVersion(),
-    sqliteBinding: build ? 'better-sqlite3, embedded' : 'better-sqlite3',
+    sqliteBinding: 'node:sqlite',
     executable: build !== undefined,
   };
 }

@@ -5,7 +5,8 @@ import { suggest } from './complete.js';
 import type { CommandRunner } from '../cli.js';
 import { DbsError } from '../errors.js';
 import { fields, fmtBytes, fmtDuration, fmtTime, table } from '../output/format.js';
-import { addListOptions, pageFooter, pageLimit, type ListFlags } from './lists.js';
+import { addListOptions, type ListFlags } from './lists.js';
+import { backupList } from './short.js';
 import { examplesText } from './help.js';
 
 const BACKUP_STATUS_NAMES = ['available', 'deleting', 'missing'];
@@ -47,38 +48,7 @@ Examples:
   addListOptions(backup.command('list').description('list backups, newest first (a page; --json streams every match)'), 'backups', BACKUP_STATUS_NAMES)
     .addOption(suggest(new Option('--group-by <key>', 'counts and sizes per plan, pool, type or day instead of the backups'), ['plan', 'pool', 'type', 'day']))
     .addHelpText('after', examplesText('dbs backup list --plan shop-nightly', 'dbs backup list --pool offsite --since 7d --json', 'dbs backup list --group-by day --since 30d'))
-    .action((o: ListFlags & { groupBy?: string }, cmd: Command) =>
-      run(cmd, async (ctx) => {
-        const { runBackupPage, runBackupGroups } = await import('../core/inventory.js');
-        if (o.groupBy !== undefined) {
-          const g = runBackupGroups({ ...o, groupBy: o.groupBy }, ctx);
-          ctx.out.result(g, (x) =>
-            x.groups.length === 0
-              ? 'no backups'
-              : table(
-                  [x.groupBy.toUpperCase(), 'BACKUPS', 'RAW', 'STORED', 'NEWEST', 'OLDEST'],
-                  x.groups.map((r) => [r.key, r.count, fmtBytes(r.rawBytes), fmtBytes(r.storedBytes), fmtTime(r.newest), fmtTime(r.oldest)]),
-                ),
-          );
-          return;
-        }
-        const limit = pageLimit(ctx, o);
-        const page = runBackupPage({ ...o, limit }, ctx);
-        let last: string | undefined;
-        let shown = 0;
-        await ctx.out.resultList(page.rows, (x) => {
-          shown = x.length;
-          last = x.at(-1)?.id;
-          return x.length === 0
-            ? 'no backups'
-            : table(
-                ['BACKUP', 'PLAN', 'ENDED', 'STORED', 'STATUS', 'TYPE', 'POOLS', 'RAW', 'RATIO'],
-                x.map((b) => [b.id, b.planName, fmtTime(b.endedAt), fmtBytes(b.storedBytes), b.status, `${b.sourceKind} ${b.backupType}`, b.copies.map((c) => (c.status === 'ready' ? c.pool : `${c.pool} (${c.status})`)).join(', ') || b.poolName, fmtBytes(b.rawBytes), b.ratio ?? '-']),
-              );
-        });
-        pageFooter(ctx, shown, page.more(), last);
-      }),
-    );
+    .action((o: ListFlags & { groupBy?: string }, cmd: Command) => run(cmd, (ctx) => backupList(o, ctx)));
 
   backup
     .command('show')

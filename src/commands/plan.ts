@@ -2,19 +2,13 @@
 import { Option, type Command } from 'commander';
 import type { CommandRunner } from '../cli.js';
 import type { CommandContext } from '../context.js';
-import type { PlanInput, PlanView } from '../core/plans.js';
+import type { PlanInput } from '../core/plans.js';
 import { fields, fmtBytes, fmtDuration, fmtTime, table } from '../output/format.js';
 import { numberOption, repeatable } from './options.js';
 import { suggest } from './complete.js';
 import { examplesText, markRequired } from './help.js';
 import { addListOptions, pageFooter, pageLimit, type ListFlags } from './lists.js';
-
-/** A plan's state with why: "paused (reason)", "unavailable (pool p offline)", "failed". */
-function stateText(p: Pick<PlanView, 'state' | 'pauseReason' | 'unavailableReason'>): string {
-  if (p.state === 'paused') return p.pauseReason ? `paused (${p.pauseReason})` : 'paused';
-  if (p.state === 'unavailable') return `unavailable (${p.unavailableReason})`;
-  return p.state;
-}
+import { planList, stateText } from './short.js';
 
 /** A task's request in a few words: "logical of mysql://root@h:3306 {databases}". */
 function requestText(r: Record<string, unknown>): string {
@@ -177,20 +171,7 @@ Examples:
     .description('list plans')
     .addHelpText('after', examplesText('dbs plan list', 'dbs plan list --pool backups --json'))
     .option('--pool <pool>', 'only plans of this pool')
-    .action((o: Opts, cmd: Command) =>
-      run(cmd, async (ctx) => {
-        const { runPlanList } = await import('../core/plan-view.js');
-        const plans = runPlanList({ pool: o.pool as string | undefined }, ctx);
-        ctx.out.result(plans, (ps) =>
-          ps.length === 0
-            ? 'no plans; create one with: dbs plan create NAME --source URL --pool POOL'
-            : table(
-                ['NAME', 'STATUS', 'LAST RUN', 'NEXT RUN', 'POOL', 'BACKUP TYPE', 'LAST RESULT', 'SOURCE TYPE', 'SOURCE', 'STRATEGY', 'TIMER', 'ASSOCIATED PLAN', 'RETENTION', 'ID', 'CREATED', 'UPDATED'],
-                ps.map((p) => [p.name, stateText(p), fmtTime(p.lastRun?.at), fmtTime(p.nextRun), p.poolName, p.backupType, p.lastRun?.result ?? '-', p.sourceKind, p.source.url, p.strategy, p.timer, p.associatedPlans.join(', ') || '-', p.retentionText, p.id, fmtTime(p.createdAt), fmtTime(p.updatedAt)]),
-              ),
-        );
-      }),
-    );
+    .action((o: { pool?: string }, cmd: Command) => run(cmd, (ctx) => planList(o, ctx)));
 
   addListOptions(plan.command('history').description('every execution of a plan, newest first: when, what was asked, the result (backup or error), success').argument('<plan>', 'plan id or name'), 'executions', ['queued', 'running', 'succeeded', 'failed', 'interrupted'], { perPlan: true })
     .addHelpText('after', examplesText('dbs plan history shop-nightly', 'dbs plan history shop-nightly --status failed --since 7d'))

@@ -4,7 +4,7 @@
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import Database from 'better-sqlite3';
+import { DatabaseSync } from 'node:sqlite';
 import type { Context } from './context.js';
 import { DbsError } from '../errors.js';
 import { runBackupList, type BackupSummary } from './backups.js';
@@ -28,32 +28,34 @@ const POOL = 'quickstart';
 const PLAN = 'quickstart-demo';
 
 function createDemo(path: string): void {
-  const db = new Database(path);
-  db.pragma('journal_mode = WAL');
+  const db = new DatabaseSync(path);
+  db.exec('PRAGMA journal_mode = WAL');
   db.exec(`
     CREATE TABLE customers (id INTEGER PRIMARY KEY, name TEXT NOT NULL, email TEXT, created TEXT NOT NULL);
     CREATE TABLE orders (id INTEGER PRIMARY KEY, customer_id INTEGER NOT NULL REFERENCES customers (id), total_cents INTEGER NOT NULL, note TEXT, payload BLOB);
   `);
   const c = db.prepare('INSERT INTO customers (name, email, created) VALUES (?, ?, ?)');
   const o = db.prepare('INSERT INTO orders (customer_id, total_cents, note, payload) VALUES (?, ?, ?, ?)');
-  db.transaction(() => {
-    for (let i = 1; i <= 500; i++) c.run(`Customer ${i} ✓`, `c${i}@example.com`, new Date(Date.UTC(2026, 0, 1 + (i % 300))).toISOString());
-    for (let i = 1; i <= 5000; i++) o.run(1 + (i % 500), (i * 137) % 100000, i % 7 ? null : `gift 🎁 ${i}`, Buffer.from([i & 255, (i >> 8) & 255, 0, 255]));
-  })();
+  db.exec('BEGIN');
+  for (let i = 1; i <= 500; i++) c.run(`Customer ${i} ✓`, `c${i}@example.com`, new Date(Date.UTC(2026, 0, 1 + (i % 300))).toISOString());
+  for (let i = 1; i <= 5000; i++) o.run(1 + (i % 500), (i * 137) % 100000, i % 7 ? null : `gift 🎁 ${i}`, Buffer.from([i & 255, (i >> 8) & 255, 0, 255]));
+  db.exec('COMMIT');
   db.close();
 }
 
 /** Row count and a sha256 over every row of every user table, in primary-key order. */
 export function tableDigests(path: string): { table: string; rows: number; sha256: string }[] {
-  const db = new Database(path, { readonly: true });
+  const db = new DatabaseSync(path, { readOnly: true });
   try {
     const tables = (db.prepare("SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name").all() as { name: string }[]).map((r) => r.name);
     return tables.map((t) => {
       const h = createHash('sha256');
       let rows = 0;
-      for (const r of db.prepare(`SELECT * FROM "${t.replaceAll('"', '""')}" ORDER BY rowid`).raw().iterate() as Iterable<unknown[]>) {
+      const st = db.prepare(`SELECT * FROM "${t.replaceAll('"', '""')}" ORDER BY rowid`);
+      st.setReturnArrays(true);
+      for (const r of st.iterate() as Iterable<unknown[]>) {
         rows++;
-        h.update(JSON.stringify(r, (_k, v) => (Buffer.isBuffer(v) ? v.toString('base64') : v)));
+        h.update(JSON.stringify(r, (_k, v: unknown) => (v instanceof Uint8Array ? Buffer.from(v).toString('base64') : v)));
       }
       return { table: t, rows, sha256: h.digest('hex') };
     });

@@ -9,21 +9,28 @@ export interface Prompter {
   confirm(message: string, defaultValue?: boolean): Promise<boolean>;
 }
 
-export function makePrompter(enabled: boolean, input: Readable, output: Writable, signal: AbortSignal): Prompter {
-  const ctx = { input, output, signal, clearPromptOnDone: false };
+/**
+ * `enabled` and `input` are asked for only when a command wants to prompt: the first read of
+ * process.stdin makes its stream (net or tty), a cost every short command would pay for nothing.
+ */
+export function makePrompter(enabled: () => boolean, input: () => Readable, output: Writable, signal: AbortSignal): Prompter {
+  let on: boolean | undefined;
+  const ctx = () => ({ input: input(), output, signal, clearPromptOnDone: false });
   return {
-    enabled,
+    get enabled() {
+      return (on ??= enabled());
+    },
     async password(message) {
       const { password } = await import('@inquirer/prompts');
-      return password({ message, mask: true }, ctx);
+      return password({ message, mask: true }, ctx());
     },
     async input(message, defaultValue) {
       const { input: ask } = await import('@inquirer/prompts');
-      return ask({ message, default: defaultValue }, ctx);
+      return ask({ message, default: defaultValue }, ctx());
     },
     async confirm(message, defaultValue = false) {
       const { confirm } = await import('@inquirer/prompts');
-      return confirm({ message, default: defaultValue }, ctx);
+      return confirm({ message, default: defaultValue }, ctx());
     },
   };
 }

@@ -3,12 +3,12 @@
 import { chmodSync, closeSync, existsSync, openSync } from 'node:fs';
 import { ensureHome, type HomeState } from './home.js';
 import { join } from 'node:path';
-import Database from 'better-sqlite3';
+import { Db, sqliteVersion } from './sqlite.js';
 import { DbsError } from '../errors.js';
 import { invalid, object, type JsonObject } from '../decode.js';
 import { migrations } from './migrations.js';
 
-export type Db = Database.Database;
+export { Db, sqliteVersion };
 
 export const CATALOG_FILE = 'catalog.db';
 
@@ -434,33 +434,6 @@ function poolFromRow(r: PoolRow): PoolRecord {
 
 
 
-/** How many prepared statements a catalog keeps (lists build a few variants of their SQL). */
-const STATEMENT_CACHE = 256;
-
-/**
- * Makes `db.prepare` reuse a statement already prepared from the same SQL. better-sqlite3
- * keeps every statement's native memory (10-20 KB each) until the database closes, so a
- * daemon reading 1,000 plans every few seconds grew by tens of MB without this; it also saves
- * compiling the SQL again. A statement still iterating (busy) is not shared: that caller gets
- * a new one. Modes a caller set (pluck, raw, expand) are reset before the statement is reused.
- */
-function cacheStatements(db: Db): void {
-  const prepare = db.prepare.bind(db);
-  const cache = new Map<string, ReturnType<Db['prepare']>>();
-  db.prepare = ((sql: string) => {
-    const hit = cache.get(sql);
-    if (hit && !hit.busy) {
-      if (hit.reader) hit.raw(false).pluck(false).expand(false);
-      return hit;
-    }
-    const st = prepare(sql);
-    if (!hit) {
-      if (cache.size >= STATEMENT_CACHE) cache.delete(cache.keys().next().value!);
-      cache.set(sql, st);
-    }
-    return st;
-  }) as Db['prepare'];
-}
 export class Catalog {
   readonly db: Db;
   readonly path: string;
@@ -493,7 +466,7 @@ export class Catalog {
     }
     let db: Db;
     try {
-      db = new Database(path);
+      db = new Db(path);
       db.pragma('journal_mode = WAL');
       db.pragma('busy_timeout = 5000');
       db.pragma('foreign_keys = ON');
@@ -501,14 +474,11 @@ export class Catalog {
       // A replaced secret (plan update switching a copied password to a reference) is zeroed, not left in a free page.
       db.pragma('secure_delete = ON');
     } catch (cause) {
-      // The executable's SQLite binding could not be extracted or loaded: its own error says why.
-      if (cause instanceof DbsError) throw cause;
       throw new DbsError('IO_ERROR', `cannot open the catalog ${path}: ${(cause as Error).message}`, {
         cause,
         hint: 'the file may be damaged or not a dbs catalog',
       });
     }
-    cacheStatements(db);
     const catalog = new Catalog(db, path, clock);
     catalog.homeState = homeState;
     catalog.#migrate();
@@ -1329,15 +1299,5 @@ export class Catalog {
       )
       .all({ kind: filter.resourceKind ?? null, rid: filter.resourceId ?? null, limit: filter.limit ?? 100 });
     return rows as EventRecord[];
-  }
-}
-
-/** The SQLite library's version (an in-memory database of the binding the catalog uses). */
-export function sqliteVersion(): string {
-  const db = new Database(':memory:');
-  try {
-    return String((db.prepare('select sqlite_version() as v').get() as { v: string }).v);
-  } finally {
-    db.close();
   }
 }

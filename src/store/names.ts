@@ -3,8 +3,8 @@
 // the caller treats any error as "no names".
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import Database from 'better-sqlite3';
 import { CATALOG_FILE } from './catalog.js';
+import { Db } from './sqlite.js';
 
 export type NameKind = 'plan' | 'pool' | 'backup' | 'task' | 'restore' | 'alert';
 
@@ -25,7 +25,7 @@ const QUERIES: Record<NameKind, string> = {
 export function readNames(home: string, kind: NameKind): string[] {
   const path = join(home, CATALOG_FILE);
   if (!existsSync(path)) return [];
-  const db = new Database(path, { readonly: true, fileMustExist: true, timeout: 200 });
+  const db = new Db(path, { readonly: true, timeout: 200 });
   try {
     return (db.prepare(QUERIES[kind]).pluck().all() as unknown[]).map(String);
   } finally {

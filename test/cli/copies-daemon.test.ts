@@ -8,7 +8,9 @@ import { createConnection, createServer, type Socket } from 'node:net';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { ListObjectsV2Command } from '@aws-sdk/client-s3';
-import Database from 'better-sqlite3';
+// The catalog's SQLite (node:sqlite): a second SQLite library must not open a file dbs has open
+// in this process (src/store/sqlite.ts).
+import { Db as Database } from '../../src/store/sqlite.js';
 import { execa } from 'execa';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { faultWrapper } from '../../src/storage/faults.js';

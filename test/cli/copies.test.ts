@@ -5,7 +5,9 @@ import { randomBytes } from 'node:crypto';
 import { appendFileSync, existsSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ListObjectsV2Command } from '@aws-sdk/client-s3';
-import Database from 'better-sqlite3';
+// The catalog's SQLite (node:sqlite): a second SQLite library must not open a file dbs has open
+// in this process (src/store/sqlite.ts).
+import { Db as Database } from '../../src/store/sqlite.js';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { tableDigests } from '../../src/core/quickstart.js';
 import { DbsError } from '../../src/errors.js';

@@ -23,7 +23,7 @@ interface Run {
 }
 
 function start(home: string, args: string[], o: { nobody?: boolean } = {}): ResultPromise {
-  if (!existsSync(new URL('../../dist/main.js', import.meta.url))) throw new Error('dist/ is missing: run npm run build (npm test does)');
+  if (!existsSync(new URL('../../dist/bundle/main.js', import.meta.url))) throw new Error('dist/bundle/ is missing: run npm run build (npm test does)');
   const argv = [process.execPath, BIN, '--home', home, ...args];
   const [cmd, ...rest] = o.nobody ? ['setpriv', `--reuid=${NOBODY}`, `--regid=${NOBODY}`, '--clear-groups', '--', ...argv] : argv;
   return execa(cmd!, rest, { env: { PATH: process.env.PATH!, HOME: home, DBS_CACHE_DIR: join(home, '.cache') }, extendEnv: false, reject: false, input: '', cwd: home });

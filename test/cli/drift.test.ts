@@ -7,7 +7,9 @@ import { existsSync, readFileSync, renameSync, rmSync, writeFileSync } from 'nod
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { CreateMultipartUploadCommand, ListMultipartUploadsCommand, UploadPartCommand } from '@aws-sdk/client-s3';
-import Database from 'better-sqlite3';
+// The catalog's SQLite (node:sqlite): a second SQLite library must not open a file dbs has open
+// in this process (src/store/sqlite.ts).
+import { Db as Database } from '../../src/store/sqlite.js';
 import { execa } from 'execa';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { dbs, type CliResult } from '../support/cli.js';
@@ -22,7 +24,7 @@ let srcDb: string;
 const env = () => ({ S3_SECRET: testbed().s3.secretKey });
 const run = (args: string[]): Promise<CliResult> => dbs(args, { home, env: env() });
 
-function catalogDb(): Database.Database {
+function catalogDb(): Database {
   return new Database(join(home, 'catalog.db'));
 }
 

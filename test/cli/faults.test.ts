@@ -9,7 +9,9 @@ import { readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import { createServer, connect, type Server, type Socket } from 'node:net';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import Database from 'better-sqlite3';
+// The catalog's SQLite (node:sqlite): a second SQLite library must not open a file dbs has open
+// in this process (src/store/sqlite.ts).
+import { Db as Database } from '../../src/store/sqlite.js';
 import { execa, type ResultPromise } from 'execa';
 import type { Connection } from 'mysql2/promise';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -52,7 +54,7 @@ async function planId(name: string): Promise<string> {
 }
 
 /** The catalog as another dbs process (on another host) would write it. */
-function rawCatalog(): Database.Database {
+function rawCatalog(): Database {
   const db = new Database(join(home, 'catalog.db'));
   db.pragma('busy_timeout = 5000');
   return db;

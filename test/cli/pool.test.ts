@@ -187,7 +187,7 @@ describe('the real binary', () => {
     expect(help.stdout).toMatch(/Exit codes:/);
     const v = await dbsBin(['--version'], { home: h });
     const version = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')).version;
-    expect(v.stdout).toMatch(new RegExp(`^dbs ${version.replace(/\./g, '\\.')} \\(commit ([0-9a-f]{12}(-dirty)?|unknown)\\)\nNode\\.js ${process.versions.node}, SQLite 3\\.\\d+\\.\\d+ \\(better-sqlite3\\)$`));
+    expect(v.stdout).toMatch(new RegExp(`^dbs ${version.replace(/\./g, '\\.')} \\(commit ([0-9a-f]{12}(-dirty)?|unknown)\\)\nNode\\.js ${process.versions.node}, SQLite 3\\.\\d+\\.\\d+ \\(node:sqlite\\)$`));
   });
 
   it('maps a usage error to exit 2 without a stack trace', async () => {

@@ -2,7 +2,9 @@
 // probes of one pool, and the first open of a new catalog. Real processes (bin/dbs.js).
 import { existsSync, mkdirSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import Database from 'better-sqlite3';
+// The catalog's SQLite (node:sqlite): a second SQLite library must not open a file dbs has open
+// in this process (src/store/sqlite.ts).
+import { Db as Database } from '../../src/store/sqlite.js';
 import { execa } from 'execa';
 import { describe, expect, it } from 'vitest';
 import { probePool } from '../../src/core/pools.js';

@@ -1,7 +1,9 @@
 // SQLite snapshots (and the catalog's own backup) through the CLI.
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import Database from 'better-sqlite3';
+// The catalog's SQLite (node:sqlite): a second SQLite library must not open a file dbs has open
+// in this process (src/store/sqlite.ts).
+import { Db as Database } from '../../src/store/sqlite.js';
 import { execa } from 'execa';
 import { describe, expect, it } from 'vitest';
 import { tableDigests } from '../../src/core/quickstart.js';

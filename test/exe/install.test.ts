@@ -15,7 +15,7 @@ afterAll(() => rmSync(prefix, { recursive: true, force: true }));
 const node24 = dirname(process.execPath);
 
 describe('npm install -g from a checkout', () => {
-  it('puts dbs on PATH; it runs under Node >= 22.15 and refuses an older node with exit 2', async () => {
+  it('puts dbs on PATH; it runs under Node >= 22.16 and refuses an older node with exit 2', async () => {
     const npm = await execa('npm', ['install', '-g', '--prefix', prefix, '--no-audit', '--no-fund', checkout], { reject: false, env: { PATH: `${node24}:${process.env.PATH}` } });
     expect(npm.exitCode, npm.stderr).toBe(0);
     const bin = join(prefix, 'bin', 'dbs');
@@ -37,7 +37,7 @@ describe('npm install -g from a checkout', () => {
     const r = await execa('dbs', ['--version'], { reject: false, env: { PATH: `${join(prefix, 'bin')}:/usr/bin:/bin` }, extendEnv: false });
     if (old) {
       expect(r.exitCode).toBe(2);
-      expect(r.stderr).toContain(`needs Node.js >= 22.15, this is ${sys.stdout.trim()}`);
+      expect(r.stderr).toContain(`needs Node.js >= 22.16, this is ${sys.stdout.trim()}`);
     } else {
       expect(r.exitCode, r.stderr).toBe(0);
     }

@@ -29,6 +29,8 @@ export interface DbsOptions {
   signal?: AbortSignal;
   /** Wrappers around every pool driver the command opens (src/storage/faults.ts). */
   poolWrappers?: readonly PoolWrapper[];
+  /** Through commander even where the short commands' fast path would take argv. */
+  noFastPath?: boolean;
 }
 
 export async function dbs(args: string[], o: DbsOptions): Promise<CliResult> {
@@ -45,6 +47,7 @@ export async function dbs(args: string[], o: DbsOptions): Promise<CliResult> {
     cwd: o.cwd ?? o.home,
     signal: o.signal ?? new AbortController().signal,
     poolWrappers: o.poolWrappers,
+    noFastPath: o.noFastPath,
   });
   return {
     code,

@@ -2,7 +2,9 @@
 // catalog gives back (pool configs as their driver kinds declare them).
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import Database from 'better-sqlite3';
+// The catalog's SQLite (node:sqlite): a second SQLite library must not open a file dbs has open
+// in this process (src/store/sqlite.ts).
+import { Db as Database } from '../../src/store/sqlite.js';
 import { describe, expect, it } from 'vitest';
 import { DbsError } from '../../src/errors.js';
 import { driverKind } from '../../src/storage/registry.js';

@@ -4,7 +4,9 @@
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import Database from 'better-sqlite3';
+// The catalog's SQLite (node:sqlite): a second SQLite library must not open a file dbs has open
+// in this process (src/store/sqlite.ts).
+import { Db as Database } from '../../src/store/sqlite.js';
 import { Catalog } from '../../src/store/catalog.js';
 import { migrations } from '../../src/store/migrations.js';
 import { fmtBytes, table } from '../../src/output/format.js';

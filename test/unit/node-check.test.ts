@@ -23,7 +23,7 @@ describe('the Node.js version check of bin/dbs.js', () => {
     const r = runAs('20.1.0');
     expect(r.status).toBe(2);
     expect(r.stdout).toBe('');
-    expect(r.stderr).toMatch(/^dbs: needs Node\.js >= 22\.15, this is v20\.1\.0 /);
+    expect(r.stderr).toMatch(/^dbs: needs Node\.js >= 22\.16, this is v20\.1\.0 /);
     expect(r.stderr).toMatch(/hint: /);
     expect(r.stderr).not.toMatch(/\n\s+at /);
   });
@@ -41,7 +41,7 @@ describe('the Node.js version check of bin/dbs.js', () => {
   it.runIf(systemMajor !== undefined && systemMajor < Number(required?.[1]))(`the system ${system} (v${systemMajor}) is refused with exit 2`, () => {
     const r = spawnSync(system, [shim, 'plan', 'list'], { encoding: 'utf8' });
     expect(r.status).toBe(2);
-    expect(r.stderr).toMatch(/needs Node\.js >= 22\.15/);
+    expect(r.stderr).toMatch(/needs Node\.js >= 22\.16/);
     expect(r.stderr).not.toMatch(/TypeError/);
   });
 });

@@ -64,7 +64,7 @@ export async function restoreBucket(client: S3Client, req: BucketRestoreRequest,
     }
     // 2. The target: the bucket exists, and none of these keys is there (unless --replace).
     await checkBucket(client, bucket, where, ctx.signal, secret);
-    const isWanted = scratch.db.prepare<[string], { key: string }>('SELECT key FROM cur WHERE key = ?');
+    const isWanted = scratch.db.prepare('SELECT key FROM cur WHERE key = ?');
     const markExisting = scratch.db.prepare('INSERT OR IGNORE INTO existing (key) VALUES (?)');
     let clashes = 0;
     const examples: string[] = [];
@@ -82,11 +82,11 @@ export async function restoreBucket(client: S3Client, req: BucketRestoreRequest,
         hint: 'restore into another bucket or prefix, choose keys with --path, or pass --replace to overwrite them',
       });
     }
-    const existed = scratch.db.prepare<[string], { key: string }>('SELECT key FROM existing WHERE key = ?');
+    const existed = scratch.db.prepare('SELECT key FROM existing WHERE key = ?');
 
     // 3. Each link holding needed bytes, oldest first: PUT the needed entries.
-    const rowOf = scratch.db.prepare<[string, string], ObjectRow>('SELECT * FROM cur WHERE key = ? AND src = ?');
-    const needs = scratch.db.prepare<[string], { n: number }>('SELECT count(*) AS n FROM cur WHERE src = ?');
+    const rowOf = scratch.db.prepare('SELECT * FROM cur WHERE key = ? AND src = ?');
+    const needs = scratch.db.prepare('SELECT count(*) AS n FROM cur WHERE src = ?');
     let bytes = 0;
     let objects = 0;
     const inflight = new Set<Promise<void>>();
@@ -113,7 +113,7 @@ export async function restoreBucket(client: S3Client, req: BucketRestoreRequest,
     };
     for (const link of chain) {
       const id = link.backupId || last.backupId;
-      if (needs.get(id)!.n === 0) continue;
+      if ((needs.get(id) as { n: number }).n === 0) continue;
       const data = link.artifacts.find((a) => a.name.startsWith('data.'));
       if (!data) throw new DbsError('RESTORE_FAILED', `backup ${id} has no data artifact`, { hint: 'restore another backup' });
       const extract = tar.extract();
@@ -121,7 +121,7 @@ export async function restoreBucket(client: S3Client, req: BucketRestoreRequest,
       feeding.catch(() => undefined);
       for await (const entry of extract) {
         const key = (entry.header.pax as Record<string, string> | undefined)?.path ?? entry.header.name;
-        const row = rowOf.get(key, id);
+        const row = rowOf.get(key, id) as ObjectRow | undefined;
         if (!row) {
           for await (const _ of entry) void _;
           continue;
@@ -180,7 +180,7 @@ export async function restoreBucket(client: S3Client, req: BucketRestoreRequest,
 /** Deletes the keys this restore created (not the ones it replaced), best effort. */
 async function rollback(client: S3Client, scratch: Scratch, bucket: string, prefix: string, ctx: EngineRunContext): Promise<void> {
   scratch.flush();
-  const keys = scratch.db.prepare<[], { key: string }>('SELECT key FROM written WHERE existed = 0').pluck().all() as unknown[];
+  const keys = (scratch.db.prepare('SELECT key FROM written WHERE existed = 0').all() as { key: string }[]).map((r) => r.key);
   const signal = AbortSignal.timeout(120_000);
   let failed = 0;
   for (let i = 0; i < keys.length; i += WRITE_CONCURRENCY) {

@@ -5,7 +5,7 @@
 // the prefix); BINARY collation orders them as S3 lists them (UTF-8 byte order).
 import type { Readable } from 'node:stream';
 import { join } from 'node:path';
-import Database from 'better-sqlite3';
+import { DatabaseSync } from 'node:sqlite';
 import { lineBatches, parseIndexLine } from './index-file.js';
 
 export interface ObjectRow {
@@ -28,15 +28,12 @@ const COLUMNS = 'key TEXT PRIMARY KEY, size INTEGER, etag TEXT, content_type TEX
 const BATCH = 5000;
 
 export class Scratch {
-  readonly db: Database.Database;
+  readonly db: DatabaseSync;
   #pending = 0;
 
   constructor(dir: string, name: string) {
-    this.db = new Database(join(dir, name));
-    this.db.pragma('journal_mode = OFF');
-    this.db.pragma('synchronous = OFF');
-    this.db.pragma('cache_size = -16000');
-    this.db.pragma('temp_store = FILE');
+    this.db = new DatabaseSync(join(dir, name));
+    this.db.exec('PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF; PRAGMA cache_size = -16000; PRAGMA temp_store = FILE');
     this.db.exec(`CREATE TABLE IF NOT EXISTS cur (${COLUMNS}); CREATE TABLE IF NOT EXISTS existing (key TEXT PRIMARY KEY); CREATE TABLE IF NOT EXISTS written (key TEXT PRIMARY KEY, existed INTEGER NOT NULL)`);
     this.db.exec('BEGIN');
   }
@@ -53,7 +50,7 @@ export class Scratch {
 
   close(): void {
     try {
-      if (this.db.inTransaction) this.db.exec('COMMIT');
+      if (this.db.isTransaction) this.db.exec('COMMIT');
     } finally {
       this.db.close();
     }

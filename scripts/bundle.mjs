@@ -1,0 +1,34 @@
+#!/usr/bin/env node
+// npm run build (after tsc) -> dist/bundle/: what bin/dbs.js runs. esbuild bundles dbs's own
+// modules (dist/main.js and everything it imports) into ESM chunks; every dynamic import() stays
+// a chunk of its own, loaded on first use, so a command still loads only what it needs. The
+// packages in node_modules stay outside (imported from there, as from dist/), except the small
+// pure-JS ones every list or setting loads (INLINE): resolving a package costs ~1 ms of start-up.
+// Why: Node's ESM loader costs about 0.7 M instructions per module (resolve, stat, package.json
+// scope lookups, link), and a short command such as `dbs plan list` loaded ~30 of dbs's modules:
+// 1/3 of what dbs adds to `node -e 0` (issue 17; bench/results/startup.md).
+import { readFileSync, rmSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { build } from 'esbuild';
+
+const root = dirname(dirname(fileURLToPath(import.meta.url)));
+const outdir = join(root, 'dist', 'bundle');
+const INLINE = new Set(['bytes', 'pretty-ms', 'parse-ms']);
+const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
+// Each external package and its subpaths (@aws-sdk/client-s3/..., age-encryption/...).
+const external = Object.keys(pkg.dependencies).filter((d) => !INLINE.has(d)).flatMap((d) => [d, `${d}/*`]);
+rmSync(outdir, { recursive: true, force: true }); // chunk names carry hashes: no stale chunk stays
+await build({
+  entryPoints: [join(root, 'dist', 'main.js')],
+  outdir,
+  bundle: true,
+  splitting: true,
+  format: 'esm',
+  platform: 'node',
+  target: 'node22',
+  external,
+  minifySyntax: true,
+  legalComments: 'none',
+  logLevel: 'warning',
+});
