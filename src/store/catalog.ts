@@ -434,6 +434,39 @@ function poolFromRow(r: PoolRow): PoolRecord {
 
 
 
+/**
+ * Groups by the local calendar day of `column` (an ISO UTC time), or by whatever `query` keys
+ * (column undefined). SQLite's date(x, 'localtime') calls the C library's localtime per row:
+ * 0.2 s of `backup list --group-by day` at 100k backups. So the query groups by UTC hour and the
+ * hours merge into local days here, which is exact while the zone's offset is a whole number of
+ * hours for all of an hour (local midnight is then on a UTC hour); otherwise (a :30 or :45 zone,
+ * a change of offset inside an hour, a time that is not ISO) SQLite's localtime decides.
+ */
+function byDay(column: string | undefined, query: (dayKey: string) => BackupGroup[]): BackupGroup[] {
+  if (!column) return query('NULL');
+  const days = new Map<string, BackupGroup>();
+  const pad = (n: number) => String(n).padStart(2, '0');
+  for (const h of query(`substr(${column}, 1, 13)`)) {
+    const t = Date.parse(`${String(h.key)}:00:00.000Z`);
+    const a = new Date(t);
+    const off = a.getTimezoneOffset();
+    if (!/^\d{4}-\d\d-\d\dT\d\d$/.test(String(h.key)) || !Number.isFinite(t) || off % 60 !== 0 || new Date(t + 3_599_999).getTimezoneOffset() !== off) {
+      return query(`date(${column}, 'localtime')`);
+    }
+    const day = `${a.getFullYear()}-${pad(a.getMonth() + 1)}-${pad(a.getDate())}`;
+    const g = days.get(day);
+    if (!g) days.set(day, { ...h, key: day });
+    else {
+      g.count += h.count;
+      g.rawBytes += h.rawBytes;
+      g.storedBytes += h.storedBytes;
+      if (h.oldest < g.oldest) g.oldest = h.oldest;
+      if (h.newest > g.newest) g.newest = h.newest;
+    }
+  }
+  return [...days.values()];
+}
+
 export class Catalog {
   readonly db: Db;
   readonly path: string;
@@ -803,14 +836,16 @@ export class Catalog {
    */
   groupBackups(q: ListQuery, by: BackupGroupBy): BackupGroup[] {
     const { where, params } = listWhere({ ...q, before: undefined }, BACKUP_COLS);
-    const key = { plan: 't.plan_id', pool: 't.pool_id', type: "t.source_kind || ' ' || t.backup_type", day: "date(t.ended_at, 'localtime')" }[by];
-    const groups = this.db
-      .prepare(
-        `SELECT ${key} AS key, COUNT(*) AS count, COALESCE(SUM(t.raw_bytes), 0) AS rawBytes, COALESCE(SUM(t.stored_bytes), 0) AS storedBytes,
-                MIN(t.ended_at) AS oldest, MAX(t.ended_at) AS newest
-         FROM backups t INDEXED BY backups_sizes ${where} GROUP BY 1`,
-      )
-      .all(params) as BackupGroup[];
+    const groups = byDay(by === 'day' ? 't.ended_at' : undefined, (day) => {
+      const key = { plan: 't.plan_id', pool: 't.pool_id', type: "t.source_kind || ' ' || t.backup_type", day }[by];
+      return this.db
+        .prepare(
+          `SELECT ${key} AS key, COUNT(*) AS count, COALESCE(SUM(t.raw_bytes), 0) AS rawBytes, COALESCE(SUM(t.stored_bytes), 0) AS storedBytes,
+                  MIN(t.ended_at) AS oldest, MAX(t.ended_at) AS newest
+           FROM backups t INDEXED BY backups_sizes ${where} GROUP BY 1`,
+        )
+        .all(params) as BackupGroup[];
+    });
     const name =
       by === 'plan'
         ? (id: string) => (this.db.prepare('SELECT name FROM plans WHERE id = ? UNION ALL SELECT plan_name FROM backups WHERE plan_id = ? LIMIT 1').pluck().get(id, id) as string | undefined) ?? id
@@ -827,14 +862,16 @@ export class Catalog {
    */
   groupTasks(q: ListQuery, by: TaskGroupBy): BackupGroup[] {
     const { where, params } = listWhere({ ...q, before: undefined }, TASK_COLS);
-    const key = { plan: 't.plan_id', pool: "COALESCE(t.pool_id, '-')", type: "COALESCE(t.backup_type, '-')", day: "date(t.queued_at, 'localtime')", status: 't.status', trigger: 't.trigger' }[by];
-    const groups = this.db
-      .prepare(
-        `SELECT ${key} AS key, COUNT(*) AS count, COALESCE(SUM(t.raw_bytes), 0) AS rawBytes, COALESCE(SUM(t.stored_bytes), 0) AS storedBytes,
-                MIN(t.queued_at) AS oldest, MAX(t.queued_at) AS newest
-         FROM tasks t ${where} GROUP BY 1`,
-      )
-      .all(params) as BackupGroup[];
+    const groups = byDay(by === 'day' ? 't.queued_at' : undefined, (day) => {
+      const key = { plan: 't.plan_id', pool: "COALESCE(t.pool_id, '-')", type: "COALESCE(t.backup_type, '-')", day, status: 't.status', trigger: 't.trigger' }[by];
+      return this.db
+        .prepare(
+          `SELECT ${key} AS key, COUNT(*) AS count, COALESCE(SUM(t.raw_bytes), 0) AS rawBytes, COALESCE(SUM(t.stored_bytes), 0) AS storedBytes,
+                  MIN(t.queued_at) AS oldest, MAX(t.queued_at) AS newest
+           FROM tasks t ${where} GROUP BY 1`,
+        )
+        .all(params) as BackupGroup[];
+    });
     return this.#nameGroups(groups, by === 'plan' || by === 'pool' ? by : by === 'day' ? 'day' : 'other');
   }
 
@@ -844,14 +881,16 @@ export class Catalog {
    */
   groupRestores(q: ListQuery, by: RestoreGroupBy): BackupGroup[] {
     const { where, params } = listWhere({ ...q, before: undefined }, RESTORE_COLS);
-    const key = { plan: 't.plan_id', pool: "COALESCE(b.pool_id, '-')", type: "COALESCE(b.source_kind || ' ' || b.backup_type, '-')", day: "date(t.started_at, 'localtime')", status: 't.status' }[by];
-    const groups = this.db
-      .prepare(
-        `SELECT ${key} AS key, COUNT(*) AS count, COALESCE(SUM(t.bytes), 0) AS rawBytes, COALESCE(SUM(t.bytes), 0) AS storedBytes,
-                MIN(t.started_at) AS oldest, MAX(t.started_at) AS newest
-         FROM restores t LEFT JOIN backups b ON b.id = t.backup_id ${where} GROUP BY 1`,
-      )
-      .all(params) as BackupGroup[];
+    const groups = byDay(by === 'day' ? 't.started_at' : undefined, (day) => {
+      const key = { plan: 't.plan_id', pool: "COALESCE(b.pool_id, '-')", type: "COALESCE(b.source_kind || ' ' || b.backup_type, '-')", day, status: 't.status' }[by];
+      return this.db
+        .prepare(
+          `SELECT ${key} AS key, COUNT(*) AS count, COALESCE(SUM(t.bytes), 0) AS rawBytes, COALESCE(SUM(t.bytes), 0) AS storedBytes,
+                  MIN(t.started_at) AS oldest, MAX(t.started_at) AS newest
+           FROM restores t LEFT JOIN backups b ON b.id = t.backup_id ${where} GROUP BY 1`,
+        )
+        .all(params) as BackupGroup[];
+    });
     return this.#nameGroups(groups, by === 'plan' || by === 'pool' ? by : by === 'day' ? 'day' : 'other');
   }
 
