@@ -217,11 +217,20 @@ export interface LockRecord {
 const JSON_COLUMNS = new Set(['source', 'selection', 'schedule', 'retention', 'options', 'manifest', 'config', 'request']);
 
 /** snake_case row -> camelCase record, parsing the JSON columns. */
+/** snake_case column -> camelCase field, once per name (a regex per column of every row was most of `task list --json`). */
+const camelNames = new Map<string, string>();
+function camelOf(k: string): string {
+  let c = camelNames.get(k);
+  if (c === undefined) camelNames.set(k, (c = k.replace(/_([a-z])/g, (_m, x: string) => x.toUpperCase())));
+  return c;
+}
+
 function fromRow<T>(row: Record<string, unknown> | undefined): T | undefined {
   if (!row) return undefined;
   const out: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(row)) {
-    out[k.replace(/_([a-z])/g, (_m, c: string) => c.toUpperCase())] = JSON_COLUMNS.has(k) && typeof v === 'string' ? JSON.parse(v) : v;
+  for (const k in row) {
+    const v = row[k];
+    out[camelOf(k)] = JSON_COLUMNS.has(k) && typeof v === 'string' ? JSON.parse(v) : v;
   }
   return out as T;
 }
