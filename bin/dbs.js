@@ -7,7 +7,6 @@
 // (NODE_COMPILE_CACHE, DBS_CACHE_DIR, systemd's CACHE_DIRECTORY, $XDG_CACHE_HOME/dbs or
 // ~/.cache/dbs), never in the temp dir that dbs's own scratch folders share.
 import module from 'node:module';
-import { homedir } from 'node:os';
 import { join } from 'node:path';
 
 const REQUIRED = [22, 16]; // keep equal to package.json "engines.node" (test/unit/node-check.test.ts)
@@ -20,7 +19,7 @@ if (have[0] < REQUIRED[0] || (have[0] === REQUIRED[0] && have[1] < REQUIRED[1]))
   process.exit(2);
 }
 const env = process.env;
-const cacheDir = env.NODE_COMPILE_CACHE ?? join(env.DBS_CACHE_DIR ?? env.CACHE_DIRECTORY ?? join(env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'dbs'), 'node-compile-cache');
+const cacheDir = env.NODE_COMPILE_CACHE ?? join(env.DBS_CACHE_DIR ?? env.CACHE_DIRECTORY ?? join(env.XDG_CACHE_HOME ?? join(env.HOME || process.getBuiltinModule('node:os').homedir(), '.cache'), 'dbs'), 'node-compile-cache');
 try {
   module.enableCompileCache?.(cacheDir);
 } catch {

@@ -1,12 +1,16 @@
 // Settings: flags > environment > config file > defaults, validated once, every problem
 // reported at once with its path. Config files are found by cosmiconfig: dbs.config.*,
 // .dbsrc*, package.json "dbs", from the working directory up to $HOME, then ~/.config/dbs/.
-import { homedir } from 'node:os';
 import { existsSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import bytes from 'bytes';
 import { DbsError } from './errors.js';
 import { COMPRESSIONS, EXECUTIONS, type Compression, type Execution } from './pipeline/names.js';
+
+/** The home folder, as os.homedir() gives it ($HOME first), without loading node:os (its facade is start-up of every command). */
+function homedir(): string {
+  return process.env.HOME || process.getBuiltinModule('node:os').homedir();
+}
 
 export interface Settings {
   home: string;
