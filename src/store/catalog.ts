@@ -509,12 +509,9 @@ export class Catalog {
     let db: Db;
     try {
       db = new Db(path);
-      db.pragma('journal_mode = WAL');
-      db.pragma('busy_timeout = 5000');
-      db.pragma('foreign_keys = ON');
-      db.pragma('synchronous = NORMAL');
-      // A replaced secret (plan update switching a copied password to a reference) is zeroed, not left in a free page.
-      db.pragma('secure_delete = ON');
+      // secure_delete: a replaced secret (plan update switching a copied password to a
+      // reference) is zeroed, not left in a free page. One exec for all: start-up.
+      db.exec('PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL; PRAGMA secure_delete = ON');
     } catch (cause) {
       throw new DbsError('IO_ERROR', `cannot open the catalog ${path}: ${(cause as Error).message}`, {
         cause,

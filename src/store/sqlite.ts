@@ -55,6 +55,9 @@ function bind(params: Params): SQLInputValue[] {
 
 const makers = new Map<string, (r: unknown) => unknown>();
 
+/** Rows of one execution made key by key before the maker is compiled (see Statement.#rows). */
+const COMPILE_AFTER = 32;
+
 /**
  * A function turning a row array into an object with these column names, as one object literal
  * (one hidden class: ~2x faster than adding the keys one by one, for rows of 30 columns). Made
@@ -92,10 +95,24 @@ export class Statement<Row = unknown> {
     return this;
   }
 
-  /** The row maker of one execution: the first column's value (pluck), or an object by column name. */
+  /**
+   * The row maker of one execution: the first column's value (pluck), or an object by column
+   * name. The compiled maker pays off after a few dozen rows; a short command reads a handful
+   * of rows from a dozen statements, where compiling each would cost more than it saves.
+   */
   #rows(): (r: unknown) => unknown {
     if (this.#pluck) return (r) => (r as unknown[])[0];
-    return rowMaker(this.#st.columns().map((c) => c.name));
+    const names = this.#st.columns().map((c) => c.name);
+    let n = 0;
+    let fast: ((r: unknown) => unknown) | undefined;
+    return (r) => {
+      if (fast) return fast(r);
+      if (++n > COMPILE_AFTER) return (fast = rowMaker(names))(r);
+      const a = r as unknown[];
+      const o: Record<string, unknown> = {};
+      for (let i = 0; i < names.length; i++) o[names[i]!] = a[i];
+      return o;
+    };
   }
 
   run(...params: Params): { changes: number; lastInsertRowid: number } {
