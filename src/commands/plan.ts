@@ -7,8 +7,8 @@ import { fields, fmtBytes, fmtDuration, fmtTime, table } from '../output/format.
 import { numberOption, repeatable } from './options.js';
 import { suggest } from './complete.js';
 import { examplesText, markRequired } from './help.js';
-import { addListOptions, pageFooter, pageLimit, type ListFlags } from './lists.js';
-import { planList, stateText } from './short.js';
+import { addListOptions, pageLimit, type ListFlags } from './lists.js';
+import { planList, printPage, stateText } from './short.js';
 
 /** A task's request in a few words: "logical of mysql://root@h:3306 {databases}". */
 function requestText(r: Record<string, unknown>): string {
@@ -178,21 +178,12 @@ Examples:
     .action((ref: string, o: ListFlags, cmd: Command) =>
       run(cmd, async (ctx) => {
         const { runPlanHistory } = await import('../core/inventory.js');
-        const limit = pageLimit(ctx, o);
-        const page = runPlanHistory({ ...o, plan: ref, limit }, ctx);
-        let last: string | undefined;
-        let shown = 0;
-        await ctx.out.resultList(page.rows, (x) => {
-          shown = x.length;
-          last = x.at(-1)?.task;
-          return x.length === 0
-            ? 'no executions'
-            : table(
-                ['ASKED', 'TRIGGER', 'OK', 'RESULT', 'DURATION', 'REQUEST', 'TASK'],
-                x.map((h) => [fmtTime(h.queuedAt), h.trigger, h.success ? 'yes' : h.status === 'running' || h.status === 'queued' ? h.status : 'no', h.backupId ?? (h.error ? `${h.error.code}: ${h.error.message}` : '-'), fmtDuration(h.durationMs), h.request ? requestText(h.request) : '-', h.task]),
-              );
+        await printPage(ctx, runPlanHistory({ ...o, plan: ref, limit: pageLimit(ctx, o) }, ctx), {
+          empty: 'no executions',
+          head: ['ASKED', 'TRIGGER', 'OK', 'RESULT', 'DURATION', 'REQUEST', 'TASK'],
+          cells: (h) => [fmtTime(h.queuedAt), h.trigger, h.success ? 'yes' : h.status === 'running' || h.status === 'queued' ? h.status : 'no', h.backupId ?? (h.error ? `${h.error.code}: ${h.error.message}` : '-'), fmtDuration(h.durationMs), h.request ? requestText(h.request) : '-', h.task],
+          id: (h) => h.task,
         });
-        pageFooter(ctx, shown, page.more(), last);
       }),
     );
 

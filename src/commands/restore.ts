@@ -3,7 +3,8 @@ import { Option, type Command } from 'commander';
 import { suggest } from './complete.js';
 import type { CommandRunner } from '../cli.js';
 import { fields, fmtBytes, fmtDuration, fmtTime, table } from '../output/format.js';
-import { addListOptions, pageFooter, pageLimit, type ListFlags } from './lists.js';
+import { addListOptions, pageLimit, type ListFlags } from './lists.js';
+import { printPage } from './short.js';
 import { examplesText } from './help.js';
 import { usageFields } from './monitor-view.js';
 
@@ -28,21 +29,12 @@ export function registerRestore(program: Command, run: CommandRunner): void {
           );
           return;
         }
-        const limit = pageLimit(ctx, o);
-        const page = runRestorePage({ ...o, limit }, ctx);
-        let last: string | undefined;
-        let shown = 0;
-        await ctx.out.resultList(page.rows, (x) => {
-          shown = x.length;
-          last = x.at(-1)?.id;
-          return x.length === 0
-            ? 'no restores'
-            : table(
-                ['RESTORE', 'BACKUP', 'STATUS', 'STARTED', 'DURATION', 'SIZE', 'TARGET', 'ENDED'],
-                x.map((r) => [r.id, r.backupId, r.status, fmtTime(r.startedAt), fmtDuration(r.durationMs), fmtBytes(r.bytes), r.target, fmtTime(r.endedAt)]),
-              );
+        await printPage(ctx, runRestorePage({ ...o, limit: pageLimit(ctx, o) }, ctx), {
+          empty: 'no restores',
+          head: ['RESTORE', 'BACKUP', 'STATUS', 'STARTED', 'DURATION', 'SIZE', 'TARGET', 'ENDED'],
+          cells: (r) => [r.id, r.backupId, r.status, fmtTime(r.startedAt), fmtDuration(r.durationMs), fmtBytes(r.bytes), r.target, fmtTime(r.endedAt)],
+          id: (r) => r.id,
         });
-        pageFooter(ctx, shown, page.more(), last);
       }),
     );
   restore

@@ -12,22 +12,15 @@
 import type { CommandContext } from '../context.js';
 import type { GlobalOptions } from '../cli.js';
 import type { PlanView } from '../core/plans.js';
+import type { ListFilterInput, ListPage } from '../core/inventory.js';
+import type { BackupGroup } from '../store/catalog.js';
 import { fmtBytes, fmtDuration, fmtTime, table } from '../output/format.js';
 import { parseNumber, type NumberSpec } from './values.js';
 
 // ---- paging, shared with the other lists (commands/lists.ts) ---------------------------------
 
-export interface ListFlags {
-  plan?: string;
-  pool?: string;
-  type?: string;
-  status?: string;
-  since?: string;
-  until?: string;
-  before?: string;
-  offset?: number;
-  limit?: number;
-}
+/** The filter and paging flags of every list: what core's lists take (core/inventory.ts). */
+export type ListFlags = ListFilterInput;
 
 /** Human lists show this many rows unless --limit; --json lists every match unless --limit. */
 export const DEFAULT_PAGE = 50;
@@ -47,6 +40,32 @@ export function pageLimit(ctx: CommandContext, o: ListFlags): number | undefined
 export function pageFooter(ctx: CommandContext, shown: number, more: boolean, lastId: string | undefined): void {
   if (ctx.out.json || !more || !lastId) return;
   ctx.out.info(`${shown} shown; more match: the same command with --before ${lastId} shows the next page`);
+}
+
+type Cell = string | number | null | undefined;
+
+/** Prints a page of a list (a table, or JSON lines that stream), then how to page on. */
+export async function printPage<T>(ctx: CommandContext, page: ListPage<T>, o: { empty: string; head: string[]; cells: (r: T) => Cell[]; id: (r: T) => string }): Promise<void> {
+  let last: string | undefined;
+  let shown = 0;
+  await ctx.out.resultList(page.rows, (x) => {
+    shown = x.length;
+    last = x.length ? o.id(x[x.length - 1]!) : undefined;
+    return x.length === 0 ? o.empty : table(o.head, x.map(o.cells));
+  });
+  pageFooter(ctx, shown, page.more(), last);
+}
+
+/** Prints the counts and sizes of a --group-by of backups or tasks (`noun`: BACKUPS, TASKS). */
+function printGroups(ctx: CommandContext, g: { groupBy: string; groups: BackupGroup[] }, noun: string, empty: string): void {
+  ctx.out.result(g, (x) =>
+    x.groups.length === 0
+      ? empty
+      : table(
+          [x.groupBy.toUpperCase(), noun, 'RAW', 'STORED', 'NEWEST', 'OLDEST'],
+          x.groups.map((r) => [r.key, r.count, fmtBytes(r.rawBytes), fmtBytes(r.storedBytes), fmtTime(r.newest), fmtTime(r.oldest)]),
+        ),
+  );
 }
 
 // ---- the actions (commander's registration calls them too) -----------------------------------
@@ -73,64 +92,24 @@ export async function planList(o: { pool?: string }, ctx: CommandContext): Promi
 
 export async function backupList(o: ListFlags & { groupBy?: string }, ctx: CommandContext): Promise<void> {
   const { runBackupPage, runBackupGroups } = await import('../core/inventory.js');
-  if (o.groupBy !== undefined) {
-    const g = runBackupGroups({ ...o, groupBy: o.groupBy }, ctx);
-    ctx.out.result(g, (x) =>
-      x.groups.length === 0
-        ? 'no backups'
-        : table(
-            [x.groupBy.toUpperCase(), 'BACKUPS', 'RAW', 'STORED', 'NEWEST', 'OLDEST'],
-            x.groups.map((r) => [r.key, r.count, fmtBytes(r.rawBytes), fmtBytes(r.storedBytes), fmtTime(r.newest), fmtTime(r.oldest)]),
-          ),
-    );
-    return;
-  }
-  const limit = pageLimit(ctx, o);
-  const page = runBackupPage({ ...o, limit }, ctx);
-  let last: string | undefined;
-  let shown = 0;
-  await ctx.out.resultList(page.rows, (x) => {
-    shown = x.length;
-    last = x.at(-1)?.id;
-    return x.length === 0
-      ? 'no backups'
-      : table(
-          ['BACKUP', 'PLAN', 'ENDED', 'STORED', 'STATUS', 'TYPE', 'POOLS', 'RAW', 'RATIO'],
-          x.map((b) => [b.id, b.planName, fmtTime(b.endedAt), fmtBytes(b.storedBytes), b.status, `${b.sourceKind} ${b.backupType}`, b.copies.map((c) => (c.status === 'ready' ? c.pool : `${c.pool} (${c.status})`)).join(', ') || b.poolName, fmtBytes(b.rawBytes), b.ratio ?? '-']),
-        );
+  if (o.groupBy !== undefined) return printGroups(ctx, runBackupGroups({ ...o, groupBy: o.groupBy }, ctx), 'BACKUPS', 'no backups');
+  await printPage(ctx, runBackupPage({ ...o, limit: pageLimit(ctx, o) }, ctx), {
+    empty: 'no backups',
+    head: ['BACKUP', 'PLAN', 'ENDED', 'STORED', 'STATUS', 'TYPE', 'POOLS', 'RAW', 'RATIO'],
+    cells: (b) => [b.id, b.planName, fmtTime(b.endedAt), fmtBytes(b.storedBytes), b.status, `${b.sourceKind} ${b.backupType}`, b.copies.map((c) => (c.status === 'ready' ? c.pool : `${c.pool} (${c.status})`)).join(', ') || b.poolName, fmtBytes(b.rawBytes), b.ratio ?? '-'],
+    id: (b) => b.id,
   });
-  pageFooter(ctx, shown, page.more(), last);
 }
 
 export async function taskList(o: ListFlags & { groupBy?: string }, ctx: CommandContext): Promise<void> {
   const { runTaskPage, runTaskGroups } = await import('../core/inventory.js');
-  if (o.groupBy !== undefined) {
-    const g = runTaskGroups({ ...o, groupBy: o.groupBy }, ctx);
-    ctx.out.result(g, (x) =>
-      x.groups.length === 0
-        ? 'no tasks'
-        : table(
-            [x.groupBy.toUpperCase(), 'TASKS', 'RAW', 'STORED', 'NEWEST', 'OLDEST'],
-            x.groups.map((r) => [r.key, r.count, fmtBytes(r.rawBytes), fmtBytes(r.storedBytes), fmtTime(r.newest), fmtTime(r.oldest)]),
-          ),
-    );
-    return;
-  }
-  const limit = pageLimit(ctx, o);
-  const page = runTaskPage({ ...o, limit }, ctx);
-  let last: string | undefined;
-  let shown = 0;
-  await ctx.out.resultList(page.rows, (x) => {
-    shown = x.length;
-    last = x.at(-1)?.id;
-    return x.length === 0
-      ? 'no tasks'
-      : table(
-          ['TASK', 'PLAN', 'STATUS', 'RESULT', 'STARTED', 'ENDED', 'DURATION', 'TRIGGER', 'STORED', 'RAW'],
-          x.map((t) => [t.id, t.planName, t.status, t.result, fmtTime(t.startedAt), fmtTime(t.endedAt), fmtDuration(t.durationMs), t.trigger, fmtBytes(t.storedBytes), fmtBytes(t.rawBytes)]),
-        );
+  if (o.groupBy !== undefined) return printGroups(ctx, runTaskGroups({ ...o, groupBy: o.groupBy }, ctx), 'TASKS', 'no tasks');
+  await printPage(ctx, runTaskPage({ ...o, limit: pageLimit(ctx, o) }, ctx), {
+    empty: 'no tasks',
+    head: ['TASK', 'PLAN', 'STATUS', 'RESULT', 'STARTED', 'ENDED', 'DURATION', 'TRIGGER', 'STORED', 'RAW'],
+    cells: (t) => [t.id, t.planName, t.status, t.result, fmtTime(t.startedAt), fmtTime(t.endedAt), fmtDuration(t.durationMs), t.trigger, fmtBytes(t.storedBytes), fmtBytes(t.rawBytes)],
+    id: (t) => t.id,
   });
-  pageFooter(ctx, shown, page.more(), last);
 }
 
 // ---- the fast path -------------------------------------------------------------------------
