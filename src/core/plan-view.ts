@@ -49,7 +49,12 @@ export function planRecipients(plan: Pick<PlanRecord, 'name' | 'options'>): stri
   return enc === 'none' ? [] : enc.recipients;
 }
 
-export function planView(catalog: Catalog, p: PlanRecord, now: Date): PlanView {
+/**
+ * `allPlans`: every plan of the catalog, when the caller has them (a list): the plans built on
+ * this one are found among them instead of reading every plan again for each (plan list with
+ * 1,000 plans took 3.9 s that way).
+ */
+export function planView(catalog: Catalog, p: PlanRecord, now: Date, allPlans?: readonly PlanRecord[]): PlanView {
   const schedule = planSchedule(p);
   const next = p.status === 'active' ? nextRuns(schedule, now, 1)[0] : undefined;
   const pool = catalog.getPool(p.poolId);
@@ -61,7 +66,7 @@ export function planView(catalog: Catalog, p: PlanRecord, now: Date): PlanView {
   const baseId = p.options.basePlanId as string | undefined;
   const associatedPlans = baseId
     ? [catalog.getPlan(baseId)?.name ?? baseId]
-    : catalog.listPlans().filter((x) => x.options.basePlanId === p.id).map((x) => x.name);
+    : (allPlans ?? catalog.listPlans()).filter((x) => x.options.basePlanId === p.id).map((x) => x.name);
   const last = catalog.lastEndedTask(p.id);
   const state: PlanState = p.status === 'paused' ? 'paused' : !available ? 'unavailable' : last && last.status !== 'succeeded' ? 'failed' : 'available';
   return {
@@ -91,6 +96,11 @@ function replicaView(catalog: Catalog, p: PlanRecord): { replicas: string[]; rem
 export function runPlanList(o: { pool?: string }, ctx: Context): PlanView[] {
   const catalog = ctx.catalog();
   const poolId = o.pool ? findPoolOrThrow(catalog, o.pool).id : undefined;
-  return catalog.listPlans({ poolId }).map((p) => planView(catalog, p, ctx.clock()));
+  const all = catalog.listPlans();
+  const shown = poolId === undefined ? all : catalog.listPlans({ poolId });
+  // Plans built on another (incremental on a base): found once, not once per plan.
+  const derived = all.filter((x) => typeof x.options.basePlanId === 'string');
+  const now = ctx.clock();
+  return shown.map((p) => planView(catalog, p, now, derived));
 }
 
