@@ -8,7 +8,7 @@
 // unknown or repeated option, a missing or bad value, `--`, an extra word) goes to commander,
 // which gives its usual answer or error. So the fast path changes how fast a command starts,
 // never what it does: test/cli/short.test.ts runs each argv both ways and compares.
-// This module imports no commander (test/unit/startup-imports.test.ts checks it).
+// This module imports no commander (test/cli/short.test.ts checks what a short command loads).
 import type { CommandContext } from '../context.js';
 import type { GlobalOptions } from '../cli.js';
 import type { PlanView } from '../core/plans.js';
@@ -161,7 +161,6 @@ export const FAST_COMMANDS: Record<string, { options: Record<string, FastOption>
 };
 
 export interface FastRun {
-  command: string;
   globals: GlobalOptions;
   options: Record<string, unknown>;
   action: Action;
@@ -214,5 +213,5 @@ export function fastRun(argv: readonly string[]): FastRun | undefined {
     } else into[opt.key] = v;
   }
   if (!spec || words.length !== 2) return undefined;
-  return { command: words.join(' '), globals: globals as GlobalOptions, options, action: spec.action };
+  return { globals: globals as GlobalOptions, options, action: spec.action };
 }

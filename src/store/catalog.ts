@@ -216,7 +216,6 @@ export interface LockRecord {
 
 const JSON_COLUMNS = new Set(['source', 'selection', 'schedule', 'retention', 'options', 'manifest', 'config', 'request']);
 
-/** snake_case row -> camelCase record, parsing the JSON columns. */
 /** snake_case column -> camelCase field, once per name (a regex per column of every row was most of `task list --json`). */
 const camelNames = new Map<string, string>();
 function camelOf(k: string): string {
@@ -225,6 +224,7 @@ function camelOf(k: string): string {
   return c;
 }
 
+/** snake_case row -> camelCase record, parsing the JSON columns. */
 function fromRow<T>(row: Record<string, unknown> | undefined): T | undefined {
   if (!row) return undefined;
   const out: Record<string, unknown> = {};

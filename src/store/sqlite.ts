@@ -1,10 +1,10 @@
 // The SQLite connection of the catalog: Node's built-in node:sqlite behind the few calls the
 // catalog makes (prepare, get/all/iterate/run, pluck, transactions, pragma).
 //
-// Why node:sqlite and not better-sqlite3 (still used by the SQLite engine and the bucket
-// restore's scratch file, which need its online backup API and speed): every dbs command opens
-// the catalog, and loading the addon was ~20 M instructions of a `plan list` that may cost at most
-// 2x `node -e 0` (issue 17; bench/results/startup.md). Semantics kept from better-sqlite3, which
+// Why node:sqlite and not better-sqlite3: every dbs command opens the catalog, and loading the
+// addon was ~20 M instructions of a `plan list` that may cost at most 2x `node -e 0` (issue 17;
+// bench/results/startup.md). The SQLite engine and the bucket scratch use node:sqlite too (two
+// SQLite libraries must not open one file in one process). Semantics kept from better-sqlite3, which
 // the catalog was written against: `undefined` binds NULL, a named-parameter object may hold
 // keys the statement does not use, nested transactions are savepoints, and errors carry the
 // SQLite code name as `code` (SQLITE_CONSTRAINT_UNIQUE, SQLITE_BUSY: core/names.ts reads it).
@@ -43,14 +43,33 @@ function named(e: unknown): unknown {
   return e;
 }
 
-function bind(params: Params): SQLInputValue[] {
+/**
+ * One parameter as node:sqlite binds it: undefined is NULL (better-sqlite3's rule, which the
+ * catalog relies on), a boolean is 1 or 0; anything that is not a SQLite value is refused here,
+ * naming the parameter, before it reaches SQLite.
+ */
+function sqlValue(v: unknown, name: string): SQLInputValue {
+  if (v === undefined || v === null) return null;
+  if (typeof v === 'boolean') return v ? 1 : 0;
+  if (typeof v === 'string' || typeof v === 'number' || typeof v === 'bigint' || v instanceof Uint8Array) return v;
+  throw new TypeError(`SQL parameter ${name} is a ${typeof v}, not a value SQLite can store (null, number, bigint, string, bytes)`);
+}
+
+/** better-sqlite3's calling convention (positional values, or one object of named ones) as node:sqlite's. */
+function bind(params: Params): { named?: Record<string, SQLInputValue>; positional: SQLInputValue[] } {
   const [first] = params;
-  if (params.length === 1 && first !== null && typeof first === 'object' && !ArrayBuffer.isView(first)) {
-    const o: Record<string, SQLInputValue> = {};
-    for (const [k, v] of Object.entries(first)) o[k] = v === undefined ? null : (v as SQLInputValue);
-    return [o as unknown as SQLInputValue];
+  if (params.length === 1 && first !== null && typeof first === 'object' && !(first instanceof Uint8Array)) {
+    const named: Record<string, SQLInputValue> = {};
+    for (const [k, v] of Object.entries(first)) named[k] = sqlValue(v, `@${k}`);
+    return { named, positional: [] };
   }
-  return params.map((v) => (v === undefined ? null : (v as SQLInputValue)));
+  return { positional: params.map((v, i) => sqlValue(v, `${i + 1}`)) };
+}
+
+/** Calls a statement method with bound parameters. */
+function call<R>(f: (named: Record<string, SQLInputValue>, ...anonymous: SQLInputValue[]) => R, g: (...anonymous: SQLInputValue[]) => R, params: Params): R {
+  const b = bind(params);
+  return b.named ? f(b.named) : g(...b.positional);
 }
 
 const makers = new Map<string, (r: unknown) => unknown>();
@@ -117,7 +136,7 @@ export class Statement<Row = unknown> {
 
   run(...params: Params): { changes: number; lastInsertRowid: number } {
     try {
-      const r = this.#st.run(...bind(params));
+      const r = call((n) => this.#st.run(n), (...a) => this.#st.run(...a), params);
       return { changes: Number(r.changes), lastInsertRowid: Number(r.lastInsertRowid) };
     } catch (e) {
       throw named(e);
@@ -126,7 +145,7 @@ export class Statement<Row = unknown> {
 
   get(...params: Params): Row | undefined {
     try {
-      const r = this.#st.get(...bind(params));
+      const r = call((n) => this.#st.get(n), (...a) => this.#st.get(...a), params);
       return (r === undefined ? undefined : this.#rows()(r)) as Row | undefined;
     } catch (e) {
       throw named(e);
@@ -135,7 +154,7 @@ export class Statement<Row = unknown> {
 
   all(...params: Params): Row[] {
     try {
-      return this.#st.all(...bind(params)).map(this.#rows()) as Row[];
+      return call((n) => this.#st.all(n), (...a) => this.#st.all(...a), params).map(this.#rows()) as Row[];
     } catch (e) {
       throw named(e);
     }
@@ -145,7 +164,7 @@ export class Statement<Row = unknown> {
     let it: Iterator<unknown>;
     let row: (r: unknown) => unknown;
     try {
-      it = this.#st.iterate(...bind(params));
+      it = call((n) => this.#st.iterate(n), (...a) => this.#st.iterate(...a), params);
       row = this.#rows();
     } catch (e) {
       throw named(e);

@@ -3,9 +3,10 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { Catalog, type PlanRecord } from '../../src/store/catalog.js';
+import type { Catalog, PlanRecord } from '../../src/store/catalog.js';
 import { runPlanList } from '../../src/core/plan-view.js';
-import type { Context } from '../../src/core/context.js';
+import { makeCoreContext } from '../../src/core/context.js';
+import { loadSettings } from '../../src/config.js';
 import { tempDir } from '../support/testbed.js';
 
 function plan(i: number, pool: string, options: Record<string, unknown> = {}): Omit<PlanRecord, 'createdAt' | 'updatedAt'> {
@@ -28,10 +29,12 @@ function plan(i: number, pool: string, options: Record<string, unknown> = {}): O
 }
 
 describe('plan list at scale', () => {
-  it('reads the plans a bounded number of times, and still names the plans built on each', () => {
+  it('reads the plans a bounded number of times, and still names the plans built on each', async () => {
     const home = join(tempDir('plan-view'), 'home');
     mkdirSync(home, { mode: 0o700 });
-    const c = Catalog.open(home);
+    const settings = await loadSettings({ flags: { home }, env: {}, cwd: home });
+    const ctx = makeCoreContext({ settings, signal: new AbortController().signal, clock: () => new Date('2026-12-06T12:00:00Z'), env: {}, cwd: home, yes: false, report: () => undefined });
+    const c = ctx.catalog();
     try {
       c.insertPool({ id: 'pool-aaaaaaaaaa', name: 'disk', type: 'local', config: { path: '/x' }, remark: '' });
       c.insertPool({ id: 'pool-bbbbbbbbbb', name: 'far', type: 'local', config: { path: '/y' }, remark: '' });
@@ -47,7 +50,6 @@ describe('plan list at scale', () => {
         reads++;
         return listPlans(...a);
       };
-      const ctx = { catalog: () => c, clock: () => new Date('2026-12-06T12:00:00Z') } as unknown as Context;
       for (const pool of [undefined, 'disk']) {
         reads = 0;
         const views = runPlanList({ pool }, ctx);
@@ -59,7 +61,7 @@ describe('plan list at scale', () => {
         expect(views.find((v) => v.name === 'plan2')!.associatedPlans).toEqual([]);
       }
     } finally {
-      c.close();
+      ctx.close();
     }
   });
 });
