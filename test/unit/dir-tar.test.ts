@@ -69,6 +69,60 @@ describe('dir tar', () => {
     expect(existsSync(join(dir, '..', 'evil'))).toBe(false);
   });
 
+  /** `b`'s header with field (offset, length) replaced by `text` and the checksum fixed. */
+  function withField(b: Buffer, off: number, len: number, text: Buffer): Buffer {
+    const h = Buffer.from(b);
+    text.copy(h, off, 0, len);
+    h.fill(0x20, 148, 156);
+    let s = 0;
+    for (const c of h.subarray(0, 512)) s += c;
+    h.write(`${s.toString(8).padStart(6, '0')}\0 `, 148, 8, 'ascii');
+    return h;
+  }
+
+  it.each([
+    ['digits, NUL-ended', '0000644\0', 0o644],
+    ['digits, space-ended', '000644 \0', 0o644],
+    ['led by spaces', '   644\0\0', 0o644],
+    ['all NULs', '\0\0\0\0\0\0\0\0', 0],
+    ['all spaces', '        ', 0],
+  ])('reads a mode field written as %s', async (_what, text, mode) => {
+    const b = withField(entry({ name: 'f', data: 'x', mtimeNsec: 0 }), 100, 8, Buffer.from(text, 'latin1'));
+    const e = await readEntry(new BytePuller(Readable.from([b])));
+    expect(e?.mode).toBe(mode);
+  });
+
+  it.each([
+    ['a non-octal digit', '0000648\0'],
+    ['a letter', '00006a4\0'],
+    ['digits after a space', '0006 44\0'],
+    ['a leading NUL', '\0000644 '],
+  ])('refuses a mode field with %s, naming the offset', async (_what, text) => {
+    const b = withField(entry({ name: 'f', data: 'x', mtimeNsec: 0 }), 100, 8, Buffer.from(text, 'latin1'));
+    await expect(readEntry(new BytePuller(Readable.from([b])))).rejects.toThrow(/not valid at byte 0: not an octal number/);
+  });
+
+  it('reads the same entries whatever the chunking of the stream (pulls and skips across chunks)', async () => {
+    const a = tar(entry({ name: 'a', data: 'x'.repeat(700) }), entry({ name: 'b'.repeat(130), data: 'y'.repeat(5000) }), entry({ name: 'c', type: 'dir' }));
+    const read = async (chunks: Buffer[]) => {
+      const p = new BytePuller(Readable.from(chunks));
+      const out: string[] = [];
+      for (let e = await readEntry(p); e; e = await readEntry(p)) {
+        const data = await p.pull(e.size);
+        await p.skip(padding(e.size));
+        out.push(`${e.name.toString()}:${data.toString()}`);
+      }
+      return out;
+    };
+    const whole = await read([a]);
+    expect(whole).toHaveLength(3);
+    for (const size of [1, 7, 511, 512, 513, 4096]) {
+      const chunks: Buffer[] = [];
+      for (let i = 0; i < a.length; i += size) chunks.push(a.subarray(i, i + size));
+      expect(await read(chunks)).toEqual(whole);
+    }
+  });
+
   it('safeParts drops . and empty parts', () => {
     expect(safeParts(Buffer.from('./a//b/.')).map(String)).toEqual(['a', 'b']);
   });

@@ -13,6 +13,7 @@ const PARALLEL = 16;
 /** Files up to this size are read whole, then written while the next entries are read. */
 const SMALL = 1024 * 1024;
 const ZERO_BLOCK = 64 * 1024;
+const EMPTY = Buffer.alloc(0);
 
 export interface Meta {
   mode: number;
@@ -77,9 +78,19 @@ export class Extractor {
   }
 
   /** Every ancestor of `parts` is a real directory (created when missing); never a symlink. */
-  async #parents(parts: Buffer[], create: boolean, name: Buffer): Promise<void> {
+  #parents(parts: Buffer[], create: boolean, name: Buffer): Promise<void> | undefined {
+    // Known ancestors are checked without a promise (the common case: a directory's entries follow it).
+    let key = '';
     for (let i = 1; i < parts.length; i++) {
-      const key = Buffer.concat(parts.slice(0, i).flatMap((p, j) => (j ? [SLASH, p] : [p]))).toString('latin1');
+      key = i === 1 ? parts[0]!.toString('latin1') : `${key}/${parts[i - 1]!.toString('latin1')}`;
+      if (!this.#dirs.has(key)) return this.#makeParents(parts, i, create, name);
+    }
+    return undefined;
+  }
+
+  async #makeParents(parts: Buffer[], from: number, create: boolean, name: Buffer): Promise<void> {
+    for (let i = from; i < parts.length; i++) {
+      const key = keyOf(parts.slice(0, i));
       if (this.#dirs.has(key)) continue;
       const abs = this.#abs(parts.slice(0, i));
       const st = await lstat(abs).catch((e: NodeJS.ErrnoException) => (e.code === 'ENOENT' ? undefined : Promise.reject(e)));
@@ -93,11 +104,15 @@ export class Extractor {
   }
 
   /** Removes what is at `abs` (an older link of the chain), without following a symlink. */
-  async #clear(abs: Buffer, key: string, keepDir: boolean): Promise<boolean> {
+  #clear(abs: Buffer, key: string, keepDir: boolean): Promise<boolean> | false {
     if (this.fresh && !this.#written.has(key)) {
       this.#written.add(key);
       return false;
     }
+    return this.#clearOld(abs, key, keepDir);
+  }
+
+  async #clearOld(abs: Buffer, key: string, keepDir: boolean): Promise<boolean> {
     const st = await lstat(abs).catch(() => undefined);
     if (!st) return false;
     if (st.isDirectory()) {
@@ -163,11 +178,13 @@ export class Extractor {
       this.dirMeta.set('', { path: this.#root, meta: e });
       return p.skip(e.size + pad);
     }
-    await this.#parents(parts, true, e.name);
+    const making = this.#parents(parts, true, e.name);
+    if (making) await making;
     const abs = this.#abs(parts);
     const key = keyOf(parts);
     if (e.type !== 'file') await p.skip(e.size + pad);
-    await this.#writing.get(key);
+    const writing = this.#writing.get(key);
+    if (writing) await writing;
     if (e.type === 'dir') {
       const exists = (await this.#clear(abs, key, true)) || this.#dirs.has(key);
       if (!exists) await mkdir(abs, { mode: 0o700 });
@@ -194,15 +211,16 @@ export class Extractor {
       await link(target, abs);
       return;
     }
-    await this.#clear(abs, key, false);
+    const clearing = this.#clear(abs, key, false);
+    if (clearing) await clearing;
     const want = this.expect?.(key);
     const name = e.name;
     if (e.size <= SMALL) {
       // Small files synchronously, metadata through the descriptor: a handful of syscalls
       // each, no thread-pool round trips.
-      const data = e.size ? await p.pull(e.size) : Buffer.alloc(0);
+      const data = e.size ? await p.pull(e.size) : EMPTY;
       if (data.length < e.size) throw new DbsError('RESTORE_FAILED', 'the tar stream ends inside a file', { hint: 'the artifact is cut; restore another backup' });
-      await p.skip(pad);
+      if (pad) await p.skip(pad);
       if (want && createHash('sha256').update(data).digest('hex') !== want) throw damaged(name);
       const fd = openSync(abs, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
       try {

@@ -207,11 +207,24 @@ export class BytePuller {
     return this.#len >= n;
   }
 
-  /** Exactly n bytes, or fewer at the end of the stream. */
+  /**
+   * Exactly n bytes, or fewer at the end of the stream: a view of the stream's chunk when they
+   * lie in one (no copy, no allocation: a tar of small files is mostly such pulls), else a
+   * copy. The chunks are never written again by their producer, so a view stays valid.
+   */
   async pull(n: number): Promise<Buffer> {
-    await this.#fill(n);
+    if (this.#len < n) await this.#fill(n);
+    const first = this.#chunks[0];
+    if (first && first.length >= n) {
+      const out = first.subarray(0, n);
+      if (first.length === n) this.#chunks.shift();
+      else this.#chunks[0] = first.subarray(n);
+      this.#len -= n;
+      this.offset += n;
+      return out;
+    }
     const take = Math.min(n, this.#len);
-    const out = Buffer.alloc(take);
+    const out = Buffer.allocUnsafe(take);
     let pos = 0;
     while (pos < take) {
       const c = this.#chunks[0]!;
@@ -242,8 +255,23 @@ export class BytePuller {
     }
   }
 
+  /** Skips n bytes; throws if the stream ends first. */
   async skip(n: number): Promise<void> {
-    for await (const _ of this.take(n)) void _;
+    if (n === 0) return;
+    if (this.#len < n && !(await this.#fill(n))) {
+      for await (const _ of this.take(n)) void _; // throws where the stream ends
+      return;
+    }
+    let left = n;
+    while (left > 0) {
+      const c = this.#chunks[0]!;
+      const k = Math.min(c.length, left);
+      if (k === c.length) this.#chunks.shift();
+      else this.#chunks[0] = c.subarray(k);
+      left -= k;
+    }
+    this.#len -= n;
+    this.offset += n;
   }
 }
 
@@ -262,10 +290,30 @@ function readNumber(b: Buffer, off: number, len: number): number {
     for (let i = 1; i < len; i++) v = v * 256 + b[off + i]!;
     return v;
   }
-  const s = b.toString('latin1', off, off + len).replace(/[\0 ]+$/g, '').trim();
-  if (s === '') return 0;
-  if (!/^[0-7]+$/.test(s)) throw new Error(`not an octal number: ${JSON.stringify(s)}`);
-  return parseInt(s, 8);
+  // Octal digits, maybe led by spaces and ended by NULs or spaces (a byte loop: this runs five
+  // times per entry).
+  let i = off;
+  const end = off + len;
+  while (i < end && b[i] === 0x20) i++;
+  let v = 0;
+  let digits = 0;
+  for (; i < end; i++) {
+    const c = b[i]!;
+    if (c >= 0x30 && c <= 0x37) {
+      v = v * 8 + (c - 0x30);
+      digits++;
+    } else break;
+  }
+  for (; i < end; i++) {
+    const c = b[i]!;
+    if (c !== 0 && c !== 0x20) throw new Error(`not an octal number: ${JSON.stringify(b.toString('latin1', off, end))}`);
+  }
+  return digits ? v : 0;
+}
+
+function zeroBlock(b: Buffer): boolean {
+  for (let i = 0; i < b.length; i++) if (b[i] !== 0) return false;
+  return true;
 }
 
 function cstr(b: Buffer, off: number, len: number): Buffer {
@@ -303,7 +351,7 @@ export async function readEntry(p: BytePuller, lenient = false): Promise<TarEntr
     const b = await p.pull(BLOCK);
     if (b.length === 0 && lenient) return undefined;
     if (b.length < BLOCK) throw truncated(at);
-    if (b.every((c) => c === 0)) return undefined;
+    if (b[0] === 0 && zeroBlock(b)) return undefined;
     let sum = 0;
     for (let i = 0; i < BLOCK; i++) sum += i >= 148 && i < 156 ? 0x20 : b[i]!;
     let fields: { mode: number; uid: number; gid: number; size: number; mtime: number; chk: number };
@@ -344,7 +392,8 @@ export async function readEntry(p: BytePuller, lenient = false): Promise<TarEntr
     const gname = pax.get('gname')?.toString() ?? cstr(b, 297, 32).toString('utf8');
     return {
       offset,
-      name,
+      // Copies: the header is a view of the stream's chunk, which must not live as long as an entry kept for later (directories).
+      name: Buffer.from(name),
       type,
       mode: fields.mode,
       uid: num('uid', fields.uid),
@@ -352,7 +401,7 @@ export async function readEntry(p: BytePuller, lenient = false): Promise<TarEntr
       size,
       mtimeSec,
       mtimeNsec,
-      ...(linkname ? { linkname } : {}),
+      ...(linkname ? { linkname: Buffer.from(linkname) } : {}),
       ...(uname ? { uname } : {}),
       ...(gname ? { gname } : {}),
     };
