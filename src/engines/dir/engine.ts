@@ -142,7 +142,14 @@ export class DirEngine implements Engine<DirSelection, DirFacts, DirRestoreOptio
     }
     const warn = (m: string) => (ctx.warn ? ctx.warn(m) : ctx.log(`warning: ${m}`));
     const walk = new TreeWalk({ root, selection: req.selection, ...(parent ? { parent } : {}), warn, signal: ctx.signal });
-    const data = await req.sink.write('data', Readable.from(walk.tar(), { objectMode: false }), { extension: '.tar', frameTable: true, parallelCompression: true });
+    let data: Awaited<ReturnType<typeof req.sink.write>>;
+    try {
+      data = await req.sink.write('data', Readable.from(walk.tar(), { objectMode: false }), { extension: '.tar', frameTable: true, parallelCompression: true });
+      await walk.finishHashes();
+    } catch (e) {
+      walk.stopHashes();
+      throw e;
+    }
     const seen = new Set(walk.entries.map((e) => pathKey(e)));
     const types = new Map(walk.entries.map((e) => [pathKey(e), e.type]));
     // Gone since the parent, or of another type now (removed before the new one is extracted).

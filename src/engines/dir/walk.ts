@@ -5,11 +5,12 @@
 // hundred bytes each, they carry their mode and mtime). Files that change while read, vanish
 // or cannot be read are reported per file, never left as a silent hole.
 import { isUtf8 } from 'node:buffer';
-import { createHash } from 'node:crypto';
 import { closeSync, constants, fstatSync, lstatSync, openSync, readdirSync, readFileSync, readlinkSync, readSync } from 'node:fs';
 import { matchesGlob } from 'node:path';
 import { userInfo } from 'node:os';
 import { DbsError } from '../../errors.js';
+import { lend } from '../../pipeline/lend.js';
+import { ContentHasher, sharedBatch } from './hasher.js';
 import { END_OF_ARCHIVE, HeaderEncoder, padding, type EntryType } from './tar.js';
 import type { DirFacts, DirSelection, IndexEntry } from './types.js';
 
@@ -22,6 +23,8 @@ const lstatBig = (p: Buffer) => lstatSync(p, { bigint: true });
  * so than through the thread pool, which then is free for the compressor.
  */
 const BATCH = 4 * 1024 * 1024; // = the framed compressor's segment: a chunk is a frame, uncopied
+/** Given-back batches kept for reuse. */
+const FREE = 8;
 
 export interface WalkOptions {
   root: string;
@@ -69,8 +72,12 @@ export class TreeWalk {
   };
   root?: { mode: number; uid: number; gid: number; mtime: string };
   #offset = 0;
-  #buf = Buffer.allocUnsafe(BATCH);
+  /** Shared memory: the hash worker reads the file bytes where the compressor does. */
+  #buf: Buffer = sharedBatch(BATCH);
+  readonly #hasher = new ContentHasher();
   #len = 0;
+  /** Batches the compressor gave back (pipeline/lend.ts), filled again. */
+  readonly #free: Buffer[] = [];
   #rootDev = 0n;
   /** First path of each inode with more than one link: dev:ino -> path, and whether its data went into this tar. */
   readonly #links = new Map<string, { path: Buffer; written: boolean }>();
@@ -96,24 +103,37 @@ export class TreeWalk {
       if (this.#len === BATCH) yield* this.#drain();
     }
   }
-  /** `n` zero bytes. */
-  *#zeros(n: number): Generator<Buffer> {
+  /** `n` zero bytes (content of file `id`, when given: a file that shrank while read). */
+  *#zeros(n: number, id?: number): Generator<Buffer> {
     let left = n;
     while (left > 0) {
       const k = Math.min(left, BATCH - this.#len);
       this.#buf.fill(0, this.#len, this.#len + k);
+      if (id !== undefined) this.#hasher.range(id, this.#len, this.#len + k);
       this.#len += k;
       this.#offset += k;
       left -= k;
       if (this.#len === BATCH) yield* this.#drain();
     }
   }
-  *#drain(): Generator<Buffer> {
+  *#drain(last = false): Generator<Buffer> {
     if (!this.#len) return;
-    const out = this.#len === BATCH ? this.#buf : this.#buf.subarray(0, this.#len);
-    this.#buf = Buffer.allocUnsafe(BATCH);
+    this.#hasher.batch(this.#buf, this.#len, last);
+    const out = this.#len === BATCH ? lend(this.#buf, (b) => this.#free.length < FREE && this.#free.push(b)) : this.#buf.subarray(0, this.#len);
+    const again = this.#free.pop();
+    this.#buf = last ? Buffer.alloc(0) : again ? this.#hasher.reusable(again) : sharedBatch(BATCH);
     this.#len = 0;
     yield out;
+  }
+
+  /** Waits for the content hashes (every entry's sha256 is set after this). */
+  finishHashes(): Promise<void> {
+    return this.#hasher.finish();
+  }
+
+  /** Stops hashing (the backup failed). */
+  stopHashes(): void {
+    this.#hasher.stop();
   }
 
   #excluded(rel: string, base: string): boolean {
@@ -143,7 +163,7 @@ export class TreeWalk {
     this.root = { mode: Number(st.mode & 0o7777n), uid: Number(st.uid), gid: Number(st.gid), mtime: mtimeOf(st) };
     yield* this.#dir(Buffer.alloc(0), []);
     yield* this.#emit(END_OF_ARCHIVE);
-    yield* this.#drain();
+    yield* this.#drain(true);
   }
 
   /**
@@ -307,7 +327,7 @@ export class TreeWalk {
       const h = this.#headers.encode({ name: rel, type: 'file', mode: e.mode, uid: e.uid, gid: e.gid, size: e.size, mtimeSec: mt.sec, mtimeNsec: mt.nsec, uname, gname });
       e.offset = this.#offset;
       yield* this.#emit(h);
-      const hash = createHash('sha256');
+      const id = this.#hasher.open((hex) => (e.sha256 = hex));
       let left = e.size;
       let short = false;
       while (left > 0) {
@@ -321,19 +341,18 @@ export class TreeWalk {
         if (got === 0) {
           // The file shrank while read: the entry keeps its announced size (zeros), and it is said.
           short = true;
-          yield* this.#zeros(left);
-          hash.update(Buffer.alloc(left));
+          yield* this.#zeros(left, id);
           break;
         }
-        hash.update(this.#buf.subarray(this.#len, this.#len + got));
+        this.#hasher.range(id, this.#len, this.#len + got);
         this.#len += got;
         this.#offset += got;
         left -= got;
         if (this.#len === BATCH) yield* this.#drain();
       }
+      this.#hasher.close(id);
       yield* this.#zeros(padding(e.size));
       e.span = this.#offset - e.offset;
-      e.sha256 = hash.digest('hex');
       const after = fstatSync(fd, { bigint: true });
       if (short || after.size !== st.size || after.mtimeNs !== st.mtimeNs) {
         counts.changed++;

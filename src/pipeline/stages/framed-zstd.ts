@@ -13,6 +13,7 @@ import { Transform, type TransformCallback } from 'node:stream';
 import * as zlib from 'node:zlib';
 import { DbsError } from '../../errors.js';
 import type { TransformStage } from '../stage.js';
+import { giveBack } from '../lend.js';
 import { decompressor } from './compress.js';
 
 /** Raw bytes per frame. */
@@ -78,10 +79,14 @@ export class FramedZstd extends Transform {
   /** Sends the current segment off; resolves when at most IN_FLIGHT - 1 remain in flight. */
   async #cut(): Promise<void> {
     if (this.#partLen === 0) return;
-    const seg = this.#parts.length === 1 ? this.#parts[0]! : Buffer.concat(this.#parts, this.#partLen);
+    const whole = this.#parts.length === 1;
+    const seg = whole ? this.#parts[0]! : Buffer.concat(this.#parts, this.#partLen);
+    // Parts copied into `seg` are done with (a lent one goes back; a view of one never does).
+    if (!whole) for (const part of this.#parts) giveBack(part);
     this.#parts = [];
     this.#partLen = 0;
     const p = this.#compress(seg);
+    if (whole) p.then(() => giveBack(seg), () => undefined); // zlib read all of it: the frame ended
     p.catch(() => undefined);
     this.#pending.push(p);
     const rawStart = this.#raw;
