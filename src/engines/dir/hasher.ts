@@ -133,6 +133,7 @@ export class ContentHasher {
 
   #start(): Worker {
     const w = new Worker(WORKER_SOURCE, { eval: true, env: {}, stdout: false, stderr: false });
+    w.unref(); // never what keeps the process alive (a failed backup stops it; see stop())
     w.on('message', (m: { results?: [number, string][]; done?: boolean }) => {
       if (m.results) this.#deliver(m.results);
       if (m.done) this.#resolveFinished?.();
