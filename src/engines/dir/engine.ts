@@ -217,7 +217,6 @@ export class DirEngine implements Engine<DirSelection, DirFacts, DirRestoreOptio
           x.expect = (k) => own.get(k);
           const src = await findArtifact(link.artifacts, idx.header.data, `backup ${link.backupId}`).open();
           await extractAll(src, x, { signal: ctx.signal });
-          await x.settle();
         }
       } else {
         const holders = new Map<string, IndexEntry[]>();
@@ -246,7 +245,6 @@ export class DirEngine implements Engine<DirSelection, DirFacts, DirRestoreOptio
             await extractAll(src, x, { signal: ctx.signal, startOffset: r.rawStart, from: r.from, stopAfter: r.to, want: (e) => offsets.has(e.offset) });
           }
         }
-        await x.settle();
         // The parents of what was restored get their metadata from the index.
         for (const e of finalIdx.entries) if (e.type === 'dir') x.dirFromIndex(entryPath(e), { mode: e.mode, uid: e.uid, gid: e.gid, ...splitMtime(e.mtime) });
       }
