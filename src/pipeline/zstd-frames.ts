@@ -239,7 +239,7 @@ async function* endFrame(dec: Transform): AsyncGenerator<Buffer> {
 /** A frame up to this many stored bytes is held whole and decoded on the thread pool, ahead of the reader. */
 const HOLD_LIMIT = 8 * 1024 * 1024;
 /** The most a held frame may decode to; a larger one is decoded as a stream instead. */
-const HELD_OUTPUT_LIMIT = 64 * 1024 * 1024;
+const HELD_OUTPUT_LIMIT = 16 * 1024 * 1024;
 /** Held frames decoding at once. */
 const DECODE_AHEAD = 3;
 

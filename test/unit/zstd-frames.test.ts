@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { zstdCompressSync } from 'node:zlib';
+import { constants as zlibConstants, zstdCompressSync } from 'node:zlib';
 import { execa } from 'execa';
 import { describe, expect, it } from 'vitest';
 import { FrameEdgeKeeper, FrameSpans, ZstdFrameWalker, zstdFramesDecompress } from '../../src/pipeline/zstd-frames.js';
@@ -77,6 +77,23 @@ describe('zstd frames', () => {
     expect(sha(await decompress(chunked(cat, [3, 4096])))).toBe(sha(Buffer.concat([a, b])));
     const empty = await program('pzstd', ['-1', '-p', '1', '-c'], Buffer.alloc(0));
     expect((await decompress(Readable.from([empty]))).length).toBe(0);
+  });
+
+  it('decodes small frames ahead of the reader and big ones as a stream, in order, whatever the chunking', async () => {
+    // Held whole: many small frames. Streamed: a frame of more than 8 MB stored, and one that
+    // decodes to more than the held limit (16 MiB of zeros in a few bytes), between small ones.
+    const small = Array.from({ length: 12 }, (_, i) => (i % 2 ? randomBytes(300_000 + i) : sample(700_000 + i)));
+    const bigStored = randomBytes(9 * 1024 * 1024);
+    const bigRaw = Buffer.alloc(40 * 1024 * 1024, 7);
+    const parts = [...small.slice(0, 5), bigStored, ...small.slice(5, 8), bigRaw, ...small.slice(8)];
+    const z = Buffer.concat(parts.map((p) => zstdCompressSync(p)));
+    const want = sha(Buffer.concat(parts));
+    for (const sizes of [[1 << 20], [4096, 7, 333_333], [z.length]]) expect(sha(await decompress(chunked(z, sizes)))).toBe(want);
+    // A damaged held frame fails the stream (its checksum, as the framed compressor writes it).
+    const checked = (b: Buffer) => zstdCompressSync(b, { params: { [zlibConstants.ZSTD_c_checksumFlag]: 1 } });
+    const bad = Buffer.concat([checked(small[0]!), checked(small[1]!)]);
+    bad[bad.length - 100] ^= 0xff;
+    await expect(decompress(Readable.from([bad]))).rejects.toThrow();
   });
 
   it('refuses a truncated stream, garbage and a stream without frames', async () => {
