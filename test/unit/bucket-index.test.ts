@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { compareKeys, IndexWriter, lineBatches, ParentCursor, SPLIT_KEYS, type ObjectLine } from '../../src/engines/bucket/index-file.js';
+import { compareKeys, indexText, IndexWriter, lineBatches, ParentCursor, SPLIT_KEYS, type ObjectLine } from '../../src/engines/bucket/index-file.js';
 import { parseListPage, xmlText } from '../../src/engines/bucket/list-xml.js';
 import { tempDir } from '../support/testbed.js';
 
@@ -65,6 +65,25 @@ describe('ParentCursor', () => {
     // A deletion line of the parent is not an object of it; `in` names where the bytes are.
     expect(gone).toEqual(['a', 'c/1', 'x', 'y']);
     expect(matched).toEqual({ b: 'b-parent', 'c/2': 'b-parent', d: 'b-older', e: undefined });
+    c.close();
+  });
+
+  it('gives the text of each line it read as the new index writes it, `in` added: unchanged objects are copied, not re-serialized', async () => {
+    const lines: ObjectLine[] = [
+      obj('a'),
+      obj('b', { in: 'b-older' }),
+      obj('c', { metadata: { a: '1', offset: '9', 'x,"offset":1': 'y' }, contentType: 'text/plain' }),
+      obj('d', { headers: { 'cache-control': 'no-cache, "offset":2' } }),
+      obj('\u00e9t\u00e9/\u{1F600}', { metadata: { note: '\\"offset\\":' } }),
+    ];
+    const c = new ParentCursor(artifact(lines.map((l) => JSON.parse(indexText(l)) as unknown)), 'test index', 'b-parent');
+    for (const l of lines) {
+      expect(await c.before(l.key, 10)).toEqual([]);
+      const got = (await c.take(l.key))!;
+      const text = c.textOf(got)!;
+      expect(JSON.parse(text)).toEqual({ ...JSON.parse(indexText(l)), in: l.in ?? 'b-parent' });
+      expect(text).toBe(indexText({ ...l, in: l.in ?? 'b-parent' }));
+    }
     c.close();
   });
 

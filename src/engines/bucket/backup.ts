@@ -195,7 +195,7 @@ export async function backupBucket(client: S3Client, req: BucketBackupRequest, c
       }
     };
     const writeLine = (line: IndexLine) => {
-      out.add(line, where);
+      out.add(line, where, 'deleted' in line ? undefined : parent?.textOf(line));
       if ('deleted' in line) facts.deleted++;
     };
 
@@ -263,11 +263,15 @@ export async function backupBucket(client: S3Client, req: BucketBackupRequest, c
       try {
         for await (const page of listRanges(client, bucket, prefix, where, ctx.signal, req.parent?.facts.splits ?? [], { secret })) {
           for (const l of page) {
-            for (let gone; parent && (gone = await parent.before(l.key, MAX_QUEUED)).length; ) {
+            while (parent) {
+              let gone = parent.before(l.key, MAX_QUEUED);
+              if (gone instanceof Promise) gone = await gone;
+              if (!gone.length) break;
               for (const g of gone) queueLine({ key: g.key, deleted: true });
               while (window.length > MAX_QUEUED) yield* next();
             }
-            const p = await parent?.take(l.key);
+            let p = parent?.take(l.key);
+            if (p instanceof Promise) p = await p;
             if (p && p.size === l.size && p.etag === l.etag && p.lastModified === l.lastModified) {
               queueLine(p);
               facts.objects++;

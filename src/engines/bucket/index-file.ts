@@ -29,6 +29,19 @@ export function compareKeys(a: string, b: string): number {
 }
 
 const DAMAGED = 'the index artifact is damaged; take a new snapshot';
+const NEED = Symbol('a batch to read');
+
+/**
+ * An object line's text with `"in":ID` added before its top-level "offset" (indexText's field
+ * order: in, then offset). The last `,"offset":` of the text is the top-level one: metadata
+ * comes before it, only the fixed header names after it, and inside a JSON string a quote is
+ * always escaped.
+ */
+export function withIn(text: string, id: string): string {
+  const at = text.lastIndexOf(',"offset":');
+  if (at < 0) throw new DbsError('INVALID_RECORD', 'an index line without an offset', { hint: DAMAGED });
+  return `${text.slice(0, at)},"in":${JSON.stringify(id)}${text.slice(at)}`;
+}
 
 /**
  * One line of an index artifact, checked: an object line, a deletion line, or 'header' (the
@@ -74,7 +87,11 @@ export class ParentCursor {
   #batch: string[] = [];
   #i = 0;
   #lineNo = 0;
+  #done = false;
+  #prev: string | undefined;
+  /** The current line, null at the end, undefined when the next one is still to be read. */
   #cur: ObjectLine | null | undefined;
+  readonly #texts = new WeakMap<ObjectLine, string>();
 
   constructor(lines: Readable, where: string, parentId: string) {
     this.#batches = lineBatches(lines)[Symbol.asyncIterator]();
@@ -82,41 +99,82 @@ export class ParentCursor {
     this.#parentId = parentId;
   }
 
+  /** The next object line if its batch is read already; NEED when a batch must be read first. */
+  #nextSync(): ObjectLine | null | typeof NEED {
+    for (;;) {
+      if (this.#i >= this.#batch.length) return this.#done ? null : NEED;
+      const text = this.#batch[this.#i++]!;
+      const l = parseIndexLine(text, ++this.#lineNo, this.#where);
+      if (l === undefined || l === 'header' || 'deleted' in l) continue;
+      if (this.#prev !== undefined && compareKeys(this.#prev, l.key) >= 0) {
+        throw new DbsError('INVALID_RECORD', `${this.#where}: line ${this.#lineNo} (${JSON.stringify(l.key)}) is not in key order`, { hint: DAMAGED });
+      }
+      this.#prev = l.key;
+      if (l.in === undefined) {
+        l.in = this.#parentId;
+        this.#texts.set(l, withIn(text, this.#parentId));
+      } else this.#texts.set(l, text);
+      return l;
+    }
+  }
+
   async #next(): Promise<ObjectLine | null> {
     for (;;) {
-      while (this.#i >= this.#batch.length) {
-        const r = await this.#batches.next();
-        if (r.done) return null;
+      const l = this.#nextSync();
+      if (l !== NEED) return l;
+      const r = await this.#batches.next();
+      if (r.done) this.#done = true;
+      else {
         this.#batch = r.value;
         this.#i = 0;
       }
-      const l = parseIndexLine(this.#batch[this.#i++]!, ++this.#lineNo, this.#where);
-      if (l === undefined || l === 'header' || 'deleted' in l) continue;
-      if (this.#cur && compareKeys(this.#cur.key, l.key) >= 0) {
-        throw new DbsError('INVALID_RECORD', `${this.#where}: line ${this.#lineNo} (${JSON.stringify(l.key)}) is not in key order`, { hint: DAMAGED });
-      }
-      return l.in === undefined ? { ...l, in: this.#parentId } : l;
     }
   }
 
-  /** Up to `max` parent objects before `key` (all that remain for null): gone since the parent when the listing is at `key`. */
-  async before(key: string | null, max: number): Promise<ObjectLine[]> {
-    if (this.#cur === undefined) this.#cur = await this.#next();
+  /**
+   * Up to `max` parent objects before `key` (all that remain for null): gone since the parent
+   * when the listing is at `key`. Without a promise while the lines are read already (all but
+   * one call in a batch's worth: an incremental makes two of these calls per listed object).
+   */
+  before(key: string | null, max: number): ObjectLine[] | Promise<ObjectLine[]> {
     const gone: ObjectLine[] = [];
-    while (this.#cur && gone.length < max && (key === null || compareKeys(this.#cur.key, key) < 0)) {
+    for (;;) {
+      if (this.#cur === undefined) {
+        const n = this.#nextSync();
+        if (n === NEED) return this.#beforeAsync(key, max, gone);
+        this.#cur = n;
+      }
+      if (!this.#cur || gone.length >= max || (key !== null && compareKeys(this.#cur.key, key) >= 0)) return gone;
       gone.push(this.#cur);
-      this.#cur = await this.#next();
+      this.#cur = undefined;
     }
-    return gone;
   }
 
-  /** The parent's line of `key`, once `before(key)` returned nothing more. */
-  async take(key: string): Promise<ObjectLine | undefined> {
-    if (this.#cur === undefined) this.#cur = await this.#next();
+  async #beforeAsync(key: string | null, max: number, gone: ObjectLine[]): Promise<ObjectLine[]> {
+    for (;;) {
+      if (this.#cur === undefined) this.#cur = await this.#next();
+      if (!this.#cur || gone.length >= max || (key !== null && compareKeys(this.#cur.key, key) >= 0)) return gone;
+      gone.push(this.#cur);
+      this.#cur = undefined;
+    }
+  }
+
+  /** The parent's line of `key`, once `before(key)` returned nothing more (a promise only when a batch must be read). */
+  take(key: string): ObjectLine | undefined | Promise<ObjectLine | undefined> {
+    if (this.#cur === undefined) {
+      const n = this.#nextSync();
+      if (n === NEED) return this.#next().then((l) => ((this.#cur = l), this.take(key)));
+      this.#cur = n;
+    }
     if (!this.#cur || this.#cur.key !== key) return undefined;
     const l = this.#cur;
-    this.#cur = await this.#next();
+    this.#cur = undefined;
     return l;
+  }
+
+  /** The index text of a line this cursor gave (with its `in`): what the new index copies for an unchanged object. */
+  textOf(l: ObjectLine): string | undefined {
+    return this.#texts.get(l);
   }
 
   close(): void {
@@ -165,12 +223,12 @@ export class IndexWriter {
   }
 
   /** Appends a line; keys must come in key order (the listing's), or the index could not be merged with later. */
-  add(l: IndexLine, where: string): void {
+  add(l: IndexLine, where: string, text?: string): void {
     if (this.#last !== undefined && compareKeys(this.#last, l.key) >= 0) {
       throw new DbsError('BACKUP_FAILED', `${where} listed ${JSON.stringify(l.key)} after ${JSON.stringify(this.#last)}`, { hint: 'S3 lists keys in UTF-8 byte order and dbs relies on it; this server does not (use an S3-compatible server that does)' });
     }
     this.#last = l.key;
-    this.#push(indexText(l));
+    this.#push(text ?? indexText(l));
     if ('deleted' in l) return;
     // A copy: a key read from a listing is a slice of its page's XML, which it would keep alive.
     if (this.#objects++ % this.#every === 0) this.#sample.push(Buffer.from(l.key).toString());
