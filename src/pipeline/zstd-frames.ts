@@ -236,12 +236,75 @@ async function* endFrame(dec: Transform): AsyncGenerator<Buffer> {
   }
 }
 
-/** A frame up to this many stored bytes is held whole and decoded on the thread pool, ahead of the reader. */
+/** A frame up to this many stored bytes is held whole and decoded ahead of the reader. */
 const HOLD_LIMIT = 8 * 1024 * 1024;
-/** The most a held frame may decode to; a larger one is decoded as a stream instead. */
-const HELD_OUTPUT_LIMIT = 16 * 1024 * 1024;
+/** Decoded bytes a frame decoding ahead may queue before its decoder pauses (a frame of zeros decodes to far more than it stores). */
+const AHEAD_BYTES = 4 * 1024 * 1024;
 /** Held frames decoding at once. */
 const DECODE_AHEAD = 3;
+
+/**
+ * A held frame decoding on the thread pool ahead of its turn: its output queues up to
+ * AHEAD_BYTES, then its decoder pauses until the reader takes what it queued. No frame is
+ * decoded twice and memory is bounded whatever a frame decodes to.
+ */
+class AheadFrame {
+  readonly #dec: Transform;
+  readonly #chunks: Buffer[] = [];
+  #bytes = 0;
+  #ended = false;
+  #error: Error | undefined;
+  #wake: (() => void) | undefined;
+
+  constructor(dec: Transform, frame: Buffer) {
+    this.#dec = dec;
+    const wake = (): void => {
+      const w = this.#wake;
+      this.#wake = undefined;
+      w?.();
+    };
+    dec.on('data', (c: Buffer) => {
+      this.#chunks.push(c);
+      this.#bytes += c.length;
+      if (this.#bytes >= AHEAD_BYTES) dec.pause();
+      wake();
+    });
+    dec.once('end', () => {
+      this.#ended = true;
+      wake();
+    });
+    dec.once('error', (e: Error) => {
+      this.#error = e;
+      wake();
+    });
+    dec.end(frame);
+  }
+
+  /** The frame's output, in order, as the reader takes it. */
+  async *output(): AsyncGenerator<Buffer> {
+    try {
+      for (;;) {
+        while (this.#chunks.length) {
+          const c = this.#chunks.shift()!;
+          this.#bytes -= c.length;
+          yield c;
+        }
+        if (this.#error) throw this.#error;
+        if (this.#ended) return;
+        await new Promise<void>((resolve) => {
+          this.#wake = resolve;
+          this.#dec.resume();
+        });
+      }
+    } finally {
+      this.#dec.destroy();
+    }
+  }
+
+  destroy(): void {
+    this.#dec.destroy();
+  }
+}
 
 /**
  * Decompresses a zstd stream of one or more frames (skippable frames are skipped), with
@@ -256,7 +319,7 @@ export function zstdFramesDecompress(chunkSize: number): Duplex {
   const create = z.createZstdDecompress;
   const streamed = (): Transform => {
     const dec = create({ chunkSize });
-    dec.on('error', () => undefined); // surfaced by `errored` (feedFrame, endFrame), also while no one waits
+    dec.on('error', () => undefined); // surfaced by `errored` (feedFrame, endFrame) or AheadFrame, also while no one waits
     return dec;
   };
   return Duplex.from(async function* (source: AsyncIterable<Buffer>) {
@@ -264,23 +327,7 @@ export function zstdFramesDecompress(chunkSize: number): Duplex {
     let dec: Transform | undefined;
     let held: Buffer[] = [];
     let heldLen = 0;
-    const ahead: { frame: Buffer; out: Promise<Buffer> }[] = [];
-    /** The oldest held frame's output (decoded as a stream when it decodes to more than the limit). */
-    async function* emitOldest(): AsyncGenerator<Buffer> {
-      const { frame, out } = ahead.shift()!;
-      const buf = await out.catch((e: NodeJS.ErrnoException) => (e.code === 'ERR_BUFFER_TOO_LARGE' ? undefined : Promise.reject(e)));
-      if (buf) {
-        if (buf.length) yield buf;
-        return;
-      }
-      const big = streamed();
-      try {
-        yield* feedFrame(big, frame);
-        yield* endFrame(big);
-      } finally {
-        big.destroy();
-      }
-    }
+    const ahead: AheadFrame[] = [];
     try {
       for await (const chunk of source) {
         for (const seg of walker.feed(chunk)) {
@@ -289,18 +336,15 @@ export function zstdFramesDecompress(chunkSize: number): Duplex {
             held.push(seg.data);
             heldLen += seg.data.length;
             if (seg.end) {
-              const frame = held.length === 1 ? held[0]! : Buffer.concat(held, heldLen);
+              ahead.push(new AheadFrame(streamed(), held.length === 1 ? held[0]! : Buffer.concat(held, heldLen)));
               held = [];
               heldLen = 0;
-              const out = unzstdHeld(frame, { chunkSize: HOLD_CHUNK, maxOutputLength: HELD_OUTPUT_LIMIT });
-              out.catch(() => undefined); // awaited in turn
-              ahead.push({ frame, out });
-              while (ahead.length >= DECODE_AHEAD) yield* emitOldest();
+              while (ahead.length >= DECODE_AHEAD) yield* ahead.shift()!.output();
               continue;
             }
             if (heldLen <= HOLD_LIMIT) continue;
             // Too big to hold: everything before it first, then it as a stream.
-            while (ahead.length) yield* emitOldest();
+            while (ahead.length) yield* ahead.shift()!.output();
             dec = streamed();
             for (const h of held) yield* feedFrame(dec, h);
             held = [];
@@ -315,17 +359,14 @@ export function zstdFramesDecompress(chunkSize: number): Duplex {
           }
         }
       }
-      while (ahead.length) yield* emitOldest();
+      while (ahead.length) yield* ahead.shift()!.output();
       walker.finish();
     } finally {
       dec?.destroy();
+      for (const a of ahead) a.destroy();
     }
   });
 }
-
-/** Output chunk of a held frame's decoding: a 4 MiB frame decodes into one chunk, no concat. */
-const HOLD_CHUNK = 4 * 1024 * 1024 + 64 * 1024;
-const unzstdHeld = promisify(zlib.zstdDecompress) as (b: Buffer, o: { chunkSize: number; maxOutputLength: number }) => Promise<Buffer>;
 
 const unzstd = promisify(zlib.zstdDecompress);
 

@@ -80,8 +80,9 @@ describe('zstd frames', () => {
   });
 
   it('decodes small frames ahead of the reader and big ones as a stream, in order, whatever the chunking', async () => {
-    // Held whole: many small frames. Streamed: a frame of more than 8 MB stored, and one that
-    // decodes to more than the held limit (16 MiB of zeros in a few bytes), between small ones.
+    // Held whole and decoded ahead: many small frames, and one that decodes to far more than a
+    // decoder ahead may queue (40 MiB of sevens in a few bytes). Streamed: a frame of more than
+    // 8 MB stored. Between small ones, in order.
     const small = Array.from({ length: 12 }, (_, i) => (i % 2 ? randomBytes(300_000 + i) : sample(700_000 + i)));
     const bigStored = randomBytes(9 * 1024 * 1024);
     const bigRaw = Buffer.alloc(40 * 1024 * 1024, 7);
