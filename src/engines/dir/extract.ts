@@ -4,8 +4,7 @@
 // Entries are written synchronously, in archive order; directory modes and mtimes are set at
 // the end (deepest first), so a read-only directory still receives its children.
 import { createHash } from 'node:crypto';
-import { chmodSync, chownSync, closeSync, constants, fchmodSync, fchownSync, ftruncateSync, futimesSync, lchownSync, linkSync, lstatSync, lutimesSync, mkdirSync, openSync, symlinkSync, unlinkSync, utimesSync, writeSync } from 'node:fs';
-import { rm } from 'node:fs/promises';
+import { chmodSync, chownSync, closeSync, constants, fchmodSync, fchownSync, ftruncateSync, futimesSync, lchownSync, linkSync, lstatSync, lutimesSync, mkdirSync, openSync, rmSync, symlinkSync, unlinkSync, utimesSync, writeSync } from 'node:fs';
 import { DbsError } from '../../errors.js';
 import { BytePuller, padding, readEntry, type TarEntry } from './tar.js';
 
@@ -73,20 +72,11 @@ export class Extractor {
   }
 
   /** Every ancestor of `parts` is a real directory (created when missing); never a symlink. */
-  #parents(parts: Buffer[], create: boolean, name: Buffer): Promise<void> | undefined {
-    // Known ancestors are checked without a promise (the common case: a directory's entries follow it).
+  #parents(parts: Buffer[], create: boolean, name: Buffer): void {
     let key = '';
     for (let i = 1; i < parts.length; i++) {
       key = i === 1 ? parts[0]!.toString('latin1') : `${key}/${parts[i - 1]!.toString('latin1')}`;
-      if (!this.#dirs.has(key)) return this.#makeParents(parts, i, create, name);
-    }
-    return undefined;
-  }
-
-  async #makeParents(parts: Buffer[], from: number, create: boolean, name: Buffer): Promise<void> {
-    for (let i = from; i < parts.length; i++) {
-      const key = keyOf(parts.slice(0, i));
-      if (this.#dirs.has(key)) continue;
+      if (this.#dirs.has(key)) continue; // the common case: a directory's entries follow it
       const abs = this.#abs(parts.slice(0, i));
       const st = lstatSync(abs, { throwIfNoEntry: false });
       if (!st) {
@@ -99,20 +89,16 @@ export class Extractor {
   }
 
   /** Removes what is at `abs` (an older link of the chain), without following a symlink. */
-  #clear(abs: Buffer, key: string, keepDir: boolean): Promise<boolean> | false {
+  #clear(abs: Buffer, key: string, keepDir: boolean): boolean {
     if (this.fresh && !this.#written.has(key)) {
       this.#written.add(key);
       return false;
     }
-    return this.#clearOld(abs, key, keepDir);
-  }
-
-  async #clearOld(abs: Buffer, key: string, keepDir: boolean): Promise<boolean> {
     const st = lstatSync(abs, { throwIfNoEntry: false });
     if (!st) return false;
     if (st.isDirectory()) {
       if (keepDir) return true;
-      await rm(abs, { recursive: true, force: true });
+      rmSync(abs, { recursive: true, force: true });
       for (const d of [...this.#dirs]) if (d === key || d.startsWith(`${key}/`)) this.#dirs.delete(d);
       return false;
     }
@@ -137,12 +123,12 @@ export class Extractor {
     const parts = safeParts(name);
     if (parts.length === 0) return;
     try {
-      await this.#parents(parts, false, name);
+      this.#parents(parts, false, name);
     } catch {
       return; // a parent is gone already (deleted with its directory)
     }
     const key = keyOf(parts);
-    await this.#clear(this.#abs(parts), key, false);
+    this.#clear(this.#abs(parts), key, false);
     this.dirMeta.delete(key);
     for (const k of [...this.dirMeta.keys()]) if (k.startsWith(`${key}/`)) this.dirMeta.delete(k);
   }
@@ -157,20 +143,19 @@ export class Extractor {
       this.dirMeta.set('', { path: this.#root, meta: e });
       return p.skip(e.size + pad);
     }
-    const making = this.#parents(parts, true, e.name);
-    if (making) await making;
+    this.#parents(parts, true, e.name);
     const abs = this.#abs(parts);
     const key = keyOf(parts);
     if (e.type !== 'file') await p.skip(e.size + pad);
     if (e.type === 'dir') {
-      const exists = (await this.#clear(abs, key, true)) || this.#dirs.has(key);
+      const exists = this.#clear(abs, key, true) || this.#dirs.has(key);
       if (!exists) mkdirSync(abs, { mode: 0o700 });
       this.#dirs.add(key);
       this.dirMeta.set(key, { path: abs, meta: e });
       return;
     }
     if (e.type === 'symlink') {
-      await this.#clear(abs, key, false);
+      this.#clear(abs, key, false);
       symlinkSync(e.linkname!, abs);
       this.#meta(abs, e, true);
       return;
@@ -178,16 +163,15 @@ export class Extractor {
     if (e.type === 'hardlink') {
       const tparts = safeParts(e.linkname!);
       if (tparts.length === 0) throw unsafe(e.linkname!, 'a hard link to the root');
-      await this.#parents(tparts, false, e.linkname!);
+      this.#parents(tparts, false, e.linkname!);
       const target = this.#abs(tparts);
       const st = lstatSync(target, { throwIfNoEntry: false });
       if (!st?.isFile()) throw unsafe(e.linkname!, 'a hard link whose target is not a file restored before it');
-      await this.#clear(abs, key, false);
+      this.#clear(abs, key, false);
       linkSync(target, abs);
       return;
     }
-    const clearing = this.#clear(abs, key, false);
-    if (clearing) await clearing;
+    this.#clear(abs, key, false);
     const want = this.expect?.(key);
     const name = e.name;
     if (e.size <= SMALL) {
