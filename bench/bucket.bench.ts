@@ -12,7 +12,7 @@ import { makeBucket, putAll, type Obj } from '../test/support/buckets.js';
 import { startS3, type S3Server } from '../test/support/s3.js';
 import { tempDir } from '../test/support/testbed.js';
 import { S3Client } from '@aws-sdk/client-s3';
-import { AWS_CLI, median, report, save, timed, type Row } from './support.js';
+import { AWS_CLI, median, report, save, timed, type Row, DBS } from './support.js';
 
 const OBJECTS = Number(process.env.BENCH_OBJECTS ?? 10_000);
 const RSS_OBJECTS = Number(process.env.BENCH_RSS_OBJECTS ?? 100_000);
@@ -55,7 +55,7 @@ beforeAll(async () => {
   for (let i = 0; i < OBJECTS; i += 1000) await putAll(s3, BUCKET, objects(Math.min(1000, OBJECTS - i), '').map((o, j) => ({ ...o, key: `${String((i + j) % 100).padStart(2, '0')}/obj-${i + j}.dat` })), 32);
   mkdirSync(home, { recursive: true });
   const keys = `--endpoint ${s3srv.endpoint} --access-key ${s3srv.accessKey} --secret-key-env S3_SECRET`;
-  await execa('bash', ['-c', `${node} ${bin} pool bind local --type local --path ${work} && ${node} ${bin} plan create snap --source s3://${BUCKET} --pool local ${keys} && ${node} ${bin} plan create inc --type incremental --base-plan snap`], { env: { ...process.env, ...dbsEnv() } });
+  await execa('bash', ['-c', `${DBS} pool bind local --type local --path ${work} && ${DBS} plan create snap --source s3://${BUCKET} --pool local ${keys} && ${DBS} plan create inc --type incremental --base-plan snap`], { env: { ...process.env, ...dbsEnv() } });
 }, 3600_000);
 
 afterAll(async () => {
@@ -77,12 +77,12 @@ it('bucket snapshot vs aws s3 sync; incremental vs listing; RSS at many objects'
     const dir = join(work, `sync-${r}`);
     rows[0].samples.push(await timed(`${AWS_CLI} s3 sync --only-show-errors --endpoint-url ${s3srv.endpoint} s3://${BUCKET} ${dir}`, awsEnv()));
     rmSync(dir, { recursive: true, force: true });
-    rows[1].samples.push(await timed(`${node} ${bin} plan run snap >/dev/null`, dbsEnv()));
+    rows[1].samples.push(await timed(`${DBS} plan run snap >/dev/null`, dbsEnv()));
     // 1% changed since the newest backup of the chain (the snapshot just taken, or the last incremental).
     const changed = objects(Math.ceil(OBJECTS / 100), '').map((o, j) => ({ ...o, key: `${String((j * 100 + r) % 100).padStart(2, '0')}/obj-${(j * 100 + r) % OBJECTS}.dat` }));
     await putAll(s3, BUCKET, changed, 32);
     rows[2].samples.push(await timed(`${node} ${listScript} >/dev/null`, listEnv));
-    rows[3].samples.push(await timed(`${node} ${bin} plan run inc >/dev/null`, dbsEnv()));
+    rows[3].samples.push(await timed(`${DBS} plan run inc >/dev/null`, dbsEnv()));
   }
   const last = JSON.parse((await execa(node, [bin, '--json', 'backup', 'list', '--plan', 'snap'], { env: { ...process.env, ...dbsEnv() } })).stdout)[0];
   const inc = JSON.parse((await execa(node, [bin, '--json', 'backup', 'list', '--plan', 'inc'], { env: { ...process.env, ...dbsEnv() } })).stdout)[0];
@@ -100,14 +100,14 @@ it('bucket snapshot vs aws s3 sync; incremental vs listing; RSS at many objects'
     const n = Math.min(2000, RSS_OBJECTS - i);
     await putAll(s3, BIG, Array.from({ length: n }, (_, j) => ({ key: `k/${String(i + j).padStart(8, '0')}`, body: Buffer.from(`object ${i + j}`), metadata: { i: String(i + j) } })), 64);
   }
-  await execa('bash', ['-c', `${node} ${bin} plan create many --source s3://${BIG} --pool local --endpoint ${s3srv.endpoint} --access-key ${s3srv.accessKey} --secret-key-env S3_SECRET && ${node} ${bin} plan create many-inc --type incremental --base-plan many`], { env: { ...process.env, ...dbsEnv() } });
-  const rss: Row[] = [{ name: `dbs plan run, snapshot of ${RSS_OBJECTS.toLocaleString('en')} objects`, samples: [await timed(`${node} ${bin} plan run many >/dev/null`, dbsEnv())] }];
-  rss.push({ name: `dbs plan run, incremental of ${RSS_OBJECTS.toLocaleString('en')} objects (none changed)`, samples: [await timed(`${node} ${bin} plan run many-inc >/dev/null`, dbsEnv())] });
+  await execa('bash', ['-c', `${DBS} plan create many --source s3://${BIG} --pool local --endpoint ${s3srv.endpoint} --access-key ${s3srv.accessKey} --secret-key-env S3_SECRET && ${DBS} plan create many-inc --type incremental --base-plan many`], { env: { ...process.env, ...dbsEnv() } });
+  const rss: Row[] = [{ name: `dbs plan run, snapshot of ${RSS_OBJECTS.toLocaleString('en')} objects`, samples: [await timed(`${DBS} plan run many >/dev/null`, dbsEnv())] }];
+  rss.push({ name: `dbs plan run, incremental of ${RSS_OBJECTS.toLocaleString('en')} objects (none changed)`, samples: [await timed(`${DBS} plan run many-inc >/dev/null`, dbsEnv())] });
   // Where the listing is most of the work: 1% changed, the listing alone, then the incremental.
   const changedMany = Array.from({ length: Math.ceil(RSS_OBJECTS / 100) }, (_, j) => ({ key: `k/${String(j * 100 + 7).padStart(8, '0')}`, body: Buffer.from(`changed ${j}`), metadata: { i: String(j * 100 + 7) } }));
   await putAll(s3, BIG, changedMany, 64);
   rss.push({ name: `list only, ${RSS_OBJECTS.toLocaleString('en')} objects (node + SDK ListObjectsV2)`, samples: [await timed(`${node} ${listScript} >/dev/null`, { ...listEnv, B: BIG })] });
-  rss.push({ name: `dbs plan run, incremental of ${RSS_OBJECTS.toLocaleString('en')} objects (1% changed)`, samples: [await timed(`${node} ${bin} plan run many-inc >/dev/null`, dbsEnv())] });
+  rss.push({ name: `dbs plan run, incremental of ${RSS_OBJECTS.toLocaleString('en')} objects (1% changed)`, samples: [await timed(`${DBS} plan run many-inc >/dev/null`, dbsEnv())] });
   text += `\n## Peak RSS, ${RSS_OBJECTS.toLocaleString('en')} objects\n\n| run | s | peak RSS MB |\n|---|---|---|\n${rss.map((r) => `| ${r.name} | ${r.samples[0]!.seconds.toFixed(1)} | ${r.samples[0]!.maxRssMB.toFixed(0)} |`).join('\n')}\n\nTarget: at most 150 MB. Incremental (1% changed) / listing at ${RSS_OBJECTS.toLocaleString('en')} objects, one run each: ${(rss[3]!.samples[0]!.seconds / rss[2]!.samples[0]!.seconds).toFixed(2)}.\n`;
   save('bucket', `# bench: bucket (${new Date().toISOString()})\n\n${text}`);
 });

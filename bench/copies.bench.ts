@@ -14,7 +14,7 @@ import Database from 'better-sqlite3';
 import { afterAll, beforeAll, it } from 'vitest';
 import { startS3, type S3Server } from '../test/support/s3.js';
 import { tempDir } from '../test/support/testbed.js';
-import { AWS_CLI as AWS, report, save, timed, type Row } from './support.js';
+import { AWS_CLI as AWS, report, save, timed, type Row, DBS } from './support.js';
 
 const MB = Number(process.env.BENCH_MB ?? 1024);
 // Room for the source and one copy (see drop(); objects take ~1.5x in memstore's RAM).
@@ -23,14 +23,13 @@ const RUNS = Number(process.env.BENCH_RUNS ?? 3);
 const work = tempDir('bench');
 const home = join(work, 'home');
 const poolDir = join(work, 'pool');
-const bin = new URL('../bin/dbs.js', import.meta.url).pathname;
 const node = process.execPath;
 let s3: S3Server;
 let backupId = '';
 let artifact = '';
 let artifactKey = '';
 
-const dbs = (args: string) => `DBS_HOME=${home} ${node} ${bin} ${args}`;
+const dbs = (args: string) => `DBS_HOME=${home} ${DBS} ${args}`;
 
 beforeAll(async () => {
   s3 = await startS3();

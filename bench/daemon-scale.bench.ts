@@ -11,7 +11,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { expect, it } from 'vitest';
 import { Catalog } from '../src/store/catalog.js';
 import { tempDir } from '../test/support/testbed.js';
-import { save } from './support.js';
+import { save, DBS_NODE_FLAGS } from './support.js';
 
 const PLANS = Number(process.env.BENCH_PLANS ?? 1000);
 const SETTLE_S = Number(process.env.BENCH_SETTLE_S ?? 5);
@@ -62,7 +62,7 @@ it(`daemon with ${PLANS} plans: idle CPU and RSS`, async () => {
     }
   });
   c.close();
-  const child = spawn(node, [...(process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean), bin, 'daemon', '--log-format', 'json'], { env: { ...process.env, DBS_HOME: home }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(node, [...(process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean), ...DBS_NODE_FLAGS, bin, 'daemon', '--log-format', 'json'], { env: { ...process.env, DBS_HOME: home }, stdio: ['ignore', 'pipe', 'pipe'] });
   let log = '';
   child.stdout.on('data', (d: Buffer) => (log += d.toString()));
   child.stderr.on('data', (d: Buffer) => (log += d.toString()));

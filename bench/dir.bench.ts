@@ -11,7 +11,7 @@ import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, it } from 'vitest';
 import { tempDir } from '../test/support/testbed.js';
-import { median, report, save, timed, type Row } from './support.js';
+import { median, report, save, timed, type Row, DBS } from './support.js';
 
 const GB = Number(process.env.BENCH_GB ?? 1);
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
@@ -21,7 +21,7 @@ const tree = join(work, 'tree');
 const home = join(work, 'home');
 const bin = new URL('../bin/dbs.js', import.meta.url).pathname;
 const node = process.execPath;
-const dbs = `${node} ${bin}`;
+const dbs = DBS;
 const env = { DBS_HOME: home, RESTIC_PASSWORD: 'bench-only-password' };
 let rawBytes = 0;
 const files: string[] = [];

@@ -9,7 +9,7 @@ import { afterAll, beforeAll, it } from 'vitest';
 import { startMariaDB, type MariaDBServer } from '../test/support/mariadb.js';
 import { startS3, type S3Server } from '../test/support/s3.js';
 import { tempDir } from '../test/support/testbed.js';
-import { cpuReport, report, save, timed, type Row, type Sample } from './support.js';
+import { cpuReport, report, save, timed, type Row, type Sample, DBS } from './support.js';
 
 const GB = Number(process.env.BENCH_GB ?? 1);
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
@@ -66,10 +66,10 @@ beforeAll(async () => {
   }
   await conn.end();
   await sh(`mkdir -p ${pool}`);
-  await sh(`${node} ${bin} pool bind local --type local --path ${pool}`, { DBS_HOME: home });
+  await sh(`${DBS} pool bind local --type local --path ${pool}`, { DBS_HOME: home });
   if (BEFORE) await sh(`mkdir -p ${pool}-before && ${node} ${BEFORE} pool bind local --type local --path ${pool}-before`, { DBS_HOME: homeBefore });
   if (!s3) return;
-  await sh(`${node} ${bin} pool bind s3 --type s3 --endpoint ${s3.endpoint} --access-key ${s3.accessKey} --secret-key-env S3_SECRET`, { DBS_HOME: home, S3_SECRET: s3.secretKey });
+  await sh(`${DBS} pool bind s3 --type s3 --endpoint ${s3.endpoint} --access-key ${s3.accessKey} --secret-key-env S3_SECRET`, { DBS_HOME: home, S3_SECRET: s3.secretKey });
   if (BEFORE) await sh(`${node} ${BEFORE} pool bind s3 --type s3 --endpoint ${s3.endpoint} --prefix before --access-key ${s3.accessKey} --secret-key-env S3_SECRET`, { DBS_HOME: homeBefore, S3_SECRET: s3.secretKey });
   await sh(`aws --version || (apt-get install -y -qq --no-install-recommends awscli >/dev/null)`);
 }, 3600_000);
@@ -92,15 +92,15 @@ it('mysql logical backup and restore', async () => {
     ['gz-s3', 's3', '--compress gzip'],
   ] as const) {
     if (poolName === 's3' && !s3) continue;
-    await sh(`${node} ${bin} --yes plan create ${name} --source ${src} --pool ${poolName} --databases sbtest ${extra}`, dbsEnv);
+    await sh(`${DBS} --yes plan create ${name} --source ${src} --pool ${poolName} --databases sbtest ${extra}`, dbsEnv);
     if (BEFORE && name.startsWith('z1')) await sh(`${node} ${BEFORE} --yes plan create ${name} --source ${src} --pool ${poolName} --databases sbtest ${extra}`, { ...dbsEnv, DBS_HOME: homeBefore });
   }
   if (ENCRYPT) {
     const key = join(work, 'age-key.txt');
     await sh(`rm -f ${key} && age-keygen -o ${key} 2>/dev/null`);
     const recipient = (await sh(`age-keygen -y ${key}`)).stdout.trim();
-    await sh(`${node} ${bin} --yes plan create age-local --source ${src} --pool local --databases sbtest --encrypt-to ${recipient}`, dbsEnv);
-    if (s3) await sh(`${node} ${bin} --yes plan create age-s3 --source ${src} --pool s3 --databases sbtest --encrypt-to ${recipient}`, dbsEnv);
+    await sh(`${DBS} --yes plan create age-local --source ${src} --pool local --databases sbtest --encrypt-to ${recipient}`, dbsEnv);
+    if (s3) await sh(`${DBS} --yes plan create age-s3 --source ${src} --pool s3 --databases sbtest --encrypt-to ${recipient}`, dbsEnv);
   }
   const raw = (await sh(`${dump} | wc -c`)).all!.trim();
   const rawBytes = Number(raw.split('\n').pop());
@@ -124,28 +124,28 @@ it('mysql logical backup and restore', async () => {
   const beforeEnv = { ...dbsEnv, DBS_HOME: homeBefore };
   if (RESTORE_ONLY) {
     await sh(`${dump} | zstd -q -1 > ${out}`);
-    await sh(`${node} ${bin} plan run z1-local`, dbsEnv);
+    await sh(`${DBS} plan run z1-local`, dbsEnv);
   }
   for (let i = 0; i < (RESTORE_ONLY ? 0 : RUNS); i++) {
     rows[0].samples.push(await timed(`${dump} > /dev/null`));
     rows[1].samples.push(await timed(`${dump} | zstd -q -1 > ${out}`));
     rows[1].bytes = statSync(out).size;
-    rows[2].samples.push(await timed(`${node} ${bin} plan run z1-local`, dbsEnv));
+    rows[2].samples.push(await timed(`${DBS} plan run z1-local`, dbsEnv));
     if (BEFORE) beforeLocal.samples.push(await timed(`${node} ${BEFORE} plan run z1-local`, beforeEnv));
-    if (ENCRYPT) encLocal.samples.push(await timed(`${node} ${bin} plan run age-local`, dbsEnv));
-    rows[3].samples.push(await timed(`${node} ${bin} plan run z3-local`, { ...dbsEnv, DBS_COMPRESSION_LEVEL: '3' }));
+    if (ENCRYPT) encLocal.samples.push(await timed(`${DBS} plan run age-local`, dbsEnv));
+    rows[3].samples.push(await timed(`${DBS} plan run z3-local`, { ...dbsEnv, DBS_COMPRESSION_LEVEL: '3' }));
     if (!s3) continue;
     // awsCLI and dbs against the test RGW have each timed out now and then (the RGW stalls a
     // request on this 2-core machine): retry once; the retry is printed.
     rows[4].samples.push(await timed(`${dump} | gzip | aws --endpoint-url ${s3.endpoint} s3 cp - s3://dbs/shell/dump-${i}.sql.gz`, awsEnv, { retries: 1 }));
-    rows[5].samples.push(await timed(`${node} ${bin} plan run z1-s3`, { ...dbsEnv, DBS_COMPRESSION_LEVEL: '1' }, { retries: 1 }));
+    rows[5].samples.push(await timed(`${DBS} plan run z1-s3`, { ...dbsEnv, DBS_COMPRESSION_LEVEL: '1' }, { retries: 1 }));
     if (BEFORE && BEFORE_S3) beforeS3.samples.push(await timed(`${node} ${BEFORE} plan run z1-s3`, beforeEnv, { retries: 1 }));
-    rows[6].samples.push(await timed(`${node} ${bin} plan run gz-s3`, dbsEnv, { retries: 1 }));
-    if (ENCRYPT) encS3.samples.push(await timed(`${node} ${bin} plan run age-s3`, dbsEnv, { retries: 1 }));
+    rows[6].samples.push(await timed(`${DBS} plan run gz-s3`, dbsEnv, { retries: 1 }));
+    if (ENCRYPT) encS3.samples.push(await timed(`${DBS} plan run age-s3`, dbsEnv, { retries: 1 }));
   }
   let text = '';
   if (!RESTORE_ONLY) {
-    const sizes = async (plan: string) => JSON.parse((await sh(`${node} ${bin} --json backup list --plan ${plan}`, dbsEnv)).stdout)[0].storedBytes as number;
+    const sizes = async (plan: string) => JSON.parse((await sh(`${DBS} --json backup list --plan ${plan}`, dbsEnv)).stdout)[0].storedBytes as number;
     rows[2].bytes = await sizes('z1-local');
     rows[3].bytes = await sizes('z3-local');
     if (s3) {
@@ -173,7 +173,7 @@ it('mysql logical backup and restore', async () => {
   // Restores: dbs vs the client pipe vs myloader, without Ceph's background CPU beside them.
   await s3?.stop();
   s3 = undefined;
-  const latest = JSON.parse((await sh(`${node} ${bin} --json backup list --plan z1-local`, dbsEnv)).stdout)[0].id as string;
+  const latest = JSON.parse((await sh(`${DBS} --json backup list --plan z1-local`, dbsEnv)).stdout)[0].id as string;
   const restoreRows: Row[] = [
     { name: 'zstd -dc dump | mariadb db (baseline)', samples: [] },
     { name: 'dbs backup restore --database sbtest:r_dbs', samples: [] },
@@ -194,7 +194,7 @@ it('mysql logical backup and restore', async () => {
   for (let i = 0; i < restoreRuns; i++) {
     await sh(`${client} -e 'DROP DATABASE IF EXISTS r_shell; CREATE DATABASE r_shell; DROP DATABASE IF EXISTS r_dbs; DROP DATABASE IF EXISTS r_my'`);
     restoreRows[0].samples.push(await withServerLog(timed(`zstd -dc ${out} | ${client} r_shell`, {}, cpu)));
-    restoreRows[1].samples.push(await withServerLog(timed(`${node} ${bin} backup restore ${latest} --to mysql://root@127.0.0.1:${db.port} --database sbtest:r_dbs`, dbsEnv, cpu)));
+    restoreRows[1].samples.push(await withServerLog(timed(`${DBS} backup restore ${latest} --to mysql://root@127.0.0.1:${db.port} --database sbtest:r_dbs`, dbsEnv, cpu)));
     restoreRows[2].samples.push(await withServerLog(timed(`myloader -h 127.0.0.1 -P ${db.port} -u root -t 2 -d ${mydir} -B r_my -o`, {}, cpu)));
   }
   text += '\n' + report(`MySQL logical restore of the same database`, restoreRows, 'zstd -dc dump | mariadb db (baseline)', rawBytes, [

@@ -7,7 +7,7 @@ import mysql from 'mysql2/promise';
 import { afterAll, beforeAll, it } from 'vitest';
 import { startMariaDB, type MariaDBServer } from '../test/support/mariadb.js';
 import { tempDir } from '../test/support/testbed.js';
-import { cpuReport, report, save, timed, type Row } from './support.js';
+import { cpuReport, report, save, timed, type Row, DBS } from './support.js';
 
 const GB = Number(process.env.BENCH_GB ?? 1);
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
@@ -43,7 +43,7 @@ beforeAll(async () => {
     await new Promise((res) => setTimeout(res, 500));
   }
   await conn.end();
-  await execa('bash', ['-c', `mkdir -p ${home} ${work}/pool && DBS_HOME=${home} ${node} ${bin} pool bind local --type local --path ${work}/pool && DBS_HOME=${home} ${node} ${bin} plan create phys --source mysql://root@127.0.0.1:${db.port} --pool local --type physical`]);
+  await execa('bash', ['-c', `mkdir -p ${home} ${work}/pool && DBS_HOME=${home} ${DBS} pool bind local --type local --path ${work}/pool && DBS_HOME=${home} ${DBS} plan create phys --source mysql://root@127.0.0.1:${db.port} --pool local --type physical`]);
   if (BEFORE) await execa('bash', ['-c', `mkdir -p ${home}-before ${work}/pool-before && DBS_HOME=${home}-before ${node} ${BEFORE} pool bind local --type local --path ${work}/pool-before && DBS_HOME=${home}-before ${node} ${BEFORE} plan create phys --source mysql://root@127.0.0.1:${db.port} --pool local --type physical`]);
 }, 3600_000);
 
@@ -73,9 +73,9 @@ it('mysql physical backup', async () => {
     rows[1].bytes = statSync(out).size;
     rows[2].samples.push(await timed(`${mb} | zstd -q -1 -T0 > ${out}`, {}, cpu));
     rows[2].bytes = statSync(out).size;
-    rows[3].samples.push(await timed(`${node} ${bin} plan run phys`, env, cpu));
+    rows[3].samples.push(await timed(`${DBS} plan run phys`, env, cpu));
     if (BEFORE) before.samples.push(await timed(`${node} ${BEFORE} plan run phys`, { DBS_HOME: `${home}-before` }, cpu));
-    rows[4].samples.push(await timed(`${node} ${bin} plan run phys`, { ...env, DBS_COMPRESSION_LEVEL: '3' }, cpu));
+    rows[4].samples.push(await timed(`${DBS} plan run phys`, { ...env, DBS_COMPRESSION_LEVEL: '3' }, cpu));
   }
   const list = JSON.parse((await execa(node, [bin, '--json', 'backup', 'list', '--plan', 'phys'], { env })).stdout) as { storedBytes: number }[];
   rows[3].bytes = list[1].storedBytes;

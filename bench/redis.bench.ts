@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, it } from 'vitest';
 import { startRedis, type RedisServer } from '../test/support/redis.js';
 import { tempDir } from '../test/support/testbed.js';
-import { report, save, timed, type Row } from './support.js';
+import { report, save, timed, type Row, DBS } from './support.js';
 
 const KEYS = Number(process.env.BENCH_KEYS ?? 1_000_000);
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
@@ -35,7 +35,7 @@ beforeAll(async () => {
     await p.exec();
   }
   c.disconnect();
-  await execa('bash', ['-c', `mkdir -p ${home} && DBS_HOME=${home} ${node} ${bin} pool bind local --type local --path ${work} && DBS_HOME=${home} ${node} ${bin} plan create r --source redis://127.0.0.1:${src.port} --pool local --type logical && DBS_HOME=${home} ${node} ${bin} plan create rdb --source redis://127.0.0.1:${src.port} --pool local --type snapshot`]);
+  await execa('bash', ['-c', `mkdir -p ${home} && DBS_HOME=${home} ${DBS} pool bind local --type local --path ${work} && DBS_HOME=${home} ${DBS} plan create r --source redis://127.0.0.1:${src.port} --pool local --type logical && DBS_HOME=${home} ${DBS} plan create rdb --source redis://127.0.0.1:${src.port} --pool local --type snapshot`]);
   if (BEFORE) await execa('bash', ['-c', `mkdir -p ${home}-before ${work}/pool-before && DBS_HOME=${home}-before ${node} ${BEFORE} pool bind local --type local --path ${work}/pool-before && DBS_HOME=${home}-before ${node} ${BEFORE} plan create r --source redis://127.0.0.1:${src.port} --pool local --type logical && DBS_HOME=${home}-before ${node} ${BEFORE} plan create rdb --source redis://127.0.0.1:${src.port} --pool local --type snapshot`]);
 }, 1800_000);
 
@@ -60,15 +60,15 @@ it('redis backup and restore', async () => {
   let latest = '';
   for (let i = 0; i < RUNS; i++) {
     rows[0].samples.push(await timed(`redis-cli -h 127.0.0.1 -p ${src.port} --rdb ${rdb} >/dev/null`));
-    rows[1].samples.push(await timed(`${node} ${bin} plan run rdb`, env));
-    rows[2].samples.push(await timed(`${node} ${bin} plan run r`, env));
+    rows[1].samples.push(await timed(`${DBS} plan run rdb`, env));
+    rows[2].samples.push(await timed(`${DBS} plan run r`, env));
     if (BEFORE) {
       beforeRdb.samples.push(await timed(`${node} ${BEFORE} plan run rdb`, { DBS_HOME: `${home}-before` }));
       beforeLogical.samples.push(await timed(`${node} ${BEFORE} plan run r`, { DBS_HOME: `${home}-before` }));
     }
     latest = JSON.parse((await execa(node, [bin, '--json', 'backup', 'list', '--plan', 'r'], { env })).stdout)[0].id;
     await execa('redis-cli', ['-h', '127.0.0.1', '-p', String(dst.port), 'FLUSHALL']);
-    rows[3].samples.push(await timed(`${node} ${bin} backup restore ${latest} --to redis://127.0.0.1:${dst.port}`, env));
+    rows[3].samples.push(await timed(`${DBS} backup restore ${latest} --to redis://127.0.0.1:${dst.port}`, env));
     const m = JSON.parse((await execa(node, [bin, '--json', 'backup', 'show', latest], { env })).stdout);
     const file = join(work, 'dbs', 'backups', m.plan.id, latest, 'dump.resp.zst');
     await execa('redis-cli', ['-h', '127.0.0.1', '-p', String(dst.port), 'FLUSHALL']);

@@ -2,6 +2,15 @@
 import { execa } from 'execa';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 
+/**
+ * How a user's `dbs` starts: the pinned node with the flags of bin/dbs.js's shebang line
+ * (`#!/usr/bin/env -S node FLAGS`; the single executable has them too), then the script. A bench
+ * that ran `node bin/dbs.js` would measure a process without them.
+ */
+export const DBS_BIN = new URL('../bin/dbs.js', import.meta.url).pathname;
+export const DBS_NODE_FLAGS: string[] = (/^#!\/usr\/bin\/env -S node(.*)$/.exec(readFileSync(DBS_BIN, 'utf8').split('\n', 1)[0]!)?.[1] ?? '').split(' ').filter(Boolean);
+export const DBS = [process.execPath, ...DBS_NODE_FLAGS, DBS_BIN].join(' ');
+
 /** Debian's awscli (2.x, the peer a user on this machine would pick), not a pip one earlier on PATH; BENCH_AWS overrides. */
 export const AWS_CLI = process.env.BENCH_AWS ?? (existsSync('/usr/bin/aws') ? '/usr/bin/aws' : 'aws');
 

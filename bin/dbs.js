@@ -1,6 +1,12 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --max-semi-space-size=4
 // Shebang shim: checks the Node.js version, then loads the compiled program (see src/main.ts),
 // bundled by scripts/bundle.mjs into dist/bundle/ (npm run build).
+// --max-semi-space-size=4 caps V8's young generation at 2 x 4 MiB. Left to itself V8 grows it
+// to 2 x 64 MiB while a backup or restore streams (bytes are external, but the per-chunk and
+// per-file objects are not), and keeps it: a 1 GB directory restore peaked at 311-321 MB RSS,
+// 243-254 MB with the cap, no slower (bench/results/dir-1gb.md). Only flags that a shebang can
+// carry belong here; the single executable gets the same ones (scripts/build-exe.mjs reads
+// them from this line). `node bin/dbs.js` runs without them: slower to no one, only bigger.
 // Nothing but node:module is imported statically: under an old Node a dependency would crash
 // before the check. The V8 compile cache lets later runs skip parsing and compiling dbs and its
 // dependencies (start-up is most of what a short command costs); it lives in dbs's cache folder

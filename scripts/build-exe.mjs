@@ -81,6 +81,14 @@ writeFileSync(join(work, 'meta.json'), JSON.stringify(result.metafile));
 // module (left by esbuild as is) becomes require(), which the injected script has for built-ins.
 writeFileSync(bundle, readFileSync(bundle, 'utf8').replace(/\bimport\((["'])(node:[a-z_/]+)\1\)/g, 'Promise.resolve(require("$2"))'));
 
+/** The node flags on bin/dbs.js's first line (`#!/usr/bin/env -S node FLAGS`). */
+function shebangFlags() {
+  const first = readFileSync(join(root, 'bin', 'dbs.js'), 'utf8').split('\n', 1)[0];
+  const m = /^#!\/usr\/bin\/env -S node((?: --[a-z0-9-]+(?:=\S+)?)*)$/.exec(first);
+  if (!m) throw new Error(`bin/dbs.js: unexpected first line ${JSON.stringify(first)}`);
+  return m[1].split(' ').filter(Boolean);
+}
+
 const seaConfig = join(work, 'sea-config.json');
 const blob = join(work, 'sea-prep.blob');
 writeFileSync(
@@ -92,6 +100,8 @@ writeFileSync(
     // V8's code cache is not deterministic (two builds differ); without it the build is byte-reproducible.
     useCodeCache: process.env.DBS_EXE_CODE_CACHE === '1',
     useSnapshot: false,
+    // The node flags of bin/dbs.js's shebang (one place says what they are).
+    execArgv: shebangFlags(),
   }),
 );
 execFileSync(process.execPath, ['--experimental-sea-config', seaConfig], { stdio: ['ignore', 'inherit', 'inherit'] });

@@ -161,6 +161,47 @@ describe('dist/dbs, the single executable', () => {
     expect(await tableFacts(target)).toEqual(await tableFacts(DB));
   });
 
+  it('a directory backup of several batches (content hashed by a worker thread inside the executable) restores to identical files', () => {
+    const tree = join(tempDir('dir-src'), 'tree');
+    const want = new Map<string, { sha: string; mode: number }>();
+    for (let i = 0; i < 40; i++) {
+      const rel = `d${i % 4}/f${i}.bin`;
+      mkdirSync(join(tree, `d${i % 4}`), { recursive: true });
+      const data = i % 2 ? randomBytes(600_000 + i) : Buffer.alloc(400_000 + i, `line ${i}\n`);
+      writeFileSync(join(tree, rel), data, { mode: i % 3 ? 0o644 : 0o600 });
+      want.set(rel, { sha: createHash('sha256').update(data).digest('hex'), mode: statSync(join(tree, rel)).mode & 0o7777 });
+    }
+    const env = { DBS_HOME: join(home, 'dir') };
+    const pool = tempDir('dir-pool');
+    expect(run(['pool', 'bind', 'dp', '--type', 'local', '--path', pool], env).code).toBe(0);
+    const c = run(['plan', 'create', 'd', '--source', `dir://${tree}`, '--pool', 'dp', '--type', 'snapshot'], env);
+    expect(c.code, c.stderr).toBe(0);
+    const b = run(['--json', 'plan', 'run', 'd'], env);
+    expect(b.code, b.stderr).toBe(0);
+    const { backup } = b.json();
+    expect(backup.rawBytes).toBeGreaterThan(3 * 4 * 1024 * 1024); // more than one 4 MiB batch: the worker hashes
+    const out = join(tempDir('dir-out'), 'r');
+    const r = run(['--json', 'backup', 'restore', backup.id, '--to-dir', out], env);
+    expect(r.code, r.stderr).toBe(0);
+    const got = new Map<string, { sha: string; mode: number }>();
+    for (const d of readdirSync(out)) for (const f of readdirSync(join(out, d))) {
+      const path = join(out, d, f);
+      got.set(`${d}/${f}`, { sha: createHash('sha256').update(readFileSync(path)).digest('hex'), mode: statSync(path).mode & 0o7777 });
+    }
+    expect(got).toEqual(want);
+    // Every file's content hash is in the index (the worker's results reached it), and equal.
+    const index = execFileSync('sh', ['-c', 'zstd -dc "$1"/dbs/backups/*/*/index.jsonl.zst', 'sh', pool], { encoding: 'utf8' });
+    const files = index.trim().split('\n').map((l) => JSON.parse(l) as { type?: string; path?: string; sha256?: string }).filter((e) => e.type === 'file');
+    expect(new Map(files.map((e) => [e.path, e.sha256]))).toEqual(new Map([...want].map(([k, v]) => [k, v.sha])));
+  });
+
+  it("carries bin/dbs.js's node flags (its shebang line) as the executable's execArgv", () => {
+    const flags = /^#!\/usr\/bin\/env -S node(.*)$/.exec(readFileSync(join(root, 'bin', 'dbs.js'), 'utf8').split('\n', 1)[0]!)?.[1]?.trim().split(' ') ?? [];
+    expect(flags).toContain('--max-semi-space-size=4');
+    const blob = readFileSync(exe);
+    for (const f of flags) expect(blob.includes(Buffer.from(f))).toBe(true);
+  });
+
   it('a checkout-free copy: nothing of node_modules is read (the executable runs from another directory)', () => {
     const elsewhere = tempDir('elsewhere');
     mkdirSync(join(elsewhere, 'x'));

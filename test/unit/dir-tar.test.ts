@@ -96,7 +96,7 @@ describe('dir tar', () => {
     ['a non-octal digit', '0000648\0'],
     ['a letter', '00006a4\0'],
     ['digits after a space', '0006 44\0'],
-    ['a leading NUL', '\0000644 '],
+    ['a leading NUL', '\x00000644 '],
   ])('refuses a mode field with %s, naming the offset', async (_what, text) => {
     const b = withField(entry({ name: 'f', data: 'x', mtimeNsec: 0 }), 100, 8, Buffer.from(text, 'latin1'));
     await expect(readEntry(new BytePuller(Readable.from([b])))).rejects.toThrow(/not valid at byte 0: not an octal number/);
