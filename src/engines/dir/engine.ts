@@ -10,74 +10,23 @@
 // frames that hold the chosen entries (ranged reads).
 import { randomBytes } from 'node:crypto';
 import { createInterface } from 'node:readline';
+import { createReadStream, createWriteStream } from 'node:fs';
 import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { chmod, chown, lstat, mkdir, mkdtemp, readdir, rename, rm, rmdir, utimes } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { DbsError } from '../../errors.js';
-import { array, number, object, oneOf, optString, string, type JsonObject } from '../../decode.js';
+import { object } from '../../decode.js';
 import type { ArtifactReader, ChainLink, Endpoint, Engine, EngineRunContext, ProbeInfo, RestoreOutcome, ToolInfo, TreeEntry, VerifyRequest } from '../types.js';
 import { Extractor, extractAll, keyOf, safeParts, utimeOf } from './extract.js';
+import { decodeEntry, decodeHeader, deletedLine, deletions, LineFile, OwnHashes, ParentCursor, readHeader, type IndexHeader } from './index-stream.js';
 import type { DirBackupOutcome, DirBackupRequest, DirFacts, DirRestoreOptions, DirRestoreRequest, DirSelection, IndexEntry } from './types.js';
 import { entryPath, pathKey, splitMtime, TreeWalk } from './walk.js';
 
-interface IndexHeader {
-  kind: 'header';
-  format: number;
-  data: string;
-  frames?: [number, number][];
-  root?: { mode: number; uid: number; gid: number; mtime: string };
-}
 interface DirIndex {
   header: IndexHeader;
   entries: IndexEntry[];
   deleted: { path?: string; path64?: string }[];
-}
-
-const INDEX_TYPES = ['file', 'dir', 'symlink', 'hardlink'] as const;
-
-/** An index header line, validated (INVALID_RECORD naming the field otherwise). */
-function decodeHeader(o: JsonObject, what: string): IndexHeader {
-  const frames = o.frames === undefined ? undefined : array(o.frames, `${what}: frames`).map((f, i) => {
-    const pair = array(f, `${what}: frame ${i}`);
-    if (pair.length !== 2 || !pair.every((n) => typeof n === 'number' && Number.isSafeInteger(n) && n >= 0)) throw new DbsError('INVALID_RECORD', `${what}: frame ${i} is not a pair of offsets`);
-    return [pair[0], pair[1]] as [number, number];
-  });
-  const r = o.root === undefined ? undefined : object(o.root, `${what}: root`);
-  return {
-    kind: 'header',
-    format: number(o, 'format', what, { integer: true }),
-    data: string(o, 'data', what),
-    ...(frames ? { frames } : {}),
-    ...(r ? { root: { mode: number(r, 'mode', what, { integer: true }), uid: number(r, 'uid', what, { integer: true }), gid: number(r, 'gid', what, { integer: true }), mtime: string(r, 'mtime', what) } } : {}),
-  };
-}
-
-/** An index entry line, validated. */
-function decodeEntry(o: JsonObject, what: string): IndexEntry {
-  const opt = (key: 'path' | 'path64' | 'uname' | 'gname' | 'link' | 'link64' | 'sha256' | 'in') => {
-    const v = optString(o, key, what);
-    return v === undefined ? {} : { [key]: v };
-  };
-  const int = (key: string) => number(o, key, what, { integer: true });
-  return {
-    type: oneOf(o, 'type', INDEX_TYPES, what),
-    ...opt('path'),
-    ...opt('path64'),
-    size: int('size'),
-    mode: int('mode'),
-    uid: int('uid'),
-    gid: int('gid'),
-    ...opt('uname'),
-    ...opt('gname'),
-    mtime: string(o, 'mtime', what),
-    ino: int('ino'),
-    ...opt('link'),
-    ...opt('link64'),
-    ...opt('sha256'),
-    offset: int('offset'),
-    span: int('span'),
-    ...opt('in'),
-  };
 }
 
 function pathOf(ep: Endpoint): string {
@@ -131,47 +80,47 @@ export class DirEngine implements Engine<DirSelection, DirFacts, DirRestoreOptio
 
   async backup(req: DirBackupRequest, ctx: EngineRunContext): Promise<DirBackupOutcome> {
     const root = pathOf(req.source);
-    let parent: { id: string; entries: Map<string, IndexEntry> } | undefined;
-    let parentKeys: Map<string, IndexEntry> | undefined;
-    if (req.type === 'incremental' && req.parent?.artifacts) {
-      const idx = await readIndex(req.parent.artifacts, `backup ${req.parent.id}`);
-      parentKeys = new Map(idx.entries.map((e) => [pathKey(e), e]));
-      parent = { id: req.parent.id, entries: parentKeys };
-    } else if (req.type === 'incremental') {
+    if (req.type === 'incremental' && !req.parent?.artifacts) {
       throw new DbsError('REFUSED', 'an incremental directory backup needs its parent', { hint: 'run the base plan first, or set --auto-full' });
     }
-    const warn = (m: string) => (ctx.warn ? ctx.warn(m) : ctx.log(`warning: ${m}`));
-    const walk = new TreeWalk({ root, selection: req.selection, ...(parent ? { parent } : {}), warn, signal: ctx.signal });
-    let data: Awaited<ReturnType<typeof req.sink.write>>;
+    // The index goes to scratch files as the walk goes (index-stream.ts): entries, then the
+    // paths gone since the parent; the parent's index is copied next to them to be read along.
+    const entries = new LineFile(join(ctx.tmpDir, 'dir-index-entries.jsonl'));
+    const deleted = new LineFile(join(ctx.tmpDir, 'dir-index-deleted.jsonl'));
+    let cursor: ParentCursor | undefined;
     try {
-      data = await req.sink.write('data', Readable.from(walk.tar(), { objectMode: false }), { extension: '.tar', frameTable: true, parallelCompression: true });
-      await walk.finishHashes();
-    } catch (e) {
-      walk.stopHashes();
-      throw e;
-    }
-    const seen = new Set(walk.entries.map((e) => pathKey(e)));
-    const types = new Map(walk.entries.map((e) => [pathKey(e), e.type]));
-    // Gone since the parent, or of another type now (removed before the new one is extracted).
-    const deleted = parentKeys ? [...parentKeys.values()].filter((e) => !seen.has(pathKey(e)) || types.get(pathKey(e)) !== e.type) : [];
-    const header: IndexHeader = { kind: 'header', format: 1, data: data.name, ...(data.frames ? { frames: data.frames } : {}), ...(walk.root ? { root: walk.root } : {}) };
-    function* lines(): Generator<string> {
-      yield `${JSON.stringify(header)}\n`;
-      let batch = '';
-      for (const e of walk.entries) {
-        batch += `${JSON.stringify({ kind: 'entry', ...e })}\n`;
-        if (batch.length > 1 << 20) {
-          yield batch;
-          batch = '';
-        }
+      if (req.type === 'incremental' && req.parent?.artifacts) {
+        const copy = join(ctx.tmpDir, 'dir-parent-index.jsonl');
+        await pipeline(await findArtifact(req.parent.artifacts, 'index.', `backup ${req.parent.id}`).open(), createWriteStream(copy, { mode: 0o600 }));
+        cursor = new ParentCursor(copy, `the index of backup ${req.parent.id}`, (e) => deleted.add(deletedLine(e)));
       }
-      for (const e of deleted) batch += `${JSON.stringify({ kind: 'deleted', ...(e.path !== undefined ? { path: e.path } : { path64: e.path64 }) })}\n`;
-      if (batch) yield batch;
+      const warn = (m: string) => (ctx.warn ? ctx.warn(m) : ctx.log(`warning: ${m}`));
+      const walk = new TreeWalk({ root, selection: req.selection, ...(cursor ? { parent: { id: req.parent!.id, cursor } } : {}), line: (t) => entries.add(t), warn, signal: ctx.signal });
+      let data: Awaited<ReturnType<typeof req.sink.write>>;
+      try {
+        data = await req.sink.write('data', Readable.from(walk.tar(), { objectMode: false }), { extension: '.tar', frameTable: true, parallelCompression: true });
+        await walk.finishHashes();
+      } catch (e) {
+        walk.stopHashes();
+        throw e;
+      }
+      cursor?.end();
+      entries.close();
+      deleted.close();
+      const header: IndexHeader = { kind: 'header', format: 1, data: data.name, ...(data.frames ? { frames: data.frames } : {}), ...(walk.root ? { root: walk.root } : {}) };
+      async function* lines(): AsyncGenerator<string | Buffer> {
+        yield `${JSON.stringify(header)}\n`;
+        for (const f of [entries.path, deleted.path]) yield* createReadStream(f, { highWaterMark: 1 << 20 }) as AsyncIterable<Buffer>;
+      }
+      await req.sink.write('index', Readable.from(lines(), { objectMode: false }), { extension: '.jsonl' });
+      const facts: DirFacts = { ...walk.facts, deleted: deleted.lines };
+      for (const k of ['changed', 'vanished', 'unreadable', 'skipped'] as const) if (facts[k]) ctx.log(`${facts[k]} ${k} (see the warnings)`);
+      return { toolName: 'dbs tar', toolVersion: '1', serverVersion: 'posix', facts };
+    } finally {
+      cursor?.close();
+      entries.close();
+      deleted.close();
     }
-    await req.sink.write('index', Readable.from(lines(), { objectMode: false }), { extension: '.jsonl' });
-    const facts: DirFacts = { ...walk.facts, deleted: deleted.length };
-    for (const k of ['changed', 'vanished', 'unreadable', 'skipped'] as const) if (facts[k]) ctx.log(`${facts[k]} ${k} (see the warnings)`);
-    return { toolName: 'dbs tar', toolVersion: '1', serverVersion: 'posix', facts };
   }
 
   async restore(req: DirRestoreRequest, ctx: EngineRunContext): Promise<RestoreOutcome> {
@@ -184,10 +133,13 @@ export class DirEngine implements Engine<DirSelection, DirFacts, DirRestoreOptio
     if (existing.length && !req.options.replace) {
       throw new DbsError('ALREADY_EXISTS', `--to-dir ${target} is not empty`, { hint: 'name a new or empty directory, or pass --replace to replace its contents with the backup' });
     }
-    const finalIdx = await readIndex(last.artifacts, `backup ${last.backupId}`);
     const paths = req.options.paths;
+    // Only a --path restore holds the index whole (to pick the entries and their frames).
+    const finalIdx = paths.length ? await readIndex(last.artifacts, `backup ${last.backupId}`) : undefined;
+    let root: IndexHeader['root'];
     let selected: IndexEntry[] | undefined;
-    if (paths.length) {
+    if (finalIdx) {
+      root = finalIdx.header.root;
       const byKey = new Map(finalIdx.entries.map((e) => [pathKey(e), e]));
       const pick = new Map<string, IndexEntry>();
       for (const p of paths) {
@@ -209,14 +161,25 @@ export class DirEngine implements Engine<DirSelection, DirFacts, DirRestoreOptio
     try {
       const x = new Extractor(build);
       if (!selected) {
-        for (const link of links) {
-          const idx = link === last ? finalIdx : await readIndex(link.artifacts, `backup ${link.backupId}`);
-          x.fresh = link === links[0];
-          for (const d of idx.deleted) await x.remove(entryPath(d));
-          const own = new Map(idx.entries.filter((e) => e.in === undefined && e.sha256).map((e) => [keyOf(safeParts(entryPath(e))), e.sha256!]));
-          x.expect = (k) => own.get(k);
-          const src = await findArtifact(link.artifacts, idx.header.data, `backup ${link.backupId}`).open();
-          await extractAll(src, x, { signal: ctx.signal });
+        // Each link's index is copied into the scratch dir and read alongside its tar
+        // (index-stream.ts): the deletions first, then the content hashes in the tar's order.
+        for (const [i, link] of links.entries()) {
+          const what = `the index of backup ${link.backupId}`;
+          const file = join(ctx.tmpDir, `dir-restore-index-${i}.jsonl`);
+          await pipeline(await findArtifact(link.artifacts, 'index.', `backup ${link.backupId}`).open(), createWriteStream(file, { mode: 0o600 }));
+          const header = readHeader(file, what);
+          if (link === last) root = header.root;
+          x.fresh = i === 0;
+          for (const d of deletions(file, what)) await x.remove(entryPath(d));
+          const own = new OwnHashes(file, what);
+          x.expect = (e) => own.at(e.offset);
+          try {
+            const src = await findArtifact(link.artifacts, header.data, `backup ${link.backupId}`).open();
+            await extractAll(src, x, { signal: ctx.signal });
+          } finally {
+            own.close();
+          }
+          await rm(file, { force: true });
         }
       } else {
         const holders = new Map<string, IndexEntry[]>();
@@ -226,11 +189,11 @@ export class DirEngine implements Engine<DirSelection, DirFacts, DirRestoreOptio
         }
         x.fresh = false;
         const wantSha = new Map(selected.filter((e) => e.sha256).map((e) => [keyOf(safeParts(entryPath(e))), e.sha256!]));
-        x.expect = (k) => wantSha.get(k);
+        x.expect = (_e, k) => wantSha.get(k);
         for (const link of links) {
           const want = holders.get(link === last ? last.backupId : link.backupId);
           if (!want?.length) continue;
-          const idx = link === last ? finalIdx : await readIndex(link.artifacts, `backup ${link.backupId}`);
+          const idx = link === last ? finalIdx! : await readIndex(link.artifacts, `backup ${link.backupId}`);
           const art = findArtifact(link.artifacts, idx.header.data, `backup ${link.backupId}`);
           const offsets = new Set(want.map((e) => e.offset));
           const frames = idx.header.frames;
@@ -246,10 +209,9 @@ export class DirEngine implements Engine<DirSelection, DirFacts, DirRestoreOptio
           }
         }
         // The parents of what was restored get their metadata from the index.
-        for (const e of finalIdx.entries) if (e.type === 'dir') x.dirFromIndex(entryPath(e), { mode: e.mode, uid: e.uid, gid: e.gid, ...splitMtime(e.mtime) });
+        for (const e of finalIdx!.entries) if (e.type === 'dir') x.dirFromIndex(entryPath(e), { mode: e.mode, uid: e.uid, gid: e.gid, ...splitMtime(e.mtime) });
       }
       await x.finish();
-      const root = finalIdx.header.root;
       if (root) {
         if (x.owner) await chown(build, root.uid, root.gid);
         await chmod(build, root.mode);

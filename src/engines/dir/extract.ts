@@ -59,8 +59,8 @@ export class Extractor {
   files = 0;
   bytes = 0;
 
-  /** sha256 of each file's content by path key, checked as the file is written. */
-  expect?: (key: string) => string | undefined;
+  /** sha256 of a file's content (by the entry, or its path key), checked as the file is written. */
+  expect?: (e: TarEntry, key: string) => string | undefined;
 
   constructor(root: string) {
     this.#root = Buffer.from(root, 'utf8');
@@ -172,7 +172,7 @@ export class Extractor {
       return;
     }
     this.#clear(abs, key, false);
-    const want = this.expect?.(key);
+    const want = this.expect?.(e, key);
     const name = e.name;
     if (e.size <= SMALL) {
       // Small files synchronously, metadata through the descriptor: a handful of syscalls

@@ -11,6 +11,7 @@ import { userInfo } from 'node:os';
 import { DbsError } from '../../errors.js';
 import { lend } from '../../pipeline/lend.js';
 import { ContentHasher, sharedBatch } from './hasher.js';
+import { entryLine, type ParentCursor } from './index-stream.js';
 import { END_OF_ARCHIVE, HeaderEncoder, padding, type EntryType } from './tar.js';
 import type { DirFacts, DirSelection, IndexEntry } from './types.js';
 
@@ -29,8 +30,10 @@ const FREE = 8;
 export interface WalkOptions {
   root: string;
   selection: DirSelection;
-  /** The parent's entries by path key (incrementals), and the parent's backup id. */
-  parent?: { id: string; entries: Map<string, IndexEntry> };
+  /** The parent's index, walked alongside (incrementals), and the parent's backup id. */
+  parent?: { id: string; cursor: ParentCursor };
+  /** Gets each entry's index line, in tree order, once it is complete (a file: hashed). */
+  line(text: string): void;
   warn(message: string): void;
   signal: AbortSignal;
 }
@@ -66,7 +69,13 @@ function nameOf(kind: 'u' | 'g', id: number): string | undefined {
 }
 
 export class TreeWalk {
-  readonly entries: IndexEntry[] = [];
+  /**
+   * Entries not yet given to `line`: in walk order, each waiting for its content hash or
+   * behind one that does (at most what the hash worker has not finished: a few batches).
+   */
+  #queue: IndexEntry[] = [];
+  #head = 0;
+  readonly #hashing = new Set<IndexEntry>();
   readonly facts: Required<Pick<DirFacts, 'entries' | 'files' | 'dirs' | 'symlinks' | 'hardlinks' | 'bytes' | 'written' | 'unchanged' | 'changed' | 'vanished' | 'unreadable' | 'skipped'>> = {
     entries: 0, files: 0, dirs: 0, symlinks: 0, hardlinks: 0, bytes: 0, written: 0, unchanged: 0, changed: 0, vanished: 0, unreadable: 0, skipped: 0,
   };
@@ -126,9 +135,29 @@ export class TreeWalk {
     yield out;
   }
 
-  /** Waits for the content hashes (every entry's sha256 is set after this). */
-  finishHashes(): Promise<void> {
-    return this.#hasher.finish();
+  /** Waits for the content hashes; every entry went to `line` after this. */
+  async finishHashes(): Promise<void> {
+    await this.#hasher.finish();
+    this.#flushLines();
+    if (this.#head < this.#queue.length) throw new DbsError('INTERNAL', `${this.#queue.length - this.#head} index entries still wait for a content hash`);
+  }
+
+  #push(e: IndexEntry): void {
+    this.#queue.push(e);
+    this.#flushLines();
+  }
+
+  /** Gives `line` the entries at the head of the queue that are complete. */
+  #flushLines(): void {
+    const q = this.#queue;
+    while (this.#head < q.length && !this.#hashing.has(q[this.#head]!)) this.o.line(entryLine(q[this.#head++]!));
+    if (this.#head === q.length) {
+      this.#queue = [];
+      this.#head = 0;
+    } else if (this.#head > 4096) {
+      this.#queue = q.slice(this.#head);
+      this.#head = 0;
+    }
   }
 
   /** Stops hashing (the backup failed). */
@@ -290,7 +319,7 @@ export class TreeWalk {
       span: 0,
     };
     const counts = this.facts;
-    const prev = this.o.parent?.entries.get(pathKey(e));
+    const prev = this.o.parent?.cursor.at(rel);
     // Unchanged since the parent (a hard link also needs its file unchanged): not written.
     const same = prev && type !== 'dir' && prev.type === e.type && prev.size === e.size && prev.mtime === e.mtime && prev.ino === e.ino && prev.mode === e.mode && prev.uid === e.uid && prev.gid === e.gid && prev.link === e.link && prev.link64 === e.link64 && !(type === 'hardlink' && firstOfInode?.written);
     if (kind === 'file' && st.nlink > 1n && !firstOfInode) this.#links.set(devIno, { path: rel, written: !same });
@@ -299,7 +328,8 @@ export class TreeWalk {
     if (same) {
       counts.unchanged++;
       counts.bytes += e.size;
-      this.entries.push({ ...e, ...(prev.sha256 ? { sha256: prev.sha256 } : {}), offset: prev.offset, span: prev.span, in: prev.in ?? this.o.parent!.id });
+      this.o.parent!.cursor.keep(rel, type);
+      this.#push({ ...e, ...(prev.sha256 ? { sha256: prev.sha256 } : {}), offset: prev.offset, span: prev.span, in: prev.in ?? this.o.parent!.id });
       return;
     }
     if (type !== 'file') {
@@ -307,7 +337,8 @@ export class TreeWalk {
       e.offset = this.#offset;
       e.span = h.length;
       counts.written++;
-      this.entries.push(e);
+      this.o.parent?.cursor.keep(rel, type);
+      this.#push(e);
       yield* this.#emit(h);
       return;
     }
@@ -327,7 +358,12 @@ export class TreeWalk {
       const h = this.#headers.encode({ name: rel, type: 'file', mode: e.mode, uid: e.uid, gid: e.gid, size: e.size, mtimeSec: mt.sec, mtimeNsec: mt.nsec, uname, gname });
       e.offset = this.#offset;
       yield* this.#emit(h);
-      const id = this.#hasher.open((hex) => (e.sha256 = hex));
+      this.#hashing.add(e);
+      const id = this.#hasher.open((hex) => {
+        e.sha256 = hex;
+        this.#hashing.delete(e);
+        this.#flushLines();
+      });
       let left = e.size;
       let short = false;
       while (left > 0) {
@@ -361,7 +397,8 @@ export class TreeWalk {
       }
       counts.bytes += e.size;
       counts.written++;
-      this.entries.push(e);
+      this.o.parent?.cursor.keep(rel, type);
+      this.#push(e);
     } finally {
       closeSync(fd);
     }
