@@ -2,7 +2,7 @@
 // its deletions), --path by ranged reads (local and S3 pools, reads counted), backup ls, a
 // non-empty target, --replace, and the bad inputs (exit codes, nothing written).
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync, appendFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, rmSync, statSync, writeFileSync, appendFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -89,8 +89,22 @@ describe('dir backups', () => {
       const want = treeFacts(root);
       const got = treeFacts(out);
       for (const k of ['data/deep', 'data/deep/er', 'data/deep/er/leaf.txt']) expect(got[k]).toEqual(want[k]);
+      // A hard link (etc/app/config.yaml: the walk met data/config-hard first) brings its first path (found in a second pass over the index), as a link.
+      const outL = join(tempDir('part'), 'link');
+      const rl = await dbs(['--json', 'backup', 'restore', id, '--to-dir', outL, '--path', 'etc/app/config.yaml'], o);
+      expect(rl.code, rl.stderr).toBe(0);
+      const gotL = treeFacts(outL);
+      expect(Object.keys(gotL).filter((k) => k !== '.').sort()).toEqual(['data', 'data/config-hard', 'etc', 'etc/app', 'etc/app/config.yaml']);
+      for (const k of ['data/config-hard', 'etc/app/config.yaml', 'data', 'etc/app']) expect(gotL[k]).toEqual(want[k]);
+      expect(statSync(join(outL, 'data/config-hard')).ino).toBe(statSync(join(outL, 'etc/app/config.yaml')).ino);
       const missing = await dbs(['backup', 'restore', id, '--to-dir', join(tempDir('part'), 'x'), '--path', 'no/such'], o);
       expect(missing.code).toBe(3);
+      // Two paths, one of them missing: refused, nothing written.
+      const half = join(tempDir('part'), 'half');
+      const m2 = await dbs(['backup', 'restore', id, '--to-dir', half, '--path', 'data/deep', '--path', 'no/such'], o);
+      expect(m2.code).toBe(3);
+      expect(m2.stderr).toMatch(/holds no path "no\/such"/);
+      expect(existsSync(half)).toBe(false);
     }
   });
 

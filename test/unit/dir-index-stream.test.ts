@@ -105,6 +105,33 @@ describe('LineFile and SyncLines', () => {
   });
 });
 
+describe('LineFile holes', () => {
+  it('fills a placeholder in a line not yet written and in one already in the file, multi-byte text before it', () => {
+    const f = join(dir, 'holes.jsonl');
+    const w = new LineFile(f);
+    const holes: { h: ReturnType<LineFile['addWithHole']>; hex: string }[] = [];
+    const want: string[] = [];
+    for (let i = 0; i < 20_000; i++) {
+      const hex = createHash('sha256').update(String(i)).digest('hex');
+      const line = `{"path":"${'é'.repeat(i % 7)}${i}","sha256":"${'0'.repeat(64)}","n":${i}}`;
+      want.push(line.replace('0'.repeat(64), hex));
+      if (i % 3) w.add(`${line.replace('0'.repeat(64), hex)}\n`);
+      else holes.push({ h: w.addWithHole(`${line}\n`, line.indexOf('"sha256":"') + 10), hex });
+      // Fill some at once (still buffered), the rest much later (flushed to the file by then).
+      if (i % 6 === 0) {
+        const x = holes.pop()!;
+        w.fill(x.h, x.hex);
+      }
+    }
+    expect(w.holes).toBe(holes.length);
+    for (const x of holes) w.fill(x.h, x.hex);
+    expect(w.holes).toBe(0);
+    w.close();
+    expect(readFileSync(f, 'utf8')).toBe(want.map((l) => `${l}\n`).join(''));
+    expect(() => w.fill(holes[0]!.h, holes[0]!.hex)).toThrow(/after its file was closed/);
+  });
+});
+
 describe('ParentCursor', () => {
   it('gives the parent entry of each walked path; what the walk passes, skips or writes as another type is gone', () => {
     const f = indexFile('parent.jsonl', ['a', ['b', 'dir'], 'b/gone', 'b/kept', 'c', 'd', 'e/f', 'z']);

@@ -123,6 +123,14 @@ describe('dir tar', () => {
     }
   });
 
+  it('an archive out of tree order or with a path twice extracts as stock tar does: the last one wins', async () => {
+    const { dir, error } = await extract(tar(entry({ name: 'x', data: 'one' }), entry({ name: 'a', data: 'A' }), entry({ name: 'x', data: 'two' }), entry({ name: 'd/f', data: 'F' }), entry({ name: 'd', type: 'dir' }), entry({ name: 'd/f', data: 'F2' })));
+    expect(error).toBeUndefined();
+    expect(readFileSync(join(dir, 'x'), 'utf8')).toBe('two');
+    expect(readFileSync(join(dir, 'a'), 'utf8')).toBe('A');
+    expect(readFileSync(join(dir, 'd/f'), 'utf8')).toBe('F2');
+  });
+
   it('safeParts drops . and empty parts', () => {
     expect(safeParts(Buffer.from('./a//b/.')).map(String)).toEqual(['a', 'b']);
   });

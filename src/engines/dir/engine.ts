@@ -19,7 +19,7 @@ import { DbsError } from '../../errors.js';
 import { object } from '../../decode.js';
 import type { ArtifactReader, ChainLink, Endpoint, Engine, EngineRunContext, ProbeInfo, RestoreOutcome, ToolInfo, TreeEntry, VerifyRequest } from '../types.js';
 import { Extractor, extractAll, keyOf, safeParts, utimeOf } from './extract.js';
-import { decodeEntry, decodeHeader, deletedLine, deletions, LineFile, OwnHashes, ParentCursor, readHeader, type IndexHeader } from './index-stream.js';
+import { decodeEntry, decodeHeader, deletedLine, deletions, indexEntries, LineFile, OwnHashes, ParentCursor, readHeader, type IndexHeader } from './index-stream.js';
 import type { DirBackupOutcome, DirBackupRequest, DirFacts, DirRestoreOptions, DirRestoreRequest, DirSelection, IndexEntry } from './types.js';
 import { entryPath, pathKey, splitMtime, TreeWalk } from './walk.js';
 
@@ -51,6 +51,24 @@ async function readIndex(arts: ArtifactReader[], what: string): Promise<DirIndex
   }
   if (!out.header.data) throw new DbsError('RESTORE_FAILED', `the index of ${what} has no header`, { hint: 'the backup is damaged; restore another backup' });
   return out;
+}
+
+/** The header of a backup's index (its first line; the rest is not read). */
+async function indexHeader(arts: ArtifactReader[], what: string): Promise<IndexHeader> {
+  const src = await findArtifact(arts, 'index.', what).open();
+  const lines = createInterface({ input: src, crlfDelay: Infinity });
+  try {
+    for await (const line of lines) {
+      if (!line) continue;
+      const o = object(JSON.parse(line), `the index of ${what}`);
+      if (o.kind === 'header') return decodeHeader(o, `the index header of ${what}`);
+      break;
+    }
+  } finally {
+    lines.close();
+    src.destroy();
+  }
+  throw new DbsError('RESTORE_FAILED', `the index of ${what} has no header`, { hint: 'the backup is damaged; restore another backup' });
 }
 
 /** An entry is `p` or under it. */
@@ -95,7 +113,7 @@ export class DirEngine implements Engine<DirSelection, DirFacts, DirRestoreOptio
         cursor = new ParentCursor(copy, `the index of backup ${req.parent.id}`, (e) => deleted.add(deletedLine(e)));
       }
       const warn = (m: string) => (ctx.warn ? ctx.warn(m) : ctx.log(`warning: ${m}`));
-      const walk = new TreeWalk({ root, selection: req.selection, ...(cursor ? { parent: { id: req.parent!.id, cursor } } : {}), line: (t) => entries.add(t), warn, signal: ctx.signal });
+      const walk = new TreeWalk({ root, selection: req.selection, ...(cursor ? { parent: { id: req.parent!.id, cursor } } : {}), index: entries, warn, signal: ctx.signal });
       let data: Awaited<ReturnType<typeof req.sink.write>>;
       try {
         data = await req.sink.write('data', Readable.from(walk.tar(), { objectMode: false }), { extension: '.tar', frameTable: true, parallelCompression: true });
@@ -134,24 +152,34 @@ export class DirEngine implements Engine<DirSelection, DirFacts, DirRestoreOptio
       throw new DbsError('ALREADY_EXISTS', `--to-dir ${target} is not empty`, { hint: 'name a new or empty directory, or pass --replace to replace its contents with the backup' });
     }
     const paths = req.options.paths;
-    // Only a --path restore holds the index whole (to pick the entries and their frames).
-    const finalIdx = paths.length ? await readIndex(last.artifacts, `backup ${last.backupId}`) : undefined;
     let root: IndexHeader['root'];
     let selected: IndexEntry[] | undefined;
-    if (finalIdx) {
-      root = finalIdx.header.root;
-      const byKey = new Map(finalIdx.entries.map((e) => [pathKey(e), e]));
+    /** A --path restore: the directories of the last index (their metadata for the restored parents). */
+    const dirs: { path: Buffer; meta: { mode: number; uid: number; gid: number; mtimeSec: number; mtimeNsec: number } }[] = [];
+    let lastHeader: IndexHeader | undefined;
+    if (paths.length) {
+      // The last index, copied into the scratch dir and read through: what is under the
+      // paths (and the first path of a hard link picked) is kept, not the whole index.
+      const what = `the index of backup ${last.backupId}`;
+      const file = join(ctx.tmpDir, 'dir-restore-index-paths.jsonl');
+      await pipeline(await findArtifact(last.artifacts, 'index.', `backup ${last.backupId}`).open(), createWriteStream(file, { mode: 0o600 }));
+      lastHeader = readHeader(file, what);
+      root = lastHeader.root;
       const pick = new Map<string, IndexEntry>();
-      for (const p of paths) {
-        const hits = finalIdx.entries.filter((e) => under(pathKey(e), p));
-        if (!hits.length) throw new DbsError('NOT_FOUND', `backup ${last.backupId} holds no path ${JSON.stringify(p)}; nothing was restored`, { hint: `list it with: dbs backup ls ${last.backupId}` });
-        for (const e of hits) pick.set(pathKey(e), e);
+      const hit = new Set<string>();
+      for (const e of indexEntries(file, what)) {
+        if (e.type === 'dir') dirs.push({ path: entryPath(e), meta: { mode: e.mode, uid: e.uid, gid: e.gid, ...splitMtime(e.mtime) } });
+        const key = pathKey(e);
+        for (const p of paths) if (under(key, p)) {
+          hit.add(p);
+          pick.set(key, e);
+        }
       }
-      // A hard link needs its first path (restored too).
-      for (const e of [...pick.values()]) if (e.type === 'hardlink') {
-        const t = byKey.get(e.link ?? `\0${e.link64}`);
-        if (t) pick.set(pathKey(t), t);
-      }
+      for (const p of paths) if (!hit.has(p)) throw new DbsError('NOT_FOUND', `backup ${last.backupId} holds no path ${JSON.stringify(p)}; nothing was restored`, { hint: `list it with: dbs backup ls ${last.backupId}` });
+      // A hard link needs its first path (restored too): one more pass when one is not picked.
+      const targets = new Set([...pick.values()].filter((e) => e.type === 'hardlink').map((e) => e.link ?? `\0${e.link64}`).filter((k) => !pick.has(k)));
+      if (targets.size) for (const e of indexEntries(file, what)) if (targets.has(pathKey(e))) pick.set(pathKey(e), e);
+      await rm(file, { force: true });
       selected = [...pick.values()];
     }
     await mkdir(dirname(target), { recursive: true });
@@ -193,10 +221,10 @@ export class DirEngine implements Engine<DirSelection, DirFacts, DirRestoreOptio
         for (const link of links) {
           const want = holders.get(link === last ? last.backupId : link.backupId);
           if (!want?.length) continue;
-          const idx = link === last ? finalIdx! : await readIndex(link.artifacts, `backup ${link.backupId}`);
-          const art = findArtifact(link.artifacts, idx.header.data, `backup ${link.backupId}`);
+          const header = link === last ? lastHeader! : await indexHeader(link.artifacts, `backup ${link.backupId}`);
+          const art = findArtifact(link.artifacts, header.data, `backup ${link.backupId}`);
           const offsets = new Set(want.map((e) => e.offset));
-          const frames = idx.header.frames;
+          const frames = header.frames;
           if (!art.openRange || !frames || frames.length < 2) {
             await extractAll(await art.open(), x, { signal: ctx.signal, want: (e) => offsets.has(e.offset) });
             continue;
@@ -209,7 +237,7 @@ export class DirEngine implements Engine<DirSelection, DirFacts, DirRestoreOptio
           }
         }
         // The parents of what was restored get their metadata from the index.
-        for (const e of finalIdx!.entries) if (e.type === 'dir') x.dirFromIndex(entryPath(e), { mode: e.mode, uid: e.uid, gid: e.gid, ...splitMtime(e.mtime) });
+        for (const d of dirs) x.dirFromIndex(d.path, d.meta);
       }
       await x.finish();
       if (root) {

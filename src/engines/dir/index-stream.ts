@@ -93,25 +93,69 @@ export function treeOrder(a: Buffer, b: Buffer): number {
   return a.length - b.length;
 }
 
-/** Lines appended to a scratch file, written a MiB at a time. */
+/** Where a line's placeholder is: in a line not yet written, or at a byte of the file. */
+export interface Hole {
+  gen: number;
+  part: number;
+  charAt: number;
+  bytePos: number;
+}
+
+/**
+ * Lines appended to a scratch file, written a MiB at a time. A line may hold a placeholder
+ * (`addWithHole`) that `fill` replaces later with text of the same length: a file's index line
+ * is written when the walk has read the file, its sha256 when the hash worker delivers it, so
+ * nothing waits in memory for the worker (it may deliver only at the end of the walk: an
+ * incremental that writes little never fills a batch before then).
+ */
 export class LineFile {
   #fd: number | undefined;
-  #buf = '';
+  #parts: string[] = [];
+  #partsBytes = 0;
+  #partsChars = 0;
+  #written = 0;
+  #gen = 0;
+  holes = 0;
   lines = 0;
   constructor(readonly path: string) {
     this.#fd = openSync(path, 'w', 0o600);
   }
   add(text: string): void {
-    this.#buf += text;
+    this.#parts.push(text);
+    this.#partsBytes += Buffer.byteLength(text, 'utf8');
+    this.#partsChars += text.length;
     this.lines++;
-    if (this.#buf.length >= 1 << 20) this.flush();
+    if (this.#partsChars >= 1 << 20) this.flush();
+  }
+  /** Adds `text`, whose characters from `charAt` are a placeholder to `fill` later. */
+  addWithHole(text: string, charAt: number): Hole {
+    const h = { gen: this.#gen, part: this.#parts.length, charAt, bytePos: this.#written + this.#partsBytes + Buffer.byteLength(text.slice(0, charAt), 'utf8') };
+    this.holes++;
+    this.add(text);
+    return h;
+  }
+  /** Replaces the placeholder of `h` with `value` (ASCII, as long as the placeholder). */
+  fill(h: Hole, value: string): void {
+    if (this.#fd === undefined) throw new DbsError('INTERNAL', 'an index line was completed after its file was closed');
+    if (h.gen === this.#gen) {
+      const t = this.#parts[h.part]!;
+      this.#parts[h.part] = t.slice(0, h.charAt) + value + t.slice(h.charAt + value.length);
+    } else {
+      const b = Buffer.from(value, 'latin1');
+      for (let off = 0; off < b.length; ) off += writeSync(this.#fd, b, off, b.length - off, h.bytePos + off);
+    }
+    this.holes--;
   }
   flush(): void {
-    if (this.#buf && this.#fd !== undefined) {
-      const b = Buffer.from(this.#buf, 'utf8');
-      for (let off = 0; off < b.length; ) off += writeSync(this.#fd, b, off, b.length - off);
+    if (this.#parts.length && this.#fd !== undefined) {
+      const b = Buffer.from(this.#parts.join(''), 'utf8');
+      for (let off = 0; off < b.length; ) off += writeSync(this.#fd, b, off, b.length - off, this.#written + off);
+      this.#written += b.length;
     }
-    this.#buf = '';
+    this.#parts = [];
+    this.#partsBytes = 0;
+    this.#partsChars = 0;
+    this.#gen++;
   }
   close(): void {
     if (this.#fd === undefined) return;
@@ -295,6 +339,20 @@ export function* deletions(path: string, where: string): Generator<Pick<IndexEnt
       if (typeof o.path === 'string') yield { path: o.path };
       else if (typeof o.path64 === 'string') yield { path64: o.path64 };
       else throw new DbsError('INVALID_RECORD', `${where}: line ${lines.lineNo} is a deletion without a path`, { hint: DAMAGED });
+    }
+  } finally {
+    lines.close();
+  }
+}
+
+/** The entries of an index file, in its order, read through it once. */
+export function* indexEntries(path: string, where: string): Generator<IndexEntry> {
+  const lines = new SyncLines(path);
+  try {
+    for (let text = lines.next(); text !== null; text = lines.next()) {
+      if (!text) continue;
+      const o = parseLine(text, lines, where);
+      if (o.kind === 'entry') yield decodeEntry(o, `${where}, line ${lines.lineNo}`);
     }
   } finally {
     lines.close();

@@ -11,7 +11,7 @@ import { userInfo } from 'node:os';
 import { DbsError } from '../../errors.js';
 import { lend } from '../../pipeline/lend.js';
 import { ContentHasher, sharedBatch } from './hasher.js';
-import { entryLine, type ParentCursor } from './index-stream.js';
+import { entryLine, type Hole, type LineFile, type ParentCursor } from './index-stream.js';
 import { END_OF_ARCHIVE, HeaderEncoder, padding, type EntryType } from './tar.js';
 import type { DirFacts, DirSelection, IndexEntry } from './types.js';
 
@@ -26,14 +26,16 @@ const lstatBig = (p: Buffer) => lstatSync(p, { bigint: true });
 const BATCH = 4 * 1024 * 1024; // = the framed compressor's segment: a chunk is a frame, uncopied
 /** Given-back batches kept for reuse. */
 const FREE = 8;
+/** A file's sha256 in its index line until the hash worker gives it (a placeholder of its length). */
+const NO_HASH_YET = '0'.repeat(64);
 
 export interface WalkOptions {
   root: string;
   selection: DirSelection;
   /** The parent's index, walked alongside (incrementals), and the parent's backup id. */
   parent?: { id: string; cursor: ParentCursor };
-  /** Gets each entry's index line, in tree order, once it is complete (a file: hashed). */
-  line(text: string): void;
+  /** Gets each entry's index line, in tree order (a file's sha256 filled in when it is hashed). */
+  index: LineFile;
   warn(message: string): void;
   signal: AbortSignal;
 }
@@ -69,13 +71,6 @@ function nameOf(kind: 'u' | 'g', id: number): string | undefined {
 }
 
 export class TreeWalk {
-  /**
-   * Entries not yet given to `line`: in walk order, each waiting for its content hash or
-   * behind one that does (at most what the hash worker has not finished: a few batches).
-   */
-  #queue: IndexEntry[] = [];
-  #head = 0;
-  readonly #hashing = new Set<IndexEntry>();
   readonly facts: Required<Pick<DirFacts, 'entries' | 'files' | 'dirs' | 'symlinks' | 'hardlinks' | 'bytes' | 'written' | 'unchanged' | 'changed' | 'vanished' | 'unreadable' | 'skipped'>> = {
     entries: 0, files: 0, dirs: 0, symlinks: 0, hardlinks: 0, bytes: 0, written: 0, unchanged: 0, changed: 0, vanished: 0, unreadable: 0, skipped: 0,
   };
@@ -135,29 +130,14 @@ export class TreeWalk {
     yield out;
   }
 
-  /** Waits for the content hashes; every entry went to `line` after this. */
+  /** Waits for the content hashes; every entry's line is complete after this. */
   async finishHashes(): Promise<void> {
     await this.#hasher.finish();
-    this.#flushLines();
-    if (this.#head < this.#queue.length) throw new DbsError('INTERNAL', `${this.#queue.length - this.#head} index entries still wait for a content hash`);
+    if (this.o.index.holes) throw new DbsError('INTERNAL', `${this.o.index.holes} index lines still wait for a content hash`);
   }
 
   #push(e: IndexEntry): void {
-    this.#queue.push(e);
-    this.#flushLines();
-  }
-
-  /** Gives `line` the entries at the head of the queue that are complete. */
-  #flushLines(): void {
-    const q = this.#queue;
-    while (this.#head < q.length && !this.#hashing.has(q[this.#head]!)) this.o.line(entryLine(q[this.#head++]!));
-    if (this.#head === q.length) {
-      this.#queue = [];
-      this.#head = 0;
-    } else if (this.#head > 4096) {
-      this.#queue = q.slice(this.#head);
-      this.#head = 0;
-    }
+    this.o.index.add(entryLine(e));
   }
 
   /** Stops hashing (the backup failed). */
@@ -358,11 +338,10 @@ export class TreeWalk {
       const h = this.#headers.encode({ name: rel, type: 'file', mode: e.mode, uid: e.uid, gid: e.gid, size: e.size, mtimeSec: mt.sec, mtimeNsec: mt.nsec, uname, gname });
       e.offset = this.#offset;
       yield* this.#emit(h);
-      this.#hashing.add(e);
+      let hole: Hole | undefined;
       const id = this.#hasher.open((hex) => {
-        e.sha256 = hex;
-        this.#hashing.delete(e);
-        this.#flushLines();
+        if (hole) this.o.index.fill(hole, hex);
+        else e.sha256 = hex; // before the line was written (a file's last batch went before its end was read)
       });
       let left = e.size;
       let short = false;
@@ -398,7 +377,11 @@ export class TreeWalk {
       counts.bytes += e.size;
       counts.written++;
       this.o.parent?.cursor.keep(rel, type);
-      this.#push(e);
+      if (e.sha256) this.#push(e);
+      else {
+        const line = entryLine({ ...e, sha256: NO_HASH_YET });
+        hole = this.o.index.addWithHole(line, line.indexOf(',"sha256":"') + 11);
+      }
     } finally {
       closeSync(fd);
     }
