@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Readable } from 'node:stream';
 import { Extractor, extractAll } from '../../src/engines/dir/extract.js';
-import { deletedLine, deletions, entryLine, LineFile, OwnHashes, ParentCursor, readHeader, SyncLines, treeOrder } from '../../src/engines/dir/index-stream.js';
+import { deletedLine, deletions, entryLine, LineFile, mayHold, OwnHashes, pathNeedle, ParentCursor, readHeader, SyncLines, treeOrder } from '../../src/engines/dir/index-stream.js';
 import { encodeHeader, END_OF_ARCHIVE, padding, type TarHeader } from '../../src/engines/dir/tar.js';
 import type { IndexEntry } from '../../src/engines/dir/types.js';
 
@@ -226,5 +226,20 @@ describe('OwnHashes: a restore checks each file against the index, found by its 
     const hashes = files.map(([, d]) => sha(d));
     hashes[bad] = sha(Buffer.from('something else'));
     await expect(restore(index(`own-bad-${bad}.jsonl`, hashes))).rejects.toThrow(new RegExp(`the content of "${files[bad]![0].replace('.', '\\.')}" does not match its sha256 in the index`));
+  });
+});
+
+describe('pathNeedle / mayHold: the lines a --path restore parses', () => {
+  const names = ['etc', 'etc/app', 'etc/app/x', 'etcetera', 'a"b', 'a"b/c', 'back\\slash', 'back\\slash/d', 'é', 'é/€', 'tab\there', 'x/etc/app', 'line\nbreak/z'];
+  it('every entry at or under a path is parsed; other files are passed over; directories always parsed', () => {
+    for (const p of names) for (const n of names) {
+      const under = n === p || n.startsWith(`${p}/`);
+      const file = entryLine({ ...entry(n), link: `../${p}/"path":"${p}` }).trimEnd();
+      if (under) expect(mayHold(file, [pathNeedle(p)]), `${n} under ${p}`).toBe(true);
+      else if (!n.startsWith(p)) expect(mayHold(file, [pathNeedle(p)]), `${n} not under ${p}`).toBe(false);
+      expect(mayHold(entryLine(entry(n, 'dir')).trimEnd(), [pathNeedle(p)])).toBe(true);
+    }
+    expect(mayHold(entryLine({ ...entry('x'), path: undefined, path64: '/w==' }).trimEnd(), [pathNeedle('etc')])).toBe(true);
+    expect(mayHold('{"kind":"deleted","path":"q"}', [pathNeedle('etc')])).toBe(true);
   });
 });

@@ -19,7 +19,7 @@ import { DbsError } from '../../errors.js';
 import { object } from '../../decode.js';
 import type { ArtifactReader, ChainLink, Endpoint, Engine, EngineRunContext, ProbeInfo, RestoreOutcome, ToolInfo, TreeEntry, VerifyRequest } from '../types.js';
 import { Extractor, extractAll, keyOf, safeParts, utimeOf } from './extract.js';
-import { decodeEntry, decodeHeader, deletedLine, deletions, indexEntries, LineFile, OwnHashes, ParentCursor, readHeader, type IndexHeader } from './index-stream.js';
+import { decodeEntry, decodeHeader, deletedLine, deletions, indexEntries, LineFile, pathNeedle, OwnHashes, ParentCursor, readHeader, type IndexHeader } from './index-stream.js';
 import type { DirBackupOutcome, DirBackupRequest, DirFacts, DirRestoreOptions, DirRestoreRequest, DirSelection, IndexEntry } from './types.js';
 import { entryPath, pathKey, splitMtime, TreeWalk } from './walk.js';
 
@@ -167,7 +167,7 @@ export class DirEngine implements Engine<DirSelection, DirFacts, DirRestoreOptio
       root = lastHeader.root;
       const pick = new Map<string, IndexEntry>();
       const hit = new Set<string>();
-      for (const e of indexEntries(file, what)) {
+      for (const e of indexEntries(file, what, paths.map(pathNeedle))) {
         if (e.type === 'dir') dirs.push({ path: entryPath(e), meta: { mode: e.mode, uid: e.uid, gid: e.gid, ...splitMtime(e.mtime) } });
         const key = pathKey(e);
         for (const p of paths) if (under(key, p)) {
@@ -178,7 +178,8 @@ export class DirEngine implements Engine<DirSelection, DirFacts, DirRestoreOptio
       for (const p of paths) if (!hit.has(p)) throw new DbsError('NOT_FOUND', `backup ${last.backupId} holds no path ${JSON.stringify(p)}; nothing was restored`, { hint: `list it with: dbs backup ls ${last.backupId}` });
       // A hard link needs its first path (restored too): one more pass when one is not picked.
       const targets = new Set([...pick.values()].filter((e) => e.type === 'hardlink').map((e) => e.link ?? `\0${e.link64}`).filter((k) => !pick.has(k)));
-      if (targets.size) for (const e of indexEntries(file, what)) if (targets.has(pathKey(e))) pick.set(pathKey(e), e);
+      const needles = [...targets].filter((k) => !k.startsWith('\0')).map(pathNeedle);
+      if (targets.size) for (const e of indexEntries(file, what, needles)) if (targets.has(pathKey(e))) pick.set(pathKey(e), e);
       await rm(file, { force: true });
       selected = [...pick.values()];
     }

@@ -345,12 +345,33 @@ export function* deletions(path: string, where: string): Generator<Pick<IndexEnt
   }
 }
 
-/** The entries of an index file, in its order, read through it once. */
-export function* indexEntries(path: string, where: string): Generator<IndexEntry> {
+/**
+ * The needle that finds the entry lines whose path is `p` or under it without parsing them:
+ * `"path":"P` (P as JSON escapes it, character by character, so a path's escaped form starts
+ * with its prefix's). Inside a JSON string every quote is escaped, so the needle can only be a
+ * line's own path field.
+ */
+export function pathNeedle(p: string): string {
+  return `"path":${JSON.stringify(p).slice(0, -1)}`;
+}
+
+/** A line `indexEntries` must parse: not a plain entry line, a directory, a non-UTF-8 path, or a needle's. */
+export function mayHold(text: string, needles: string[]): boolean {
+  if (!text.startsWith('{"kind":"entry",') || text.startsWith('{"kind":"entry","type":"dir"') || text.includes('"path64":')) return true;
+  for (const n of needles) if (text.includes(n)) return true;
+  return false;
+}
+
+/**
+ * The entries of an index file, in its order, read through it once. With `needles`, entry lines
+ * that cannot be under any of those paths (`pathNeedle`) and are not directories are passed over
+ * unparsed: a --path restore out of 50,000 entries parsed them all in ~300 ms.
+ */
+export function* indexEntries(path: string, where: string, needles?: string[]): Generator<IndexEntry> {
   const lines = new SyncLines(path);
   try {
     for (let text = lines.next(); text !== null; text = lines.next()) {
-      if (!text) continue;
+      if (!text || (needles && !mayHold(text, needles))) continue;
       const o = parseLine(text, lines, where);
       if (o.kind === 'entry') yield decodeEntry(o, `${where}, line ${lines.lineNo}`);
     }
