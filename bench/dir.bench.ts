@@ -10,6 +10,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, it } from 'vitest';
+import { number, object } from '../src/decode.js';
 import { startS3 } from '../test/support/s3.js';
 import { tempDir } from '../test/support/testbed.js';
 import { median, report, save, timed, type Row, DBS } from './support.js';
@@ -164,7 +165,8 @@ it('one file of about 1 MB out of the backup, from an S3 pool: time and ranged G
     for (let r = 0; r < Math.max(RUNS, 5); r++) {
       const out = join(work, `one-${r}`);
       rows[0]!.samples.push(await timed(`${dbs} --json backup restore ${id} --to-dir ${out} --path ${rel} > ${out}.json`, e));
-      result = (JSON.parse(readFileSync(`${out}.json`, 'utf8')) as { options: { result: typeof result } }).options.result;
+      const facts = object(object(object(JSON.parse(readFileSync(`${out}.json`, 'utf8')), 'restore --json').options, 'restore options').result, 'restore result');
+      result = { rangedReads: number(facts, 'rangedReads', 'restore result'), storedBytesRead: number(facts, 'storedBytesRead', 'restore result') };
       if (!readFileSync(join(out, rel)).equals(readFileSync(pick.f))) throw new Error(`the restored ${rel} differs from the source`);
     }
     const med = median(rows[0]!.samples.map((s) => s.seconds));

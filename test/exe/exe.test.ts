@@ -8,6 +8,7 @@ import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, statSyn
 import { join } from 'node:path';
 import type { Connection } from 'mysql2/promise';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { object, string } from '../../src/decode.js';
 import { mysqlConn, servers, tempDir, testbed } from '../support/testbed.js';
 
 const root = new URL('../..', import.meta.url).pathname;
@@ -191,8 +192,8 @@ describe('dist/dbs, the single executable', () => {
     expect(got).toEqual(want);
     // Every file's content hash is in the index (the worker's results reached it), and equal.
     const index = execFileSync('sh', ['-c', 'zstd -dc "$1"/dbs/backups/*/*/index.jsonl.zst', 'sh', pool], { encoding: 'utf8' });
-    const files = index.trim().split('\n').map((l) => JSON.parse(l) as { type?: string; path?: string; sha256?: string }).filter((e) => e.type === 'file');
-    expect(new Map(files.map((e) => [e.path, e.sha256]))).toEqual(new Map([...want].map(([k, v]) => [k, v.sha])));
+    const files = index.trim().split('\n').map((l) => object(JSON.parse(l), 'an index line')).filter((e) => e.type === 'file');
+    expect(new Map(files.map((e) => [string(e, 'path', 'an index line'), string(e, 'sha256', 'an index line')]))).toEqual(new Map([...want].map(([k, v]) => [k, v.sha])));
   });
 
   it("carries bin/dbs.js's node flags (its shebang line) as the executable's execArgv", () => {

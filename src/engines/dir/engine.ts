@@ -18,7 +18,7 @@ import { basename, dirname, join } from 'node:path';
 import { DbsError } from '../../errors.js';
 import { object } from '../../decode.js';
 import type { ArtifactReader, ChainLink, Endpoint, Engine, EngineRunContext, ProbeInfo, RestoreOutcome, ToolInfo, TreeEntry, VerifyRequest } from '../types.js';
-import { Extractor, extractAll, keyOf, safeParts, utimeOf } from './extract.js';
+import { Extractor, extractAll, keyOf, safeParts, utimeOf, type Meta } from './extract.js';
 import { decodeEntry, decodeHeader, deletedLine, deletions, indexEntries, LineFile, pathNeedle, OwnHashes, ParentCursor, readHeader, type IndexHeader } from './index-stream.js';
 import type { DirBackupOutcome, DirBackupRequest, DirFacts, DirRestoreOptions, DirRestoreRequest, DirSelection, IndexEntry } from './types.js';
 import { entryPath, pathKey, splitMtime, TreeWalk } from './walk.js';
@@ -51,6 +51,12 @@ async function readIndex(arts: ArtifactReader[], what: string): Promise<DirIndex
   }
   if (!out.header.data) throw new DbsError('RESTORE_FAILED', `the index of ${what} has no header`, { hint: 'the backup is damaged; restore another backup' });
   return out;
+}
+
+/** A backup's index artifact, copied (decompressed) into `file`, a scratch file read by index-stream.ts. */
+async function copyIndex(arts: ArtifactReader[], what: string, file: string): Promise<string> {
+  await pipeline(await findArtifact(arts, 'index.', what).open(), createWriteStream(file, { mode: 0o600 }));
+  return file;
 }
 
 /** The header of a backup's index (its first line; the rest is not read). */
@@ -108,8 +114,7 @@ export class DirEngine implements Engine<DirSelection, DirFacts, DirRestoreOptio
     let cursor: ParentCursor | undefined;
     try {
       if (req.type === 'incremental' && req.parent?.artifacts) {
-        const copy = join(ctx.tmpDir, 'dir-parent-index.jsonl');
-        await pipeline(await findArtifact(req.parent.artifacts, 'index.', `backup ${req.parent.id}`).open(), createWriteStream(copy, { mode: 0o600 }));
+        const copy = await copyIndex(req.parent.artifacts, `backup ${req.parent.id}`, join(ctx.tmpDir, 'dir-parent-index.jsonl'));
         cursor = new ParentCursor(copy, `the index of backup ${req.parent.id}`, (e) => deleted.add(deletedLine(e)));
       }
       const warn = (m: string) => (ctx.warn ? ctx.warn(m) : ctx.log(`warning: ${m}`));
@@ -128,7 +133,7 @@ export class DirEngine implements Engine<DirSelection, DirFacts, DirRestoreOptio
       const header: IndexHeader = { kind: 'header', format: 1, data: data.name, ...(data.frames ? { frames: data.frames } : {}), ...(walk.root ? { root: walk.root } : {}) };
       async function* lines(): AsyncGenerator<string | Buffer> {
         yield `${JSON.stringify(header)}\n`;
-        for (const f of [entries.path, deleted.path]) yield* createReadStream(f, { highWaterMark: 1 << 20 }) as AsyncIterable<Buffer>;
+        for (const f of [entries.path, deleted.path]) yield* createReadStream(f, { highWaterMark: 1 << 20 });
       }
       await req.sink.write('index', Readable.from(lines(), { objectMode: false }), { extension: '.jsonl' });
       const facts: DirFacts = { ...walk.facts, deleted: deleted.lines };
@@ -155,14 +160,13 @@ export class DirEngine implements Engine<DirSelection, DirFacts, DirRestoreOptio
     let root: IndexHeader['root'];
     let selected: IndexEntry[] | undefined;
     /** A --path restore: the directories of the last index (their metadata for the restored parents). */
-    const dirs: { path: Buffer; meta: { mode: number; uid: number; gid: number; mtimeSec: number; mtimeNsec: number } }[] = [];
+    const dirs: { path: Buffer; meta: Meta }[] = [];
     let lastHeader: IndexHeader | undefined;
     if (paths.length) {
       // The last index, copied into the scratch dir and read through: what is under the
       // paths (and the first path of a hard link picked) is kept, not the whole index.
       const what = `the index of backup ${last.backupId}`;
-      const file = join(ctx.tmpDir, 'dir-restore-index-paths.jsonl');
-      await pipeline(await findArtifact(last.artifacts, 'index.', `backup ${last.backupId}`).open(), createWriteStream(file, { mode: 0o600 }));
+      const file = await copyIndex(last.artifacts, `backup ${last.backupId}`, join(ctx.tmpDir, 'dir-restore-index-paths.jsonl'));
       lastHeader = readHeader(file, what);
       root = lastHeader.root;
       const pick = new Map<string, IndexEntry>();
@@ -194,8 +198,7 @@ export class DirEngine implements Engine<DirSelection, DirFacts, DirRestoreOptio
         // (index-stream.ts): the deletions first, then the content hashes in the tar's order.
         for (const [i, link] of links.entries()) {
           const what = `the index of backup ${link.backupId}`;
-          const file = join(ctx.tmpDir, `dir-restore-index-${i}.jsonl`);
-          await pipeline(await findArtifact(link.artifacts, 'index.', `backup ${link.backupId}`).open(), createWriteStream(file, { mode: 0o600 }));
+          const file = await copyIndex(link.artifacts, `backup ${link.backupId}`, join(ctx.tmpDir, `dir-restore-index-${i}.jsonl`));
           const header = readHeader(file, what);
           if (link === last) root = header.root;
           x.fresh = i === 0;

@@ -6,6 +6,7 @@
 import { createHash } from 'node:crypto';
 import { chmodSync, chownSync, closeSync, constants, fchmodSync, fchownSync, ftruncateSync, futimesSync, lchownSync, linkSync, lstatSync, lutimesSync, mkdirSync, openSync, rmSync, symlinkSync, unlinkSync, utimesSync, writeSync } from 'node:fs';
 import { DbsError } from '../../errors.js';
+import { treeOrderOfKeys } from './index-stream.js';
 import { BytePuller, padding, readEntry, type TarEntry } from './tar.js';
 
 /** Files up to this size are read whole, then written while the next entries are read. */
@@ -96,7 +97,7 @@ export class Extractor {
 
   /** Removes what is at `abs` (an older link of the chain), without following a symlink. */
   #clear(abs: Buffer, key: string, keepDir: boolean): boolean {
-    if (this.fresh && (this.#max === undefined || keyOrder(this.#max, key) < 0)) {
+    if (this.fresh && (this.#max === undefined || treeOrderOfKeys(this.#max, key) < 0)) {
       this.#max = key;
       return false;
     }
@@ -246,17 +247,6 @@ export class Extractor {
  */
 export function utimeOf(m: { mtimeSec: number; mtimeNsec: number }): number {
   return m.mtimeSec + (Math.floor(m.mtimeNsec / 1000) * 1000 + 500) / 1e9;
-}
-
-/** Tree order (index-stream.ts treeOrder) of two keys (latin1 strings of path bytes). */
-function keyOrder(a: string, b: string): number {
-  const n = Math.min(a.length, b.length);
-  for (let i = 0; i < n; i++) {
-    const x = a.charCodeAt(i);
-    const y = b.charCodeAt(i);
-    if (x !== y) return (x === 0x2f ? -1 : x) - (y === 0x2f ? -1 : y);
-  }
-  return a.length - b.length;
 }
 
 export function keyOf(parts: Buffer[]): string {

@@ -341,7 +341,7 @@ export class TreeWalk {
       let hole: Hole | undefined;
       const id = this.#hasher.open((hex) => {
         if (hole) this.o.index.fill(hole, hex);
-        else e.sha256 = hex; // before the line was written (a file's last batch went before its end was read)
+        else e.sha256 = hex; // hashed before its line was written (its last batch went out while the walk read on)
       });
       let left = e.size;
       let short = false;
