@@ -4,6 +4,11 @@
 // a chunk of its own, loaded on first use, so a command still loads only what it needs. The
 // packages in node_modules stay outside (imported from there, as from dist/), except the small
 // pure-JS ones every list or setting loads (INLINE): resolving a package costs ~1 ms of start-up.
+// Also inlined: commander (every command), execa (its ~300 modules were resolved one by one by
+// every restore, spawning or not: ~100 ms) and the AWS SDK, from its ESM build ('module' first
+// in mainFields) so that esbuild drops the commands dbs never sends (the CommonJS build of
+// client-s3 is one 950 KB file of all of them). A one-file restore from an S3 pool: 545 -> 421
+// ms with the --path index scan of this change (hyperfine, 20 runs; bench/results/dir-one-file-s3.md).
 // Why: Node's ESM loader costs about 0.7 M instructions per module (resolve, stat, package.json
 // scope lookups, link), and a short command such as `dbs plan list` loaded ~30 of dbs's modules:
 // 1/3 of what dbs adds to `node -e 0` (issue 17; bench/results/startup.md).
@@ -14,7 +19,7 @@ import { build } from 'esbuild';
 
 const root = dirname(dirname(fileURLToPath(import.meta.url)));
 const outdir = join(root, 'dist', 'bundle');
-const INLINE = new Set(['bytes', 'pretty-ms', 'parse-ms']);
+const INLINE = new Set(['bytes', 'pretty-ms', 'parse-ms', '@aws-sdk/client-s3', '@aws-sdk/lib-storage', 'commander', 'execa']);
 const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
 // Each external package and its subpaths (@aws-sdk/client-s3/..., age-encryption/...).
 const external = Object.keys(pkg.dependencies).filter((d) => !INLINE.has(d)).flatMap((d) => [d, `${d}/*`]);
@@ -28,7 +33,10 @@ await build({
   platform: 'node',
   target: 'node22',
   external,
+  mainFields: ['module', 'main'],
   minifySyntax: true,
   legalComments: 'none',
+  // CommonJS packages bundled into ESM chunks call require() for Node's built-ins.
+  banner: { js: "import { createRequire as __dbsCreateRequire } from 'node:module'; const require = __dbsCreateRequire(import.meta.url);" },
   logLevel: 'warning',
 });

@@ -34,11 +34,17 @@ function artifactFacts(m: Pick<Manifest, 'artifacts'>): string {
 export async function checkPoolManifest(ctx: Context, driver: PoolDriver, b: BackupRecord, poolId = b.poolId): Promise<ManifestCheck> {
   const key = manifestKey(b.planId, b.id);
   const catalog = ctx.catalog();
-  if (!(await driver.stat(key, { signal: ctx.signal }))) {
+  // One request, not a stat and then a read: a driver's get of a missing key fails before the
+  // first byte (OBJECT_NOT_FOUND).
+  let body;
+  try {
+    body = await driver.get(key, { signal: ctx.signal });
+  } catch (e) {
+    if (!(e instanceof DbsError) || e.code !== 'OBJECT_NOT_FOUND') throw e;
     markCopyMissing(catalog, b, { id: poolId, name: catalog.getPool(poolId)?.name ?? poolId }, driver.location);
     return { ok: false, missing: true, problem: `its manifest ${key} is missing from the pool` };
   }
-  const text = (await buffer(await driver.get(key, { signal: ctx.signal }))).toString('utf8');
+  const text = (await buffer(body)).toString('utf8');
   let parsed: unknown;
   try {
     parsed = JSON.parse(text);

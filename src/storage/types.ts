@@ -147,6 +147,7 @@ export interface PoolDriver {
    * the copy it made (ServerCopy): the caller decides whether that is check enough.
    */
   copyFrom?(source: PoolDriver, sourceKey: string, key: string, options: OpOptions & { size: number }): Promise<ServerCopy | false>;
+  /** The object's bytes; a missing key rejects here (OBJECT_NOT_FOUND), before any is read. */
   get(key: string, options?: GetOptions): Promise<Readable>;
   /** The object as a PullBody (drivers that read locally: a file read into the caller's buffers). */
   openPull?(key: string, options?: OpOptions): Promise<PullSource>;

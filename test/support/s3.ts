@@ -116,7 +116,10 @@ osd objectstore = memstore
 memstore device bytes = ${memstoreBytes()}
 
 [client.rgw]
-rgw frontends = beast endpoint=127.0.0.1:${rgwPort} ssl_endpoint=127.0.0.1:${tlsPort} ssl_certificate=${d}/tls/cert.pem ssl_private_key=${d}/tls/key.pem
+# tcp_nodelay: without it beast leaves Nagle on, and a small response on a kept-alive connection
+# (a manifest, a listing page) waits for the client's delayed ACK: 43 ms for an 18 KB object
+# (curl, second request on one connection), 2 ms with it, as S3 and MinIO answer.
+rgw frontends = beast endpoint=127.0.0.1:${rgwPort} ssl_endpoint=127.0.0.1:${tlsPort} ssl_certificate=${d}/tls/cert.pem ssl_private_key=${d}/tls/key.pem tcp_nodelay=1
 # free deleted data within seconds instead of hours
 rgw gc obj min wait = 2
 rgw gc processor period = 2

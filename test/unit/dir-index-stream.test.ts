@@ -1,13 +1,13 @@
 // The directory index as streams: tree order is the walk's order, lines read back across chunk
 // edges (multi-byte names cut by a chunk), and the parent cursor's gone/kept entries.
 import { createHash } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Readable } from 'node:stream';
 import { Extractor, extractAll } from '../../src/engines/dir/extract.js';
-import { deletedLine, deletions, entryLine, LineFile, mayHold, OwnHashes, pathNeedle, ParentCursor, readHeader, SyncLines, treeOrder, treeOrderOfKeys } from '../../src/engines/dir/index-stream.js';
+import { deletedLine, deletions, entryLine, LineFile, OwnHashes, ParentCursor, pathSelect, readHeader, SyncLines, treeOrder, treeOrderOfKeys } from '../../src/engines/dir/index-stream.js';
 import { encodeHeader, END_OF_ARCHIVE, padding, type TarHeader } from '../../src/engines/dir/tar.js';
 import type { IndexEntry } from '../../src/engines/dir/types.js';
 
@@ -101,6 +101,14 @@ describe('LineFile and SyncLines', () => {
     const wantCut: (string | null)[] = [...cut.split('\n'), null];
     expect([r3.next(), r3.next(), r3.next(), r3.next()]).toEqual(wantCut);
     r3.close();
+    // The same through a selecting reader (it passes over lines as bytes): every line taken,
+    // then only the short ones.
+    const all = new SyncLines(h, () => true);
+    expect([all.next(), all.next(), all.next(), all.next()]).toEqual(wantCut);
+    all.close();
+    const short = new SyncLines(h, (_b, s, e) => e - s < 10);
+    expect([short.next(), short.lineNo, short.next()]).toEqual(['end', 3, null]);
+    short.close();
     const g = join(dir, 'no-newline.txt');
     writeFileSync(g, 'one\ntwo é');
     const r2 = new SyncLines(g);
@@ -233,17 +241,53 @@ describe('OwnHashes: a restore checks each file against the index, found by its 
   });
 });
 
-describe('pathNeedle / mayHold: the lines a --path restore parses', () => {
+describe('pathSelect: the lines a --path restore parses', () => {
   const names = ['etc', 'etc/app', 'etc/app/x', 'etcetera', 'a"b', 'a"b/c', 'back\\slash', 'back\\slash/d', 'é', 'é/€', 'tab\there', 'x/etc/app', 'line\nbreak/z'];
-  it('every entry at or under a path is parsed; other files are passed over; directories always parsed', () => {
-    for (const p of names) for (const n of names) {
+  const takes = (line: string, paths: string[]) => {
+    const b = Buffer.from(line.trimEnd(), 'utf8');
+    return pathSelect(paths)(b, 0, b.length);
+  };
+  it('every entry at or under a path and every directory above one is parsed; the rest is passed over', () => {
+    for (const p of names) for (const n of names) for (const type of ['file', 'dir', 'symlink', 'hardlink'] as const) {
       const under = n === p || n.startsWith(`${p}/`);
-      const file = entryLine({ ...entry(n), link: `../${p}/"path":"${p}` }).trimEnd();
-      if (under) expect(mayHold(file, [pathNeedle(p)]), `${n} under ${p}`).toBe(true);
-      else if (!n.startsWith(p)) expect(mayHold(file, [pathNeedle(p)]), `${n} not under ${p}`).toBe(false);
-      expect(mayHold(entryLine(entry(n, 'dir')).trimEnd(), [pathNeedle(p)])).toBe(true);
+      const above = p.startsWith(`${n}/`);
+      // A link target that holds the needle's text cannot fool it: only the path field counts.
+      const line = entryLine({ ...entry(n, type), link: `../${p}/"path":"${p}` });
+      if (under) expect(takes(line, [p]), `${type} ${n} under ${p}`).toBe(true);
+      else if (!n.startsWith(p)) expect(takes(line, [p]), `${type} ${n} not under ${p}`).toBe(above);
     }
-    expect(mayHold(entryLine({ ...entry('x'), path: undefined, path64: '/w==' }).trimEnd(), [pathNeedle('etc')])).toBe(true);
-    expect(mayHold('{"kind":"deleted","path":"q"}', [pathNeedle('etc')])).toBe(true);
+  });
+  it('any of several paths; directories above each', () => {
+    expect(takes(entryLine(entry('b/c/d')), ['a/x', 'b/c'])).toBe(true);
+    expect(takes(entryLine(entry('b', 'dir')), ['a/x', 'b/c'])).toBe(true);
+    expect(takes(entryLine(entry('a', 'dir')), ['a/x', 'b/c'])).toBe(true);
+    expect(takes(entryLine(entry('c', 'dir')), ['a/x', 'b/c'])).toBe(false);
+    expect(takes(entryLine(entry('b/d')), ['a/x', 'b/c'])).toBe(false);
+  });
+  it('lines not laid out as entryLine writes a UTF-8 path are always parsed', () => {
+    for (const line of [
+      entryLine({ ...entry('x'), path: undefined, path64: '/w==' }),
+      '{"kind":"deleted","path":"q"}',
+      '{"kind":"header","format":1,"data":"data.tar.zst"}',
+      '{"type":"file","kind":"entry","path":"q"}',
+      '{"kind":"entry","type":"file"}',
+      'not json',
+      '',
+    ]) expect(takes(line, ['etc']), line).toBe(true);
+  });
+  it('reads through a file: only the taken lines, numbered as in the file, across chunk edges', () => {
+    const f = join(dir, 'select.jsonl');
+    // Lines of about 300 bytes: 8,000 of them cross several 1 MiB chunk edges.
+    const lines = Array.from({ length: 8000 }, (_, i) => entryLine({ ...entry(`d${i % 7}/f${i}-${'é'.repeat(100)}`), sha256: 'ab'.repeat(32) }));
+    writeFileSync(f, `{"kind":"header","format":1,"data":"data.tar.zst"}\n${lines.join('')}`);
+    const want = (i: number) => i % 7 === 3 && i % 5 === 0;
+    const paths = lines.map((_, i) => i).filter(want).map((i) => `d3/f${i}-${'é'.repeat(100)}`);
+    const r = new SyncLines(f, pathSelect(paths));
+    const got: [number, string][] = [];
+    for (let t = r.next(); t !== null; t = r.next()) got.push([r.lineNo, t]);
+    r.close();
+    expect(got[0]).toEqual([1, '{"kind":"header","format":1,"data":"data.tar.zst"}']);
+    expect(got.slice(1)).toEqual(lines.map((l, i) => [i + 2, l.trimEnd()] as [number, string]).filter((_, i) => want(i)));
+    expect(statSync(f).size).toBeGreaterThan(3 << 20);
   });
 });

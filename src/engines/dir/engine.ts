@@ -19,7 +19,7 @@ import { DbsError } from '../../errors.js';
 import { object } from '../../decode.js';
 import type { ArtifactReader, ChainLink, Endpoint, Engine, EngineRunContext, ProbeInfo, RestoreOutcome, ToolInfo, TreeEntry, VerifyRequest } from '../types.js';
 import { Extractor, extractAll, keyOf, safeParts, utimeOf, type Meta } from './extract.js';
-import { decodeEntry, decodeHeader, deletedLine, deletions, indexEntries, LineFile, pathNeedle, OwnHashes, ParentCursor, readHeader, type IndexHeader } from './index-stream.js';
+import { decodeEntry, decodeHeader, deletedLine, deletions, indexEntries, LineFile, OwnHashes, pathSelect, ParentCursor, readHeader, type IndexHeader } from './index-stream.js';
 import type { DirBackupOutcome, DirBackupRequest, DirFacts, DirRestoreOptions, DirRestoreRequest, DirSelection, IndexEntry } from './types.js';
 import { entryPath, pathKey, splitMtime, TreeWalk } from './walk.js';
 
@@ -171,8 +171,12 @@ export class DirEngine implements Engine<DirSelection, DirFacts, DirRestoreOptio
       root = lastHeader.root;
       const pick = new Map<string, IndexEntry>();
       const hit = new Set<string>();
-      for (const e of indexEntries(file, what, paths.map(pathNeedle))) {
+      // Only the lines of the paths and of the directories above them are parsed (pathSelect).
+      const keepDir = (e: IndexEntry) => {
         if (e.type === 'dir') dirs.push({ path: entryPath(e), meta: { mode: e.mode, uid: e.uid, gid: e.gid, ...splitMtime(e.mtime) } });
+      };
+      for (const e of indexEntries(file, what, pathSelect(paths))) {
+        keepDir(e);
         const key = pathKey(e);
         for (const p of paths) if (under(key, p)) {
           hit.add(p);
@@ -182,8 +186,12 @@ export class DirEngine implements Engine<DirSelection, DirFacts, DirRestoreOptio
       for (const p of paths) if (!hit.has(p)) throw new DbsError('NOT_FOUND', `backup ${last.backupId} holds no path ${JSON.stringify(p)}; nothing was restored`, { hint: `list it with: dbs backup ls ${last.backupId}` });
       // A hard link needs its first path (restored too): one more pass when one is not picked.
       const targets = new Set([...pick.values()].filter((e) => e.type === 'hardlink').map((e) => e.link ?? `\0${e.link64}`).filter((k) => !pick.has(k)));
-      const needles = [...targets].filter((k) => !k.startsWith('\0')).map(pathNeedle);
-      if (targets.size) for (const e of indexEntries(file, what, needles)) if (targets.has(pathKey(e))) pick.set(pathKey(e), e);
+      // (Their directories too: a target's parents get their metadata.)
+      const select = pathSelect([...targets].filter((k) => !k.startsWith('\0')));
+      if (targets.size) for (const e of indexEntries(file, what, select)) {
+        keepDir(e);
+        if (targets.has(pathKey(e))) pick.set(pathKey(e), e);
+      }
       await rm(file, { force: true });
       selected = [...pick.values()];
     }
