@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Readable } from 'node:stream';
 import { Extractor, extractAll } from '../../src/engines/dir/extract.js';
-import { deletedLine, deletions, entryLine, LineFile, OwnHashes, ParentCursor, pathSelect, readHeader, SyncLines, treeOrder, treeOrderOfKeys } from '../../src/engines/dir/index-stream.js';
+import { deletedLine, deletions, entryLine, LineFile, OwnHashes, ownFields, ParentCursor, pathSelect, readHeader, SyncLines, treeOrder, treeOrderOfKeys } from '../../src/engines/dir/index-stream.js';
 import { encodeHeader, END_OF_ARCHIVE, padding, type TarHeader } from '../../src/engines/dir/tar.js';
 import type { IndexEntry } from '../../src/engines/dir/types.js';
 
@@ -289,5 +289,39 @@ describe('pathSelect: the lines a --path restore parses', () => {
     expect(got[0]).toEqual([1, '{"kind":"header","format":1,"data":"data.tar.zst"}']);
     expect(got.slice(1)).toEqual(lines.map((l, i) => [i + 2, l.trimEnd()] as [number, string]).filter((_, i) => want(i)));
     expect(statSync(f).size).toBeGreaterThan(3 << 20);
+  });
+});
+
+describe('ownFields: the offset and sha256 of an entry line, read in place', () => {
+  const read = (line: string) => {
+    const b = Buffer.from(`junk,"offset":7,"sha256":"${'f'.repeat(64)}"}\n${line.trimEnd()}\n{"kind":"entry","type":"file","in":"b-x"}`, 'utf8');
+    const s = b.indexOf(10) + 1;
+    return ownFields(b, s, b.indexOf(10, s));
+  };
+  it('equals what parsing the line gives, whatever the path and link hold', () => {
+    const sha = createHash('sha256').update('x').digest('hex');
+    for (const path of ['a', 'a"b', 'x,"offset":9,', 'y,"sha256":"' + 'a'.repeat(64) + '"', 'é/€', 'in,"in":"q']) for (const type of ['file', 'dir', 'symlink', 'hardlink'] as const) {
+      for (const offset of [0, 512, 123_456_789_012]) {
+        const e: IndexEntry = { ...entry(path, type), link: type === 'symlink' || type === 'hardlink' ? `t,"offset":5,"in":"z` : undefined, offset, ...(type === 'file' ? { sha256: sha } : {}) };
+        const parsed = JSON.parse(entryLine(e)) as IndexEntry;
+        expect(read(entryLine(e)), `${type} ${path} ${offset}`).toEqual(parsed.sha256 ? { offset, sha256: parsed.sha256 } : { offset });
+        expect(read(entryLine({ ...e, in: 'b-20261201T000000Z-abcd' }))).toBe('in an older backup');
+      }
+    }
+  });
+  it('a line laid out otherwise is left to the parser (null)', () => {
+    for (const line of [
+      '{"kind":"deleted","path":"q"}',
+      '{"kind":"header","format":1,"data":"data.tar.zst"}',
+      '{"type":"file","kind":"entry","path":"q","offset":5,"span":512}',
+      '{"kind":"entry","type":"file","path":"q","offset":05,"span":512}',
+      '{"kind":"entry","type":"file","path":"q","offset":-5,"span":512}',
+      '{"kind":"entry","type":"file","path":"q","offset":5.5,"span":512}',
+      '{"kind":"entry","type":"file","path":"q","offset":1234567890123456,"span":512}',
+      `{"kind":"entry","type":"file","path":"q","offset":5,"span":512,"sha256":"${'A'.repeat(64)}"}`,
+      `{"kind":"entry","type":"file","path":"q","offset":5,"span":512,"sha256":"${'a'.repeat(63)}"}`,
+      '{"kind":"entry","type":"file","path":"q","span":512}',
+      '{"kind":"entry","type":"file","path":"q","offset":5,"span":512',
+    ]) expect(read(line), line).toBeNull();
   });
 });

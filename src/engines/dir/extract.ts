@@ -46,8 +46,6 @@ export function safeParts(name: Buffer): Buffer[] {
   return parts;
 }
 
-const SLASH = Buffer.from('/');
-
 export class Extractor {
   readonly #root: Buffer;
   /** Directories known to be real directories (created or checked), by their path from the root. */
@@ -75,11 +73,22 @@ export class Extractor {
   }
 
   #abs(parts: Buffer[]): Buffer {
-    return parts.length ? Buffer.concat([this.#root, SLASH, ...parts.flatMap((p, i) => (i ? [SLASH, p] : [p]))]) : this.#root;
+    if (parts.length === 0) return this.#root;
+    const out = Buffer.allocUnsafe(this.#root.length + parts.reduce((n, p) => n + 1 + p.length, 0));
+    let at = this.#root.copy(out, 0);
+    for (const p of parts) {
+      out[at++] = 0x2f;
+      at += p.copy(out, at);
+    }
+    return out;
   }
 
   /** Every ancestor of `parts` is a real directory (created when missing); never a symlink. */
   #parents(parts: Buffer[], create: boolean, name: Buffer): void {
+    // The common case: the parent is known, and a directory is known only once every one of its
+    // ancestors was (#clear forgets a directory with what is under it).
+    if (parts.length < 2) return;
+    if (this.#dirs.has(parts.length === 2 ? parts[0]!.toString('latin1') : keyOf(parts.slice(0, -1)))) return;
     let key = '';
     for (let i = 1; i < parts.length; i++) {
       key = i === 1 ? parts[0]!.toString('latin1') : `${key}/${parts[i - 1]!.toString('latin1')}`;
@@ -250,7 +259,7 @@ export function utimeOf(m: { mtimeSec: number; mtimeNsec: number }): number {
 }
 
 export function keyOf(parts: Buffer[]): string {
-  return Buffer.concat(parts.flatMap((p, j) => (j ? [SLASH, p] : [p]))).toString('latin1');
+  return parts.length === 1 ? parts[0]!.toString('latin1') : parts.map((p) => p.toString('latin1')).join('/');
 }
 
 function isZero(b: Buffer): boolean {
