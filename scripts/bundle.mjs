@@ -23,6 +23,18 @@ const INLINE = new Set(['bytes', 'pretty-ms', 'parse-ms', '@aws-sdk/client-s3', 
 const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
 // Each external package and its subpaths (@aws-sdk/client-s3/..., age-encryption/...).
 const external = Object.keys(pkg.dependencies).filter((d) => !INLINE.has(d)).flatMap((d) => [d, `${d}/*`]);
+// The AWS SDK's ESM build imports node:http and node:https (default imports only). An ESM
+// import of a built-in makes Node read every export of it once, and node:http's WebSocket and
+// friends are lazy getters that load undici: ~30 ms of a short S3 command (the CommonJS
+// require() of the listing script reads none). process.getBuiltinModule gives the same object
+// without that.
+const builtinObjects = {
+  name: 'builtin-objects',
+  setup(b) {
+    b.onResolve({ filter: /^node:https?$/ }, (a) => ({ path: a.path, namespace: 'dbs-builtin' }));
+    b.onLoad({ filter: /.*/, namespace: 'dbs-builtin' }, (a) => ({ contents: `export default process.getBuiltinModule(${JSON.stringify(a.path)});`, loader: 'js' }));
+  },
+};
 rmSync(outdir, { recursive: true, force: true }); // chunk names carry hashes: no stale chunk stays
 await build({
   entryPoints: [join(root, 'dist', 'main.js')],
@@ -33,6 +45,7 @@ await build({
   platform: 'node',
   target: 'node22',
   external,
+  plugins: [builtinObjects],
   mainFields: ['module', 'main'],
   minifySyntax: true,
   legalComments: 'none',
