@@ -80,6 +80,7 @@ export class PoolSink implements ArtifactSink {
       },
       localFiles: driver.capabilities.localFiles,
       ...(this.o.execution ? { force: this.o.execution } : {}),
+      ...(options.small ? { small: true } : {}),
       signal,
       onRawBytes: (n) => this.o.onProgress?.(base + n),
       ...(this.o.onStoredBytes ? { onStoredBytes: this.o.onStoredBytes } : {}),

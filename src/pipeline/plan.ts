@@ -50,6 +50,8 @@ export interface PlanInput {
   /** Children get a death signal here (setpriv): required for programs no Node pipe watches. */
   deathSignal: boolean;
   force?: Execution;
+  /** A small stream from Node: Node is tried before programs (a spawn costs more than the work). */
+  small?: boolean;
 }
 
 export interface ExecutionPlan {
@@ -93,7 +95,7 @@ function attempt(i: PlanInput, e: Execution, all: TransformStage[]): { programs:
 export function planExecution(i: PlanInput): ExecutionPlan {
   const transforms = i.stages.filter((s): s is TransformStage => s.kind === 'transform');
   const observers = i.stages.filter((s): s is ObserverStage => s.kind === 'observe');
-  const order: Execution[] = i.force ? [i.force] : i.source === 'tool' ? ['file', 'programs', 'node'] : ['programs', 'node'];
+  const order: Execution[] = i.force ? [i.force] : i.source === 'tool' ? ['file', 'programs', 'node'] : i.small ? ['node', 'programs'] : ['programs', 'node'];
   for (const e of order) {
     const r = attempt(i, e, transforms);
     if (typeof r !== 'string') return { execution: e, transforms, observers, ...r };

@@ -60,6 +60,8 @@ export interface RunArtifactOptions {
   /** The target takes files written by a program (driver capability). */
   localFiles: boolean;
   force?: Execution;
+  /** A small stream (ArtifactWriteOptions.small): compressed in Node rather than by a program. */
+  small?: boolean;
   signal: AbortSignal;
   onRawBytes?: (n: number) => void;
   /** Called with each chunk's length as stored bytes go to the target (every execution). */
@@ -100,7 +102,7 @@ export interface RunArtifactResult {
 }
 
 export async function runArtifact(o: RunArtifactOptions): Promise<RunArtifactResult> {
-  const plan = planExecution({ stages: o.stages, source: o.source.kind, guard: o.guard, localFiles: o.localFiles && Boolean(o.target.openFile), deathSignal: deathSignalAvailable(), force: o.force });
+  const plan = planExecution({ stages: o.stages, source: o.source.kind, guard: o.guard, localFiles: o.localFiles && Boolean(o.target.openFile), deathSignal: deathSignalAvailable(), force: o.force, small: o.small });
   const observers = plan.observers.map((s) => s.create());
   const done = (rawBytes: number): RunArtifactResult => ({
     execution: plan.execution,

@@ -41,6 +41,13 @@ describe('planExecution', () => {
     expect(planExecution(base({ source: 'stream', guard: 'none', force: 'file' }))).toMatchObject({ execution: 'file', framed: false });
   });
 
+  it('a small stream from Node is compressed in Node; a tool, a forced execution and a big stream are not affected', () => {
+    expect(planExecution(base({ source: 'stream', guard: 'none', small: true }))).toMatchObject({ execution: 'node', programs: [] });
+    expect(planExecution(base({ source: 'stream', guard: 'none', small: false }))).toMatchObject({ execution: 'programs' });
+    expect(planExecution(base({ source: 'stream', guard: 'none', small: true, force: 'programs' }))).toMatchObject({ execution: 'programs' });
+    expect(planExecution(base({ small: true }))).toMatchObject({ execution: 'file' });
+  });
+
   it('compression none leaves only the node execution', () => {
     expect(planExecution(base({ stages: [hash] }))).toMatchObject({ execution: 'node', transforms: [], observers: [hash] });
   });

@@ -11,7 +11,7 @@
 // them). The listing and the parent's index are both in key order, so they are merged as they
 // stream (index-file.ts), and the new index is written to a file as the tar is: memory does not
 // grow with the number of objects, and an unchanged object costs a key comparison.
-import { createReadStream } from 'node:fs';
+import { createReadStream, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { GetObjectCommand, HeadBucketCommand, ListObjectsV2Command, type GetObjectCommandOutput, type S3Client } from '@aws-sdk/client-s3';
@@ -30,6 +30,8 @@ export const SMALL_OBJECT = 8 * 1024 * 1024;
 export const READ_CONCURRENCY = 32;
 /** Bytes of prefetched small objects held at most. */
 export const READ_BUDGET = 64 * 1024 * 1024;
+/** An index up to this size is compressed in Node (WriteOptions.small). */
+const SMALL_INDEX = 4 * 1024 * 1024;
 /** Index lines (unchanged objects, deletions) queued behind a read at most. */
 const MAX_QUEUED = 4096;
 
@@ -302,7 +304,8 @@ export async function backupBucket(client: S3Client, req: BucketBackupRequest, c
 
     await req.sink.write('data', Readable.from(tar(), { objectMode: false, highWaterMark: 1 << 20 }), { extension: '.tar', guard: 'none', parallelCompression: true });
     out.end();
-    await req.sink.write('index', createReadStream(out.path), { extension: '.ndjson', guard: 'none' });
+    const indexBytes = statSync(out.path).size;
+    await req.sink.write('index', createReadStream(out.path), { extension: '.ndjson', guard: 'none', small: indexBytes <= SMALL_INDEX, sizeHint: indexBytes });
     // Split keys are object keys: not in the plaintext manifest of an encrypted backup (its
     // next incremental lists in one range).
     if (!req.sink.encrypted) facts.splits = out.splits();
