@@ -7,8 +7,9 @@
 // Also inlined: commander (every command), execa (its ~300 modules were resolved one by one by
 // every restore, spawning or not: ~100 ms) and the AWS SDK, from its ESM build ('module' first
 // in mainFields) so that esbuild drops the commands dbs never sends (the CommonJS build of
-// client-s3 is one 950 KB file of all of them). A one-file restore from an S3 pool: 545 -> 421
-// ms with the --path index scan of this change (hyperfine, 20 runs; bench/results/dir-one-file-s3.md).
+// client-s3 is one 950 KB file of all of them). With the --path index scan of the same change,
+// a one-file restore from an S3 pool went 545 -> 421 ms (hyperfine, 20 runs; the session's
+// final number is in bench/results/dir-one-file-s3.md).
 // Why: Node's ESM loader costs about 0.7 M instructions per module (resolve, stat, package.json
 // scope lookups, link), and a short command such as `dbs plan list` loaded ~30 of dbs's modules:
 // 1/3 of what dbs adds to `node -e 0` (issue 17; bench/results/startup.md).

@@ -4,6 +4,7 @@
 // pool's manifest and compares it with the catalog's copy. A manifest that is gone marks the
 // backup `missing` in the catalog; one that does not parse or disagrees is a damaged backup.
 import { buffer } from 'node:stream/consumers';
+import type { Readable } from 'node:stream';
 import type { Context } from './context.js';
 import { DbsError } from '../errors.js';
 import { manifestKey, POOL_MARKER_KEY } from '../storage/layout.js';
@@ -36,7 +37,7 @@ export async function checkPoolManifest(ctx: Context, driver: PoolDriver, b: Bac
   const catalog = ctx.catalog();
   // One request, not a stat and then a read: a driver's get of a missing key fails before the
   // first byte (OBJECT_NOT_FOUND).
-  let body;
+  let body: Readable;
   try {
     body = await driver.get(key, { signal: ctx.signal });
   } catch (e) {

@@ -83,16 +83,20 @@ export class Extractor {
     return out;
   }
 
-  /** Every ancestor of `parts` is a real directory (created when missing); never a symlink. */
-  #parents(parts: Buffer[], create: boolean, name: Buffer): void {
+  /**
+   * Every ancestor of `parts` (whose key is `key`) is a real directory (created when missing);
+   * never a symlink.
+   */
+  #parents(parts: Buffer[], key: string, create: boolean, name: Buffer): void {
     // The common case: the parent is known, and a directory is known only once every one of its
-    // ancestors was (#clear forgets a directory with what is under it).
+    // ancestors was (#clear forgets a directory with what is under it). Its key is `key` without
+    // the last name (latin1: a character per byte).
     if (parts.length < 2) return;
-    if (this.#dirs.has(parts.length === 2 ? parts[0]!.toString('latin1') : keyOf(parts.slice(0, -1)))) return;
-    let key = '';
+    if (this.#dirs.has(key.slice(0, key.length - parts.at(-1)!.length - 1))) return;
+    let at = '';
     for (let i = 1; i < parts.length; i++) {
-      key = i === 1 ? parts[0]!.toString('latin1') : `${key}/${parts[i - 1]!.toString('latin1')}`;
-      if (this.#dirs.has(key)) continue; // the common case: a directory's entries follow it
+      at = i === 1 ? parts[0]!.toString('latin1') : `${at}/${parts[i - 1]!.toString('latin1')}`;
+      if (this.#dirs.has(at)) continue; // the common case: a directory's entries follow it
       const abs = this.#abs(parts.slice(0, i));
       const st = lstatSync(abs, { throwIfNoEntry: false });
       if (!st) {
@@ -100,7 +104,7 @@ export class Extractor {
         mkdirSync(abs, { mode: 0o700 });
       } else if (st.isSymbolicLink()) throw unsafe(name, 'it would write through a symlink');
       else if (!st.isDirectory()) throw unsafe(name, 'a parent of it is not a directory');
-      this.#dirs.add(key);
+      this.#dirs.add(at);
     }
   }
 
@@ -138,12 +142,12 @@ export class Extractor {
   async remove(name: Buffer): Promise<void> {
     const parts = safeParts(name);
     if (parts.length === 0) return;
+    const key = keyOf(parts);
     try {
-      this.#parents(parts, false, name);
+      this.#parents(parts, key, false, name);
     } catch {
       return; // a parent is gone already (deleted with its directory)
     }
-    const key = keyOf(parts);
     this.#clear(this.#abs(parts), key, false);
     this.dirMeta.delete(key);
     for (const k of [...this.dirMeta.keys()]) if (k.startsWith(`${key}/`)) this.dirMeta.delete(k);
@@ -159,9 +163,9 @@ export class Extractor {
       this.dirMeta.set('', { path: this.#root, meta: e });
       return p.skip(e.size + pad);
     }
-    this.#parents(parts, true, e.name);
-    const abs = this.#abs(parts);
     const key = keyOf(parts);
+    this.#parents(parts, key, true, e.name);
+    const abs = this.#abs(parts);
     if (e.type !== 'file') await p.skip(e.size + pad);
     if (e.type === 'dir') {
       const exists = this.#clear(abs, key, true) || this.#dirs.has(key);
@@ -179,7 +183,7 @@ export class Extractor {
     if (e.type === 'hardlink') {
       const tparts = safeParts(e.linkname!);
       if (tparts.length === 0) throw unsafe(e.linkname!, 'a hard link to the root');
-      this.#parents(tparts, false, e.linkname!);
+      this.#parents(tparts, keyOf(tparts), false, e.linkname!);
       const target = this.#abs(tparts);
       const st = lstatSync(target, { throwIfNoEntry: false });
       if (!st?.isFile()) throw unsafe(e.linkname!, 'a hard link whose target is not a file restored before it');

@@ -386,11 +386,11 @@ function parseLine(text: string, lines: SyncLines, where: string): JsonObject {
   }
 }
 
-/** The header of an index file (its first line). */
+/** The header of an index file (its first line; only that line is decoded). */
 export function readHeader(path: string, where: string): IndexHeader {
   const lines = new SyncLines(path);
   try {
-    const first = lines.next();
+    const first = lines.nextBytes() ? lines.at.b.toString('utf8', lines.at.s, lines.at.e) : '';
     const o = first ? parseLine(first, lines, where) : undefined;
     if (o?.kind !== 'header') throw new DbsError('RESTORE_FAILED', `${where} has no header`, { hint: 'the backup is damaged; restore another backup' });
     return decodeHeader(o, `the header of ${where}`);
